@@ -1,0 +1,83 @@
+#include "common/util.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+char *xstrdup(const char *s)
+{
+	char *r;
+
+	if (!s)
+		return NULL;
+	r = strdup(s);
+	if (!r)
+		fatal("out of memory");
+	return r;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+void *xrealloc(void *p, size_t size)
+{
+	void *r = realloc(p, size ? size : 1);
+
+	if (!r)
+		fatal("out of memory");
+	return r;
+}
+
+bool str_replace(char **dst, const char *src)
+{
+	if (streq(*dst, src))
+		return false;
+	free(*dst);
+	*dst = xstrdup(src);
+	return true;
+}
+
+uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+bool parse_hex_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 16);
+	if (errno || end == s || v > UINT32_MAX)
+		return false;
+	while (*end == '\n' || *end == ' ')
+		end++;
+	if (*end)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
