@@ -1,0 +1,80 @@
+/* The live device table: every PCI function and USB device on the machine.
+ *
+ * O(1) lookup by canonical id; indexes by IOMMU group, by parent (children)
+ * and by PF (virtual functions).  Indexes are keyed by id or group number, not
+ * by pointer, so a child may be inserted before its parent.  Every change is
+ * reported to one listener (the daemon, which feeds Watch clients); a removed
+ * device is reported before it is freed.
+ *
+ * Not thread-safe: the table lives on the event loop. */
+#pragma once
+
+#include "state/device.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct devtable;
+
+enum dev_event {
+	DEV_EVENT_ADD = 0,
+	DEV_EVENT_REMOVE,
+	DEV_EVENT_BIND,
+	DEV_EVENT_UNBIND,
+	DEV_EVENT_CHANGE,
+	DEV_EVENT_MOVE,
+	DEV_EVENT__COUNT
+};
+
+const char *dev_event_name(enum dev_event ev);
+/* Parses a uevent action; -1 for actions we do not track (online, offline). */
+int dev_event_from_action(const char *action);
+
+/* `detail` names the USB interface an event concerned, else NULL. */
+typedef void (*devtable_listener_fn)(enum dev_event ev, const struct device *dev,
+				     const char *detail, void *ctx);
+
+struct devtable *devtable_new(void);
+void devtable_free(struct devtable *t);
+void devtable_set_listener(struct devtable *t, devtable_listener_fn fn, void *ctx);
+
+size_t devtable_count(const struct devtable *t);
+size_t devtable_count_bus(const struct devtable *t, enum hd_bus bus);
+size_t devtable_count_state(const struct devtable *t, enum dev_state state);
+
+struct device *devtable_get(const struct devtable *t, const char *id);
+
+/* Inserts a freshly built record (taking ownership) or, when the id is known,
+ * copies its sysfs fields into the existing record and frees `rec`.  Indexes
+ * are updated and the observed state (host/detached) follows the driver.
+ * The listener hears `ev` when the device was added or anything changed
+ * (a device's `add` for a known device is reported as `change`, never twice
+ * as add; with `detail`, the USB interface it concerned, the event is kept).
+ * Returns the record now in the table. */
+struct device *devtable_upsert(struct devtable *t, struct device *rec, enum dev_event ev,
+			       const char *detail);
+
+/* Removes and frees a device; false if it was not there. */
+bool devtable_remove(struct devtable *t, const char *id);
+
+/* Iteration over all devices, in no particular order:
+ *   for (size_t i = 0; i < devtable_count(t); i++) dev = devtable_at(t, i);
+ * Valid until the table changes. */
+struct device *devtable_at(const struct devtable *t, size_t i);
+
+/* Devices sorted by bus then id, for listings.  The caller frees the array
+ * (not the devices).  Returns the count. */
+size_t devtable_sorted(const struct devtable *t, struct device ***out);
+
+/* Index walks: the first member, then dev->group_next / child_next / vf_next.
+ * Members of one list are in insertion order. */
+struct device *devtable_group_first(const struct devtable *t, int group);
+size_t devtable_group_size(const struct devtable *t, int group);
+struct device *devtable_children_first(const struct devtable *t, const char *parent_id);
+struct device *devtable_vfs_first(const struct devtable *t, const char *pf_id);
+
+/* Resync after lost events: begin, upsert everything enumerated, end.  end()
+ * removes (and reports) every device that the enumeration did not see. */
+void devtable_resync_begin(struct devtable *t);
+size_t devtable_resync_end(struct devtable *t);
