@@ -1,0 +1,301 @@
+#include "monitor/monitor.h"
+#include "monitor/record.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <libudev.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Large enough to ride out a burst of thousands of uevents (a PCI rescan, a
+ * hub with many devices) while the loop is busy; udevd uses 128 MiB. */
+#define MONITOR_RCVBUF (64 * 1024 * 1024)
+/* Events handled per wake-up, so one burst cannot starve socket clients. */
+#define MONITOR_BATCH 256
+
+struct monitor {
+	struct event_base *base;
+	struct devtable *table;
+	enum monitor_source requested;
+	struct monitor_hooks hooks;
+	struct udev *udev;
+	struct udev_monitor *mon;
+	struct event *ev;
+	struct monitor_stats stats;
+	void (*resync_cb)(void *ctx);
+	void *resync_ctx;
+};
+
+static const char *const source_names[] = {
+	[MONITOR_SOURCE_AUTO] = "auto",
+	[MONITOR_SOURCE_UDEV] = "udev",
+	[MONITOR_SOURCE_KERNEL] = "kernel",
+};
+
+int monitor_source_from_name(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(source_names); i++)
+		if (streq(name, source_names[i]))
+			return (int)i;
+	return -1;
+}
+
+const char *monitor_source_name(enum monitor_source src)
+{
+	return src < ARRAY_SIZE(source_names) ? source_names[src] : "invalid";
+}
+
+struct monitor *monitor_new(struct event_base *base, struct devtable *table,
+			    enum monitor_source source, const struct monitor_hooks *hooks)
+{
+	struct monitor *m = xcalloc(1, sizeof(*m));
+
+	m->base = base;
+	m->table = table;
+	m->requested = source;
+	if (hooks)
+		m->hooks = *hooks;
+	return m;
+}
+
+void monitor_free(struct monitor *m)
+{
+	if (!m)
+		return;
+	if (m->ev)
+		event_free(m->ev);
+	if (m->mon)
+		udev_monitor_unref(m->mon);
+	if (m->udev)
+		udev_unref(m->udev);
+	free(m);
+}
+
+void monitor_set_resync_callback(struct monitor *m, void (*fn)(void *ctx), void *ctx)
+{
+	m->resync_cb = fn;
+	m->resync_ctx = ctx;
+}
+
+void monitor_get_stats(const struct monitor *m, struct monitor_stats *out)
+{
+	*out = m->stats;
+}
+
+/* udevd creates its control socket at start; libudev's "udev" monitor hears
+ * nothing while udevd is not running, so then the kernel's events are used. */
+static enum monitor_source pick_source(enum monitor_source requested)
+{
+	if (requested != MONITOR_SOURCE_AUTO)
+		return requested;
+	return access("/run/udev/control", F_OK) == 0 ? MONITOR_SOURCE_UDEV
+						      : MONITOR_SOURCE_KERNEL;
+}
+
+/* Rebuilds the record of the device a uevent concerns and files it. */
+static void apply_device(struct monitor *m, struct udev_device *ud, enum dev_event ev,
+			 const char *detail)
+{
+	struct device *rec = record_from_udev(ud);
+
+	if (!rec) {
+		/* Gone before we could read it: its remove event follows. */
+		log_dev_debug(udev_device_get_sysname(ud), "%s for a device no longer in sysfs",
+			      dev_event_name(ev));
+		return;
+	}
+	devtable_upsert(m->table, rec, ev, detail);
+}
+
+static void apply_interface(struct monitor *m, struct udev_device *ud, enum dev_event ev)
+{
+	const char *sysname = udev_device_get_sysname(ud);
+	struct udev_device *parent =
+		udev_device_get_parent_with_subsystem_devtype(ud, "usb", "usb_device");
+	char id[128];
+
+	/* An interface is part of its device: re-read the device, which lists
+	 * its interfaces as sysfs has them now. */
+	if (!parent || !record_iface_parent_id(sysname, id, sizeof(id)) ||
+	    !devtable_get(m->table, id)) {
+		log_dev_debug(sysname, "%s for an interface of an unknown device", dev_event_name(ev));
+		return;
+	}
+	apply_device(m, parent, ev, sysname);
+}
+
+/* The whole pipeline for one uevent.  Returns true if it concerned us. */
+static bool apply_uevent(struct monitor *m, struct udev_device *ud)
+{
+	int ev = dev_event_from_action(udev_device_get_action(ud));
+	enum record_kind kind = record_classify(ud);
+	const char *sysname = udev_device_get_sysname(ud);
+
+	if (ev < 0 || kind == RECORD_IGNORE || !sysname)
+		return false;
+	if (kind == RECORD_USB_INTERFACE) {
+		apply_interface(m, ud, (enum dev_event)ev);
+		return true;
+	}
+	if (ev == DEV_EVENT_REMOVE) {
+		devtable_remove(m->table, record_id_from_sysname(sysname));
+		return true;
+	}
+	if (ev == DEV_EVENT_MOVE) {
+		/* A rename changes the id: the old one is gone. */
+		const char *old = udev_device_get_property_value(ud, "DEVPATH_OLD");
+		const char *old_name = old ? strrchr(old, '/') : NULL;
+
+		if (old_name && !streq(old_name + 1, sysname))
+			devtable_remove(m->table, record_id_from_sysname(old_name + 1));
+	}
+	apply_device(m, ud, (enum dev_event)ev, NULL);
+	return true;
+}
+
+static void udev_enumerate_unrefp(struct udev_enumerate **e)
+{
+	if (*e)
+		udev_enumerate_unref(*e);
+}
+
+/* Reads every PCI function and USB device from sysfs into the table,
+ * removing what is no longer there. */
+static int enumerate(struct monitor *m, enum dev_event ev)
+{
+	_cleanup_(udev_enumerate_unrefp) struct udev_enumerate *e = udev_enumerate_new(m->udev);
+	struct udev_list_entry *entry;
+	uint64_t start = now_ns();
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	if ((r = udev_enumerate_add_match_subsystem(e, "pci")) < 0 ||
+	    (r = udev_enumerate_add_match_subsystem(e, "usb")) < 0 ||
+	    (r = udev_enumerate_scan_devices(e)) < 0)
+		return r;
+	devtable_resync_begin(m->table);
+	udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e))
+	{
+		struct udev_device *ud =
+			udev_device_new_from_syspath(m->udev, udev_list_entry_get_name(entry));
+		enum record_kind kind;
+
+		if (!ud)
+			continue;
+		kind = record_classify(ud);
+		/* Interfaces come with their device's record. */
+		if (kind == RECORD_PCI || kind == RECORD_USB_DEVICE)
+			apply_device(m, ud, ev, NULL);
+		udev_device_unref(ud);
+	}
+	devtable_resync_end(m->table);
+	m->stats.enumerate_ns = now_ns() - start;
+	return 0;
+}
+
+int monitor_resync(struct monitor *m)
+{
+	int r;
+
+	log_warn("re-reading sysfs: uevents were lost");
+	r = enumerate(m, DEV_EVENT_CHANGE);
+	if (r < 0) {
+		log_error("resync failed: %s", strerror(-r));
+		return r;
+	}
+	m->stats.resyncs++;
+	if (m->resync_cb)
+		m->resync_cb(m->resync_ctx);
+	return 0;
+}
+
+static struct udev_device *receive(struct monitor *m)
+{
+	if (m->hooks.receive)
+		return m->hooks.receive(m->mon, m->hooks.ctx);
+	return udev_monitor_receive_device(m->mon);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct monitor *m = arg;
+
+	for (int i = 0; i < MONITOR_BATCH; i++) {
+		struct udev_device *ud;
+
+		errno = 0;
+		ud = receive(m);
+		if (!ud) {
+			if (errno == ENOBUFS) {
+				/* The kernel dropped events: the table cannot be trusted. */
+				m->stats.overflows++;
+				monitor_resync(m);
+				continue;
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == 0)
+				return;
+			if (errno == EINTR)
+				continue;
+			log_debug("uevent receive: %s", strerror(errno));
+			continue;
+		}
+		m->stats.events_received++;
+		if (apply_uevent(m, ud))
+			m->stats.events_applied++;
+		udev_device_unref(ud);
+	}
+}
+
+static int subscribe(struct monitor *m)
+{
+	const char *name = m->stats.source == MONITOR_SOURCE_UDEV ? "udev" : "kernel";
+	int r;
+
+	m->mon = udev_monitor_new_from_netlink(m->udev, name);
+	if (!m->mon)
+		return errno ? -errno : -ENOMEM;
+	if ((r = udev_monitor_filter_add_match_subsystem_devtype(m->mon, "pci", NULL)) < 0 ||
+	    (r = udev_monitor_filter_add_match_subsystem_devtype(m->mon, "usb", NULL)) < 0)
+		return r;
+	/* Best effort: needs CAP_NET_ADMIN to exceed rmem_max. */
+	if (udev_monitor_set_receive_buffer_size(m->mon, MONITOR_RCVBUF) < 0)
+		log_debug("could not raise the uevent receive buffer");
+	return udev_monitor_enable_receiving(m->mon);
+}
+
+int monitor_start(struct monitor *m)
+{
+	int r;
+
+	m->udev = udev_new();
+	if (!m->udev)
+		return -ENOMEM;
+	m->stats.source = pick_source(m->requested);
+	/* Subscribe before enumerating: whatever changes meanwhile waits in the
+	 * socket and is applied after the enumeration. */
+	r = subscribe(m);
+	if (r < 0) {
+		log_error("cannot subscribe to %s uevents: %s",
+			  monitor_source_name(m->stats.source), strerror(-r));
+		return r;
+	}
+	r = enumerate(m, DEV_EVENT_ADD);
+	if (r < 0) {
+		log_error("cannot enumerate devices: %s", strerror(-r));
+		return r;
+	}
+	log_info("%zu devices (%zu PCI, %zu USB) read in %.1f ms; listening to %s uevents",
+		 devtable_count(m->table), devtable_count_bus(m->table, HD_BUS_PCI),
+		 devtable_count_bus(m->table, HD_BUS_USB), m->stats.enumerate_ns / 1e6,
+		 monitor_source_name(m->stats.source));
+	if (m->hooks.after_enumerate)
+		m->hooks.after_enumerate(m->hooks.ctx);
+	m->ev = event_new(m->base, udev_monitor_get_fd(m->mon), EV_READ | EV_PERSIST, on_readable,
+			  m);
+	if (!m->ev || event_add(m->ev, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
