@@ -1,0 +1,222 @@
+#include "daemon/daemon.h"
+#include "daemon/context.h"
+#include "daemon/lock.h"
+#include "daemon/server.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "state/devtable.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct hostdevd {
+	struct daemon_options opts; /* borrowed strings */
+	struct monitor_hooks hooks;
+	bool have_hooks;
+	struct hd_context ctx;
+	int lock_fd;
+	struct event *sig_term, *sig_int;
+};
+
+struct hostdevd *hostdevd_new(const struct daemon_options *o, const struct monitor_hooks *hooks)
+{
+	struct hostdevd *d = xcalloc(1, sizeof(*d));
+
+	d->opts = *o;
+	if (hooks) {
+		d->hooks = *hooks;
+		d->have_hooks = true;
+	}
+	d->lock_fd = -1;
+	d->ctx.base = event_base_new();
+	if (!d->ctx.base)
+		fatal("cannot create the event loop");
+	d->ctx.devices = devtable_new();
+	d->ctx.start_ns = now_ns();
+	return d;
+}
+
+void hostdevd_free(struct hostdevd *d)
+{
+	if (!d)
+		return;
+	/* The server goes first: it holds views of the table. */
+	server_free(d->ctx.server);
+	monitor_free(d->ctx.monitor);
+	devtable_free(d->ctx.devices);
+	if (d->sig_term)
+		event_free(d->sig_term);
+	if (d->sig_int)
+		event_free(d->sig_int);
+	event_base_free(d->ctx.base);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	free(d);
+}
+
+struct event_base *hostdevd_base(struct hostdevd *d)
+{
+	return d->ctx.base;
+}
+
+struct hd_context *hostdevd_context(struct hostdevd *d)
+{
+	return &d->ctx;
+}
+
+static void on_device_event(enum dev_event ev, const struct device *dev, const char *detail,
+			    void *arg)
+{
+	struct hostdevd *d = arg;
+
+	if (d->ctx.server)
+		server_broadcast_device_event(d->ctx.server, ev, dev, detail);
+}
+
+static void on_resync(void *arg)
+{
+	struct hostdevd *d = arg;
+
+	if (d->ctx.server)
+		server_broadcast_resync(d->ctx.server);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct hostdevd *d = arg;
+
+	log_info("%s: shutting down", strsignal((int)sig));
+	hostdevd_stop(d);
+}
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.  An
+ * address starting with '@' is in the abstract namespace. */
+static void notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static const char msg[] = "READY=1";
+	socklen_t len;
+	_cleanup_close_ int fd = -1;
+
+	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
+		log_warn("cannot notify readiness on %s: %s", path, strerror(errno));
+}
+
+static int take_lock(struct hostdevd *d)
+{
+	pid_t holder;
+	int fd = lock_acquire(d->opts.state_dir, &holder);
+
+	if (fd == -EWOULDBLOCK) {
+		if (holder > 0)
+			log_error("another hostdevd (pid %ld) is running with state directory %s; "
+				  "stop it first or pick another --state-dir",
+				  (long)holder, d->opts.state_dir);
+		else
+			log_error("another hostdevd is running with state directory %s; "
+				  "stop it first or pick another --state-dir",
+				  d->opts.state_dir);
+		return fd;
+	}
+	if (fd < 0) {
+		log_error("cannot lock state directory %s: %s%s", d->opts.state_dir, strerror(-fd),
+			  fd == -EACCES || fd == -EROFS ? " (run as root or pick another --state-dir)"
+							: "");
+		return fd;
+	}
+	d->lock_fd = fd;
+	return 0;
+}
+
+static int add_signal(struct hostdevd *d, int sig, struct event **out)
+{
+	*out = evsignal_new(d->ctx.base, sig, on_stop_signal, d);
+	return *out && evsignal_add(*out, NULL) == 0 ? 0 : -ENOMEM;
+}
+
+int hostdevd_start(struct hostdevd *d)
+{
+	struct server_config cfg = {
+		.socket_path = d->opts.socket_path,
+		.max_message = d->opts.max_message,
+		.max_outbuf = d->opts.max_outbuf,
+		.socket_mode = d->opts.socket_mode,
+	};
+	int r;
+
+	/* A client that disconnects mid-write must not kill the daemon. */
+	signal(SIGPIPE, SIG_IGN);
+	r = take_lock(d);
+	if (r < 0)
+		return r;
+	if ((r = add_signal(d, SIGTERM, &d->sig_term)) < 0 ||
+	    (r = add_signal(d, SIGINT, &d->sig_int)) < 0)
+		return r;
+	devtable_set_listener(d->ctx.devices, on_device_event, d);
+	d->ctx.monitor = monitor_new(d->ctx.base, d->ctx.devices, d->opts.source,
+				     d->have_hooks ? &d->hooks : NULL);
+	monitor_set_resync_callback(d->ctx.monitor, on_resync, d);
+	r = monitor_start(d->ctx.monitor);
+	if (r < 0)
+		return r;
+	d->ctx.server = server_new(&d->ctx, &cfg);
+	r = server_start(d->ctx.server);
+	if (r < 0) {
+		log_error("cannot listen on %s: %s", d->opts.socket_path, strerror(-r));
+		return r;
+	}
+	log_info("ready on %s (pid %ld)", d->opts.socket_path, (long)getpid());
+	notify_ready();
+	return 0;
+}
+
+int hostdevd_daemonize(struct hostdevd *d)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	if (chdir("/") < 0)
+		return -errno;
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	log_use_syslog(true);
+	/* libevent's backends hold kernel state that a fork does not carry. */
+	if (event_reinit(d->ctx.base) < 0)
+		return -EINVAL;
+	return lock_write_pid(d->lock_fd);
+}
+
+int hostdevd_run(struct hostdevd *d)
+{
+	return event_base_dispatch(d->ctx.base) < 0 ? -EIO : 0;
+}
+
+void hostdevd_stop(struct hostdevd *d)
+{
+	event_base_loopexit(d->ctx.base, NULL);
+}

@@ -1,0 +1,471 @@
+#include "daemon/methods.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "daemon/context.h"
+#include "daemon/devjson.h"
+#include "daemon/server.h"
+#include "monitor/monitor.h"
+#include "state/devtable.h"
+#include "state/selector.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef HOSTDEVD_URL
+/* The build may name the project's home page; GetInfo requires a string. */
+#define HOSTDEVD_URL ""
+#endif
+
+#define APPEND_LIT(b, lit) devjson_append(b, lit, sizeof(lit) - 1)
+
+#define SERVICE_INTERFACE "org.varlink.service"
+#define HOSTDEVD_INTERFACE "io.hostdevd"
+
+/* The standard service interface every Varlink service implements. */
+static const char service_description[] =
+	"# The Varlink Service Interface is provided by every varlink service. It\n"
+	"# describes the service and the interfaces it implements.\n"
+	"interface org.varlink.service\n"
+	"\n"
+	"# Get a list of all the interfaces a service provides and information\n"
+	"# about the implementation.\n"
+	"method GetInfo() -> (\n"
+	"  vendor: string,\n"
+	"  product: string,\n"
+	"  version: string,\n"
+	"  url: string,\n"
+	"  interfaces: []string\n"
+	")\n"
+	"\n"
+	"# Get the description of an interface that is implemented by this service.\n"
+	"method GetInterfaceDescription(interface: string) -> (description: string)\n"
+	"\n"
+	"# The requested interface was not found.\n"
+	"error InterfaceNotFound (interface: string)\n"
+	"\n"
+	"# The requested method was not found\n"
+	"error MethodNotFound (method: string)\n"
+	"\n"
+	"# The interface defines the requested method, but the service does not\n"
+	"# implement it.\n"
+	"error MethodNotImplemented (method: string)\n"
+	"\n"
+	"# One of the passed parameters is invalid.\n"
+	"error InvalidParameter (parameter: string)\n"
+	"\n"
+	"# Client is denied access\n"
+	"error PermissionDenied ()\n"
+	"\n"
+	"# Method is expected to be called with 'more' set to true, but wasn't\n"
+	"error ExpectedMore ()\n";
+
+static const char *const permission_names[PERM__COUNT] = {
+	[PERM_LIST] = "list",     [PERM_WATCH] = "watch",   [PERM_CLAIM] = "claim",
+	[PERM_RELEASE] = "release", [PERM_DETACH] = "detach", [PERM_RESET] = "reset",
+	[PERM_ADMIN] = "admin",
+};
+
+const char *permission_name(enum hd_permission perm)
+{
+	return perm < PERM__COUNT ? permission_names[perm] : "invalid";
+}
+
+bool peer_has_permission(const struct hd_peer *peer, enum hd_permission perm)
+{
+	if (perm == PERM_LIST || perm == PERM_WATCH)
+		return true;
+	return peer->uid == 0;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+static void reply_error_string(struct server_call *call, const char *error, const char *key,
+			       const char *value)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, key, json_object_new_string(value));
+	server_call_error(call, error, p);
+}
+
+void reply_invalid_parameter(struct server_call *call, const char *parameter)
+{
+	reply_error_string(call, "org.varlink.service.InvalidParameter", "parameter", parameter);
+}
+
+static json_object *string_array(const char *const *v, size_t n)
+{
+	json_object *arr = json_object_new_array_ext((int)n);
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, json_object_new_string(v[i]));
+	return arr;
+}
+
+/* ---- org.varlink.service ---------------------------------------------- */
+
+struct interface_def {
+	const char *name;
+	const char *description;
+	const size_t *length;
+};
+
+static const size_t service_description_len = sizeof(service_description) - 1;
+
+static const struct interface_def interfaces[] = {
+	{ SERVICE_INTERFACE, service_description, &service_description_len },
+	{ HOSTDEVD_INTERFACE, hostdevd_idl, &hostdevd_idl_len },
+};
+
+static const struct interface_def *interface_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(interfaces); i++)
+		if (strlen(interfaces[i].name) == len && memcmp(interfaces[i].name, name, len) == 0)
+			return &interfaces[i];
+	return NULL;
+}
+
+static void method_get_info(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	const char *names[ARRAY_SIZE(interfaces)];
+	json_object *r = json_object_new_object();
+
+	for (size_t i = 0; i < ARRAY_SIZE(interfaces); i++)
+		names[i] = interfaces[i].name;
+	json_object_object_add(r, "vendor", json_object_new_string("hostdevd"));
+	json_object_object_add(r, "product", json_object_new_string("hostdevd"));
+	json_object_object_add(r, "version", json_object_new_string(HOSTDEVD_VERSION));
+	json_object_object_add(r, "url", json_object_new_string(HOSTDEVD_URL));
+	json_object_object_add(r, "interfaces", string_array(names, ARRAY_SIZE(names)));
+	server_call_reply(call, r, false);
+}
+
+static void method_get_interface_description(struct hd_context *ctx, struct server_call *call,
+					     json_object *params)
+{
+	const char *name = NULL;
+	const struct interface_def *iface;
+	json_object *r;
+
+	vl_param_string(params, "interface", &name);
+	iface = interface_find(name, strlen(name));
+	if (!iface) {
+		reply_error_string(call, "org.varlink.service.InterfaceNotFound", "interface", name);
+		return;
+	}
+	r = json_object_new_object();
+	json_object_object_add(r, "description",
+			       json_object_new_string_len(iface->description, (int)*iface->length));
+	server_call_reply(call, r, false);
+}
+
+/* ---- io.hostdevd ------------------------------------------------------ */
+
+struct device_filter {
+	int bus;         /* -1: any */
+	const char *driver;
+	long long group; /* -1: any */
+	int state;       /* -1: any */
+};
+
+/* Reads the ListDevices filters; on a bad value names it in *bad. */
+static bool device_filter_parse(json_object *params, struct device_filter *f, const char **bad)
+{
+	const char *bus = NULL, *state = NULL;
+
+	*f = (struct device_filter){ .bus = -1, .group = -1, .state = -1 };
+	vl_param_string(params, "driver", &f->driver);
+	if (vl_param_string(params, "bus", &bus) == 1 && (f->bus = hd_bus_from_name(bus)) < 0)
+		*bad = "bus";
+	else if (vl_param_string(params, "state", &state) == 1 &&
+		 (f->state = dev_state_from_name(state)) < 0)
+		*bad = "state";
+	else if (vl_param_int(params, "iommu_group", &f->group) == 1 &&
+		 (f->group < 0 || f->group > INT_MAX))
+		*bad = "iommu_group";
+	else
+		return true;
+	return false;
+}
+
+static bool device_filter_match(const struct device_filter *f, const struct device *dev)
+{
+	if (f->bus >= 0 && (int)dev->bus != f->bus)
+		return false;
+	if (f->state >= 0 && (int)dev->state != f->state)
+		return false;
+	if (f->driver && !streq(f->driver, dev->driver))
+		return false;
+	return f->group < 0 || (dev->bus == HD_BUS_PCI && dev->pci.iommu_group == f->group);
+}
+
+static void method_list_devices(struct hd_context *ctx, struct server_call *call,
+				json_object *params)
+{
+	struct device_filter f;
+	const char *bad = NULL;
+	_cleanup_free_ struct device **devs = NULL;
+	struct devjson_buf b = { 0 };
+	size_t n, listed = 0;
+
+	if (!device_filter_parse(params, &f, &bad)) {
+		reply_invalid_parameter(call, bad);
+		return;
+	}
+	n = devtable_sorted(ctx->devices, &devs);
+	APPEND_LIT(&b, "{\"devices\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (!device_filter_match(&f, devs[i]))
+			continue;
+		if (listed++)
+			APPEND_LIT(&b, ",");
+		devjson_append_device(&b, ctx->devices, devs[i]);
+	}
+	APPEND_LIT(&b, "]}");
+	server_call_reply_text(call, b.data, b.len, false);
+}
+
+static void reply_ambiguous(struct server_call *call, const char *sel, char **matches)
+{
+	json_object *p = json_object_new_object();
+	json_object *arr = json_object_new_array();
+
+	for (char **m = matches; *m; m++)
+		json_object_array_add(arr, json_object_new_string(*m));
+	json_object_object_add(p, "device", json_object_new_string(sel));
+	json_object_object_add(p, "matches", arr);
+	server_call_error(call, "io.hostdevd.AmbiguousDevice", p);
+}
+
+static void method_get_device(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	const char *sel = NULL;
+	struct device *dev;
+	char **matches;
+	struct devjson_buf b = { 0 };
+
+	vl_param_string(params, "device", &sel);
+	switch (selector_resolve(ctx->devices, sel, &dev, &matches)) {
+	case SELECTOR_FOUND:
+		APPEND_LIT(&b, "{\"device\":");
+		devjson_append_device(&b, ctx->devices, dev);
+		APPEND_LIT(&b, "}");
+		server_call_reply_text(call, b.data, b.len, false);
+		break;
+	case SELECTOR_NOT_FOUND:
+		reply_error_string(call, "io.hostdevd.DeviceNotFound", "device", sel);
+		break;
+	case SELECTOR_AMBIGUOUS:
+		reply_ambiguous(call, sel, matches);
+		selector_matches_free(matches);
+		break;
+	default:
+		reply_invalid_parameter(call, "device");
+		break;
+	}
+}
+
+static void method_watch(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "sequence",
+			       json_object_new_int64((int64_t)server_call_watch(call)));
+	server_call_reply(call, r, true);
+}
+
+static json_object *device_counts(const struct devtable *t)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "total", json_object_new_int64((int64_t)devtable_count(t)));
+	json_object_object_add(o, "pci",
+			       json_object_new_int64((int64_t)devtable_count_bus(t, HD_BUS_PCI)));
+	json_object_object_add(o, "usb",
+			       json_object_new_int64((int64_t)devtable_count_bus(t, HD_BUS_USB)));
+	json_object_object_add(o, "host",
+			       json_object_new_int64((int64_t)devtable_count_state(t, DEV_HOST)));
+	json_object_object_add(
+		o, "detached", json_object_new_int64((int64_t)devtable_count_state(t, DEV_DETACHED)));
+	return o;
+}
+
+static void add_u64(json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v));
+}
+
+/* Milliseconds are plenty; json-c would print 17 digits of a double. */
+static json_object *uptime(const struct hd_context *ctx)
+{
+	double seconds = (double)(now_ns() - ctx->start_ns) / 1e9;
+	char text[32];
+
+	snprintf(text, sizeof(text), "%.3f", seconds);
+	return json_object_new_double_s(seconds, text);
+}
+
+static void method_get_status(struct hd_context *ctx, struct server_call *call,
+			      json_object *params)
+{
+	struct monitor_stats st = { 0 };
+	json_object *r = json_object_new_object();
+	struct server *s = server_call_server(call);
+
+	if (ctx->monitor)
+		monitor_get_stats(ctx->monitor, &st);
+	json_object_object_add(r, "version", json_object_new_string(HOSTDEVD_VERSION));
+	json_object_object_add(r, "uptime_seconds", uptime(ctx));
+	json_object_object_add(r, "devices", device_counts(ctx->devices));
+	json_object_object_add(r, "event_source",
+			       json_object_new_string(ctx->monitor ? monitor_source_name(st.source)
+								   : "none"));
+	add_u64(r, "events_received", st.events_received);
+	add_u64(r, "overflows", st.overflows);
+	add_u64(r, "resyncs", st.resyncs);
+	add_u64(r, "sequence", server_sequence(s));
+	add_u64(r, "clients", server_client_count(s));
+	add_u64(r, "watchers", server_watcher_count(s));
+	server_call_reply(call, r, false);
+}
+
+/* ---- the table -------------------------------------------------------- */
+
+static const struct param_def interface_params[] = {
+	{ "interface", PARAM_STRING, true },
+	{ NULL },
+};
+
+static const struct param_def list_params[] = {
+	{ "bus", PARAM_STRING, false },
+	{ "driver", PARAM_STRING, false },
+	{ "iommu_group", PARAM_INT, false },
+	{ "state", PARAM_STRING, false },
+	{ NULL },
+};
+
+static const struct param_def device_params[] = {
+	{ "device", PARAM_STRING, true },
+	{ NULL },
+};
+
+static const struct method_def builtin_methods[] = {
+	{ SERVICE_INTERFACE ".GetInfo", method_get_info, PERM_LIST, METHOD_ANY_PEER, NULL },
+	{ SERVICE_INTERFACE ".GetInterfaceDescription", method_get_interface_description,
+	  PERM_LIST, METHOD_ANY_PEER, interface_params },
+	{ HOSTDEVD_INTERFACE ".ListDevices", method_list_devices, PERM_LIST, 0, list_params },
+	{ HOSTDEVD_INTERFACE ".GetDevice", method_get_device, PERM_LIST, 0, device_params },
+	{ HOSTDEVD_INTERFACE ".Watch", method_watch, PERM_WATCH, METHOD_NEEDS_MORE, NULL },
+	{ HOSTDEVD_INTERFACE ".GetStatus", method_get_status, PERM_LIST, 0, NULL },
+};
+
+const struct method_def *methods_table(size_t *n)
+{
+	*n = ARRAY_SIZE(builtin_methods);
+	return builtin_methods;
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static const struct param_def *param_find(const struct param_def *defs, const char *name)
+{
+	for (; defs && defs->name; defs++)
+		if (streq(defs->name, name))
+			return defs;
+	return NULL;
+}
+
+static bool param_type_ok(const struct param_def *def, json_object *v)
+{
+	static const json_type types[] = {
+		[PARAM_STRING] = json_type_string,
+		[PARAM_INT] = json_type_int,
+		[PARAM_BOOL] = json_type_boolean,
+	};
+
+	/* null stands for an absent optional parameter. */
+	return !v || json_object_is_type(v, types[def->type]);
+}
+
+/* Every parameter is declared and well typed, every required one present;
+ * otherwise returns the name of the first one at fault. */
+static const char *params_check(const struct param_def *defs, json_object *params)
+{
+	json_object_object_foreach(params, key, val) {
+		const struct param_def *def = param_find(defs, key);
+
+		if (!def || !param_type_ok(def, val))
+			return key;
+	}
+	for (; defs && defs->name; defs++) {
+		json_object *v;
+
+		if (defs->required &&
+		    (!json_object_object_get_ex(params, defs->name, &v) || !v))
+			return defs->name;
+	}
+	return NULL;
+}
+
+static const struct method_def *method_find(const struct method_def *table, size_t n,
+					    const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(table[i].name, name))
+			return &table[i];
+	return NULL;
+}
+
+static void reply_unknown_method(struct server_call *call, const char *method)
+{
+	const char *dot = strrchr(method, '.');
+
+	if (!dot || dot == method || !dot[1]) {
+		reply_error_string(call, "io.hostdevd.InvalidRequest", "reason",
+				   "the method is not named interface.Method");
+		return;
+	}
+	if (!interface_find(method, (size_t)(dot - method))) {
+		_cleanup_free_ char *iface = strndup(method, (size_t)(dot - method));
+
+		reply_error_string(call, "org.varlink.service.InterfaceNotFound", "interface",
+				   iface ? iface : "");
+		return;
+	}
+	reply_error_string(call, "org.varlink.service.MethodNotFound", "method", method);
+}
+
+static bool permitted(const struct method_def *m, struct server_call *call)
+{
+	const struct hd_peer *peer = server_call_peer(call);
+
+	if ((m->flags & METHOD_ANY_PEER) || peer_has_permission(peer, m->perm))
+		return true;
+	log_info("client pid %d uid %d may not call %s (needs permission %s)", (int)peer->pid,
+		 (int)peer->uid, m->name, permission_name(m->perm));
+	return false;
+}
+
+void methods_dispatch(const struct method_def *table, size_t n, struct hd_context *ctx,
+		      struct server_call *call, const struct vl_call *vc)
+{
+	const struct method_def *m = method_find(table, n, vc->method);
+	const char *bad;
+
+	if (!m) {
+		reply_unknown_method(call, vc->method);
+	} else if (!permitted(m, call)) {
+		server_call_error(call, "org.varlink.service.PermissionDenied", NULL);
+	} else if ((m->flags & METHOD_NEEDS_MORE) && (!vc->more || vc->oneway)) {
+		server_call_error(call, "org.varlink.service.ExpectedMore", NULL);
+	} else if (vc->upgrade) {
+		/* No method of ours hands the connection over to another protocol. */
+		reply_invalid_parameter(call, "upgrade");
+	} else if ((bad = params_check(m->params, vc->parameters))) {
+		reply_invalid_parameter(call, bad);
+	} else {
+		log_debug("client pid %d: %s", (int)server_call_peer(call)->pid, m->name);
+		m->handler(ctx, call, vc->parameters);
+	}
+}

@@ -1,0 +1,89 @@
+/* The Varlink methods hostdevd serves, as a table.
+ *
+ * Each entry names a method, the permission a peer needs to call it, the
+ * parameters it takes and its handler.  The dispatcher does every check that
+ * is common to all methods, once, before a handler runs: the interface and
+ * method exist, the peer holds the permission, "more" is set where a method
+ * streams, every parameter is known and of its declared type, required ones
+ * are present.  Handlers only do their own work and reply. */
+#pragma once
+
+#include "common/varlink.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct hd_context;
+struct server_call;
+
+/* The interface description served for io.hostdevd: docs/io.hostdevd.varlink,
+ * embedded at build time (idl.c). */
+extern const char hostdevd_idl[];
+extern const size_t hostdevd_idl_len;
+
+enum hd_permission {
+	PERM_LIST = 0,
+	PERM_WATCH,
+	PERM_CLAIM,
+	PERM_RELEASE,
+	PERM_DETACH,
+	PERM_RESET,
+	PERM_ADMIN,
+	PERM__COUNT
+};
+
+const char *permission_name(enum hd_permission perm);
+
+/* Who is on the other end of a connection, from SO_PEERCRED at accept. */
+struct hd_peer {
+	uid_t uid; /* (uid_t)-1 when the kernel would not say */
+	gid_t gid;
+	pid_t pid;
+};
+
+/* The one place that decides what a peer may do.  Until policy exists every
+ * peer may list and watch, and root may do everything. */
+bool peer_has_permission(const struct hd_peer *peer, enum hd_permission perm);
+
+enum param_type {
+	PARAM_STRING,
+	PARAM_INT,
+	PARAM_BOOL,
+};
+
+struct param_def {
+	const char *name;
+	enum param_type type;
+	bool required;
+};
+
+enum method_flags {
+	METHOD_NEEDS_MORE = 1u << 0, /* streams replies: refuse a call without "more" */
+	METHOD_ANY_PEER = 1u << 1,   /* introspection: needs no permission */
+};
+
+/* A handler must answer through server_call_reply() or server_call_error()
+ * before it returns (the server drops the answer to a oneway call). */
+typedef void (*method_handler)(struct hd_context *ctx, struct server_call *call,
+			       json_object *params);
+
+struct method_def {
+	const char *name; /* fully qualified: "io.hostdevd.ListDevices" */
+	method_handler handler;
+	enum hd_permission perm;
+	unsigned flags;
+	const struct param_def *params; /* ends with { NULL }; NULL for none */
+};
+
+/* The methods hostdevd serves. */
+const struct method_def *methods_table(size_t *n);
+
+/* Checks `vc` against `table` (see the top of this file) and runs the
+ * handler, or answers with the standard error. */
+void methods_dispatch(const struct method_def *table, size_t n, struct hd_context *ctx,
+		      struct server_call *call, const struct vl_call *vc);
+
+/* Error replies the handlers of several modules share. */
+void reply_invalid_parameter(struct server_call *call, const char *parameter);

@@ -1,0 +1,165 @@
+#include "daemon/options.h"
+#include "common/util.h"
+#include "common/varlink.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+void options_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: hostdevd [OPTIONS]\n"
+		"\n"
+		"Keeps the live table of the machine's PCI and USB devices and serves it over\n"
+		"a Varlink socket (interface io.hostdevd). With no policy it only observes:\n"
+		"it never detaches or rebinds anything on its own.\n"
+		"\n"
+		"Options:\n"
+		"  -f, --foreground         stay in the foreground and log to stderr; without it\n"
+		"                           hostdevd forks once the socket is ready and logs to syslog\n"
+		"  -s, --socket PATH        control socket (env HOSTDEVD_SOCKET;\n"
+		"                           default " HOSTDEVD_DEFAULT_SOCKET ")\n"
+		"  -d, --state-dir DIR      state directory holding the single-instance lock\n"
+		"                           (env HOSTDEVD_STATE_DIR, then RUNTIME_DIRECTORY;\n"
+		"                           default " HOSTDEVD_DEFAULT_STATE_DIR ")\n"
+		"  -l, --log-level LEVEL    error, warn, info or debug (env HOSTDEVD_LOG_LEVEL;\n"
+		"                           default info)\n"
+		"      --uevent-source SRC  auto, udev or kernel (env HOSTDEVD_UEVENT_SOURCE;\n"
+		"                           default auto: udevd's events when udevd runs,\n"
+		"                           the kernel's otherwise)\n"
+		"      --max-message BYTES  largest request accepted (default 1048576)\n"
+		"  -h, --help               show this help\n"
+		"  -V, --version            show the version\n"
+		"\n"
+		"Signals: SIGTERM and SIGINT stop the daemon cleanly.\n"
+		"Ready: with NOTIFY_SOCKET set (systemd Type=notify), READY=1 is sent once the\n"
+		"socket accepts clients.\n"
+		"Query it with: hostdevctl list (hostdevctl --help for more).\n");
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : fallback;
+}
+
+static bool parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < 64 || v > (1ULL << 30))
+		return false;
+	*out = (size_t)v;
+	return true;
+}
+
+/* RUNTIME_DIRECTORY may list several directories separated by ':'. */
+static char *default_state_dir(void)
+{
+	const char *v = getenv("HOSTDEVD_STATE_DIR");
+	const char *rt = getenv("RUNTIME_DIRECTORY");
+
+	if (v && *v)
+		return xstrdup(v);
+	if (rt && *rt)
+		return strndup(rt, strcspn(rt, ":"));
+	return xstrdup(HOSTDEVD_DEFAULT_STATE_DIR);
+}
+
+__attribute__((format(printf, 1, 2))) static enum options_result usage_error(const char *fmt,
+									     ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "hostdevd: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'hostdevd --help'.\n");
+	return OPTIONS_USAGE_ERROR;
+}
+
+enum options_result options_parse(struct daemon_options *o, int argc, char **argv)
+{
+	enum { OPT_SOURCE = 256, OPT_MAX_MESSAGE };
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "uevent-source", required_argument, NULL, OPT_SOURCE },
+		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	const char *level = env_or("HOSTDEVD_LOG_LEVEL", "info");
+	const char *source = env_or("HOSTDEVD_UEVENT_SOURCE", "auto");
+	int c, v;
+
+	memset(o, 0, sizeof(*o));
+	o->socket_path = xstrdup(env_or("HOSTDEVD_SOCKET", HOSTDEVD_DEFAULT_SOCKET));
+	o->state_dir = default_state_dir();
+	o->max_message = VL_DEFAULT_MAX_MESSAGE;
+	o->max_outbuf = 16 * 1024 * 1024;
+	o->socket_mode = 0660;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fs:d:l:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			o->foreground = true;
+			break;
+		case 's':
+			str_replace(&o->socket_path, optarg);
+			break;
+		case 'd':
+			str_replace(&o->state_dir, optarg);
+			break;
+		case 'l':
+			level = optarg;
+			break;
+		case OPT_SOURCE:
+			source = optarg;
+			break;
+		case OPT_MAX_MESSAGE:
+			if (!parse_size(optarg, &o->max_message))
+				return usage_error("--max-message wants a size in bytes "
+						   "between 64 and 1073741824, not '%s'",
+						   optarg);
+			break;
+		case 'h':
+			options_usage(stdout);
+			return OPTIONS_EXIT_SUCCESS;
+		case 'V':
+			printf("hostdevd %s\n", HOSTDEVD_VERSION);
+			return OPTIONS_EXIT_SUCCESS;
+		default:
+			return usage_error("%s", "unknown option or missing argument");
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if ((v = log_level_from_name(level)) < 0)
+		return usage_error("unknown log level '%s' (error, warn, info, debug)", level);
+	o->log_level = (enum log_level)v;
+	if ((v = monitor_source_from_name(source)) < 0)
+		return usage_error("unknown uevent source '%s' (auto, udev, kernel)", source);
+	o->source = (enum monitor_source)v;
+	if (!*o->socket_path || !*o->state_dir)
+		return usage_error("%s", "--socket and --state-dir must not be empty");
+	return OPTIONS_OK;
+}
+
+void options_free(struct daemon_options *o)
+{
+	free(o->socket_path);
+	free(o->state_dir);
+	o->socket_path = o->state_dir = NULL;
+}

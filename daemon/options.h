@@ -1,0 +1,37 @@
+/* Command line and environment of hostdevd.
+ *
+ * Precedence: flag, then environment, then the default.  Every path can be
+ * redirected, so tests run a private daemon without touching /run. */
+#pragma once
+
+#include "common/log.h"
+#include "monitor/monitor.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define HOSTDEVD_DEFAULT_STATE_DIR "/run/hostdevd"
+#define HOSTDEVD_DEFAULT_SOCKET "/run/hostdevd/hostdevd.sock"
+
+struct daemon_options {
+	bool foreground;
+	char *socket_path;
+	char *state_dir;
+	enum log_level log_level;
+	enum monitor_source source;
+	size_t max_message;
+	size_t max_outbuf;
+	unsigned socket_mode;
+};
+
+enum options_result {
+	OPTIONS_OK = 0,
+	OPTIONS_EXIT_SUCCESS, /* --help or --version was printed */
+	OPTIONS_USAGE_ERROR,  /* the problem was printed to stderr */
+};
+
+/* Fills o from argv and the environment (getenv). */
+enum options_result options_parse(struct daemon_options *o, int argc, char **argv);
+void options_free(struct daemon_options *o);
+void options_usage(FILE *out);
