@@ -1,0 +1,45 @@
+/* Human-readable renderings of hostdevd's replies, for hostdevctl.
+ *
+ * Everything here reads json-c objects that came over the socket, so nothing
+ * is trusted: a missing field or one of the wrong type prints as "-" (or is
+ * skipped), never crashes.  Device strings (USB product names come from the
+ * device itself) have control characters replaced before they reach a
+ * terminal.  Kept apart from the CLI so that tests can feed canned replies
+ * and compare the text. */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Name of a 24-bit PCI class code (class, subclass, prog-if) from a small
+ * built-in table of common ones, falling back to the base class; never NULL. */
+const char *format_pci_class_name(uint32_t class_code);
+/* Name of a USB bDeviceClass / bInterfaceClass; NULL when unknown. */
+const char *format_usb_class_name(uint32_t usb_class);
+
+/* What a person would call the device: the PCI class name, or the USB
+ * product string (falling back to the USB class).  Never NULL. */
+const char *format_device_description(json_object *device);
+
+/* A table of devices with a header and aligned columns.  max_width > 0 cuts
+ * the last column so that lines fit a terminal of that width. */
+void format_device_table(FILE *out, json_object *devices, int max_width);
+
+/* Every field of one record as aligned "key: value" lines. */
+void format_device_show(FILE *out, json_object *device);
+
+/* One line for one reply of Watch: "SEQ EVENT ID [interface=IFACE] driver=..
+ * state=.. VVVV:PPPP description", or the resync notice. */
+void format_watch_event(FILE *out, json_object *reply);
+
+/* The GetStatus reply as "key: value" lines. */
+void format_status(FILE *out, json_object *status);
+
+/* JSON with slashes left alone; pretty for people, one line for scripts. */
+void format_json(FILE *out, json_object *obj, bool pretty);
+
+/* A sentence explaining a Varlink error reply to `method`, ending with the
+ * error's name in parentheses.  Returns a malloc'd string. */
+char *format_varlink_error(const char *method, const char *error, json_object *params);

@@ -1,0 +1,633 @@
+/* hostdevctl: the command-line face of hostdevd.
+ *
+ * Exit codes are part of the interface (SPEC): scripts rely on them. */
+#include "client/format.h"
+#include "client/hdclient.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+enum exit_code {
+	EXIT_DONE = 0,
+	EXIT_FAILED = 1,      /* hostdevd refused, or the request failed */
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3, /* no daemon, no permission, or it stopped answering */
+	CONTINUE = -1,        /* internal: option parsing found nothing to stop for */
+};
+
+struct ctl {
+	const char *socket_path;
+	bool json;
+	bool tty; /* stdout is a terminal */
+	int timeout_ms;
+	struct hdclient *client;
+};
+
+struct command {
+	const char *name;
+	int (*run)(struct ctl *ctl, int argc, char **argv);
+};
+
+static const char usage_text[] =
+	"Usage: hostdevctl [OPTIONS] COMMAND [ARGS]\n"
+	"\n"
+	"Ask hostdevd, the host device daemon, which PCI and USB devices this machine\n"
+	"has, which driver holds each, and what changes.\n"
+	"\n"
+	"Commands:\n"
+	"  list [--bus pci|usb] [--driver NAME] [--group N] [--state STATE]\n"
+	"                       List devices sorted by bus and id; every filter given\n"
+	"                       must match.  --group is the IOMMU group.\n"
+	"  show DEVICE          Every field of one device.\n"
+	"  watch [-n|--count N] Print device events as they happen, one per line; stop\n"
+	"                       after N events (a resync counts as one).  Ctrl-C stops.\n"
+	"  status               Version, uptime, device counts, event counters, clients.\n"
+	"\n"
+	"DEVICE is a PCI address (0000:03:00.0), a USB port path (1-2.3, usb1 for a\n"
+	"root hub), id:VVVV:PPPP[:SERIAL] (USB vendor, product, serial) or\n"
+	"usb:BUS.DEV (USB bus and device number).\n"
+	"STATE is host, detaching, detached, claimed, releasing, missing, refused or\n"
+	"error.\n"
+	"\n"
+	"Options (before or after the command):\n"
+	"  -s, --socket PATH    hostdevd's socket; default $HOSTDEVD_SOCKET, else\n"
+	"                       " HDCLIENT_DEFAULT_SOCKET "\n"
+	"  -j, --json           print hostdevd's reply as JSON (watch: one object per\n"
+	"                       line, the first holding the starting sequence number)\n"
+	"  -t, --timeout SECS   give up waiting for a reply after SECS seconds\n"
+	"                       (default 30; watch waits for events forever)\n"
+	"  -h, --help           show this help\n"
+	"  -V, --version        show the version\n"
+	"\n"
+	"Exit status:\n"
+	"  0  done\n"
+	"  1  hostdevd refused or the request failed (its error is printed)\n"
+	"  2  usage error\n"
+	"  3  hostdevd could not be reached: not running, no permission on the socket,\n"
+	"     or it stopped answering\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hostdevctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'hostdevctl --help' for more information.\n", stderr);
+	return EXIT_USAGE;
+}
+
+static void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void complain(const char *fmt, ...)
+{
+	va_list ap;
+
+	/* Keep what was printed so far ahead of the complaint. */
+	fflush(stdout);
+	fputs("hostdevctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void put_jsonp(json_object **obj)
+{
+	json_object_put(*obj);
+}
+
+/* ---- options shared by every command ---- */
+
+#define COMMON_SHORTOPTS ":s:jt:hV"
+#define COMMON_LONGOPTS                                                                       \
+	{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },         \
+		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, \
+		{ "version", no_argument, NULL, 'V' }
+
+static int parse_timeout(struct ctl *ctl, const char *arg)
+{
+	char *end;
+	double secs;
+
+	errno = 0;
+	secs = strtod(arg, &end);
+	if (errno || end == arg || *end || !isfinite(secs) || secs <= 0 || secs > 86400)
+		return usage_error("--timeout wants a number of seconds up to 86400, not '%s'",
+				   arg);
+	ctl->timeout_ms = (int)ceil(secs * 1000);
+	return CONTINUE;
+}
+
+/* getopt_long with ':' first reports problems as '?' or ':' and leaves the
+ * wording to us, so that every usage error ends with the same hint. */
+static int bad_option(int opt, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (opt == ':')
+		return usage_error("option '%s' needs an argument", arg);
+	if (optopt)
+		return usage_error("unknown option '-%c'", optopt);
+	return usage_error("unknown option '%s'", arg);
+}
+
+static int common_option(struct ctl *ctl, int opt, char **argv)
+{
+	switch (opt) {
+	case 's':
+		ctl->socket_path = optarg;
+		return CONTINUE;
+	case 'j':
+		ctl->json = true;
+		return CONTINUE;
+	case 't':
+		return parse_timeout(ctl, optarg);
+	case 'h':
+		fputs(usage_text, stdout);
+		return EXIT_DONE;
+	case 'V':
+		printf("hostdevctl %s\n", HOSTDEVD_VERSION);
+		return EXIT_DONE;
+	default:
+		return bad_option(opt, argv);
+	}
+}
+
+static int no_arguments(const char *command, int argc, char **argv)
+{
+	if (optind < argc)
+		return usage_error("'%s' takes no argument '%s'", command, argv[optind]);
+	return CONTINUE;
+}
+
+/* ---- talking to hostdevd ---- */
+
+static void socket_group_hint(const char *path, char *buf, size_t size)
+{
+	struct stat st;
+	struct group *gr;
+
+	buf[0] = '\0';
+	if (stat(path, &st) == 0 && (gr = getgrgid(st.st_gid)))
+		snprintf(buf, size, " (%s)", gr->gr_name);
+}
+
+static int report_unreachable(const struct ctl *ctl, const struct hdclient_error *err)
+{
+	char group[128];
+
+	switch (err->errnum) {
+	case ENOENT:
+	case ECONNREFUSED:
+		complain("hostdevd is not running (%s %s): start it with `hostdevd --foreground` "
+			 "or set HOSTDEVD_SOCKET/--socket",
+			 err->errnum == ENOENT ? "no socket at" : "nothing is listening on",
+			 ctl->socket_path);
+		break;
+	case EACCES:
+	case EPERM:
+		socket_group_hint(ctl->socket_path, group, sizeof(group));
+		complain("permission denied on %s: run as root or as a member of the socket's "
+			 "group%s",
+			 ctl->socket_path, group);
+		break;
+	default:
+		complain("cannot reach hostdevd: %s", err->message);
+		break;
+	}
+	return EXIT_UNREACHABLE;
+}
+
+static int ctl_connect(struct ctl *ctl)
+{
+	struct hdclient_error err;
+
+	ctl->client = hdclient_connect(ctl->socket_path, &err);
+	if (!ctl->client)
+		return report_unreachable(ctl, &err);
+	hdclient_set_timeout(ctl->client, ctl->timeout_ms);
+	return CONTINUE;
+}
+
+static int report_transport_failure(const struct ctl *ctl)
+{
+	const struct hdclient_error *err = hdclient_last_error(ctl->client);
+
+	switch (err->failure) {
+	case HDCLIENT_TIMEOUT:
+	case HDCLIENT_IO:
+		complain("%s; hostdevd's log may say why", err->message);
+		return EXIT_UNREACHABLE;
+	default:
+		complain("%s", err->message);
+		return EXIT_FAILED;
+	}
+}
+
+static int report_varlink_error(const char *method, const char *error, json_object *params)
+{
+	_cleanup_free_ char *sentence = format_varlink_error(method, error, params);
+
+	complain("%s", sentence);
+	return EXIT_FAILED;
+}
+
+/* Calls method and hands back the reply's `member`, which must have `type`. */
+static int ctl_call(struct ctl *ctl, const char *method, json_object *params, const char *member,
+		    json_type type, json_object **out)
+{
+	json_object *reply;
+	const char *error;
+	int r = ctl_connect(ctl);
+
+	if (r != CONTINUE)
+		return r;
+	if (hdclient_call(ctl->client, method, params, &reply, &error) < 0)
+		return report_transport_failure(ctl);
+	if (error)
+		return report_varlink_error(method, error, reply);
+	*out = reply;
+	if (member && (!json_object_object_get_ex(reply, member, out) ||
+		       !json_object_is_type(*out, type))) {
+		complain("hostdevd's reply to %s lacks '%s' or it has the wrong type", method,
+			 member);
+		return EXIT_FAILED;
+	}
+	return CONTINUE;
+}
+
+/* A reader that went away (`| head`) got what it wanted: not an error. */
+static int finish_output(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return EXIT_DONE;
+	if (errno == EPIPE)
+		return EXIT_DONE;
+	complain("writing the output: %s", strerror(errno));
+	return EXIT_FAILED;
+}
+
+static int terminal_width(const struct ctl *ctl)
+{
+	struct winsize ws;
+
+	if (!ctl->tty || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0)
+		return 0;
+	return ws.ws_col;
+}
+
+/* ---- list ---- */
+
+static const char *const state_names[] = {
+	"host", "detaching", "detached", "claimed", "releasing", "missing", "refused", "error",
+};
+
+static bool known_state(const char *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(state_names); i++)
+		if (streq(s, state_names[i]))
+			return true;
+	return false;
+}
+
+static int parse_group(const char *arg, json_object *filters)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 0 || v > INT32_MAX)
+		return usage_error("--group wants an IOMMU group number, not '%s'", arg);
+	json_object_object_add(filters, "iommu_group", json_object_new_int64(v));
+	return CONTINUE;
+}
+
+static int list_option(struct ctl *ctl, int opt, char **argv, json_object *filters)
+{
+	switch (opt) {
+	case 'b':
+		if (!streq(optarg, "pci") && !streq(optarg, "usb"))
+			return usage_error("--bus is pci or usb, not '%s'", optarg);
+		json_object_object_add(filters, "bus", json_object_new_string(optarg));
+		return CONTINUE;
+	case 'd':
+		json_object_object_add(filters, "driver", json_object_new_string(optarg));
+		return CONTINUE;
+	case 'g':
+		return parse_group(optarg, filters);
+	case 'S':
+		if (!known_state(optarg))
+			return usage_error("--state '%s' is not a device state (see --help)",
+					   optarg);
+		json_object_object_add(filters, "state", json_object_new_string(optarg));
+		return CONTINUE;
+	default:
+		return common_option(ctl, opt, argv);
+	}
+}
+
+static int print_devices(const struct ctl *ctl, json_object *devices, bool filtered)
+{
+	if (ctl->json)
+		format_json(stdout, devices, ctl->tty);
+	else if (json_object_array_length(devices) == 0)
+		puts(filtered ? "No device matches the filters." : "No devices.");
+	else
+		format_device_table(stdout, devices, terminal_width(ctl));
+	return finish_output();
+}
+
+static int cmd_list(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "bus", required_argument, NULL, 'b' },
+		{ "driver", required_argument, NULL, 'd' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "state", required_argument, NULL, 'S' },
+		{},
+	};
+	_cleanup_(put_jsonp) json_object *filters = json_object_new_object();
+	json_object *devices;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS "b:d:g:S:", opts, NULL)) != -1)
+		if ((r = list_option(ctl, opt, argv, filters)) != CONTINUE)
+			return r;
+	if ((r = no_arguments("list", argc, argv)) != CONTINUE)
+		return r;
+	r = ctl_call(ctl, "io.hostdevd.ListDevices", filters, "devices", json_type_array,
+		     &devices);
+	if (r != CONTINUE)
+		return r;
+	return print_devices(ctl, devices, json_object_object_length(filters) > 0);
+}
+
+/* ---- show ---- */
+
+static int cmd_show(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, {} };
+	_cleanup_(put_jsonp) json_object *params = json_object_new_object();
+	json_object *device;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if ((r = common_option(ctl, opt, argv)) != CONTINUE)
+			return r;
+	if (optind >= argc)
+		return usage_error("'show' needs a DEVICE (a PCI address, USB port path, "
+				   "id:VVVV:PPPP or usb:BUS.DEV)");
+	if (optind + 1 < argc)
+		return usage_error("'show' takes one DEVICE, not also '%s'", argv[optind + 1]);
+	json_object_object_add(params, "device", json_object_new_string(argv[optind]));
+	r = ctl_call(ctl, "io.hostdevd.GetDevice", params, "device", json_type_object, &device);
+	if (r != CONTINUE)
+		return r;
+	if (ctl->json)
+		format_json(stdout, device, ctl->tty);
+	else
+		format_device_show(stdout, device);
+	return finish_output();
+}
+
+/* ---- status ---- */
+
+static int cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, {} };
+	json_object *status;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if ((r = common_option(ctl, opt, argv)) != CONTINUE)
+			return r;
+	if ((r = no_arguments("status", argc, argv)) != CONTINUE)
+		return r;
+	r = ctl_call(ctl, "io.hostdevd.GetStatus", NULL, NULL, json_type_object, &status);
+	if (r != CONTINUE)
+		return r;
+	if (ctl->json)
+		format_json(stdout, status, ctl->tty);
+	else
+		format_status(stdout, status);
+	return finish_output();
+}
+
+/* ---- watch ---- */
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t watch_fd = -1;
+
+/* Shutting the socket down wakes a poll() that the signal might have just
+ * missed (it arrived between our flag check and the poll), so Ctrl-C always
+ * ends the wait. */
+static void on_stop_signal(int sig)
+{
+	stop_requested = 1;
+	if (watch_fd >= 0)
+		shutdown(watch_fd, SHUT_RDWR);
+}
+
+static void catch_stop_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+struct watch {
+	struct ctl *ctl;
+	long long count;    /* stop after this many events; 0: never */
+	long long seen;
+	int64_t last_seq;
+};
+
+static int parse_count(const char *arg, long long *count)
+{
+	char *end;
+
+	errno = 0;
+	*count = strtoll(arg, &end, 10);
+	if (errno || end == arg || *end || *count < 1)
+		return usage_error("--count wants a positive number of events, not '%s'", arg);
+	return CONTINUE;
+}
+
+static void check_sequence(struct watch *w, int64_t seq)
+{
+	if (seq == w->last_seq + 1)
+		return;
+	if (seq > w->last_seq + 1)
+		complain("missed %" PRId64 " event(s), %" PRId64 " to %" PRId64
+			 "; run 'hostdevctl list' for the current table",
+			 seq - w->last_seq - 1, w->last_seq + 1, seq - 1);
+	else
+		complain("event sequence went back from %" PRId64 " to %" PRId64
+			 "; run 'hostdevctl list' for the current table",
+			 w->last_seq, seq);
+}
+
+/* Prints one reply; returns CONTINUE to read on, or an exit code. */
+static int watch_print(struct watch *w, json_object *reply, bool first)
+{
+	json_object *seq_obj;
+	int64_t seq;
+
+	if (!json_object_object_get_ex(reply, "sequence", &seq_obj) ||
+	    !json_object_is_type(seq_obj, json_type_int)) {
+		complain("hostdevd's reply to io.hostdevd.Watch has no sequence number");
+		return EXIT_FAILED;
+	}
+	seq = json_object_get_int64(seq_obj);
+	if (!first)
+		check_sequence(w, seq);
+	w->last_seq = seq;
+	if (w->ctl->json)
+		format_json(stdout, reply, false);
+	else if (!first)
+		format_watch_event(stdout, reply);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return finish_output();
+	if (!first && w->count && ++w->seen >= w->count)
+		return EXIT_DONE;
+	return CONTINUE;
+}
+
+static int watch_next(struct watch *w, bool first)
+{
+	struct hdclient *c = w->ctl->client;
+	json_object *reply;
+	const char *error;
+	bool continues;
+	int r;
+
+	do {
+		if (stop_requested)
+			return EXIT_DONE;
+		r = hdclient_next(c, &reply, &error, &continues);
+	} while (r == -EINTR);
+	if (r < 0)
+		return stop_requested ? EXIT_DONE : report_transport_failure(w->ctl);
+	if (error)
+		return report_varlink_error("io.hostdevd.Watch", error, reply);
+	r = watch_print(w, reply, first);
+	if (r == CONTINUE && !continues) {
+		complain("hostdevd ended the event stream (is it shutting down?)");
+		return EXIT_UNREACHABLE;
+	}
+	return r;
+}
+
+static int watch_run(struct watch *w)
+{
+	struct hdclient *c = w->ctl->client;
+	int r;
+
+	watch_fd = hdclient_fd(c);
+	if (hdclient_call_more(c, "io.hostdevd.Watch", NULL) < 0)
+		return stop_requested ? EXIT_DONE : report_transport_failure(w->ctl);
+	/* The first reply comes at once; only events may take forever. */
+	r = watch_next(w, true);
+	hdclient_set_timeout(c, -1);
+	while (r == CONTINUE)
+		r = watch_next(w, false);
+	return r;
+}
+
+static int cmd_watch(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "count", required_argument, NULL, 'n' },
+		{},
+	};
+	struct watch w = { .ctl = ctl };
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS "n:", opts, NULL)) != -1) {
+		r = opt == 'n' ? parse_count(optarg, &w.count) : common_option(ctl, opt, argv);
+		if (r != CONTINUE)
+			return r;
+	}
+	if ((r = no_arguments("watch", argc, argv)) != CONTINUE)
+		return r;
+	catch_stop_signals();
+	if ((r = ctl_connect(ctl)) != CONTINUE)
+		return r;
+	return watch_run(&w);
+}
+
+/* ---- main ---- */
+
+static const struct command commands[] = {
+	{ "list", cmd_list },
+	{ "show", cmd_show },
+	{ "watch", cmd_watch },
+	{ "status", cmd_status },
+};
+
+static int parse_global(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, {} };
+	int opt, r;
+
+	/* '+': stop at the command; its own options are parsed by it. */
+	while ((opt = getopt_long(argc, argv, "+" COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if ((r = common_option(ctl, opt, argv)) != CONTINUE)
+			return r;
+	if (optind >= argc)
+		return usage_error("no command given");
+	return CONTINUE;
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (streq(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl ctl = { .timeout_ms = HDCLIENT_DEFAULT_TIMEOUT_MS };
+	const struct command *cmd;
+	const char *env = getenv("HOSTDEVD_SOCKET");
+	int r;
+
+	/* A closed stdout must end us through EPIPE, quietly, not by SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	ctl.socket_path = env && *env ? env : HDCLIENT_DEFAULT_SOCKET;
+	ctl.tty = isatty(STDOUT_FILENO);
+	r = parse_global(&ctl, argc, argv);
+	if (r != CONTINUE)
+		return r;
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		return usage_error("unknown command '%s'", argv[optind]);
+	argv += optind;
+	argc -= optind;
+	optind = 0; /* glibc: start afresh on the command's own arguments */
+	r = cmd->run(&ctl, argc, argv);
+	hdclient_free(ctl.client);
+	return r;
+}
