@@ -141,7 +141,7 @@ static void append_id_array(struct devjson_buf *b, const char *const *ids, size_
  * ports), so they are gathered on the stack unless they are not. */
 static void append_sorted_ids(struct devjson_buf *b, const struct device *first, next_fn next)
 {
-	const char *stack[32];
+	const char *stack[32] = { 0 }; /* zeroed: gcc -O2 cannot see n bounds the reads */
 	const char **ids = stack;
 	size_t n = 0, cap = ARRAY_SIZE(stack);
 

@@ -114,12 +114,10 @@ static void apply_interface(struct monitor *m, struct udev_device *ud, enum dev_
 	const char *sysname = udev_device_get_sysname(ud);
 	struct udev_device *parent =
 		udev_device_get_parent_with_subsystem_devtype(ud, "usb", "usb_device");
-	char id[128];
 
 	/* An interface is part of its device: re-read the device, which lists
 	 * its interfaces as sysfs has them now. */
-	if (!parent || !record_iface_parent_id(sysname, id, sizeof(id)) ||
-	    !devtable_get(m->table, id)) {
+	if (!parent || !devtable_get(m->table, udev_device_get_sysname(parent))) {
 		log_dev_debug(sysname, "%s for an interface of an unknown device", dev_event_name(ev));
 		return;
 	}

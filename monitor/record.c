@@ -44,21 +44,6 @@ const char *record_id_from_sysname(const char *sysname)
 	return sysname;
 }
 
-bool record_iface_parent_id(const char *iface_sysname, char *buf, size_t len)
-{
-	const char *colon = strchr(iface_sysname, ':');
-	size_t n;
-
-	if (!colon)
-		return false;
-	n = (size_t)(colon - iface_sysname);
-	if (n == 0 || n >= len)
-		return false;
-	memcpy(buf, iface_sysname, n);
-	buf[n] = '\0';
-	return true;
-}
-
 /* The last path component of a sysfs link below dir, e.g. iommu_group -> "12".
  * Reads the link itself (libudev only resolves driver/subsystem/module). */
 static bool read_link_name(const char *dir, const char *name, char *out, size_t len)
@@ -198,16 +183,23 @@ static void fill_usb_interfaces(struct device *dev, struct udev_device *ud)
 {
 	_cleanup_(closedirp) DIR *dir = opendir(dev->syspath);
 	struct udev *udev = udev_device_get_udev(ud);
-	size_t idlen = strlen(dev->id);
+	char prefix[64];
+	size_t plen;
 	struct dirent *de;
 
+	/* A root hub "usbN" names its interfaces after port path "N-0". */
+	if (dev->usb.root_hub)
+		snprintf(prefix, sizeof(prefix), "%d-0:", dev->usb.busnum);
+	else
+		snprintf(prefix, sizeof(prefix), "%s:", dev->id);
+	plen = strlen(prefix);
 	if (!dir)
 		return;
 	while ((de = readdir(dir))) {
 		char path[PATH_MAX];
 		_cleanup_udev_device_ struct udev_device *iface = NULL;
 
-		if (strncmp(de->d_name, dev->id, idlen) || de->d_name[idlen] != ':')
+		if (strncmp(de->d_name, prefix, plen))
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", dev->syspath, de->d_name) >=
 		    (int)sizeof(path))

@@ -25,10 +25,6 @@ enum record_kind record_classify(struct udev_device *ud);
  * if sysfs no longer holds it or it lacks its identity. */
 struct device *record_from_udev(struct udev_device *ud);
 
-/* The id of the USB device a usb_interface belongs to ("1-2:1.0" -> "1-2"),
- * into buf; false when the name has no ':'. */
-bool record_iface_parent_id(const char *iface_sysname, char *buf, size_t len);
-
 /* The canonical id of a device from its kernel name (the sysname).  For both
  * buses the kernel's name is the canonical id; kept as one function so the
  * rule lives in one place. */

@@ -393,9 +393,11 @@ bool devtable_remove(struct devtable *t, const char *id)
 
 	if (!dev)
 		return false;
+	/* Reported while still indexed: the last record known, relations
+	 * (its IOMMU group with itself in it) included. */
+	notify(t, DEV_EVENT_REMOVE, dev, NULL);
 	detach(t, dev);
 	log_dev_debug(dev->id, "removed");
-	notify(t, DEV_EVENT_REMOVE, dev, NULL);
 	device_free(dev);
 	return true;
 }
@@ -477,8 +479,8 @@ size_t devtable_resync_end(struct devtable *t)
 		if (dev->seen_gen == t->resync_gen)
 			continue;
 		log_dev_info(dev->id, "gone after resync");
-		detach(t, dev);
 		notify(t, DEV_EVENT_REMOVE, dev, NULL);
+		detach(t, dev);
 		device_free(dev);
 		removed++;
 	}
