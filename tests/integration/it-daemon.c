@@ -1,0 +1,216 @@
+/* The daemon as a process: one per state directory, and the harness that
+ * runs it (readiness, deadlines, exit status, the wrapper).
+ *
+ * For the harness's own failure paths this program doubles as a fake
+ * daemon: run with IT_FAKE_DAEMON set, it hangs, exits at once, or reports
+ * ready and then exits 99 on SIGTERM as valgrind does when it found errors. */
+#include "tests/integration/hdproc.h"
+#include "tests/integration/itest.h"
+#include "tests/integration/testbed.h"
+#include "tests/integration/vlc.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char self[4096];
+
+static int fake_daemon(const char *mode)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	sigset_t set;
+	int fd, sig;
+
+	if (streq(mode, "exit7"))
+		return 7;
+	if (streq(mode, "hang"))
+		for (;;)
+			pause(); /* until SIGTERM kills it */
+	/* "ready-then-99" */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (!path)
+		return 2;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	sendto(fd, "READY=1", 7, 0, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	sigwait(&set, &sig);
+	return 99;
+}
+
+struct fixture {
+	struct testbed *tb;
+	struct hdproc first;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	f->tb = tb_new();
+	tb_build_standard(f->tb);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	/* A failed setup leaves no fixture. */
+	if (!f)
+		return 0;
+	hdproc_cleanup(&f->first);
+	tb_free(f->tb);
+	free(f);
+	unsetenv("HOSTDEVD_TEST_WRAPPER");
+	unsetenv("IT_FAKE_DAEMON");
+	return 0;
+}
+
+static void test_second_daemon_refuses_and_names_the_first(void **state)
+{
+	struct fixture *f = *state;
+	struct hdproc second;
+	struct hdproc_config cfg = { 0 };
+	_cleanup_free_ char *log = NULL;
+	char pid_text[64];
+	struct vlc *c;
+	json_object *reply;
+	int r;
+
+	hdproc_start_ok(&f->first, NULL);
+	cfg.state_dir = f->first.state_dir;
+	r = hdproc_start(&second, &cfg);
+	assert_int_equal(r, -ECHILD);
+	assert_true(WIFEXITED(second.status));
+	assert_int_not_equal(WEXITSTATUS(second.status), 0);
+	log = hdproc_log(&second);
+	snprintf(pid_text, sizeof(pid_text), "pid %ld", (long)f->first.pid);
+	if (!strstr(log, pid_text))
+		fail_msg("the refusal does not name %s:\n%s", pid_text, log);
+	if (!strstr(log, f->first.state_dir))
+		fail_msg("the refusal does not name the state directory:\n%s", log);
+	/* It did not take the socket either. */
+	assert_int_equal(access(second.socket_path, F_OK), -1);
+	hdproc_cleanup(&second);
+	/* The first one serves on, unharmed. */
+	c = vlc_connect(f->first.socket_path);
+	reply = vlc_call(c, "io.hostdevd.GetStatus", NULL);
+	assert_null(vlc_error(reply));
+	json_object_put(reply);
+	vlc_free(c);
+	hdproc_stop_ok(&f->first);
+}
+
+/* A daemon that stopped releases the lock: the next one starts. */
+static void test_lock_released_on_exit(void **state)
+{
+	struct fixture *f = *state;
+	struct hdproc second;
+	struct hdproc_config cfg = { 0 };
+
+	hdproc_start_ok(&f->first, NULL);
+	hdproc_stop_ok(&f->first);
+	cfg.state_dir = f->first.state_dir;
+	hdproc_start_ok(&second, &cfg);
+	hdproc_stop_ok(&second);
+	hdproc_cleanup(&second);
+}
+
+static void test_sigint_stops_cleanly(void **state)
+{
+	struct fixture *f = *state;
+	int status;
+
+	hdproc_start_ok(&f->first, NULL);
+	assert_int_equal(kill(f->first.pid, SIGINT), 0);
+	status = hdproc_wait(&f->first, IT_TIMEOUT_MS);
+	assert_true(status >= 0 && WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* It took its socket file with it. */
+	assert_int_equal(access(f->first.socket_path, F_OK), -1);
+}
+
+/* ---- the harness -------------------------------------------------------- */
+
+static void test_harness_reports_an_early_exit(void **state)
+{
+	struct fixture *f = *state;
+	struct hdproc_config cfg = { .binary = self };
+
+	setenv("IT_FAKE_DAEMON", "exit7", 1);
+	assert_int_equal(hdproc_start(&f->first, &cfg), -ECHILD);
+	assert_true(WIFEXITED(f->first.status));
+	assert_int_equal(WEXITSTATUS(f->first.status), 7);
+}
+
+static void test_harness_ready_deadline(void **state)
+{
+	struct fixture *f = *state;
+	struct hdproc_config cfg = { .binary = self, .ready_timeout_ms = 200 };
+	int status;
+
+	setenv("IT_FAKE_DAEMON", "hang", 1);
+	assert_int_equal(hdproc_start(&f->first, &cfg), -ETIMEDOUT);
+	status = hdproc_stop(&f->first);
+	assert_true(status >= 0 && WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGTERM);
+}
+
+/* The wrapper prefixes the command, and its exit status is the verdict. */
+static void test_harness_wrapper_verdict(void **state)
+{
+	struct fixture *f = *state;
+	struct hdproc_config cfg = { .binary = self };
+	int status;
+
+	setenv("HOSTDEVD_TEST_WRAPPER", "env IT_FAKE_DAEMON=ready-then-99", 1);
+	assert_int_equal(hdproc_start(&f->first, &cfg), 0);
+	status = hdproc_stop(&f->first);
+	assert_true(status >= 0 && WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 99);
+}
+
+static void test_harness_runs_the_daemon_behind_a_wrapper(void **state)
+{
+	struct fixture *f = *state;
+
+	setenv("HOSTDEVD_TEST_WRAPPER", "env", 1);
+	hdproc_start_ok(&f->first, NULL);
+	hdproc_stop_ok(&f->first);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_second_daemon_refuses_and_names_the_first),
+		T(test_lock_released_on_exit),
+		T(test_sigint_stops_cleanly),
+		T(test_harness_reports_an_early_exit),
+		T(test_harness_ready_deadline),
+		T(test_harness_wrapper_verdict),
+		T(test_harness_runs_the_daemon_behind_a_wrapper),
+	};
+	const char *fake = getenv("IT_FAKE_DAEMON");
+	ssize_t n;
+
+	if (fake && argc > 1)
+		return fake_daemon(fake);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,344 @@
+/* The monitor in-process on the mock machine: the table it keeps equals
+ * sysfs after enumeration, after events that arrived while it enumerated,
+ * and after an overflow that lost events (simulated through its `receive`
+ * seam, since umockdev cannot overflow a socket). */
+#include "tests/integration/itest.h"
+#include "tests/integration/testbed.h"
+#include "monitor/monitor.h"
+#include "state/devtable.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <libudev.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_HEARD 64
+
+struct heard {
+	enum dev_event ev;
+	char id[32];
+	char detail[32];
+};
+
+struct fixture {
+	struct testbed *tb;
+	struct event_base *base;
+	struct devtable *table;
+	struct monitor *mon;
+	struct heard heard[MAX_HEARD];
+	size_t n_heard;
+	int overflows_to_inject;
+	int resync_callbacks;
+	void (*during_startup)(struct fixture *f);
+};
+
+static void on_event(enum dev_event ev, const struct device *dev, const char *detail, void *ctx)
+{
+	struct fixture *f = ctx;
+	struct heard *h;
+
+	assert_true(f->n_heard < MAX_HEARD);
+	h = &f->heard[f->n_heard++];
+	h->ev = ev;
+	snprintf(h->id, sizeof(h->id), "%s", dev->id);
+	snprintf(h->detail, sizeof(h->detail), "%s", detail ? detail : "");
+}
+
+static struct udev_device *hook_receive(struct udev_monitor *mon, void *ctx)
+{
+	struct fixture *f = ctx;
+
+	if (f->overflows_to_inject > 0) {
+		f->overflows_to_inject--;
+		errno = ENOBUFS;
+		return NULL;
+	}
+	return udev_monitor_receive_device(mon);
+}
+
+static void hook_after_enumerate(void *ctx)
+{
+	struct fixture *f = ctx;
+
+	if (f->during_startup)
+		f->during_startup(f);
+}
+
+static void on_resync(void *ctx)
+{
+	struct fixture *f = ctx;
+
+	f->resync_callbacks++;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	f->tb = tb_new();
+	tb_build_standard(f->tb);
+	f->base = event_base_new();
+	f->table = devtable_new();
+	devtable_set_listener(f->table, on_event, f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	/* A failed setup leaves no fixture. */
+	if (!f)
+		return 0;
+	monitor_free(f->mon);
+	devtable_free(f->table);
+	event_base_free(f->base);
+	tb_free(f->tb);
+	free(f);
+	return 0;
+}
+
+static void start(struct fixture *f, enum monitor_source source)
+{
+	struct monitor_hooks hooks = {
+		.receive = hook_receive,
+		.after_enumerate = hook_after_enumerate,
+		.ctx = f,
+	};
+
+	f->mon = monitor_new(f->base, f->table, source, &hooks);
+	monitor_set_resync_callback(f->mon, on_resync, f);
+	assert_int_equal(monitor_start(f->mon), 0);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	*(bool *)arg = true;
+}
+
+/* Runs the loop until cond() holds; fails at the deadline.  EVLOOP_ONCE
+ * blocks until something is ready (an event, or the deadline's timer), so
+ * this neither sleeps nor spins. */
+static void run_until(struct fixture *f, bool (*cond)(struct fixture *f), const char *what)
+{
+	bool expired = false;
+	struct timeval tv = { .tv_sec = IT_TIMEOUT_MS / 1000 };
+	struct event *deadline = evtimer_new(f->base, on_deadline, &expired);
+
+	evtimer_add(deadline, &tv);
+	while (!cond(f) && !expired)
+		assert_true(event_base_loop(f->base, EVLOOP_ONCE) >= 0);
+	event_free(deadline);
+	if (!cond(f))
+		fail_msg("timed out waiting for %s", what);
+}
+
+/* ---- the truth ---------------------------------------------------------- */
+
+static void assert_ifaces_match(struct testbed *tb, const struct device *dev)
+{
+	size_t n;
+	const char **ids = tb_interfaces(tb, dev->id, &n);
+
+	for (size_t i = 0; i < n || i < dev->usb.n_ifaces; i++) {
+		const struct usb_iface *ifc = &dev->usb.ifaces[i];
+
+		if (i >= n || i >= dev->usb.n_ifaces || !streq(ifc->id, ids[i]))
+			fail_msg("%s: interface %zu is %s in the table, %s in sysfs", dev->id, i,
+				 i < dev->usb.n_ifaces ? ifc->id : "missing",
+				 i < n ? ids[i] : "missing");
+		if (!streq(ifc->driver, tb_driver(tb, ifc->id)))
+			fail_msg("%s: driver %s, sysfs says %s", ifc->id, ifc->driver,
+				 tb_driver(tb, ifc->id));
+	}
+	free(ids);
+}
+
+/* The table holds exactly the present devices, each with the driver sysfs
+ * shows, and every record equals a fresh read of sysfs. */
+static void assert_table_is_truth(struct fixture *f)
+{
+	struct event_base *base = event_base_new();
+	struct devtable *fresh = devtable_new();
+	struct monitor *m = monitor_new(base, fresh, MONITOR_SOURCE_UDEV, NULL);
+	struct device **devs;
+	size_t n_model, n = devtable_sorted(f->table, &devs);
+	const char **ids = tb_present_ids(f->tb, &n_model);
+
+	assert_int_equal(monitor_start(m), 0);
+	for (size_t i = 0; i < n_model || i < n; i++) {
+		if (i >= n || i >= n_model || !streq(devs[i]->id, ids[i]))
+			fail_msg("device %zu: table has %s, sysfs has %s", i,
+				 i < n ? devs[i]->id : "nothing", i < n_model ? ids[i] : "nothing");
+		if (!streq(devs[i]->driver, tb_driver(f->tb, ids[i])))
+			fail_msg("%s: driver %s, sysfs says %s", ids[i], devs[i]->driver,
+				 tb_driver(f->tb, ids[i]));
+		assert_string_equal(devs[i]->syspath, tb_syspath(f->tb, ids[i]));
+		if (devs[i]->bus == HD_BUS_USB)
+			assert_ifaces_match(f->tb, devs[i]);
+		if (device_update_from(devs[i], devtable_get(fresh, ids[i])))
+			fail_msg("%s: the record differs from a fresh read of sysfs", ids[i]);
+		assert_int_equal(devs[i]->state, devtable_get(fresh, ids[i])->state);
+	}
+	free(devs);
+	free(ids);
+	monitor_free(m);
+	devtable_free(fresh);
+	event_base_free(base);
+}
+
+static bool heard(const struct fixture *f, enum dev_event ev, const char *id, const char *detail)
+{
+	for (size_t i = 0; i < f->n_heard; i++)
+		if (f->heard[i].ev == ev && streq(f->heard[i].id, id) &&
+		    streq(f->heard[i].detail, detail ? detail : ""))
+			return true;
+	return false;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_enumeration_is_the_truth(void **state)
+{
+	struct fixture *f = *state;
+	struct monitor_stats st;
+
+	start(f, MONITOR_SOURCE_UDEV);
+	assert_int_equal(devtable_count(f->table), 26);
+	assert_int_equal(devtable_count_bus(f->table, HD_BUS_PCI), 20);
+	assert_int_equal(devtable_count_bus(f->table, HD_BUS_USB), 6);
+	assert_int_equal(devtable_count_state(f->table, DEV_DETACHED), 1);
+	assert_int_equal(devtable_get(f->table, "0000:06:10.2")->state, DEV_DETACHED);
+	assert_table_is_truth(f);
+	/* Every device was announced once, as an add. */
+	assert_int_equal(f->n_heard, 26);
+	assert_true(heard(f, DEV_EVENT_ADD, "1-2.3", NULL));
+	monitor_get_stats(f->mon, &st);
+	assert_int_equal(st.source, MONITOR_SOURCE_UDEV);
+	assert_int_equal(st.events_received, 0);
+	assert_int_equal(st.overflows, 0);
+}
+
+/* Changes made after the enumeration read sysfs but before the loop first
+ * reads the socket: a plug (4 uevents) and an unplug (2). */
+static void change_during_startup(struct fixture *f)
+{
+	assert_non_null(devtable_get(f->table, "0000:03:00.0"));
+	assert_null(devtable_get(f->table, "1-2.4"));
+	tb_plug(f->tb, "1-2.4");
+	tb_unplug(f->tb, "0000:03:00.0");
+}
+
+static bool startup_changes_applied(struct fixture *f)
+{
+	struct monitor_stats st;
+
+	monitor_get_stats(f->mon, &st);
+	return st.events_received == 6;
+}
+
+static void test_events_during_enumeration_are_not_lost(void **state)
+{
+	struct fixture *f = *state;
+	struct device *d;
+
+	f->during_startup = change_during_startup;
+	start(f, MONITOR_SOURCE_UDEV);
+	f->n_heard = 0;
+	run_until(f, startup_changes_applied, "the 6 uevents sent during start-up");
+	assert_null(devtable_get(f->table, "0000:03:00.0"));
+	d = devtable_get(f->table, "1-2.4");
+	assert_non_null(d);
+	assert_string_equal(d->driver, "usb");
+	assert_int_equal(d->usb.n_ifaces, 1);
+	assert_string_equal(d->usb.ifaces[0].driver, "usb-storage");
+	assert_table_is_truth(f);
+	/* By the time the monitor reads the first uevent sysfs holds the end
+	 * state, so the add already carries the bound interface; the later
+	 * uevents change nothing and are not reported again. */
+	assert_int_equal(f->n_heard, 2);
+	assert_true(heard(f, DEV_EVENT_ADD, "1-2.4", NULL));
+	assert_true(heard(f, DEV_EVENT_REMOVE, "0000:03:00.0", NULL));
+}
+
+static bool resynced(struct fixture *f)
+{
+	struct monitor_stats st;
+
+	monitor_get_stats(f->mon, &st);
+	return st.resyncs == 1 && st.events_received == 1;
+}
+
+/* Sysfs changes while the monitor hears nothing, then the socket overflows:
+ * the monitor must re-read everything rather than trust its table. */
+static void test_overflow_leads_to_resync(void **state)
+{
+	struct fixture *f = *state;
+	struct monitor_stats st;
+
+	start(f, MONITOR_SOURCE_UDEV);
+	tb_set_muted(f->tb, true);
+	tb_unplug(f->tb, "0000:05:02.0");
+	tb_plug(f->tb, "1-2.4");
+	tb_unbind(f->tb, "0000:02:00.0");
+	tb_bind(f->tb, "0000:02:00.0", "vfio-pci");
+	tb_unbind(f->tb, "1-2.1:1.0");
+	tb_set_muted(f->tb, false);
+	f->overflows_to_inject = 1;
+	f->n_heard = 0;
+	/* Something to read, so the monitor meets the overflow. */
+	tb_uevent(f->tb, "0000:00:17.0", "change");
+	run_until(f, resynced, "the resync after the overflow");
+	monitor_get_stats(f->mon, &st);
+	assert_int_equal(st.overflows, 1);
+	assert_int_equal(st.resyncs, 1);
+	assert_int_equal(f->resync_callbacks, 1);
+	assert_table_is_truth(f);
+	assert_null(devtable_get(f->table, "0000:05:02.0"));
+	assert_int_equal(devtable_group_size(f->table, 10), 3);
+	assert_int_equal(devtable_get(f->table, "0000:02:00.0")->state, DEV_DETACHED);
+	assert_true(heard(f, DEV_EVENT_REMOVE, "0000:05:02.0", NULL));
+	assert_non_null(devtable_get(f->table, "1-2.4"));
+	assert_null(devtable_get(f->table, "1-2.1")->usb.ifaces[0].driver);
+}
+
+/* Without udevd the monitor listens to the kernel's own events. */
+static bool vf_unbound(struct fixture *f)
+{
+	return devtable_get(f->table, "0000:06:10.2")->driver == NULL;
+}
+
+static void test_kernel_source(void **state)
+{
+	struct fixture *f = *state;
+	struct monitor_stats st;
+	struct device *d;
+
+	start(f, MONITOR_SOURCE_KERNEL);
+	monitor_get_stats(f->mon, &st);
+	assert_int_equal(st.source, MONITOR_SOURCE_KERNEL);
+	f->n_heard = 0;
+	tb_unbind(f->tb, "0000:06:10.2");
+	run_until(f, vf_unbound, "the unbind of 0000:06:10.2");
+	d = devtable_get(f->table, "0000:06:10.2");
+	assert_int_equal(d->state, DEV_HOST);
+	assert_int_equal(f->n_heard, 1);
+	assert_true(heard(f, DEV_EVENT_UNBIND, "0000:06:10.2", NULL));
+	assert_table_is_truth(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_enumeration_is_the_truth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_during_enumeration_are_not_lost, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_overflow_leads_to_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kernel_source, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,164 @@
+#include "tests/integration/vlc.h"
+#include "tests/integration/itest.h"
+#include "common/util.h"
+#include "common/varlink.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+struct vlc {
+	int fd;
+	char *buf;
+	size_t len, cap;
+};
+
+struct vlc *vlc_connect(const char *socket_path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vlc *c = xcalloc(1, sizeof(*c));
+
+	assert_true(strlen(socket_path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, socket_path, strlen(socket_path));
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c->fd >= 0);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		fail_msg("connect %s: %s", socket_path, strerror(errno));
+	return c;
+}
+
+void vlc_free(struct vlc *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	free(c->buf);
+	free(c);
+}
+
+void vlc_send(struct vlc *c, const char *method, json_object *params, bool more)
+{
+	size_t len, off = 0;
+	_cleanup_free_ char *msg = vl_format_call(method, params, more, &len);
+
+	while (off < len) {
+		ssize_t n = send(c->fd, msg + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			fail_msg("send %s: %s", method, strerror(errno));
+		off += (size_t)n;
+	}
+}
+
+static char *find_nul(struct vlc *c)
+{
+	return c->len ? memchr(c->buf, '\0', c->len) : NULL;
+}
+
+/* Reads until a whole message is buffered; false at the deadline. */
+static bool fill(struct vlc *c, int timeout_ms)
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!find_nul(c)) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		int left;
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
+					  (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&p, 1, left) == 0)
+			return false;
+		if (c->cap - c->len < 65536) {
+			c->cap = c->cap ? c->cap * 2 : 131072;
+			c->buf = xrealloc(c->buf, c->cap);
+		}
+		n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+		if (n == 0)
+			fail_msg("the daemon closed the connection");
+		if (n < 0 && errno != EINTR)
+			fail_msg("recv: %s", strerror(errno));
+		if (n > 0)
+			c->len += (size_t)n;
+	}
+	return true;
+}
+
+bool vlc_pending(struct vlc *c, int timeout_ms)
+{
+	return fill(c, timeout_ms);
+}
+
+json_object *vlc_recv(struct vlc *c)
+{
+	json_object *root = NULL;
+	struct vl_reply reply;
+	const char *reason = NULL;
+	char *nul;
+	size_t n;
+
+	if (!fill(c, IT_TIMEOUT_MS))
+		fail_msg("no reply within %d ms", IT_TIMEOUT_MS);
+	nul = find_nul(c);
+	n = (size_t)(nul - c->buf);
+	if (vl_parse_reply(c->buf, n, &root, &reply, &reason) < 0)
+		fail_msg("not a Varlink reply (%s): %.*s", reason, (int)n, c->buf);
+	memmove(c->buf, nul + 1, c->len - n - 1);
+	c->len -= n + 1;
+	return root;
+}
+
+json_object *vlc_call(struct vlc *c, const char *method, json_object *params)
+{
+	vlc_send(c, method, params, false);
+	return vlc_recv(c);
+}
+
+const char *vlc_error(json_object *reply)
+{
+	json_object *e;
+
+	return json_object_object_get_ex(reply, "error", &e) ? json_object_get_string(e) : NULL;
+}
+
+json_object *vlc_params(json_object *reply)
+{
+	json_object *p;
+
+	if (vlc_error(reply))
+		fail_msg("unexpected error reply: %s",
+			 json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	assert_true(json_object_object_get_ex(reply, "parameters", &p));
+	return p;
+}
+
+void vlc_assert_json_equal(json_object *expected, json_object *actual, const char *what)
+{
+	if (json_object_equal(expected, actual))
+		return;
+	fprintf(stderr, "%s: expected\n%s\n", what,
+		json_object_to_json_string_ext(expected, JSON_C_TO_STRING_PRETTY |
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
+	fprintf(stderr, "%s: got\n%s\n", what,
+		json_object_to_json_string_ext(actual, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
+	fail_msg("%s differs", what);
+}
+
+json_object *vlc_json(const char *text)
+{
+	json_object *o = json_tokener_parse(text);
+
+	if (!o)
+		fail_msg("bad JSON in the test: %s", text);
+	return o;
+}

@@ -1,0 +1,367 @@
+/* The device table: lookups, indexes, the state machine and resync. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "state/devtable.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct seen {
+	int count[DEV_EVENT__COUNT];
+	char last_id[64];
+	char last_detail[64];
+	enum dev_event last;
+};
+
+static void listener(enum dev_event ev, const struct device *dev, const char *detail, void *ctx)
+{
+	struct seen *s = ctx;
+
+	s->count[ev]++;
+	s->last = ev;
+	snprintf(s->last_id, sizeof(s->last_id), "%s", dev->id);
+	snprintf(s->last_detail, sizeof(s->last_detail), "%s", detail ? detail : "");
+}
+
+static struct device *pci(const char *id, const char *parent, int group, const char *driver)
+{
+	struct device *d = device_new(HD_BUS_PCI, id);
+
+	d->vendor = 0x8086;
+	d->product = 0x10d3;
+	d->pci.class_code = 0x020000;
+	d->pci.iommu_group = group;
+	d->parent = xstrdup(parent);
+	d->driver = xstrdup(driver);
+	return d;
+}
+
+static struct device *usb(const char *id, const char *parent)
+{
+	struct device *d = device_new(HD_BUS_USB, id);
+
+	d->vendor = 0x0781;
+	d->product = 0x5567;
+	d->parent = xstrdup(parent);
+	return d;
+}
+
+static int group_size_by_walk(struct devtable *t, int group)
+{
+	int n = 0;
+
+	for (struct device *d = devtable_group_first(t, group); d; d = d->group_next)
+		n++;
+	return n;
+}
+
+static void test_insert_lookup_remove(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct seen s = { 0 };
+	char id[32];
+
+	devtable_set_listener(t, listener, &s);
+	/* Enough to force the hash and dense array to grow several times. */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(id, sizeof(id), "0000:%02x:%02x.%d", i / 256, (i / 8) % 32, i % 8);
+		devtable_upsert(t, pci(id, NULL, i / 4, "e1000e"), DEV_EVENT_ADD, NULL);
+	}
+	assert_int_equal(devtable_count(t), 1000);
+	assert_int_equal(devtable_count_bus(t, HD_BUS_PCI), 1000);
+	assert_int_equal(devtable_count_bus(t, HD_BUS_USB), 0);
+	assert_int_equal(s.count[DEV_EVENT_ADD], 1000);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(id, sizeof(id), "0000:%02x:%02x.%d", i / 256, (i / 8) % 32, i % 8);
+		struct device *d = devtable_get(t, id);
+		assert_non_null(d);
+		assert_string_equal(d->id, id);
+		assert_int_equal(d->slot, devtable_at(t, d->slot)->slot);
+	}
+	assert_null(devtable_get(t, "0000:ff:00.0"));
+	assert_true(devtable_remove(t, "0000:00:00.0"));
+	assert_false(devtable_remove(t, "0000:00:00.0"));
+	assert_int_equal(s.count[DEV_EVENT_REMOVE], 1);
+	assert_string_equal(s.last_id, "0000:00:00.0");
+	assert_null(devtable_get(t, "0000:00:00.0"));
+	assert_int_equal(devtable_count(t), 999);
+	/* The dense array stays consistent after swap-removal. */
+	for (size_t i = 0; i < devtable_count(t); i++)
+		assert_int_equal(devtable_at(t, i)->slot, i);
+	assert_null(devtable_at(t, 999));
+	devtable_free(t);
+}
+
+static void test_upsert_reports_changes_only(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct seen s = { 0 };
+	struct device *d;
+
+	devtable_set_listener(t, listener, &s);
+	devtable_upsert(t, pci("0000:03:00.0", "0000:00:1c.0", 5, "e1000e"), DEV_EVENT_ADD, NULL);
+	/* The same record again (enumeration raced with its add event). */
+	d = devtable_upsert(t, pci("0000:03:00.0", "0000:00:1c.0", 5, "e1000e"), DEV_EVENT_ADD,
+			    NULL);
+	assert_int_equal(s.count[DEV_EVENT_ADD], 1);
+	assert_int_equal(s.count[DEV_EVENT_CHANGE], 0);
+	assert_int_equal(devtable_count(t), 1);
+	/* A driver change is reported with the event that caused it. */
+	d = devtable_upsert(t, pci("0000:03:00.0", "0000:00:1c.0", 5, NULL), DEV_EVENT_UNBIND, NULL);
+	assert_int_equal(s.count[DEV_EVENT_UNBIND], 1);
+	assert_null(d->driver);
+	/* A second add of a known device with new content is a change, not an add. */
+	devtable_upsert(t, pci("0000:03:00.0", "0000:00:1c.0", 5, "igb"), DEV_EVENT_ADD, NULL);
+	assert_int_equal(s.count[DEV_EVENT_ADD], 1);
+	assert_int_equal(s.count[DEV_EVENT_CHANGE], 1);
+	assert_string_equal(devtable_get(t, "0000:03:00.0")->driver, "igb");
+	devtable_free(t);
+}
+
+static void test_state_follows_driver(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct device *d;
+
+	d = devtable_upsert(t, pci("0000:03:00.0", NULL, 1, "e1000e"), DEV_EVENT_ADD, NULL);
+	assert_int_equal(d->state, DEV_HOST);
+	d = devtable_upsert(t, pci("0000:03:00.0", NULL, 1, "vfio-pci"), DEV_EVENT_BIND, NULL);
+	assert_int_equal(d->state, DEV_DETACHED);
+	assert_int_equal(devtable_count_state(t, DEV_DETACHED), 1);
+	d = devtable_upsert(t, pci("0000:03:00.0", NULL, 1, NULL), DEV_EVENT_UNBIND, NULL);
+	assert_int_equal(d->state, DEV_HOST);
+	/* A claimed device keeps its state whatever the driver does: claims
+	 * are decided by the claim engine, not by observation. */
+	assert_true(device_set_state(d, DEV_DETACHED, "test"));
+	assert_true(device_set_state(d, DEV_CLAIMED, "test"));
+	d = devtable_upsert(t, pci("0000:03:00.0", NULL, 1, "e1000e"), DEV_EVENT_BIND, NULL);
+	assert_int_equal(d->state, DEV_CLAIMED);
+	/* A USB device is never "detached" by its driver alone. */
+	d = devtable_upsert(t, usb("1-2", "usb1"), DEV_EVENT_ADD, NULL);
+	assert_int_equal(d->state, DEV_HOST);
+	devtable_free(t);
+}
+
+static void test_state_machine(void **state)
+{
+	struct device *d = device_new(HD_BUS_PCI, "0000:01:00.0");
+
+	assert_string_equal(dev_state_name(DEV_HOST), "host");
+	assert_string_equal(dev_state_name(DEV_ERROR), "error");
+	assert_string_equal(dev_state_name(DEV_STATE__COUNT), "invalid");
+	for (int s = 0; s < DEV_STATE__COUNT; s++)
+		assert_int_equal(dev_state_from_name(dev_state_name(s)), s);
+	assert_int_equal(dev_state_from_name("bogus"), -1);
+	/* The documented path: host -> detaching -> detached -> claimed ->
+	 * releasing -> host. */
+	assert_true(device_set_state(d, DEV_DETACHING, "t"));
+	assert_true(device_set_state(d, DEV_DETACHED, "t"));
+	assert_true(device_set_state(d, DEV_CLAIMED, "t"));
+	assert_true(device_set_state(d, DEV_RELEASING, "t"));
+	assert_true(device_set_state(d, DEV_HOST, "t"));
+	/* Skipping the engine is refused and leaves the state alone. */
+	assert_false(device_set_state(d, DEV_CLAIMED, "t"));
+	assert_int_equal(d->state, DEV_HOST);
+	assert_false(device_set_state(d, DEV_RELEASING, "t"));
+	assert_true(device_set_state(d, DEV_MISSING, "t"));
+	assert_false(device_set_state(d, DEV_RELEASING, "t"));
+	assert_true(dev_state_transition_allowed(DEV_ERROR, DEV_HOST));
+	assert_false(dev_state_transition_allowed(DEV_ERROR, DEV_CLAIMED));
+	assert_false(dev_state_transition_allowed(DEV_STATE__COUNT, DEV_HOST));
+	device_free(d);
+}
+
+static void test_group_index(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct device *d;
+
+	devtable_upsert(t, pci("0000:00:1e.0", NULL, 7, NULL), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, pci("0000:05:01.0", "0000:00:1e.0", 7, "e1000"), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, pci("0000:05:02.0", "0000:00:1e.0", 7, "e1000"), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, pci("0000:03:00.0", NULL, 8, "e1000e"), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, pci("0000:04:00.0", NULL, HD_NO_GROUP, "e1000e"), DEV_EVENT_ADD, NULL);
+	assert_int_equal(devtable_group_size(t, 7), 3);
+	assert_int_equal(group_size_by_walk(t, 7), 3);
+	assert_int_equal(devtable_group_size(t, 8), 1);
+	assert_int_equal(devtable_group_size(t, 9), 0);
+	assert_null(devtable_group_first(t, HD_NO_GROUP));
+	/* Moving a device to another group re-files it. */
+	devtable_upsert(t, pci("0000:05:02.0", "0000:00:1e.0", 8, "e1000"), DEV_EVENT_CHANGE, NULL);
+	assert_int_equal(devtable_group_size(t, 7), 2);
+	assert_int_equal(group_size_by_walk(t, 8), 2);
+	devtable_remove(t, "0000:05:01.0");
+	devtable_remove(t, "0000:00:1e.0");
+	assert_int_equal(devtable_group_size(t, 7), 0);
+	assert_null(devtable_group_first(t, 7));
+	d = devtable_group_first(t, 8);
+	assert_string_equal(d->id, "0000:03:00.0");
+	assert_string_equal(d->group_next->id, "0000:05:02.0");
+	assert_null(d->group_next->group_next);
+	devtable_free(t);
+}
+
+static void test_children_and_vfs(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct device *vf;
+	int n = 0;
+
+	/* Children may arrive before their parent. */
+	devtable_upsert(t, usb("1-2.1", "1-2"), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, usb("1-2.2", "1-2"), DEV_EVENT_ADD, NULL);
+	assert_non_null(devtable_children_first(t, "1-2"));
+	devtable_upsert(t, usb("1-2", "usb1"), DEV_EVENT_ADD, NULL);
+	for (struct device *d = devtable_children_first(t, "1-2"); d; d = d->child_next)
+		n++;
+	assert_int_equal(n, 2);
+	assert_string_equal(devtable_children_first(t, "usb1")->id, "1-2");
+	assert_null(devtable_children_first(t, "1-9"));
+
+	devtable_upsert(t, pci("0000:06:00.0", NULL, 20, "ixgbe"), DEV_EVENT_ADD, NULL);
+	vf = pci("0000:06:10.0", NULL, 21, "ixgbevf");
+	vf->pci.physfn = xstrdup("0000:06:00.0");
+	devtable_upsert(t, vf, DEV_EVENT_ADD, NULL);
+	vf = pci("0000:06:10.2", NULL, 22, "vfio-pci");
+	vf->pci.physfn = xstrdup("0000:06:00.0");
+	devtable_upsert(t, vf, DEV_EVENT_ADD, NULL);
+	vf = devtable_vfs_first(t, "0000:06:00.0");
+	assert_string_equal(vf->id, "0000:06:10.0");
+	assert_string_equal(vf->vf_next->id, "0000:06:10.2");
+	assert_null(devtable_vfs_first(t, "0000:06:10.0"));
+	devtable_remove(t, "0000:06:10.0");
+	assert_string_equal(devtable_vfs_first(t, "0000:06:00.0")->id, "0000:06:10.2");
+	devtable_free(t);
+}
+
+static void test_sorted(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct device **v;
+	size_t n;
+
+	devtable_upsert(t, usb("1-2", "usb1"), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, pci("0000:03:00.0", NULL, 1, NULL), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, usb("1-1", "usb1"), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, pci("0000:00:02.0", NULL, 1, NULL), DEV_EVENT_ADD, NULL);
+	n = devtable_sorted(t, &v);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0]->id, "0000:00:02.0");
+	assert_string_equal(v[1]->id, "0000:03:00.0");
+	assert_string_equal(v[2]->id, "1-1");
+	assert_string_equal(v[3]->id, "1-2");
+	free(v);
+	devtable_free(t);
+}
+
+static void test_resync_removes_unseen(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct seen s = { 0 };
+
+	devtable_upsert(t, pci("0000:01:00.0", NULL, 1, "e1000e"), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, pci("0000:02:00.0", NULL, 2, "e1000e"), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, pci("0000:03:00.0", NULL, 3, "e1000e"), DEV_EVENT_ADD, NULL);
+	devtable_set_listener(t, listener, &s);
+	devtable_resync_begin(t);
+	devtable_upsert(t, pci("0000:02:00.0", NULL, 2, "vfio-pci"), DEV_EVENT_CHANGE, NULL);
+	devtable_upsert(t, pci("0000:04:00.0", NULL, 4, "e1000e"), DEV_EVENT_CHANGE, NULL);
+	assert_int_equal(devtable_resync_end(t), 2);
+	assert_int_equal(devtable_count(t), 2);
+	assert_null(devtable_get(t, "0000:01:00.0"));
+	assert_null(devtable_get(t, "0000:03:00.0"));
+	assert_int_equal(devtable_get(t, "0000:02:00.0")->state, DEV_DETACHED);
+	assert_int_equal(s.count[DEV_EVENT_REMOVE], 2);
+	assert_int_equal(s.count[DEV_EVENT_ADD], 1);
+	assert_int_equal(s.count[DEV_EVENT_CHANGE], 1);
+	assert_int_equal(devtable_group_size(t, 1), 0);
+	devtable_free(t);
+}
+
+static void test_usb_interfaces(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct seen s = { 0 };
+	struct device *d = usb("1-2.1", "1-2"), *rec;
+	struct usb_iface hid = { .id = "1-2.1:1.0", .cls = 3, .subcls = 1, .proto = 1,
+				 .driver = "usbhid" };
+	struct usb_iface second = { .id = "1-2.1:1.1", .cls = 3 };
+
+	devtable_set_listener(t, listener, &s);
+	device_usb_iface_set(d, &second);
+	device_usb_iface_set(d, &hid);
+	assert_int_equal(d->usb.n_ifaces, 2);
+	/* Kept sorted whatever order they came in. */
+	assert_string_equal(d->usb.ifaces[0].id, "1-2.1:1.0");
+	d = devtable_upsert(t, d, DEV_EVENT_ADD, NULL);
+	/* The interface loses its driver: a rebuilt record says so. */
+	rec = usb("1-2.1", "1-2");
+	hid.driver = NULL;
+	device_usb_iface_set(rec, &hid);
+	device_usb_iface_set(rec, &second);
+	devtable_upsert(t, rec, DEV_EVENT_UNBIND, "1-2.1:1.0");
+	assert_int_equal(s.last, DEV_EVENT_UNBIND);
+	assert_string_equal(s.last_detail, "1-2.1:1.0");
+	assert_null(device_usb_iface(d, "1-2.1:1.0")->driver);
+	/* An interface add on a known device stays an add. */
+	rec = usb("1-2.1", "1-2");
+	device_usb_iface_set(rec, &hid);
+	device_usb_iface_set(rec, &second);
+	device_usb_iface_set(rec, &(struct usb_iface){ .id = "1-2.1:1.2", .cls = 8 });
+	devtable_upsert(t, rec, DEV_EVENT_ADD, "1-2.1:1.2");
+	assert_int_equal(s.last, DEV_EVENT_ADD);
+	assert_int_equal(d->usb.n_ifaces, 3);
+	assert_true(device_usb_iface_remove(d, "1-2.1:1.1"));
+	assert_false(device_usb_iface_remove(d, "1-2.1:1.1"));
+	assert_int_equal(d->usb.n_ifaces, 2);
+	assert_string_equal(d->usb.ifaces[1].id, "1-2.1:1.2");
+	devtable_free(t);
+}
+
+static void test_helpers(void **state)
+{
+	struct device *d = device_new(HD_BUS_PCI, "0000:00:01.0");
+	uint32_t v;
+
+	assert_true(driver_is_stub("vfio-pci"));
+	assert_true(driver_is_stub("pci-stub"));
+	assert_false(driver_is_stub("e1000e"));
+	assert_false(driver_is_stub(NULL));
+	d->pci.class_code = 0x060400;
+	assert_true(pci_is_bridge(d));
+	assert_false(pci_is_host_bridge(d));
+	d->pci.class_code = 0x060000;
+	assert_true(pci_is_host_bridge(d));
+	assert_int_equal(hd_bus_from_name("usb"), HD_BUS_USB);
+	assert_int_equal(hd_bus_from_name("scsi"), -1);
+	assert_int_equal(dev_event_from_action("bind"), DEV_EVENT_BIND);
+	assert_int_equal(dev_event_from_action("online"), -1);
+	assert_true(parse_hex_u32("0x8086\n", &v));
+	assert_int_equal(v, 0x8086);
+	assert_false(parse_hex_u32("zz", &v));
+	assert_false(parse_hex_u32("", &v));
+	assert_false(parse_hex_u32(NULL, &v));
+	device_free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_insert_lookup_remove),
+		cmocka_unit_test(test_upsert_reports_changes_only),
+		cmocka_unit_test(test_state_follows_driver),
+		cmocka_unit_test(test_state_machine),
+		cmocka_unit_test(test_group_index),
+		cmocka_unit_test(test_children_and_vfs),
+		cmocka_unit_test(test_sorted),
+		cmocka_unit_test(test_resync_removes_unseen),
+		cmocka_unit_test(test_usb_interfaces),
+		cmocka_unit_test(test_helpers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,788 @@
+/* The real hostdevctl binary against a scripted fake daemon: what it sends,
+ * what it prints, and the exit codes scripts rely on (0 done, 1 refused or
+ * failed, 2 usage, 3 unreachable). */
+#include "tests/unit/fake_varlink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#ifndef HOSTDEVCTL_PATH
+#error "HOSTDEVCTL_PATH must name the hostdevctl binary under test"
+#endif
+
+extern char **environ;
+
+#define HINT "Try 'hostdevctl --help' for more information.\n"
+
+#define NIC_JSON                                                                               \
+	"{\"bus\":\"pci\",\"id\":\"0000:03:00.0\",\"syspath\":\"/sys/devices/pci0000:00/"    \
+	"0000:00:1c.0/0000:03:00.0\",\"state\":\"host\",\"vendor\":\"8086\","                 \
+	"\"product\":\"10d3\",\"driver\":\"e1000e\",\"parent\":\"0000:00:1c.0\","             \
+	"\"children\":[],\"numa_node\":0,\"pci\":{\"class\":\"020000\",\"iommu_group\":12},"  \
+	"\"usb\":null}"
+#define KBD_JSON                                                                               \
+	"{\"bus\":\"usb\",\"id\":\"1-2\",\"state\":\"host\",\"vendor\":\"046d\","             \
+	"\"product\":\"c31c\",\"driver\":\"usb\",\"pci\":null,"                              \
+	"\"usb\":{\"busnum\":1,\"devnum\":4,\"device_class\":\"00\","                         \
+	"\"product_name\":\"USB Keyboard\",\"interfaces\":[{\"id\":\"1-2:1.0\","              \
+	"\"class\":\"03\",\"subclass\":\"01\",\"protocol\":\"01\",\"driver\":\"usbhid\"}]}}"
+#define DEVICES_REPLY "{\"parameters\":{\"devices\":[" NIC_JSON "," KBD_JSON "]}}"
+#define TABLE                                                                                  \
+	"ID            BUS  VENDOR:PRODUCT  CLASS   DRIVER  GROUP  STATE  NAME\n"               \
+	"0000:03:00.0  pci  8086:10d3       020000  e1000e  12     host   Ethernet controller\n" \
+	"1-2           usb  046d:c31c       00      usb     -      host   USB Keyboard\n"
+
+enum out_mode { OUT_PIPE, OUT_CLOSED, OUT_PTY };
+
+struct child {
+	pid_t pid;
+	int out_fd, err_fd;
+};
+
+struct result {
+	int status; /* exit code, or 128 + signal */
+	char *out, *err;
+};
+
+static void result_free(struct result *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* environ without HOSTDEVD_SOCKET, plus it set to socket_env when given. */
+static char **child_env(const char *socket_env)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "HOSTDEVD_SOCKET=", 16) != 0)
+			env[k++] = strdup(environ[i]);
+	if (socket_env && asprintf(&env[k++], "HOSTDEVD_SOCKET=%s", socket_env) < 0)
+		abort();
+	return env;
+}
+
+static void free_strv(char **v)
+{
+	for (size_t i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The child's stdout: a pipe, a pipe nobody reads, or a terminal. */
+static int stdout_for(enum out_mode mode, int *parent_end)
+{
+	int fds[2], master, slave;
+	struct winsize ws = { .ws_row = 24, .ws_col = 77 };
+	struct termios tio;
+
+	if (mode == OUT_PTY) {
+		assert_int_equal(openpty(&master, &slave, NULL, NULL, &ws), 0);
+		/* Raw, so that "\n" is not turned into "\r\n". */
+		assert_int_equal(tcgetattr(slave, &tio), 0);
+		cfmakeraw(&tio);
+		assert_int_equal(tcsetattr(slave, TCSANOW, &tio), 0);
+		fcntl(master, F_SETFD, FD_CLOEXEC);
+		fcntl(slave, F_SETFD, FD_CLOEXEC);
+		*parent_end = master;
+		return slave;
+	}
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	if (mode == OUT_CLOSED) {
+		close(fds[0]);
+		*parent_end = -1;
+	} else {
+		*parent_end = fds[0];
+	}
+	return fds[1];
+}
+
+static struct child spawn_argv(const char *socket_env, enum out_mode mode, char **argv)
+{
+	posix_spawn_file_actions_t fa;
+	struct child ch;
+	int err_pipe[2], out_child;
+	char **env = child_env(socket_env);
+
+	out_child = stdout_for(mode, &ch.out_fd);
+	assert_int_equal(pipe2(err_pipe, O_CLOEXEC), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, out_child, STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, err_pipe[1], STDERR_FILENO);
+	assert_int_equal(posix_spawn(&ch.pid, HOSTDEVCTL_PATH, &fa, NULL, argv, env), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(out_child);
+	close(err_pipe[1]);
+	ch.err_fd = err_pipe[0];
+	free_strv(env);
+	return ch;
+}
+
+static struct child spawn_ctl(const char *socket_env, enum out_mode mode, const char *arg, ...)
+{
+	char *argv[32] = { "hostdevctl" };
+	size_t n = 1;
+	va_list ap;
+
+	va_start(ap, arg);
+	for (const char *a = arg; a; a = va_arg(ap, const char *)) {
+		assert_true(n < 31);
+		argv[n++] = (char *)a;
+	}
+	va_end(ap);
+	return spawn_argv(socket_env, mode, argv);
+}
+
+/* Appends what fd has to *buf; false at its end (EIO: a pty whose other
+ * side closed). */
+static bool drain_some(int fd, char **buf, size_t *len)
+{
+	char chunk[4096];
+	ssize_t n = read(fd, chunk, sizeof(chunk));
+
+	if (n < 0 && errno == EINTR)
+		return true;
+	if (n <= 0)
+		return false;
+	*buf = realloc(*buf, *len + (size_t)n + 1);
+	memcpy(*buf + *len, chunk, (size_t)n);
+	*len += (size_t)n;
+	(*buf)[*len] = '\0';
+	return true;
+}
+
+static struct result collect(struct child *ch, char *out, size_t out_len)
+{
+	struct result r = { .out = out ? out : strdup(""), .err = strdup("") };
+	size_t err_len = 0;
+	struct pollfd p[2] = { { .fd = ch->out_fd, .events = POLLIN },
+			       { .fd = ch->err_fd, .events = POLLIN } };
+	int status;
+
+	while (p[0].fd >= 0 || p[1].fd >= 0) {
+		assert_true(poll(p, 2, 60000) > 0);
+		if (p[0].revents && !drain_some(p[0].fd, &r.out, &out_len)) {
+			close(p[0].fd);
+			p[0].fd = -1;
+		}
+		if (p[1].revents && !drain_some(p[1].fd, &r.err, &err_len)) {
+			close(p[1].fd);
+			p[1].fd = -1;
+		}
+	}
+	assert_int_equal(waitpid(ch->pid, &status, 0), ch->pid);
+	r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return r;
+}
+
+#define run_ctl(socket_env, ...)                                                               \
+	({                                                                                     \
+		struct child _ch = spawn_ctl(socket_env, OUT_PIPE, __VA_ARGS__, NULL);        \
+		collect(&_ch, NULL, 0);                                                        \
+	})
+
+static void expect_result(struct result *r, int status, const char *out, const char *err)
+{
+	if (r->status != status || strcmp(r->out, out) || strcmp(r->err, err))
+		fprintf(stderr, "status %d\n--- stdout:\n%s--- stderr:\n%s---\n", r->status,
+			r->out, r->err);
+	assert_int_equal(r->status, status);
+	assert_string_equal(r->out, out);
+	assert_string_equal(r->err, err);
+	result_free(r);
+}
+
+static void expect_calls(struct fake_server *f, const char *first, const char *second)
+{
+	fake_stop(f);
+	assert_int_equal(fake_n_calls(f), second ? 2 : first ? 1 : 0);
+	if (first)
+		assert_string_equal(fake_call(f, 0), first);
+	if (second)
+		assert_string_equal(fake_call(f, 1), second);
+	fake_free(f);
+}
+
+/* ---- list, show, status ---- */
+
+static void test_list_table(void **state)
+{
+	static const struct fake_step steps[] = { { .replies = { DEVICES_REPLY } } };
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "list");
+
+	expect_result(&r, 0, TABLE, "");
+	expect_calls(f, "{\"method\":\"io.hostdevd.ListDevices\",\"parameters\":{}}", NULL);
+}
+
+static void test_list_filters(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"devices\":[]}}" } },
+		{ .replies = { "{\"parameters\":{\"devices\":[]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(NULL, "--socket", fake_socket_path(f), "list", "--bus", "usb",
+				  "--driver", "usbhid", "--group", "3", "--state", "detached");
+
+	expect_result(&r, 0, "No device matches the filters.\n", "");
+	r = run_ctl(fake_socket_path(f), "list");
+	expect_result(&r, 0, "No devices.\n", "");
+	expect_calls(f,
+		     "{\"method\":\"io.hostdevd.ListDevices\",\"parameters\":{\"bus\":\"usb\","
+		     "\"driver\":\"usbhid\",\"iommu_group\":3,\"state\":\"detached\"}}",
+		     "{\"method\":\"io.hostdevd.ListDevices\",\"parameters\":{}}");
+}
+
+static void test_list_json(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { DEVICES_REPLY } },
+		{ .replies = { DEVICES_REPLY } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "list", "--json");
+
+	/* One line when stdout is not a terminal, slashes as they are. */
+	expect_result(&r, 0, "[" NIC_JSON "," KBD_JSON "]\n", "");
+	r = run_ctl(fake_socket_path(f), "-j", "list");
+	expect_result(&r, 0, "[" NIC_JSON "," KBD_JSON "]\n", "");
+	fake_free(f);
+}
+
+static void test_list_on_terminal(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { DEVICES_REPLY } },
+		{ .replies = { "{\"parameters\":{\"device\":{\"bus\":\"usb\",\"n\":[1]}}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct child ch = spawn_ctl(fake_socket_path(f), OUT_PTY, "list", NULL);
+	struct result r = collect(&ch, NULL, 0);
+
+	/* The 77-column terminal leaves 12 columns for the names. */
+	expect_result(&r, 0,
+		      "ID            BUS  VENDOR:PRODUCT  CLASS   DRIVER  GROUP  STATE  NAME\n"
+		      "0000:03:00.0  pci  8086:10d3       020000  e1000e  12     host   Ethernet ...\n"
+		      "1-2           usb  046d:c31c       00      usb     -      host   USB Keyboard\n",
+		      "");
+	ch = spawn_ctl(fake_socket_path(f), OUT_PTY, "show", "--json", "1-2", NULL);
+	r = collect(&ch, NULL, 0);
+	expect_result(&r, 0, "{\n  \"bus\": \"usb\",\n  \"n\": [\n    1\n  ]\n}\n", "");
+	fake_free(f);
+}
+
+static void test_show(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"device\":" KBD_JSON "}}" } },
+		{ .replies = { "{\"parameters\":{\"device\":" NIC_JSON "}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "show", "usb:1.4");
+
+	expect_result(&r, 0,
+		      "id:               1-2\n"
+		      "bus:              usb\n"
+		      "name:             USB Keyboard\n"
+		      "state:            host\n"
+		      "vendor:product:   046d:c31c\n"
+		      "driver:           usb\n"
+		      "syspath:          -\n"
+		      "parent:           -\n"
+		      "children:         -\n"
+		      "numa node:        -\n"
+		      "usb address:      bus 1 device 4 (usb:1.4)\n"
+		      "device class:     00\n"
+		      "bcd device:       -\n"
+		      "manufacturer:     -\n"
+		      "product:          USB Keyboard\n"
+		      "serial:           -\n"
+		      "speed:            -\n"
+		      "authorized:       -\n"
+		      "root hub:         -\n"
+		      "interfaces:\n"
+		      "  1-2:1.0  class 03/01/01 (Human Interface Device)  driver usbhid\n",
+		      "");
+	r = run_ctl(fake_socket_path(f), "--json", "show", "0000:03:00.0");
+	expect_result(&r, 0, NIC_JSON "\n", "");
+	expect_calls(f,
+		     "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":{\"device\":\"usb:1.4\"}}",
+		     "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":{\"device\":"
+		     "\"0000:03:00.0\"}}");
+}
+
+#define STATUS_REPLY                                                                           \
+	"{\"parameters\":{\"version\":\"0.1.0\",\"uptime_seconds\":75.5,\"devices\":"          \
+	"{\"total\":2,\"pci\":1,\"usb\":1,\"host\":2,\"detached\":0},\"event_source\":"        \
+	"\"kernel\",\"events_received\":5,\"overflows\":0,\"resyncs\":0,\"sequence\":5,"       \
+	"\"clients\":1,\"watchers\":0}}"
+
+static void test_status(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { STATUS_REPLY } },
+		{ .replies = { STATUS_REPLY } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "status");
+
+	expect_result(&r, 0,
+		      "version:          0.1.0\n"
+		      "uptime:           1m 15s\n"
+		      "devices:          2 (pci 1, usb 1; host 2, detached 0)\n"
+		      "event source:     kernel\n"
+		      "events received:  5\n"
+		      "overflows:        0\n"
+		      "resyncs:          0\n"
+		      "sequence:         5\n"
+		      "clients:          1\n"
+		      "watchers:         0\n",
+		      "");
+	r = run_ctl(fake_socket_path(f), "status", "--json");
+	expect_result(&r, 0,
+		      "{\"version\":\"0.1.0\",\"uptime_seconds\":75.5,\"devices\":{\"total\":2,"
+		      "\"pci\":1,\"usb\":1,\"host\":2,\"detached\":0},\"event_source\":\"kernel\","
+		      "\"events_received\":5,\"overflows\":0,\"resyncs\":0,\"sequence\":5,"
+		      "\"clients\":1,\"watchers\":0}\n",
+		      "");
+	expect_calls(f, "{\"method\":\"io.hostdevd.GetStatus\",\"parameters\":{}}",
+		     "{\"method\":\"io.hostdevd.GetStatus\",\"parameters\":{}}");
+}
+
+/* ---- errors from hostdevd: exit 1 and a sentence ---- */
+
+static void expect_refusal(const char *reply, const char *cmd, const char *arg,
+			   const char *sentence)
+{
+	const struct fake_step steps[] = { { .replies = { reply } } };
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), cmd, arg);
+
+	expect_result(&r, 1, "", sentence);
+	fake_free(f);
+}
+
+static void test_daemon_errors(void **state)
+{
+	expect_refusal("{\"error\":\"io.hostdevd.DeviceNotFound\",\"parameters\":"
+		       "{\"device\":\"id:1234:5678\"}}",
+		       "show", "id:1234:5678",
+		       "hostdevctl: no device matches 'id:1234:5678' "
+		       "(io.hostdevd.DeviceNotFound)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.AmbiguousDevice\",\"parameters\":"
+		       "{\"device\":\"id:046d:c31c\",\"matches\":[\"1-2\",\"3-1.4\"]}}",
+		       "show", "id:046d:c31c",
+		       "hostdevctl: 'id:046d:c31c' matches 2 devices: 1-2, 3-1.4; name one of "
+		       "them by its port path (or PCI address) instead "
+		       "(io.hostdevd.AmbiguousDevice)\n");
+	expect_refusal("{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":"
+		       "{\"parameter\":\"state\"}}",
+		       "list", "--state=claimed",
+		       "hostdevctl: hostdevd rejected the parameter 'state' of "
+		       "io.hostdevd.ListDevices (org.varlink.service.InvalidParameter)\n");
+	expect_refusal("{\"error\":\"org.varlink.service.MethodNotFound\",\"parameters\":"
+		       "{\"method\":\"io.hostdevd.GetStatus\"}}",
+		       "status", NULL,
+		       "hostdevctl: hostdevd does not know the method io.hostdevd.GetStatus; it "
+		       "may be older than this hostdevctl (org.varlink.service.MethodNotFound)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.PermissionDenied\",\"parameters\":{}}", "list",
+		       NULL,
+		       "hostdevctl: hostdevd refused io.hostdevd.ListDevices: permission denied; "
+		       "run as root or ask the administrator to grant this user the permission "
+		       "in hostdevd's policy (io.hostdevd.PermissionDenied)\n");
+}
+
+static void test_malformed_replies(void **state)
+{
+	expect_refusal("{\"parameters\":{\"devices\":{}}}", "list", NULL,
+		       "hostdevctl: hostdevd's reply to io.hostdevd.ListDevices lacks 'devices' "
+		       "or it has the wrong type\n");
+	expect_refusal("{\"parameters\":{}}", "show", "1-2",
+		       "hostdevctl: hostdevd's reply to io.hostdevd.GetDevice lacks 'device' or "
+		       "it has the wrong type\n");
+	expect_refusal("[\"not a reply\"]", "status", NULL,
+		       "hostdevctl: the reply to io.hostdevd.GetStatus is invalid: message is "
+		       "not a JSON object\n");
+}
+
+/* ---- daemon unreachable: exit 3 and what to do ---- */
+
+static void test_not_running(void **state)
+{
+	char *missing = fake_missing_socket_path(), *refusing = fake_refusing_socket_path();
+	char *expected;
+	struct result r;
+
+	r = run_ctl(missing, "list");
+	assert_true(asprintf(&expected,
+			     "hostdevctl: hostdevd is not running (no socket at %s): start it "
+			     "with `hostdevd --foreground` or set HOSTDEVD_SOCKET/--socket\n",
+			     missing) > 0);
+	expect_result(&r, 3, "", expected);
+	free(expected);
+	/* --socket wins over HOSTDEVD_SOCKET. */
+	r = run_ctl(missing, "--socket", refusing, "status");
+	assert_true(asprintf(&expected,
+			     "hostdevctl: hostdevd is not running (nothing is listening on %s): "
+			     "start it with `hostdevd --foreground` or set "
+			     "HOSTDEVD_SOCKET/--socket\n",
+			     refusing) > 0);
+	expect_result(&r, 3, "", expected);
+	free(expected);
+	fake_remove_path(missing);
+	fake_remove_path(refusing);
+}
+
+static void test_env_socket_and_default(void **state)
+{
+	static const struct fake_step steps[] = { { .replies = { STATUS_REPLY } } };
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "--json", "status");
+
+	/* HOSTDEVD_SOCKET alone leads to the daemon. */
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "\"event_source\":\"kernel\""));
+	result_free(&r);
+	fake_free(f);
+	/* Without it, the default path (no daemon runs on the test machine's
+	 * default socket: the message must name it). */
+	if (access("/run/hostdevd/hostdevd.sock", F_OK) == 0)
+		skip();
+	r = run_ctl(NULL, "status");
+	expect_result(&r, 3, "",
+		      "hostdevctl: hostdevd is not running (no socket at "
+		      "/run/hostdevd/hostdevd.sock): start it with `hostdevd --foreground` or "
+		      "set HOSTDEVD_SOCKET/--socket\n");
+}
+
+static void test_timeout(void **state)
+{
+	static const struct fake_step steps[] = { { .after = FAKE_SILENT } };
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "--timeout", "0.2", "status");
+
+	expect_result(&r, 3, "",
+		      "hostdevctl: hostdevd did not answer io.hostdevd.GetStatus within 0.2 s; "
+		      "hostdevd's log may say why\n");
+	fake_free(f);
+}
+
+static void test_closed_connection(void **state)
+{
+	static const struct fake_step steps[] = { { .after = FAKE_CLOSE } };
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "show", "1-2");
+
+	expect_result(&r, 3, "",
+		      "hostdevctl: hostdevd closed the connection before answering "
+		      "io.hostdevd.GetDevice; hostdevd's log may say why\n");
+	fake_free(f);
+}
+
+/* ---- usage: exit 2, a one-line hint, and no call ---- */
+
+static void expect_usage(const char *message, const char *a, const char *b, const char *c,
+			 const char *d)
+{
+	struct fake_server *f = fake_start(NULL, 0);
+	char *expected;
+	struct result r = run_ctl(fake_socket_path(f), a, b, c, d);
+
+	assert_true(asprintf(&expected, "hostdevctl: %s\n" HINT, message) > 0);
+	expect_result(&r, 2, "", expected);
+	free(expected);
+	expect_calls(f, NULL, NULL);
+}
+
+static void test_usage_errors(void **state)
+{
+	expect_usage("no command given", NULL, NULL, NULL, NULL);
+	expect_usage("no command given", "--json", NULL, NULL, NULL);
+	expect_usage("unknown command 'frob'", "frob", NULL, NULL, NULL);
+	expect_usage("unknown option '--frob'", "--frob", "list", NULL, NULL);
+	expect_usage("unknown option '-x'", "list", "-x", NULL, NULL);
+	expect_usage("unknown option '--count'", "list", "--count", "3", NULL);
+	expect_usage("option '--socket' needs an argument", "--socket", NULL, NULL, NULL);
+	expect_usage("option '--bus' needs an argument", "list", "--bus", NULL, NULL);
+	expect_usage("--bus is pci or usb, not 'isa'", "list", "--bus", "isa", NULL);
+	expect_usage("--state 'gone' is not a device state (see --help)", "list", "--state",
+		     "gone", NULL);
+	expect_usage("--group wants an IOMMU group number, not '-1'", "list", "--group=-1", NULL,
+		     NULL);
+	expect_usage("--group wants an IOMMU group number, not '3x'", "list", "--group", "3x",
+		     NULL);
+	expect_usage("'list' takes no argument 'pci'", "list", "pci", NULL, NULL);
+	expect_usage("'status' takes no argument 'now'", "status", "now", NULL, NULL);
+	expect_usage("'watch' takes no argument 'all'", "watch", "all", NULL, NULL);
+	expect_usage("'show' needs a DEVICE (a PCI address, USB port path, id:VVVV:PPPP or "
+		     "usb:BUS.DEV)",
+		     "show", NULL, NULL, NULL);
+	expect_usage("'show' takes one DEVICE, not also '1-3'", "show", "1-2", "1-3", NULL);
+	expect_usage("--count wants a positive number of events, not '0'", "watch", "--count",
+		     "0", NULL);
+	expect_usage("--count wants a positive number of events, not 'many'", "watch", "-n",
+		     "many", NULL);
+	expect_usage("--timeout wants a number of seconds up to 86400, not '0'", "--timeout",
+		     "0", "status", NULL);
+	expect_usage("--timeout wants a number of seconds up to 86400, not 'nan'", "status",
+		     "-t", "nan", NULL);
+}
+
+static void test_help_and_version(void **state)
+{
+	struct result r = run_ctl(NULL, "--help");
+
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.err, "");
+	assert_true(strncmp(r.out, "Usage: hostdevctl [OPTIONS] COMMAND [ARGS]\n", 43) == 0);
+	for (const char *const *w = (const char *const[]){ "  list [--bus pci|usb]",
+							   "  show DEVICE", "  watch [-n|--count N]",
+							   "  status", "--socket PATH", "--json",
+							   "--timeout SECS", "--version",
+							   "HOSTDEVD_SOCKET", "3  hostdevd could not",
+							   NULL };
+	     *w; w++)
+		assert_non_null(strstr(r.out, *w));
+	result_free(&r);
+	r = run_ctl(NULL, "show", "-h");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "Usage: hostdevctl"));
+	result_free(&r);
+	r = run_ctl(NULL, "--version");
+	expect_result(&r, 0, "hostdevctl " HOSTDEVD_VERSION "\n", "");
+}
+
+/* ---- watch ---- */
+
+#define WATCH_CALL "{\"method\":\"io.hostdevd.Watch\",\"parameters\":{},\"more\":true}"
+#define W_START "{\"parameters\":{\"sequence\":10},\"continues\":true}"
+#define W_ADD                                                                                  \
+	"{\"parameters\":{\"sequence\":11,\"event\":{\"event\":\"add\",\"id\":"                \
+	"\"0000:03:00.0\",\"device\":" NIC_JSON "}},\"continues\":true}"
+#define W_RESYNC "{\"parameters\":{\"sequence\":14,\"resync\":true},\"continues\":true}"
+#define W_BIND                                                                                 \
+	"{\"parameters\":{\"sequence\":15,\"event\":{\"event\":\"bind\",\"id\":\"1-2\","       \
+	"\"interface\":\"1-2:1.0\",\"device\":" KBD_JSON "}},\"continues\":true}"
+#define ADD_LINE "11 add 0000:03:00.0 driver=e1000e state=host 8086:10d3 Ethernet controller\n"
+#define RESYNC_LINE                                                                            \
+	"14 resync: hostdevd lost kernel events and re-read sysfs; any device may have "     \
+	"changed (run 'hostdevctl list')\n"
+
+static void test_watch_count_and_gap(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { W_START, W_ADD, W_RESYNC, W_BIND }, .after = FAKE_SILENT },
+	};
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "watch", "--count", "3");
+
+	expect_result(&r, 0,
+		      ADD_LINE RESYNC_LINE
+		      "15 bind 1-2 interface=1-2:1.0 driver=usbhid state=host 046d:c31c "
+		      "USB Keyboard\n",
+		      "hostdevctl: missed 2 event(s), 12 to 13; run 'hostdevctl list' for the "
+		      "current table\n");
+	expect_calls(f, WATCH_CALL, NULL);
+}
+
+static void test_watch_json_lines(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { W_START, W_ADD }, .after = FAKE_SILENT },
+	};
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "watch", "--json", "-n", "1");
+
+	expect_result(&r, 0,
+		      "{\"sequence\":10}\n"
+		      "{\"sequence\":11,\"event\":{\"event\":\"add\",\"id\":\"0000:03:00.0\","
+		      "\"device\":" NIC_JSON "}}\n",
+		      "");
+	fake_free(f);
+}
+
+static void test_watch_sequence_backwards(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { W_START, W_ADD,
+			       "{\"parameters\":{\"sequence\":3,\"resync\":true},"
+			       "\"continues\":true}" },
+		  .after = FAKE_SILENT },
+	};
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "watch", "--count", "2");
+
+	expect_result(&r, 0, ADD_LINE "3 resync: hostdevd lost kernel events and re-read sysfs; "
+				      "any device may have changed (run 'hostdevctl list')\n",
+		      "hostdevctl: event sequence went back from 11 to 3; run 'hostdevctl list' "
+		      "for the current table\n");
+	fake_free(f);
+}
+
+static void expect_watch_end(const struct fake_step *step, int status, const char *out,
+			     const char *err)
+{
+	struct fake_server *f = fake_start(step, 1);
+	struct result r = run_ctl(fake_socket_path(f), "watch");
+
+	expect_result(&r, status, out, err);
+	fake_free(f);
+}
+
+static void test_watch_endings(void **state)
+{
+	static const struct fake_step too_slow = {
+		.replies = { W_START, W_ADD,
+			     "{\"error\":\"io.hostdevd.WatcherTooSlow\",\"parameters\":"
+			     "{\"sequence\":11}}" },
+		.after = FAKE_SILENT,
+	};
+	static const struct fake_step daemon_gone = {
+		.replies = { W_START, W_ADD }, .after = FAKE_CLOSE,
+	};
+	static const struct fake_step stream_ended = {
+		.replies = { W_START, "{\"parameters\":{\"sequence\":11,\"resync\":true}}" },
+		.after = FAKE_SILENT,
+	};
+	static const struct fake_step no_sequence = {
+		.replies = { "{\"parameters\":{},\"continues\":true}" }, .after = FAKE_SILENT,
+	};
+
+	expect_watch_end(&too_slow, 1, ADD_LINE,
+			 "hostdevctl: hostdevd dropped this watcher because it fell behind after "
+			 "event 11; watch again and run 'hostdevctl list' to catch up "
+			 "(io.hostdevd.WatcherTooSlow)\n");
+	expect_watch_end(&daemon_gone, 3, ADD_LINE,
+			 "hostdevctl: hostdevd closed the connection during io.hostdevd.Watch; "
+			 "hostdevd's log may say why\n");
+	expect_watch_end(&stream_ended, 3,
+			 "11 resync: hostdevd lost kernel events and re-read sysfs; any device "
+			 "may have changed (run 'hostdevctl list')\n",
+			 "hostdevctl: hostdevd ended the event stream (is it shutting down?)\n");
+	expect_watch_end(&no_sequence, 1, "",
+			 "hostdevctl: hostdevd's reply to io.hostdevd.Watch has no sequence "
+			 "number\n");
+}
+
+/* True while the process's main thread is blocked in poll(2)/ppoll(2). */
+static bool process_in_poll(pid_t pid)
+{
+	char path[64];
+	long nr = -1;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	if (fscanf(fp, "%ld", &nr) != 1)
+		nr = -1;
+	fclose(fp);
+	return nr == SYS_poll || nr == SYS_ppoll;
+}
+
+/* Reads stdout until a whole line came, so we know the child is running
+ * its loop; hands back what was read. */
+static char *read_first_line(struct child *ch, size_t *len)
+{
+	char *buf = NULL;
+
+	*len = 0;
+	while (!buf || !strchr(buf, '\n'))
+		assert_true(drain_some(ch->out_fd, &buf, len));
+	return buf;
+}
+
+static void test_watch_sigint(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { W_START, W_ADD }, .after = FAKE_SILENT },
+	};
+	struct timespec tick = { .tv_nsec = 1000000 };
+	struct fake_server *f = fake_start(steps, 1);
+	struct child ch = spawn_ctl(fake_socket_path(f), OUT_PIPE, "watch", NULL);
+	size_t len;
+	char *out = read_first_line(&ch, &len);
+	struct result r;
+
+	/* Polling a condition with a deadline (10 s): the wait for events. */
+	for (int i = 0; i < 10000 && !process_in_poll(ch.pid); i++)
+		nanosleep(&tick, NULL);
+	assert_true(process_in_poll(ch.pid));
+	assert_int_equal(kill(ch.pid, SIGINT), 0);
+	r = collect(&ch, out, len);
+	expect_result(&r, 0, ADD_LINE, "");
+	fake_free(f);
+}
+
+static void test_closed_stdout(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { W_START, W_ADD }, .after = FAKE_SILENT },
+		{ .replies = { DEVICES_REPLY } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	/* `hostdevctl watch | head -0`: the reader is gone before the first
+	 * event; no SIGPIPE death, no complaint. */
+	struct child ch = spawn_ctl(fake_socket_path(f), OUT_CLOSED, "watch", NULL);
+	struct result r = collect(&ch, NULL, 0);
+
+	expect_result(&r, 0, "", "");
+	ch = spawn_ctl(fake_socket_path(f), OUT_CLOSED, "list", NULL);
+	r = collect(&ch, NULL, 0);
+	expect_result(&r, 0, "", "");
+	expect_calls(f, WATCH_CALL, "{\"method\":\"io.hostdevd.ListDevices\",\"parameters\":{}}");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_list_table),
+		cmocka_unit_test(test_list_filters),
+		cmocka_unit_test(test_list_json),
+		cmocka_unit_test(test_list_on_terminal),
+		cmocka_unit_test(test_show),
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_daemon_errors),
+		cmocka_unit_test(test_malformed_replies),
+		cmocka_unit_test(test_not_running),
+		cmocka_unit_test(test_env_socket_and_default),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_closed_connection),
+		cmocka_unit_test(test_usage_errors),
+		cmocka_unit_test(test_help_and_version),
+		cmocka_unit_test(test_watch_count_and_gap),
+		cmocka_unit_test(test_watch_json_lines),
+		cmocka_unit_test(test_watch_sequence_backwards),
+		cmocka_unit_test(test_watch_endings),
+		cmocka_unit_test(test_watch_sigint),
+		cmocka_unit_test(test_closed_stdout),
+	};
+
+	/* A child that fails to start must not kill us with SIGPIPE either. */
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,446 @@
+/* hostdevctl's renderings of canned replies, compared line for line. */
+#include "client/format.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NIC                                                                                    \
+	"{\"bus\":\"pci\",\"id\":\"0000:03:00.0\","                                         \
+	"\"syspath\":\"/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0\",\"state\":\"host\","  \
+	"\"vendor\":\"8086\",\"product\":\"10d3\",\"driver\":\"e1000e\","                     \
+	"\"parent\":\"0000:00:1c.0\",\"children\":[],\"numa_node\":0,"                        \
+	"\"pci\":{\"subsystem_vendor\":\"8086\",\"subsystem_device\":\"a01f\","              \
+	"\"class\":\"020000\",\"revision\":\"00\",\"driver_override\":null,"                 \
+	"\"iommu_group\":12,\"iommu_group_members\":[\"0000:03:00.0\",\"0000:03:00.1\"],"     \
+	"\"physfn\":null,\"virtfns\":[\"0000:03:10.0\",\"0000:03:10.2\"],"                    \
+	"\"sriov_totalvfs\":7,\"sriov_numvfs\":2,\"reset_methods\":[\"flr\",\"bus\"],"        \
+	"\"resettable\":true,\"boot_vga\":false,\"bridge\":false},\"usb\":null}"
+
+#define XHCI                                                                                   \
+	"{\"bus\":\"pci\",\"id\":\"0000:00:14.0\",\"syspath\":\"/sys/x\",\"state\":\"detached\"," \
+	"\"vendor\":\"8086\",\"product\":\"a36d\",\"driver\":\"vfio-pci\",\"parent\":null,"   \
+	"\"children\":[\"usb1\"],\"numa_node\":null,\"pci\":{\"class\":\"0c0330\"}}"
+
+#define KEYBOARD                                                                               \
+	"{\"bus\":\"usb\",\"id\":\"1-2\",\"syspath\":\"/sys/devices/usb1/1-2\","             \
+	"\"state\":\"host\",\"vendor\":\"046d\",\"product\":\"c31c\",\"driver\":\"usb\","     \
+	"\"parent\":\"usb1\",\"children\":[],\"numa_node\":null,\"pci\":null,"                \
+	"\"usb\":{\"busnum\":1,\"devnum\":4,\"device_class\":\"00\",\"bcd_device\":\"6402\","  \
+	"\"manufacturer\":\"Logitech\",\"product_name\":\"USB Keyboard\",\"serial\":null,"    \
+	"\"speed\":\"1.5\",\"authorized\":true,\"root_hub\":false,\"interfaces\":["           \
+	"{\"id\":\"1-2:1.0\",\"class\":\"03\",\"subclass\":\"01\",\"protocol\":\"01\","       \
+	"\"driver\":\"usbhid\"},"                                                             \
+	"{\"id\":\"1-2:1.1\",\"class\":\"ff\",\"subclass\":\"00\",\"protocol\":\"00\","       \
+	"\"driver\":null}]}}"
+
+#define HUB                                                                                    \
+	"{\"bus\":\"usb\",\"id\":\"1-3\",\"state\":\"host\",\"vendor\":\"05e3\","             \
+	"\"product\":\"0608\",\"driver\":\"usb\",\"usb\":{\"device_class\":\"09\"}}"
+
+static json_object *parse(const char *text)
+{
+	json_object *obj = json_tokener_parse(text);
+
+	assert_non_null(obj);
+	return obj;
+}
+
+struct capture {
+	char *text;
+	size_t len;
+	FILE *out;
+};
+
+static FILE *capture_start(struct capture *c)
+{
+	c->text = NULL;
+	c->out = open_memstream(&c->text, &c->len);
+	assert_non_null(c->out);
+	return c->out;
+}
+
+/* Ends the capture and compares; frees the text. */
+static void capture_expect(struct capture *c, const char *expected)
+{
+	fclose(c->out);
+	if (strcmp(c->text, expected) != 0)
+		fprintf(stderr, "--- got:\n%s--- expected:\n%s---\n", c->text, expected);
+	assert_string_equal(c->text, expected);
+	free(c->text);
+}
+
+static void expect_render(void (*render)(FILE *, json_object *), const char *json,
+			  const char *expected)
+{
+	json_object *obj = parse(json);
+	struct capture c;
+
+	render(capture_start(&c), obj);
+	capture_expect(&c, expected);
+	json_object_put(obj);
+}
+
+static void test_pci_class_names(void **state)
+{
+	assert_string_equal(format_pci_class_name(0x020000), "Ethernet controller");
+	assert_string_equal(format_pci_class_name(0x0c0330), "USB controller (xHCI)");
+	assert_string_equal(format_pci_class_name(0x010802), "NVMe controller");
+	/* An unlisted prog-if falls back to the subclass, then the base class. */
+	assert_string_equal(format_pci_class_name(0x0c03fe), "USB controller");
+	assert_string_equal(format_pci_class_name(0x0b9900), "Processor");
+	assert_string_equal(format_pci_class_name(0x770000), "Unknown class");
+	assert_string_equal(format_usb_class_name(0x09), "Hub");
+	assert_null(format_usb_class_name(0x42));
+}
+
+static void test_descriptions(void **state)
+{
+	static const struct {
+		const char *json, *expected;
+	} cases[] = {
+		{ NIC, "Ethernet controller" },
+		{ KEYBOARD, "USB Keyboard" },
+		/* No product string: the device class says what it is. */
+		{ HUB, "Hub" },
+		{ "{\"usb\":{\"product_name\":\"\",\"device_class\":\"42\"}}", "-" },
+		{ "{\"pci\":{\"class\":\"not hex\"}}", "-" },
+		{ "[]", "-" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_object *dev = parse(cases[i].json);
+
+		assert_string_equal(format_device_description(dev), cases[i].expected);
+		json_object_put(dev);
+	}
+}
+
+static void render_table(FILE *out, json_object *devices)
+{
+	format_device_table(out, devices, 0);
+}
+
+static void test_table(void **state)
+{
+	expect_render(render_table, "[" NIC "," XHCI "," KEYBOARD "," HUB "]",
+		      "ID            BUS  VENDOR:PRODUCT  CLASS   DRIVER    GROUP  STATE     NAME\n"
+		      "0000:03:00.0  pci  8086:10d3       020000  e1000e    12     host      "
+		      "Ethernet controller\n"
+		      "0000:00:14.0  pci  8086:a36d       0c0330  vfio-pci  -      detached  "
+		      "USB controller (xHCI)\n"
+		      "1-2           usb  046d:c31c       00      usb       -      host      "
+		      "USB Keyboard\n"
+		      "1-3           usb  05e3:0608       09      usb       -      host      Hub\n");
+}
+
+static void render_narrow_table(FILE *out, json_object *devices)
+{
+	format_device_table(out, devices, 77);
+}
+
+static void test_table_fits_terminal(void **state)
+{
+	/* 65 columns before NAME leave 12 of 77 for it. */
+	expect_render(render_narrow_table, "[" NIC "," KEYBOARD "]",
+		      "ID            BUS  VENDOR:PRODUCT  CLASS   DRIVER  GROUP  STATE  NAME\n"
+		      "0000:03:00.0  pci  8086:10d3       020000  e1000e  12     host   "
+		      "Ethernet ...\n"
+		      "1-2           usb  046d:c31c       00      usb     -      host   "
+		      "USB Keyboard\n");
+}
+
+static void test_table_untrusted_fields(void **state)
+{
+	/* Wrong types and missing fields print as placeholders; a device's
+	 * escape sequence never reaches the terminal. */
+	expect_render(render_table,
+		      "[{\"id\":42,\"bus\":\"usb\",\"vendor\":\"abcd\",\"pci\":[],"
+		      "\"usb\":{\"product_name\":\"evil\\u001b[2Jname\"}}, 17]",
+		      "ID  BUS  VENDOR:PRODUCT  CLASS  DRIVER  GROUP  STATE  NAME\n"
+		      "-   usb  abcd:????       -      -       -      -      evil?[2Jname\n"
+		      "-   -    ????:????       -      -       -      -      -\n");
+}
+
+static void test_show_pci(void **state)
+{
+	expect_render(format_device_show, NIC,
+		      "id:               0000:03:00.0\n"
+		      "bus:              pci\n"
+		      "name:             Ethernet controller\n"
+		      "state:            host\n"
+		      "vendor:product:   8086:10d3\n"
+		      "driver:           e1000e\n"
+		      "syspath:          /sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0\n"
+		      "parent:           0000:00:1c.0\n"
+		      "children:         -\n"
+		      "numa node:        0\n"
+		      "subsystem:        8086:a01f\n"
+		      "class:            020000 (Ethernet controller)\n"
+		      "revision:         00\n"
+		      "driver override:  -\n"
+		      "iommu group:      12\n"
+		      "group members:    0000:03:00.0, 0000:03:00.1\n"
+		      "physfn:           -\n"
+		      "virtfns:          0000:03:10.0, 0000:03:10.2\n"
+		      "sr-iov:           2 of 7 virtual functions enabled\n"
+		      "reset methods:    flr, bus\n"
+		      "resettable:       yes\n"
+		      "boot vga:         no\n"
+		      "bridge:           no\n");
+}
+
+static void test_show_usb(void **state)
+{
+	expect_render(format_device_show, KEYBOARD,
+		      "id:               1-2\n"
+		      "bus:              usb\n"
+		      "name:             USB Keyboard\n"
+		      "state:            host\n"
+		      "vendor:product:   046d:c31c\n"
+		      "driver:           usb\n"
+		      "syspath:          /sys/devices/usb1/1-2\n"
+		      "parent:           usb1\n"
+		      "children:         -\n"
+		      "numa node:        -\n"
+		      "usb address:      bus 1 device 4 (usb:1.4)\n"
+		      "device class:     00\n"
+		      "bcd device:       6402\n"
+		      "manufacturer:     Logitech\n"
+		      "product:          USB Keyboard\n"
+		      "serial:           -\n"
+		      "speed:            1.5 Mbit/s\n"
+		      "authorized:       yes\n"
+		      "root hub:         no\n"
+		      "interfaces:\n"
+		      "  1-2:1.0  class 03/01/01 (Human Interface Device)  driver usbhid\n"
+		      "  1-2:1.1  class ff/00/00 (Vendor Specific)  driver -\n");
+}
+
+static void test_show_sparse_record(void **state)
+{
+	/* A PCI record missing most fields: every line still printed. */
+	expect_render(format_device_show,
+		      "{\"id\":\"0000:00:00.0\",\"pci\":{\"iommu_group\":\"x\","
+		      "\"sriov_totalvfs\":4,\"virtfns\":[1]},"
+		      "\"usb\":{\"busnum\":1,\"interfaces\":[]}}",
+		      "id:               0000:00:00.0\n"
+		      "bus:              -\n"
+		      "name:             -\n"
+		      "state:            -\n"
+		      "vendor:product:   ????:????\n"
+		      "driver:           -\n"
+		      "syspath:          -\n"
+		      "parent:           -\n"
+		      "children:         -\n"
+		      "numa node:        -\n"
+		      "subsystem:        ????:????\n"
+		      "class:            -\n"
+		      "revision:         -\n"
+		      "driver override:  -\n"
+		      "iommu group:      -\n"
+		      "group members:    -\n"
+		      "physfn:           -\n"
+		      "virtfns:          ?\n"
+		      "sr-iov:           0 of 4 virtual functions enabled\n"
+		      "reset methods:    -\n"
+		      "resettable:       -\n"
+		      "boot vga:         -\n"
+		      "bridge:           -\n"
+		      "usb address:      -\n"
+		      "device class:     -\n"
+		      "bcd device:       -\n"
+		      "manufacturer:     -\n"
+		      "product:          -\n"
+		      "serial:           -\n"
+		      "speed:            -\n"
+		      "authorized:       -\n"
+		      "root hub:         -\n"
+		      "interfaces:       -\n");
+}
+
+static void test_watch_lines(void **state)
+{
+	expect_render(format_watch_event,
+		      "{\"sequence\":42,\"event\":{\"event\":\"add\",\"id\":\"0000:03:00.0\","
+		      "\"device\":" NIC "}}",
+		      "42 add 0000:03:00.0 driver=e1000e state=host 8086:10d3 Ethernet controller\n");
+	/* An interface event shows the interface's driver, not the device's. */
+	expect_render(format_watch_event,
+		      "{\"sequence\":43,\"event\":{\"event\":\"bind\",\"id\":\"1-2\","
+		      "\"interface\":\"1-2:1.0\",\"device\":" KEYBOARD "}}",
+		      "43 bind 1-2 interface=1-2:1.0 driver=usbhid state=host 046d:c31c "
+		      "USB Keyboard\n");
+	expect_render(format_watch_event,
+		      "{\"sequence\":44,\"event\":{\"event\":\"unbind\",\"id\":\"1-2\","
+		      "\"interface\":\"1-2:1.9\",\"device\":" KEYBOARD "}}",
+		      "44 unbind 1-2 interface=1-2:1.9 driver=- state=host 046d:c31c "
+		      "USB Keyboard\n");
+	expect_render(format_watch_event, "{\"sequence\":45,\"resync\":true}",
+		      "45 resync: hostdevd lost kernel events and re-read sysfs; any device may "
+		      "have changed (run 'hostdevctl list')\n");
+	expect_render(format_watch_event, "{\"event\":{}}",
+		      "-1 - - driver=- state=- -:- -\n");
+	expect_render(format_watch_event, "{\"sequence\":46}",
+		      "46 (a reply with neither an event nor a resync)\n");
+}
+
+#define STATUS_TAIL                                                                            \
+	"\"devices\":{\"total\":12,\"pci\":9,\"usb\":3,\"host\":11,\"detached\":1},"          \
+	"\"event_source\":\"udev\",\"events_received\":310,\"overflows\":1,\"resyncs\":2,"     \
+	"\"sequence\":77,\"clients\":3,\"watchers\":1}"
+
+static void test_status(void **state)
+{
+	expect_render(format_status,
+		      "{\"version\":\"0.1.0\",\"uptime_seconds\":93784.5," STATUS_TAIL,
+		      "version:          0.1.0\n"
+		      "uptime:           1d 02h 03m 04s\n"
+		      "devices:          12 (pci 9, usb 3; host 11, detached 1)\n"
+		      "event source:     udev\n"
+		      "events received:  310\n"
+		      "overflows:        1\n"
+		      "resyncs:          2\n"
+		      "sequence:         77\n"
+		      "clients:          3\n"
+		      "watchers:         1\n");
+}
+
+static void test_status_uptimes(void **state)
+{
+	static const struct {
+		const char *json, *line;
+	} cases[] = {
+		{ "{\"uptime_seconds\":3}", "uptime:           3.0s\n" },
+		{ "{\"uptime_seconds\":0.25}", "uptime:           0.2s\n" },
+		{ "{\"uptime_seconds\":61.9}", "uptime:           1m 01s\n" },
+		{ "{\"uptime_seconds\":7322}", "uptime:           2h 02m 02s\n" },
+		{ "{\"uptime_seconds\":-5}", "uptime:           0.0s\n" },
+		{ "{\"uptime_seconds\":\"soon\"}", "uptime:           -\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_object *obj = parse(cases[i].json);
+		struct capture c;
+
+		format_status(capture_start(&c), obj);
+		fclose(c.out);
+		assert_non_null(strstr(c.text, cases[i].line));
+		/* Without counts, the devices line is a placeholder. */
+		assert_non_null(strstr(c.text, "devices:          -\n"));
+		free(c.text);
+		json_object_put(obj);
+	}
+}
+
+static void test_json(void **state)
+{
+	json_object *obj = parse("{\"syspath\":\"/sys/x\",\"n\":[1]}");
+	struct capture c;
+
+	format_json(capture_start(&c), obj, false);
+	capture_expect(&c, "{\"syspath\":\"/sys/x\",\"n\":[1]}\n");
+	format_json(capture_start(&c), obj, true);
+	capture_expect(&c, "{\n  \"syspath\": \"/sys/x\",\n  \"n\": [\n    1\n  ]\n}\n");
+	json_object_put(obj);
+}
+
+static void expect_error(const char *error, const char *params, const char *expected)
+{
+	json_object *p = params ? parse(params) : NULL;
+	char *text = format_varlink_error("io.hostdevd.GetDevice", error, p);
+
+	assert_string_equal(text, expected);
+	free(text);
+	json_object_put(p);
+}
+
+static void test_varlink_errors(void **state)
+{
+	expect_error("io.hostdevd.DeviceNotFound", "{\"device\":\"id:1234:5678\"}",
+		     "no device matches 'id:1234:5678' (io.hostdevd.DeviceNotFound)");
+	expect_error("io.hostdevd.AmbiguousDevice",
+		     "{\"device\":\"id:046d:c31c\",\"matches\":[\"1-2\",\"1-3.1\"]}",
+		     "'id:046d:c31c' matches 2 devices: 1-2, 1-3.1; name one of them by its port "
+		     "path (or PCI address) instead (io.hostdevd.AmbiguousDevice)");
+	expect_error("org.varlink.service.InvalidParameter", "{\"parameter\":\"device\"}",
+		     "hostdevd rejected the parameter 'device' of io.hostdevd.GetDevice "
+		     "(org.varlink.service.InvalidParameter)");
+	expect_error("org.varlink.service.MethodNotFound",
+		     "{\"method\":\"io.hostdevd.GetDevice\"}",
+		     "hostdevd does not know the method io.hostdevd.GetDevice; it may be older "
+		     "than this hostdevctl (org.varlink.service.MethodNotFound)");
+	expect_error("org.varlink.service.MethodNotImplemented",
+		     "{\"method\":\"io.hostdevd.GetDevice\"}",
+		     "hostdevd does not know the method io.hostdevd.GetDevice; it may be older "
+		     "than this hostdevctl (org.varlink.service.MethodNotImplemented)");
+	expect_error("org.varlink.service.InterfaceNotFound", "{\"interface\":\"io.hostdevd\"}",
+		     "hostdevd does not serve the interface io.hostdevd; it may be older than "
+		     "this hostdevctl (org.varlink.service.InterfaceNotFound)");
+	expect_error("io.hostdevd.PermissionDenied", "{}",
+		     "hostdevd refused io.hostdevd.GetDevice: permission denied; run as root or "
+		     "ask the administrator to grant this user the permission in hostdevd's "
+		     "policy (io.hostdevd.PermissionDenied)");
+	expect_error("org.varlink.service.PermissionDenied", NULL,
+		     "hostdevd refused io.hostdevd.GetDevice: permission denied; run as root or "
+		     "ask the administrator to grant this user the permission in hostdevd's "
+		     "policy (org.varlink.service.PermissionDenied)");
+	expect_error("io.hostdevd.InvalidRequest", "{\"reason\":\"message is not valid JSON\"}",
+		     "hostdevd could not read the request for io.hostdevd.GetDevice: message is "
+		     "not valid JSON (io.hostdevd.InvalidRequest)");
+	expect_error("io.hostdevd.RequestTooLarge", "{\"limit\":1048576}",
+		     "the request for io.hostdevd.GetDevice is larger than hostdevd's limit of "
+		     "1048576 bytes (io.hostdevd.RequestTooLarge)");
+	expect_error("io.hostdevd.WatcherTooSlow", "{\"sequence\":900}",
+		     "hostdevd dropped this watcher because it fell behind after event 900; "
+		     "watch again and run 'hostdevctl list' to catch up "
+		     "(io.hostdevd.WatcherTooSlow)");
+}
+
+static void test_unknown_errors_name_parameters(void **state)
+{
+	expect_error("io.hostdevd.OperationFailed",
+		     "{\"device\":\"0000:03:00.0\",\"step\":\"unbind\",\"errno\":16,"
+		     "\"message\":\"Device or resource busy\"}",
+		     "io.hostdevd.GetDevice failed: device: 0000:03:00.0, step: unbind, errno: 16, "
+		     "message: Device or resource busy (io.hostdevd.OperationFailed)");
+	expect_error("com.example.Odd", "{}", "io.hostdevd.GetDevice failed (com.example.Odd)");
+	expect_error("com.example.Odd", "[1]", "io.hostdevd.GetDevice failed (com.example.Odd)");
+	/* Parameters of the wrong type or missing print as they are, or "?". */
+	expect_error("io.hostdevd.DeviceNotFound", "{\"device\":[\"a/b\"]}",
+		     "no device matches '[\"a/b\"]' (io.hostdevd.DeviceNotFound)");
+	expect_error("io.hostdevd.AmbiguousDevice", NULL,
+		     "'?' matches 0 devices: -; name one of them by its port path (or PCI "
+		     "address) instead (io.hostdevd.AmbiguousDevice)");
+	/* A hostile daemon cannot put escape sequences on the terminal either. */
+	expect_error("io.hostdevd.DeviceNotFound", "{\"device\":\"x\\u0007\"}",
+		     "no device matches 'x?' (io.hostdevd.DeviceNotFound)");
+	expect_error("com.example.Odd\x1b[31m", "{\"why\":\"\\u001b]0;pwned\\u0007\"}",
+		     "io.hostdevd.GetDevice failed: why: ?]0;pwned? (com.example.Odd?[31m)");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pci_class_names),
+		cmocka_unit_test(test_descriptions),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_table_fits_terminal),
+		cmocka_unit_test(test_table_untrusted_fields),
+		cmocka_unit_test(test_show_pci),
+		cmocka_unit_test(test_show_usb),
+		cmocka_unit_test(test_show_sparse_record),
+		cmocka_unit_test(test_watch_lines),
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_status_uptimes),
+		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_varlink_errors),
+		cmocka_unit_test(test_unknown_errors_name_parameters),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1945 @@
+/* The control socket, end to end: the real server on a temporary socket, a
+ * device table of synthetic records, and clients on real sockets.
+ *
+ * Everything runs in one thread.  Clients are non-blocking sockets; while a
+ * test waits for something (a reply, a client being dropped) it steps the
+ * event loop with EVLOOP_ONCE until the condition holds or a deadline timer
+ * ends the wait: no sleeps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "common/varlink.h"
+#include "daemon/context.h"
+#include "daemon/devjson.h"
+#include "daemon/methods.h"
+#include "daemon/server.h"
+#include "monitor/monitor.h"
+#include "state/devtable.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define DEADLINE_MS 5000
+#define TEST_MAX_MESSAGE 4096
+#define TEST_MAX_OUTBUF (64 * 1024)
+/* Long enough that no test races it, unless the test is about it. */
+#define TEST_DRAIN_MS 60000
+#define TEST_SHORT_DRAIN_MS 300
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct event_base *base;
+	struct devtable *devices;
+	struct hd_context ctx;
+	struct server *server;
+};
+
+struct client {
+	int fd;
+	char *buf; /* received, not yet consumed */
+	size_t len, cap;
+	bool eof;
+	int err;
+};
+
+/* ---- synthetic devices ------------------------------------------------ */
+
+static struct device *pci_dev(const char *id, uint32_t vendor, uint32_t product, uint32_t cls,
+			      int group, const char *driver, const char *parent)
+{
+	struct device *d = device_new(HD_BUS_PCI, id);
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/devices/pci0000:00/%s", id);
+	d->syspath = xstrdup(path);
+	d->vendor = vendor;
+	d->product = product;
+	d->pci.class_code = cls;
+	d->pci.iommu_group = group;
+	d->driver = xstrdup(driver);
+	d->parent = xstrdup(parent);
+	return d;
+}
+
+static struct device *usb_dev(const char *id, uint32_t vendor, uint32_t product, int devnum,
+			      const char *parent)
+{
+	struct device *d = device_new(HD_BUS_USB, id);
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/devices/pci0000:00/0000:00:14.0/usb1/%s", id);
+	d->syspath = xstrdup(path);
+	d->vendor = vendor;
+	d->product = product;
+	d->usb.busnum = 1;
+	d->usb.devnum = devnum;
+	d->usb.authorized = true;
+	d->driver = xstrdup("usb");
+	d->parent = xstrdup(parent);
+	return d;
+}
+
+static void add_iface(struct device *d, const char *id, uint8_t cls, uint8_t sub, uint8_t proto,
+		      const char *driver)
+{
+	struct usb_iface i = { .id = (char *)id, .cls = cls, .subcls = sub, .proto = proto,
+			       .driver = (char *)driver };
+
+	device_usb_iface_set(d, &i);
+}
+
+static void add(struct devtable *t, struct device *d)
+{
+	devtable_upsert(t, d, DEV_EVENT_ADD, NULL);
+}
+
+static struct device *nic(void)
+{
+	struct device *d = pci_dev("0000:01:00.0", 0x8086, 0x10c9, 0x020000, 5, "igb",
+				   "0000:00:1c.0");
+	char **resets = xcalloc(3, sizeof(*resets));
+
+	d->pci.revision = 0x01;
+	d->pci.subsystem_vendor = 0x8086;
+	d->pci.subsystem_device = 0xa03c;
+	d->numa_node = 0;
+	d->pci.sriov_totalvfs = 7;
+	d->pci.sriov_numvfs = 2;
+	resets[0] = xstrdup("flr");
+	resets[1] = xstrdup("bus");
+	d->pci.reset_methods = resets;
+	d->pci.has_reset = true;
+	return d;
+}
+
+/* Relations are indexed on upsert: set physfn before filing the VFs. */
+static void add_vf(struct devtable *t, const char *id, int group)
+{
+	struct device *d = pci_dev(id, 0x8086, 0x10ca, 0x020000, group, NULL, "0000:00:1c.0");
+
+	d->pci.physfn = xstrdup("0000:01:00.0");
+	add(t, d);
+}
+
+static void add_pci_devices(struct devtable *t)
+{
+	struct device *d;
+
+	add(t, pci_dev("0000:00:00.0", 0x8086, 0x29c0, 0x060000, 0, NULL, NULL));
+	add(t, pci_dev("0000:00:1c.0", 0x8086, 0x2940, 0x060400, 1, "pcieport", NULL));
+	/* The second function and the VFs arrive before the PF, in reverse
+	 * order: lists in a record are sorted whatever the order of arrival. */
+	add_vf(t, "0000:01:10.2", 13);
+	add_vf(t, "0000:01:10.0", 12);
+	d = pci_dev("0000:01:00.1", 0x8086, 0x10c9, 0x020000, 5, "vfio-pci", "0000:00:1c.0");
+	d->pci.driver_override = xstrdup("vfio-pci");
+	add(t, d);
+	add(t, nic());
+	d = pci_dev("0000:00:02.0", 0x8086, 0x3e92, 0x030000, 2, "i915", NULL);
+	d->pci.boot_vga = true;
+	add(t, d);
+	add(t, pci_dev("0000:00:14.0", 0x8086, 0xa36d, 0x0c0330, 3, "xhci_hcd", NULL));
+}
+
+static struct device *keyboard_receiver(void)
+{
+	struct device *d = usb_dev("1-2", 0x046d, 0xc52b, 3, "usb1");
+
+	d->usb.bcd_device = 0x1211;
+	d->usb.manufacturer = xstrdup("Logitech");
+	d->usb.product = xstrdup("USB Receiver");
+	d->usb.speed = xstrdup("12");
+	add_iface(d, "1-2:1.1", 0x03, 0x01, 0x02, "usbhid");
+	add_iface(d, "1-2:1.0", 0x03, 0x01, 0x01, "usbhid");
+	return d;
+}
+
+static struct device *usb_stick(const char *iface_driver)
+{
+	struct device *d = usb_dev("1-3", 0x0781, 0x5567, 4, "usb1");
+
+	d->usb.serial = xstrdup("4C530001");
+	d->usb.authorized = false;
+	add_iface(d, "1-3:1.0", 0x08, 0x06, 0x50, iface_driver);
+	return d;
+}
+
+static void add_usb_devices(struct devtable *t)
+{
+	struct device *d = usb_dev("usb1", 0x1d6b, 0x0002, 1, "0000:00:14.0");
+	struct device *twin = usb_dev("1-10", 0x046d, 0xc52b, 9, "usb1");
+
+	d->usb.root_hub = true;
+	d->usb.device_class = 0x09;
+	d->usb.bcd_device = 0x0601;
+	d->usb.serial = xstrdup("0000:00:14.0");
+	add_iface(d, "1-0:1.0", 0x09, 0x00, 0x00, "hub");
+	add(t, d);
+	add(t, twin);
+	add(t, keyboard_receiver());
+	add(t, usb_stick(NULL));
+}
+
+static void fill_devices(struct devtable *t)
+{
+	add_pci_devices(t);
+	add_usb_devices(t);
+}
+
+/* ---- fixture ---------------------------------------------------------- */
+
+static void on_device_event(enum dev_event ev, const struct device *dev, const char *detail,
+			    void *arg)
+{
+	struct fixture *f = arg;
+
+	server_broadcast_device_event(f->server, ev, dev, detail);
+}
+
+static struct fixture *fixture_new(const struct server_config *tmpl)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	struct server_config cfg = *tmpl;
+
+	strcpy(f->dir, "/tmp/hd-server-test.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/hostdevd.sock", f->dir);
+	f->base = event_base_new();
+	assert_non_null(f->base);
+	f->devices = devtable_new();
+	fill_devices(f->devices);
+	f->ctx = (struct hd_context){ .base = f->base, .devices = f->devices, .start_ns = now_ns() };
+	cfg.socket_path = f->path;
+	f->server = server_new(&f->ctx, &cfg);
+	f->ctx.server = f->server;
+	devtable_set_listener(f->devices, on_device_event, f);
+	assert_int_equal(server_start(f->server), 0);
+	return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+	server_free(f->server);
+	devtable_free(f->devices);
+	event_base_free(f->base);
+	assert_int_equal(rmdir(f->dir), 0);
+	free(f);
+}
+
+static const struct server_config test_config = {
+	.max_message = TEST_MAX_MESSAGE,
+	.max_outbuf = TEST_MAX_OUTBUF,
+	.drain_timeout_ms = TEST_DRAIN_MS,
+};
+
+static const struct server_config short_drain_config = {
+	.max_message = TEST_MAX_MESSAGE,
+	.max_outbuf = TEST_MAX_OUTBUF,
+	.drain_timeout_ms = TEST_SHORT_DRAIN_MS,
+};
+
+static int setup(void **state)
+{
+	*state = fixture_new(&test_config);
+	return 0;
+}
+
+static int setup_short_drain(void **state)
+{
+	*state = fixture_new(&short_drain_config);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture_free(*state);
+	return 0;
+}
+
+/* ---- stepping the loop ------------------------------------------------ */
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static bool pump_until_base(struct event_base *base, bool (*cond)(void *), void *arg, int ms)
+{
+	bool expired = false, ok;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	struct event *deadline = evtimer_new(base, on_deadline, &expired);
+
+	evtimer_add(deadline, &tv);
+	while (!(ok = cond(arg)) && !expired)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(deadline);
+	return ok;
+}
+
+static bool pump_until(struct fixture *f, bool (*cond)(void *), void *arg)
+{
+	return pump_until_base(f->base, cond, arg, DEADLINE_MS);
+}
+
+struct count_wait {
+	struct fixture *f;
+	size_t n;
+};
+
+static bool clients_are(void *arg)
+{
+	struct count_wait *w = arg;
+
+	return server_client_count(w->f->server) == w->n;
+}
+
+static void wait_clients(struct fixture *f, size_t n)
+{
+	struct count_wait w = { f, n };
+
+	if (!pump_until(f, clients_are, &w))
+		fail_msg("expected %zu clients, the server has %zu", n,
+			 server_client_count(f->server));
+}
+
+/* ---- clients ---------------------------------------------------------- */
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		fail_msg("connect %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static struct client *client_from_fd(int fd)
+{
+	struct client *c = xcalloc(1, sizeof(*c));
+
+	c->fd = fd;
+	return c;
+}
+
+/* Connects and waits until the server has accepted. */
+static struct client *client_new(struct fixture *f)
+{
+	size_t before = server_client_count(f->server);
+	struct client *c = client_from_fd(connect_to(f->path));
+
+	wait_clients(f, before + 1);
+	return c;
+}
+
+static void client_free(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	free(c);
+}
+
+struct send_state {
+	struct client *c;
+	const char *data;
+	size_t len, sent;
+};
+
+static bool send_some(void *arg)
+{
+	struct send_state *s = arg;
+
+	while (s->sent < s->len) {
+		ssize_t n = send(s->c->fd, s->data + s->sent, s->len - s->sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return false;
+		if (n < 0)
+			fail_msg("send: %s", strerror(errno));
+		s->sent += (size_t)n;
+	}
+	return true;
+}
+
+/* Sends all of data, letting the server read whenever the socket is full. */
+static void client_send_raw(struct fixture *f, struct client *c, const char *data, size_t len)
+{
+	struct send_state s = { c, data, len, 0 };
+
+	if (!pump_until(f, send_some, &s))
+		fail_msg("could not send %zu bytes (sent %zu)", len, s.sent);
+}
+
+static void client_send(struct fixture *f, struct client *c, const char *text)
+{
+	client_send_raw(f, c, text, strlen(text) + 1);
+}
+
+/* Reads whatever has arrived, without blocking. */
+static void client_fill(struct client *c)
+{
+	while (!c->eof && !c->err) {
+		ssize_t n;
+
+		if (c->cap - c->len < 65536) {
+			c->cap = c->cap ? c->cap * 2 : 131072;
+			c->buf = xrealloc(c->buf, c->cap);
+		}
+		n = recv(c->fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
+		if (n > 0)
+			c->len += (size_t)n;
+		else if (n == 0)
+			c->eof = true;
+		else if (errno == EAGAIN)
+			return;
+		else if (errno != EINTR)
+			c->err = errno;
+	}
+}
+
+static bool client_has_message(void *arg)
+{
+	struct client *c = arg;
+
+	client_fill(c);
+	return memchr(c->buf, '\0', c->len) || c->eof || c->err;
+}
+
+/* The next reply, whole (error, parameters, continues). */
+static json_object *client_recv(struct fixture *f, struct client *c)
+{
+	json_object *root;
+	struct vl_reply reply;
+	const char *reason;
+	char *nul;
+	size_t n;
+
+	if (!pump_until(f, client_has_message, c))
+		fail_msg("no reply within %d ms", DEADLINE_MS);
+	nul = c->len ? memchr(c->buf, '\0', c->len) : NULL;
+	if (!nul)
+		fail_msg("connection ended (%s) before a reply", c->err ? strerror(c->err) : "EOF");
+	n = (size_t)(nul - c->buf);
+	if (vl_parse_reply(c->buf, n, &root, &reply, &reason) < 0)
+		fail_msg("bad reply (%s): %.*s", reason, (int)n, c->buf);
+	memmove(c->buf, nul + 1, c->len - n - 1);
+	c->len -= n + 1;
+	return root;
+}
+
+/* After its last reply the server hangs up. */
+static void client_expect_end(struct fixture *f, struct client *c)
+{
+	if (!pump_until(f, client_has_message, c))
+		fail_msg("the server did not hang up");
+	assert_int_equal(c->len, 0);
+	assert_true(c->eof || c->err == ECONNRESET);
+}
+
+static json_object *call(struct fixture *f, struct client *c, const char *text)
+{
+	client_send(f, c, text);
+	return client_recv(f, c);
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("no \"%s\" in %s", key, json_object_to_json_string(o));
+	return v;
+}
+
+static bool has(json_object *o, const char *key)
+{
+	return json_object_object_get_ex(o, key, NULL);
+}
+
+static const char *get_str(json_object *o, const char *key)
+{
+	json_object *v = get(o, key);
+
+	assert_true(json_object_is_type(v, json_type_string));
+	return json_object_get_string(v);
+}
+
+static int64_t get_int(json_object *o, const char *key)
+{
+	json_object *v = get(o, key);
+
+	assert_true(json_object_is_type(v, json_type_int));
+	return json_object_get_int64(v);
+}
+
+/* A successful reply: its parameters, still owned by root. */
+static json_object *params_ok(json_object *root)
+{
+	if (has(root, "error"))
+		fail_msg("unexpected error reply %s", json_object_to_json_string(root));
+	return get(root, "parameters");
+}
+
+/* An error reply naming `error`, whose parameter `key` (if given) is the
+ * string `value`.  Consumes root. */
+static void assert_error(json_object *root, const char *error, const char *key, const char *value)
+{
+	if (!has(root, "error") || strcmp(get_str(root, "error"), error) != 0)
+		fail_msg("expected %s, got %s", error, json_object_to_json_string(root));
+	if (key)
+		assert_string_equal(get_str(get(root, "parameters"), key), value);
+	json_object_put(root);
+}
+
+static void call_expect_error(struct fixture *f, struct client *c, const char *text,
+			      const char *error, const char *key, const char *value)
+{
+	assert_error(call(f, c, text), error, key, value);
+}
+
+/* The ids of a ListDevices reply, comma-separated, for one comparison. */
+static void assert_listed(struct fixture *f, struct client *c, const char *params,
+			  const char *expected)
+{
+	char text[512], ids[1024] = "";
+	json_object *root, *devs;
+
+	snprintf(text, sizeof(text),
+		 "{\"method\":\"io.hostdevd.ListDevices\",\"parameters\":%s}", params);
+	root = call(f, c, text);
+	devs = get(params_ok(root), "devices");
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		if (i)
+			strcat(ids, ",");
+		strcat(ids, get_str(json_object_array_get_idx(devs, i), "id"));
+	}
+	if (strcmp(ids, expected) != 0)
+		fail_msg("ListDevices %s: got [%s], expected [%s]", params, ids, expected);
+	json_object_put(root);
+}
+
+/* ---- service interface ------------------------------------------------ */
+
+static void test_get_info(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	json_object *root = call(f, c, "{\"method\":\"org.varlink.service.GetInfo\"}");
+	json_object *p = params_ok(root), *ifaces = get(p, "interfaces");
+
+	assert_string_equal(get_str(p, "vendor"), "hostdevd");
+	assert_string_equal(get_str(p, "product"), "hostdevd");
+	assert_string_equal(get_str(p, "version"), HOSTDEVD_VERSION);
+	assert_non_null(get_str(p, "url"));
+	assert_int_equal(json_object_array_length(ifaces), 2);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(ifaces, 0)),
+			    "org.varlink.service");
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(ifaces, 1)),
+			    "io.hostdevd");
+	assert_false(has(root, "continues"));
+	json_object_put(root);
+	client_free(c);
+}
+
+static void test_interface_description(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	json_object *root, *desc;
+
+	root = call(f, c, "{\"method\":\"org.varlink.service.GetInterfaceDescription\","
+			  "\"parameters\":{\"interface\":\"io.hostdevd\"}}");
+	desc = get(params_ok(root), "description");
+	assert_int_equal(json_object_get_string_len(desc), hostdevd_idl_len);
+	assert_memory_equal(json_object_get_string(desc), hostdevd_idl, hostdevd_idl_len);
+	json_object_put(root);
+
+	root = call(f, c, "{\"method\":\"org.varlink.service.GetInterfaceDescription\","
+			  "\"parameters\":{\"interface\":\"org.varlink.service\"}}");
+	assert_non_null(strstr(get_str(params_ok(root), "description"),
+			       "interface org.varlink.service\n"));
+	assert_non_null(strstr(get_str(params_ok(root), "description"), "error ExpectedMore ()"));
+	json_object_put(root);
+
+	call_expect_error(f, c,
+			  "{\"method\":\"org.varlink.service.GetInterfaceDescription\","
+			  "\"parameters\":{\"interface\":\"com.example.nope\"}}",
+			  "org.varlink.service.InterfaceNotFound", "interface", "com.example.nope");
+	call_expect_error(f, c, "{\"method\":\"org.varlink.service.GetInterfaceDescription\"}",
+			  "org.varlink.service.InvalidParameter", "parameter", "interface");
+	call_expect_error(f, c,
+			  "{\"method\":\"org.varlink.service.GetInterfaceDescription\","
+			  "\"parameters\":{\"interface\":7}}",
+			  "org.varlink.service.InvalidParameter", "parameter", "interface");
+	client_free(c);
+}
+
+/* ---- ListDevices and GetDevice ---------------------------------------- */
+
+static void test_list_devices_filters(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+
+	assert_listed(f, c, "{}",
+		      "0000:00:00.0,0000:00:02.0,0000:00:14.0,0000:00:1c.0,0000:01:00.0,"
+		      "0000:01:00.1,0000:01:10.0,0000:01:10.2,1-10,1-2,1-3,usb1");
+	assert_listed(f, c, "{\"bus\":\"usb\"}", "1-10,1-2,1-3,usb1");
+	assert_listed(f, c, "{\"bus\":\"pci\",\"driver\":\"igb\"}", "0000:01:00.0");
+	assert_listed(f, c, "{\"driver\":\"usb\"}", "1-10,1-2,1-3,usb1");
+	assert_listed(f, c, "{\"iommu_group\":5}", "0000:01:00.0,0000:01:00.1");
+	assert_listed(f, c, "{\"iommu_group\":0}", "0000:00:00.0");
+	assert_listed(f, c, "{\"iommu_group\":99}", "");
+	assert_listed(f, c, "{\"state\":\"detached\"}", "0000:01:00.1");
+	assert_listed(f, c, "{\"state\":\"detached\",\"bus\":\"usb\"}", "");
+	assert_listed(f, c, "{\"iommu_group\":null,\"driver\":null}",
+		      "0000:00:00.0,0000:00:02.0,0000:00:14.0,0000:00:1c.0,0000:01:00.0,"
+		      "0000:01:00.1,0000:01:10.0,0000:01:10.2,1-10,1-2,1-3,usb1");
+	client_free(c);
+}
+
+static void test_list_devices_bad_parameters(void **state)
+{
+	static const struct {
+		const char *params, *bad;
+	} cases[] = {
+		{ "{\"bus\":\"scsi\"}", "bus" },
+		{ "{\"bus\":1}", "bus" },
+		{ "{\"state\":\"gone\"}", "state" },
+		{ "{\"state\":true}", "state" },
+		{ "{\"iommu_group\":-1}", "iommu_group" },
+		{ "{\"iommu_group\":\"5\"}", "iommu_group" },
+		{ "{\"iommu_group\":5.0}", "iommu_group" },
+		{ "{\"iommu_group\":99999999999999999999999}", "iommu_group" },
+		{ "{\"iommu_group\":2147483648}", "iommu_group" },
+		{ "{\"driver\":[\"igb\"]}", "driver" },
+		{ "{\"buss\":\"pci\"}", "buss" },
+	};
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	char text[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		snprintf(text, sizeof(text),
+			 "{\"method\":\"io.hostdevd.ListDevices\",\"parameters\":%s}",
+			 cases[i].params);
+		call_expect_error(f, c, text, "org.varlink.service.InvalidParameter", "parameter",
+				  cases[i].bad);
+	}
+	client_free(c);
+}
+
+static void assert_device_json(json_object *root, const char *expected_text)
+{
+	json_object *expected = json_tokener_parse(expected_text);
+	json_object *dev = get(params_ok(root), "device");
+
+	assert_non_null(expected);
+	if (!json_object_equal(dev, expected))
+		fail_msg("device\n  got      %s\n  expected %s",
+			 json_object_to_json_string_ext(dev, JSON_C_TO_STRING_NOSLASHESCAPE),
+			 json_object_to_json_string_ext(expected, JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(expected);
+	json_object_put(root);
+}
+
+static void test_device_records(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+
+	assert_device_json(
+		call(f, c, "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			   "{\"device\":\"0000:01:00.0\"}}"),
+		"{\"bus\":\"pci\",\"id\":\"0000:01:00.0\","
+		"\"syspath\":\"/sys/devices/pci0000:00/0000:01:00.0\",\"state\":\"host\","
+		"\"vendor\":\"8086\",\"product\":\"10c9\",\"driver\":\"igb\","
+		"\"parent\":\"0000:00:1c.0\",\"children\":[],\"numa_node\":0,"
+		"\"pci\":{\"subsystem_vendor\":\"8086\",\"subsystem_device\":\"a03c\","
+		"\"class\":\"020000\",\"revision\":\"01\",\"iommu_group\":5,"
+		"\"iommu_group_members\":[\"0000:01:00.0\",\"0000:01:00.1\"],"
+		"\"virtfns\":[\"0000:01:10.0\",\"0000:01:10.2\"],\"sriov_totalvfs\":7,"
+		"\"sriov_numvfs\":2,\"reset_methods\":[\"flr\",\"bus\"],\"resettable\":true,"
+		"\"boot_vga\":false,\"bridge\":false}}");
+	assert_device_json(
+		call(f, c, "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			   "{\"device\":\"0000:01:10.2\"}}"),
+		"{\"bus\":\"pci\",\"id\":\"0000:01:10.2\","
+		"\"syspath\":\"/sys/devices/pci0000:00/0000:01:10.2\",\"state\":\"host\","
+		"\"vendor\":\"8086\",\"product\":\"10ca\",\"parent\":\"0000:00:1c.0\","
+		"\"children\":[],\"pci\":{\"subsystem_vendor\":\"0000\","
+		"\"subsystem_device\":\"0000\",\"class\":\"020000\",\"revision\":\"00\","
+		"\"iommu_group\":13,\"iommu_group_members\":[\"0000:01:10.2\"],"
+		"\"physfn\":\"0000:01:00.0\",\"virtfns\":[],\"reset_methods\":[],"
+		"\"resettable\":false,\"boot_vga\":false,\"bridge\":false}}");
+	assert_device_json(
+		call(f, c, "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			   "{\"device\":\"1-2\"}}"),
+		"{\"bus\":\"usb\",\"id\":\"1-2\","
+		"\"syspath\":\"/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2\",\"state\":\"host\","
+		"\"vendor\":\"046d\",\"product\":\"c52b\",\"driver\":\"usb\",\"parent\":\"usb1\","
+		"\"children\":[],\"usb\":{\"busnum\":1,\"devnum\":3,\"device_class\":\"00\","
+		"\"bcd_device\":\"1211\",\"manufacturer\":\"Logitech\","
+		"\"product_name\":\"USB Receiver\",\"speed\":\"12\",\"authorized\":true,"
+		"\"root_hub\":false,\"interfaces\":["
+		"{\"id\":\"1-2:1.0\",\"class\":\"03\",\"subclass\":\"01\",\"protocol\":\"01\","
+		"\"driver\":\"usbhid\"},"
+		"{\"id\":\"1-2:1.1\",\"class\":\"03\",\"subclass\":\"01\",\"protocol\":\"02\","
+		"\"driver\":\"usbhid\"}]}}");
+	client_free(c);
+}
+
+static void expect_relation(struct fixture *f, struct client *c, const char *dev,
+			    const char *section, const char *key, const char *expected)
+{
+	char text[256];
+	json_object *root, *o, *arr;
+	const char *got;
+
+	snprintf(text, sizeof(text),
+		 "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":{\"device\":\"%s\"}}", dev);
+	root = call(f, c, text);
+	o = get(params_ok(root), "device");
+	if (section)
+		o = get(o, section);
+	arr = get(o, key);
+	got = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN);
+	if (strcmp(got, expected) != 0)
+		fail_msg("%s %s: got %s, expected %s", dev, key, got, expected);
+	json_object_put(root);
+}
+
+static void test_device_relations(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+
+	expect_relation(f, c, "usb1", NULL, "children", "[\"1-10\",\"1-2\",\"1-3\"]");
+	expect_relation(f, c, "0000:00:14.0", NULL, "children", "[\"usb1\"]");
+	expect_relation(f, c, "0000:00:1c.0", NULL, "children",
+			"[\"0000:01:00.0\",\"0000:01:00.1\",\"0000:01:10.0\",\"0000:01:10.2\"]");
+	expect_relation(f, c, "0000:00:1c.0", "pci", "bridge", "true");
+	expect_relation(f, c, "0000:00:00.0", "pci", "bridge", "true");
+	expect_relation(f, c, "0000:00:02.0", "pci", "boot_vga", "true");
+	expect_relation(f, c, "0000:01:00.1", "pci", "driver_override", "\"vfio-pci\"");
+	expect_relation(f, c, "0000:01:00.1", NULL, "state", "\"detached\"");
+	expect_relation(f, c, "usb1", "usb", "root_hub", "true");
+	expect_relation(f, c, "1-3", "usb", "authorized", "false");
+	expect_relation(f, c, "1-3", "usb", "interfaces",
+			"[{\"id\":\"1-3:1.0\",\"class\":\"08\",\"subclass\":\"06\","
+			"\"protocol\":\"50\"}]");
+	client_free(c);
+}
+
+/* Values wider than the schema's digits are shown whole, never cut. */
+static void test_devjson_wide_values(void **state)
+{
+	struct fixture *f = *state;
+	struct device *d = pci_dev("0000:02:00.0", 0x1ffff, 0xabcd, 0x1234567, HD_NO_GROUP, NULL,
+				   NULL);
+	json_object *o, *pci;
+
+	d->pci.revision = 0x1ff;
+	d->numa_node = -2;
+	o = devjson_device(f->devices, d);
+	assert_int_equal(get_int(o, "numa_node"), -2);
+	json_object_put(o);
+	d->numa_node = HD_NO_NUMA;
+	o = devjson_device(f->devices, d);
+	pci = get(o, "pci");
+	assert_string_equal(get_str(o, "vendor"), "1ffff");
+	assert_string_equal(get_str(o, "product"), "abcd");
+	assert_string_equal(get_str(pci, "class"), "1234567");
+	assert_string_equal(get_str(pci, "revision"), "1ff");
+	assert_false(has(pci, "iommu_group"));
+	assert_int_equal(json_object_array_length(get(pci, "iommu_group_members")), 0);
+	assert_false(has(o, "numa_node"));
+	assert_false(has(o, "driver"));
+	assert_false(has(o, "usb"));
+	json_object_put(o);
+	free(d->syspath);
+	d->syspath = NULL;
+	o = devjson_device(f->devices, d);
+	assert_string_equal(get_str(o, "syspath"), "");
+	json_object_put(o);
+	device_free(d);
+}
+
+static void test_devjson_ints(void **state)
+{
+	static const int64_t values[] = { 0, 7, -1, 1234567890123LL, INT64_MAX, INT64_MIN };
+	char expected[32];
+
+	for (size_t i = 0; i < ARRAY_SIZE(values); i++) {
+		struct devjson_buf b = { 0 };
+
+		devjson_append_int(&b, values[i]);
+		devjson_append(&b, "", 1);
+		snprintf(expected, sizeof(expected), "%lld", (long long)values[i]);
+		assert_string_equal(b.data, expected);
+		free(b.data);
+	}
+}
+
+/* Strings from the kernel are escaped as JSON needs and read back intact. */
+static void test_devjson_escaping(void **state)
+{
+	static const char odd[] = "A \"quoted\" \\ back\nslash\x01\x1f\t\x7f \xc3\xbcn\xc3\xaf / end";
+	struct fixture *f = *state;
+	struct device *d = usb_dev("4-1", 0x1234, 0x5678, 2, "usb4");
+	json_object *o, *ev;
+
+	d->usb.manufacturer = xstrdup(odd);
+	d->usb.serial = xstrdup("");
+	o = devjson_device(f->devices, d);
+	assert_string_equal(get_str(get(o, "usb"), "manufacturer"), odd);
+	assert_string_equal(get_str(get(o, "usb"), "serial"), "");
+	json_object_put(o);
+	ev = devjson_event(f->devices, DEV_EVENT_CHANGE, d, "4-1:1.0");
+	assert_string_equal(get_str(ev, "event"), "change");
+	assert_string_equal(get_str(ev, "interface"), "4-1:1.0");
+	assert_string_equal(get_str(get(get(ev, "device"), "usb"), "manufacturer"), odd);
+	json_object_put(ev);
+	device_free(d);
+}
+
+/* Long relation lists leave the stack buffer and stay sorted. */
+static void test_devjson_many_children(void **state)
+{
+	struct fixture *f = *state;
+	json_object *o, *kids;
+	char id[32];
+
+	for (int i = 99; i >= 0; i--) {
+		snprintf(id, sizeof(id), "3-%d", i + 1);
+		add(f->devices, usb_dev(id, 0x1234, 0x0001, i + 2, "usb1"));
+	}
+	o = devjson_device(f->devices, devtable_get(f->devices, "usb1"));
+	kids = get(o, "children");
+	assert_int_equal(json_object_array_length(kids), 103);
+	for (size_t i = 1; i < json_object_array_length(kids); i++)
+		assert_true(strcmp(json_object_get_string(json_object_array_get_idx(kids, i - 1)),
+				   json_object_get_string(json_object_array_get_idx(kids, i))) < 0);
+	json_object_put(o);
+}
+
+static void get_device_expect(struct fixture *f, struct client *c, const char *sel,
+			      const char *id)
+{
+	char text[256];
+	json_object *root;
+
+	snprintf(text, sizeof(text),
+		 "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":{\"device\":\"%s\"}}", sel);
+	root = call(f, c, text);
+	assert_string_equal(get_str(get(params_ok(root), "device"), "id"), id);
+	json_object_put(root);
+}
+
+static void test_get_device_selectors(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+
+	get_device_expect(f, c, "0000:00:02.0", "0000:00:02.0");
+	get_device_expect(f, c, "0000:00:1C.0", "0000:00:1c.0");
+	get_device_expect(f, c, "1-2", "1-2");
+	get_device_expect(f, c, "usb1", "usb1");
+	get_device_expect(f, c, "id:0781:5567", "1-3");
+	get_device_expect(f, c, "id:0781:5567:4C530001", "1-3");
+	get_device_expect(f, c, "usb:1.9", "1-10");
+	client_free(c);
+}
+
+static void test_get_device_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	json_object *root, *matches;
+
+	call_expect_error(f, c,
+			  "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			  "{\"device\":\"0000:09:00.0\"}}",
+			  "io.hostdevd.DeviceNotFound", "device", "0000:09:00.0");
+	call_expect_error(f, c,
+			  "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			  "{\"device\":\"id:0781:5567:nope\"}}",
+			  "io.hostdevd.DeviceNotFound", "device", "id:0781:5567:nope");
+	call_expect_error(f, c,
+			  "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			  "{\"device\":\"usb:4.4\"}}",
+			  "io.hostdevd.DeviceNotFound", "device", "usb:4.4");
+	root = call(f, c, "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			  "{\"device\":\"id:046d:c52b\"}}");
+	matches = get(get(root, "parameters"), "matches");
+	assert_string_equal(json_object_to_json_string_ext(matches, JSON_C_TO_STRING_PLAIN),
+			    "[\"1-10\",\"1-2\"]");
+	assert_error(root, "io.hostdevd.AmbiguousDevice", "device", "id:046d:c52b");
+	call_expect_error(f, c,
+			  "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			  "{\"device\":\"not a device\"}}",
+			  "org.varlink.service.InvalidParameter", "parameter", "device");
+	call_expect_error(f, c, "{\"method\":\"io.hostdevd.GetDevice\"}",
+			  "org.varlink.service.InvalidParameter", "parameter", "device");
+	call_expect_error(f, c,
+			  "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":{\"device\":null}}",
+			  "org.varlink.service.InvalidParameter", "parameter", "device");
+	call_expect_error(f, c,
+			  "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":{\"device\":12}}",
+			  "org.varlink.service.InvalidParameter", "parameter", "device");
+	client_free(c);
+}
+
+/* ---- GetStatus -------------------------------------------------------- */
+
+static void check_status(struct fixture *f, struct client *c, const char *source)
+{
+	json_object *root = call(f, c, "{\"method\":\"io.hostdevd.GetStatus\"}");
+	json_object *p = params_ok(root), *counts = get(p, "devices");
+
+	assert_string_equal(get_str(p, "version"), HOSTDEVD_VERSION);
+	assert_true(json_object_is_type(get(p, "uptime_seconds"), json_type_double));
+	assert_true(json_object_get_double(get(p, "uptime_seconds")) >= 0);
+	assert_int_equal(get_int(counts, "total"), 12);
+	assert_int_equal(get_int(counts, "pci"), 8);
+	assert_int_equal(get_int(counts, "usb"), 4);
+	assert_int_equal(get_int(counts, "host"), 11);
+	assert_int_equal(get_int(counts, "detached"), 1);
+	assert_string_equal(get_str(p, "event_source"), source);
+	assert_int_equal(get_int(p, "events_received"), 0);
+	assert_int_equal(get_int(p, "overflows"), 0);
+	assert_int_equal(get_int(p, "resyncs"), 0);
+	assert_int_equal(get_int(p, "sequence"), (int64_t)server_sequence(f->server));
+	assert_int_equal(get_int(p, "clients"), 1);
+	assert_int_equal(get_int(p, "watchers"), 0);
+	json_object_put(root);
+}
+
+static void test_get_status(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+
+	check_status(f, c, "none");
+	/* A monitor not started yet has read nothing and picked no source. */
+	f->ctx.monitor = monitor_new(f->base, f->devices, MONITOR_SOURCE_KERNEL, NULL);
+	check_status(f, c, "auto");
+	monitor_free(f->ctx.monitor);
+	f->ctx.monitor = NULL;
+	call_expect_error(f, c, "{\"method\":\"io.hostdevd.GetStatus\",\"parameters\":{\"x\":1}}",
+			  "org.varlink.service.InvalidParameter", "parameter", "x");
+	client_free(c);
+}
+
+/* ---- bad requests ----------------------------------------------------- */
+
+static void test_invalid_request_keeps_connection(void **state)
+{
+	static const char *const bad[] = {
+		"{\"method\":", "not json", "[\"io.hostdevd.GetStatus\"]", "{\"parameters\":{}}",
+		"{\"method\":\"io.hostdevd.GetStatus\",\"more\":1}", "",
+	};
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	json_object *root;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		root = call(f, c, bad[i]);
+		assert_true(strlen(get_str(get(root, "parameters"), "reason")) > 0);
+		assert_error(root, "io.hostdevd.InvalidRequest", NULL, NULL);
+	}
+	root = call(f, c, "{\"method\":\"org.varlink.service.GetInfo\"}");
+	assert_string_equal(get_str(params_ok(root), "vendor"), "hostdevd");
+	json_object_put(root);
+	assert_int_equal(server_client_count(f->server), 1);
+	client_free(c);
+}
+
+static void test_unknown_methods(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+
+	call_expect_error(f, c, "{\"method\":\"io.hostdevd.Nope\"}",
+			  "org.varlink.service.MethodNotFound", "method", "io.hostdevd.Nope");
+	call_expect_error(f, c, "{\"method\":\"org.varlink.service.Nope\"}",
+			  "org.varlink.service.MethodNotFound", "method",
+			  "org.varlink.service.Nope");
+	call_expect_error(f, c, "{\"method\":\"com.example.Foo\"}",
+			  "org.varlink.service.InterfaceNotFound", "interface", "com.example");
+	call_expect_error(f, c, "{\"method\":\"io.hostdevd.extra.ListDevices\"}",
+			  "org.varlink.service.InterfaceNotFound", "interface",
+			  "io.hostdevd.extra");
+	call_expect_error(f, c, "{\"method\":\"GetInfo\"}", "io.hostdevd.InvalidRequest", NULL,
+			  NULL);
+	call_expect_error(f, c, "{\"method\":\"io.hostdevd.\"}", "io.hostdevd.InvalidRequest",
+			  NULL, NULL);
+	call_expect_error(f, c, "{\"method\":\".GetInfo\"}", "io.hostdevd.InvalidRequest", NULL,
+			  NULL);
+	call_expect_error(f, c, "{\"method\":\"io.hostdevd.GetStatus\",\"upgrade\":true}",
+			  "org.varlink.service.InvalidParameter", "parameter", "upgrade");
+	client_free(c);
+}
+
+static void test_oneway(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	json_object *root;
+
+	/* Neither a reply nor an error comes back for a oneway call. */
+	client_send(f, c, "{\"method\":\"org.varlink.service.GetInfo\",\"oneway\":true}");
+	client_send(f, c, "{\"method\":\"io.hostdevd.Nope\",\"oneway\":true}");
+	client_send(f, c, "{\"method\":\"io.hostdevd.Watch\",\"more\":true,\"oneway\":true}");
+	root = call(f, c, "{\"method\":\"io.hostdevd.GetStatus\"}");
+	assert_int_equal(get_int(params_ok(root), "watchers"), 0);
+	json_object_put(root);
+	client_free(c);
+}
+
+/* Calls sent together, or a byte at a time, are answered in order. */
+static void test_pipelined_and_split(void **state)
+{
+	static const char calls[] = "{\"method\":\"org.varlink.service.GetInfo\"}\0"
+				    "garbage\0"
+				    "{\"method\":\"io.hostdevd.GetStatus\"}";
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	const char *text = "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			   "{\"device\":\"1-3\"}}";
+	json_object *root;
+
+	client_send_raw(f, c, calls, sizeof(calls));
+	root = client_recv(f, c);
+	assert_string_equal(get_str(params_ok(root), "vendor"), "hostdevd");
+	json_object_put(root);
+	assert_error(client_recv(f, c), "io.hostdevd.InvalidRequest", NULL, NULL);
+	root = client_recv(f, c);
+	assert_int_equal(get_int(params_ok(root), "clients"), 1);
+	json_object_put(root);
+
+	for (size_t i = 0; i <= strlen(text); i++) {
+		client_send_raw(f, c, text + i, 1);
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	}
+	root = client_recv(f, c);
+	assert_string_equal(get_str(get(params_ok(root), "device"), "id"), "1-3");
+	json_object_put(root);
+	client_free(c);
+}
+
+static char *padded_call(size_t total)
+{
+	static const char head[] = "{\"method\":\"io.hostdevd.GetStatus\",\"parameters\":{\"pad\":\"";
+	static const char tail[] = "\"}}";
+	char *text = xcalloc(1, total + 1);
+
+	memcpy(text, head, sizeof(head) - 1);
+	memset(text + sizeof(head) - 1, 'x', total - (sizeof(head) - 1) - (sizeof(tail) - 1));
+	memcpy(text + total - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
+	return text;
+}
+
+static void expect_too_large(json_object *root)
+{
+	assert_int_equal(get_int(get(root, "parameters"), "limit"), TEST_MAX_MESSAGE);
+	assert_error(root, "io.hostdevd.RequestTooLarge", NULL, NULL);
+}
+
+static void test_message_size_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	_cleanup_free_ char *exact = padded_call(TEST_MAX_MESSAGE);
+	_cleanup_free_ char *over = padded_call(TEST_MAX_MESSAGE + 1);
+
+	/* At the limit a message is read (and its unknown parameter refused). */
+	call_expect_error(f, c, exact, "org.varlink.service.InvalidParameter", "parameter", "pad");
+	/* One byte over, and the connection is closed after the error. */
+	client_send(f, c, over);
+	expect_too_large(client_recv(f, c));
+	client_expect_end(f, c);
+	client_free(c);
+	wait_clients(f, 0);
+}
+
+/* Bytes without a NUL: refused as soon as they exceed the limit; what the
+ * client sends afterwards is read and dropped until it hangs up. */
+static void test_unterminated_flood(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	_cleanup_free_ char *junk = xcalloc(1, TEST_MAX_MESSAGE + 100);
+
+	memset(junk, 'x', TEST_MAX_MESSAGE + 100);
+	client_send_raw(f, c, junk, TEST_MAX_MESSAGE + 100);
+	expect_too_large(client_recv(f, c));
+	client_send_raw(f, c, junk, 1000);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	client_expect_end(f, c);
+	/* The drain timeout is a minute away: only the hang-up closes it. */
+	assert_int_equal(server_client_count(f->server), 1);
+	client_free(c);
+	wait_clients(f, 0);
+}
+
+/* A client that neither reads its last reply nor hangs up is closed after
+ * the drain timeout. */
+static void test_drain_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	_cleanup_free_ char *junk = xcalloc(1, TEST_MAX_MESSAGE + 1);
+
+	memset(junk, 'x', TEST_MAX_MESSAGE + 1);
+	client_send_raw(f, c, junk, TEST_MAX_MESSAGE + 1);
+	wait_clients(f, 0);
+	expect_too_large(client_recv(f, c));
+	client_free(c);
+}
+
+/* ---- connection ends -------------------------------------------------- */
+
+/* A client may send its call and shut its side: the reply still comes. */
+static void test_half_close(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+	json_object *root;
+
+	client_send(f, c, "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":{\"device\":\"1-2\"}}");
+	assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+	root = client_recv(f, c);
+	assert_string_equal(get_str(get(params_ok(root), "device"), "id"), "1-2");
+	json_object_put(root);
+	client_expect_end(f, c);
+	wait_clients(f, 0);
+	client_free(c);
+}
+
+/* Many replies are still unsent when the client shuts its side: they all
+ * arrive, then the end. */
+static void test_half_close_with_backlog(void **state)
+{
+	struct server_config cfg = test_config;
+	struct fixture *f;
+	struct client *c;
+	json_object *root;
+	int n = 0;
+
+	cfg.max_outbuf = 16 * 1024 * 1024;
+	f = fixture_new(&cfg);
+	c = client_new(f);
+	for (int i = 0; i < 200; i++)
+		client_send(f, c, "{\"method\":\"io.hostdevd.ListDevices\"}");
+	assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+	for (; n < 200; n++) {
+		root = client_recv(f, c);
+		assert_int_equal(json_object_array_length(get(params_ok(root), "devices")), 12);
+		json_object_put(root);
+	}
+	client_expect_end(f, c);
+	wait_clients(f, 0);
+	client_free(c);
+	fixture_free(f);
+	server_free(NULL);
+}
+
+static bool has_unread(void *arg)
+{
+	char b;
+
+	return recv(*(int *)arg, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
+/* A client that leaves before its reply is written, or without reading it,
+ * is forgotten. */
+static void test_client_vanishes(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+
+	/* The reply meets a closed socket. */
+	client_send(f, c, "{\"method\":\"io.hostdevd.ListDevices\"}");
+	close(c->fd);
+	c->fd = -1;
+	wait_clients(f, 0);
+	client_free(c);
+
+	/* The reply is written but never read: the close resets the server's
+	 * side of the connection. */
+	c = client_new(f);
+	client_send(f, c, "{\"method\":\"io.hostdevd.ListDevices\"}");
+	assert_true(pump_until(f, has_unread, &c->fd));
+	close(c->fd);
+	c->fd = -1;
+	wait_clients(f, 0);
+	client_free(c);
+}
+
+/* ---- Watch ------------------------------------------------------------ */
+
+static uint64_t start_watch(struct fixture *f, struct client *c)
+{
+	json_object *root = call(f, c, "{\"method\":\"io.hostdevd.Watch\",\"more\":true}");
+	json_object *p = params_ok(root);
+	uint64_t seq = (uint64_t)get_int(p, "sequence");
+
+	assert_true(json_object_get_boolean(get(root, "continues")));
+	assert_false(has(p, "event"));
+	json_object_put(root);
+	return seq;
+}
+
+/* The next streamed event: its sequence, kind and device id. */
+static void expect_event(struct fixture *f, struct client *c, uint64_t seq, const char *event,
+			 const char *id, const char *iface)
+{
+	json_object *root = client_recv(f, c);
+	json_object *p = params_ok(root), *ev = get(p, "event");
+
+	assert_true(json_object_get_boolean(get(root, "continues")));
+	assert_int_equal(get_int(p, "sequence"), (int64_t)seq);
+	assert_string_equal(get_str(ev, "event"), event);
+	assert_string_equal(get_str(ev, "id"), id);
+	assert_string_equal(get_str(get(ev, "device"), "id"), id);
+	if (iface)
+		assert_string_equal(get_str(ev, "interface"), iface);
+	else
+		assert_false(has(ev, "interface"));
+	json_object_put(root);
+}
+
+static void test_watch_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct client *w = client_new(f), *other = client_new(f);
+	uint64_t seq = start_watch(f, w);
+	json_object *root;
+
+	assert_int_equal(seq, server_sequence(f->server));
+	assert_int_equal(server_watcher_count(f->server), 1);
+	add(f->devices, usb_dev("1-4", 0x0bda, 0x8153, 6, "usb1"));
+	expect_event(f, w, seq + 1, "add", "1-4", NULL);
+	devtable_upsert(f->devices, usb_stick("usb-storage"), DEV_EVENT_BIND, "1-3:1.0");
+	expect_event(f, w, seq + 2, "bind", "1-3", "1-3:1.0");
+	assert_true(devtable_remove(f->devices, "1-4"));
+	expect_event(f, w, seq + 3, "remove", "1-4", NULL);
+	server_broadcast_resync(f->server);
+	root = client_recv(f, w);
+	assert_int_equal(get_int(params_ok(root), "sequence"), (int64_t)seq + 4);
+	assert_true(json_object_get_boolean(get(params_ok(root), "resync")));
+	assert_false(has(params_ok(root), "event"));
+	json_object_put(root);
+
+	/* Other clients are served meanwhile and see the watcher counted. */
+	root = call(f, other, "{\"method\":\"io.hostdevd.GetStatus\"}");
+	assert_int_equal(get_int(params_ok(root), "watchers"), 1);
+	assert_int_equal(get_int(params_ok(root), "sequence"), (int64_t)seq + 4);
+	json_object_put(root);
+	client_free(other);
+	client_free(w);
+	wait_clients(f, 0);
+	assert_int_equal(server_watcher_count(f->server), 0);
+}
+
+/* The stream owns the connection: a further call on it is held, and does
+ * not get between events. */
+static void test_watch_holds_further_calls(void **state)
+{
+	struct fixture *f = *state;
+	struct client *w = client_new(f);
+	uint64_t seq = start_watch(f, w);
+	_cleanup_free_ char *big = padded_call(TEST_MAX_MESSAGE);
+
+	client_send(f, w, "{\"method\":\"org.varlink.service.GetInfo\"}");
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	add(f->devices, usb_dev("1-5", 0x0bda, 0x8153, 7, "usb1"));
+	expect_event(f, w, seq + 1, "add", "1-5", NULL);
+	/* Held input is bounded like any message. */
+	client_send(f, w, big);
+	expect_too_large(client_recv(f, w));
+	client_expect_end(f, w);
+	client_free(w);
+	wait_clients(f, 0);
+	assert_int_equal(server_watcher_count(f->server), 0);
+}
+
+static void test_watch_needs_more(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f);
+
+	call_expect_error(f, c, "{\"method\":\"io.hostdevd.Watch\"}",
+			  "org.varlink.service.ExpectedMore", NULL, NULL);
+	call_expect_error(f, c, "{\"method\":\"io.hostdevd.Watch\",\"more\":false}",
+			  "org.varlink.service.ExpectedMore", NULL, NULL);
+	assert_int_equal(server_watcher_count(f->server), 0);
+	call_expect_error(f, c,
+			  "{\"method\":\"io.hostdevd.Watch\",\"more\":true,\"parameters\":{\"a\":1}}",
+			  "org.varlink.service.InvalidParameter", "parameter", "a");
+	assert_int_equal(server_watcher_count(f->server), 0);
+	client_free(c);
+}
+
+/* Events nobody watches still take a sequence number. */
+static void test_sequence_without_watchers(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t before = server_sequence(f->server);
+	struct client *w;
+
+	add(f->devices, usb_dev("1-6", 0x0bda, 0x8153, 8, "usb1"));
+	server_broadcast_resync(f->server);
+	assert_int_equal(server_sequence(f->server), before + 2);
+	w = client_new(f);
+	assert_int_equal(start_watch(f, w), before + 2);
+	client_free(w);
+}
+
+/* ---- slow and silent clients ------------------------------------------ */
+
+/* One client sends `request` and never reads: it is dropped, and another
+ * client is answered all along. */
+static void drop_non_reader(struct fixture *f, const char *request)
+{
+	struct client *silent = client_new(f), *busy = client_new(f);
+	size_t before = server_client_count(f->server);
+	int rounds = 0;
+	json_object *root;
+
+	while (server_client_count(f->server) == before) {
+		if (++rounds > 100000)
+			fail_msg("the silent client was never dropped");
+		client_send(f, silent, request);
+		root = call(f, busy, "{\"method\":\"org.varlink.service.GetInfo\"}");
+		params_ok(root);
+		json_object_put(root);
+	}
+	/* It got replies up to the limit, then the door. */
+	assert_true(rounds > 1);
+	root = call(f, busy, "{\"method\":\"io.hostdevd.GetStatus\"}");
+	assert_int_equal(get_int(params_ok(root), "clients"), 1);
+	json_object_put(root);
+	client_fill(silent);
+	assert_true(silent->len > 0);
+	assert_true(silent->eof || silent->err == ECONNRESET);
+	client_free(silent);
+	client_free(busy);
+	wait_clients(f, 0);
+}
+
+static void test_non_reader_dropped(void **state)
+{
+	/* Large replies, and small error replies: both count. */
+	drop_non_reader(*state, "{\"method\":\"io.hostdevd.ListDevices\"}");
+	drop_non_reader(*state, "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+				"{\"device\":\"1-99\"}}");
+}
+
+/* Broadcasts events until the server has fewer watchers than `watchers`;
+ * each of the NULL-terminated `readers` reads every event as it comes.
+ * Returns the last sequence sent. */
+static uint64_t flood_until_dropped(struct fixture *f, struct client **readers, size_t watchers)
+{
+	const struct device *dev = devtable_get(f->devices, "0000:01:00.0");
+	uint64_t seq = server_sequence(f->server);
+
+	for (int i = 0; server_watcher_count(f->server) >= watchers; i++) {
+		if (i > 100000)
+			fail_msg("no watcher was ever found too slow");
+		server_broadcast_device_event(f->server, DEV_EVENT_CHANGE, dev, NULL);
+		seq++;
+		for (struct client **r = readers; r && *r; r++)
+			expect_event(f, *r, seq, "change", "0000:01:00.0", NULL);
+	}
+	return seq;
+}
+
+static void test_slow_watcher(void **state)
+{
+	struct fixture *f = *state;
+	struct client *slow = client_new(f);
+	struct client *fast[3] = { client_new(f), client_new(f), NULL };
+	uint64_t first = start_watch(f, fast[0]), last;
+	json_object *root;
+
+	/* In the middle of the server's list of watchers. */
+	assert_int_equal(start_watch(f, slow), first);
+	assert_int_equal(start_watch(f, fast[1]), first);
+	last = flood_until_dropped(f, fast, 3);
+	assert_true(last > first + 10);
+	/* The slow one reads what it was sent, is told where it stopped, and
+	 * the server hangs up. */
+	for (uint64_t s = first + 1; s < last; s++)
+		expect_event(f, slow, s, "change", "0000:01:00.0", NULL);
+	root = client_recv(f, slow);
+	assert_int_equal(get_int(get(root, "parameters"), "sequence"), (int64_t)last - 1);
+	assert_error(root, "io.hostdevd.WatcherTooSlow", NULL, NULL);
+	client_expect_end(f, slow);
+	client_free(slow);
+	wait_clients(f, 2);
+	/* The fast ones never noticed. */
+	server_broadcast_resync(f->server);
+	for (int i = 0; i < 2; i++) {
+		root = client_recv(f, fast[i]);
+		assert_int_equal(get_int(params_ok(root), "sequence"), (int64_t)last + 1);
+		json_object_put(root);
+		client_free(fast[i]);
+	}
+}
+
+/* A slow watcher that hangs up instead of reading is forgotten at once; one
+ * that shuts its side and then reads gets the rest, then the end. */
+static void test_slow_watcher_hangs_up(void **state)
+{
+	struct fixture *f = *state;
+	struct client *gone = client_new(f), *late = client_new(f);
+	uint64_t first = start_watch(f, gone), s;
+	json_object *root;
+
+	assert_int_equal(start_watch(f, late), first);
+	flood_until_dropped(f, NULL, 1);
+	close(gone->fd);
+	gone->fd = -1;
+	assert_int_equal(shutdown(late->fd, SHUT_WR), 0);
+	wait_clients(f, 1);
+	client_free(gone);
+	/* Events in order, then the error naming the last one it got. */
+	for (s = first + 1;; s++) {
+		root = client_recv(f, late);
+		if (has(root, "error"))
+			break;
+		assert_int_equal(get_int(params_ok(root), "sequence"), (int64_t)s);
+		json_object_put(root);
+	}
+	assert_int_equal(get_int(get(root, "parameters"), "sequence"), (int64_t)s - 1);
+	assert_error(root, "io.hostdevd.WatcherTooSlow", NULL, NULL);
+	client_expect_end(f, late);
+	wait_clients(f, 0);
+	client_free(late);
+}
+
+/* A slow watcher that never reads again is closed after the drain timeout. */
+static void test_slow_watcher_never_reads(void **state)
+{
+	struct fixture *f = *state;
+	struct client *slow = client_new(f);
+
+	start_watch(f, slow);
+	flood_until_dropped(f, NULL, 1);
+	assert_int_equal(server_client_count(f->server), 1);
+	wait_clients(f, 0);
+	client_free(slow);
+}
+
+/* ---- accepting and binding -------------------------------------------- */
+
+struct iterations {
+	struct event_base *base;
+	int n;
+};
+
+static bool count_iterations(void *arg)
+{
+	struct iterations *it = arg;
+
+	it->n++;
+	return false;
+}
+
+/* Fills the descriptor table; returns how many were taken. */
+static int exhaust_fds(int *fds, int max)
+{
+	int n = 0;
+
+	while (n < max) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0) {
+			assert_int_equal(errno, EMFILE);
+			return n;
+		}
+		fds[n++] = fd;
+	}
+	fail_msg("could not exhaust the descriptor table");
+	return n;
+}
+
+static void release_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static bool under_valgrind(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	return preload && strstr(preload, "vgpreload");
+}
+
+/* Out of descriptors, the server stops accepting for a while instead of
+ * spinning on the pending connection, then takes it. */
+static void test_accept_backoff(void **state)
+{
+	struct fixture *f = *state;
+	struct rlimit old, low;
+	int fds[512], n, pending;
+	struct iterations it = { f->base, 0 };
+	struct client *c;
+	json_object *root;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 256;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	pending = connect_to(f->path);
+	n = exhaust_fds(fds, ARRAY_SIZE(fds));
+	pump_until_base(f->base, count_iterations, &it, 300);
+	assert_int_equal(server_client_count(f->server), 0);
+	/* A loop spinning on the listening socket would run thousands of times. */
+	assert_true(it.n < 10);
+	release_fds(fds, n);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	if (under_valgrind()) {
+		/* Valgrind closes a descriptor the kernel handed out beyond its
+		 * own limit, so the pending client is lost: use a new one. */
+		close(pending);
+		pending = connect_to(f->path);
+	}
+	wait_clients(f, 1);
+	c = client_from_fd(pending);
+	root = call(f, c, "{\"method\":\"org.varlink.service.GetInfo\"}");
+	params_ok(root);
+	json_object_put(root);
+	client_free(c);
+}
+
+static struct server *server_on(struct fixture *f, const char *path, unsigned mode)
+{
+	struct server_config cfg = { .socket_path = path, .socket_mode = mode };
+
+	return server_new(&f->ctx, &cfg);
+}
+
+static void test_socket_mode(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+	struct server *s;
+	struct stat st;
+
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0660);
+	snprintf(path, sizeof(path), "%s/private.sock", f->dir);
+	s = server_on(f, path, 0600);
+	assert_int_equal(server_start(s), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	server_free(s);
+	/* The server removes its socket when it goes. */
+	assert_int_equal(stat(path, &st), -1);
+}
+
+static void test_bind_errors(void **state)
+{
+	struct fixture *f = *state;
+	char path[300];
+	struct server *s;
+
+	memset(path, 'a', 200);
+	path[0] = '/';
+	path[200] = '\0';
+	s = server_on(f, path, 0);
+	assert_int_equal(server_start(s), -ENAMETOOLONG);
+	server_free(s);
+
+	snprintf(path, sizeof(path), "%s/no/such/dir.sock", f->dir);
+	s = server_on(f, path, 0);
+	assert_int_equal(server_start(s), -ENOENT);
+	server_free(s);
+
+	/* The fixture's server is alive on its path: hands off. */
+	s = server_on(f, f->path, 0);
+	assert_int_equal(server_start(s), -EADDRINUSE);
+	server_free(s);
+	assert_int_equal(access(f->path, F_OK), 0);
+}
+
+static void make_stale_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+}
+
+static void test_stale_socket_replaced(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+	struct server *s;
+	struct client *c;
+	json_object *root;
+
+	snprintf(path, sizeof(path), "%s/stale.sock", f->dir);
+	make_stale_socket(path);
+	s = server_on(f, path, 0);
+	assert_int_equal(server_start(s), 0);
+	/* It runs on the fixture's loop, which call() steps. */
+	c = client_from_fd(connect_to(path));
+	root = call(f, c, "{\"method\":\"org.varlink.service.GetInfo\"}");
+	params_ok(root);
+	json_object_put(root);
+	client_free(c);
+	server_free(s);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void test_not_a_socket_kept(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+	struct server *s;
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/precious", f->dir);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "data", 4), 4);
+	close(fd);
+	s = server_on(f, path, 0);
+	assert_int_equal(server_start(s), -EEXIST);
+	server_free(s);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 4);
+	unlink(path);
+}
+
+/* A server whose socket file was replaced by another's leaves that one. */
+static void test_free_keeps_replaced_socket(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+	struct server *a, *b;
+
+	snprintf(path, sizeof(path), "%s/shared.sock", f->dir);
+	a = server_on(f, path, 0);
+	assert_int_equal(server_start(a), 0);
+	unlink(path);
+	b = server_on(f, path, 0);
+	assert_int_equal(server_start(b), 0);
+	server_free(a);
+	assert_int_equal(access(path, F_OK), 0);
+	server_free(b);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+/* Without a free descriptor the server cannot start, and with only one it
+ * cannot tell whether a socket file is stale: it keeps the file. */
+static void test_start_without_descriptors(void **state)
+{
+	struct fixture *f = *state;
+	struct rlimit old, low;
+	int fds[512], n;
+	char path[160];
+	struct server *s;
+
+	snprintf(path, sizeof(path), "%s/stale.sock", f->dir);
+	make_stale_socket(path);
+	s = server_on(f, path, 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 256;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	n = exhaust_fds(fds, ARRAY_SIZE(fds));
+	assert_int_equal(server_start(s), -EMFILE);
+	close(fds[--n]);
+	assert_int_equal(server_start(s), -EADDRINUSE);
+	release_fds(fds, n);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	server_free(s);
+	unlink(path);
+}
+
+/* ---- permissions ------------------------------------------------------ */
+
+static void reply_empty(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	server_call_reply(call, NULL, false);
+}
+
+static void reply_text_stream(struct hd_context *ctx, struct server_call *call,
+			      json_object *params)
+{
+	server_call_reply_text(call, xstrdup("{\"x\":1}"), 7, true);
+}
+
+static const struct method_def permission_methods[] = {
+	{ "io.hostdevd.TextStream", reply_text_stream, PERM_LIST, 0, NULL },
+	{ "io.hostdevd.AdminOnly", reply_empty, PERM_ADMIN, 0, NULL },
+	{ "io.hostdevd.ClaimSomething", reply_empty, PERM_CLAIM, 0, NULL },
+	{ "io.hostdevd.ListSomething", reply_empty, PERM_LIST, 0, NULL },
+	{ "io.hostdevd.Introspect", reply_empty, PERM_ADMIN, METHOD_ANY_PEER, NULL },
+};
+
+static void test_peer_has_permission(void **state)
+{
+	struct hd_peer root = { .uid = 0 }, user = { .uid = 1000 }, unknown = { .uid = (uid_t)-1 };
+
+	for (int p = 0; p < PERM__COUNT; p++) {
+		bool everyone = p == PERM_LIST || p == PERM_WATCH;
+
+		assert_true(peer_has_permission(&root, p));
+		assert_int_equal(peer_has_permission(&user, p), everyone);
+		assert_int_equal(peer_has_permission(&unknown, p), everyone);
+		assert_string_not_equal(permission_name(p), "invalid");
+	}
+	assert_string_equal(permission_name(PERM_ADMIN), "admin");
+	assert_string_equal(permission_name(PERM__COUNT), "invalid");
+}
+
+/* A text reply continues only when the caller asked for more. */
+static void test_reply_text_continues(void **state)
+{
+	struct server_config cfg = test_config;
+	struct fixture *f;
+	struct client *c;
+	json_object *root;
+
+	cfg.methods = permission_methods;
+	cfg.n_methods = ARRAY_SIZE(permission_methods);
+	f = fixture_new(&cfg);
+	c = client_new(f);
+	root = call(f, c, "{\"method\":\"io.hostdevd.TextStream\",\"more\":true}");
+	assert_int_equal(get_int(params_ok(root), "x"), 1);
+	assert_true(json_object_get_boolean(get(root, "continues")));
+	json_object_put(root);
+	root = call(f, c, "{\"method\":\"io.hostdevd.TextStream\"}");
+	assert_int_equal(get_int(params_ok(root), "x"), 1);
+	assert_false(has(root, "continues"));
+	json_object_put(root);
+	client_send(f, c, "{\"method\":\"io.hostdevd.TextStream\",\"oneway\":true}");
+	root = call(f, c, "{\"method\":\"io.hostdevd.AdminOnly\"}");
+	assert_false(has(root, "error"));
+	json_object_put(root);
+	client_free(c);
+	fixture_free(f);
+}
+
+/* Connects with the given effective uid: the kernel records the peer's
+ * credentials at connect time. */
+static struct client *client_as(struct fixture *f, uid_t uid)
+{
+	struct client *c;
+
+	if (uid != geteuid())
+		assert_int_equal(seteuid(uid), 0);
+	c = client_from_fd(connect_to(f->path));
+	if (geteuid() != 0)
+		assert_int_equal(seteuid(0), 0);
+	wait_clients(f, server_client_count(f->server) + 1);
+	return c;
+}
+
+static void test_permission_denied(void **state)
+{
+	struct server_config cfg = test_config;
+	struct fixture *f;
+	struct client *user, *admin;
+	json_object *root;
+
+	if (geteuid() != 0)
+		skip();
+	cfg.methods = permission_methods;
+	cfg.n_methods = ARRAY_SIZE(permission_methods);
+	/* Let the unprivileged client reach the socket at all. */
+	cfg.socket_mode = 0666;
+	f = fixture_new(&cfg);
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	user = client_as(f, 65534);
+	admin = client_as(f, 0);
+	call_expect_error(f, user, "{\"method\":\"io.hostdevd.AdminOnly\"}",
+			  "org.varlink.service.PermissionDenied", NULL, NULL);
+	call_expect_error(f, user, "{\"method\":\"io.hostdevd.ClaimSomething\"}",
+			  "org.varlink.service.PermissionDenied", NULL, NULL);
+	root = call(f, user, "{\"method\":\"io.hostdevd.ListSomething\"}");
+	params_ok(root);
+	json_object_put(root);
+	root = call(f, user, "{\"method\":\"io.hostdevd.Introspect\"}");
+	params_ok(root);
+	json_object_put(root);
+	root = call(f, admin, "{\"method\":\"io.hostdevd.AdminOnly\"}");
+	params_ok(root);
+	json_object_put(root);
+	/* The table given replaces the built-in one. */
+	call_expect_error(f, admin, "{\"method\":\"io.hostdevd.ListDevices\"}",
+			  "org.varlink.service.MethodNotFound", "method", "io.hostdevd.ListDevices");
+	client_free(user);
+	client_free(admin);
+	fixture_free(f);
+}
+
+/* ---- broken handlers -------------------------------------------------- */
+
+static void reply_nothing(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+}
+
+static void reply_twice(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	server_call_reply(call, NULL, false);
+	server_call_reply(call, NULL, false);
+}
+
+static const struct method_def broken_methods[] = {
+	{ "io.hostdevd.Silent", reply_nothing, PERM_LIST, 0, NULL },
+	{ "io.hostdevd.Twice", reply_twice, PERM_LIST, 0, NULL },
+};
+
+static bool never(void *arg)
+{
+	return false;
+}
+
+/* A handler that breaks the reply contract aborts the daemon.  The child
+ * runs the parent's server, so that the parent can clean up after it. */
+static void expect_abort_on(const char *method)
+{
+	struct server_config cfg = test_config;
+	struct fixture *f;
+	char text[128];
+	pid_t pid;
+	int status;
+
+	cfg.methods = broken_methods;
+	cfg.n_methods = ARRAY_SIZE(broken_methods);
+	f = fixture_new(&cfg);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct client *c;
+
+		/* The loop's kernel state is shared with the parent until now. */
+		if (event_reinit(f->base) < 0)
+			_exit(1);
+		c = client_new(f);
+		snprintf(text, sizeof(text), "{\"method\":\"%s\"}", method);
+		client_send(f, c, text);
+		pump_until(f, never, NULL);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	fixture_free(f);
+}
+
+static void test_handler_contract(void **state)
+{
+	expect_abort_on("io.hostdevd.Silent");
+	expect_abort_on("io.hostdevd.Twice");
+}
+
+/* ---- many clients ----------------------------------------------------- */
+
+static void test_many_clients(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c[300];
+	json_object *root;
+
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
+		c[i] = client_from_fd(connect_to(f->path));
+	wait_clients(f, ARRAY_SIZE(c));
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
+		client_send(f, c[i], "{\"method\":\"io.hostdevd.GetStatus\"}");
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+		root = client_recv(f, c[i]);
+		assert_int_equal(get_int(params_ok(root), "clients"), (int64_t)ARRAY_SIZE(c));
+		json_object_put(root);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
+		client_free(c[i]);
+	wait_clients(f, 0);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_get_info),
+		T(test_interface_description),
+		T(test_list_devices_filters),
+		T(test_list_devices_bad_parameters),
+		T(test_device_records),
+		T(test_device_relations),
+		T(test_devjson_wide_values),
+		T(test_devjson_escaping),
+		cmocka_unit_test(test_devjson_ints),
+		T(test_devjson_many_children),
+		T(test_get_device_selectors),
+		T(test_get_device_errors),
+		T(test_get_status),
+		T(test_invalid_request_keeps_connection),
+		T(test_unknown_methods),
+		T(test_oneway),
+		T(test_pipelined_and_split),
+		T(test_message_size_limit),
+		T(test_unterminated_flood),
+		cmocka_unit_test_setup_teardown(test_drain_timeout, setup_short_drain, teardown),
+		T(test_half_close),
+		cmocka_unit_test(test_half_close_with_backlog),
+		T(test_client_vanishes),
+		T(test_watch_stream),
+		T(test_watch_holds_further_calls),
+		T(test_watch_needs_more),
+		T(test_sequence_without_watchers),
+		T(test_non_reader_dropped),
+		T(test_slow_watcher),
+		T(test_slow_watcher_hangs_up),
+		cmocka_unit_test_setup_teardown(test_slow_watcher_never_reads, setup_short_drain,
+						teardown),
+		T(test_accept_backoff),
+		T(test_socket_mode),
+		T(test_bind_errors),
+		T(test_stale_socket_replaced),
+		T(test_not_a_socket_kept),
+		T(test_free_keeps_replaced_socket),
+		T(test_start_without_descriptors),
+		cmocka_unit_test(test_peer_has_permission),
+		cmocka_unit_test(test_permission_denied),
+		cmocka_unit_test(test_reply_text_continues),
+		cmocka_unit_test(test_handler_contract),
+		T(test_many_clients),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
