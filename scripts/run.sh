@@ -1,0 +1,18 @@
+#!/bin/bash
+# Installs what is needed, builds, and runs hostdevd in the foreground on this
+# machine with the safe default: it observes the devices and detaches nothing.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+"$top/scripts/deps.sh"
+"$top/scripts/build.sh" "$top/build"
+sock=${HOSTDEVD_SOCKET:-/run/hostdevd/hostdevd.sock}
+cat <<MSG
+
+hostdevd is starting in the foreground (Ctrl-C stops it). From another terminal:
+    $top/build/client/hostdevctl list          # the machine's PCI and USB devices
+    $top/build/client/hostdevctl status
+    $top/build/client/hostdevctl watch         # live events
+(socket: $sock; set HOSTDEVD_SOCKET or pass --socket to use another)
+
+MSG
+exec "$top/build/daemon/hostdevd" --foreground --socket "$sock" "$@"
