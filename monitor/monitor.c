@@ -3,7 +3,9 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <event2/event.h>
 #include <libudev.h>
 #include <string.h>
@@ -45,6 +47,12 @@ int monitor_source_from_name(const char *name)
 const char *monitor_source_name(enum monitor_source src)
 {
 	return src < ARRAY_SIZE(source_names) ? source_names[src] : "invalid";
+}
+
+static void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
 }
 
 struct monitor *monitor_new(struct event_base *base, struct devtable *table,
@@ -153,41 +161,96 @@ static bool apply_uevent(struct monitor *m, struct udev_device *ud)
 	return true;
 }
 
-static void udev_enumerate_unrefp(struct udev_enumerate **e)
+/* Joins a bus directory and a relative link target into an absolute path,
+ * folding "..": /sys/bus/pci/devices + ../../../devices/pci0000:00/X gives
+ * /sys/devices/pci0000:00/X. */
+static bool resolve_link(const char *dir, const char *target, char *out, size_t len)
 {
-	if (*e)
-		udev_enumerate_unref(*e);
+	char buf[PATH_MAX];
+	char *save = NULL;
+	size_t n = 0;
+
+	if (target[0] == '/') {
+		if (strlen(target) >= len)
+			return false;
+		strcpy(out, target);
+		return true;
+	}
+	if (snprintf(buf, sizeof(buf), "%s/%s", dir, target) >= (int)sizeof(buf))
+		return false;
+	out[0] = '\0';
+	for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (streq(c, "."))
+			continue;
+		if (streq(c, "..")) {
+			char *slash = strrchr(out, '/');
+
+			if (slash)
+				*slash = '\0';
+			n = strlen(out);
+			continue;
+		}
+		if (n + 1 + strlen(c) >= len)
+			return false;
+		out[n++] = '/';
+		strcpy(out + n, c);
+		n += strlen(c);
+	}
+	return n > 0;
+}
+
+/* Lists one bus's devices from /sys/bus/<bus>/devices and files each record.
+ * Read directly rather than through udev_enumerate, which builds a udev
+ * device object per entry that we would not use: the bus is known from the
+ * directory, and a USB name with ':' is an interface, which comes with its
+ * device's record. */
+static int enumerate_subsystem(struct monitor *m, const char *subsystem, enum dev_event ev)
+{
+	char dir[64];
+	bool pci = streq(subsystem, "pci");
+	_cleanup_(closedirp) DIR *d = NULL;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "/sys/bus/%s/devices", subsystem);
+	d = opendir(dir);
+	if (!d)
+		/* A machine without USB has no /sys/bus/usb at all. */
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		char target[PATH_MAX], syspath[PATH_MAX];
+		struct device *rec;
+		ssize_t n;
+
+		if (de->d_name[0] == '.' || (!pci && strchr(de->d_name, ':')))
+			continue;
+		n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		if (!resolve_link(dir, target, syspath, sizeof(syspath)))
+			continue;
+		rec = record_build(pci ? RECORD_PCI : RECORD_USB_DEVICE, syspath);
+		if (rec)
+			devtable_upsert(m->table, rec, ev, NULL);
+	}
+	return 0;
 }
 
 /* Reads every PCI function and USB device from sysfs into the table,
  * removing what is no longer there. */
 static int enumerate(struct monitor *m, enum dev_event ev)
 {
-	_cleanup_(udev_enumerate_unrefp) struct udev_enumerate *e = udev_enumerate_new(m->udev);
-	struct udev_list_entry *entry;
 	uint64_t start = now_ns();
 	int r;
 
-	if (!e)
-		return -ENOMEM;
-	if ((r = udev_enumerate_add_match_subsystem(e, "pci")) < 0 ||
-	    (r = udev_enumerate_add_match_subsystem(e, "usb")) < 0 ||
-	    (r = udev_enumerate_scan_devices(e)) < 0)
-		return r;
 	devtable_resync_begin(m->table);
-	udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e))
-	{
-		struct udev_device *ud =
-			udev_device_new_from_syspath(m->udev, udev_list_entry_get_name(entry));
-		enum record_kind kind;
-
-		if (!ud)
-			continue;
-		kind = record_classify(ud);
-		/* Interfaces come with their device's record. */
-		if (kind == RECORD_PCI || kind == RECORD_USB_DEVICE)
-			apply_device(m, ud, ev, NULL);
-		udev_device_unref(ud);
+	r = enumerate_subsystem(m, "pci", ev);
+	if (r == 0)
+		r = enumerate_subsystem(m, "usb", ev);
+	/* A failed listing must not be read as "every device is gone". */
+	if (r < 0) {
+		devtable_resync_abort(m->table);
+		return r;
 	}
 	devtable_resync_end(m->table);
 	m->stats.enumerate_ns = now_ns() - start;

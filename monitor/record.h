@@ -25,6 +25,10 @@ enum record_kind record_classify(struct udev_device *ud);
  * if sysfs no longer holds it or it lacks its identity. */
 struct device *record_from_udev(struct udev_device *ud);
 
+/* The same from a sysfs path whose kind is known (enumeration lists each
+ * subsystem separately, so no udev device object is needed). */
+struct device *record_build(enum record_kind kind, const char *syspath);
+
 /* The canonical id of a device from its kernel name (the sysname).  For both
  * buses the kernel's name is the canonical id; kept as one function so the
  * rule lives in one place. */

@@ -465,6 +465,11 @@ void devtable_resync_begin(struct devtable *t)
 	t->resyncing = true;
 }
 
+void devtable_resync_abort(struct devtable *t)
+{
+	t->resyncing = false;
+}
+
 size_t devtable_resync_end(struct devtable *t)
 {
 	size_t removed = 0;

@@ -78,3 +78,5 @@ struct device *devtable_vfs_first(const struct devtable *t, const char *pf_id);
  * removes (and reports) every device that the enumeration did not see. */
 void devtable_resync_begin(struct devtable *t);
 size_t devtable_resync_end(struct devtable *t);
+/* Ends a resync whose enumeration failed: nothing is removed. */
+void devtable_resync_abort(struct devtable *t);

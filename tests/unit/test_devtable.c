@@ -282,6 +282,26 @@ static void test_resync_removes_unseen(void **state)
 	devtable_free(t);
 }
 
+static void test_resync_abort_keeps_everything(void **state)
+{
+	struct devtable *t = devtable_new();
+
+	devtable_upsert(t, pci("0000:01:00.0", NULL, 1, "e1000e"), DEV_EVENT_ADD, NULL);
+	devtable_upsert(t, pci("0000:02:00.0", NULL, 2, "e1000e"), DEV_EVENT_ADD, NULL);
+	/* An enumeration that failed half-way saw only one device. */
+	devtable_resync_begin(t);
+	devtable_upsert(t, pci("0000:02:00.0", NULL, 2, "e1000e"), DEV_EVENT_CHANGE, NULL);
+	devtable_resync_abort(t);
+	assert_int_equal(devtable_count(t), 2);
+	/* The next complete resync still works from a clean generation. */
+	devtable_resync_begin(t);
+	devtable_upsert(t, pci("0000:01:00.0", NULL, 1, "e1000e"), DEV_EVENT_CHANGE, NULL);
+	assert_int_equal(devtable_resync_end(t), 1);
+	assert_non_null(devtable_get(t, "0000:01:00.0"));
+	assert_null(devtable_get(t, "0000:02:00.0"));
+	devtable_free(t);
+}
+
 static void test_usb_interfaces(void **state)
 {
 	struct devtable *t = devtable_new();
@@ -359,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_children_and_vfs),
 		cmocka_unit_test(test_sorted),
 		cmocka_unit_test(test_resync_removes_unseen),
+		cmocka_unit_test(test_resync_abort_keeps_everything),
 		cmocka_unit_test(test_usb_interfaces),
 		cmocka_unit_test(test_helpers),
 	};
