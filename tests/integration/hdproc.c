@@ -63,7 +63,9 @@ static char **build_argv(const struct hdproc *p, const struct hdproc_config *cfg
 	argv[n++] = (char *)"--log-level";
 	argv[n++] = (char *)(cfg->log_level ? cfg->log_level : "debug");
 	argv[n++] = (char *)"--uevent-source";
-	argv[n++] = (char *)(cfg->source ? cfg->source : "udev");
+	argv[n++] = (char *)(cfg->source		       ? cfg->source
+			     : getenv("HOSTDEVD_TEST_UEVENT_SOURCE") ? getenv("HOSTDEVD_TEST_UEVENT_SOURCE")
+								     : "udev");
 	return argv;
 }
 

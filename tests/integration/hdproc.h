@@ -15,7 +15,8 @@ struct hdproc_config {
 	const char *binary;      /* default: HOSTDEVD_BIN, from the build */
 	const char *state_dir;   /* default: <dir>/state */
 	const char *socket_path; /* default: <dir>/hostdevd.sock */
-	const char *source;      /* --uevent-source; default "udev" (what umockdev sends) */
+	const char *source;      /* --uevent-source; default $HOSTDEVD_TEST_UEVENT_SOURCE,
+				  * else "udev" (what umockdev sends) */
 	const char *log_level;   /* --log-level; default "debug", so a failure's log says all */
 	int ready_timeout_ms;    /* default: IT_TIMEOUT_MS */
 };
