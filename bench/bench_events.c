@@ -32,7 +32,7 @@ static struct device *make_record(const char *id, size_t i, const char *driver)
 {
 	struct device *d = device_new(HD_BUS_PCI, id);
 	char path[128];
-	static char *methods[] = { "flr", "bus", NULL };
+	static const char methods[] = "flr bus";
 
 	snprintf(path, sizeof(path), "/sys/devices/pci0000:00/0000:00:1c.%zu/%s", i % 8, id);
 	d->syspath = xstrdup(path);
@@ -43,9 +43,7 @@ static struct device *make_record(const char *id, size_t i, const char *driver)
 	d->pci.class_code = 0x020000;
 	d->pci.iommu_group = (int)(i / 4);
 	d->pci.has_reset = true;
-	d->pci.reset_methods = xcalloc(3, sizeof(char *));
-	d->pci.reset_methods[0] = xstrdup(methods[0]);
-	d->pci.reset_methods[1] = xstrdup(methods[1]);
+	d->pci.reset_methods = device_words(methods);
 	return d;
 }
 

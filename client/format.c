@@ -629,6 +629,9 @@ void format_status(FILE *out, json_object *status)
 	put_int_field(out, status, "sequence", "sequence:");
 	put_int_field(out, status, "clients", "clients:");
 	put_int_field(out, status, "watchers", "watchers:");
+	/* Daemons before 0.1.0's log-level signals do not report it. */
+	if (get_str(status, "log_level"))
+		put_field(out, "log level:", get_str(status, "log_level"));
 }
 
 void format_json(FILE *out, json_object *obj, bool pretty)

@@ -22,7 +22,7 @@ struct hostdevd {
 	bool have_hooks;
 	struct hd_context ctx;
 	int lock_fd;
-	struct event *sig_term, *sig_int;
+	struct event *sig_term, *sig_int, *sig_usr1, *sig_usr2;
 };
 
 struct hostdevd *hostdevd_new(const struct daemon_options *o, const struct monitor_hooks *hooks)
@@ -55,6 +55,10 @@ void hostdevd_free(struct hostdevd *d)
 		event_free(d->sig_term);
 	if (d->sig_int)
 		event_free(d->sig_int);
+	if (d->sig_usr1)
+		event_free(d->sig_usr1);
+	if (d->sig_usr2)
+		event_free(d->sig_usr2);
 	event_base_free(d->ctx.base);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
@@ -143,9 +147,22 @@ static int take_lock(struct hostdevd *d)
 	return 0;
 }
 
+/* Debug logging on demand, without a restart that would lose the state
+ * being debugged: SIGUSR1 turns it on, SIGUSR2 restores the configured level. */
+static void on_log_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct hostdevd *d = arg;
+	enum log_level level = sig == SIGUSR1 ? LOG_LVL_DEBUG : d->opts.log_level;
+
+	log_set_level(level);
+	log_msg(LOG_LVL_INFO, NULL, "%s: log level now %s", strsignal((int)sig),
+		log_level_name(level));
+}
+
 static int add_signal(struct hostdevd *d, int sig, struct event **out)
 {
-	*out = evsignal_new(d->ctx.base, sig, on_stop_signal, d);
+	*out = evsignal_new(d->ctx.base, sig,
+			    sig == SIGUSR1 || sig == SIGUSR2 ? on_log_signal : on_stop_signal, d);
 	return *out && evsignal_add(*out, NULL) == 0 ? 0 : -ENOMEM;
 }
 
@@ -165,7 +182,9 @@ int hostdevd_start(struct hostdevd *d)
 	if (r < 0)
 		return r;
 	if ((r = add_signal(d, SIGTERM, &d->sig_term)) < 0 ||
-	    (r = add_signal(d, SIGINT, &d->sig_int)) < 0)
+	    (r = add_signal(d, SIGINT, &d->sig_int)) < 0 ||
+	    (r = add_signal(d, SIGUSR1, &d->sig_usr1)) < 0 ||
+	    (r = add_signal(d, SIGUSR2, &d->sig_usr2)) < 0)
 		return r;
 	devtable_set_listener(d->ctx.devices, on_device_event, d);
 	d->ctx.monitor = monitor_new(d->ctx.base, d->ctx.devices, d->opts.source,

@@ -327,6 +327,8 @@ static void method_get_status(struct hd_context *ctx, struct server_call *call,
 	add_u64(r, "sequence", server_sequence(s));
 	add_u64(r, "clients", server_client_count(s));
 	add_u64(r, "watchers", server_watcher_count(s));
+	json_object_object_add(r, "log_level",
+			       json_object_new_string(log_level_name(log_current_level)));
 	server_call_reply(call, r, false);
 }
 

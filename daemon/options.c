@@ -34,7 +34,8 @@ void options_usage(FILE *out)
 		"  -h, --help               show this help\n"
 		"  -V, --version            show the version\n"
 		"\n"
-		"Signals: SIGTERM and SIGINT stop the daemon cleanly.\n"
+		"Signals: SIGTERM and SIGINT stop the daemon cleanly; SIGUSR1 switches the\n"
+		"log level to debug, SIGUSR2 back to the one configured.\n"
 		"Ready: with NOTIFY_SOCKET set (systemd Type=notify), READY=1 is sent once the\n"
 		"socket accepts clients.\n"
 		"Query it with: hostdevctl list (hostdevctl --help for more).\n");

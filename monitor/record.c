@@ -241,25 +241,6 @@ enum record_kind record_classify(struct udev_device *ud)
 
 /* ---- PCI ---------------------------------------------------------------- */
 
-/* reset_method holds the enabled methods, space-separated, in order. */
-static char **split_words(const char *s)
-{
-	size_t n = 0, cap = 4;
-	char **v = xcalloc(cap + 1, sizeof(*v));
-	_cleanup_free_ char *copy = xstrdup(s);
-	char *save = NULL;
-
-	for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
-		if (n == cap) {
-			cap *= 2;
-			v = xrealloc(v, (cap + 1) * sizeof(*v));
-		}
-		v[n++] = xstrdup(w);
-	}
-	v[n] = NULL;
-	return v;
-}
-
 static bool fill_pci(struct device *dev, const struct sysdir *d)
 {
 	struct pci_info *p = &dev->pci;
@@ -280,7 +261,8 @@ static bool fill_pci(struct device *dev, const struct sysdir *d)
 		p->physfn = xstrdup(name);
 	p->sriov_totalvfs = sysdir_int(d, "sriov_totalvfs", -1);
 	p->sriov_numvfs = sysdir_int(d, "sriov_numvfs", -1);
-	p->reset_methods = split_words(sysdir_read(d, "reset_method", buf, sizeof(buf)) ? buf : "");
+	/* reset_method lists the enabled methods in the order tried. */
+	p->reset_methods = device_words(sysdir_read(d, "reset_method", buf, sizeof(buf)) ? buf : "");
 	/* `reset` is write-only: its presence is what tells a reset exists. */
 	p->has_reset = sysdir_has(d, "reset");
 	p->boot_vga = sysdir_int(d, "boot_vga", 0) == 1;

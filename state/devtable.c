@@ -368,8 +368,12 @@ struct device *devtable_upsert(struct devtable *t, struct device *rec, enum dev_
 	follow_driver(dev, dev_event_name(ev));
 	/* A device-level add for a known device is a rescan, not a second
 	 * appearance; an interface's add is news about that interface. */
-	if (changed || ev == DEV_EVENT_MOVE)
-		notify(t, ev == DEV_EVENT_ADD && !detail ? DEV_EVENT_CHANGE : ev, dev, detail);
+	if (changed || ev == DEV_EVENT_MOVE) {
+		ev = ev == DEV_EVENT_ADD && !detail ? DEV_EVENT_CHANGE : ev;
+		log_dev_debug(dev->id, "%s%s%s (driver %s)", dev_event_name(ev), detail ? " of " : "",
+			      detail ? detail : "", dev->driver ? dev->driver : "none");
+		notify(t, ev, dev, detail);
+	}
 	return dev;
 }
 

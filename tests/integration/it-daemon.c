@@ -142,6 +142,74 @@ static void test_sigint_stops_cleanly(void **state)
 	assert_int_equal(access(f->first.socket_path, F_OK), -1);
 }
 
+/* Asks GetStatus until the log level is `want`.  A signal's handler runs on
+ * the daemon's loop: a reply sent in the same turn may predate it, the next
+ * turn's cannot, so each round trip is the wait, and two suffice. */
+static void wait_log_level(const char *socket_path, const char *want)
+{
+	struct vlc *c = vlc_connect(socket_path);
+	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;
+	char last[32] = "";
+
+	while (now_ns() < deadline) {
+		json_object *reply = vlc_call(c, "io.hostdevd.GetStatus", NULL), *v;
+
+		assert_null(vlc_error(reply));
+		assert_true(json_object_object_get_ex(vlc_params(reply), "log_level", &v));
+		snprintf(last, sizeof(last), "%s", json_object_get_string(v));
+		json_object_put(reply);
+		if (streq(last, want))
+			break;
+	}
+	vlc_free(c);
+	assert_string_equal(last, want);
+}
+
+/* Asks GetDevice until the daemon has applied an unbind (no driver). */
+static void wait_unbound(const char *socket_path, const char *id)
+{
+	struct vlc *c = vlc_connect(socket_path);
+	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;
+	bool unbound = false;
+
+	while (!unbound && now_ns() < deadline) {
+		json_object *params = json_object_new_object(), *reply, *dev, *v;
+
+		json_object_object_add(params, "device", json_object_new_string(id));
+		reply = vlc_call(c, "io.hostdevd.GetDevice", params);
+		json_object_put(params);
+		assert_null(vlc_error(reply));
+		assert_true(json_object_object_get_ex(vlc_params(reply), "device", &dev));
+		unbound = !json_object_object_get_ex(dev, "driver", &v) || !v;
+		json_object_put(reply);
+	}
+	vlc_free(c);
+	assert_true(unbound);
+}
+
+static void test_sigusr_switches_log_level(void **state)
+{
+	struct fixture *f = *state;
+	struct hdproc_config cfg = { .log_level = "info" };
+	_cleanup_free_ char *log = NULL;
+
+	hdproc_start_ok(&f->first, &cfg);
+	wait_log_level(f->first.socket_path, "info");
+	assert_int_equal(kill(f->first.pid, SIGUSR1), 0);
+	wait_log_level(f->first.socket_path, "debug");
+	/* Debug messages flow now: an unbind is logged as it is applied. */
+	tb_unbind(f->tb, "0000:03:00.0");
+	wait_unbound(f->first.socket_path, "0000:03:00.0");
+	assert_int_equal(kill(f->first.pid, SIGUSR2), 0);
+	wait_log_level(f->first.socket_path, "info");
+	hdproc_stop_ok(&f->first);
+	log = hdproc_log(&f->first);
+	if (!strstr(log, "log level now debug") || !strstr(log, "log level now info"))
+		fail_msg("the switches are not logged:\n%s", log);
+	if (!strstr(log, "debug: 0000:03:00.0:"))
+		fail_msg("no debug message for the unbind while at debug:\n%s", log);
+}
+
 /* ---- the harness -------------------------------------------------------- */
 
 static void test_harness_reports_an_early_exit(void **state)
@@ -198,6 +266,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		T(test_second_daemon_refuses_and_names_the_first),
 		T(test_lock_released_on_exit),
+		T(test_sigusr_switches_log_level),
 		T(test_sigint_stops_cleanly),
 		T(test_harness_reports_an_early_exit),
 		T(test_harness_ready_deadline),

@@ -366,6 +366,33 @@ static void test_helpers(void **state)
 	assert_false(parse_hex_u32("", &v));
 	assert_false(parse_hex_u32(NULL, &v));
 	device_free(d);
+	{
+		char **w = device_words("  flr\tbus pm \n");
+
+		assert_string_equal(w[0], "flr");
+		assert_string_equal(w[1], "bus");
+		assert_string_equal(w[2], "pm");
+		assert_null(w[3]);
+		free(w);
+		w = device_words("");
+		assert_null(w[0]);
+		free(w);
+	}
+	/* Reset methods that change are copied whole into the record. */
+	{
+		struct devtable *t = devtable_new();
+		struct device *a = pci("0000:01:00.0", NULL, 1, NULL), *b;
+
+		a->pci.reset_methods = device_words("flr");
+		a = devtable_upsert(t, a, DEV_EVENT_ADD, NULL);
+		b = pci("0000:01:00.0", NULL, 1, NULL);
+		b->pci.reset_methods = device_words("bus pm");
+		devtable_upsert(t, b, DEV_EVENT_CHANGE, NULL);
+		assert_string_equal(a->pci.reset_methods[0], "bus");
+		assert_string_equal(a->pci.reset_methods[1], "pm");
+		assert_null(a->pci.reset_methods[2]);
+		devtable_free(t);
+	}
 }
 
 int main(void)

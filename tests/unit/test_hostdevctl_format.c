@@ -292,7 +292,7 @@ static void test_watch_lines(void **state)
 #define STATUS_TAIL                                                                            \
 	"\"devices\":{\"total\":12,\"pci\":9,\"usb\":3,\"host\":11,\"detached\":1},"          \
 	"\"event_source\":\"udev\",\"events_received\":310,\"overflows\":1,\"resyncs\":2,"     \
-	"\"sequence\":77,\"clients\":3,\"watchers\":1}"
+	"\"sequence\":77,\"clients\":3,\"watchers\":1,\"log_level\":\"info\"}"
 
 static void test_status(void **state)
 {
@@ -307,7 +307,8 @@ static void test_status(void **state)
 		      "resyncs:          2\n"
 		      "sequence:         77\n"
 		      "clients:          3\n"
-		      "watchers:         1\n");
+		      "watchers:         1\n"
+		      "log level:        info\n");
 }
 
 static void test_status_uptimes(void **state)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "common/varlink.h"
 #include "daemon/context.h"
@@ -111,7 +112,6 @@ static struct device *nic(void)
 {
 	struct device *d = pci_dev("0000:01:00.0", 0x8086, 0x10c9, 0x020000, 5, "igb",
 				   "0000:00:1c.0");
-	char **resets = xcalloc(3, sizeof(*resets));
 
 	d->pci.revision = 0x01;
 	d->pci.subsystem_vendor = 0x8086;
@@ -119,9 +119,7 @@ static struct device *nic(void)
 	d->numa_node = 0;
 	d->pci.sriov_totalvfs = 7;
 	d->pci.sriov_numvfs = 2;
-	resets[0] = xstrdup("flr");
-	resets[1] = xstrdup("bus");
-	d->pci.reset_methods = resets;
+	d->pci.reset_methods = device_words("flr bus");
 	d->pci.has_reset = true;
 	return d;
 }
@@ -932,6 +930,7 @@ static void check_status(struct fixture *f, struct client *c, const char *source
 	assert_int_equal(get_int(p, "sequence"), (int64_t)server_sequence(f->server));
 	assert_int_equal(get_int(p, "clients"), 1);
 	assert_int_equal(get_int(p, "watchers"), 0);
+	assert_string_equal(get_str(p, "log_level"), log_level_name(log_current_level));
 	json_object_put(root);
 }
 
