@@ -132,6 +132,22 @@ static void apply_interface(struct monitor *m, struct udev_device *ud, enum dev_
 	apply_device(m, parent, ev, sysname);
 }
 
+/* A bind or unbind of a known PCI function: only its binding can have
+ * changed, so only that is read (two sysfs reads instead of a dozen). */
+static bool apply_binding(struct monitor *m, struct udev_device *ud, enum dev_event ev)
+{
+	const char *id = record_id_from_sysname(udev_device_get_sysname(ud));
+	_cleanup_free_ char *driver = NULL, *override = NULL;
+
+	if (!devtable_get(m->table, id))
+		return false;
+	if (!record_read_binding(udev_device_get_syspath(ud), &driver, &override)) {
+		log_dev_debug(id, "%s for a device no longer in sysfs", dev_event_name(ev));
+		return true;
+	}
+	return devtable_update_binding(m->table, id, driver, override, ev);
+}
+
 /* The whole pipeline for one uevent.  Returns true if it concerned us. */
 static bool apply_uevent(struct monitor *m, struct udev_device *ud)
 {
@@ -149,6 +165,9 @@ static bool apply_uevent(struct monitor *m, struct udev_device *ud)
 		devtable_remove(m->table, record_id_from_sysname(sysname));
 		return true;
 	}
+	if ((ev == DEV_EVENT_BIND || ev == DEV_EVENT_UNBIND) && kind == RECORD_PCI &&
+	    apply_binding(m, ud, (enum dev_event)ev))
+		return true;
 	if (ev == DEV_EVENT_MOVE) {
 		/* A rename changes the id: the old one is gone. */
 		const char *old = udev_device_get_property_value(ud, "DEVPATH_OLD");

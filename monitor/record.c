@@ -19,6 +19,7 @@
 struct sysdir {
 	int fd;
 	const char *syspath;
+	bool listed;  /* names holds the directory's entries */
 	char **names; /* sorted entries of the directory */
 	size_t n_names;
 };
@@ -67,11 +68,16 @@ static bool sysdir_open(struct sysdir *d, const char *syspath)
 	}
 	closedir(dir);
 	qsort(d->names, d->n_names, sizeof(*d->names), cmp_name);
+	d->listed = true;
 	return true;
 }
 
+/* Whether an attribute may exist: without a listing, or for a path into a
+ * subdirectory, the read itself tells. */
 static bool sysdir_has(const struct sysdir *d, const char *name)
 {
+	if (!d->listed || strchr(name, '/'))
+		return true;
 	return bsearch(&name, d->names, d->n_names, sizeof(*d->names), cmp_name) != NULL;
 }
 
@@ -82,7 +88,7 @@ static bool sysdir_read(const struct sysdir *d, const char *name, char *buf, siz
 	_cleanup_close_ int fd = -1;
 	ssize_t n;
 
-	if (!sysdir_has(d, name) && !strchr(name, '/'))
+	if (!sysdir_has(d, name))
 		return false;
 	fd = openat(d->fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -133,7 +139,7 @@ static bool sysdir_link_name(const struct sysdir *d, const char *name, char *out
 	const char *base;
 	ssize_t n;
 
-	if (!sysdir_has(d, name) && !strchr(name, '/'))
+	if (!sysdir_has(d, name))
 		return false;
 	n = readlinkat(d->fd, name, target, sizeof(target) - 1);
 	if (n < 0)
@@ -335,6 +341,24 @@ static bool fill_usb(struct device *dev, const struct sysdir *d)
 }
 
 /* ---- records ------------------------------------------------------------ */
+
+bool record_read_binding(const char *syspath, char **driver, char **driver_override)
+{
+	struct sysdir d = { .syspath = syspath };
+	char buf[256];
+
+	*driver = *driver_override = NULL;
+	/* Two reads: no directory listing, so look the files up directly. */
+	d.fd = open(syspath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d.fd < 0)
+		return false;
+	*driver = sysdir_driver(&d, NULL);
+	if (sysdir_read(&d, "driver_override", buf, sizeof(buf)) && buf[0] &&
+	    !streq(buf, "(null)"))
+		*driver_override = xstrdup(buf);
+	sysdir_close(&d);
+	return true;
+}
 
 struct device *record_build(enum record_kind kind, const char *syspath)
 {

@@ -25,6 +25,10 @@ enum record_kind record_classify(struct udev_device *ud);
  * if sysfs no longer holds it or it lacks its identity. */
 struct device *record_from_udev(struct udev_device *ud);
 
+/* Just a PCI function's binding: its driver and driver_override (each
+ * malloc'd, NULL when none).  False if the device is gone. */
+bool record_read_binding(const char *syspath, char **driver, char **driver_override);
+
 /* The same from a sysfs path whose kind is known (enumeration lists each
  * subsystem separately, so no udev device object is needed). */
 struct device *record_build(enum record_kind kind, const char *syspath);

@@ -94,12 +94,13 @@ bool device_set_state(struct device *dev, enum dev_state to, const char *why)
 struct device *device_new(enum hd_bus bus, const char *id)
 {
 	size_t len = strlen(id);
-	/* The id lives right after the record: a lookup that finds the record
-	 * compares the id without another cache miss. */
-	struct device *dev = xcalloc(1, sizeof(*dev) + len + 1);
+	bool fits = len < sizeof(((struct device *)0)->id_inline);
+	/* The id lives in the record (long ones right after it): a lookup that
+	 * finds the record compares the id without another cache miss. */
+	struct device *dev = xcalloc(1, sizeof(*dev) + (fits ? 0 : len + 1));
 
 	dev->bus = bus;
-	dev->id = memcpy((char *)(dev + 1), id, len + 1);
+	dev->id = memcpy(fits ? dev->id_inline : (char *)(dev + 1), id, len + 1);
 	dev->numa_node = HD_NO_NUMA;
 	dev->state = DEV_HOST;
 	if (bus == HD_BUS_PCI) {

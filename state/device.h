@@ -70,16 +70,17 @@ struct usb_info {
 };
 
 struct device {
-	/* Hash chain walks touch only this first cache line. */
+	/* A lookup and a bind or unbind touch only this first cache line. */
 	uint64_t id_hash;  /* str_hash(id), kept by the table */
 	struct device *hash_next;
 	char *id;          /* canonical id: "0000:03:00.0" or "1-2.3" (root hub "usb1");
-			    * stored with the record, never reassigned */
+			    * points into id_inline or just past the record; never reassigned */
 	enum hd_bus bus;
 	enum dev_state state;
+	char *driver;      /* NULL when unbound */
+	char id_inline[16];
 	char *syspath;
 	uint32_t vendor, product; /* PCI vendor/device or USB idVendor/idProduct */
-	char *driver;      /* NULL when unbound */
 	char *parent;      /* id of the nearest PCI/USB ancestor, NULL at a root */
 	int numa_node;
 	union {

@@ -377,6 +377,26 @@ struct device *devtable_upsert(struct devtable *t, struct device *rec, enum dev_
 	return dev;
 }
 
+bool devtable_update_binding(struct devtable *t, const char *id, const char *driver,
+			     const char *driver_override, enum dev_event ev)
+{
+	struct device *dev = devtable_get(t, id);
+	bool changed;
+
+	if (!dev)
+		return false;
+	changed = str_replace(&dev->driver, driver);
+	if (dev->bus == HD_BUS_PCI)
+		changed |= str_replace(&dev->pci.driver_override, driver_override);
+	follow_driver(dev, dev_event_name(ev));
+	if (changed) {
+		log_dev_debug(dev->id, "%s (driver %s)", dev_event_name(ev),
+			      dev->driver ? dev->driver : "none");
+		notify(t, ev, dev, NULL);
+	}
+	return true;
+}
+
 static void detach(struct devtable *t, struct device *dev)
 {
 	struct device **pp = &t->hash[dev->id_hash & (t->n_hash - 1)];

@@ -55,6 +55,15 @@ struct device *devtable_get(const struct devtable *t, const char *id);
 struct device *devtable_upsert(struct devtable *t, struct device *rec, enum dev_event ev,
 			       const char *detail);
 
+/* A bind or unbind changes only a device's binding: its driver and, for a
+ * PCI function, driver_override (which has no uevent of its own, so it is
+ * read when the binding moves).  Updates just those, so the pipeline does not
+ * re-read or compare what cannot have changed; the state follows the driver
+ * and the listener hears `ev` if anything changed.  Returns false when the
+ * id is unknown (the caller then builds a whole record). */
+bool devtable_update_binding(struct devtable *t, const char *id, const char *driver,
+			     const char *driver_override, enum dev_event ev);
+
 /* Removes and frees a device; false if it was not there. */
 bool devtable_remove(struct devtable *t, const char *id);
 

@@ -146,6 +146,49 @@ static void test_state_follows_driver(void **state)
 	devtable_free(t);
 }
 
+static void test_update_binding(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct seen s = { 0 };
+	struct device *d;
+
+	d = devtable_upsert(t, pci("0000:03:00.0", "0000:00:1c.0", 5, "e1000e"), DEV_EVENT_ADD,
+			    NULL);
+	devtable_set_listener(t, listener, &s);
+	/* Unknown ids are left to a whole-record rebuild. */
+	assert_false(devtable_update_binding(t, "0000:09:00.0", "e1000e", NULL, DEV_EVENT_BIND));
+	assert_true(devtable_update_binding(t, "0000:03:00.0", NULL, "vfio-pci", DEV_EVENT_UNBIND));
+	assert_null(d->driver);
+	assert_string_equal(d->pci.driver_override, "vfio-pci");
+	assert_int_equal(s.count[DEV_EVENT_UNBIND], 1);
+	assert_true(devtable_update_binding(t, "0000:03:00.0", "vfio-pci", "vfio-pci",
+					    DEV_EVENT_BIND));
+	assert_int_equal(d->state, DEV_DETACHED);
+	assert_int_equal(s.count[DEV_EVENT_BIND], 1);
+	/* Nothing changed: nothing reported. */
+	assert_true(devtable_update_binding(t, "0000:03:00.0", "vfio-pci", "vfio-pci",
+					    DEV_EVENT_BIND));
+	assert_int_equal(s.count[DEV_EVENT_BIND], 1);
+	/* Relations are untouched by a binding. */
+	assert_string_equal(d->parent, "0000:00:1c.0");
+	assert_int_equal(devtable_group_size(t, 5), 1);
+	devtable_free(t);
+}
+
+static void test_long_ids(void **state)
+{
+	static const char long_id[] = "10000:00:01.0-a-very-long-name-for-a-device";
+	struct devtable *t = devtable_new();
+	struct device *d = devtable_upsert(t, usb(long_id, NULL), DEV_EVENT_ADD, NULL);
+
+	assert_string_equal(d->id, long_id);
+	assert_ptr_equal(devtable_get(t, long_id), d);
+	/* Short ones live inside the record. */
+	d = devtable_upsert(t, usb("1-1", NULL), DEV_EVENT_ADD, NULL);
+	assert_ptr_equal(d->id, d->id_inline);
+	devtable_free(t);
+}
+
 static void test_state_machine(void **state)
 {
 	struct device *d = device_new(HD_BUS_PCI, "0000:01:00.0");
@@ -401,6 +444,8 @@ int main(void)
 		cmocka_unit_test(test_insert_lookup_remove),
 		cmocka_unit_test(test_upsert_reports_changes_only),
 		cmocka_unit_test(test_state_follows_driver),
+		cmocka_unit_test(test_update_binding),
+		cmocka_unit_test(test_long_ids),
 		cmocka_unit_test(test_state_machine),
 		cmocka_unit_test(test_group_index),
 		cmocka_unit_test(test_children_and_vfs),
