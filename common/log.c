@@ -1,4 +1,5 @@
 #include "common/log.h"
+#include "common/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,10 +46,7 @@ void log_set_ident(const char *ident)
 
 int log_level_from_name(const char *name)
 {
-	for (int i = 0; i < LOG_LVL__COUNT; i++)
-		if (strcmp(name, level_names[i]) == 0)
-			return i;
-	return -1;
+	return name_index(level_names, LOG_LVL__COUNT, name);
 }
 
 const char *log_level_name(enum log_level level)

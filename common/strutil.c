@@ -35,6 +35,16 @@ void *xrealloc(void *p, size_t size)
 	return r;
 }
 
+int name_index(const char *const *names, size_t n, const char *name)
+{
+	if (!name)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && strcmp(names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
 bool str_replace(char **dst, const char *src)
 {
 	if (streq(*dst, src))

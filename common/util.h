@@ -47,6 +47,10 @@ char *xstrdup(const char *s);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 
+/* The index of name in a table of n names (entries may be NULL), or -1:
+ * the reverse of every enum's name table. */
+int name_index(const char *const *names, size_t n, const char *name);
+
 /* Replaces *dst with a copy of src (NULL allowed); returns true if it changed. */
 bool str_replace(char **dst, const char *src);
 

@@ -38,10 +38,7 @@ static const char *const source_names[] = {
 
 int monitor_source_from_name(const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(source_names); i++)
-		if (streq(name, source_names[i]))
-			return (int)i;
-	return -1;
+	return name_index(source_names, ARRAY_SIZE(source_names), name);
 }
 
 const char *monitor_source_name(enum monitor_source src)

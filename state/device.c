@@ -48,10 +48,7 @@ const char *dev_state_name(enum dev_state state)
 
 int dev_state_from_name(const char *name)
 {
-	for (int i = 0; i < DEV_STATE__COUNT; i++)
-		if (streq(name, state_names[i]))
-			return i;
-	return -1;
+	return name_index(state_names, DEV_STATE__COUNT, name);
 }
 
 const char *hd_bus_name(enum hd_bus bus)
@@ -61,10 +58,7 @@ const char *hd_bus_name(enum hd_bus bus)
 
 int hd_bus_from_name(const char *name)
 {
-	for (int i = 0; i < HD_BUS__COUNT; i++)
-		if (streq(name, bus_names[i]))
-			return i;
-	return -1;
+	return name_index(bus_names, HD_BUS__COUNT, name);
 }
 
 bool dev_state_transition_allowed(enum dev_state from, enum dev_state to)

@@ -48,10 +48,7 @@ const char *dev_event_name(enum dev_event ev)
 
 int dev_event_from_action(const char *action)
 {
-	for (int i = 0; i < DEV_EVENT__COUNT; i++)
-		if (streq(action, event_names[i]))
-			return i;
-	return -1;
+	return name_index(event_names, DEV_EVENT__COUNT, action);
 }
 
 /* ---- secondary indexes ------------------------------------------------ */
