@@ -55,7 +55,8 @@ static char **build_argv(const struct hdproc *p, const struct hdproc_config *cfg
 	for (char *w = strtok_r(*words, " \t", &save); w && n < 48; w = strtok_r(NULL, " \t", &save))
 		argv[n++] = w;
 	argv[n++] = (char *)(cfg->binary ? cfg->binary : HOSTDEVD_BIN);
-	argv[n++] = (char *)"--foreground";
+	if (!cfg->background)
+		argv[n++] = (char *)"--foreground";
 	argv[n++] = (char *)"--socket";
 	argv[n++] = p->socket_path;
 	argv[n++] = (char *)"--state-dir";
@@ -152,16 +153,19 @@ static int wait_ready(struct hdproc *p, int notify_fd, int timeout_ms)
 
 		if (left <= 0 || poll(fds, 2, left) == 0)
 			return -ETIMEDOUT;
+		/* Read the socket first: a daemon going to the background says
+		 * READY=1 and then its first process exits at once. */
+		n = recv(notify_fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+		if (n > 0) {
+			msg[n] = '\0';
+			if (strstr(msg, "READY=1"))
+				return 0;
+			continue;
+		}
 		if (fds[1].revents) {
 			reap(p);
 			return -ECHILD;
 		}
-		n = recv(notify_fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
-		if (n <= 0)
-			continue;
-		msg[n] = '\0';
-		if (strstr(msg, "READY=1"))
-			return 0;
 	}
 }
 

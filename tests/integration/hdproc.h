@@ -18,6 +18,8 @@ struct hdproc_config {
 	const char *source;      /* --uevent-source; default $HOSTDEVD_TEST_UEVENT_SOURCE,
 				  * else "udev" (what umockdev sends) */
 	const char *log_level;   /* --log-level; default "debug", so a failure's log says all */
+	bool background;         /* omit --foreground: the process started is the parent,
+				  * which exits 0 once the forked daemon is ready */
 	int ready_timeout_ms;    /* default: IT_TIMEOUT_MS */
 };
 

@@ -17,6 +17,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -210,6 +213,48 @@ static void test_sigusr_switches_log_level(void **state)
 		fail_msg("no debug message for the unbind while at debug:\n%s", log);
 }
 
+/* Without --foreground the parent exits 0 once the daemon is ready, and the
+ * daemon carries on in the background: serving, holding the lock under its
+ * own pid, stopping cleanly on SIGTERM. */
+static void test_background_mode(void **state)
+{
+	struct fixture *f = *state;
+	struct hdproc_config cfg = { .background = true };
+	char lock[PATH_MAX], pidtext[32] = "";
+	struct pollfd pfd;
+	struct vlc *c;
+	json_object *reply;
+	pid_t daemon_pid;
+	int status, pidfd;
+	FILE *fp;
+
+	hdproc_start_ok(&f->first, &cfg);
+	status = hdproc_wait(&f->first, IT_TIMEOUT_MS);
+	assert_true(status >= 0 && WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	snprintf(lock, sizeof(lock), "%s/hostdevd.lock", f->first.state_dir);
+	fp = fopen(lock, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(pidtext, sizeof(pidtext), fp));
+	fclose(fp);
+	daemon_pid = (pid_t)atol(pidtext);
+	assert_true(daemon_pid > 0);
+	assert_int_not_equal(daemon_pid, f->first.pid);
+	c = vlc_connect(f->first.socket_path);
+	reply = vlc_call(c, "io.hostdevd.GetStatus", NULL);
+	assert_null(vlc_error(reply));
+	json_object_put(reply);
+	vlc_free(c);
+	/* Not our child: wait for its end through a pidfd. */
+	pidfd = (int)syscall(SYS_pidfd_open, daemon_pid, 0);
+	assert_true(pidfd >= 0);
+	assert_int_equal(kill(daemon_pid, SIGTERM), 0);
+	pfd = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, IT_TIMEOUT_MS), 1);
+	close(pidfd);
+	assert_int_equal(access(f->first.socket_path, F_OK), -1);
+}
+
 /* ---- the harness -------------------------------------------------------- */
 
 static void test_harness_reports_an_early_exit(void **state)
@@ -267,6 +312,7 @@ int main(int argc, char **argv)
 		T(test_second_daemon_refuses_and_names_the_first),
 		T(test_lock_released_on_exit),
 		T(test_sigusr_switches_log_level),
+		T(test_background_mode),
 		T(test_sigint_stops_cleanly),
 		T(test_harness_reports_an_early_exit),
 		T(test_harness_ready_deadline),
