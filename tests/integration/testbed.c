@@ -1,20 +1,17 @@
 #include "tests/integration/testbed.h"
+#include "tests/kemu/kemu.h"
+#include "tests/kemu/kfs.h"
+#include "tests/kemu/kuevent.h"
 #include "common/util.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <glob.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <umockdev.h>
 #include <unistd.h>
 
@@ -45,7 +42,6 @@ struct testbed {
 	char *root;
 	char *sys;          /* <root>/sys */
 	bool muted;
-	unsigned long long seqnum;
 	tb_uevent_hook hook;
 	void *hook_ctx;
 	struct tb_node **nodes; /* in declaration order */
@@ -188,19 +184,10 @@ static void path_of(const struct testbed *tb, char *buf, const char *fmt, ...)
 
 static void mkdir_p(const char *path)
 {
-	char buf[PATH_MAX];
+	int r = kfs_mkdir_p(path);
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			tb_fail("mkdir %s: %s", buf, strerror(errno));
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		tb_fail("mkdir %s: %s", buf, strerror(errno));
+	if (r < 0)
+		tb_fail("mkdir %s: %s", path, strerror(-r));
 }
 
 __attribute__((format(printf, 4, 5))) static void put_attr(int dfd, const char *name, mode_t mode,
@@ -223,52 +210,14 @@ __attribute__((format(printf, 4, 5))) static void put_attr(int dfd, const char *
 	close(fd);
 }
 
-static size_t count_components(const char *p, size_t len)
-{
-	size_t n = len ? 1 : 0;
-
-	for (size_t i = 0; i < len; i++)
-		n += p[i] == '/';
-	return n;
-}
-
-/* The link target from directory `from` to `to` (both relative to sysfs),
- * through their common ancestor as the kernel writes them:
- * "../../../bus/pci", "../0000:06:00.0". */
-static void relative_target(const char *from, const char *to, char *out, size_t len)
-{
-	size_t common = 0, up, off = 0;
-
-	for (size_t i = 0;; i++) {
-		bool end_f = from[i] == '\0' || from[i] == '/';
-		bool end_t = to[i] == '\0' || to[i] == '/';
-
-		if (end_f && end_t)
-			common = i;
-		if (from[i] != to[i] || !from[i] || !to[i])
-			break;
-	}
-	if (from[common] == '\0' && to[common] == '/')
-		common++; /* `to` lies below `from` */
-	else if (common > 0)
-		common++;
-	up = count_components(from + common, strlen(from + common));
-	for (size_t i = 0; i < up; i++)
-		off += (size_t)snprintf(out + off, len - off, "../");
-	if ((size_t)snprintf(out + off, len - off, "%s", to + common) >= len - off)
-		tb_fail("link target too long: %s", to);
-}
-
-/* Creates sysfs/<dir>/<name> pointing at sysfs/<to>, replacing any link. */
+/* Creates sysfs/<dir>/<name> pointing at sysfs/<to>, replacing any link,
+ * with the relative target the kernel writes ("../../../bus/pci"). */
 static void put_link(const struct testbed *tb, const char *dir, const char *name, const char *to)
 {
-	char path[PATH_MAX], target[PATH_MAX];
+	int r = kfs_put_link(tb->sys, dir, name, to);
 
-	relative_target(dir, to, target, sizeof(target));
-	path_of(tb, path, "%s/%s", dir, name);
-	unlink(path);
-	if (symlink(target, path) < 0)
-		tb_fail("symlink %s -> %s: %s", path, target, strerror(errno));
+	if (r < 0)
+		tb_fail("link %s/%s -> %s: %s", dir, name, to, strerror(-r));
 }
 
 __attribute__((format(printf, 2, 3))) static void drop(const struct testbed *tb, const char *fmt,
@@ -285,18 +234,14 @@ __attribute__((format(printf, 2, 3))) static void drop(const struct testbed *tb,
 		tb_fail("unlink %s: %s", path, strerror(errno));
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
-}
-
 static void rm_tree(const struct testbed *tb, const char *rel)
 {
 	char path[PATH_MAX];
+	int r;
 
 	path_of(tb, path, "%s", rel);
-	if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
-		tb_fail("remove %s: %s", path, strerror(errno));
+	if ((r = kfs_rm_tree(path)) < 0)
+		tb_fail("remove %s: %s", path, strerror(-r));
 }
 
 static int open_dir(const struct testbed *tb, const char *rel)
@@ -415,137 +360,63 @@ static void write_uevent_file(const struct testbed *tb, const struct tb_node *n)
 
 /* ---- sending uevents ---------------------------------------------------- */
 
-/* libudev's monitor message header (systemd's device-monitor.c).  The
- * monitor attaches a BPF filter that checks the magic and the subsystem and
- * devtype hashes, and it stays attached to the Unix socket umockdev swaps in,
- * so the hashes must be right or the kernel drops the message. */
-#define UDEV_MONITOR_MAGIC 0xfeedcafe
-struct monitor_netlink_header {
-	char prefix[8];
-	unsigned magic;
-	unsigned header_size;
-	unsigned properties_off;
-	unsigned properties_len;
-	unsigned filter_subsystem_hash;
-	unsigned filter_devtype_hash;
-	unsigned filter_tag_bloom_hi;
-	unsigned filter_tag_bloom_lo;
-};
-
-/* MurmurHash2 with the seed systemd uses (the length). */
-static uint32_t murmur2(const char *str)
-{
-	const uint32_t m = 0x5bd1e995;
-	size_t len = strlen(str);
-	const unsigned char *d = (const unsigned char *)str;
-	uint32_t h = (uint32_t)len;
-
-	for (; len >= 4; d += 4, len -= 4) {
-		uint32_t k;
-
-		memcpy(&k, d, 4);
-		k *= m;
-		k ^= k >> 24;
-		k *= m;
-		h = h * m ^ k;
-	}
-	switch (len) {
-	case 3:
-		h ^= (uint32_t)d[2] << 16;
-		/* fall through */
-	case 2:
-		h ^= (uint32_t)d[1] << 8;
-		/* fall through */
-	case 1:
-		h ^= d[0];
-		h *= m;
-	}
-	h ^= h >> 13;
-	h *= m;
-	h ^= h >> 15;
-	return h;
-}
-
-/* A listener's queue holds max_dgram_qlen (10) messages; a daemon that is
- * busy (valgrind, a big enumeration) drains it later, so wait for room.  A
- * monitor that nobody reads for this long is a broken test. */
-#define SEND_TIMEOUT_S 30
-
-static void send_to(const char *path, const struct msghdr *msg)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = SEND_TIMEOUT_S };
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		tb_fail("socket: %s", strerror(errno));
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		/* A monitor that was closed leaves its socket file behind. */
-		if (errno == ECONNREFUSED)
-			unlink(path);
-		else if (errno != ENOENT)
-			tb_fail("connect %s: %s", path, strerror(errno));
-	} else if (sendmsg(fd, msg, MSG_NOSIGNAL) < 0) {
-		if (errno == EAGAIN)
-			tb_fail("uevent listener %s did not read for %d s", path, SEND_TIMEOUT_S);
-		if (errno != ECONNREFUSED)
-			tb_fail("send to %s: %s", path, strerror(errno));
-	}
-	close(fd);
-}
-
+/* Through the sender the kernel emulator uses too (tests/kemu/kuevent.c):
+ * one SEQNUM counter for the whole testbed. */
 static void send_uevent(struct testbed *tb, const struct tb_node *n, const char *action)
 {
-	struct props p = { .len = 0 }, body;
-	struct monitor_netlink_header h = { .prefix = "libudev" };
+	struct props body;
 	const char *devtype = n->kind == TB_USB_DEVICE  ? "usb_device"
 			      : n->kind == TB_USB_IFACE ? "usb_interface"
 							: NULL;
-	struct iovec iov[2];
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
-	char pattern[PATH_MAX];
-	glob_t gl;
+	int r;
 
 	if (tb->muted)
 		return;
-	prop_add(&p, "ACTION=%s", action);
-	prop_add(&p, "DEVPATH=/%s", n->devpath);
-	prop_add(&p, "SUBSYSTEM=%s", bus_of(n));
 	node_props(tb, n, &body);
-	memcpy(p.buf + p.len, body.buf, body.len);
-	p.len += body.len;
-	prop_add(&p, "SEQNUM=%llu", ++tb->seqnum);
-	h.magic = htonl(UDEV_MONITOR_MAGIC);
-	h.header_size = h.properties_off = sizeof(h);
-	h.properties_len = (unsigned)p.len;
-	h.filter_subsystem_hash = htonl(murmur2(bus_of(n)));
-	h.filter_devtype_hash = devtype ? htonl(murmur2(devtype)) : 0;
-	iov[0] = (struct iovec){ .iov_base = &h, .iov_len = sizeof(h) };
-	iov[1] = (struct iovec){ .iov_base = p.buf, .iov_len = p.len };
-	/* umockdev's preload turns every uevent netlink socket into a Unix
-	 * socket named event<fd> in the testbed. */
-	snprintf(pattern, sizeof(pattern), "%s/event[0-9]*", tb->root);
-	if (glob(pattern, GLOB_NOSORT, NULL, &gl) == 0)
-		for (size_t i = 0; i < gl.gl_pathc; i++)
-			send_to(gl.gl_pathv[i], &msg);
-	globfree(&gl);
+	r = kuevent_send(tb->root, action, n->devpath, bus_of(n), devtype, body.buf, body.len);
+	if (r < 0)
+		tb_fail("%s uevent of %s: %s", action, n->id, strerror(-r));
 	if (tb->hook)
 		tb->hook(n->id, action, tb->hook_ctx);
 }
 
 /* ---- materialising devices ---------------------------------------------- */
 
+/* A driver's directory, as when its module is loaded: bind and unbind
+ * take a device's name (the kernel emulator acts on them). */
+static void ensure_driver_dir(const struct testbed *tb, const char *bus, const char *driver)
+{
+	char rel[PATH_MAX], path[PATH_MAX];
+	int dfd;
+
+	snprintf(rel, sizeof(rel), "bus/%s/drivers/%s", bus, driver);
+	path_of(tb, path, "%s/unbind", rel);
+	if (kfs_exists(path))
+		return;
+	path_of(tb, path, "%s", rel);
+	mkdir_p(path);
+	dfd = open_dir(tb, rel);
+	put_attr(dfd, "bind", 0200, "%s", "");
+	put_attr(dfd, "unbind", 0200, "%s", "");
+	close(dfd);
+}
+
+/* /dev/vfio/<group> follows vfio-pci bindings, whoever moves them. */
+static void vfio_sync(const struct testbed *tb, const struct tb_node *n)
+{
+	if (n->kind == TB_PCI && n->spec.pci.iommu_group && streq(n->driver, "vfio-pci"))
+		kemu_vfio_sync(tb->root, n->spec.pci.iommu_group);
+}
+
 static void link_driver(const struct testbed *tb, const struct tb_node *n)
 {
-	char drv[PATH_MAX], path[PATH_MAX];
+	char drv[PATH_MAX];
 
 	snprintf(drv, sizeof(drv), "bus/%s/drivers/%s", bus_of(n), n->driver);
-	path_of(tb, path, "%s", drv);
-	mkdir_p(path);
+	ensure_driver_dir(tb, bus_of(n), n->driver);
 	put_link(tb, n->devpath, "driver", drv);
 	put_link(tb, drv, n->id, n->devpath);
+	vfio_sync(tb, n);
 }
 
 static void unlink_driver(const struct testbed *tb, const struct tb_node *n)
@@ -555,6 +426,7 @@ static void unlink_driver(const struct testbed *tb, const struct tb_node *n)
 	snprintf(drv, sizeof(drv), "bus/%s/drivers/%s", bus_of(n), n->driver);
 	drop(tb, "%s/%s", n->devpath, "driver");
 	drop(tb, "%s/%s", drv, n->id);
+	vfio_sync(tb, n);
 }
 
 static void pci_attrs(int dfd, const struct tb_pci *s)
@@ -770,6 +642,20 @@ struct testbed *tb_new(void)
 		path_of(tb, path, "%s", skeleton[i]);
 		mkdir_p(path);
 	}
+	for (size_t i = 0; i < 2; i++) {
+		int dfd = open_dir(tb, i == 0 ? "bus/pci" : "bus/usb");
+
+		put_attr(dfd, "drivers_probe", 0200, "%s", "");
+		close(dfd);
+	}
+	/* The daemon's write seam, under HOSTDEVD_REQUIRE_MOCK=1, writes only
+	 * where it sees this file: the proof that /sys is a testbed. */
+	{
+		int dfd = open_dir(tb, "");
+
+		put_attr(dfd, ".hostdevd-testbed", 0444, "%s", "hostdevd test machine\n");
+		close(dfd);
+	}
 	return tb;
 }
 
@@ -804,9 +690,37 @@ void tb_set_muted(struct testbed *tb, bool muted)
 	tb->muted = muted;
 }
 
+/* The kernel emulator changes sysfs too, from any process (a daemon that
+ * detached a device, a remove written by a test): before the model answers
+ * for a device or acts on it, it reads whether the device is there and
+ * which driver it has. */
+static struct tb_node *synced(const struct testbed *tb, struct tb_node *n)
+{
+	char path[PATH_MAX], drv[NAME_MAX + 1];
+
+	if (!n->present)
+		return n; /* only the testbed plugs devices in */
+	path_of(tb, path, "%s", n->devpath);
+	n->present = kfs_is_dir(path);
+	path_of(tb, path, "%s/driver", n->devpath);
+	str_replace(&n->driver,
+		    n->present && kfs_link_name(path, drv, sizeof(drv)) == 0 ? drv : NULL);
+	return n;
+}
+
 static bool parent_present(const struct testbed *tb, const struct tb_node *n)
 {
 	return !n->parent || node_must(tb, n->parent)->present;
+}
+
+/* For the kernel emulator; its driver's directory is there, as if the
+ * module were loaded. */
+static void set_native(struct testbed *tb, const struct tb_node *n, const char *driver)
+{
+	if (!driver)
+		return;
+	kemu_set_native(tb->root, n->id, driver);
+	ensure_driver_dir(tb, bus_of(n), driver);
 }
 
 /* A device whose parent is not there yet waits for the parent's plug. */
@@ -834,8 +748,14 @@ const char *tb_add_pci(struct testbed *tb, const struct tb_pci *spec)
 	s->numa_node = keep(n, spec->numa_node);
 	s->reset_method = keep(n, spec->reset_method);
 	s->physfn = keep(n, spec->physfn);
+	s->native_driver = NULL;
 	if (s->physfn)
 		node_must(tb, s->physfn);
+	/* What binds when nothing overrides: the given native driver, else
+	 * the bound one unless an override put it there. */
+	set_native(tb, n, spec->native_driver   ? spec->native_driver
+			  : spec->driver_override ? NULL
+						  : spec->driver);
 	return declared(tb, n);
 }
 
@@ -853,6 +773,7 @@ const char *tb_add_usb_device(struct testbed *tb, const struct tb_usb *spec)
 	s->product_name = keep(n, spec->product_name);
 	s->serial = keep(n, spec->serial);
 	s->speed = keep(n, spec->speed);
+	set_native(tb, n, spec->driver);
 	return declared(tb, n);
 }
 
@@ -867,6 +788,7 @@ const char *tb_add_usb_interface(struct testbed *tb, const char *device_id,
 	n->spec.iface = *spec;
 	n->spec.iface.id = n->id;
 	n->spec.iface.driver = NULL;
+	set_native(tb, n, spec->driver);
 	return declared(tb, n);
 }
 
@@ -891,7 +813,7 @@ static void unbind_now(struct testbed *tb, struct tb_node *n)
 
 static struct tb_node *present_node(const struct testbed *tb, const char *id)
 {
-	struct tb_node *n = node_must(tb, id);
+	struct tb_node *n = synced(tb, node_must(tb, id));
 
 	if (!n->present)
 		tb_fail("%s is not plugged in", id);
@@ -940,10 +862,10 @@ static void plug_node(struct testbed *tb, struct tb_node *n)
 static void unplug_node(struct testbed *tb, struct tb_node *n)
 {
 	for (size_t i = tb->n_nodes; i-- > 0;)
-		if (is_child(tb->nodes[i], n, false) && tb->nodes[i]->present)
+		if (is_child(tb->nodes[i], n, false) && synced(tb, tb->nodes[i])->present)
 			unplug_node(tb, tb->nodes[i]);
 	for (size_t i = tb->n_nodes; i-- > 0;)
-		if (is_child(tb->nodes[i], n, true) && tb->nodes[i]->present)
+		if (is_child(tb->nodes[i], n, true) && synced(tb, tb->nodes[i])->present)
 			unplug_node(tb, tb->nodes[i]);
 	if (n->driver)
 		unbind_now(tb, n);
@@ -953,10 +875,12 @@ static void unplug_node(struct testbed *tb, struct tb_node *n)
 
 void tb_plug(struct testbed *tb, const char *id)
 {
-	struct tb_node *n = node_must(tb, id);
+	struct tb_node *n = synced(tb, node_must(tb, id));
 
 	if (n->present)
 		tb_fail("%s is plugged in already", id);
+	if (n->parent)
+		synced(tb, node_must(tb, n->parent));
 	if (!parent_present(tb, n))
 		tb_fail("%s: plug its parent %s first", id, n->parent);
 	n->absent = false;
@@ -973,16 +897,16 @@ void tb_unplug(struct testbed *tb, const char *id)
 
 bool tb_present(const struct testbed *tb, const char *id)
 {
-	const struct tb_node *n = node_get(tb, id);
+	struct tb_node *n = node_get(tb, id);
 
-	return n && n->present;
+	return n && synced(tb, n)->present;
 }
 
 const char *tb_driver(const struct testbed *tb, const char *id)
 {
-	const struct tb_node *n = node_get(tb, id);
+	struct tb_node *n = node_get(tb, id);
 
-	return n ? n->driver : NULL;
+	return n ? synced(tb, n)->driver : NULL;
 }
 
 const char *tb_syspath(const struct testbed *tb, const char *id)
@@ -1008,7 +932,7 @@ const char **tb_present_ids(const struct testbed *tb, size_t *n)
 	size_t k = 0;
 
 	for (size_t i = 0; i < tb->n_nodes; i++)
-		if (tb->nodes[i]->present && tb->nodes[i]->kind != TB_USB_IFACE)
+		if (synced(tb, tb->nodes[i])->present && tb->nodes[i]->kind != TB_USB_IFACE)
 			v[k++] = tb->nodes[i];
 	qsort(v, k, sizeof(*v), cmp_bus_id);
 	ids = xcalloc(k + 1, sizeof(*ids));
@@ -1030,9 +954,10 @@ const char **tb_interfaces(const struct testbed *tb, const char *device_id, size
 	size_t k = 0;
 
 	for (size_t i = 0; i < tb->n_nodes; i++) {
-		const struct tb_node *c = tb->nodes[i];
+		struct tb_node *c = tb->nodes[i];
 
-		if (c->present && c->kind == TB_USB_IFACE && streq(c->parent, device_id))
+		if (c->kind == TB_USB_IFACE && streq(c->parent, device_id) &&
+		    synced(tb, c)->present)
 			ids[k++] = c->id;
 	}
 	qsort(ids, k, sizeof(*ids), cmp_str);
@@ -1102,6 +1027,7 @@ static const struct tb_pci standard_pci[] = {
 	{ .addr = "0000:06:10.2", .parent = "0000:00:1c.3", .vendor = 0x8086, .device = 0x10ca,
 	  .subsystem_vendor = 0x8086, .subsystem_device = 0xa03c, .class_code = 0x020000,
 	  .revision = 0x01, .driver = "vfio-pci", .driver_override = "vfio-pci",
+	  .native_driver = "igbvf",
 	  .iommu_group = "14", .numa_node = "0", .reset_method = "flr", .reset = true,
 	  .physfn = "0000:06:00.0", .vf_index = 1 },
 	/* A hotplug slot, empty until a test plugs 0000:07:00.0 into it. */
@@ -1155,6 +1081,9 @@ static const struct {
 
 void tb_build_standard(struct testbed *tb)
 {
+	/* The stubs' modules are loaded: a detach can bind them. */
+	ensure_driver_dir(tb, "pci", "vfio-pci");
+	ensure_driver_dir(tb, "pci", "pci-stub");
 	for (size_t i = 0; i < ARRAY_SIZE(standard_pci); i++)
 		tb_add_pci(tb, &standard_pci[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(standard_usb); i++)

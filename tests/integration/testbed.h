@@ -12,7 +12,14 @@
  * Uevents go out in libudev's wire format to every monitor socket umockdev's
  * preload created, like umockdev_testbed_uevent() does, but carrying the
  * device's uevent properties (DEVTYPE, DRIVER on bind, PCI_ID...), which
- * umockdev 0.17's sender leaves out.
+ * umockdev 0.17's sender leaves out.  The sender and its SEQNUM counter are
+ * shared with the kernel emulator (tests/kemu/, docs/kernel-emulator.md).
+ *
+ * For that emulator the testbed records each device's native driver, gives
+ * every driver directory bind and unbind files, makes drivers_probe, and
+ * keeps /dev/vfio/<group> in step with vfio-pci bindings.  Since the
+ * emulator changes sysfs from any process, the model re-reads a device's
+ * presence and driver from sysfs before it answers for it or acts on it.
  *
  * tb_new() aborts unless the process runs under umockdev-wrapper: nothing in
  * the tests may ever touch the machine's real /sys. */
@@ -35,6 +42,9 @@ struct tb_pci {
 	uint8_t revision;
 	const char *driver;           /* bound driver, NULL when unbound */
 	const char *driver_override;  /* NULL: the kernel's "(null)" */
+	const char *native_driver;    /* what binds without an override (the kernel
+	                               * emulator's probe); NULL: `driver`, unless
+	                               * driver_override is set */
 	const char *iommu_group;      /* "12", NULL without an IOMMU */
 	const char *numa_node;        /* NULL: "-1", as on a machine without NUMA */
 	const char *reset_method;     /* "flr bus"; NULL: no reset_method attribute */
