@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct detach_engine;
 struct devtable;
 struct monitor;
 struct server;
@@ -15,5 +16,6 @@ struct hd_context {
 	struct devtable *devices;
 	struct monitor *monitor;
 	struct server *server;
+	struct detach_engine *detach; /* PCI detach/reattach (daemon/detach.h) */
 	uint64_t start_ns; /* now_ns() when the daemon started */
 };

@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 #include "daemon/context.h"
+#include "daemon/detach.h"
 #include "daemon/lock.h"
 #include "daemon/server.h"
 #include "common/log.h"
@@ -47,7 +48,10 @@ void hostdevd_free(struct hostdevd *d)
 {
 	if (!d)
 		return;
-	/* The server goes first: it holds views of the table. */
+	/* Operations in flight are answered (cancelled) while their clients
+	 * are still connected; then the server, which holds views of the
+	 * table. */
+	detach_engine_free(d->ctx.detach);
 	server_free(d->ctx.server);
 	monitor_free(d->ctx.monitor);
 	devtable_free(d->ctx.devices);
@@ -82,6 +86,18 @@ static void on_device_event(enum dev_event ev, const struct device *dev, const c
 
 	if (d->ctx.server)
 		server_broadcast_device_event(d->ctx.server, ev, dev, detail);
+	/* After the broadcast: a bind that completes an operation then shows
+	 * up before the state change it causes. */
+	if (d->ctx.detach)
+		detach_engine_device_event(d->ctx.detach, ev, dev);
+}
+
+static void on_state_changed(const struct device *dev, void *arg)
+{
+	struct hostdevd *d = arg;
+
+	if (d->ctx.server)
+		server_broadcast_device_event(d->ctx.server, DEV_EVENT_CHANGE, dev, NULL);
 }
 
 static void on_resync(void *arg)
@@ -187,6 +203,12 @@ int hostdevd_start(struct hostdevd *d)
 	    (r = add_signal(d, SIGUSR2, &d->sig_usr2)) < 0)
 		return r;
 	devtable_set_listener(d->ctx.devices, on_device_event, d);
+	d->ctx.detach = detach_engine_new(d->ctx.base, d->ctx.devices,
+					  &(struct detach_config){
+						  .step_timeout_ms = d->opts.step_timeout_ms,
+						  .state_changed = on_state_changed,
+						  .ctx = d,
+					  });
 	d->ctx.monitor = monitor_new(d->ctx.base, d->ctx.devices, d->opts.source,
 				     d->have_hooks ? &d->hooks : NULL);
 	monitor_set_resync_callback(d->ctx.monitor, on_resync, d);
@@ -206,13 +228,33 @@ int hostdevd_start(struct hostdevd *d)
 
 int hostdevd_daemonize(struct hostdevd *d)
 {
-	pid_t pid = fork();
-	int fd;
+	int handshake[2], fd, r;
+	pid_t pid;
+	char c;
 
-	if (pid < 0)
+	/* The first process exits only once the lock file names the daemon,
+	 * so whoever started it finds the right pid there. */
+	if (pipe2(handshake, O_CLOEXEC) < 0)
 		return -errno;
-	if (pid > 0)
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(handshake[0]);
+		close(handshake[1]);
+		return r;
+	}
+	if (pid > 0) {
+		close(handshake[1]);
+		/* EOF once the child wrote its pid (or died trying). */
+		while (read(handshake[0], &c, 1) < 0 && errno == EINTR)
+			;
 		_exit(0);
+	}
+	close(handshake[0]);
+	r = lock_write_pid(d->lock_fd);
+	close(handshake[1]);
+	if (r < 0)
+		return r;
 	setsid();
 	if (chdir("/") < 0)
 		return -errno;
@@ -225,9 +267,7 @@ int hostdevd_daemonize(struct hostdevd *d)
 	}
 	log_use_syslog(true);
 	/* libevent's backends hold kernel state that a fork does not carry. */
-	if (event_reinit(d->ctx.base) < 0)
-		return -EINVAL;
-	return lock_write_pid(d->lock_fd);
+	return event_reinit(d->ctx.base) < 0 ? -EINVAL : 0;
 }
 
 int hostdevd_run(struct hostdevd *d)

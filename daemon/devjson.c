@@ -276,6 +276,7 @@ void devjson_append_device(struct devjson_buf *b, const struct devtable *t,
 	KEY(b, "product");
 	append_hex(b, dev->product, 4);
 	OPT_STRING(b, "driver", dev->driver);
+	OPT_STRING(b, "original_driver", dev->original_driver);
 	OPT_STRING(b, "parent", dev->parent);
 	KEY(b, "children");
 	append_sorted_ids(b, devtable_children_first(t, dev->id), next_child);

@@ -2,6 +2,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/context.h"
+#include "daemon/detach.h"
 #include "daemon/devjson.h"
 #include "daemon/server.h"
 #include "monitor/monitor.h"
@@ -238,21 +239,17 @@ static void reply_ambiguous(struct server_call *call, const char *sel, char **ma
 	server_call_error(call, "io.hostdevd.AmbiguousDevice", p);
 }
 
-static void method_get_device(struct hd_context *ctx, struct server_call *call, json_object *params)
+/* Resolves the "device" parameter; answers the call and returns NULL when
+ * it names no single device. */
+static struct device *resolve_device(struct hd_context *ctx, struct server_call *call,
+				     const char *sel)
 {
-	const char *sel = NULL;
 	struct device *dev;
 	char **matches;
-	struct devjson_buf b = { 0 };
 
-	vl_param_string(params, "device", &sel);
 	switch (selector_resolve(ctx->devices, sel, &dev, &matches)) {
 	case SELECTOR_FOUND:
-		APPEND_LIT(&b, "{\"device\":");
-		devjson_append_device(&b, ctx->devices, dev);
-		APPEND_LIT(&b, "}");
-		server_call_reply_text(call, b.data, b.len, false);
-		break;
+		return dev;
 	case SELECTOR_NOT_FOUND:
 		reply_error_string(call, "io.hostdevd.DeviceNotFound", "device", sel);
 		break;
@@ -264,6 +261,143 @@ static void method_get_device(struct hd_context *ctx, struct server_call *call, 
 		reply_invalid_parameter(call, "device");
 		break;
 	}
+	return NULL;
+}
+
+static void method_get_device(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	const char *sel = NULL;
+	struct device *dev;
+	struct devjson_buf b = { 0 };
+
+	vl_param_string(params, "device", &sel);
+	dev = resolve_device(ctx, call, sel);
+	if (!dev)
+		return;
+	APPEND_LIT(&b, "{\"device\":");
+	devjson_append_device(&b, ctx->devices, dev);
+	APPEND_LIT(&b, "}");
+	server_call_reply_text(call, b.data, b.len, false);
+}
+
+/* ---- Detach and Reattach ---------------------------------------------- */
+
+struct detach_call {
+	struct hd_context *ctx;
+	struct server_call *call; /* deferred */
+};
+
+/* json-c would print 0.2 as 0.20000000000000001. */
+static json_object *seconds_json(double seconds)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%g", seconds);
+	return json_object_new_double_s(seconds, text);
+}
+
+static json_object *detach_error_params(const struct detach_result *r)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "device", json_object_new_string(r->device));
+	switch (r->status) {
+	case DETACH_BUSY:
+		json_object_object_add(p, "operation", json_object_new_string(r->reason));
+		break;
+	case DETACH_HOST_CRITICAL:
+		json_object_object_add(p, "reason", json_object_new_string(r->reason));
+		break;
+	case DETACH_BAD_STATE:
+		json_object_object_add(p, "state", json_object_new_string(r->reason));
+		break;
+	case DETACH_FAILED:
+		json_object_object_add(p, "step", json_object_new_string(r->failure.step));
+		json_object_object_add(p, "errno", json_object_new_int(r->failure.err));
+		json_object_object_add(p, "message", json_object_new_string(r->failure.message));
+		break;
+	case DETACH_TIMEOUT:
+		json_object_object_add(p, "step", json_object_new_string(r->failure.step));
+		json_object_object_add(p, "seconds", seconds_json(r->seconds));
+		break;
+	default:
+		break;
+	}
+	return p;
+}
+
+static void detach_reply(struct hd_context *ctx, struct server_call *call,
+			 const struct detach_result *r)
+{
+	const struct device *dev = devtable_get(ctx->devices, r->device);
+	struct devjson_buf b = { 0 };
+
+	APPEND_LIT(&b, "{\"device\":");
+	devjson_append_device(&b, ctx->devices, dev);
+	if (r->kind == DETACH_KIND_REATTACH) {
+		APPEND_LIT(&b, ",\"driver\":");
+		if (r->driver)
+			devjson_append_string(&b, r->driver);
+		else
+			APPEND_LIT(&b, "null");
+		APPEND_LIT(&b, ",\"outcome\":");
+		devjson_append_string(&b, r->outcome);
+	}
+	APPEND_LIT(&b, "}");
+	server_call_reply_text(call, b.data, b.len, false);
+}
+
+static void on_detach_done(const struct detach_result *r, void *arg)
+{
+	struct detach_call *dc = arg;
+
+	/* The device may have vanished with the operation's success. */
+	if (r->status == DETACH_OK && devtable_get(dc->ctx->devices, r->device))
+		detach_reply(dc->ctx, dc->call, r);
+	else if (r->status == DETACH_OK)
+		reply_error_string(dc->call, "io.hostdevd.DeviceNotFound", "device", r->device);
+	else
+		server_call_error(dc->call, r->error, detach_error_params(r));
+	server_call_unref(dc->call);
+	free(dc);
+}
+
+static struct detach_call *detach_call_new(struct hd_context *ctx, struct server_call *call)
+{
+	struct detach_call *dc = xcalloc(1, sizeof(*dc));
+
+	dc->ctx = ctx;
+	dc->call = server_call_defer(call);
+	return dc;
+}
+
+static void method_detach(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	const char *sel = NULL, *stub = DETACH_DEFAULT_STUB;
+	struct device *dev;
+
+	vl_param_string(params, "device", &sel);
+	vl_param_string(params, "driver", &stub);
+	if (!detach_stub_known(stub)) {
+		reply_invalid_parameter(call, "driver");
+		return;
+	}
+	dev = resolve_device(ctx, call, sel);
+	if (dev)
+		detach_start(ctx->detach, dev->id, stub, on_detach_done,
+			     detach_call_new(ctx, call));
+}
+
+static void method_reattach(struct hd_context *ctx, struct server_call *call,
+			    json_object *params)
+{
+	const char *sel = NULL;
+	struct device *dev;
+
+	vl_param_string(params, "device", &sel);
+	dev = resolve_device(ctx, call, sel);
+	if (dev)
+		reattach_start(ctx->detach, dev->id, on_detach_done, detach_call_new(ctx, call));
 }
 
 static void method_watch(struct hd_context *ctx, struct server_call *call, json_object *params)
@@ -352,6 +486,12 @@ static const struct param_def device_params[] = {
 	{ NULL },
 };
 
+static const struct param_def detach_params[] = {
+	{ "device", PARAM_STRING, true },
+	{ "driver", PARAM_STRING, false },
+	{ NULL },
+};
+
 static const struct method_def builtin_methods[] = {
 	{ SERVICE_INTERFACE ".GetInfo", method_get_info, PERM_LIST, METHOD_ANY_PEER, NULL },
 	{ SERVICE_INTERFACE ".GetInterfaceDescription", method_get_interface_description,
@@ -360,6 +500,8 @@ static const struct method_def builtin_methods[] = {
 	{ HOSTDEVD_INTERFACE ".GetDevice", method_get_device, PERM_LIST, 0, device_params },
 	{ HOSTDEVD_INTERFACE ".Watch", method_watch, PERM_WATCH, METHOD_NEEDS_MORE, NULL },
 	{ HOSTDEVD_INTERFACE ".GetStatus", method_get_status, PERM_LIST, 0, NULL },
+	{ HOSTDEVD_INTERFACE ".Detach", method_detach, PERM_DETACH, 0, detach_params },
+	{ HOSTDEVD_INTERFACE ".Reattach", method_reattach, PERM_DETACH, 0, device_params },
 };
 
 const struct method_def *methods_table(size_t *n)

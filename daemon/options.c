@@ -31,6 +31,11 @@ void options_usage(FILE *out)
 		"                           default auto: udevd's events when udevd runs,\n"
 		"                           the kernel's otherwise)\n"
 		"      --max-message BYTES  largest request accepted (default 1048576)\n"
+		"      --step-timeout SECONDS\n"
+		"                           how long each step of a detach or reattach (a sysfs\n"
+		"                           write, or waiting for the bind) may take before it is\n"
+		"                           an error and rolled back (env HOSTDEVD_STEP_TIMEOUT;\n"
+		"                           default 10; fractions allowed)\n"
 		"  -h, --help               show this help\n"
 		"  -V, --version            show the version\n"
 		"\n"
@@ -58,6 +63,20 @@ static bool parse_size(const char *s, size_t *out)
 	if (errno || end == s || *end || v < 64 || v > (1ULL << 30))
 		return false;
 	*out = (size_t)v;
+	return true;
+}
+
+/* Seconds, fractions allowed, from 1 ms to an hour. */
+static bool parse_seconds_ms(const char *s, unsigned *out_ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0.001 && v <= 3600))
+		return false;
+	*out_ms = (unsigned)(v * 1000 + 0.5);
 	return true;
 }
 
@@ -89,7 +108,7 @@ __attribute__((format(printf, 1, 2))) static enum options_result usage_error(con
 
 enum options_result options_parse(struct daemon_options *o, int argc, char **argv)
 {
-	enum { OPT_SOURCE = 256, OPT_MAX_MESSAGE };
+	enum { OPT_SOURCE = 256, OPT_MAX_MESSAGE, OPT_STEP_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "socket", required_argument, NULL, 's' },
@@ -97,12 +116,14 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "uevent-source", required_argument, NULL, OPT_SOURCE },
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
+		{ "step-timeout", required_argument, NULL, OPT_STEP_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *level = env_or("HOSTDEVD_LOG_LEVEL", "info");
 	const char *source = env_or("HOSTDEVD_UEVENT_SOURCE", "auto");
+	const char *step_timeout = env_or("HOSTDEVD_STEP_TIMEOUT", "10");
 	int c, v;
 
 	memset(o, 0, sizeof(*o));
@@ -135,6 +156,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 						   "between 64 and 1073741824, not '%s'",
 						   optarg);
 			break;
+		case OPT_STEP_TIMEOUT:
+			step_timeout = optarg;
+			break;
 		case 'h':
 			options_usage(stdout);
 			return OPTIONS_EXIT_SUCCESS;
@@ -153,6 +177,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	if ((v = monitor_source_from_name(source)) < 0)
 		return usage_error("unknown uevent source '%s' (auto, udev, kernel)", source);
 	o->source = (enum monitor_source)v;
+	if (!parse_seconds_ms(step_timeout, &o->step_timeout_ms))
+		return usage_error("--step-timeout wants seconds between 0.001 and 3600, not '%s'",
+				   step_timeout);
 	if (!*o->socket_path || !*o->state_dir)
 		return usage_error("%s", "--socket and --state-dir must not be empty");
 	return OPTIONS_OK;

@@ -23,6 +23,7 @@ struct daemon_options {
 	size_t max_message;
 	size_t max_outbuf;
 	unsigned socket_mode;
+	unsigned step_timeout_ms; /* each detach/reattach step's deadline */
 };
 
 enum options_result {

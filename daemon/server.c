@@ -24,6 +24,9 @@ struct conn {
 	struct hd_peer peer;
 	struct event *read_ev, *write_ev;
 	struct event *drain_ev; /* only while draining */
+	struct event *resume_ev; /* reads the held calls once a deferred one is answered */
+	struct server_call *pending; /* a deferred call not answered yet */
+	unsigned call_refs; /* deferred calls still referenced: they keep the memory */
 	struct evbuffer *in, *out;
 	size_t scanned;   /* leading bytes of `in` known to hold no NUL */
 	bool watching;    /* a Watch call owns the connection */
@@ -57,6 +60,9 @@ struct server_call {
 	const char *method;
 	bool more, oneway;
 	bool replied;
+	bool deferred;  /* the handler kept it: the answer comes later */
+	unsigned refs;  /* a deferred handle's references; 0 on the stack */
+	char *method_copy;
 };
 
 static void conn_flush(struct conn *c);
@@ -83,6 +89,7 @@ static void watcher_unlink(struct conn *c)
 static void conn_destroy(struct conn *c)
 {
 	event_free(c->read_ev);
+	event_free(c->resume_ev);
 	event_free(c->write_ev);
 	if (c->drain_ev)
 		event_free(c->drain_ev);
@@ -110,12 +117,13 @@ static void conn_free(struct conn *c)
 	s->n_conns--;
 	event_del(c->read_ev);
 	event_del(c->write_ev);
+	event_del(c->resume_ev);
 	if (c->drain_ev)
 		event_del(c->drain_ev);
 	close(c->fd);
 	c->fd = -1;
 	log_debug("client pid %d uid %d disconnected", (int)c->peer.pid, (int)c->peer.uid);
-	if (!c->dispatching)
+	if (!c->dispatching && !c->call_refs)
 		conn_destroy(c);
 }
 
@@ -289,7 +297,7 @@ static void conn_handle_message(struct conn *c, size_t len)
 		};
 
 		methods_dispatch(s->methods, s->n_methods, s->ctx, &call, &vc);
-		if (!call.replied && !call.oneway)
+		if (!call.replied && !call.oneway && !call.deferred)
 			fatal("method %s returned without replying", vc.method);
 		json_object_put(root);
 	}
@@ -303,7 +311,7 @@ static void conn_process(struct conn *c)
 	size_t max = c->server->max_message;
 
 	c->dispatching = true;
-	while (!c->dead && !c->draining && !c->watching) {
+	while (!c->dead && !c->draining && !c->watching && !c->pending) {
 		struct evbuffer_ptr p;
 
 		evbuffer_ptr_set(c->in, &p, c->scanned, EVBUFFER_PTR_SET);
@@ -323,15 +331,31 @@ static void conn_process(struct conn *c)
 	}
 	if (!c->dead && c->watching && evbuffer_get_length(c->in) > max)
 		conn_refuse_too_large(c);
+	/* The peer hung up while a deferred call held its input: now that
+	 * everything it sent is answered, finish as conn_eof() would have. */
+	if (!c->dead && c->eof && !c->pending && !c->draining) {
+		if (evbuffer_get_length(c->out) == 0)
+			conn_free(c);
+		else
+			conn_start_drain(c);
+	}
 	c->dispatching = false;
-	if (c->dead)
+	if (c->dead && !c->call_refs)
 		conn_destroy(c);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	conn_process(arg);
 }
 
 static void conn_eof(struct conn *c)
 {
 	c->eof = true;
 	event_del(c->read_ev);
+	/* A call still being worked on is answered first (conn_process). */
+	if (c->pending)
+		return;
 	/* A watcher that hangs up is gone; a caller may have replies to read. */
 	if (c->watching || evbuffer_get_length(c->out) == 0) {
 		conn_free(c);
@@ -379,9 +403,10 @@ static void conn_new(struct server *s, int fd)
 		log_warn("client on fd %d: SO_PEERCRED: %s", fd, strerror(errno));
 	c->read_ev = event_new(s->ctx->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->write_ev = event_new(s->ctx->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+	c->resume_ev = event_new(s->ctx->base, -1, 0, on_resume, c);
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
-	if (!c->read_ev || !c->write_ev || !c->in || !c->out)
+	if (!c->read_ev || !c->write_ev || !c->resume_ev || !c->in || !c->out)
 		fatal("out of memory");
 	event_add(c->read_ev, NULL);
 	c->next = s->conns;
@@ -671,9 +696,20 @@ struct server *server_call_server(const struct server_call *call)
 
 static void call_answered(struct server_call *call)
 {
+	struct conn *c = call->conn;
+
 	if (call->replied)
 		fatal("%s: a second answer to one call", call->method);
+	if (call->deferred && !call->refs)
+		fatal("%s: answered on the handler's copy after server_call_defer()", call->method);
 	call->replied = true;
+	if (c->pending != call)
+		return;
+	/* The calls held behind this one may run now, from the loop rather
+	 * than from inside whatever answered. */
+	c->pending = NULL;
+	if (!c->dead)
+		event_active(c->resume_ev, EV_TIMEOUT, 1);
 }
 
 void server_call_reply(struct server_call *call, json_object *params, bool continues)
@@ -736,4 +772,60 @@ uint64_t server_call_watch(struct server_call *call)
 		s->n_watchers++;
 	}
 	return s->sequence;
+}
+
+struct server_call *server_call_defer(struct server_call *call)
+{
+	struct conn *c = call->conn;
+	struct server_call *d;
+
+	if (call->replied || call->deferred || call->refs)
+		fatal("%s: server_call_defer on an answered or deferred call", call->method);
+	d = xcalloc(1, sizeof(*d));
+	d->conn = c;
+	d->method_copy = xstrdup(call->method);
+	d->method = d->method_copy;
+	d->more = call->more;
+	d->oneway = call->oneway;
+	d->refs = 1;
+	call->deferred = true;
+	c->call_refs++;
+	/* Replies go out in the order the calls came: hold the rest. */
+	if (!call->oneway)
+		c->pending = d;
+	return d;
+}
+
+struct server_call *server_call_ref(struct server_call *call)
+{
+	if (!call->refs)
+		fatal("%s: server_call_ref on a call that was not deferred", call->method);
+	call->refs++;
+	return call;
+}
+
+void server_call_unref(struct server_call *call)
+{
+	struct conn *c;
+
+	if (!call)
+		return;
+	if (!call->refs)
+		fatal("%s: server_call_unref on a call that was not deferred", call->method);
+	if (--call->refs)
+		return;
+	c = call->conn;
+	/* Dropped unanswered (the daemon is stopping): the peer gets no
+	 * answer, and must not wait forever for one. */
+	if (!call->replied && !call->oneway && !c->dead) {
+		log_warn("client pid %d: %s dropped without an answer: closing", (int)c->peer.pid,
+			 call->method);
+		conn_free(c);
+	}
+	if (c->pending == call)
+		c->pending = NULL;
+	free(call->method_copy);
+	free(call);
+	if (--c->call_refs == 0 && c->dead && !c->dispatching)
+		conn_destroy(c);
 }

@@ -54,7 +54,7 @@ size_t server_client_count(const struct server *s);
 size_t server_watcher_count(const struct server *s);
 
 /* One call being answered, handed to a method handler (daemon/methods.h).
- * Valid until the handler returns. */
+ * Valid until the handler returns, unless deferred. */
 const struct hd_peer *server_call_peer(const struct server_call *call);
 struct server *server_call_server(const struct server_call *call);
 
@@ -72,3 +72,15 @@ void server_call_error(struct server_call *call, const char *error, json_object 
  * broadcast and no further calls are read from it.  Returns the current
  * sequence number, which the handler sends as its first reply. */
 uint64_t server_call_watch(struct server_call *call);
+
+/* Keeps a call past its handler's return, for an answer that comes later
+ * (after a worker thread finishes).  Returns a handle holding one reference;
+ * the handler's own `call` must not be used for the answer afterwards.
+ * Answer the handle once with server_call_reply()/server_call_error(), from
+ * the event loop, then drop it with server_call_unref().  Until it is
+ * answered no further calls are read from that connection, so replies keep
+ * the order of the calls.  If the client goes away meanwhile, the answer is
+ * dropped silently; a handle dropped unanswered closes the connection. */
+struct server_call *server_call_defer(struct server_call *call);
+struct server_call *server_call_ref(struct server_call *call);
+void server_call_unref(struct server_call *call);

@@ -7,6 +7,7 @@ PACKAGES=(
 	build-essential cmake pkg-config
 	libudev-dev libevent-dev libjson-c-dev libconfig-dev
 	libcmocka-dev umockdev libumockdev-dev
+	libkmod-dev
 	valgrind socat
 )
 

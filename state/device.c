@@ -155,6 +155,7 @@ void device_free(struct device *dev)
 	free(dev->syspath);
 	free(dev->driver);
 	free(dev->parent);
+	free(dev->original_driver);
 	if (dev->bus == HD_BUS_PCI) {
 		free(dev->pci.driver_override);
 		free(dev->pci.physfn);

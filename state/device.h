@@ -83,6 +83,10 @@ struct device {
 	uint32_t vendor, product; /* PCI vendor/device or USB idVendor/idProduct */
 	char *parent;      /* id of the nearest PCI/USB ancestor, NULL at a root */
 	int numa_node;
+	/* The driver a PCI function had before hostdevd detached it, kept
+	 * while it is detached so Reattach can confirm it came back; NULL when
+	 * it was unbound or hostdevd did not detach it (daemon/detach.h). */
+	char *original_driver;
 	union {
 		struct pci_info pci;
 		struct usb_info usb;

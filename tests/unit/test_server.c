@@ -1866,6 +1866,140 @@ static void test_handler_contract(void **state)
 	expect_abort_on("io.hostdevd.Twice");
 }
 
+/* ---- deferred calls --------------------------------------------------- */
+
+static struct server_call *deferred; /* the Later call, until the test answers it */
+
+static void method_later(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	deferred = server_call_defer(call);
+}
+
+static void method_now(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "now", json_object_new_boolean(1));
+	server_call_reply(call, r, false);
+}
+
+static const struct method_def deferring_methods[] = {
+	{ "io.hostdevd.Later", method_later, PERM_LIST, 0, NULL },
+	{ "io.hostdevd.Now", method_now, PERM_LIST, 0, NULL },
+};
+
+static struct fixture *deferring_fixture(void)
+{
+	struct server_config cfg = test_config;
+
+	cfg.methods = deferring_methods;
+	cfg.n_methods = ARRAY_SIZE(deferring_methods);
+	deferred = NULL;
+	return fixture_new(&cfg);
+}
+
+static bool call_deferred(void *arg)
+{
+	return deferred != NULL;
+}
+
+static void answer_deferred(void)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "later", json_object_new_boolean(1));
+	server_call_reply(deferred, r, false);
+	server_call_unref(deferred);
+	deferred = NULL;
+}
+
+/* A call answered later keeps its place: the next call on the connection
+ * waits, other connections do not. */
+static void test_deferred_reply_order(void **state)
+{
+	struct fixture *f = deferring_fixture();
+	struct client *c = client_new(f), *other = client_new(f);
+	json_object *root;
+
+	client_send(f, c, "{\"method\":\"io.hostdevd.Later\"}");
+	client_send(f, c, "{\"method\":\"io.hostdevd.Now\"}");
+	assert_true(pump_until(f, call_deferred, NULL));
+	root = call(f, other, "{\"method\":\"io.hostdevd.Now\"}");
+	assert_true(has(params_ok(root), "now"));
+	json_object_put(root);
+	client_fill(c);
+	assert_int_equal(c->len, 0);
+	answer_deferred();
+	root = client_recv(f, c);
+	assert_true(has(params_ok(root), "later"));
+	json_object_put(root);
+	root = client_recv(f, c);
+	assert_true(has(params_ok(root), "now"));
+	json_object_put(root);
+	client_free(c);
+	client_free(other);
+	fixture_free(f);
+}
+
+/* The client shuts its side after the call: it still gets the answer, then
+ * the end. */
+static void test_deferred_half_close(void **state)
+{
+	struct fixture *f = deferring_fixture();
+	struct client *c = client_new(f);
+	json_object *root;
+
+	client_send(f, c, "{\"method\":\"io.hostdevd.Later\"}");
+	assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+	assert_true(pump_until(f, call_deferred, NULL));
+	/* Let the server see the EOF before the answer exists. */
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	answer_deferred();
+	root = client_recv(f, c);
+	assert_true(has(params_ok(root), "later"));
+	json_object_put(root);
+	client_expect_end(f, c);
+	wait_clients(f, 0);
+	client_free(c);
+	fixture_free(f);
+}
+
+/* The client is gone before the answer (a hang-up cannot be told from a
+ * half-close until the answer is written): the answer goes nowhere, the
+ * connection closes, and its memory goes with the last reference
+ * (ASan/valgrind check that). */
+static void test_deferred_client_gone(void **state)
+{
+	struct fixture *f = deferring_fixture();
+	struct client *c = client_new(f);
+	struct server_call *extra;
+
+	client_send(f, c, "{\"method\":\"io.hostdevd.Later\"}");
+	assert_true(pump_until(f, call_deferred, NULL));
+	client_free(c);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	extra = server_call_ref(deferred);
+	answer_deferred();
+	wait_clients(f, 0);
+	server_call_unref(extra);
+	fixture_free(f);
+}
+
+static void test_deferred_dropped_unanswered(void **state)
+{
+	struct fixture *f = deferring_fixture();
+	struct client *c = client_new(f);
+
+	client_send(f, c, "{\"method\":\"io.hostdevd.Later\"}");
+	assert_true(pump_until(f, call_deferred, NULL));
+	server_call_unref(deferred);
+	deferred = NULL;
+	client_expect_end(f, c);
+	wait_clients(f, 0);
+	client_free(c);
+	fixture_free(f);
+}
+
 /* ---- many clients ----------------------------------------------------- */
 
 static void test_many_clients(void **state)
@@ -1936,6 +2070,10 @@ int main(void)
 		cmocka_unit_test(test_permission_denied),
 		cmocka_unit_test(test_reply_text_continues),
 		cmocka_unit_test(test_handler_contract),
+		cmocka_unit_test(test_deferred_reply_order),
+		cmocka_unit_test(test_deferred_half_close),
+		cmocka_unit_test(test_deferred_client_gone),
+		cmocka_unit_test(test_deferred_dropped_unanswered),
 		T(test_many_clients),
 	};
 #undef T

@@ -1,0 +1,125 @@
+/* The PCI detach/reattach engine: moves a function to a stub driver and back
+ * on the kernel's terms (SPEC "Detach and reattach (PCI)").
+ *
+ * Detach: checks -> device `detaching` -> the stub driver present (module
+ * load through daemon/sysfs.h if not) -> stub written to driver_override ->
+ * the current driver unbound -> the address written to drivers_probe ->
+ * the `driver` link confirmed to name the stub, at once or when the bind
+ * uevent arrives, or failure at the step timeout -> `detached`.
+ * Reattach: `releasing` -> driver_override cleared -> the stub unbound ->
+ * drivers_probe -> the original driver (or, if none was recorded, any
+ * non-stub driver, or none) confirmed -> `host`.
+ *
+ * Each operation is a state machine (one phase at a time, one transition
+ * function that logs).  Every write runs in a worker thread with the step
+ * timeout; every forward step that took effect is undone in reverse on
+ * failure (the override restored, whatever bound unbound, the original
+ * driver reprobed), leaving the device where it started, or in `error` when
+ * the rollback itself failed.  A write that times out is reported at once
+ * (the device is `error`); when it finally returns, the rollback runs and
+ * the device leaves `error` if the rollback restores it.
+ *
+ * One operation per device at a time; operations on different devices run
+ * in parallel.  A claim of several devices (later) chains these and undoes
+ * completed ones with the opposite operation.  Lives on the event loop. */
+#pragma once
+
+#include "daemon/sysfs.h"
+#include "state/devtable.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct detach_engine;
+struct event_base;
+
+#define DETACH_DEFAULT_STUB "vfio-pci"
+#define DETACH_DEFAULT_STEP_TIMEOUT_MS 10000
+
+/* The kernel as the engine sees it; tests replace it.  `write` and
+ * `module_load` run in worker threads and return 0 or -errno with `err`
+ * filled; `read_driver` too: it stores the bound driver's name (malloc'd,
+ * NULL when unbound) and returns false when the device is gone.
+ * `driver_present` runs on the loop: /sys/bus/pci/drivers/<name> exists. */
+struct detach_ops {
+	int (*write)(void *ctx, const char *step, const char *path, const char *value,
+		     struct hd_error *err);
+	int (*module_load)(void *ctx, const char *name, struct hd_error *err);
+	bool (*read_driver)(void *ctx, const char *id, char **driver);
+	bool (*driver_present)(void *ctx, const char *driver);
+	void *ctx;
+};
+
+/* The real kernel, through daemon/sysfs.h. */
+const struct detach_ops *detach_sysfs_ops(void);
+
+struct detach_config {
+	unsigned step_timeout_ms;     /* 0: DETACH_DEFAULT_STEP_TIMEOUT_MS */
+	const struct detach_ops *ops; /* NULL: detach_sysfs_ops() */
+	/* Told after every state change the engine makes, so Watch clients
+	 * see it; may be NULL. */
+	void (*state_changed)(const struct device *dev, void *ctx);
+	void *ctx;
+};
+
+enum detach_kind {
+	DETACH_KIND_DETACH = 0,
+	DETACH_KIND_REATTACH,
+};
+
+enum detach_status {
+	DETACH_OK = 0,
+	DETACH_NOT_FOUND,     /* io.hostdevd.DeviceNotFound */
+	DETACH_BUSY,          /* io.hostdevd.DeviceBusy: `reason` is the running operation */
+	DETACH_HOST_CRITICAL, /* io.hostdevd.HostCritical: `reason` says why */
+	DETACH_BAD_STATE,     /* io.hostdevd.InvalidDeviceState: `reason` is the state */
+	DETACH_FAILED,        /* io.hostdevd.OperationFailed: `failure` */
+	DETACH_TIMEOUT,       /* io.hostdevd.Timeout: `failure.step`, `seconds` */
+};
+
+/* What an operation came to.  Strings are valid during the callback only. */
+struct detach_result {
+	enum detach_kind kind;
+	enum detach_status status;
+	const char *device;
+	const char *error;  /* the Varlink error name; NULL on success */
+	const char *reason; /* BUSY, HOST_CRITICAL, BAD_STATE */
+	struct hd_error failure; /* FAILED, TIMEOUT */
+	double seconds;          /* TIMEOUT: the step timeout */
+	const char *driver;      /* OK: the driver bound now, NULL when none */
+	/* OK: "bound" (detach), "already" (was on the stub: nothing written);
+	 * reattach: "original" (the recorded driver is back), "native" (no
+	 * driver recorded, a non-stub one bound), "unbound" (no driver took it). */
+	const char *outcome;
+};
+
+typedef void (*detach_done_fn)(const struct detach_result *r, void *ctx);
+
+const char *detach_kind_name(enum detach_kind kind);
+/* The stubs hostdevd can detach to: vfio-pci, pci-stub, xen-pciback. */
+bool detach_stub_known(const char *driver);
+
+struct detach_engine *detach_engine_new(struct event_base *base, struct devtable *t,
+					const struct detach_config *cfg);
+/* Waits for writes in flight (daemon/worker.h) and answers every operation
+ * still open with OperationFailed (ECANCELED). */
+void detach_engine_free(struct detach_engine *e);
+
+/* Starts an operation on the device with canonical id `id`; `done` runs
+ * exactly once, on the loop, possibly before these return (refusals and
+ * "already on the stub"). */
+void detach_start(struct detach_engine *e, const char *id, const char *stub, detach_done_fn done,
+		  void *ctx);
+void reattach_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx);
+
+/* Feed of the device table's events (its listener calls this): a bind may be
+ * the confirmation an operation waits for; a remove ends one. */
+void detach_engine_device_event(struct detach_engine *e, enum dev_event ev,
+				const struct device *dev);
+
+/* Whether an operation on `id` has written drivers_probe and now waits for
+ * the bind (its uevent or the deadline). */
+bool detach_engine_waiting(const struct detach_engine *e, const char *id);
+
+/* Operations not finished (including ones whose late write is awaited). */
+size_t detach_engine_active(const struct detach_engine *e);
