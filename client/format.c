@@ -516,6 +516,9 @@ void format_device_show(FILE *out, json_object *device)
 	put_field(out, "state:", get_str(device, "state"));
 	show_hex_pair(out, "vendor:product:", device, "vendor", "product");
 	put_field(out, "driver:", get_str(device, "driver"));
+	/* Only while detached: the driver Reattach will bring back. */
+	if (get_str(device, "original_driver"))
+		put_field(out, "original driver:", get_str(device, "original_driver"));
 	put_field(out, "syspath:", get_str(device, "syspath"));
 	put_field(out, "parent:", get_str(device, "parent"));
 	put_list(out, "children:", get_array(device, "children"));
@@ -634,6 +637,57 @@ void format_status(FILE *out, json_object *status)
 		put_field(out, "log level:", get_str(status, "log_level"));
 }
 
+/* ---- detach and reattach ---- */
+
+static void put_line(FILE *out, const char *line)
+{
+	_cleanup_free_ char *clean = sanitized(line);
+
+	fprintf(out, "%s\n", clean);
+}
+
+void format_detach_result(FILE *out, json_object *reply)
+{
+	json_object *device = get_obj(reply, "device");
+	const char *id = or_none(get_str(device, "id"));
+	const char *driver = get_str(device, "driver");
+	const char *original = get_str(device, "original_driver");
+	_cleanup_free_ char *line = NULL;
+
+	/* Without a recorded driver (it was on a stub before hostdevd knew it),
+	 * Reattach cannot promise one: say so now, not at reattach time. */
+	if (original)
+		line = xasprintf("%s: detached, now on %s (was %s)", id,
+				 driver ? driver : "no driver", original);
+	else
+		line = xasprintf("%s: detached, now on %s (no host driver recorded: reattach "
+				 "takes whichever driver the kernel binds)",
+				 id, driver ? driver : "no driver");
+	put_line(out, line);
+}
+
+void format_reattach_result(FILE *out, json_object *reply)
+{
+	json_object *device = get_obj(reply, "device");
+	const char *id = or_none(get_str(device, "id"));
+	const char *driver = get_str(reply, "driver");
+	const char *outcome = get_str(reply, "outcome");
+	_cleanup_free_ char *line = NULL;
+
+	if (!driver || streq(outcome, "unbound"))
+		line = xasprintf("%s: reattached, but no driver took it: none was recorded and "
+				 "the host has none for it, so it stays unbound",
+				 id);
+	else if (streq(outcome, "original"))
+		line = xasprintf("%s: reattached to %s (original driver)", id, driver);
+	else if (streq(outcome, "native"))
+		line = xasprintf("%s: reattached to %s (none was recorded; the kernel chose it)",
+				 id, driver);
+	else
+		line = xasprintf("%s: reattached to %s (outcome %s)", id, driver, or_none(outcome));
+	put_line(out, line);
+}
+
 void format_json(FILE *out, json_object *obj, bool pretty)
 {
 	int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
@@ -695,11 +749,25 @@ static char *err_interface_not_found(const char *method, json_object *p)
 			 param_text(p, "interface"));
 }
 
+/* The verb a person would use for one of the long-running methods, or
+ * NULL for the others. */
+static const char *operation_verb(const char *method)
+{
+	if (streq(method, "io.hostdevd.Detach"))
+		return "detach";
+	if (streq(method, "io.hostdevd.Reattach"))
+		return "reattach";
+	return NULL;
+}
+
 static char *err_permission_denied(const char *method, json_object *p)
 {
-	return xasprintf("hostdevd refused %s: permission denied; run as root or ask the "
+	/* The schema names the permission these methods need. */
+	const char *perm = operation_verb(method) ? " (it needs the 'detach' permission)" : "";
+
+	return xasprintf("hostdevd refused %s: permission denied%s; run as root or ask the "
 			 "administrator to grant this user the permission in hostdevd's policy",
-			 method);
+			 method, perm);
 }
 
 static char *err_invalid_request(const char *method, json_object *p)
@@ -719,6 +787,116 @@ static char *err_watcher_too_slow(const char *method, json_object *p)
 	return xasprintf("hostdevd dropped this watcher because it fell behind after event %s; "
 			 "watch again and run 'hostdevctl list' to catch up",
 			 param_text(p, "sequence"));
+}
+
+static char *err_device_busy(const char *method, json_object *p)
+{
+	return xasprintf("hostdevd is already running a %s of %s; try again when it has "
+			 "finished (a device in state error waits for a stuck write to return "
+			 "first: 'hostdevctl watch' shows when its state changes)",
+			 param_text(p, "operation"), param_text(p, "device"));
+}
+
+static char *err_host_critical(const char *method, json_object *p)
+{
+	const char *verb = operation_verb(method), *dev = param_text(p, "device");
+
+	if (!verb)
+		return xasprintf("%s must stay with the host, so hostdevd refused %s (%s)", dev,
+				 method, param_text(p, "reason"));
+	return xasprintf("%s must stay with the host, so hostdevd will not %s it (%s)", dev, verb,
+			 param_text(p, "reason"));
+}
+
+/* What to do about a device in `state` that `method` does not act on. */
+static const char *state_advice(const char *method, const char *state)
+{
+	static const struct {
+		const char *method, *state, *advice;
+	} advice[] = {
+		{ "io.hostdevd.Detach", "detached",
+		  "it is on another stub: reattach it first, then detach it to this one" },
+		{ "io.hostdevd.Reattach", "host", "it is with the host already" },
+		{ NULL, "detaching", "an operation is moving it: wait until it has finished" },
+		{ NULL, "releasing", "an operation is moving it: wait until it has finished" },
+		{ NULL, "claimed", "a guest holds it: release it first" },
+		{ NULL, "missing", "the device is gone from the system" },
+		{ NULL, "refused", "hostdevd's policy keeps it with the host" },
+		{ NULL, "error",
+		  "an earlier operation failed or is stuck in the kernel; hostdevd's log says "
+		  "which" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(advice); i++)
+		if ((!advice[i].method || streq(advice[i].method, method)) &&
+		    streq(advice[i].state, state))
+			return advice[i].advice;
+	return NULL;
+}
+
+static char *err_invalid_state(const char *method, json_object *p)
+{
+	const char *verb = operation_verb(method), *state = param_text(p, "state");
+	const char *advice = state_advice(method, state);
+	_cleanup_free_ char *head = NULL;
+
+	if (!verb)
+		head = xasprintf("hostdevd refused %s on %s: it is in state %s", method,
+				 param_text(p, "device"), state);
+	else
+		head = xasprintf("cannot %s %s: it is in state %s, and %s needs state %s", verb,
+				 param_text(p, "device"), state, verb,
+				 streq(verb, "detach") ? "host" : "detached");
+	return xasprintf("%s%s%s", head, advice ? "; " : "", advice ? advice : "");
+}
+
+/* errno as the daemon's machine words it; the daemon and hostdevctl share
+ * the kernel, so its numbers are ours. */
+static char *errno_text(json_object *p)
+{
+	int64_t err;
+
+	if (!get_int(p, "errno", &err) || err <= 0 || err > 4095)
+		return xasprintf("error %s", param_text(p, "errno"));
+	return xstrdup(strerror((int)err));
+}
+
+/* What was undone after `step` failed, per detach.md's table. */
+static const char *undo_text(const char *step)
+{
+	if (streq(step, "check") || streq(step, "load_module"))
+		return "nothing was changed";
+	return "hostdevd undid the steps before it; if that failed too, the message says so "
+	       "and the device is in state error";
+}
+
+static char *err_operation_failed(const char *method, json_object *p)
+{
+	const char *verb = operation_verb(method), *step = param_text(p, "step");
+	_cleanup_free_ char *why = errno_text(p);
+
+	return xasprintf("%s of %s failed at step %s: %s (%s); %s", verb ? verb : method,
+			 param_text(p, "device"), step, why, param_text(p, "message"),
+			 undo_text(step));
+}
+
+static char *err_timeout(const char *method, json_object *p)
+{
+	const char *verb = operation_verb(method), *step = param_text(p, "step");
+	const char *dev = param_text(p, "device");
+
+	/* A bind that never came was rolled back before the answer; a write
+	 * still inside the kernel could not be. */
+	if (streq(step, "confirm_bind"))
+		return xasprintf("%s of %s timed out: no driver bound within %s s; hostdevd undid "
+				 "the steps (if that failed, the device is in state error: see "
+				 "'hostdevctl show %s')",
+				 verb ? verb : method, dev, param_text(p, "seconds"), dev);
+	return xasprintf("%s of %s timed out: the %s write did not return within %s s; the "
+			 "device is left in state error until the kernel finishes the write and "
+			 "hostdevd re-reads it and rolls it back ('hostdevctl watch' shows when; "
+			 "whatever uses the device may be holding it)",
+			 verb ? verb : method, dev, step, param_text(p, "seconds"));
 }
 
 /* Errors without a sentence of their own: name every parameter. */
@@ -755,6 +933,11 @@ static const struct {
 	{ "io.hostdevd.InvalidRequest", err_invalid_request },
 	{ "io.hostdevd.RequestTooLarge", err_request_too_large },
 	{ "io.hostdevd.WatcherTooSlow", err_watcher_too_slow },
+	{ "io.hostdevd.DeviceBusy", err_device_busy },
+	{ "io.hostdevd.HostCritical", err_host_critical },
+	{ "io.hostdevd.InvalidDeviceState", err_invalid_state },
+	{ "io.hostdevd.OperationFailed", err_operation_failed },
+	{ "io.hostdevd.Timeout", err_timeout },
 	{ "org.varlink.service.InvalidParameter", err_invalid_parameter },
 	{ "org.varlink.service.MethodNotFound", err_method_not_found },
 	{ "org.varlink.service.MethodNotImplemented", err_method_not_found },

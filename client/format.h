@@ -37,6 +37,13 @@ void format_watch_event(FILE *out, json_object *reply);
 /* The GetStatus reply as "key: value" lines. */
 void format_status(FILE *out, json_object *status);
 
+/* One line for a Detach reply: "ID: detached, now on STUB (was DRIVER)". */
+void format_detach_result(FILE *out, json_object *reply);
+
+/* One line for a Reattach reply, worded by its outcome ("original", "native",
+ * "unbound"). */
+void format_reattach_result(FILE *out, json_object *reply);
+
 /* JSON with slashes left alone; pretty for people, one line for scripts. */
 void format_json(FILE *out, json_object *obj, bool pretty);
 

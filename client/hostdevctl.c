@@ -26,11 +26,20 @@ enum exit_code {
 	CONTINUE = -1,        /* internal: option parsing found nothing to stop for */
 };
 
+/* Detach and Reattach wait for the kernel: up to the daemon's step timeout
+ * (10 s by default) for each of several steps, and a rollback after a
+ * failure.  Their answers are worth waiting for longer than a listing. */
+#define OPERATION_TIMEOUT_MS 120000
+
 struct ctl {
 	const char *socket_path;
 	bool json;
 	bool tty; /* stdout is a terminal */
 	int timeout_ms;
+	bool timeout_given; /* --timeout: it wins over a command's own default */
+	/* The device a running Detach/Reattach concerns, for the hint when the
+	 * answer does not come: the operation may go on without us. */
+	const char *operation_device;
 	struct hdclient *client;
 };
 
@@ -53,12 +62,21 @@ static const char usage_text[] =
 	"  watch [-n|--count N] Print device events as they happen, one per line; stop\n"
 	"                       after N events (a resync counts as one).  Ctrl-C stops.\n"
 	"  status               Version, uptime, device counts, event counters, clients.\n"
+	"  detach DEVICE [--driver STUB]\n"
+	"                       Move a PCI function from its host driver to a stub:\n"
+	"                       vfio-pci (the default), pci-stub or xen-pciback.\n"
+	"                       hostdevd remembers the host driver for reattach.\n"
+	"  reattach DEVICE      Give a detached PCI function back to its host driver.\n"
 	"\n"
 	"DEVICE is a PCI address (0000:03:00.0), a USB port path (1-2.3, usb1 for a\n"
 	"root hub), id:VVVV:PPPP[:SERIAL] (USB vendor, product, serial) or\n"
-	"usb:BUS.DEV (USB bus and device number).\n"
+	"usb:BUS.DEV (USB bus and device number); detach and reattach take PCI\n"
+	"functions only and need hostdevd's 'detach' permission (root by default).\n"
 	"STATE is host, detaching, detached, claimed, releasing, missing, refused or\n"
 	"error.\n"
+	"\n"
+	"Interrupting detach or reattach, or giving up waiting, does not stop\n"
+	"hostdevd: 'hostdevctl show DEVICE' tells where the device ended.\n"
 	"\n"
 	"Options (before or after the command):\n"
 	"  -s, --socket PATH    hostdevd's socket; default $HOSTDEVD_SOCKET, else\n"
@@ -66,7 +84,8 @@ static const char usage_text[] =
 	"  -j, --json           print hostdevd's reply as JSON (watch: one object per\n"
 	"                       line, the first holding the starting sequence number)\n"
 	"  -t, --timeout SECS   give up waiting for a reply after SECS seconds\n"
-	"                       (default 30; watch waits for events forever)\n"
+	"                       (default 30; detach and reattach 120, as they wait\n"
+	"                       for the kernel; watch waits for events forever)\n"
 	"  -h, --help           show this help\n"
 	"  -V, --version        show the version\n"
 	"\n"
@@ -130,6 +149,7 @@ static int parse_timeout(struct ctl *ctl, const char *arg)
 		return usage_error("--timeout wants a number of seconds up to 86400, not '%s'",
 				   arg);
 	ctl->timeout_ms = (int)ceil(secs * 1000);
+	ctl->timeout_given = true;
 	return CONTINUE;
 }
 
@@ -231,7 +251,12 @@ static int report_transport_failure(const struct ctl *ctl)
 	switch (err->failure) {
 	case HDCLIENT_TIMEOUT:
 	case HDCLIENT_IO:
-		complain("%s; hostdevd's log may say why", err->message);
+		if (ctl->operation_device)
+			complain("%s; the operation may still go on in hostdevd: 'hostdevctl show "
+				 "%s' tells where the device is, hostdevd's log what happened",
+				 err->message, ctl->operation_device);
+		else
+			complain("%s; hostdevd's log may say why", err->message);
 		return EXIT_UNREACHABLE;
 	default:
 		complain("%s", err->message);
@@ -247,7 +272,19 @@ static int report_varlink_error(const char *method, const char *error, json_obje
 	return EXIT_FAILED;
 }
 
-/* Calls method and hands back the reply's `member`, which must have `type`. */
+static int reply_member(const char *method, json_object *reply, const char *member,
+			json_type type, json_object **out)
+{
+	if (!json_object_object_get_ex(reply, member, out) || !json_object_is_type(*out, type)) {
+		complain("hostdevd's reply to %s lacks '%s' or it has the wrong type", method,
+			 member);
+		return EXIT_FAILED;
+	}
+	return CONTINUE;
+}
+
+/* Calls method and hands back the reply's `member`, which must have `type`;
+ * the whole reply when member is NULL. */
 static int ctl_call(struct ctl *ctl, const char *method, json_object *params, const char *member,
 		    json_type type, json_object **out)
 {
@@ -262,13 +299,7 @@ static int ctl_call(struct ctl *ctl, const char *method, json_object *params, co
 	if (error)
 		return report_varlink_error(method, error, reply);
 	*out = reply;
-	if (member && (!json_object_object_get_ex(reply, member, out) ||
-		       !json_object_is_type(*out, type))) {
-		complain("hostdevd's reply to %s lacks '%s' or it has the wrong type", method,
-			 member);
-		return EXIT_FAILED;
-	}
-	return CONTINUE;
+	return member ? reply_member(method, reply, member, type, out) : CONTINUE;
 }
 
 /* A reader that went away (`| head`) got what it wanted: not an error. */
@@ -405,6 +436,94 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv)
 	else
 		format_device_show(stdout, device);
 	return finish_output();
+}
+
+/* ---- detach, reattach ---- */
+
+static const char *const stub_names[] = { "vfio-pci", "pci-stub", "xen-pciback" };
+
+static int parse_stub(const char *arg, const char **stub)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(stub_names); i++)
+		if (streq(arg, stub_names[i])) {
+			*stub = arg;
+			return CONTINUE;
+		}
+	return usage_error("--driver is vfio-pci, pci-stub or xen-pciback, not '%s'", arg);
+}
+
+static int one_device(const char *command, int argc, char **argv, json_object *params)
+{
+	if (optind >= argc)
+		return usage_error("'%s' needs a DEVICE (a PCI address such as 0000:03:00.0)",
+				   command);
+	if (optind + 1 < argc)
+		return usage_error("'%s' takes one DEVICE, not also '%s'", command,
+				   argv[optind + 1]);
+	json_object_object_add(params, "device", json_object_new_string(argv[optind]));
+	return CONTINUE;
+}
+
+/* Runs Detach or Reattach with the long timeout and prints its reply. */
+static int run_operation(struct ctl *ctl, const char *method, json_object *params,
+			 void (*print)(FILE *, json_object *))
+{
+	json_object *reply, *device;
+	int r;
+
+	if (!ctl->timeout_given)
+		ctl->timeout_ms = OPERATION_TIMEOUT_MS;
+	ctl->operation_device = json_object_get_string(json_object_object_get(params, "device"));
+	r = ctl_call(ctl, method, params, NULL, json_type_object, &reply);
+	if (r == CONTINUE)
+		r = reply_member(method, reply, "device", json_type_object, &device);
+	if (r != CONTINUE)
+		return r;
+	if (ctl->json)
+		format_json(stdout, reply, ctl->tty);
+	else
+		print(stdout, reply);
+	return finish_output();
+}
+
+static int cmd_detach(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "driver", required_argument, NULL, 'd' },
+		{},
+	};
+	_cleanup_(put_jsonp) json_object *params = json_object_new_object();
+	const char *stub = NULL;
+	int opt, r;
+
+	/* --driver only: its short form would read like list's -d, which
+	 * filters instead of acting. */
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
+		r = opt == 'd' ? parse_stub(optarg, &stub) : common_option(ctl, opt, argv);
+		if (r != CONTINUE)
+			return r;
+	}
+	if ((r = one_device("detach", argc, argv, params)) != CONTINUE)
+		return r;
+	/* Absent, hostdevd picks its default stub. */
+	if (stub)
+		json_object_object_add(params, "driver", json_object_new_string(stub));
+	return run_operation(ctl, "io.hostdevd.Detach", params, format_detach_result);
+}
+
+static int cmd_reattach(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, {} };
+	_cleanup_(put_jsonp) json_object *params = json_object_new_object();
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if ((r = common_option(ctl, opt, argv)) != CONTINUE)
+			return r;
+	if ((r = one_device("reattach", argc, argv, params)) != CONTINUE)
+		return r;
+	return run_operation(ctl, "io.hostdevd.Reattach", params, format_reattach_result);
 }
 
 /* ---- status ---- */
@@ -583,6 +702,8 @@ static const struct command commands[] = {
 	{ "show", cmd_show },
 	{ "watch", cmd_watch },
 	{ "status", cmd_status },
+	{ "detach", cmd_detach },
+	{ "reattach", cmd_reattach },
 };
 
 static int parse_global(struct ctl *ctl, int argc, char **argv)

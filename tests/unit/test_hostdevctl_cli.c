@@ -549,6 +549,26 @@ static void test_usage_errors(void **state)
 		     "0", "status", NULL);
 	expect_usage("--timeout wants a number of seconds up to 86400, not 'nan'", "status",
 		     "-t", "nan", NULL);
+	expect_usage("'detach' needs a DEVICE (a PCI address such as 0000:03:00.0)", "detach",
+		     NULL, NULL, NULL);
+	expect_usage("'detach' needs a DEVICE (a PCI address such as 0000:03:00.0)", "detach",
+		     "--driver", "pci-stub", NULL);
+	expect_usage("'reattach' needs a DEVICE (a PCI address such as 0000:03:00.0)",
+		     "reattach", "--json", NULL, NULL);
+	expect_usage("'detach' takes one DEVICE, not also '0000:03:00.1'", "detach",
+		     "0000:03:00.0", "0000:03:00.1", NULL);
+	expect_usage("'reattach' takes one DEVICE, not also 'e1000e'", "reattach",
+		     "0000:03:00.0", "e1000e", NULL);
+	expect_usage("--driver is vfio-pci, pci-stub or xen-pciback, not 'e1000e'", "detach",
+		     "0000:03:00.0", "--driver", "e1000e");
+	expect_usage("option '--driver' needs an argument", "detach", "0000:03:00.0",
+		     "--driver", NULL);
+	expect_usage("unknown option '-d'", "detach", "-d", "pci-stub", "0000:03:00.0");
+	expect_usage("unknown option '--driver'", "reattach", "--driver", "e1000e",
+		     "0000:03:00.0");
+	expect_usage("unknown option '--count'", "detach", "--count", "1", "0000:03:00.0");
+	expect_usage("--timeout wants a number of seconds up to 86400, not '-5'", "detach",
+		     "0000:03:00.0", "--timeout", "-5");
 }
 
 static void test_help_and_version(void **state)
@@ -560,7 +580,14 @@ static void test_help_and_version(void **state)
 	assert_true(strncmp(r.out, "Usage: hostdevctl [OPTIONS] COMMAND [ARGS]\n", 43) == 0);
 	for (const char *const *w = (const char *const[]){ "  list [--bus pci|usb]",
 							   "  show DEVICE", "  watch [-n|--count N]",
-							   "  status", "--socket PATH", "--json",
+							   "  status",
+							   "  detach DEVICE [--driver STUB]",
+							   "vfio-pci (the default), pci-stub or "
+							   "xen-pciback",
+							   "  reattach DEVICE",
+							   "need hostdevd's 'detach' permission",
+							   "detach and reattach 120",
+							   "--socket PATH", "--json",
 							   "--timeout SECS", "--version",
 							   "HOSTDEVD_SOCKET", "3  hostdevd could not",
 							   NULL };
@@ -570,6 +597,14 @@ static void test_help_and_version(void **state)
 	r = run_ctl(NULL, "show", "-h");
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "Usage: hostdevctl"));
+	result_free(&r);
+	r = run_ctl(NULL, "detach", "--help");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "  detach DEVICE [--driver STUB]"));
+	result_free(&r);
+	r = run_ctl(NULL, "reattach", "0000:03:00.0", "-h");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "  reattach DEVICE"));
 	result_free(&r);
 	r = run_ctl(NULL, "--version");
 	expect_result(&r, 0, "hostdevctl " HOSTDEVD_VERSION "\n", "");
@@ -757,6 +792,277 @@ static void test_closed_stdout(void **state)
 	expect_calls(f, WATCH_CALL, "{\"method\":\"io.hostdevd.ListDevices\",\"parameters\":{}}");
 }
 
+/* ---- detach, reattach ---- */
+
+#define DETACHED_NIC(original)                                                                 \
+	"{\"bus\":\"pci\",\"id\":\"0000:03:00.0\",\"state\":\"detached\",\"vendor\":\"8086\","  \
+	"\"product\":\"10d3\",\"driver\":\"vfio-pci\",\"original_driver\":" original "}"
+#define HOST_NIC(driver)                                                                       \
+	"{\"bus\":\"pci\",\"id\":\"0000:03:00.0\",\"state\":\"host\",\"vendor\":\"8086\","      \
+	"\"product\":\"10d3\",\"driver\":" driver "}"
+#define DETACH_CALL(params) "{\"method\":\"io.hostdevd.Detach\",\"parameters\":" params "}"
+#define REATTACH_CALL                                                                          \
+	"{\"method\":\"io.hostdevd.Reattach\",\"parameters\":{\"device\":\"0000:03:00.0\"}}"
+
+static void test_detach(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"device\":" DETACHED_NIC("\"e1000e\"") "}}" } },
+		{ .replies = { "{\"parameters\":{\"device\":" DETACHED_NIC("null") "}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "detach", "0000:03:00.0");
+
+	expect_result(&r, 0, "0000:03:00.0: detached, now on vfio-pci (was e1000e)\n", "");
+	/* Options after the device; the reply's parameters as they came. */
+	r = run_ctl(fake_socket_path(f), "detach", "0000:03:00.0", "--driver", "pci-stub",
+		    "--json");
+	expect_result(&r, 0, "{\"device\":" DETACHED_NIC("null") "}\n", "");
+	expect_calls(f, DETACH_CALL("{\"device\":\"0000:03:00.0\"}"),
+		     DETACH_CALL("{\"device\":\"0000:03:00.0\",\"driver\":\"pci-stub\"}"));
+}
+
+static void test_detach_unrecorded_driver(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"device\":" DETACHED_NIC("null") "}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "detach", "--driver=vfio-pci", "0000:03:00.0");
+
+	expect_result(&r, 0,
+		      "0000:03:00.0: detached, now on vfio-pci (no host driver recorded: reattach "
+		      "takes whichever driver the kernel binds)\n",
+		      "");
+	expect_calls(f, DETACH_CALL("{\"device\":\"0000:03:00.0\",\"driver\":\"vfio-pci\"}"),
+		     NULL);
+}
+
+#define REATTACH_REPLY(driver, outcome)                                                        \
+	"{\"parameters\":{\"device\":" HOST_NIC(driver) ",\"driver\":" driver                   \
+	",\"outcome\":\"" outcome "\"}}"
+
+static void test_reattach_outcomes(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { REATTACH_REPLY("\"e1000e\"", "original") } },
+		{ .replies = { REATTACH_REPLY("\"igb\"", "native") } },
+		{ .replies = { REATTACH_REPLY("null", "unbound") } },
+		{ .replies = { REATTACH_REPLY("\"e1000e\"", "original") } },
+	};
+	struct fake_server *f = fake_start(steps, 4);
+	struct result r = run_ctl(fake_socket_path(f), "reattach", "0000:03:00.0");
+
+	expect_result(&r, 0, "0000:03:00.0: reattached to e1000e (original driver)\n", "");
+	r = run_ctl(fake_socket_path(f), "reattach", "0000:03:00.0");
+	expect_result(&r, 0,
+		      "0000:03:00.0: reattached to igb (none was recorded; the kernel chose it)\n",
+		      "");
+	r = run_ctl(fake_socket_path(f), "reattach", "0000:03:00.0");
+	expect_result(&r, 0,
+		      "0000:03:00.0: reattached, but no driver took it: none was recorded and the "
+		      "host has none for it, so it stays unbound\n",
+		      "");
+	r = run_ctl(fake_socket_path(f), "-j", "reattach", "0000:03:00.0");
+	expect_result(&r, 0,
+		      "{\"device\":" HOST_NIC("\"e1000e\"") ",\"driver\":\"e1000e\","
+		      "\"outcome\":\"original\"}\n",
+		      "");
+	fake_stop(f);
+	assert_int_equal(fake_n_calls(f), 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(fake_call(f, i), REATTACH_CALL);
+	fake_free(f);
+}
+
+static void test_operation_refusals(void **state)
+{
+	expect_refusal("{\"error\":\"io.hostdevd.DeviceBusy\",\"parameters\":{\"device\":"
+		       "\"0000:03:00.0\",\"operation\":\"Detach\"}}",
+		       "reattach", "0000:03:00.0",
+		       "hostdevctl: hostdevd is already running a Detach of 0000:03:00.0; try "
+		       "again when it has finished (a device in state error waits for a stuck "
+		       "write to return first: 'hostdevctl watch' shows when its state changes) "
+		       "(io.hostdevd.DeviceBusy)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.HostCritical\",\"parameters\":{\"device\":"
+		       "\"0000:00:1c.0\",\"reason\":\"PCI bridge: its devices stay with the "
+		       "host\"}}",
+		       "detach", "0000:00:1c.0",
+		       "hostdevctl: 0000:00:1c.0 must stay with the host, so hostdevd will not "
+		       "detach it (PCI bridge: its devices stay with the host) "
+		       "(io.hostdevd.HostCritical)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.InvalidDeviceState\",\"parameters\":"
+		       "{\"device\":\"0000:03:00.0\",\"state\":\"host\"}}",
+		       "reattach", "0000:03:00.0",
+		       "hostdevctl: cannot reattach 0000:03:00.0: it is in state host, and "
+		       "reattach needs state detached; it is with the host already "
+		       "(io.hostdevd.InvalidDeviceState)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.InvalidDeviceState\",\"parameters\":"
+		       "{\"device\":\"0000:03:00.0\",\"state\":\"detached\"}}",
+		       "detach", "0000:03:00.0",
+		       "hostdevctl: cannot detach 0000:03:00.0: it is in state detached, and "
+		       "detach needs state host; it is on another stub: reattach it first, then "
+		       "detach it to this one (io.hostdevd.InvalidDeviceState)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.DeviceNotFound\",\"parameters\":"
+		       "{\"device\":\"0000:09:00.0\"}}",
+		       "detach", "0000:09:00.0",
+		       "hostdevctl: no device matches '0000:09:00.0' (io.hostdevd.DeviceNotFound)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.AmbiguousDevice\",\"parameters\":"
+		       "{\"device\":\"id:046d:c31c\",\"matches\":[\"1-2\",\"3-1.4\"]}}",
+		       "reattach", "id:046d:c31c",
+		       "hostdevctl: 'id:046d:c31c' matches 2 devices: 1-2, 3-1.4; name one of "
+		       "them by its port path (or PCI address) instead "
+		       "(io.hostdevd.AmbiguousDevice)\n");
+	expect_refusal("{\"error\":\"org.varlink.service.PermissionDenied\"}", "detach",
+		       "0000:03:00.0",
+		       "hostdevctl: hostdevd refused io.hostdevd.Detach: permission denied (it "
+		       "needs the 'detach' permission); run as root or ask the administrator to "
+		       "grant this user the permission in hostdevd's policy "
+		       "(org.varlink.service.PermissionDenied)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.PermissionDenied\",\"parameters\":{}}",
+		       "reattach", "0000:03:00.0",
+		       "hostdevctl: hostdevd refused io.hostdevd.Reattach: permission denied (it "
+		       "needs the 'detach' permission); run as root or ask the administrator to "
+		       "grant this user the permission in hostdevd's policy "
+		       "(io.hostdevd.PermissionDenied)\n");
+}
+
+static void test_operation_failures(void **state)
+{
+	expect_refusal("{\"error\":\"io.hostdevd.OperationFailed\",\"parameters\":{\"device\":"
+		       "\"0000:03:00.0\",\"step\":\"unbind\",\"errno\":16,\"message\":\"write "
+		       "/sys/bus/pci/drivers/e1000e/unbind: Device or resource busy\"}}",
+		       "detach", "0000:03:00.0",
+		       "hostdevctl: detach of 0000:03:00.0 failed at step unbind: Device or "
+		       "resource busy (write /sys/bus/pci/drivers/e1000e/unbind: Device or "
+		       "resource busy); hostdevd undid the steps before it; if that failed too, "
+		       "the message says so and the device is in state error "
+		       "(io.hostdevd.OperationFailed)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.OperationFailed\",\"parameters\":{\"device\":"
+		       "\"1-2\",\"step\":\"check\",\"errno\":95,\"message\":\"1-2 is a usb "
+		       "device: Reattach is for PCI functions\"}}",
+		       "reattach", "1-2",
+		       "hostdevctl: reattach of 1-2 failed at step check: Operation not supported "
+		       "(1-2 is a usb device: Reattach is for PCI functions); nothing was changed "
+		       "(io.hostdevd.OperationFailed)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.Timeout\",\"parameters\":{\"device\":"
+		       "\"0000:03:00.0\",\"step\":\"unbind\",\"seconds\":10}}",
+		       "detach", "0000:03:00.0",
+		       "hostdevctl: detach of 0000:03:00.0 timed out: the unbind write did not "
+		       "return within 10 s; the device is left in state error until the kernel "
+		       "finishes the write and hostdevd re-reads it and rolls it back "
+		       "('hostdevctl watch' shows when; whatever uses the device may be holding "
+		       "it) (io.hostdevd.Timeout)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.Timeout\",\"parameters\":{\"device\":"
+		       "\"0000:03:00.0\",\"step\":\"confirm_bind\",\"seconds\":2.5}}",
+		       "reattach", "0000:03:00.0",
+		       "hostdevctl: reattach of 0000:03:00.0 timed out: no driver bound within "
+		       "2.5 s; hostdevd undid the steps (if that failed, the device is in state "
+		       "error: see 'hostdevctl show 0000:03:00.0') (io.hostdevd.Timeout)\n");
+	expect_refusal("{\"parameters\":{\"driver\":\"e1000e\",\"outcome\":\"original\"}}",
+		       "reattach", "0000:03:00.0",
+		       "hostdevctl: hostdevd's reply to io.hostdevd.Reattach lacks 'device' or it "
+		       "has the wrong type\n");
+	expect_refusal("{\"parameters\":{\"device\":\"0000:03:00.0\"}}", "detach",
+		       "0000:03:00.0",
+		       "hostdevctl: hostdevd's reply to io.hostdevd.Detach lacks 'device' or it "
+		       "has the wrong type\n");
+}
+
+static void test_operation_no_answer(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .after = FAKE_SILENT },
+		{ .after = FAKE_CLOSE },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	/* --timeout still wins over the long default. */
+	struct result r = run_ctl(fake_socket_path(f), "detach", "--timeout", "0.2",
+				  "0000:03:00.0");
+
+	expect_result(&r, 3, "",
+		      "hostdevctl: hostdevd did not answer io.hostdevd.Detach within 0.2 s; the "
+		      "operation may still go on in hostdevd: 'hostdevctl show 0000:03:00.0' "
+		      "tells where the device is, hostdevd's log what happened\n");
+	r = run_ctl(fake_socket_path(f), "reattach", "0000:03:00.0");
+	expect_result(&r, 3, "",
+		      "hostdevctl: hostdevd closed the connection before answering "
+		      "io.hostdevd.Reattach; the operation may still go on in hostdevd: "
+		      "'hostdevctl show 0000:03:00.0' tells where the device is, hostdevd's log "
+		      "what happened\n");
+	fake_free(f);
+}
+
+/* The timeout argument of the poll(2) the process is blocked in, as /proc
+ * shows it; false when it is not in poll(2) (ppoll passes a pointer). */
+static bool poll_timeout_arg(pid_t pid, long long *timeout_ms)
+{
+	char path[64];
+	long nr = -1;
+	unsigned long long fds, nfds, timeout;
+	FILE *fp;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	ok = fscanf(fp, "%ld %llx %llx %llx", &nr, &fds, &nfds, &timeout) == 4;
+	fclose(fp);
+#ifdef SYS_poll
+	if (ok && nr == SYS_poll) {
+		*timeout_ms = (long long)(int)timeout;
+		return true;
+	}
+#endif
+	return false;
+}
+
+/* Starts hostdevctl against a daemon that never answers and reads how long
+ * it is prepared to wait; SIGTERM ends it. */
+static long long waiting_time(const char *a, const char *b, const char *c, const char *d)
+{
+	static const struct fake_step steps[] = { { .after = FAKE_SILENT } };
+	struct timespec tick = { .tv_nsec = 1000000 };
+	struct fake_server *f = fake_start(steps, 1);
+	struct child ch = spawn_ctl(fake_socket_path(f), OUT_PIPE, a, b, c, d, NULL);
+	long long ms = -1;
+	struct result r;
+
+	/* Polling a condition with a deadline (10 s): the wait for the reply. */
+	for (int i = 0; i < 10000 && !process_in_poll(ch.pid); i++)
+		nanosleep(&tick, NULL);
+	assert_true(process_in_poll(ch.pid));
+	if (!poll_timeout_arg(ch.pid, &ms))
+		ms = -2;
+	assert_int_equal(kill(ch.pid, SIGTERM), 0);
+	r = collect(&ch, NULL, 0);
+	assert_int_equal(r.status, 128 + SIGTERM);
+	result_free(&r);
+	fake_free(f);
+	return ms;
+}
+
+static void test_operation_timeouts(void **state)
+{
+	long long ms = waiting_time("detach", "0000:03:00.0", NULL, NULL);
+
+	if (ms == -2)
+		skip(); /* this libc waits in ppoll(2): the timeout is not in /proc */
+	/* The long default for the calls that wait for the kernel... */
+	assert_true(ms > 30000 && ms <= 120000);
+	ms = waiting_time("reattach", "0000:03:00.0", NULL, NULL);
+	assert_true(ms > 30000 && ms <= 120000);
+	/* ...--timeout before or after the command wins over it... */
+	ms = waiting_time("--timeout", "45", "reattach", "0000:03:00.0");
+	assert_true(ms > 30000 && ms <= 45000);
+	ms = waiting_time("detach", "0000:03:00.0", "-t", "1");
+	assert_true(ms > 0 && ms <= 1000);
+	/* ...and the other calls keep theirs. */
+	ms = waiting_time("show", "0000:03:00.0", NULL, NULL);
+	assert_true(ms > 0 && ms <= 30000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -774,6 +1080,13 @@ int main(void)
 		cmocka_unit_test(test_closed_connection),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_help_and_version),
+		cmocka_unit_test(test_detach),
+		cmocka_unit_test(test_detach_unrecorded_driver),
+		cmocka_unit_test(test_reattach_outcomes),
+		cmocka_unit_test(test_operation_refusals),
+		cmocka_unit_test(test_operation_failures),
+		cmocka_unit_test(test_operation_no_answer),
+		cmocka_unit_test(test_operation_timeouts),
 		cmocka_unit_test(test_watch_count_and_gap),
 		cmocka_unit_test(test_watch_json_lines),
 		cmocka_unit_test(test_watch_sequence_backwards),

@@ -194,6 +194,40 @@ static void test_show_pci(void **state)
 		      "bridge:           no\n");
 }
 
+/* A detached device shows the driver Reattach will bring back. */
+static void test_show_detached(void **state)
+{
+	expect_render(format_device_show,
+		      "{\"bus\":\"pci\",\"id\":\"0000:00:14.0\",\"state\":\"detached\","
+		      "\"vendor\":\"8086\",\"product\":\"a36d\",\"driver\":\"vfio-pci\","
+		      "\"original_driver\":\"xhci_hcd\",\"children\":[],"
+		      "\"pci\":{\"class\":\"0c0330\",\"driver_override\":\"vfio-pci\"}}",
+		      "id:               0000:00:14.0\n"
+		      "bus:              pci\n"
+		      "name:             USB controller (xHCI)\n"
+		      "state:            detached\n"
+		      "vendor:product:   8086:a36d\n"
+		      "driver:           vfio-pci\n"
+		      "original driver:  xhci_hcd\n"
+		      "syspath:          -\n"
+		      "parent:           -\n"
+		      "children:         -\n"
+		      "numa node:        -\n"
+		      "subsystem:        ????:????\n"
+		      "class:            0c0330 (USB controller (xHCI))\n"
+		      "revision:         -\n"
+		      "driver override:  vfio-pci\n"
+		      "iommu group:      -\n"
+		      "group members:    -\n"
+		      "physfn:           -\n"
+		      "virtfns:          -\n"
+		      "sr-iov:           -\n"
+		      "reset methods:    -\n"
+		      "resettable:       -\n"
+		      "boot vga:         -\n"
+		      "bridge:           -\n");
+}
+
 static void test_show_usb(void **state)
 {
 	expect_render(format_device_show, KEYBOARD,
@@ -404,11 +438,10 @@ static void test_varlink_errors(void **state)
 
 static void test_unknown_errors_name_parameters(void **state)
 {
-	expect_error("io.hostdevd.OperationFailed",
-		     "{\"device\":\"0000:03:00.0\",\"step\":\"unbind\",\"errno\":16,"
-		     "\"message\":\"Device or resource busy\"}",
-		     "io.hostdevd.GetDevice failed: device: 0000:03:00.0, step: unbind, errno: 16, "
-		     "message: Device or resource busy (io.hostdevd.OperationFailed)");
+	expect_error("io.hostdevd.GroupNotViable",
+		     "{\"device\":\"0000:03:00.0\",\"members\":[\"0000:03:00.1\"],\"errno\":16}",
+		     "io.hostdevd.GetDevice failed: device: 0000:03:00.0, members: "
+		     "[\"0000:03:00.1\"], errno: 16 (io.hostdevd.GroupNotViable)");
 	expect_error("com.example.Odd", "{}", "io.hostdevd.GetDevice failed (com.example.Odd)");
 	expect_error("com.example.Odd", "[1]", "io.hostdevd.GetDevice failed (com.example.Odd)");
 	/* Parameters of the wrong type or missing print as they are, or "?". */
@@ -424,6 +457,193 @@ static void test_unknown_errors_name_parameters(void **state)
 		     "io.hostdevd.GetDevice failed: why: ?]0;pwned? (com.example.Odd?[31m)");
 }
 
+/* ---- detach and reattach ---- */
+
+#define DETACHED_NIC(original)                                                                 \
+	"{\"device\":{\"id\":\"0000:03:00.0\",\"state\":\"detached\",\"driver\":\"vfio-pci\"," \
+	"\"original_driver\":" original "}}"
+
+static void test_detach_results(void **state)
+{
+	expect_render(format_detach_result, DETACHED_NIC("\"e1000e\""),
+		      "0000:03:00.0: detached, now on vfio-pci (was e1000e)\n");
+	/* On a stub since before hostdevd knew it: no driver to promise. */
+	expect_render(format_detach_result, DETACHED_NIC("null"),
+		      "0000:03:00.0: detached, now on vfio-pci (no host driver recorded: reattach "
+		      "takes whichever driver the kernel binds)\n");
+	expect_render(format_detach_result,
+		      "{\"device\":{\"id\":\"0000:03:00.0\",\"driver\":null,"
+		      "\"original_driver\":\"e1000e\"}}",
+		      "0000:03:00.0: detached, now on no driver (was e1000e)\n");
+	/* Untrusted: missing fields, wrong types, escape sequences. */
+	expect_render(format_detach_result, "{\"device\":[]}",
+		      "-: detached, now on no driver (no host driver recorded: reattach takes "
+		      "whichever driver the kernel binds)\n");
+	expect_render(format_detach_result,
+		      "{\"device\":{\"id\":\"x\\u001b[2J\",\"driver\":\"vfio-pci\","
+		      "\"original_driver\":7}}",
+		      "x?[2J: detached, now on vfio-pci (no host driver recorded: reattach takes "
+		      "whichever driver the kernel binds)\n");
+}
+
+#define REATTACH(driver, outcome)                                                              \
+	"{\"device\":{\"id\":\"0000:03:00.0\",\"state\":\"host\"},\"driver\":" driver           \
+	",\"outcome\":" outcome "}"
+
+static void test_reattach_results(void **state)
+{
+	expect_render(format_reattach_result, REATTACH("\"e1000e\"", "\"original\""),
+		      "0000:03:00.0: reattached to e1000e (original driver)\n");
+	expect_render(format_reattach_result, REATTACH("\"igb\"", "\"native\""),
+		      "0000:03:00.0: reattached to igb (none was recorded; the kernel chose it)\n");
+	expect_render(format_reattach_result, REATTACH("null", "\"unbound\""),
+		      "0000:03:00.0: reattached, but no driver took it: none was recorded and the "
+		      "host has none for it, so it stays unbound\n");
+	/* An outcome newer than this hostdevctl is shown as it is. */
+	expect_render(format_reattach_result, REATTACH("\"e1000e\"", "\"repaired\""),
+		      "0000:03:00.0: reattached to e1000e (outcome repaired)\n");
+	expect_render(format_reattach_result, REATTACH("\"e1000e\"", "3"),
+		      "0000:03:00.0: reattached to e1000e (outcome -)\n");
+	expect_render(format_reattach_result, "{}",
+		      "-: reattached, but no driver took it: none was recorded and the host has "
+		      "none for it, so it stays unbound\n");
+}
+
+static void expect_op_error(const char *method, const char *error, const char *params,
+			    const char *expected)
+{
+	json_object *p = params ? parse(params) : NULL;
+	char *text = format_varlink_error(method, error, p);
+
+	if (strcmp(text, expected) != 0)
+		fprintf(stderr, "--- got:\n%s\n--- expected:\n%s\n", text, expected);
+	assert_string_equal(text, expected);
+	free(text);
+	json_object_put(p);
+}
+
+#define DETACH "io.hostdevd.Detach"
+#define REATTACH_M "io.hostdevd.Reattach"
+
+static void test_busy_and_critical(void **state)
+{
+	expect_op_error(REATTACH_M, "io.hostdevd.DeviceBusy",
+			"{\"device\":\"0000:03:00.0\",\"operation\":\"Detach\"}",
+			"hostdevd is already running a Detach of 0000:03:00.0; try again when it "
+			"has finished (a device in state error waits for a stuck write to return "
+			"first: 'hostdevctl watch' shows when its state changes) "
+			"(io.hostdevd.DeviceBusy)");
+	expect_op_error(DETACH, "io.hostdevd.HostCritical",
+			"{\"device\":\"0000:00:02.0\",\"reason\":\"boot VGA device: the console "
+			"may be on it\"}",
+			"0000:00:02.0 must stay with the host, so hostdevd will not detach it (boot "
+			"VGA device: the console may be on it) (io.hostdevd.HostCritical)");
+	expect_op_error("io.hostdevd.Claim", "io.hostdevd.HostCritical",
+			"{\"device\":\"0000:00:00.0\",\"reason\":\"host bridge\"}",
+			"0000:00:00.0 must stay with the host, so hostdevd refused "
+			"io.hostdevd.Claim (host bridge) (io.hostdevd.HostCritical)");
+	expect_op_error(DETACH, "org.varlink.service.PermissionDenied", NULL,
+			"hostdevd refused io.hostdevd.Detach: permission denied (it needs the "
+			"'detach' permission); run as root or ask the administrator to grant this "
+			"user the permission in hostdevd's policy "
+			"(org.varlink.service.PermissionDenied)");
+}
+
+static void test_invalid_state(void **state)
+{
+	expect_op_error(DETACH, "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"detached\"}",
+			"cannot detach 0000:03:00.0: it is in state detached, and detach needs "
+			"state host; it is on another stub: reattach it first, then detach it to "
+			"this one (io.hostdevd.InvalidDeviceState)");
+	expect_op_error(REATTACH_M, "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"host\"}",
+			"cannot reattach 0000:03:00.0: it is in state host, and reattach needs "
+			"state detached; it is with the host already "
+			"(io.hostdevd.InvalidDeviceState)");
+	expect_op_error(REATTACH_M, "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"error\"}",
+			"cannot reattach 0000:03:00.0: it is in state error, and reattach needs "
+			"state detached; an earlier operation failed or is stuck in the kernel; "
+			"hostdevd's log says which (io.hostdevd.InvalidDeviceState)");
+	expect_op_error(DETACH, "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"claimed\"}",
+			"cannot detach 0000:03:00.0: it is in state claimed, and detach needs state "
+			"host; a guest holds it: release it first (io.hostdevd.InvalidDeviceState)");
+	expect_op_error(DETACH, "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"missing\"}",
+			"cannot detach 0000:03:00.0: it is in state missing, and detach needs state "
+			"host; the device is gone from the system (io.hostdevd.InvalidDeviceState)");
+	/* A state this hostdevctl does not know, from a method it has no verb for. */
+	expect_op_error("io.hostdevd.Reset", "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"resetting\"}",
+			"hostdevd refused io.hostdevd.Reset on 0000:03:00.0: it is in state "
+			"resetting (io.hostdevd.InvalidDeviceState)");
+	expect_op_error("io.hostdevd.Reset", "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"claimed\"}",
+			"hostdevd refused io.hostdevd.Reset on 0000:03:00.0: it is in state "
+			"claimed; a guest holds it: release it first "
+			"(io.hostdevd.InvalidDeviceState)");
+}
+
+static void test_operation_failed(void **state)
+{
+	expect_op_error(DETACH, "io.hostdevd.OperationFailed",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"unbind\",\"errno\":16,\"message\":"
+			"\"write /sys/bus/pci/drivers/e1000e/unbind: Device or resource busy\"}",
+			"detach of 0000:03:00.0 failed at step unbind: Device or resource busy "
+			"(write /sys/bus/pci/drivers/e1000e/unbind: Device or resource busy); "
+			"hostdevd undid the steps before it; if that failed too, the message says "
+			"so and the device is in state error (io.hostdevd.OperationFailed)");
+	expect_op_error(DETACH, "io.hostdevd.OperationFailed",
+			"{\"device\":\"1-2\",\"step\":\"check\",\"errno\":95,\"message\":"
+			"\"1-2 is a usb device: Detach is for PCI functions\"}",
+			"detach of 1-2 failed at step check: Operation not supported (1-2 is a usb "
+			"device: Detach is for PCI functions); nothing was changed "
+			"(io.hostdevd.OperationFailed)");
+	expect_op_error(DETACH, "io.hostdevd.OperationFailed",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"load_module\",\"errno\":2,"
+			"\"message\":\"module vfio-pci is not loaded\"}",
+			"detach of 0000:03:00.0 failed at step load_module: No such file or "
+			"directory (module vfio-pci is not loaded); nothing was changed "
+			"(io.hostdevd.OperationFailed)");
+	expect_op_error(REATTACH_M, "io.hostdevd.OperationFailed",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"drivers_probe\",\"errno\":5,"
+			"\"message\":\"write /sys/bus/pci/drivers_probe: Input/output error; "
+			"rollback failed: write /sys/bus/pci/drivers_probe: Input/output error\"}",
+			"reattach of 0000:03:00.0 failed at step drivers_probe: Input/output error "
+			"(write /sys/bus/pci/drivers_probe: Input/output error; rollback failed: "
+			"write /sys/bus/pci/drivers_probe: Input/output error); hostdevd undid the "
+			"steps before it; if that failed too, the message says so and the device is "
+			"in state error (io.hostdevd.OperationFailed)");
+	/* errno missing, or not one the kernel has. */
+	expect_op_error(DETACH, "io.hostdevd.OperationFailed",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"unbind\",\"errno\":\"EBUSY\"}",
+			"detach of 0000:03:00.0 failed at step unbind: error EBUSY (?); hostdevd "
+			"undid the steps before it; if that failed too, the message says so and the "
+			"device is in state error (io.hostdevd.OperationFailed)");
+	expect_op_error(DETACH, "io.hostdevd.OperationFailed",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"check\",\"errno\":-3,"
+			"\"message\":\"odd\"}",
+			"detach of 0000:03:00.0 failed at step check: error -3 (odd); nothing was "
+			"changed (io.hostdevd.OperationFailed)");
+}
+
+static void test_operation_timeout(void **state)
+{
+	expect_op_error(DETACH, "io.hostdevd.Timeout",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"unbind\",\"seconds\":0.2}",
+			"detach of 0000:03:00.0 timed out: the unbind write did not return within "
+			"0.2 s; the device is left in state error until the kernel finishes the "
+			"write and hostdevd re-reads it and rolls it back ('hostdevctl watch' shows "
+			"when; whatever uses the device may be holding it) (io.hostdevd.Timeout)");
+	expect_op_error(REATTACH_M, "io.hostdevd.Timeout",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"confirm_bind\",\"seconds\":10}",
+			"reattach of 0000:03:00.0 timed out: no driver bound within 10 s; hostdevd "
+			"undid the steps (if that failed, the device is in state error: see "
+			"'hostdevctl show 0000:03:00.0') (io.hostdevd.Timeout)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -433,6 +653,7 @@ int main(void)
 		cmocka_unit_test(test_table_fits_terminal),
 		cmocka_unit_test(test_table_untrusted_fields),
 		cmocka_unit_test(test_show_pci),
+		cmocka_unit_test(test_show_detached),
 		cmocka_unit_test(test_show_usb),
 		cmocka_unit_test(test_show_sparse_record),
 		cmocka_unit_test(test_watch_lines),
@@ -441,6 +662,12 @@ int main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_varlink_errors),
 		cmocka_unit_test(test_unknown_errors_name_parameters),
+		cmocka_unit_test(test_detach_results),
+		cmocka_unit_test(test_reattach_results),
+		cmocka_unit_test(test_busy_and_critical),
+		cmocka_unit_test(test_invalid_state),
+		cmocka_unit_test(test_operation_failed),
+		cmocka_unit_test(test_operation_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
