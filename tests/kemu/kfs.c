@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -95,6 +96,20 @@ bool kfs_is_dir(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int kfs_open_locked(const char *path)
+{
+	int fd = kfs_open(path, O_RDWR | O_CREAT, 0644), r;
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX) < 0) {
+		r = -errno;
+		kfs_close(fd);
+		return r;
+	}
+	return fd;
 }
 
 int kfs_mkdir_p(const char *path)

@@ -13,6 +13,10 @@
  * (the testbed lives in /dev/shm) and, in 0.17, leaks it when the open
  * fails; the emulator opens many files that may not exist. */
 int kfs_open(const char *path, int flags, mode_t mode);
+/* Opens (creating) a file and takes an exclusive flock on it: returns the
+ * fd, or -errno.  Each call opens its own description, so threads of one
+ * process exclude each other too. */
+int kfs_open_locked(const char *path);
 void kfs_close(int fd);
 
 /* snprintf into a PATH_MAX buffer; -ENAMETOOLONG when it does not fit. */

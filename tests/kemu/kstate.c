@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,21 +66,11 @@ int kstate_ensure_dirs(const char *root)
 int kstate_lock(const char *root)
 {
 	char path[PATH_MAX];
-	int fd, r = kfs_path(path, "%s/kemu/lock", root);
+	int r = kfs_path(path, "%s/kemu/lock", root);
 
 	if (r < 0)
 		return r;
-	fd = kfs_open(path, O_RDWR | O_CREAT, 0644);
-	if (fd < 0)
-		return -errno;
-	/* Each caller opens its own description, so threads of one process
-	 * exclude each other too. */
-	if (flock(fd, LOCK_EX) < 0) {
-		r = -errno;
-		kfs_close(fd);
-		return r;
-	}
-	return fd;
+	return kfs_open_locked(path);
 }
 
 void kstate_unlock(int fd)

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -84,14 +83,9 @@ static int next_seqnum(const char *root, unsigned long long *out)
 	if (r < 0 || (r = kfs_mkdir_p(path)) < 0 ||
 	    (r = kfs_path(path, "%s/kemu/seqnum", root)) < 0)
 		return r;
-	fd = kfs_open(path, O_RDWR | O_CREAT, 0644);
+	fd = kfs_open_locked(path);
 	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX) < 0) {
-		r = -errno;
-		kfs_close(fd);
-		return r;
-	}
+		return fd;
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	buf[n > 0 ? n : 0] = '\0';
 	*out = strtoull(buf, NULL, 10) + 1;
