@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 struct event_base;
+struct claim_engine;
+struct claims;
 struct detach_engine;
 struct devtable;
 struct monitor;
@@ -17,5 +19,7 @@ struct hd_context {
 	struct monitor *monitor;
 	struct server *server;
 	struct detach_engine *detach; /* PCI detach/reattach (daemon/detach.h) */
+	struct claims *claims;        /* the in-use table (state/claims.h) */
+	struct claim_engine *claim;   /* Claim and Release (daemon/claim.h) */
 	uint64_t start_ns; /* now_ns() when the daemon started */
 };

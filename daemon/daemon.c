@@ -1,4 +1,5 @@
 #include "daemon/daemon.h"
+#include "daemon/claim.h"
 #include "daemon/context.h"
 #include "daemon/detach.h"
 #include "daemon/lock.h"
@@ -51,7 +52,10 @@ void hostdevd_free(struct hostdevd *d)
 	/* Operations in flight are answered (cancelled) while their clients
 	 * are still connected; then the server, which holds views of the
 	 * table. */
+	claim_engine_stop(d->ctx.claim);
 	detach_engine_free(d->ctx.detach);
+	claim_engine_free(d->ctx.claim);
+	claims_free(d->ctx.claims);
 	server_free(d->ctx.server);
 	monitor_free(d->ctx.monitor);
 	devtable_free(d->ctx.devices);
@@ -209,6 +213,9 @@ int hostdevd_start(struct hostdevd *d)
 						  .state_changed = on_state_changed,
 						  .ctx = d,
 					  });
+	d->ctx.claims = claims_new();
+	d->ctx.claim = claim_engine_new(d->ctx.devices, d->ctx.claims, d->ctx.detach,
+					on_state_changed, d);
 	d->ctx.monitor = monitor_new(d->ctx.base, d->ctx.devices, d->opts.source,
 				     d->have_hooks ? &d->hooks : NULL);
 	monitor_set_resync_callback(d->ctx.monitor, on_resync, d);

@@ -1,6 +1,7 @@
 #include "daemon/methods.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/claim.h"
 #include "daemon/context.h"
 #include "daemon/detach.h"
 #include "daemon/devjson.h"
@@ -11,6 +12,8 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #ifndef HOSTDEVD_URL
@@ -371,6 +374,43 @@ static struct detach_call *detach_call_new(struct hd_context *ctx, struct server
 	return dc;
 }
 
+static void reply_in_use(struct server_call *call, const struct claim_entry *e)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "device", json_object_new_string(e->device));
+	json_object_object_add(p, "driver", json_object_new_string(e->driver));
+	json_object_object_add(p, "domain", json_object_new_string(e->domain));
+	server_call_error(call, "io.hostdevd.DeviceInUse", p);
+}
+
+static void reply_busy(struct server_call *call, const char *device, const char *operation)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "device", json_object_new_string(device));
+	json_object_object_add(p, "operation", json_object_new_string(operation));
+	server_call_error(call, "io.hostdevd.DeviceBusy", p);
+}
+
+/* In use means in use: Detach and Reattach leave a claimed device alone,
+ * whoever asks.  Answers the call and returns true when it is claimed. */
+static bool refuse_claimed(struct hd_context *ctx, struct server_call *call, const char *id)
+{
+	const struct claim_entry *e;
+
+	switch (claim_blocks(ctx->claim, id, &e)) {
+	case CLAIM_IN_USE:
+		reply_in_use(call, e);
+		return true;
+	case CLAIM_BUSY:
+		reply_busy(call, id, e->phase == CLAIM_RELEASING ? "Release" : "Claim");
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void method_detach(struct hd_context *ctx, struct server_call *call, json_object *params)
 {
 	const char *sel = NULL, *stub = DETACH_DEFAULT_STUB;
@@ -383,7 +423,7 @@ static void method_detach(struct hd_context *ctx, struct server_call *call, json
 		return;
 	}
 	dev = resolve_device(ctx, call, sel);
-	if (dev)
+	if (dev && !refuse_claimed(ctx, call, dev->id))
 		detach_start(ctx->detach, dev->id, stub, on_detach_done,
 			     detach_call_new(ctx, call));
 }
@@ -396,8 +436,309 @@ static void method_reattach(struct hd_context *ctx, struct server_call *call,
 
 	vl_param_string(params, "device", &sel);
 	dev = resolve_device(ctx, call, sel);
-	if (dev)
+	if (dev && !refuse_claimed(ctx, call, dev->id))
 		reattach_start(ctx->detach, dev->id, on_detach_done, detach_call_new(ctx, call));
+}
+
+/* ---- Claim, Release, ListClaims ---------------------------------------- */
+
+struct claim_call {
+	struct hd_context *ctx;
+	struct server_call *call; /* deferred */
+};
+
+/* The schema's Owner: driver and domain non-empty strings, uuid optional. */
+static bool owner_parse(json_object *params, struct claim_owner *owner)
+{
+	json_object *o;
+
+	*owner = (struct claim_owner){ 0 };
+	if (!json_object_object_get_ex(params, "owner", &o))
+		return false;
+	json_object_object_foreach(o, key, val) {
+		const char **field = streq(key, "driver") ? &owner->driver
+				   : streq(key, "domain") ? &owner->domain
+				   : streq(key, "uuid")	  ? &owner->uuid
+							  : NULL;
+
+		if (!field || (val && !json_object_is_type(val, json_type_string)))
+			return false;
+		*field = val ? json_object_get_string(val) : NULL;
+	}
+	return owner->driver && *owner->driver && owner->domain && *owner->domain;
+}
+
+/* Adds `id` to the request unless it is there already. */
+static void ids_add(char ***ids, size_t *n, const char *id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (streq((*ids)[i], id))
+			return;
+	*ids = xrealloc(*ids, (*n + 2) * sizeof(**ids));
+	(*ids)[(*n)++] = (char *)id;
+	(*ids)[*n] = NULL;
+}
+
+/* Resolves the "devices" selectors into canonical ids (borrowed from the
+ * table, or from the claim table for a claimed device that left it).  On
+ * failure the call is answered and NULL returned. */
+static char **devices_resolve(struct hd_context *ctx, struct server_call *call, json_object *arr,
+			      size_t *n)
+{
+	size_t len = json_object_array_length(arr);
+	char **ids = xcalloc(1, sizeof(*ids));
+
+	*n = 0;
+	for (size_t i = 0; i < len; i++) {
+		json_object *v = json_object_array_get_idx(arr, i);
+		const struct claim_entry *gone;
+		struct device *dev;
+
+		if (!json_object_is_type(v, json_type_string)) {
+			reply_invalid_parameter(call, "devices");
+			free(ids);
+			return NULL;
+		}
+		gone = claims_find(ctx->claims, json_object_get_string(v));
+		if (gone && !devtable_get(ctx->devices, gone->device)) {
+			ids_add(&ids, n, gone->device);
+			continue;
+		}
+		dev = resolve_device(ctx, call, json_object_get_string(v));
+		if (!dev) {
+			free(ids);
+			return NULL;
+		}
+		ids_add(&ids, n, dev->id);
+	}
+	return ids;
+}
+
+/* whole_group: every endpoint sharing an IOMMU group with a requested
+ * device joins the request; bridges stay with the host. */
+static void ids_add_groups(const struct devtable *t, char ***ids, size_t *n)
+{
+	size_t asked = *n;
+
+	for (size_t i = 0; i < asked; i++) {
+		const struct device *dev = devtable_get(t, (*ids)[i]);
+
+		if (!dev || dev->bus != HD_BUS_PCI || dev->pci.iommu_group == HD_NO_GROUP)
+			continue;
+		for (struct device *m = devtable_group_first(t, dev->pci.iommu_group); m;
+		     m = m->group_next)
+			if (!pci_is_bridge(m) && !pci_is_host_bridge(m))
+				ids_add(ids, n, m->id);
+	}
+}
+
+static void append_since(struct devjson_buf *b, int64_t since)
+{
+	time_t t = (time_t)since;
+	struct tm tm;
+	char text[32];
+
+	gmtime_r(&t, &tm);
+	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	devjson_append_string(b, text);
+}
+
+/* The schema's ClaimEntry. */
+static void append_claim(struct devjson_buf *b, const struct claim_entry *e)
+{
+	APPEND_LIT(b, "{\"device\":");
+	devjson_append_string(b, e->device);
+	APPEND_LIT(b, ",\"owner\":{\"driver\":");
+	devjson_append_string(b, e->driver);
+	APPEND_LIT(b, ",\"domain\":");
+	devjson_append_string(b, e->domain);
+	if (e->uuid) {
+		APPEND_LIT(b, ",\"uuid\":");
+		devjson_append_string(b, e->uuid);
+	}
+	APPEND_LIT(b, "},\"managed\":");
+	if (e->managed)
+		APPEND_LIT(b, "true");
+	else
+		APPEND_LIT(b, "false");
+	APPEND_LIT(b, ",\"uid\":");
+	devjson_append_int(b, (int64_t)e->cred.uid);
+	APPEND_LIT(b, ",\"gid\":");
+	devjson_append_int(b, (int64_t)e->cred.gid);
+	APPEND_LIT(b, ",\"pid\":");
+	devjson_append_int(b, (int64_t)e->cred.pid);
+	APPEND_LIT(b, ",\"since\":");
+	append_since(b, e->since);
+	APPEND_LIT(b, "}");
+}
+
+static json_object *claim_error_params(const struct claim_result *r)
+{
+	json_object *p, *arr;
+
+	if (r->status == CLAIM_ENGINE_ERROR)
+		return detach_error_params(r->detach);
+	if (r->status == CLAIM_NOT_PERMITTED)
+		return NULL;
+	p = json_object_new_object();
+	json_object_object_add(p, "device", json_object_new_string(r->device));
+	switch (r->status) {
+	case CLAIM_IN_USE:
+		json_object_object_add(p, "driver", json_object_new_string(r->holder->driver));
+		json_object_object_add(p, "domain", json_object_new_string(r->holder->domain));
+		break;
+	case CLAIM_NOT_VIABLE:
+		arr = json_object_new_array();
+		for (char **m = r->members; *m; m++)
+			json_object_array_add(arr, json_object_new_string(*m));
+		json_object_object_add(p, "group", json_object_new_int(r->group));
+		json_object_object_add(p, "members", arr);
+		break;
+	case CLAIM_BUSY:
+		json_object_object_add(p, "operation", json_object_new_string(r->operation));
+		break;
+	case CLAIM_BAD_STATE:
+		json_object_object_add(p, "state", json_object_new_string(r->state));
+		break;
+	default:
+		break;
+	}
+	return p;
+}
+
+static void on_claim_done(const struct claim_result *r, void *arg)
+{
+	struct claim_call *cc = arg;
+	struct devjson_buf b = { 0 };
+
+	if (r->status != CLAIM_OK) {
+		server_call_error(cc->call, r->error, claim_error_params(r));
+	} else {
+		APPEND_LIT(&b, "{\"claims\":[");
+		for (size_t i = 0; i < r->n_devices; i++) {
+			if (i)
+				APPEND_LIT(&b, ",");
+			append_claim(&b, claims_find(cc->ctx->claims, r->devices[i]));
+		}
+		APPEND_LIT(&b, "]}");
+		server_call_reply_text(cc->call, b.data, b.len, false);
+	}
+	server_call_unref(cc->call);
+	free(cc);
+}
+
+static void on_release_done(const struct claim_result *r, void *arg)
+{
+	struct claim_call *cc = arg;
+
+	if (r->status != CLAIM_OK) {
+		server_call_error(cc->call, r->error, claim_error_params(r));
+	} else {
+		json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "released",
+				       string_array((const char *const *)r->devices, r->n_devices));
+		server_call_reply(cc->call, p, false);
+	}
+	server_call_unref(cc->call);
+	free(cc);
+}
+
+static struct claim_call *claim_call_new(struct hd_context *ctx, struct server_call *call)
+{
+	struct claim_call *cc = xcalloc(1, sizeof(*cc));
+
+	cc->ctx = ctx;
+	cc->call = server_call_defer(call);
+	return cc;
+}
+
+static struct claim_cred peer_cred(struct server_call *call)
+{
+	const struct hd_peer *peer = server_call_peer(call);
+
+	return (struct claim_cred){ peer->uid, peer->gid, peer->pid };
+}
+
+static void method_claim(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	struct claim_request req = { .managed = true, .stub = DETACH_DEFAULT_STUB };
+	bool whole_group = false;
+	json_object *arr;
+	_cleanup_free_ char **ids = NULL;
+	size_t n;
+
+	if (!owner_parse(params, &req.owner)) {
+		reply_invalid_parameter(call, "owner");
+		return;
+	}
+	json_object_object_get_ex(params, "devices", &arr);
+	vl_param_bool(params, "managed", &req.managed);
+	vl_param_bool(params, "whole_group", &whole_group);
+	vl_param_string(params, "driver", &req.stub);
+	if (!detach_stub_known(req.stub)) {
+		reply_invalid_parameter(call, "driver");
+		return;
+	}
+	if (json_object_array_length(arr) == 0) {
+		reply_invalid_parameter(call, "devices");
+		return;
+	}
+	ids = devices_resolve(ctx, call, arr, &n);
+	if (!ids)
+		return;
+	if (whole_group)
+		ids_add_groups(ctx->devices, &ids, &n);
+	req.cred = peer_cred(call);
+	req.devices = ids;
+	req.n_devices = n;
+	claim_start(ctx->claim, &req, on_claim_done, claim_call_new(ctx, call));
+}
+
+static void method_release(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	struct release_request req = { .admin = peer_has_permission(server_call_peer(call),
+								   PERM_ADMIN) };
+	json_object *arr = NULL;
+	_cleanup_free_ char **ids = NULL;
+
+	if (!owner_parse(params, &req.owner)) {
+		reply_invalid_parameter(call, "owner");
+		return;
+	}
+	if (json_object_object_get_ex(params, "devices", &arr) && arr) {
+		ids = devices_resolve(ctx, call, arr, &req.n_devices);
+		if (!ids)
+			return;
+		req.devices = ids;
+	}
+	req.cred = peer_cred(call);
+	release_start(ctx->claim, &req, on_release_done, claim_call_new(ctx, call));
+}
+
+static void method_list_claims(struct hd_context *ctx, struct server_call *call,
+			       json_object *params)
+{
+	const char *driver = NULL, *domain = NULL;
+	struct devjson_buf b = { 0 };
+	size_t listed = 0;
+
+	vl_param_string(params, "driver", &driver);
+	vl_param_string(params, "domain", &domain);
+	APPEND_LIT(&b, "{\"claims\":[");
+	for (size_t i = 0; i < claims_count(ctx->claims); i++) {
+		const struct claim_entry *e = claims_at(ctx->claims, i);
+
+		/* Only settled claims: one in flight may still fail. */
+		if (e->phase == CLAIM_RESERVED || (driver && !streq(driver, e->driver)) ||
+		    (domain && !streq(domain, e->domain)))
+			continue;
+		if (listed++)
+			APPEND_LIT(&b, ",");
+		append_claim(&b, e);
+	}
+	APPEND_LIT(&b, "]}");
+	server_call_reply_text(call, b.data, b.len, false);
 }
 
 static void method_watch(struct hd_context *ctx, struct server_call *call, json_object *params)
@@ -492,6 +833,27 @@ static const struct param_def detach_params[] = {
 	{ NULL },
 };
 
+static const struct param_def claim_params[] = {
+	{ "owner", PARAM_OBJECT, true },
+	{ "devices", PARAM_ARRAY, true },
+	{ "managed", PARAM_BOOL, false },
+	{ "whole_group", PARAM_BOOL, false },
+	{ "driver", PARAM_STRING, false },
+	{ NULL },
+};
+
+static const struct param_def release_params[] = {
+	{ "owner", PARAM_OBJECT, true },
+	{ "devices", PARAM_ARRAY, false },
+	{ NULL },
+};
+
+static const struct param_def list_claims_params[] = {
+	{ "driver", PARAM_STRING, false },
+	{ "domain", PARAM_STRING, false },
+	{ NULL },
+};
+
 static const struct method_def builtin_methods[] = {
 	{ SERVICE_INTERFACE ".GetInfo", method_get_info, PERM_LIST, METHOD_ANY_PEER, NULL },
 	{ SERVICE_INTERFACE ".GetInterfaceDescription", method_get_interface_description,
@@ -502,6 +864,9 @@ static const struct method_def builtin_methods[] = {
 	{ HOSTDEVD_INTERFACE ".GetStatus", method_get_status, PERM_LIST, 0, NULL },
 	{ HOSTDEVD_INTERFACE ".Detach", method_detach, PERM_DETACH, 0, detach_params },
 	{ HOSTDEVD_INTERFACE ".Reattach", method_reattach, PERM_DETACH, 0, device_params },
+	{ HOSTDEVD_INTERFACE ".Claim", method_claim, PERM_CLAIM, 0, claim_params },
+	{ HOSTDEVD_INTERFACE ".Release", method_release, PERM_RELEASE, 0, release_params },
+	{ HOSTDEVD_INTERFACE ".ListClaims", method_list_claims, PERM_LIST, 0, list_claims_params },
 };
 
 const struct method_def *methods_table(size_t *n)
@@ -526,6 +891,8 @@ static bool param_type_ok(const struct param_def *def, json_object *v)
 		[PARAM_STRING] = json_type_string,
 		[PARAM_INT] = json_type_int,
 		[PARAM_BOOL] = json_type_boolean,
+		[PARAM_OBJECT] = json_type_object,
+		[PARAM_ARRAY] = json_type_array,
 	};
 
 	/* null stands for an absent optional parameter. */

@@ -51,6 +51,10 @@ enum param_type {
 	PARAM_STRING,
 	PARAM_INT,
 	PARAM_BOOL,
+	/* Structured: the dispatcher checks the JSON type, the handler the
+	 * contents. */
+	PARAM_OBJECT,
+	PARAM_ARRAY,
 };
 
 struct param_def {

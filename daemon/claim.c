@@ -1,0 +1,486 @@
+#include "daemon/claim.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct claim_engine {
+	struct devtable *devices;
+	struct claims *claims;
+	struct detach_engine *detach;
+	void (*state_changed)(const struct device *dev, void *ctx);
+	void *ctx;
+	bool stopping;
+};
+
+/* One Claim or Release in flight. */
+struct claim_op {
+	struct claim_engine *ce;
+	char *driver, *domain, *uuid; /* the owner */
+	char **ids;
+	size_t n, next;
+	bool *skip;          /* claim: already held by this owner */
+	bool *detached_here; /* claim: this request moved it to the stub */
+	bool managed;
+	char *stub;
+	claim_done_fn done;
+	void *ctx;
+	/* The engine's failure, kept across the rollback. */
+	struct detach_result failure;
+	char failure_device[64], failure_reason[64];
+};
+
+static const char *const status_errors[] = {
+	[CLAIM_OK] = NULL,
+	[CLAIM_IN_USE] = "io.hostdevd.DeviceInUse",
+	[CLAIM_NOT_VIABLE] = "io.hostdevd.GroupNotViable",
+	[CLAIM_BUSY] = "io.hostdevd.DeviceBusy",
+	[CLAIM_BAD_STATE] = "io.hostdevd.InvalidDeviceState",
+	[CLAIM_NOT_CLAIMED] = "io.hostdevd.NotClaimed",
+	[CLAIM_NOT_PERMITTED] = "org.varlink.service.PermissionDenied",
+	[CLAIM_ENGINE_ERROR] = NULL, /* the engine's */
+};
+
+struct claim_engine *claim_engine_new(struct devtable *t, struct claims *c,
+				      struct detach_engine *detach,
+				      void (*state_changed)(const struct device *dev, void *ctx),
+				      void *ctx)
+{
+	struct claim_engine *ce = xcalloc(1, sizeof(*ce));
+
+	ce->devices = t;
+	ce->claims = c;
+	ce->detach = detach;
+	ce->state_changed = state_changed;
+	ce->ctx = ctx;
+	return ce;
+}
+
+void claim_engine_stop(struct claim_engine *ce)
+{
+	if (ce)
+		ce->stopping = true;
+}
+
+void claim_engine_free(struct claim_engine *ce)
+{
+	free(ce);
+}
+
+static void device_move(struct claim_engine *ce, struct device *dev, enum dev_state to,
+			const char *why)
+{
+	if (dev->state != to && device_set_state(dev, to, why) && ce->state_changed)
+		ce->state_changed(dev, ce->ctx);
+}
+
+static void finish(struct claim_op *op, struct claim_result *r)
+{
+	if (!r->error && r->status != CLAIM_ENGINE_ERROR)
+		r->error = status_errors[r->status];
+	else if (r->status == CLAIM_ENGINE_ERROR)
+		r->error = r->detach->error;
+	op->done(r, op->ctx);
+	for (size_t i = 0; i < op->n; i++)
+		free(op->ids[i]);
+	free(op->ids);
+	free(op->skip);
+	free(op->detached_here);
+	free(op->driver);
+	free(op->domain);
+	free(op->uuid);
+	free(op->stub);
+	free(op);
+}
+
+static struct claim_op *op_new(struct claim_engine *ce, const struct claim_owner *owner,
+			       char **ids, size_t n, claim_done_fn done, void *ctx)
+{
+	struct claim_op *op = xcalloc(1, sizeof(*op));
+
+	op->ce = ce;
+	op->driver = xstrdup(owner->driver);
+	op->domain = xstrdup(owner->domain);
+	op->uuid = xstrdup(owner->uuid);
+	op->ids = xcalloc(n + 1, sizeof(*op->ids));
+	for (size_t i = 0; i < n; i++)
+		op->ids[i] = xstrdup(ids[i]);
+	op->n = n;
+	op->skip = xcalloc(n + 1, sizeof(*op->skip));
+	op->detached_here = xcalloc(n + 1, sizeof(*op->detached_here));
+	op->done = done;
+	op->ctx = ctx;
+	return op;
+}
+
+static void save_failure(struct claim_op *op, const struct detach_result *r)
+{
+	op->failure = *r;
+	snprintf(op->failure_device, sizeof(op->failure_device), "%s", r->device);
+	snprintf(op->failure_reason, sizeof(op->failure_reason), "%s",
+		 r->reason ? r->reason : "");
+	op->failure.device = op->failure_device;
+	op->failure.reason = r->reason ? op->failure_reason : NULL;
+	op->failure.driver = NULL;
+	op->failure.outcome = NULL;
+}
+
+enum claim_status claim_blocks(const struct claim_engine *ce, const char *device,
+			       const struct claim_entry **entry)
+{
+	const struct claim_entry *e = claims_find(ce->claims, device);
+
+	*entry = e;
+	if (!e)
+		return CLAIM_OK;
+	return e->phase == CLAIM_HELD ? CLAIM_IN_USE : CLAIM_BUSY;
+}
+
+/* ---- Claim: checks ------------------------------------------------------ */
+
+static const char *phase_operation(enum claim_phase phase)
+{
+	return phase == CLAIM_RELEASING ? "Release" : "Claim";
+}
+
+/* The device's own entry and state; returns false with *r filled when the
+ * claim cannot go ahead, sets *held when this owner holds it already. */
+static bool check_device(struct claim_engine *ce, const struct claim_request *req,
+			 const struct device *dev, bool *held, struct claim_result *r)
+{
+	const struct claim_entry *e = claims_find(ce->claims, dev->id);
+
+	*held = false;
+	r->device = dev->id;
+	if (e && e->phase != CLAIM_HELD) {
+		r->status = CLAIM_BUSY;
+		r->operation = phase_operation(e->phase);
+	} else if (e && !claim_owned_by(e, &req->owner)) {
+		r->status = CLAIM_IN_USE;
+		r->holder = e;
+	} else if (e) {
+		*held = true;
+		return true;
+	} else if (dev->state == DEV_DETACHING || dev->state == DEV_RELEASING) {
+		r->status = CLAIM_BUSY;
+		r->operation = dev->state == DEV_DETACHING ? "Detach" : "Reattach";
+	} else if (dev->state != DEV_DETACHED && (!req->managed || dev->state != DEV_HOST)) {
+		/* Unmanaged: the caller detached it before; it must be in the pool. */
+		r->status = CLAIM_BAD_STATE;
+		r->state = dev_state_name(dev->state);
+	} else {
+		return true;
+	}
+	return false;
+}
+
+static bool check_group(struct claim_engine *ce, const struct claim_request *req,
+			const struct device *dev, struct claim_result *r)
+{
+	const struct claim_entry *holder;
+	char **members;
+
+	switch (claims_check_group(ce->claims, ce->devices, dev, &req->owner, req->devices,
+				   req->n_devices, &holder, &members)) {
+	case CLAIM_GROUP_VIABLE:
+		return true;
+	case CLAIM_GROUP_IN_USE:
+		r->status = CLAIM_IN_USE;
+		r->device = holder->device;
+		r->holder = holder;
+		return false;
+	default:
+		r->status = CLAIM_NOT_VIABLE;
+		r->device = dev->id;
+		r->group = dev->pci.iommu_group;
+		r->members = members;
+		return false;
+	}
+}
+
+static void log_refusal(const struct claim_request *req, const struct claim_result *r)
+{
+	char msg[256];
+
+	if (r->status == CLAIM_IN_USE)
+		log_dev_info(r->device, "claim by %s/%s refused: %s", req->owner.driver,
+			     req->owner.domain, claim_in_use_message(r->holder, msg, sizeof(msg)));
+	else if (r->status == CLAIM_NOT_VIABLE)
+		log_dev_info(r->device, "claim by %s/%s refused: IOMMU group %d has members "
+			     "on host drivers", req->owner.driver, req->owner.domain, r->group);
+	else
+		log_dev_info(r->device, "claim by %s/%s refused: %s", req->owner.driver,
+			     req->owner.domain, status_errors[r->status]);
+}
+
+/* Every check, for every device, before anything is reserved. */
+static bool claim_check(struct claim_engine *ce, const struct claim_request *req, bool *skip,
+			struct claim_result *r)
+{
+	for (size_t i = 0; i < req->n_devices; i++) {
+		struct device *dev = devtable_get(ce->devices, req->devices[i]);
+
+		if (!dev)
+			fatal("%s: claim of a device the handler did not resolve",
+			      req->devices[i]);
+		if (!check_device(ce, req, dev, &skip[i], r) ||
+		    (!skip[i] && !check_group(ce, req, dev, r))) {
+			log_refusal(req, r);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- Claim: steps ------------------------------------------------------- */
+
+static void claim_next(struct claim_op *op);
+
+static void claim_commit(struct claim_op *op)
+{
+	struct claim_engine *ce = op->ce;
+	struct claim_result r = { .status = CLAIM_OK, .devices = op->ids, .n_devices = op->n };
+	char why[160];
+
+	snprintf(why, sizeof(why), "claimed by %s/%s", op->driver, op->domain);
+	for (size_t i = 0; i < op->n; i++) {
+		struct claim_entry *e = claims_find(ce->claims, op->ids[i]);
+		struct device *dev = devtable_get(ce->devices, op->ids[i]);
+
+		if (op->skip[i])
+			continue;
+		e->phase = CLAIM_HELD;
+		e->since = (int64_t)time(NULL);
+		if (dev)
+			device_move(ce, dev, DEV_CLAIMED, why);
+	}
+	finish(op, &r);
+}
+
+static void drop_reservations(struct claim_op *op)
+{
+	for (size_t i = 0; i < op->n; i++)
+		if (!op->skip[i])
+			claims_remove(op->ce->claims, op->ids[i]);
+}
+
+static void claim_fail(struct claim_op *op)
+{
+	struct claim_result r = { .status = CLAIM_ENGINE_ERROR, .device = op->failure.device,
+				  .detach = &op->failure };
+
+	drop_reservations(op);
+	finish(op, &r);
+}
+
+static void rollback_next(struct claim_op *op);
+
+static void on_rolled_back(const struct detach_result *r, void *arg)
+{
+	struct claim_op *op = arg;
+
+	if (r->status != DETACH_OK)
+		log_dev_warn(r->device, "claim rollback: reattach failed (%s)",
+			     r->failure.message[0] ? r->failure.message : r->error);
+	rollback_next(op);
+}
+
+/* Undoes, newest first, every detach this request made. */
+static void rollback_next(struct claim_op *op)
+{
+	while (op->next > 0) {
+		size_t i = --op->next;
+
+		if (op->detached_here[i] && !op->ce->stopping) {
+			log_dev_info(op->ids[i], "claim failed: reattaching");
+			reattach_start(op->ce->detach, op->ids[i], on_rolled_back, op);
+			return;
+		}
+	}
+	claim_fail(op);
+}
+
+static void on_claim_detached(const struct detach_result *r, void *arg)
+{
+	struct claim_op *op = arg;
+
+	if (r->status != DETACH_OK) {
+		save_failure(op, r);
+		rollback_next(op);
+		return;
+	}
+	op->detached_here[op->next] = streq(r->outcome, "bound");
+	op->next++;
+	claim_next(op);
+}
+
+static void claim_bad_state(struct claim_op *op, const struct device *dev)
+{
+	struct detach_result r = { .kind = DETACH_KIND_DETACH, .status = DETACH_BAD_STATE,
+				   .device = dev->id, .error = "io.hostdevd.InvalidDeviceState",
+				   .reason = dev_state_name(dev->state) };
+
+	save_failure(op, &r);
+	rollback_next(op);
+}
+
+/* A device already on a stub stays on it: the engine then only checks it
+ * is not host-critical and writes nothing. */
+static void claim_next(struct claim_op *op)
+{
+	struct device *dev;
+
+	while (op->next < op->n && op->skip[op->next])
+		op->next++;
+	if (op->next == op->n) {
+		claim_commit(op);
+		return;
+	}
+	dev = devtable_get(op->ce->devices, op->ids[op->next]);
+	/* Something else may have rebound it since the checks. */
+	if (dev && !op->managed && dev->state != DEV_DETACHED) {
+		claim_bad_state(op, dev);
+		return;
+	}
+	detach_start(op->ce->detach, op->ids[op->next],
+		     dev && dev->state == DEV_DETACHED ? dev->driver : op->stub,
+		     on_claim_detached, op);
+}
+
+void claim_start(struct claim_engine *ce, const struct claim_request *req, claim_done_fn done,
+		 void *ctx)
+{
+	struct claim_op *op = op_new(ce, &req->owner, req->devices, req->n_devices, done, ctx);
+	struct claim_result r = { 0 };
+
+	op->managed = req->managed;
+	op->stub = xstrdup(req->stub ? req->stub : DETACH_DEFAULT_STUB);
+	if (!claim_check(ce, req, op->skip, &r)) {
+		char **members = r.members;
+
+		finish(op, &r);
+		claims_members_free(members);
+		return;
+	}
+	for (size_t i = 0; i < op->n; i++)
+		if (!op->skip[i])
+			claims_reserve(ce->claims, op->ids[i], &req->owner, req->managed,
+				       &req->cred);
+	log_info("claim by %s/%s of %zu device(s), %s", req->owner.driver, req->owner.domain,
+		 op->n, req->managed ? "managed" : "unmanaged");
+	claim_next(op);
+}
+
+/* ---- Release ------------------------------------------------------------ */
+
+static bool release_check_entry(const struct release_request *req,
+				const struct claim_entry *e, const char *id,
+				struct claim_result *r)
+{
+	r->device = id;
+	if (!e || !claim_owned_by(e, &req->owner))
+		r->status = CLAIM_NOT_CLAIMED;
+	else if (e->phase != CLAIM_HELD)
+		r->status = CLAIM_BUSY, r->operation = phase_operation(e->phase);
+	else if (!req->admin && e->cred.uid != req->cred.uid)
+		r->status = CLAIM_NOT_PERMITTED;
+	else
+		return true;
+	return false;
+}
+
+/* The devices to release, all checked; NULL with *r filled on a refusal. */
+static char **release_collect(struct claim_engine *ce, const struct release_request *req,
+			      size_t *n, struct claim_result *r)
+{
+	size_t total = req->devices ? req->n_devices : claims_count(ce->claims);
+	char **ids = xcalloc(total + 1, sizeof(*ids));
+
+	*n = 0;
+	for (size_t i = 0; i < total; i++) {
+		const struct claim_entry *e;
+		const char *id;
+
+		if (req->devices) {
+			id = req->devices[i];
+			e = claims_find(ce->claims, id);
+		} else {
+			e = claims_at(ce->claims, i);
+			id = e->device;
+			if (!claim_owned_by(e, &req->owner))
+				continue;
+		}
+		if (!release_check_entry(req, e, id, r)) {
+			free(ids);
+			return NULL;
+		}
+		ids[(*n)++] = (char *)id;
+	}
+	return ids;
+}
+
+static void release_next(struct claim_op *op);
+
+static void on_reattached(const struct detach_result *r, void *arg)
+{
+	struct claim_op *op = arg;
+	struct claim_result res = { .status = CLAIM_ENGINE_ERROR, .device = r->device,
+				    .detach = r };
+
+	/* The claim is over whatever the kernel did: the device is where the
+	 * engine left it (its original driver, the pool, or error). */
+	claims_remove(op->ce->claims, r->device);
+	if (r->status == DETACH_OK) {
+		op->next++;
+		release_next(op);
+		return;
+	}
+	for (size_t i = op->next + 1; i < op->n; i++)
+		claims_find(op->ce->claims, op->ids[i])->phase = CLAIM_HELD;
+	finish(op, &res);
+}
+
+static void release_next(struct claim_op *op)
+{
+	struct claim_engine *ce = op->ce;
+
+	for (; op->next < op->n; op->next++) {
+		const char *id = op->ids[op->next];
+		struct claim_entry *e = claims_find(ce->claims, id);
+		struct device *dev = devtable_get(ce->devices, id);
+		bool reattach = e->managed && dev && dev->bus == HD_BUS_PCI;
+
+		if (dev)
+			device_move(ce, dev, DEV_DETACHED, "released");
+		if (reattach) {
+			reattach_start(ce->detach, id, on_reattached, op);
+			return;
+		}
+		claims_remove(ce->claims, id);
+	}
+	finish(op, &(struct claim_result){ .status = CLAIM_OK, .devices = op->ids,
+					   .n_devices = op->n });
+}
+
+void release_start(struct claim_engine *ce, const struct release_request *req,
+		   claim_done_fn done, void *ctx)
+{
+	struct claim_result r = { 0 };
+	size_t n;
+	_cleanup_free_ char **ids = release_collect(ce, req, &n, &r);
+	struct claim_op *op;
+
+	if (!ids) {
+		op = op_new(ce, &req->owner, NULL, 0, done, ctx);
+		finish(op, &r);
+		return;
+	}
+	op = op_new(ce, &req->owner, ids, n, done, ctx);
+	for (size_t i = 0; i < n; i++)
+		claims_find(ce->claims, ids[i])->phase = CLAIM_RELEASING;
+	log_info("release by %s/%s of %zu device(s)", req->owner.driver, req->owner.domain, n);
+	release_next(op);
+}

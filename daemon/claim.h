@@ -1,0 +1,93 @@
+/* Claim and Release on top of the detach engine (SPEC "The claim protocol").
+ *
+ * A claim is checked and its devices reserved in the claim table at once,
+ * on the loop, before any write: two claims racing for a device cannot both
+ * pass.  Then each device not already on a stub is detached, one after the
+ * other in request order (managed claims; an unmanaged one only passes the
+ * engine's host-critical check, which writes nothing for a device already on
+ * its stub).  Any failure reattaches, in reverse, every device this request
+ * detached and drops the reservations: all or nothing.  Success moves every
+ * device to `claimed`.
+ *
+ * A release checks every device first (all the owner's, or those named),
+ * then hands them back one by one: managed ones are reattached through the
+ * engine (releasing -> host), unmanaged ones return to the detached pool.
+ * Lives on the event loop. */
+#pragma once
+
+#include "daemon/detach.h"
+#include "state/claims.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct claim_engine;
+
+enum claim_status {
+	CLAIM_OK = 0,
+	CLAIM_IN_USE,       /* io.hostdevd.DeviceInUse: `holder` */
+	CLAIM_NOT_VIABLE,   /* io.hostdevd.GroupNotViable: `group`, `members` */
+	CLAIM_BUSY,         /* io.hostdevd.DeviceBusy: `operation` */
+	CLAIM_BAD_STATE,    /* io.hostdevd.InvalidDeviceState: `state` */
+	CLAIM_NOT_CLAIMED,  /* io.hostdevd.NotClaimed */
+	CLAIM_NOT_PERMITTED, /* org.varlink.service.PermissionDenied */
+	CLAIM_ENGINE_ERROR, /* the detach engine's error: `detach` */
+};
+
+/* What a Claim or Release came to.  Everything is valid during the callback
+ * only. */
+struct claim_result {
+	enum claim_status status;
+	const char *error;  /* the Varlink error name; NULL on success */
+	const char *device; /* the device the error concerns */
+	const struct claim_entry *holder; /* IN_USE */
+	int group;                        /* NOT_VIABLE */
+	char **members;                   /* NOT_VIABLE, NULL-terminated */
+	const char *operation;            /* BUSY */
+	const char *state;                /* BAD_STATE */
+	const struct detach_result *detach; /* ENGINE_ERROR */
+	/* OK: the devices claimed (with their entries) or released, in order. */
+	char **devices;
+	size_t n_devices;
+};
+
+typedef void (*claim_done_fn)(const struct claim_result *r, void *ctx);
+
+struct claim_request {
+	struct claim_owner owner;
+	struct claim_cred cred;
+	char **devices; /* canonical ids, no duplicates */
+	size_t n_devices;
+	bool managed;
+	const char *stub; /* managed: the driver to detach to */
+};
+
+struct release_request {
+	struct claim_owner owner;
+	struct claim_cred cred;
+	bool admin;     /* may release claims another uid made */
+	char **devices; /* canonical ids; NULL: every claim of the owner */
+	size_t n_devices;
+};
+
+struct claim_engine *claim_engine_new(struct devtable *t, struct claims *c,
+				      struct detach_engine *detach,
+				      void (*state_changed)(const struct device *dev, void *ctx),
+				      void *ctx);
+/* Shutdown: stop() before the detach engine is freed (which answers the
+ * operations in flight: a claim then fails without starting a rollback the
+ * freed engine could not run), free() after. */
+void claim_engine_stop(struct claim_engine *ce);
+void claim_engine_free(struct claim_engine *ce);
+
+/* `done` runs exactly once, on the loop, possibly before these return. */
+void claim_start(struct claim_engine *ce, const struct claim_request *req, claim_done_fn done,
+		 void *ctx);
+void release_start(struct claim_engine *ce, const struct release_request *req,
+		   claim_done_fn done, void *ctx);
+
+/* Whether a claim holds `device`: CLAIM_BUSY while a Claim or Release owns
+ * its entry, CLAIM_IN_USE once held (with *entry), CLAIM_OK when unclaimed.  For
+ * Detach and Reattach, which must not touch a claimed device. */
+enum claim_status claim_blocks(const struct claim_engine *ce, const char *device,
+			       const struct claim_entry **entry);

@@ -1,0 +1,202 @@
+#include "state/claims.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A sorted array: claims are few (one per passed-through device) and
+ * ListClaims wants them in order. */
+struct claims {
+	struct claim_entry **v;
+	size_t n, cap;
+};
+
+struct claims *claims_new(void)
+{
+	return xcalloc(1, sizeof(struct claims));
+}
+
+static void entry_free(struct claim_entry *e)
+{
+	free(e->device);
+	free(e->driver);
+	free(e->domain);
+	free(e->uuid);
+	free(e);
+}
+
+void claims_free(struct claims *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		entry_free(c->v[i]);
+	free(c->v);
+	free(c);
+}
+
+size_t claims_count(const struct claims *c)
+{
+	return c->n;
+}
+
+struct claim_entry *claims_at(const struct claims *c, size_t i)
+{
+	return i < c->n ? c->v[i] : NULL;
+}
+
+/* The slot where `device` is or would go. */
+static size_t slot_of(const struct claims *c, const char *device, bool *found)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(c->v[mid]->device, device);
+
+		if (cmp == 0) {
+			*found = true;
+			return mid;
+		}
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+struct claim_entry *claims_find(const struct claims *c, const char *device)
+{
+	bool found;
+	size_t i = slot_of(c, device, &found);
+
+	return found ? c->v[i] : NULL;
+}
+
+struct claim_entry *claims_reserve(struct claims *c, const char *device,
+				   const struct claim_owner *owner, bool managed,
+				   const struct claim_cred *cred)
+{
+	bool found;
+	size_t i = slot_of(c, device, &found);
+	struct claim_entry *e;
+
+	if (found)
+		fatal("%s: reserved twice", device);
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->device = xstrdup(device);
+	e->driver = xstrdup(owner->driver);
+	e->domain = xstrdup(owner->domain);
+	e->uuid = xstrdup(owner->uuid);
+	e->managed = managed;
+	e->phase = CLAIM_RESERVED;
+	e->cred = *cred;
+	memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(*c->v));
+	c->v[i] = e;
+	c->n++;
+	return e;
+}
+
+bool claims_remove(struct claims *c, const char *device)
+{
+	bool found;
+	size_t i = slot_of(c, device, &found);
+
+	if (!found)
+		return false;
+	entry_free(c->v[i]);
+	memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(*c->v));
+	c->n--;
+	return true;
+}
+
+/* The uuid tells two incarnations of a domain apart only when both sides
+ * give one. */
+bool claim_owned_by(const struct claim_entry *e, const struct claim_owner *owner)
+{
+	if (!streq(e->driver, owner->driver) || !streq(e->domain, owner->domain))
+		return false;
+	return !e->uuid || !owner->uuid || streq(e->uuid, owner->uuid);
+}
+
+const char *claim_in_use_message(const struct claim_entry *e, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s is in use by driver %s, domain %s", e->device, e->driver,
+		 e->domain);
+	return buf;
+}
+
+static bool in_request(char *const *request, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(request[i], id))
+			return true;
+	return false;
+}
+
+/* A member that cannot reach a guest's DMA: nothing to fear from it. */
+static bool member_harmless(const struct device *m)
+{
+	return pci_is_bridge(m) || pci_is_host_bridge(m) || !m->driver ||
+	       driver_is_stub(m->driver);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+enum claim_group_verdict claims_check_group(const struct claims *c, const struct devtable *t,
+					    const struct device *dev,
+					    const struct claim_owner *owner,
+					    char *const *request, size_t n,
+					    const struct claim_entry **holder, char ***members)
+{
+	size_t size, bad = 0;
+	char **out;
+
+	*holder = NULL;
+	*members = NULL;
+	if (dev->bus != HD_BUS_PCI || dev->pci.iommu_group == HD_NO_GROUP)
+		return CLAIM_GROUP_VIABLE;
+	size = devtable_group_size(t, dev->pci.iommu_group);
+	out = xcalloc(size + 1, sizeof(*out));
+	for (struct device *m = devtable_group_first(t, dev->pci.iommu_group); m;
+	     m = m->group_next) {
+		const struct claim_entry *e = claims_find(c, m->id);
+
+		if (m == dev || in_request(request, n, m->id))
+			continue;
+		if (e && !claim_owned_by(e, owner)) {
+			*holder = e;
+			claims_members_free(out);
+			return CLAIM_GROUP_IN_USE;
+		}
+		if (!e && !member_harmless(m))
+			out[bad++] = xstrdup(m->id);
+	}
+	if (!bad) {
+		free(out);
+		return CLAIM_GROUP_VIABLE;
+	}
+	qsort(out, bad, sizeof(*out), cmp_str);
+	*members = out;
+	return CLAIM_GROUP_NOT_VIABLE;
+}
+
+void claims_members_free(char **members)
+{
+	if (!members)
+		return;
+	for (char **m = members; *m; m++)
+		free(*m);
+	free(members);
+}

@@ -1,0 +1,87 @@
+/* The claim table: which owner (a hypervisor driver and domain) holds which
+ * device (SPEC "Claims: the in-use table").
+ *
+ * One entry per device, keyed by canonical id.  An entry is `reserved` from
+ * the moment a Claim is accepted until its detaches finish, `held` once the
+ * claim is complete, and `releasing` while a Release hands it back: only
+ * `held` entries are settled, the others belong to an operation in flight.
+ * Entries outlive the device record (a device unplugged while claimed stays
+ * claimed).  Lives on the event loop; not thread-safe. */
+#pragma once
+
+#include "state/devtable.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct claims;
+
+/* Who holds a claim.  uuid may be NULL. */
+struct claim_owner {
+	const char *driver; /* "qemu", "libxl" */
+	const char *domain; /* "vm1" */
+	const char *uuid;
+};
+
+/* The process that asked, from SO_PEERCRED. */
+struct claim_cred {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+enum claim_phase {
+	CLAIM_RESERVED = 0,
+	CLAIM_HELD,
+	CLAIM_RELEASING,
+};
+
+/* Plain data owned by the table. */
+struct claim_entry {
+	char *device;
+	char *driver, *domain, *uuid;
+	bool managed;
+	enum claim_phase phase;
+	struct claim_cred cred;
+	int64_t since; /* Unix seconds; set when the claim is held */
+};
+
+struct claims *claims_new(void);
+void claims_free(struct claims *c);
+
+size_t claims_count(const struct claims *c);
+/* Entries sorted by device id; valid until the table changes. */
+struct claim_entry *claims_at(const struct claims *c, size_t i);
+struct claim_entry *claims_find(const struct claims *c, const char *device);
+
+/* Adds a reserved entry; the device must not have one (aborts otherwise). */
+struct claim_entry *claims_reserve(struct claims *c, const char *device,
+				   const struct claim_owner *owner, bool managed,
+				   const struct claim_cred *cred);
+bool claims_remove(struct claims *c, const char *device);
+
+bool claim_owned_by(const struct claim_entry *e, const struct claim_owner *owner);
+
+/* The log's and the error's wording: "0000:03:00.0 is in use by driver
+ * qemu, domain vm1".  Writes at most `size` bytes to buf; returns buf. */
+const char *claim_in_use_message(const struct claim_entry *e, char *buf, size_t size);
+
+enum claim_group_verdict {
+	CLAIM_GROUP_VIABLE = 0,
+	CLAIM_GROUP_IN_USE,     /* *holder: another owner's entry on a member */
+	CLAIM_GROUP_NOT_VIABLE, /* *members: those on a host driver */
+};
+
+/* Whether `dev` can be given to `owner` as far as its IOMMU group goes:
+ * every other member must be on a stub, unbound, a bridge, held by the
+ * same owner, or among `request` (the `n` ids claimed together).  On
+ * NOT_VIABLE *members is a NULL-terminated, sorted vector of ids (free with
+ * claims_members_free()); otherwise NULL. */
+enum claim_group_verdict claims_check_group(const struct claims *c, const struct devtable *t,
+					    const struct device *dev,
+					    const struct claim_owner *owner,
+					    char *const *request, size_t n,
+					    const struct claim_entry **holder, char ***members);
+void claims_members_free(char **members);

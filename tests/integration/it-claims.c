@@ -1,0 +1,440 @@
+/* Claim, Release and ListClaims end to end on the kernel emulator: the
+ * claim table, the IOMMU group rules and the all-or-nothing rollback, each
+ * checked against the kernel's view as well as the daemon's answer. */
+#include "tests/integration/hdproc.h"
+#include "tests/integration/itest.h"
+#include "tests/integration/testbed.h"
+#include "tests/integration/vlc.h"
+#include "tests/kemu/kemu.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NIC "0000:03:00.0" /* e1000e, IOMMU group 8 */
+#define NIC_GROUP "8"
+#define G10_A "0000:05:00.0" /* r8169 */
+#define G10_B "0000:05:01.0" /* serial */
+#define G10_C "0000:05:02.0" /* snd_emu10k1 */
+#define G10_BRIDGE "0000:04:00.0"
+#define VF "0000:06:10.2" /* already on vfio-pci */
+
+struct fixture {
+	struct testbed *tb;
+	struct hdproc daemon;
+	struct vlc *c;
+	const char *root;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	if (!kemu_loaded()) {
+		fprintf(stderr, "it-claims needs libhdkemu.so first in LD_PRELOAD\n");
+		abort();
+	}
+	f->tb = tb_new(); /* aborts outside umockdev */
+	tb_build_standard(f->tb);
+	f->root = tb_root(f->tb);
+	/* The daemon refuses every write unless it proves it is in the mock;
+	 * a short step timeout keeps the timeout cases quick. */
+	setenv("HOSTDEVD_REQUIRE_MOCK", "1", 1);
+	setenv("HOSTDEVD_STEP_TIMEOUT", "1", 1);
+	if (!hdproc_try_start(&f->daemon, NULL)) {
+		tb_free(f->tb);
+		free(f);
+		fail_msg("hostdevd did not start");
+	}
+	f->c = vlc_connect(f->daemon.socket_path);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (!f)
+		return 0;
+	vlc_free(f->c);
+	hdproc_stop_ok(&f->daemon);
+	hdproc_cleanup(&f->daemon);
+	tb_free(f->tb);
+	free(f);
+	return 0;
+}
+
+/* The kernel's view: the driver a device is bound to now ("" if none). */
+static const char *kernel_driver(struct fixture *f, const char *id)
+{
+	static char name[64];
+	char path[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/driver", f->root, id);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return "";
+	target[n] = '\0';
+	snprintf(name, sizeof(name), "%s", strrchr(target, '/') + 1);
+	return name;
+}
+
+static json_object *call_dev(struct fixture *f, const char *method, const char *id,
+			     const char *driver)
+{
+	json_object *p = json_object_new_object(), *reply;
+
+	json_object_object_add(p, "device", json_object_new_string(id));
+	if (driver)
+		json_object_object_add(p, "driver", json_object_new_string(driver));
+	reply = vlc_call(f->c, method, p);
+	json_object_put(p);
+	return reply;
+}
+
+static const char *str_at(json_object *o, const char *k1, const char *k2)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, k1, &v))
+		return NULL;
+	if (k2 && !json_object_object_get_ex(v, k2, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* The daemon's state for a device, asked until it is `want` or the
+ * deadline passes (a late completion is applied on the daemon's loop). */
+static void wait_state(struct fixture *f, const char *id, const char *want)
+{
+	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;
+	char last[32] = "";
+
+	while (now_ns() < deadline) {
+		json_object *reply = call_dev(f, "io.hostdevd.GetDevice", id, NULL);
+
+		snprintf(last, sizeof(last), "%s", str_at(vlc_params(reply), "device", "state"));
+		json_object_put(reply);
+		if (streq(last, want))
+			return;
+		/* Each round trip is a turn of the daemon's loop: no sleep. */
+	}
+	fail_msg("%s stayed %s, never %s", id, last, want);
+}
+
+
+static json_object *owner_json(const char *driver, const char *domain)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "driver", json_object_new_string(driver));
+	json_object_object_add(o, "domain", json_object_new_string(domain));
+	return o;
+}
+
+/* Claim (or Release, with managed < 0 meaning "leave out") of `ids`. */
+static json_object *call_claims(struct vlc *c, const char *method, const char *driver,
+				const char *domain, const char *const *ids, size_t n,
+				int managed, bool whole_group)
+{
+	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
+
+	json_object_object_add(p, "owner", owner_json(driver, domain));
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, json_object_new_string(ids[i]));
+	if (n || streq(method, "io.hostdevd.Claim"))
+		json_object_object_add(p, "devices", arr);
+	else
+		json_object_put(arr);
+	if (managed >= 0)
+		json_object_object_add(p, "managed", json_object_new_boolean(managed));
+	if (whole_group)
+		json_object_object_add(p, "whole_group", json_object_new_boolean(1));
+	reply = vlc_call(c, method, p);
+	json_object_put(p);
+	return reply;
+}
+
+#define CLAIM(f, drv, dom, ...)                                                          \
+	call_claims((f)->c, "io.hostdevd.Claim", drv, dom, (const char *const[]){ __VA_ARGS__ }, \
+		    ARRAY_SIZE(((const char *const[]){ __VA_ARGS__ })), -1, false)
+#define RELEASE(f, drv, dom, ...)                                                        \
+	call_claims((f)->c, "io.hostdevd.Release", drv, dom,                                  \
+		    (const char *const[]){ __VA_ARGS__ },                                       \
+		    ARRAY_SIZE(((const char *const[]){ __VA_ARGS__ })), -1, false)
+
+static json_object *param(json_object *reply, const char *key)
+{
+	json_object *p, *v;
+
+	assert_true(json_object_object_get_ex(reply, "parameters", &p));
+	assert_true(json_object_object_get_ex(p, key, &v));
+	return v;
+}
+
+static void assert_error(json_object *reply, const char *error, const char *device)
+{
+	assert_string_equal(vlc_error(reply), error);
+	assert_string_equal(json_object_get_string(param(reply, "device")), device);
+}
+
+static size_t list_claims(struct fixture *f)
+{
+	json_object *reply = vlc_call(f->c, "io.hostdevd.ListClaims", NULL), *v;
+	size_t n;
+
+	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
+	n = json_object_array_length(v);
+	json_object_put(reply);
+	return n;
+}
+
+static void test_managed_claim_and_release(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply, *v, *e;
+
+	reply = CLAIM(f, "qemu", "vm1", NIC);
+	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
+	assert_int_equal(json_object_array_length(v), 1);
+	json_object_put(reply);
+	assert_string_equal(kernel_driver(f, NIC), "vfio-pci");
+	assert_true(kemu_vfio_present(f->root, NIC_GROUP));
+	wait_state(f, NIC, "claimed");
+
+	reply = vlc_call(f->c, "io.hostdevd.ListClaims", NULL);
+	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
+	assert_int_equal(json_object_array_length(v), 1);
+	e = json_object_array_get_idx(v, 0);
+	assert_string_equal(str_at(e, "device", NULL), NIC);
+	assert_string_equal(str_at(e, "owner", "driver"), "qemu");
+	assert_string_equal(str_at(e, "owner", "domain"), "vm1");
+	assert_true(json_object_object_get_ex(e, "pid", &v));
+	assert_int_equal(json_object_get_int(v), (int)getpid());
+	assert_int_equal(strlen(str_at(e, "since", NULL)), strlen("2024-01-01T00:00:00Z"));
+	json_object_put(reply);
+
+	/* Idempotent for the holder: nothing more is written. */
+	reply = CLAIM(f, "qemu", "vm1", NIC);
+	assert_null(vlc_error(reply));
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "unbind", NIC), 1);
+
+	/* Detach and Reattach leave a claimed device alone. */
+	reply = call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
+	assert_error(reply, "io.hostdevd.DeviceInUse", NIC);
+	json_object_put(reply);
+
+	reply = RELEASE(f, "qemu", "vm1", NIC);
+	assert_true(json_object_object_get_ex(vlc_params(reply), "released", &v));
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)), NIC);
+	json_object_put(reply);
+	assert_string_equal(kernel_driver(f, NIC), "e1000e");
+	assert_false(kemu_vfio_present(f->root, NIC_GROUP));
+	wait_state(f, NIC, "host");
+	assert_int_equal(list_claims(f), 0);
+}
+
+static void test_two_owners_contend(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply;
+
+	reply = CLAIM(f, "qemu", "vm1", NIC);
+	assert_null(vlc_error(reply));
+	json_object_put(reply);
+	reply = CLAIM(f, "libxl", "vm2", NIC);
+	assert_error(reply, "io.hostdevd.DeviceInUse", NIC);
+	assert_string_equal(json_object_get_string(param(reply, "driver")), "qemu");
+	assert_string_equal(json_object_get_string(param(reply, "domain")), "vm1");
+	json_object_put(reply);
+	/* The wrong owner cannot release it either, and nothing is released. */
+	reply = RELEASE(f, "libxl", "vm2", NIC);
+	assert_error(reply, "io.hostdevd.NotClaimed", NIC);
+	json_object_put(reply);
+	assert_int_equal(list_claims(f), 1);
+	assert_string_equal(kernel_driver(f, NIC), "vfio-pci");
+}
+
+static void test_shared_group(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply, *members, *v;
+
+	reply = CLAIM(f, "qemu", "vm1", G10_A);
+	assert_error(reply, "io.hostdevd.GroupNotViable", G10_A);
+	assert_int_equal(json_object_get_int(param(reply, "group")), 10);
+	members = param(reply, "members");
+	assert_int_equal(json_object_array_length(members), 2);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(members, 0)), G10_B);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(members, 1)), G10_C);
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "driver_override", NULL), 0);
+
+	reply = call_claims(f->c, "io.hostdevd.Claim", "qemu", "vm1",
+			    (const char *const[]){ G10_A }, 1, -1, true);
+	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
+	assert_int_equal(json_object_array_length(v), 3);
+	json_object_put(reply);
+	assert_string_equal(kernel_driver(f, G10_A), "vfio-pci");
+	assert_string_equal(kernel_driver(f, G10_B), "vfio-pci");
+	assert_string_equal(kernel_driver(f, G10_C), "vfio-pci");
+	assert_int_equal(kemu_writes(f->root, "driver_override", G10_BRIDGE), 0);
+
+	/* Another owner asking for a member is told who holds the group. */
+	reply = CLAIM(f, "libxl", "vm2", G10_B);
+	assert_error(reply, "io.hostdevd.DeviceInUse", G10_B);
+	json_object_put(reply);
+
+	/* Release of everything the owner holds. */
+	reply = call_claims(f->c, "io.hostdevd.Release", "qemu", "vm1", NULL, 0, -1, false);
+	assert_true(json_object_object_get_ex(vlc_params(reply), "released", &v));
+	assert_int_equal(json_object_array_length(v), 3);
+	json_object_put(reply);
+	assert_string_equal(kernel_driver(f, G10_A), "r8169");
+	assert_string_equal(kernel_driver(f, G10_B), "serial");
+	assert_string_equal(kernel_driver(f, G10_C), "snd_emu10k1");
+	assert_int_equal(list_claims(f), 0);
+}
+
+static void test_failure_rolls_back_every_device(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply;
+
+	kemu_fault(f->root, "unbind", G10_B, EBUSY);
+	reply = CLAIM(f, "qemu", "vm1", G10_A, G10_B, G10_C);
+	assert_error(reply, "io.hostdevd.OperationFailed", G10_B);
+	assert_string_equal(json_object_get_string(param(reply, "step")), "unbind");
+	assert_int_equal(json_object_get_int(param(reply, "errno")), EBUSY);
+	json_object_put(reply);
+	assert_string_equal(kernel_driver(f, G10_A), "r8169");
+	assert_string_equal(kernel_driver(f, G10_B), "serial");
+	assert_string_equal(kernel_driver(f, G10_C), "snd_emu10k1");
+	assert_int_equal(kemu_writes(f->root, "driver_override", G10_C), 0);
+	assert_int_equal(list_claims(f), 0);
+	wait_state(f, G10_A, "host");
+	wait_state(f, G10_B, "host");
+}
+
+static void test_unmanaged_claim_writes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply;
+	_cleanup_free_ char *before = kemu_log(f->root), *after = NULL;
+
+	reply = call_claims(f->c, "io.hostdevd.Claim", "qemu", "vm1",
+			    (const char *const[]){ VF }, 1, 0, false);
+	assert_null(vlc_error(reply));
+	json_object_put(reply);
+	wait_state(f, VF, "claimed");
+	reply = RELEASE(f, "qemu", "vm1", VF);
+	assert_null(vlc_error(reply));
+	json_object_put(reply);
+	/* Unmanaged: back to the detached pool, still on the stub. */
+	wait_state(f, VF, "detached");
+	after = kemu_log(f->root);
+	assert_string_equal(before, after);
+	assert_string_equal(kernel_driver(f, VF), "vfio-pci");
+
+	/* Unmanaged needs a detached device. */
+	reply = call_claims(f->c, "io.hostdevd.Claim", "qemu", "vm1",
+			    (const char *const[]){ NIC }, 1, 0, false);
+	assert_error(reply, "io.hostdevd.InvalidDeviceState", NIC);
+	json_object_put(reply);
+}
+
+static void test_refusals(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply, *p;
+
+	reply = CLAIM(f, "qemu", "vm1", "0000:99:00.0");
+	assert_error(reply, "io.hostdevd.DeviceNotFound", "0000:99:00.0");
+	json_object_put(reply);
+	reply = CLAIM(f, "qemu", "vm1", "0000:00:00.0");
+	assert_error(reply, "io.hostdevd.HostCritical", "0000:00:00.0");
+	json_object_put(reply);
+	reply = RELEASE(f, "qemu", "vm1", NIC);
+	assert_error(reply, "io.hostdevd.NotClaimed", NIC);
+	json_object_put(reply);
+	p = json_object_new_object();
+	json_object_object_add(p, "owner", owner_json("qemu", ""));
+	json_object_object_add(p, "devices", json_object_new_array());
+	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
+	assert_string_equal(vlc_error(reply), "org.varlink.service.InvalidParameter");
+	json_object_put(reply);
+	json_object_put(p);
+	assert_int_equal(list_claims(f), 0);
+}
+
+#define RACERS 16
+#define ROUNDS 20
+
+/* Every round 16 owners ask for one device at once: exactly one wins. */
+static void test_racing_claims(void **state)
+{
+	struct fixture *f = *state;
+	struct vlc *c[RACERS];
+
+	for (int i = 0; i < RACERS; i++)
+		c[i] = vlc_connect(f->daemon.socket_path);
+	for (int round = 0; round < ROUNDS; round++) {
+		int winners = 0, winner = -1;
+		char domain[16];
+
+		for (int i = 0; i < RACERS; i++) {
+			json_object *p = json_object_new_object(), *arr = json_object_new_array();
+
+			snprintf(domain, sizeof(domain), "vm%d", i);
+			json_object_object_add(p, "owner", owner_json("qemu", domain));
+			json_object_array_add(arr, json_object_new_string(NIC));
+			json_object_object_add(p, "devices", arr);
+			vlc_send(c[i], "io.hostdevd.Claim", p, false);
+			json_object_put(p);
+		}
+		for (int i = 0; i < RACERS; i++) {
+			json_object *reply = vlc_recv(c[i]);
+			const char *err = vlc_error(reply);
+
+			if (!err) {
+				winners++;
+				winner = i;
+			} else if (!streq(err, "io.hostdevd.DeviceInUse")) {
+				assert_string_equal(err, "io.hostdevd.DeviceBusy");
+			}
+			json_object_put(reply);
+		}
+		assert_int_equal(winners, 1);
+		assert_int_equal(list_claims(f), 1);
+		snprintf(domain, sizeof(domain), "vm%d", winner);
+		json_object_put(RELEASE(f, "qemu", domain, NIC));
+		assert_int_equal(list_claims(f), 0);
+	}
+	for (int i = 0; i < RACERS; i++)
+		vlc_free(c[i]);
+	assert_string_equal(kernel_driver(f, NIC), "e1000e");
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_managed_claim_and_release),
+		T(test_two_owners_contend),
+		T(test_shared_group),
+		T(test_failure_rolls_back_every_device),
+		T(test_unmanaged_claim_writes_nothing),
+		T(test_refusals),
+		T(test_racing_claims),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
