@@ -341,27 +341,52 @@ static void device_row(json_object *dev, char *cells[NCOLS])
 	cells[COL_NAME] = sanitized(format_device_description(dev));
 }
 
-static void print_row(FILE *out, const char *const *cells, const size_t widths[NCOLS])
+struct table {
+	size_t ncols;
+	const char *const *titles;
+};
+
+static void print_row(FILE *out, const struct table *t, const char *const *cells,
+		      const size_t *widths)
 {
-	for (int c = 0; c < NCOLS - 1; c++) {
+	for (size_t c = 0; c + 1 < t->ncols; c++) {
 		size_t pad = widths[c] - text_width(cells[c]);
 
 		fprintf(out, "%s%*s  ", cells[c], (int)pad, "");
 	}
-	fprintf(out, "%s\n", cells[NCOLS - 1]);
+	fprintf(out, "%s\n", cells[t->ncols - 1]);
 }
 
-static void column_widths(char **cells, size_t nrows, size_t widths[NCOLS])
+static void column_widths(const struct table *t, char **cells, size_t nrows, size_t *widths)
 {
-	for (int c = 0; c < NCOLS; c++)
-		widths[c] = strlen(column_titles[c]);
+	for (size_t c = 0; c < t->ncols; c++)
+		widths[c] = strlen(t->titles[c]);
 	for (size_t r = 0; r < nrows; r++)
-		for (int c = 0; c < NCOLS; c++) {
-			size_t w = text_width(cells[r * NCOLS + c]);
+		for (size_t c = 0; c < t->ncols; c++) {
+			size_t w = text_width(cells[r * t->ncols + c]);
 
 			if (w > widths[c])
 				widths[c] = w;
 		}
+}
+
+/* Prints the titles and nrows rows of cells, and frees the cells. */
+static void print_table(FILE *out, const struct table *t, char **cells, size_t nrows,
+			size_t *widths)
+{
+	print_row(out, t, t->titles, widths);
+	for (size_t r = 0; r < nrows; r++)
+		print_row(out, t, (const char *const *)&cells[r * t->ncols], widths);
+	for (size_t i = 0; i < nrows * t->ncols; i++)
+		free(cells[i]);
+	free(cells);
+}
+
+static size_t array_rows(json_object *array)
+{
+	return array && json_object_is_type(array, json_type_array)
+		       ? json_object_array_length(array)
+		       : 0;
 }
 
 /* The last column gets what the others leave of the terminal, but never so
@@ -383,22 +408,16 @@ static void fit_last_column(char **cells, size_t nrows, size_t widths[NCOLS], in
 
 void format_device_table(FILE *out, json_object *devices, int max_width)
 {
-	size_t nrows = devices && json_object_is_type(devices, json_type_array)
-			       ? json_object_array_length(devices)
-			       : 0;
+	static const struct table t = { NCOLS, column_titles };
+	size_t nrows = array_rows(devices);
 	char **cells = xcalloc(nrows ? nrows * NCOLS : 1, sizeof(char *));
 	size_t widths[NCOLS];
 
 	for (size_t r = 0; r < nrows; r++)
 		device_row(json_object_array_get_idx(devices, r), &cells[r * NCOLS]);
-	column_widths(cells, nrows, widths);
+	column_widths(&t, cells, nrows, widths);
 	fit_last_column(cells, nrows, widths, max_width);
-	print_row(out, column_titles, widths);
-	for (size_t r = 0; r < nrows; r++)
-		print_row(out, (const char *const *)&cells[r * NCOLS], widths);
-	for (size_t i = 0; i < nrows * NCOLS; i++)
-		free(cells[i]);
-	free(cells);
+	print_table(out, &t, cells, nrows, widths);
 }
 
 /* ---- one device in full ---- */
@@ -688,6 +707,90 @@ void format_reattach_result(FILE *out, json_object *reply)
 	put_line(out, line);
 }
 
+/* ---- claims ---- */
+
+/* "DRIVER/DOMAIN", the form --owner takes, so that a line can be pasted
+ * back into a command. */
+static char *owner_text(json_object *owner)
+{
+	_cleanup_free_ char *raw = xasprintf("%s/%s", or_none(get_str(owner, "driver")),
+					     or_none(get_str(owner, "domain")));
+
+	return sanitized(raw);
+}
+
+void format_claim_result(FILE *out, json_object *reply)
+{
+	json_object *claims = get_array(reply, "claims");
+	size_t n = array_rows(claims);
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(claims, i);
+		json_object *managed = get_typed(e, "managed", json_type_boolean);
+		_cleanup_free_ char *owner = owner_text(get_obj(e, "owner")), *line = NULL;
+		const char *how = !managed ? ""
+				  : json_object_get_boolean(managed)
+					  ? " (managed: at release it goes back to its host driver)"
+					  : " (unmanaged: at release it stays on its stub)";
+
+		line = xasprintf("%s: claimed by %s%s", or_none(get_str(e, "device")), owner, how);
+		put_line(out, line);
+	}
+}
+
+void format_release_result(FILE *out, json_object *reply)
+{
+	json_object *released = get_array(reply, "released");
+	size_t n = array_rows(released);
+
+	if (n == 0)
+		put_line(out, "Nothing was released: the owner held no devices.");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(released, i);
+		_cleanup_free_ char *line = xasprintf(
+			"%s: released",
+			json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "?");
+
+		put_line(out, line);
+	}
+}
+
+enum { CCOL_DEVICE, CCOL_OWNER, CCOL_MANAGED, CCOL_PID, CCOL_UID, CCOL_SINCE, NCCOLS };
+
+static const char *const claim_titles[NCCOLS] = {
+	"DEVICE", "OWNER", "MANAGED", "PID", "UID", "SINCE",
+};
+
+static char *int_cell(json_object *obj, const char *key)
+{
+	int64_t v;
+
+	return get_int(obj, key, &v) ? xasprintf("%" PRId64, v) : xstrdup(NONE);
+}
+
+static void claim_row(json_object *e, char *cells[NCCOLS])
+{
+	cells[CCOL_DEVICE] = sanitized(get_str(e, "device"));
+	cells[CCOL_OWNER] = owner_text(get_obj(e, "owner"));
+	cells[CCOL_MANAGED] = xstrdup(get_yes_no(e, "managed"));
+	cells[CCOL_PID] = int_cell(e, "pid");
+	cells[CCOL_UID] = int_cell(e, "uid");
+	cells[CCOL_SINCE] = sanitized(get_str(e, "since"));
+}
+
+void format_claim_table(FILE *out, json_object *claims)
+{
+	static const struct table t = { NCCOLS, claim_titles };
+	size_t nrows = array_rows(claims);
+	char **cells = xcalloc(nrows ? nrows * NCCOLS : 1, sizeof(char *));
+	size_t widths[NCCOLS];
+
+	for (size_t r = 0; r < nrows; r++)
+		claim_row(json_object_array_get_idx(claims, r), &cells[r * NCCOLS]);
+	column_widths(&t, cells, nrows, widths);
+	print_table(out, &t, cells, nrows, widths);
+}
+
 void format_json(FILE *out, json_object *obj, bool pretty)
 {
 	int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
@@ -749,21 +852,39 @@ static char *err_interface_not_found(const char *method, json_object *p)
 			 param_text(p, "interface"));
 }
 
-/* The verb a person would use for one of the long-running methods, or
- * NULL for the others. */
+/* The methods that change a device: the verb a person would use, the
+ * permission the schema says they need, and the state they start from. */
+static const struct operation {
+	const char *method, *verb, *permission, *needs;
+} operations[] = {
+	{ "io.hostdevd.Detach", "detach", "detach", "host" },
+	{ "io.hostdevd.Reattach", "reattach", "detach", "detached" },
+	{ "io.hostdevd.Claim", "claim", "claim",
+	  "host or detached (an unmanaged claim: detached)" },
+	{ "io.hostdevd.Release", "release", "release", "claimed" },
+};
+
+static const struct operation *find_operation(const char *method)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(operations); i++)
+		if (streq(method, operations[i].method))
+			return &operations[i];
+	return NULL;
+}
+
+/* The verb for one of the methods that change a device, or NULL. */
 static const char *operation_verb(const char *method)
 {
-	if (streq(method, "io.hostdevd.Detach"))
-		return "detach";
-	if (streq(method, "io.hostdevd.Reattach"))
-		return "reattach";
-	return NULL;
+	const struct operation *op = find_operation(method);
+
+	return op ? op->verb : NULL;
 }
 
 static char *err_permission_denied(const char *method, json_object *p)
 {
-	/* The schema names the permission these methods need. */
-	const char *perm = operation_verb(method) ? " (it needs the 'detach' permission)" : "";
+	const struct operation *op = find_operation(method);
+	_cleanup_free_ char *perm =
+		op ? xasprintf(" (it needs the '%s' permission)", op->permission) : xstrdup("");
 
 	return xasprintf("hostdevd refused %s: permission denied%s; run as root or ask the "
 			 "administrator to grant this user the permission in hostdevd's policy",
@@ -817,6 +938,11 @@ static const char *state_advice(const char *method, const char *state)
 		{ "io.hostdevd.Detach", "detached",
 		  "it is on another stub: reattach it first, then detach it to this one" },
 		{ "io.hostdevd.Reattach", "host", "it is with the host already" },
+		{ "io.hostdevd.Claim", "host",
+		  "an unmanaged claim takes only a device already on a stub: detach it first, "
+		  "or claim it without --unmanaged" },
+		{ "io.hostdevd.Release", "host", "it is with the host already" },
+		{ "io.hostdevd.Release", "detached", "nobody holds it: it is in the detached pool" },
 		{ NULL, "detaching", "an operation is moving it: wait until it has finished" },
 		{ NULL, "releasing", "an operation is moving it: wait until it has finished" },
 		{ NULL, "claimed", "a guest holds it: release it first" },
@@ -836,17 +962,17 @@ static const char *state_advice(const char *method, const char *state)
 
 static char *err_invalid_state(const char *method, json_object *p)
 {
-	const char *verb = operation_verb(method), *state = param_text(p, "state");
+	const struct operation *op = find_operation(method);
+	const char *state = param_text(p, "state");
 	const char *advice = state_advice(method, state);
 	_cleanup_free_ char *head = NULL;
 
-	if (!verb)
+	if (!op)
 		head = xasprintf("hostdevd refused %s on %s: it is in state %s", method,
 				 param_text(p, "device"), state);
 	else
-		head = xasprintf("cannot %s %s: it is in state %s, and %s needs state %s", verb,
-				 param_text(p, "device"), state, verb,
-				 streq(verb, "detach") ? "host" : "detached");
+		head = xasprintf("cannot %s %s: it is in state %s, and %s needs state %s",
+				 op->verb, param_text(p, "device"), state, op->verb, op->needs);
 	return xasprintf("%s%s%s", head, advice ? "; " : "", advice ? advice : "");
 }
 
@@ -870,14 +996,28 @@ static const char *undo_text(const char *step)
 	       "and the device is in state error";
 }
 
+/* What became of the other devices of a request naming several: a claim
+ * is all or nothing (SPEC); a release stops at the first failure and keeps
+ * what it released (the schema). */
+static const char *batch_undo_text(const char *method)
+{
+	if (streq(method, "io.hostdevd.Claim"))
+		return "; nothing was claimed: the devices this claim had already detached went "
+		       "back to their host drivers";
+	if (streq(method, "io.hostdevd.Release"))
+		return "; the devices released before it stay released ('hostdevctl claims' "
+		       "shows what the owner still holds)";
+	return "";
+}
+
 static char *err_operation_failed(const char *method, json_object *p)
 {
 	const char *verb = operation_verb(method), *step = param_text(p, "step");
 	_cleanup_free_ char *why = errno_text(p);
 
-	return xasprintf("%s of %s failed at step %s: %s (%s); %s", verb ? verb : method,
+	return xasprintf("%s of %s failed at step %s: %s (%s); %s%s", verb ? verb : method,
 			 param_text(p, "device"), step, why, param_text(p, "message"),
-			 undo_text(step));
+			 undo_text(step), batch_undo_text(method));
 }
 
 static char *err_timeout(const char *method, json_object *p)
@@ -890,13 +1030,39 @@ static char *err_timeout(const char *method, json_object *p)
 	if (streq(step, "confirm_bind"))
 		return xasprintf("%s of %s timed out: no driver bound within %s s; hostdevd undid "
 				 "the steps (if that failed, the device is in state error: see "
-				 "'hostdevctl show %s')",
-				 verb ? verb : method, dev, param_text(p, "seconds"), dev);
+				 "'hostdevctl show %s')%s",
+				 verb ? verb : method, dev, param_text(p, "seconds"), dev,
+				 batch_undo_text(method));
 	return xasprintf("%s of %s timed out: the %s write did not return within %s s; the "
 			 "device is left in state error until the kernel finishes the write and "
 			 "hostdevd re-reads it and rolls it back ('hostdevctl watch' shows when; "
-			 "whatever uses the device may be holding it)",
-			 verb ? verb : method, dev, step, param_text(p, "seconds"));
+			 "whatever uses the device may be holding it)%s",
+			 verb ? verb : method, dev, step, param_text(p, "seconds"),
+			 batch_undo_text(method));
+}
+
+static char *err_device_in_use(const char *method, json_object *p)
+{
+	return xasprintf("%s is in use by driver %s, domain %s; it stays theirs until they "
+			 "release it ('hostdevctl claims' lists who holds what)",
+			 param_text(p, "device"), param_text(p, "driver"), param_text(p, "domain"));
+}
+
+static char *err_group_not_viable(const char *method, json_object *p)
+{
+	_cleanup_free_ char *members = join_strings(get_array(p, "members"));
+
+	return xasprintf("cannot claim %s: IOMMU group %s is not viable, as these members are "
+			 "not on a stub driver: %s; detach them first, or claim the whole group "
+			 "with --whole-group",
+			 param_text(p, "device"), param_text(p, "group"), members);
+}
+
+static char *err_not_claimed(const char *method, json_object *p)
+{
+	return xasprintf("%s is not claimed by that owner, so nothing was released "
+			 "('hostdevctl claims' lists who holds what)",
+			 param_text(p, "device"));
 }
 
 /* Errors without a sentence of their own: name every parameter. */
@@ -938,6 +1104,9 @@ static const struct {
 	{ "io.hostdevd.InvalidDeviceState", err_invalid_state },
 	{ "io.hostdevd.OperationFailed", err_operation_failed },
 	{ "io.hostdevd.Timeout", err_timeout },
+	{ "io.hostdevd.DeviceInUse", err_device_in_use },
+	{ "io.hostdevd.GroupNotViable", err_group_not_viable },
+	{ "io.hostdevd.NotClaimed", err_not_claimed },
 	{ "org.varlink.service.InvalidParameter", err_invalid_parameter },
 	{ "org.varlink.service.MethodNotFound", err_method_not_found },
 	{ "org.varlink.service.MethodNotImplemented", err_method_not_found },

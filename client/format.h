@@ -44,6 +44,17 @@ void format_detach_result(FILE *out, json_object *reply);
  * "unbound"). */
 void format_reattach_result(FILE *out, json_object *reply);
 
+/* One line per entry of a Claim reply: "ID: claimed by DRIVER/DOMAIN (managed:
+ * ...)".  A ClaimEntry does not carry the device's driver, so neither does
+ * the line. */
+void format_claim_result(FILE *out, json_object *reply);
+
+/* One line per id of a Release reply, or a sentence when there were none. */
+void format_release_result(FILE *out, json_object *reply);
+
+/* A table of ClaimEntry records: DEVICE OWNER MANAGED PID UID SINCE. */
+void format_claim_table(FILE *out, json_object *claims);
+
 /* JSON with slashes left alone; pretty for people, one line for scripts. */
 void format_json(FILE *out, json_object *obj, bool pretty);
 

@@ -5,6 +5,7 @@
 #include "client/hdclient.h"
 #include "common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -26,9 +27,10 @@ enum exit_code {
 	CONTINUE = -1,        /* internal: option parsing found nothing to stop for */
 };
 
-/* Detach and Reattach wait for the kernel: up to the daemon's step timeout
- * (10 s by default) for each of several steps, and a rollback after a
- * failure.  Their answers are worth waiting for longer than a listing. */
+/* Detach, Reattach, Claim and Release wait for the kernel: up to the
+ * daemon's step timeout (10 s by default) for each of several steps, and a
+ * rollback after a failure.  Their answers are worth waiting for longer than
+ * a listing. */
 #define OPERATION_TIMEOUT_MS 120000
 
 struct ctl {
@@ -37,9 +39,11 @@ struct ctl {
 	bool tty; /* stdout is a terminal */
 	int timeout_ms;
 	bool timeout_given; /* --timeout: it wins over a command's own default */
-	/* The device a running Detach/Reattach concerns, for the hint when the
-	 * answer does not come: the operation may go on without us. */
+	/* What to look at when the answer to a running operation does not
+	 * come (it may go on without us): a device to show, or for claims the
+	 * owner whose claims to list. */
 	const char *operation_device;
+	const char *operation_owner;
 	struct hdclient *client;
 };
 
@@ -67,6 +71,26 @@ static const char usage_text[] =
 	"                       vfio-pci (the default), pci-stub or xen-pciback.\n"
 	"                       hostdevd remembers the host driver for reattach.\n"
 	"  reattach DEVICE      Give a detached PCI function back to its host driver.\n"
+	"  claim --owner DRIVER/DOMAIN [--uuid UUID] [--unmanaged] [--whole-group]\n"
+	"        [--driver STUB] DEVICE...\n"
+	"                       Claim PCI functions for a guest, all or nothing.\n"
+	"                       Managed (the default): each is detached to STUB\n"
+	"                       (vfio-pci by default) and goes back to its host driver\n"
+	"                       at release.  --unmanaged: each must already be on a\n"
+	"                       stub, and stays there.  Every other member of a\n"
+	"                       device's IOMMU group must be on a stub, unbound, a\n"
+	"                       bridge or claimed by the same owner; --whole-group\n"
+	"                       claims every endpoint of the group too.\n"
+	"  release --owner DRIVER/DOMAIN [--uuid UUID] [DEVICE...]\n"
+	"                       Release the owner's claims on DEVICEs (all of them when\n"
+	"                       none is named): managed devices go back to their host\n"
+	"                       drivers, unmanaged ones stay on their stubs.\n"
+	"  claims [--owner DRIVER/DOMAIN | --driver DRIVER --domain NAME]\n"
+	"                       List claims: device, owner, managed, pid, uid, since.\n"
+	"\n"
+	"An owner is the hypervisor driver and the guest's name, e.g. qemu/vm1; the\n"
+	"guest's UUID is recorded when given.  claim and release need hostdevd's\n"
+	"'claim' and 'release' permissions (root by default).\n"
 	"\n"
 	"DEVICE is a PCI address (0000:03:00.0), a USB port path (1-2.3, usb1 for a\n"
 	"root hub), id:VVVV:PPPP[:SERIAL] (USB vendor, product, serial) or\n"
@@ -75,8 +99,9 @@ static const char usage_text[] =
 	"STATE is host, detaching, detached, claimed, releasing, missing, refused or\n"
 	"error.\n"
 	"\n"
-	"Interrupting detach or reattach, or giving up waiting, does not stop\n"
-	"hostdevd: 'hostdevctl show DEVICE' tells where the device ended.\n"
+	"Interrupting detach, reattach, claim or release, or giving up waiting, does\n"
+	"not stop hostdevd: 'hostdevctl show DEVICE' tells where the device ended,\n"
+	"'hostdevctl claims' what is claimed.\n"
 	"\n"
 	"Options (before or after the command):\n"
 	"  -s, --socket PATH    hostdevd's socket; default $HOSTDEVD_SOCKET, else\n"
@@ -84,8 +109,9 @@ static const char usage_text[] =
 	"  -j, --json           print hostdevd's reply as JSON (watch: one object per\n"
 	"                       line, the first holding the starting sequence number)\n"
 	"  -t, --timeout SECS   give up waiting for a reply after SECS seconds\n"
-	"                       (default 30; detach and reattach 120, as they wait\n"
-	"                       for the kernel; watch waits for events forever)\n"
+	"                       (default 30; detach, reattach, claim and release 120,\n"
+	"                       as they wait for the kernel; watch waits for events\n"
+	"                       forever)\n"
 	"  -h, --help           show this help\n"
 	"  -V, --version        show the version\n"
 	"\n"
@@ -251,7 +277,12 @@ static int report_transport_failure(const struct ctl *ctl)
 	switch (err->failure) {
 	case HDCLIENT_TIMEOUT:
 	case HDCLIENT_IO:
-		if (ctl->operation_device)
+		if (ctl->operation_owner)
+			complain("%s; the operation may still go on in hostdevd: 'hostdevctl claims "
+				 "--owner %s' tells what the owner holds, hostdevd's log what "
+				 "happened",
+				 err->message, ctl->operation_owner);
+		else if (ctl->operation_device)
 			complain("%s; the operation may still go on in hostdevd: 'hostdevctl show "
 				 "%s' tells where the device is, hostdevd's log what happened",
 				 err->message, ctl->operation_device);
@@ -526,6 +557,249 @@ static int cmd_reattach(struct ctl *ctl, int argc, char **argv)
 	return run_operation(ctl, "io.hostdevd.Reattach", params, format_reattach_result);
 }
 
+/* ---- claim, release, claims ---- */
+
+struct claim_opts {
+	const char *owner; /* DRIVER/DOMAIN as given */
+	const char *uuid;
+	const char *stub;
+	bool unmanaged, whole_group;
+};
+
+static bool uuid_valid(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
+static int parse_uuid(const char *arg, const char **uuid)
+{
+	if (!uuid_valid(arg))
+		return usage_error("--uuid wants a UUID such as "
+				   "c7a5fdbd-cdaf-9455-926a-d65c16db1809, not '%s'",
+				   arg);
+	*uuid = arg;
+	return CONTINUE;
+}
+
+/* DRIVER/DOMAIN: split at the first slash, so that the domain may hold
+ * one; neither part may be empty. */
+static int split_owner(const char *arg, json_object *into)
+{
+	const char *slash = strchr(arg, '/');
+
+	if (!slash || slash == arg || !slash[1])
+		return usage_error("--owner is DRIVER/DOMAIN, the hypervisor driver and the "
+				   "guest's name (e.g. qemu/vm1), not '%s'",
+				   arg);
+	json_object_object_add(into, "driver",
+			       json_object_new_string_len(arg, (int)(slash - arg)));
+	json_object_object_add(into, "domain", json_object_new_string(slash + 1));
+	return CONTINUE;
+}
+
+/* Adds the Owner the options name to params. */
+static int add_owner(const char *command, const struct claim_opts *o, json_object *params)
+{
+	json_object *owner;
+	int r;
+
+	if (!o->owner)
+		return usage_error("'%s' needs --owner DRIVER/DOMAIN (e.g. qemu/vm1)", command);
+	owner = json_object_new_object();
+	json_object_object_add(params, "owner", owner);
+	if ((r = split_owner(o->owner, owner)) != CONTINUE)
+		return r;
+	if (o->uuid)
+		json_object_object_add(owner, "uuid", json_object_new_string(o->uuid));
+	return CONTINUE;
+}
+
+static int claim_option(struct ctl *ctl, int opt, char **argv, struct claim_opts *o)
+{
+	switch (opt) {
+	case 'o':
+		o->owner = optarg;
+		return CONTINUE;
+	case 'u':
+		return parse_uuid(optarg, &o->uuid);
+	case 'U':
+		o->unmanaged = true;
+		return CONTINUE;
+	case 'W':
+		o->whole_group = true;
+		return CONTINUE;
+	case 'd':
+		return parse_stub(optarg, &o->stub);
+	default:
+		return common_option(ctl, opt, argv);
+	}
+}
+
+/* The DEVICE arguments as the `devices` parameter. */
+static void add_devices(int argc, char **argv, json_object *params)
+{
+	json_object *devices = json_object_new_array();
+
+	for (int i = optind; i < argc; i++)
+		json_object_array_add(devices, json_object_new_string(argv[i]));
+	json_object_object_add(params, "devices", devices);
+}
+
+/* Runs Claim or Release with the long timeout; the reply's `member` must be
+ * an array. */
+static int run_owner_operation(struct ctl *ctl, const char *method, json_object *params,
+			       const char *owner, const char *member,
+			       void (*print)(FILE *, json_object *))
+{
+	json_object *reply, *array;
+	int r;
+
+	if (!ctl->timeout_given)
+		ctl->timeout_ms = OPERATION_TIMEOUT_MS;
+	ctl->operation_owner = owner;
+	r = ctl_call(ctl, method, params, NULL, json_type_object, &reply);
+	if (r == CONTINUE)
+		r = reply_member(method, reply, member, json_type_array, &array);
+	if (r != CONTINUE)
+		return r;
+	if (ctl->json)
+		format_json(stdout, reply, ctl->tty);
+	else
+		print(stdout, reply);
+	return finish_output();
+}
+
+static int cmd_claim(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "owner", required_argument, NULL, 'o' },
+		{ "uuid", required_argument, NULL, 'u' },
+		{ "unmanaged", no_argument, NULL, 'U' },
+		{ "whole-group", no_argument, NULL, 'W' },
+		{ "driver", required_argument, NULL, 'd' },
+		{},
+	};
+	_cleanup_(put_jsonp) json_object *params = json_object_new_object();
+	struct claim_opts o = {};
+	int opt, r;
+
+	/* Long options only, as for detach: a claim should read as what it does. */
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if ((r = claim_option(ctl, opt, argv, &o)) != CONTINUE)
+			return r;
+	if ((r = add_owner("claim", &o, params)) != CONTINUE)
+		return r;
+	if (optind >= argc)
+		return usage_error("'claim' needs at least one DEVICE (a PCI address such as "
+				   "0000:03:00.0)");
+	add_devices(argc, argv, params);
+	/* Absent, hostdevd applies its defaults: managed, no whole group, its
+	 * default stub. */
+	if (o.unmanaged)
+		json_object_object_add(params, "managed", json_object_new_boolean(false));
+	if (o.whole_group)
+		json_object_object_add(params, "whole_group", json_object_new_boolean(true));
+	if (o.stub)
+		json_object_object_add(params, "driver", json_object_new_string(o.stub));
+	return run_owner_operation(ctl, "io.hostdevd.Claim", params, o.owner, "claims",
+				   format_claim_result);
+}
+
+static int cmd_release(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "owner", required_argument, NULL, 'o' },
+		{ "uuid", required_argument, NULL, 'u' },
+		{},
+	};
+	_cleanup_(put_jsonp) json_object *params = json_object_new_object();
+	struct claim_opts o = {};
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if ((r = claim_option(ctl, opt, argv, &o)) != CONTINUE)
+			return r;
+	if ((r = add_owner("release", &o, params)) != CONTINUE)
+		return r;
+	/* No DEVICE: everything the owner holds, which the daemon knows. */
+	if (optind < argc)
+		add_devices(argc, argv, params);
+	return run_owner_operation(ctl, "io.hostdevd.Release", params, o.owner, "released",
+				   format_release_result);
+}
+
+static int claims_option(struct ctl *ctl, int opt, char **argv, json_object *filters,
+			 const char **owner)
+{
+	switch (opt) {
+	case 'o':
+		*owner = optarg;
+		return split_owner(optarg, filters);
+	case 'd':
+		json_object_object_add(filters, "driver", json_object_new_string(optarg));
+		return CONTINUE;
+	case 'D':
+		json_object_object_add(filters, "domain", json_object_new_string(optarg));
+		return CONTINUE;
+	default:
+		return common_option(ctl, opt, argv);
+	}
+}
+
+static int print_claims(const struct ctl *ctl, json_object *claims, bool filtered)
+{
+	if (ctl->json)
+		format_json(stdout, claims, ctl->tty);
+	else if (json_object_array_length(claims) == 0)
+		puts(filtered ? "No claim matches the filters." : "No device is claimed.");
+	else
+		format_claim_table(stdout, claims);
+	return finish_output();
+}
+
+static int cmd_claims(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "owner", required_argument, NULL, 'o' },
+		{ "driver", required_argument, NULL, 'd' },
+		{ "domain", required_argument, NULL, 'D' },
+		{},
+	};
+	_cleanup_(put_jsonp) json_object *filters = json_object_new_object();
+	const char *owner = NULL;
+	json_object *claims;
+	bool by_part = false;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
+		by_part |= opt == 'd' || opt == 'D';
+		if ((r = claims_option(ctl, opt, argv, filters, &owner)) != CONTINUE)
+			return r;
+	}
+	/* --owner is --driver and --domain at once; mixing them would let one
+	 * silently override the other. */
+	if (owner && by_part)
+		return usage_error("give either --owner DRIVER/DOMAIN or --driver and --domain, "
+				   "not both");
+	if ((r = no_arguments("claims", argc, argv)) != CONTINUE)
+		return r;
+	r = ctl_call(ctl, "io.hostdevd.ListClaims", filters, "claims", json_type_array, &claims);
+	if (r != CONTINUE)
+		return r;
+	return print_claims(ctl, claims, json_object_object_length(filters) > 0);
+}
+
 /* ---- status ---- */
 
 static int cmd_status(struct ctl *ctl, int argc, char **argv)
@@ -704,6 +978,9 @@ static const struct command commands[] = {
 	{ "status", cmd_status },
 	{ "detach", cmd_detach },
 	{ "reattach", cmd_reattach },
+	{ "claim", cmd_claim },
+	{ "release", cmd_release },
+	{ "claims", cmd_claims },
 };
 
 static int parse_global(struct ctl *ctl, int argc, char **argv)

@@ -586,7 +586,7 @@ static void test_help_and_version(void **state)
 							   "xen-pciback",
 							   "  reattach DEVICE",
 							   "need hostdevd's 'detach' permission",
-							   "detach and reattach 120",
+							   "detach, reattach, claim and release 120",
 							   "--socket PATH", "--json",
 							   "--timeout SECS", "--version",
 							   "HOSTDEVD_SOCKET", "3  hostdevd could not",
@@ -1063,6 +1063,370 @@ static void test_operation_timeouts(void **state)
 	assert_true(ms > 0 && ms <= 30000);
 }
 
+/* ---- claim, release, claims ---- */
+
+#define QEMU_VM1 "{\"driver\":\"qemu\",\"domain\":\"vm1\"}"
+#define UUID "c7a5fdbd-cdaf-9455-926a-d65c16db1809"
+#define LIBXL_VM2 "{\"driver\":\"libxl\",\"domain\":\"vm2\",\"uuid\":\"" UUID "\"}"
+#define ENTRY(dev, owner, managed, pid)                                                        \
+	"{\"device\":\"" dev "\",\"owner\":" owner ",\"managed\":" managed ",\"uid\":0,"        \
+	"\"gid\":0,\"pid\":" pid ",\"since\":\"2026-11-25T00:02:44Z\"}"
+#define CLAIM_CALL(params) "{\"method\":\"io.hostdevd.Claim\",\"parameters\":" params "}"
+#define RELEASE_CALL(params) "{\"method\":\"io.hostdevd.Release\",\"parameters\":" params "}"
+#define LIST_CLAIMS_CALL(params)                                                               \
+	"{\"method\":\"io.hostdevd.ListClaims\",\"parameters\":" params "}"
+#define MANAGED_LINE(dev, owner)                                                               \
+	dev ": claimed by " owner " (managed: at release it goes back to its host driver)\n"
+
+static void test_claim(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"claims\":[" ENTRY("0000:03:00.0", QEMU_VM1,
+								      "true", "4242") "]}}" } },
+		{ .replies = { "{\"parameters\":{\"claims\":[" ENTRY("0000:05:00.0", LIBXL_VM2,
+								      "false", "7") "]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "claim", "--owner", "qemu/vm1",
+				  "0000:03:00.0");
+
+	expect_result(&r, 0, MANAGED_LINE("0000:03:00.0", "qemu/vm1"), "");
+	/* Every option, after and between the devices; --json: the reply. */
+	r = run_ctl(fake_socket_path(f), "claim", "0000:05:00.0", "--owner=libxl/vm2", "--uuid",
+		    UUID, "--unmanaged", "0000:05:01.0", "--whole-group", "--driver", "pci-stub",
+		    "--json");
+	expect_result(&r, 0,
+		      "{\"claims\":[" ENTRY("0000:05:00.0", LIBXL_VM2, "false", "7") "]}\n", "");
+	expect_calls(f, CLAIM_CALL("{\"owner\":" QEMU_VM1 ",\"devices\":[\"0000:03:00.0\"]}"),
+		     CLAIM_CALL("{\"owner\":" LIBXL_VM2 ",\"devices\":[\"0000:05:00.0\","
+				"\"0000:05:01.0\"],\"managed\":false,\"whole_group\":true,"
+				"\"driver\":\"pci-stub\"}"));
+}
+
+static void test_claim_group(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"claims\":["
+			       ENTRY("0000:05:00.0", QEMU_VM1, "true", "1") ","
+			       ENTRY("0000:05:01.0", QEMU_VM1, "true", "1") ","
+			       ENTRY("0000:05:02.0", QEMU_VM1, "true", "1") "]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 1);
+	/* A domain may hold a slash: only the first one splits. */
+	struct result r = run_ctl(fake_socket_path(f), "claim", "--whole-group", "--owner",
+				  "qemu/lab/vm1", "0000:05:00.0");
+
+	expect_result(&r, 0,
+		      MANAGED_LINE("0000:05:00.0", "qemu/vm1") MANAGED_LINE("0000:05:01.0",
+									   "qemu/vm1")
+			      MANAGED_LINE("0000:05:02.0", "qemu/vm1"),
+		      "");
+	expect_calls(f,
+		     CLAIM_CALL("{\"owner\":{\"driver\":\"qemu\",\"domain\":\"lab/vm1\"},"
+				"\"devices\":[\"0000:05:00.0\"],\"whole_group\":true}"),
+		     NULL);
+}
+
+static void test_release(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"released\":[\"0000:05:00.0\","
+			       "\"0000:05:01.0\"]}}" } },
+		{ .replies = { "{\"parameters\":{\"released\":[\"0000:03:00.0\"]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	/* No DEVICE: no `devices`, so that hostdevd releases all of them. */
+	struct result r = run_ctl(fake_socket_path(f), "release", "--owner", "qemu/vm1");
+
+	expect_result(&r, 0, "0000:05:00.0: released\n0000:05:01.0: released\n", "");
+	r = run_ctl(fake_socket_path(f), "-j", "release", "0000:03:00.0", "--uuid", UUID,
+		    "--owner", "libxl/vm2");
+	expect_result(&r, 0, "{\"released\":[\"0000:03:00.0\"]}\n", "");
+	expect_calls(f, RELEASE_CALL("{\"owner\":" QEMU_VM1 "}"),
+		     RELEASE_CALL("{\"owner\":" LIBXL_VM2 ",\"devices\":[\"0000:03:00.0\"]}"));
+}
+
+static void test_release_nothing(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"released\":[]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "release", "--owner", "qemu/vm9");
+
+	expect_result(&r, 0, "Nothing was released: the owner held no devices.\n", "");
+	expect_calls(f, RELEASE_CALL("{\"owner\":{\"driver\":\"qemu\",\"domain\":\"vm9\"}}"),
+		     NULL);
+}
+
+#define CLAIMS_REPLY                                                                           \
+	"{\"parameters\":{\"claims\":[" ENTRY("0000:03:00.0", QEMU_VM1, "true", "4242") ","     \
+	ENTRY("0000:06:10.2", LIBXL_VM2, "false", "17") "]}}"
+
+static void test_claims(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { CLAIMS_REPLY } },
+		{ .replies = { CLAIMS_REPLY } },
+		{ .replies = { "{\"parameters\":{\"claims\":[]}}" } },
+		{ .replies = { "{\"parameters\":{\"claims\":[]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 4);
+	struct result r = run_ctl(fake_socket_path(f), "claims");
+
+	expect_result(&r, 0,
+		      "DEVICE        OWNER      MANAGED  PID   UID  SINCE\n"
+		      "0000:03:00.0  qemu/vm1   yes      4242  0    2026-11-25T00:02:44Z\n"
+		      "0000:06:10.2  libxl/vm2  no       17    0    2026-11-25T00:02:44Z\n",
+		      "");
+	r = run_ctl(fake_socket_path(f), "claims", "--json", "--owner", "qemu/vm1");
+	expect_result(&r, 0,
+		      "[" ENTRY("0000:03:00.0", QEMU_VM1, "true", "4242") ","
+		      ENTRY("0000:06:10.2", LIBXL_VM2, "false", "17") "]\n",
+		      "");
+	r = run_ctl(fake_socket_path(f), "claims", "--driver", "libxl");
+	expect_result(&r, 0, "No claim matches the filters.\n", "");
+	r = run_ctl(fake_socket_path(f), "claims");
+	expect_result(&r, 0, "No device is claimed.\n", "");
+	fake_stop(f);
+	assert_int_equal(fake_n_calls(f), 4);
+	assert_string_equal(fake_call(f, 0), LIST_CLAIMS_CALL("{}"));
+	assert_string_equal(fake_call(f, 1), LIST_CLAIMS_CALL(QEMU_VM1));
+	assert_string_equal(fake_call(f, 2), LIST_CLAIMS_CALL("{\"driver\":\"libxl\"}"));
+	assert_string_equal(fake_call(f, 3), LIST_CLAIMS_CALL("{}"));
+	fake_free(f);
+}
+
+static void test_claims_by_driver_and_domain(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"claims\":[]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "claims", "--domain", "vm1", "--driver",
+				  "qemu", "--json");
+
+	expect_result(&r, 0, "[]\n", "");
+	expect_calls(f, LIST_CLAIMS_CALL("{\"domain\":\"vm1\",\"driver\":\"qemu\"}"), NULL);
+}
+
+#define expect_refusal_args(reply, sentence, ...)                                              \
+	do {                                                                                   \
+		const struct fake_step _steps[] = { { .replies = { reply } } };                \
+		struct fake_server *_f = fake_start(_steps, 1);                                \
+		struct result _r = run_ctl(fake_socket_path(_f), __VA_ARGS__);                \
+                                                                                               \
+		expect_result(&_r, 1, "", sentence);                                           \
+		fake_free(_f);                                                                 \
+	} while (0)
+
+#define CLAIM_ARGS "claim", "--owner", "libxl/vm2", "0000:03:00.0"
+#define RELEASE_ARGS "release", "--owner", "libxl/vm2", "0000:03:00.0"
+
+static void test_claim_conflicts(void **state)
+{
+	expect_refusal_args("{\"error\":\"io.hostdevd.DeviceInUse\",\"parameters\":{\"device\":"
+			    "\"0000:03:00.0\",\"driver\":\"qemu\",\"domain\":\"vm1\"}}",
+			    "hostdevctl: 0000:03:00.0 is in use by driver qemu, domain vm1; it "
+			    "stays theirs until they release it ('hostdevctl claims' lists who "
+			    "holds what) (io.hostdevd.DeviceInUse)\n",
+			    CLAIM_ARGS);
+	expect_refusal_args("{\"error\":\"io.hostdevd.GroupNotViable\",\"parameters\":{"
+			    "\"device\":\"0000:05:00.0\",\"group\":10,\"members\":["
+			    "\"0000:05:01.0\",\"0000:05:02.0\"]}}",
+			    "hostdevctl: cannot claim 0000:05:00.0: IOMMU group 10 is not viable, "
+			    "as these members are not on a stub driver: 0000:05:01.0, "
+			    "0000:05:02.0; detach them first, or claim the whole group with "
+			    "--whole-group (io.hostdevd.GroupNotViable)\n",
+			    "claim", "--owner", "qemu/vm1", "0000:05:00.0");
+	expect_refusal_args("{\"error\":\"io.hostdevd.NotClaimed\",\"parameters\":{\"device\":"
+			    "\"0000:03:00.0\"}}",
+			    "hostdevctl: 0000:03:00.0 is not claimed by that owner, so nothing was "
+			    "released ('hostdevctl claims' lists who holds what) "
+			    "(io.hostdevd.NotClaimed)\n",
+			    RELEASE_ARGS);
+	expect_refusal_args("{\"error\":\"io.hostdevd.DeviceBusy\",\"parameters\":{\"device\":"
+			    "\"0000:03:00.0\",\"operation\":\"Claim\"}}",
+			    "hostdevctl: hostdevd is already running a Claim of 0000:03:00.0; try "
+			    "again when it has finished (a device in state error waits for a "
+			    "stuck write to return first: 'hostdevctl watch' shows when its state "
+			    "changes) (io.hostdevd.DeviceBusy)\n",
+			    CLAIM_ARGS);
+	expect_refusal_args("{\"error\":\"io.hostdevd.HostCritical\",\"parameters\":{\"device\":"
+			    "\"0000:00:02.0\",\"reason\":\"boot VGA device\"}}",
+			    "hostdevctl: 0000:00:02.0 must stay with the host, so hostdevd will not "
+			    "claim it (boot VGA device) (io.hostdevd.HostCritical)\n",
+			    "claim", "--owner", "qemu/vm1", "--unmanaged", "0000:00:02.0");
+	expect_refusal_args("{\"error\":\"io.hostdevd.InvalidDeviceState\",\"parameters\":{"
+			    "\"device\":\"0000:03:00.0\",\"state\":\"host\"}}",
+			    "hostdevctl: cannot claim 0000:03:00.0: it is in state host, and claim "
+			    "needs state host or detached (an unmanaged claim: detached); an "
+			    "unmanaged claim takes only a device already on a stub: detach it "
+			    "first, or claim it without --unmanaged "
+			    "(io.hostdevd.InvalidDeviceState)\n",
+			    "claim", "--owner", "qemu/vm1", "--unmanaged", "0000:03:00.0");
+	expect_refusal_args("{\"error\":\"io.hostdevd.DeviceNotFound\",\"parameters\":{"
+			    "\"device\":\"0000:09:00.0\"}}",
+			    "hostdevctl: no device matches '0000:09:00.0' "
+			    "(io.hostdevd.DeviceNotFound)\n",
+			    "claim", "--owner", "qemu/vm1", "0000:09:00.0");
+	expect_refusal_args("{\"error\":\"io.hostdevd.AmbiguousDevice\",\"parameters\":{"
+			    "\"device\":\"id:046d:c31c\",\"matches\":[\"1-2\",\"3-1.4\"]}}",
+			    "hostdevctl: 'id:046d:c31c' matches 2 devices: 1-2, 3-1.4; name one of "
+			    "them by its port path (or PCI address) instead "
+			    "(io.hostdevd.AmbiguousDevice)\n",
+			    "release", "--owner", "qemu/vm1", "id:046d:c31c");
+}
+
+static void test_claim_failures(void **state)
+{
+	expect_refusal_args("{\"error\":\"io.hostdevd.OperationFailed\",\"parameters\":{"
+			    "\"device\":\"0000:05:01.0\",\"step\":\"unbind\",\"errno\":5,"
+			    "\"message\":\"injected\"}}",
+			    "hostdevctl: claim of 0000:05:01.0 failed at step unbind: Input/output "
+			    "error (injected); hostdevd undid the steps before it; if that failed "
+			    "too, the message says so and the device is in state error; nothing "
+			    "was claimed: the devices this claim had already detached went back to "
+			    "their host drivers (io.hostdevd.OperationFailed)\n",
+			    CLAIM_ARGS);
+	expect_refusal_args("{\"error\":\"io.hostdevd.Timeout\",\"parameters\":{\"device\":"
+			    "\"0000:03:00.0\",\"step\":\"confirm_bind\",\"seconds\":1}}",
+			    "hostdevctl: release of 0000:03:00.0 timed out: no driver bound within "
+			    "1 s; hostdevd undid the steps (if that failed, the device is in state "
+			    "error: see 'hostdevctl show 0000:03:00.0'); the devices released "
+			    "before it stay released ('hostdevctl claims' shows what the owner "
+			    "still holds) (io.hostdevd.Timeout)\n",
+			    RELEASE_ARGS);
+	expect_refusal_args("{\"error\":\"org.varlink.service.PermissionDenied\"}",
+			    "hostdevctl: hostdevd refused io.hostdevd.Claim: permission denied (it "
+			    "needs the 'claim' permission); run as root or ask the administrator "
+			    "to grant this user the permission in hostdevd's policy "
+			    "(org.varlink.service.PermissionDenied)\n",
+			    CLAIM_ARGS);
+	expect_refusal_args("{\"error\":\"io.hostdevd.PermissionDenied\",\"parameters\":{}}",
+			    "hostdevctl: hostdevd refused io.hostdevd.Release: permission denied "
+			    "(it needs the 'release' permission); run as root or ask the "
+			    "administrator to grant this user the permission in hostdevd's policy "
+			    "(io.hostdevd.PermissionDenied)\n",
+			    "release", "--owner", "qemu/vm1");
+	/* Replies that break the schema. */
+	expect_refusal_args("{\"parameters\":{\"claims\":{}}}",
+			    "hostdevctl: hostdevd's reply to io.hostdevd.Claim lacks 'claims' or "
+			    "it has the wrong type\n",
+			    CLAIM_ARGS);
+	expect_refusal_args("{\"parameters\":{}}",
+			    "hostdevctl: hostdevd's reply to io.hostdevd.Release lacks 'released' "
+			    "or it has the wrong type\n",
+			    RELEASE_ARGS);
+	expect_refusal_args("{\"parameters\":{\"claims\":null}}",
+			    "hostdevctl: hostdevd's reply to io.hostdevd.ListClaims lacks 'claims' "
+			    "or it has the wrong type\n",
+			    "claims");
+}
+
+static void test_claim_no_answer(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .after = FAKE_SILENT },
+		{ .after = FAKE_CLOSE },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "claim", "-t", "0.2", "--owner",
+				  "qemu/vm1", "0000:03:00.0");
+
+	expect_result(&r, 3, "",
+		      "hostdevctl: hostdevd did not answer io.hostdevd.Claim within 0.2 s; the "
+		      "operation may still go on in hostdevd: 'hostdevctl claims --owner "
+		      "qemu/vm1' tells what the owner holds, hostdevd's log what happened\n");
+	r = run_ctl(fake_socket_path(f), "release", "--owner", "qemu/vm1");
+	expect_result(&r, 3, "",
+		      "hostdevctl: hostdevd closed the connection before answering "
+		      "io.hostdevd.Release; the operation may still go on in hostdevd: "
+		      "'hostdevctl claims --owner qemu/vm1' tells what the owner holds, "
+		      "hostdevd's log what happened\n");
+	fake_free(f);
+}
+
+static void test_claim_usage_errors(void **state)
+{
+	expect_usage("'claim' needs --owner DRIVER/DOMAIN (e.g. qemu/vm1)", "claim",
+		     "0000:03:00.0", NULL, NULL);
+	expect_usage("'release' needs --owner DRIVER/DOMAIN (e.g. qemu/vm1)", "release", NULL,
+		     NULL, NULL);
+	expect_usage("'claim' needs at least one DEVICE (a PCI address such as 0000:03:00.0)",
+		     "claim", "--owner", "qemu/vm1", NULL);
+	expect_usage("--owner is DRIVER/DOMAIN, the hypervisor driver and the guest's name "
+		     "(e.g. qemu/vm1), not 'qemu'",
+		     "claim", "--owner", "qemu", "0000:03:00.0");
+	expect_usage("--owner is DRIVER/DOMAIN, the hypervisor driver and the guest's name "
+		     "(e.g. qemu/vm1), not '/vm1'",
+		     "release", "--owner", "/vm1", NULL);
+	expect_usage("--owner is DRIVER/DOMAIN, the hypervisor driver and the guest's name "
+		     "(e.g. qemu/vm1), not 'qemu/'",
+		     "claims", "--owner", "qemu/", NULL);
+	expect_usage("--uuid wants a UUID such as c7a5fdbd-cdaf-9455-926a-d65c16db1809, not "
+		     "'vm1'",
+		     "release", "--owner=qemu/vm1", "--uuid", "vm1");
+	expect_usage("--uuid wants a UUID such as c7a5fdbd-cdaf-9455-926a-d65c16db1809, not "
+		     "'c7a5fdbd-cdaf-9455-926a-d65c16db180g'",
+		     "claim", "--uuid", "c7a5fdbd-cdaf-9455-926a-d65c16db180g", "1-2");
+	expect_usage("--driver is vfio-pci, pci-stub or xen-pciback, not 'e1000e'", "claim",
+		     "--driver", "e1000e", "0000:03:00.0");
+	expect_usage("option '--owner' needs an argument", "claim", "0000:03:00.0", "--owner",
+		     NULL);
+	expect_usage("unknown option '--unmanaged'", "release", "--owner", "qemu/vm1",
+		     "--unmanaged");
+	expect_usage("unknown option '--driver'", "release", "--driver", "vfio-pci", NULL);
+	expect_usage("unknown option '-o'", "claim", "-o", "qemu/vm1", "0000:03:00.0");
+	expect_usage("give either --owner DRIVER/DOMAIN or --driver and --domain, not both",
+		     "claims", "--owner", "qemu/vm1", "--domain=vm2");
+	expect_usage("give either --owner DRIVER/DOMAIN or --driver and --domain, not both",
+		     "claims", "--driver", "qemu", "--owner=qemu/vm1");
+	expect_usage("'claims' takes no argument 'qemu'", "claims", "qemu", NULL, NULL);
+	expect_usage("unknown option '--uuid'", "claims", "--uuid", UUID, NULL);
+	expect_usage("--timeout wants a number of seconds up to 86400, not '0'", "claim",
+		     "--timeout", "0", "--owner=q/v");
+}
+
+static void test_claim_help(void **state)
+{
+	struct result r = run_ctl(NULL, "claim", "--help");
+
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.err, "");
+	for (const char *const *w =
+		     (const char *const[]){
+			     "  claim --owner DRIVER/DOMAIN [--uuid UUID] [--unmanaged] "
+			     "[--whole-group]\n        [--driver STUB] DEVICE...\n",
+			     "  release --owner DRIVER/DOMAIN [--uuid UUID] [DEVICE...]\n",
+			     "  claims [--owner DRIVER/DOMAIN | --driver DRIVER --domain NAME]\n",
+			     "'claim' and 'release' permissions",
+			     "detach, reattach, claim and release 120", NULL };
+	     *w; w++)
+		assert_non_null(strstr(r.out, *w));
+	result_free(&r);
+	r = run_ctl(NULL, "claims", "-h");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "Usage: hostdevctl"));
+	result_free(&r);
+}
+
+static void test_claim_timeouts(void **state)
+{
+	long long ms = waiting_time("claim", "--owner", "qemu/vm1", "0000:03:00.0");
+
+	if (ms == -2)
+		skip(); /* this libc waits in ppoll(2): the timeout is not in /proc */
+	assert_true(ms > 30000 && ms <= 120000);
+	ms = waiting_time("release", "--owner", "qemu/vm1", NULL);
+	assert_true(ms > 30000 && ms <= 120000);
+	ms = waiting_time("--timeout", "2", "release", "--owner=qemu/vm1");
+	assert_true(ms > 0 && ms <= 2000);
+	/* A listing keeps the short default. */
+	ms = waiting_time("claims", NULL, NULL, NULL);
+	assert_true(ms > 0 && ms <= 30000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1087,6 +1451,18 @@ int main(void)
 		cmocka_unit_test(test_operation_failures),
 		cmocka_unit_test(test_operation_no_answer),
 		cmocka_unit_test(test_operation_timeouts),
+		cmocka_unit_test(test_claim),
+		cmocka_unit_test(test_claim_group),
+		cmocka_unit_test(test_release),
+		cmocka_unit_test(test_release_nothing),
+		cmocka_unit_test(test_claims),
+		cmocka_unit_test(test_claims_by_driver_and_domain),
+		cmocka_unit_test(test_claim_conflicts),
+		cmocka_unit_test(test_claim_failures),
+		cmocka_unit_test(test_claim_no_answer),
+		cmocka_unit_test(test_claim_usage_errors),
+		cmocka_unit_test(test_claim_help),
+		cmocka_unit_test(test_claim_timeouts),
 		cmocka_unit_test(test_watch_count_and_gap),
 		cmocka_unit_test(test_watch_json_lines),
 		cmocka_unit_test(test_watch_sequence_backwards),

@@ -438,10 +438,10 @@ static void test_varlink_errors(void **state)
 
 static void test_unknown_errors_name_parameters(void **state)
 {
-	expect_error("io.hostdevd.GroupNotViable",
+	expect_error("io.hostdevd.PolicyRefused",
 		     "{\"device\":\"0000:03:00.0\",\"members\":[\"0000:03:00.1\"],\"errno\":16}",
 		     "io.hostdevd.GetDevice failed: device: 0000:03:00.0, members: "
-		     "[\"0000:03:00.1\"], errno: 16 (io.hostdevd.GroupNotViable)");
+		     "[\"0000:03:00.1\"], errno: 16 (io.hostdevd.PolicyRefused)");
 	expect_error("com.example.Odd", "{}", "io.hostdevd.GetDevice failed (com.example.Odd)");
 	expect_error("com.example.Odd", "[1]", "io.hostdevd.GetDevice failed (com.example.Odd)");
 	/* Parameters of the wrong type or missing print as they are, or "?". */
@@ -540,8 +540,12 @@ static void test_busy_and_critical(void **state)
 			"VGA device: the console may be on it) (io.hostdevd.HostCritical)");
 	expect_op_error("io.hostdevd.Claim", "io.hostdevd.HostCritical",
 			"{\"device\":\"0000:00:00.0\",\"reason\":\"host bridge\"}",
+			"0000:00:00.0 must stay with the host, so hostdevd will not claim it (host "
+			"bridge) (io.hostdevd.HostCritical)");
+	expect_op_error("io.hostdevd.ListDevices", "io.hostdevd.HostCritical",
+			"{\"device\":\"0000:00:00.0\",\"reason\":\"host bridge\"}",
 			"0000:00:00.0 must stay with the host, so hostdevd refused "
-			"io.hostdevd.Claim (host bridge) (io.hostdevd.HostCritical)");
+			"io.hostdevd.ListDevices (host bridge) (io.hostdevd.HostCritical)");
 	expect_op_error(DETACH, "org.varlink.service.PermissionDenied", NULL,
 			"hostdevd refused io.hostdevd.Detach: permission denied (it needs the "
 			"'detach' permission); run as root or ask the administrator to grant this "
@@ -644,6 +648,160 @@ static void test_operation_timeout(void **state)
 			"'hostdevctl show 0000:03:00.0') (io.hostdevd.Timeout)");
 }
 
+/* ---- claims ---- */
+
+#define CLAIM_M "io.hostdevd.Claim"
+#define RELEASE_M "io.hostdevd.Release"
+
+#define ENTRY(dev, owner, managed, pid)                                                        \
+	"{\"device\":\"" dev "\",\"owner\":" owner ",\"managed\":" managed ",\"uid\":0,"        \
+	"\"gid\":0,\"pid\":" pid ",\"since\":\"2026-11-25T00:02:44Z\"}"
+#define QEMU_VM1 "{\"driver\":\"qemu\",\"domain\":\"vm1\",\"uuid\":null}"
+#define LIBXL_VM2                                                                              \
+	"{\"driver\":\"libxl\",\"domain\":\"vm2\",\"uuid\":\"c7a5fdbd-cdaf-9455-926a-"         \
+	"d65c16db1809\"}"
+
+static void test_claim_results(void **state)
+{
+	expect_render(format_claim_result,
+		      "{\"claims\":[" ENTRY("0000:03:00.0", QEMU_VM1, "true", "4242") ","
+		      ENTRY("0000:06:10.2", LIBXL_VM2, "false", "17") "]}",
+		      "0000:03:00.0: claimed by qemu/vm1 (managed: at release it goes back to "
+		      "its host driver)\n"
+		      "0000:06:10.2: claimed by libxl/vm2 (unmanaged: at release it stays on its "
+		      "stub)\n");
+	/* Untrusted: wrong types, a missing owner, an escape in a domain name. */
+	expect_render(format_claim_result,
+		      "{\"claims\":[{\"device\":7,\"managed\":\"yes\"},"
+		      "{\"device\":\"0000:03:00.0\",\"owner\":{\"driver\":\"qemu\","
+		      "\"domain\":\"v\\u001bm\"},\"managed\":true}, 3]}",
+		      "-: claimed by -/-\n"
+		      "0000:03:00.0: claimed by qemu/v?m (managed: at release it goes back to its "
+		      "host driver)\n"
+		      "-: claimed by -/-\n");
+	expect_render(format_claim_result, "{\"claims\":{}}", "");
+}
+
+static void test_release_results(void **state)
+{
+	expect_render(format_release_result, "{\"released\":[\"0000:05:00.0\",\"0000:05:01.0\"]}",
+		      "0000:05:00.0: released\n0000:05:01.0: released\n");
+	expect_render(format_release_result, "{\"released\":[]}",
+		      "Nothing was released: the owner held no devices.\n");
+	expect_render(format_release_result, "{\"released\":[1,\"a\\nb\"]}",
+		      "?: released\na?b: released\n");
+}
+
+static void test_claim_table(void **state)
+{
+	expect_render(format_claim_table,
+		      "[" ENTRY("0000:03:00.0", QEMU_VM1, "true", "4242") ","
+		      ENTRY("0000:06:10.2", LIBXL_VM2, "false", "17") ","
+		      "{\"device\":\"1-2\",\"owner\":[],\"managed\":1,\"pid\":\"x\"}]",
+		      "DEVICE        OWNER      MANAGED  PID   UID  SINCE\n"
+		      "0000:03:00.0  qemu/vm1   yes      4242  0    2026-11-25T00:02:44Z\n"
+		      "0000:06:10.2  libxl/vm2  no       17    0    2026-11-25T00:02:44Z\n"
+		      "1-2           -/-        -        -     -    -\n");
+	expect_render(format_claim_table, "[]", "DEVICE  OWNER  MANAGED  PID  UID  SINCE\n");
+}
+
+static void test_claim_errors(void **state)
+{
+	expect_op_error(CLAIM_M, "io.hostdevd.DeviceInUse",
+			"{\"device\":\"0000:03:00.0\",\"driver\":\"qemu\",\"domain\":\"vm1\"}",
+			"0000:03:00.0 is in use by driver qemu, domain vm1; it stays theirs until "
+			"they release it ('hostdevctl claims' lists who holds what) "
+			"(io.hostdevd.DeviceInUse)");
+	expect_op_error(CLAIM_M, "io.hostdevd.GroupNotViable",
+			"{\"device\":\"0000:05:00.0\",\"group\":10,\"members\":[\"0000:05:01.0\","
+			"\"0000:05:02.0\"]}",
+			"cannot claim 0000:05:00.0: IOMMU group 10 is not viable, as these members "
+			"are not on a stub driver: 0000:05:01.0, 0000:05:02.0; detach them first, "
+			"or claim the whole group with --whole-group (io.hostdevd.GroupNotViable)");
+	expect_op_error(CLAIM_M, "io.hostdevd.GroupNotViable", "{\"device\":\"0000:05:00.0\"}",
+			"cannot claim 0000:05:00.0: IOMMU group ? is not viable, as these members "
+			"are not on a stub driver: -; detach them first, or claim the whole group "
+			"with --whole-group (io.hostdevd.GroupNotViable)");
+	expect_op_error(RELEASE_M, "io.hostdevd.NotClaimed", "{\"device\":\"0000:03:00.0\"}",
+			"0000:03:00.0 is not claimed by that owner, so nothing was released "
+			"('hostdevctl claims' lists who holds what) (io.hostdevd.NotClaimed)");
+	expect_op_error(CLAIM_M, "io.hostdevd.PermissionDenied", "{}",
+			"hostdevd refused io.hostdevd.Claim: permission denied (it needs the "
+			"'claim' permission); run as root or ask the administrator to grant this "
+			"user the permission in hostdevd's policy (io.hostdevd.PermissionDenied)");
+	expect_op_error(RELEASE_M, "org.varlink.service.PermissionDenied", NULL,
+			"hostdevd refused io.hostdevd.Release: permission denied (it needs the "
+			"'release' permission); run as root or ask the administrator to grant this "
+			"user the permission in hostdevd's policy "
+			"(org.varlink.service.PermissionDenied)");
+	expect_op_error("io.hostdevd.ListClaims", "io.hostdevd.PermissionDenied", "{}",
+			"hostdevd refused io.hostdevd.ListClaims: permission denied; run as root or "
+			"ask the administrator to grant this user the permission in hostdevd's "
+			"policy (io.hostdevd.PermissionDenied)");
+}
+
+static void test_claim_state_errors(void **state)
+{
+	expect_op_error(CLAIM_M, "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"host\"}",
+			"cannot claim 0000:03:00.0: it is in state host, and claim needs state host "
+			"or detached (an unmanaged claim: detached); an unmanaged claim takes only "
+			"a device already on a stub: detach it first, or claim it without "
+			"--unmanaged (io.hostdevd.InvalidDeviceState)");
+	expect_op_error(CLAIM_M, "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"missing\"}",
+			"cannot claim 0000:03:00.0: it is in state missing, and claim needs state "
+			"host or detached (an unmanaged claim: detached); the device is gone from "
+			"the system (io.hostdevd.InvalidDeviceState)");
+	expect_op_error(RELEASE_M, "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"detached\"}",
+			"cannot release 0000:03:00.0: it is in state detached, and release needs "
+			"state claimed; nobody holds it: it is in the detached pool "
+			"(io.hostdevd.InvalidDeviceState)");
+	expect_op_error(RELEASE_M, "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"host\"}",
+			"cannot release 0000:03:00.0: it is in state host, and release needs state "
+			"claimed; it is with the host already (io.hostdevd.InvalidDeviceState)");
+	expect_op_error(RELEASE_M, "io.hostdevd.DeviceBusy",
+			"{\"device\":\"0000:03:00.0\",\"operation\":\"Claim\"}",
+			"hostdevd is already running a Claim of 0000:03:00.0; try again when it has "
+			"finished (a device in state error waits for a stuck write to return first: "
+			"'hostdevctl watch' shows when its state changes) (io.hostdevd.DeviceBusy)");
+}
+
+static void test_claim_failures(void **state)
+{
+	expect_op_error(CLAIM_M, "io.hostdevd.OperationFailed",
+			"{\"device\":\"0000:05:01.0\",\"step\":\"unbind\",\"errno\":5,\"message\":"
+			"\"write /sys/bus/pci/drivers/e1000e/unbind: Input/output error\"}",
+			"claim of 0000:05:01.0 failed at step unbind: Input/output error (write "
+			"/sys/bus/pci/drivers/e1000e/unbind: Input/output error); hostdevd undid the "
+			"steps before it; if that failed too, the message says so and the device is "
+			"in state error; nothing was claimed: the devices this claim had already "
+			"detached went back to their host drivers (io.hostdevd.OperationFailed)");
+	expect_op_error(RELEASE_M, "io.hostdevd.OperationFailed",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"check\",\"errno\":22,\"message\":"
+			"\"bad\"}",
+			"release of 0000:03:00.0 failed at step check: Invalid argument (bad); "
+			"nothing was changed; the devices released before it stay released "
+			"('hostdevctl claims' shows what the owner still holds) "
+			"(io.hostdevd.OperationFailed)");
+	expect_op_error(CLAIM_M, "io.hostdevd.Timeout",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"confirm_bind\",\"seconds\":1}",
+			"claim of 0000:03:00.0 timed out: no driver bound within 1 s; hostdevd undid "
+			"the steps (if that failed, the device is in state error: see 'hostdevctl "
+			"show 0000:03:00.0'); nothing was claimed: the devices this claim had "
+			"already detached went back to their host drivers (io.hostdevd.Timeout)");
+	expect_op_error(RELEASE_M, "io.hostdevd.Timeout",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"unbind\",\"seconds\":1}",
+			"release of 0000:03:00.0 timed out: the unbind write did not return within 1 "
+			"s; the device is left in state error until the kernel finishes the write "
+			"and hostdevd re-reads it and rolls it back ('hostdevctl watch' shows when; "
+			"whatever uses the device may be holding it); the devices released before "
+			"it stay released ('hostdevctl claims' shows what the owner still holds) "
+			"(io.hostdevd.Timeout)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -668,6 +826,12 @@ int main(void)
 		cmocka_unit_test(test_invalid_state),
 		cmocka_unit_test(test_operation_failed),
 		cmocka_unit_test(test_operation_timeout),
+		cmocka_unit_test(test_claim_results),
+		cmocka_unit_test(test_release_results),
+		cmocka_unit_test(test_claim_table),
+		cmocka_unit_test(test_claim_errors),
+		cmocka_unit_test(test_claim_state_errors),
+		cmocka_unit_test(test_claim_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
