@@ -1102,6 +1102,9 @@ void tb_build_large(struct testbed *tb, size_t n)
 	size_t ports = (n + LARGE_PER_PORT - 1) / LARGE_PER_PORT;
 	int group = 0;
 
+	/* As on the standard machine, the stubs' modules are loaded. */
+	ensure_driver_dir(tb, "pci", "vfio-pci");
+	ensure_driver_dir(tb, "pci", "pci-stub");
 	for (size_t p = 0; p < ports; p++) {
 		unsigned dom = (unsigned)(p / LARGE_PORTS_PER_DOMAIN);
 		unsigned idx = (unsigned)(p % LARGE_PORTS_PER_DOMAIN);

@@ -153,5 +153,6 @@ void tb_build_standard(struct testbed *tb);
 
 /* n PCI endpoints (n >= 1) behind root ports, 32 per port, each in its own
  * IOMMU group and bound to e1000e; plus the root ports themselves (n/32
- * rounded up).  For benchmarks: built with plain file writes. */
+ * rounded up), and vfio-pci and pci-stub loaded.  For benchmarks: built with
+ * plain file writes. */
 void tb_build_large(struct testbed *tb, size_t n);
