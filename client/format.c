@@ -707,6 +707,20 @@ void format_reattach_result(FILE *out, json_object *reply)
 	put_line(out, line);
 }
 
+/* ---- reset ---- */
+
+void format_reset_result(FILE *out, json_object *reply)
+{
+	json_object *methods = get_array(reply, "methods");
+	_cleanup_free_ char *list = methods && json_object_array_length(methods)
+					    ? join_strings(methods)
+					    : xstrdup("none listed");
+	_cleanup_free_ char *line = xasprintf("%s: reset (kernel methods: %s)",
+					      or_none(get_str(reply, "device")), list);
+
+	put_line(out, line);
+}
+
 /* ---- claims ---- */
 
 /* "DRIVER/DOMAIN", the form --owner takes, so that a line can be pasted
@@ -862,6 +876,8 @@ static const struct operation {
 	{ "io.hostdevd.Claim", "claim", "claim",
 	  "host or detached (an unmanaged claim: detached)" },
 	{ "io.hostdevd.Release", "release", "release", "claimed" },
+	/* No state needed: Reset never answers InvalidDeviceState. */
+	{ "io.hostdevd.Reset", "reset", "reset", NULL },
 };
 
 static const struct operation *find_operation(const char *method)
@@ -967,7 +983,7 @@ static char *err_invalid_state(const char *method, json_object *p)
 	const char *advice = state_advice(method, state);
 	_cleanup_free_ char *head = NULL;
 
-	if (!op)
+	if (!op || !op->needs)
 		head = xasprintf("hostdevd refused %s on %s: it is in state %s", method,
 				 param_text(p, "device"), state);
 	else
@@ -992,6 +1008,9 @@ static const char *undo_text(const char *step)
 {
 	if (streq(step, "check") || streq(step, "load_module"))
 		return "nothing was changed";
+	/* A reset has nothing to undo; the kernel alone knows how far it got. */
+	if (streq(step, "reset"))
+		return "the device keeps its driver and state";
 	return "hostdevd undid the steps before it; if that failed too, the message says so "
 	       "and the device is in state error";
 }
@@ -1027,6 +1046,11 @@ static char *err_timeout(const char *method, json_object *p)
 
 	/* A bind that never came was rolled back before the answer; a write
 	 * still inside the kernel could not be. */
+	if (streq(step, "reset"))
+		return xasprintf("reset of %s timed out: the kernel's reset did not return within "
+				 "%s s; hostdevd answers DeviceBusy for %s until it does (its "
+				 "driver and state are left as they were)",
+				 dev, param_text(p, "seconds"), dev);
 	if (streq(step, "confirm_bind"))
 		return xasprintf("%s of %s timed out: no driver bound within %s s; hostdevd undid "
 				 "the steps (if that failed, the device is in state error: see "
@@ -1043,6 +1067,12 @@ static char *err_timeout(const char *method, json_object *p)
 
 static char *err_device_in_use(const char *method, json_object *p)
 {
+	if (streq(method, "io.hostdevd.Reset"))
+		return xasprintf("%s is in use by driver %s, domain %s; only its owner may reset "
+				 "it (hostdevctl reset %s --owner %s/%s)",
+				 param_text(p, "device"), param_text(p, "driver"),
+				 param_text(p, "domain"), param_text(p, "device"),
+				 param_text(p, "driver"), param_text(p, "domain"));
 	return xasprintf("%s is in use by driver %s, domain %s; it stays theirs until they "
 			 "release it ('hostdevctl claims' lists who holds what)",
 			 param_text(p, "device"), param_text(p, "driver"), param_text(p, "domain"));

@@ -44,6 +44,11 @@ void format_detach_result(FILE *out, json_object *reply);
  * "unbound"). */
 void format_reattach_result(FILE *out, json_object *reply);
 
+/* One line for a Reset reply: "ID: reset (kernel methods: flr, pm, bus)", the
+ * methods the kernel has enabled, in its order (it does not say which one it
+ * used). */
+void format_reset_result(FILE *out, json_object *reply);
+
 /* One line per entry of a Claim reply: "ID: claimed by DRIVER/DOMAIN (managed:
  * ...)".  A ClaimEntry does not carry the device's driver, so neither does
  * the line. */

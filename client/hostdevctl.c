@@ -27,7 +27,7 @@ enum exit_code {
 	CONTINUE = -1,        /* internal: option parsing found nothing to stop for */
 };
 
-/* Detach, Reattach, Claim and Release wait for the kernel: up to the
+/* Detach, Reattach, Reset, Claim and Release wait for the kernel: up to the
  * daemon's step timeout (10 s by default) for each of several steps, and a
  * rollback after a failure.  Their answers are worth waiting for longer than
  * a listing. */
@@ -71,6 +71,11 @@ static const char usage_text[] =
 	"                       vfio-pci (the default), pci-stub or xen-pciback.\n"
 	"                       hostdevd remembers the host driver for reattach.\n"
 	"  reattach DEVICE      Give a detached PCI function back to its host driver.\n"
+	"  reset DEVICE [--owner DRIVER/DOMAIN]\n"
+	"                       Reset a PCI function through the kernel, which tries\n"
+	"                       the methods it has enabled in order (the reply lists\n"
+	"                       them; the kernel does not say which one worked).  A\n"
+	"                       claimed device is reset only with its owner's --owner.\n"
 	"  claim --owner DRIVER/DOMAIN [--uuid UUID] [--unmanaged] [--whole-group]\n"
 	"        [--driver STUB] DEVICE...\n"
 	"                       Claim PCI functions for a guest, all or nothing.\n"
@@ -94,14 +99,15 @@ static const char usage_text[] =
 	"\n"
 	"DEVICE is a PCI address (0000:03:00.0), a USB port path (1-2.3, usb1 for a\n"
 	"root hub), id:VVVV:PPPP[:SERIAL] (USB vendor, product, serial) or\n"
-	"usb:BUS.DEV (USB bus and device number); detach and reattach take PCI\n"
-	"functions only and need hostdevd's 'detach' permission (root by default).\n"
+	"usb:BUS.DEV (USB bus and device number); detach, reattach and reset take\n"
+	"PCI functions only; detach and reattach need hostdevd's 'detach' permission,\n"
+	"reset its 'reset' permission (root by default).\n"
 	"STATE is host, detaching, detached, claimed, releasing, missing, refused or\n"
 	"error.\n"
 	"\n"
-	"Interrupting detach, reattach, claim or release, or giving up waiting, does\n"
-	"not stop hostdevd: 'hostdevctl show DEVICE' tells where the device ended,\n"
-	"'hostdevctl claims' what is claimed.\n"
+	"Interrupting detach, reattach, reset, claim or release, or giving up waiting,\n"
+	"does not stop hostdevd: 'hostdevctl show DEVICE' tells where the device\n"
+	"ended, 'hostdevctl claims' what is claimed.\n"
 	"\n"
 	"Options (before or after the command):\n"
 	"  -s, --socket PATH    hostdevd's socket; default $HOSTDEVD_SOCKET, else\n"
@@ -109,9 +115,9 @@ static const char usage_text[] =
 	"  -j, --json           print hostdevd's reply as JSON (watch: one object per\n"
 	"                       line, the first holding the starting sequence number)\n"
 	"  -t, --timeout SECS   give up waiting for a reply after SECS seconds\n"
-	"                       (default 30; detach, reattach, claim and release 120,\n"
-	"                       as they wait for the kernel; watch waits for events\n"
-	"                       forever)\n"
+	"                       (default 30; detach, reattach, reset, claim and release\n"
+	"                       120, as they wait for the kernel; watch waits for\n"
+	"                       events forever)\n"
 	"  -h, --help           show this help\n"
 	"  -V, --version        show the version\n"
 	"\n"
@@ -823,6 +829,52 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 	return finish_output();
 }
 
+/* ---- reset ---- */
+
+static int cmd_reset(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		COMMON_LONGOPTS,
+		{ "owner", required_argument, NULL, 'o' },
+		{},
+	};
+	_cleanup_(put_jsonp) json_object *params = json_object_new_object();
+	const char *owner = NULL;
+	json_object *reply, *methods, *o;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1) {
+		if (opt == 'o') {
+			owner = optarg;
+			continue;
+		}
+		if ((r = common_option(ctl, opt, argv)) != CONTINUE)
+			return r;
+	}
+	if ((r = one_device("reset", argc, argv, params)) != CONTINUE)
+		return r;
+	if (owner) {
+		o = json_object_new_object();
+		json_object_object_add(params, "owner", o);
+		if ((r = split_owner(owner, o)) != CONTINUE)
+			return r;
+	}
+	/* A reset waits for the kernel like the other operations. */
+	if (!ctl->timeout_given)
+		ctl->timeout_ms = OPERATION_TIMEOUT_MS;
+	ctl->operation_device = argv[optind];
+	r = ctl_call(ctl, "io.hostdevd.Reset", params, NULL, json_type_object, &reply);
+	if (r == CONTINUE)
+		r = reply_member("io.hostdevd.Reset", reply, "methods", json_type_array, &methods);
+	if (r != CONTINUE)
+		return r;
+	if (ctl->json)
+		format_json(stdout, reply, ctl->tty);
+	else
+		format_reset_result(stdout, reply);
+	return finish_output();
+}
+
 /* ---- watch ---- */
 
 static volatile sig_atomic_t stop_requested;
@@ -978,6 +1030,7 @@ static const struct command commands[] = {
 	{ "status", cmd_status },
 	{ "detach", cmd_detach },
 	{ "reattach", cmd_reattach },
+	{ "reset", cmd_reset },
 	{ "claim", cmd_claim },
 	{ "release", cmd_release },
 	{ "claims", cmd_claims },

@@ -24,6 +24,7 @@ enum op_phase {
 	PH_UNBIND,
 	PH_PROBE,
 	PH_CONFIRM,
+	PH_RESET, /* Reset's one write; never rolled back */
 	PH_ROLLBACK,
 	PH_LATE, /* replied Timeout; waiting for the stuck write to return */
 	PH_DONE,
@@ -37,6 +38,7 @@ static const char *const phase_names[PH__COUNT] = {
 	[PH_UNBIND] = "unbind",
 	[PH_PROBE] = "drivers_probe",
 	[PH_CONFIRM] = "confirm_bind",
+	[PH_RESET] = "reset",
 	[PH_ROLLBACK] = "rollback",
 	[PH_LATE] = "late",
 	[PH_DONE] = "done",
@@ -45,6 +47,7 @@ static const char *const phase_names[PH__COUNT] = {
 static const char *const kind_names[] = {
 	[DETACH_KIND_DETACH] = "Detach",
 	[DETACH_KIND_REATTACH] = "Reattach",
+	[DETACH_KIND_RESET] = "Reset",
 };
 
 static const char *const status_errors[] = {
@@ -183,6 +186,11 @@ const struct detach_ops *detach_sysfs_ops(void)
 
 static bool phase_transition_ok(enum op_phase from, enum op_phase to)
 {
+	/* A reset is one write: nothing to undo, nothing after it. */
+	if (to == PH_RESET)
+		return from == PH_CHECK;
+	if (from == PH_RESET)
+		return to == PH_LATE || to == PH_DONE;
 	if (to == PH_DONE)
 		return from != PH_DONE;
 	if (to == PH_ROLLBACK)
@@ -273,7 +281,9 @@ static void op_reply(struct op *op)
 		return;
 	op->replied = true;
 	op->res.error = status_errors[op->res.status];
-	if (op->res.status == DETACH_OK)
+	if (op->res.status == DETACH_OK && op->kind == DETACH_KIND_RESET)
+		log_dev_info(op->id, "Reset done");
+	else if (op->res.status == DETACH_OK)
 		log_dev_info(op->id, "%s done: %s (driver %s)", detach_kind_name(op->kind),
 			     op->res.outcome, op->res.driver ? op->res.driver : "none");
 	else
@@ -743,6 +753,69 @@ void reattach_start(struct detach_engine *e, const char *id, detach_done_fn done
 		     op->target ? op->target : "whichever host driver wants it");
 	device_move(e, dev, DEV_RELEASING, "reattach");
 	op_next(op);
+}
+
+/* ---- Reset -------------------------------------------------------------- */
+
+static void reset_job_done(void *arg, enum worker_outcome outcome)
+{
+	struct op *op = arg;
+
+	switch (outcome) {
+	case WORKER_TIMED_OUT:
+		op->res.status = DETACH_TIMEOUT;
+		op->res.seconds = op->e->step_timeout_ms / 1000.0;
+		hd_error_set(&op->res.failure, ETIMEDOUT, phase_names[PH_RESET], op->io.path,
+			     "%s: reset did not return within %u ms", op->id,
+			     op->e->step_timeout_ms);
+		/* The operation stays until the write returns: the device is
+		 * busy while the kernel still resets it. */
+		op_enter(op, PH_LATE);
+		op_reply(op);
+		break;
+	case WORKER_LATE:
+		log_dev_info(op->id, "reset returned %d after its timeout", op->io.r);
+		op_finish(op);
+		break;
+	case WORKER_DONE:
+		if (op->io.r < 0) {
+			op->res.status = DETACH_FAILED;
+			op->res.failure = op->io.err;
+		} else {
+			op->res.outcome = "reset";
+		}
+		op_finish(op);
+		break;
+	}
+}
+
+void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx)
+{
+	struct device *dev = devtable_get(e->devices, id);
+	const char *critical;
+	struct hd_error err;
+	struct op *op;
+
+	if (refuse_common(e, DETACH_KIND_RESET, id, dev, done, ctx))
+		return;
+	if ((critical = host_critical_reason(dev))) {
+		answer_now(DETACH_KIND_RESET, id, DETACH_HOST_CRITICAL, critical, NULL, done, ctx);
+		return;
+	}
+	if (!dev->pci.has_reset) {
+		hd_error_set(&err, ENOTTY, phase_names[PH_RESET], id,
+			     "%s: the kernel offers no reset method for it (no reset attribute)",
+			     id);
+		answer_now(DETACH_KIND_RESET, id, DETACH_FAILED, NULL, &err, done, ctx);
+		return;
+	}
+	op = op_new(e, DETACH_KIND_RESET, dev, done, ctx);
+	op->io = (struct step_io){ .phase = PH_RESET };
+	snprintf(op->io.path, sizeof(op->io.path), PCI_DEVICES "/%s/reset", id);
+	snprintf(op->io.value, sizeof(op->io.value), "1");
+	log_dev_info(id, "resetting");
+	op_enter(op, PH_RESET);
+	worker_submit(e->workers, e->step_timeout_ms, run_step, reset_job_done, op);
 }
 
 void detach_engine_device_event(struct detach_engine *e, enum dev_event ev,

@@ -65,6 +65,7 @@ struct detach_config {
 enum detach_kind {
 	DETACH_KIND_DETACH = 0,
 	DETACH_KIND_REATTACH,
+	DETACH_KIND_RESET,
 };
 
 enum detach_status {
@@ -111,6 +112,13 @@ void detach_engine_free(struct detach_engine *e);
 void detach_start(struct detach_engine *e, const char *id, const char *stub, detach_done_fn done,
 		  void *ctx);
 void reattach_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx);
+/* Writes "1" to the function's `reset` (one step, with the step timeout;
+ * nothing to roll back, the binding and state are left as they are).
+ * Refuses what Detach refuses (not found, busy, not PCI, host-critical) and a
+ * device without a `reset` attribute (FAILED, ENOTTY, step "reset").  OK's
+ * outcome is "reset".  A timed-out write is answered TIMEOUT; the device stays
+ * busy until it returns. */
+void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx);
 
 /* Feed of the device table's events (its listener calls this): a bind may be
  * the confirmation an operation waits for; a remove ends one. */

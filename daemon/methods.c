@@ -807,6 +807,72 @@ static void method_get_status(struct hd_context *ctx, struct server_call *call,
 	server_call_reply(call, r, false);
 }
 
+/* ---- Reset ------------------------------------------------------------ */
+
+static void on_reset_done(const struct detach_result *r, void *arg)
+{
+	struct detach_call *dc = arg;
+	const struct device *dev = devtable_get(dc->ctx->devices, r->device);
+
+	if (r->status != DETACH_OK) {
+		server_call_error(dc->call, r->error, detach_error_params(r));
+	} else if (!dev) {
+		reply_error_string(dc->call, "io.hostdevd.DeviceNotFound", "device", r->device);
+	} else {
+		char *const *m = dev->pci.reset_methods;
+		json_object *p = json_object_new_object();
+		size_t n = 0;
+
+		while (m && m[n])
+			n++;
+		json_object_object_add(p, "device", json_object_new_string(r->device));
+		json_object_object_add(p, "methods", string_array((const char *const *)m, n));
+		server_call_reply(dc->call, p, false);
+	}
+	server_call_unref(dc->call);
+	free(dc);
+}
+
+/* A claimed device belongs to its owner: only a call naming that owner may
+ * reset it (a hypervisor resetting its own guest's device).  Answers the call
+ * and returns true when refused. */
+static bool refuse_reset_claimed(struct hd_context *ctx, struct server_call *call,
+				 const char *id, const struct claim_owner *owner)
+{
+	const struct claim_entry *e;
+
+	switch (claim_blocks(ctx->claim, id, &e)) {
+	case CLAIM_IN_USE:
+		if (owner && claim_owned_by(e, owner))
+			return false;
+		reply_in_use(call, e);
+		return true;
+	case CLAIM_BUSY:
+		reply_busy(call, id, e->phase == CLAIM_RELEASING ? "Release" : "Claim");
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void method_reset(struct hd_context *ctx, struct server_call *call, json_object *params)
+{
+	struct claim_owner owner;
+	json_object *o = NULL;
+	const char *sel = NULL;
+	struct device *dev;
+
+	json_object_object_get_ex(params, "owner", &o);
+	if (o && !owner_parse(params, &owner)) {
+		reply_invalid_parameter(call, "owner");
+		return;
+	}
+	vl_param_string(params, "device", &sel);
+	dev = resolve_device(ctx, call, sel);
+	if (dev && !refuse_reset_claimed(ctx, call, dev->id, o ? &owner : NULL))
+		reset_start(ctx->detach, dev->id, on_reset_done, detach_call_new(ctx, call));
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 static const struct param_def interface_params[] = {
@@ -848,6 +914,12 @@ static const struct param_def release_params[] = {
 	{ NULL },
 };
 
+static const struct param_def reset_params[] = {
+	{ "device", PARAM_STRING, true },
+	{ "owner", PARAM_OBJECT, false },
+	{ NULL },
+};
+
 static const struct param_def list_claims_params[] = {
 	{ "driver", PARAM_STRING, false },
 	{ "domain", PARAM_STRING, false },
@@ -867,6 +939,7 @@ static const struct method_def builtin_methods[] = {
 	{ HOSTDEVD_INTERFACE ".Claim", method_claim, PERM_CLAIM, 0, claim_params },
 	{ HOSTDEVD_INTERFACE ".Release", method_release, PERM_RELEASE, 0, release_params },
 	{ HOSTDEVD_INTERFACE ".ListClaims", method_list_claims, PERM_LIST, 0, list_claims_params },
+	{ HOSTDEVD_INTERFACE ".Reset", method_reset, PERM_RESET, 0, reset_params },
 };
 
 const struct method_def *methods_table(size_t *n)

@@ -422,6 +422,163 @@ static void test_racing_claims(void **state)
 	assert_string_equal(kernel_driver(f, NIC), "e1000e");
 }
 
+/* ---- Reset -------------------------------------------------------------- */
+
+/* Reset of `id`, naming an owner when `driver` is given. */
+static json_object *call_reset(struct vlc *c, const char *id, const char *driver,
+			       const char *domain)
+{
+	json_object *p = json_object_new_object(), *reply;
+
+	json_object_object_add(p, "device", json_object_new_string(id));
+	if (driver)
+		json_object_object_add(p, "owner", owner_json(driver, domain));
+	reply = vlc_call(c, "io.hostdevd.Reset", p);
+	json_object_put(p);
+	return reply;
+}
+
+static void assert_reset_done(json_object *reply, const char *id)
+{
+	json_object *m = param(reply, "methods");
+	static const char *const want[] = { "flr", "pm", "bus" };
+
+	assert_null(vlc_error(reply));
+	assert_string_equal(json_object_get_string(param(reply, "device")), id);
+	assert_int_equal(json_object_array_length(m), ARRAY_SIZE(want));
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		assert_string_equal(json_object_get_string(json_object_array_get_idx(m, i)),
+				    want[i]);
+}
+
+static void assert_failed(json_object *reply, const char *id, const char *step, int err)
+{
+	assert_error(reply, "io.hostdevd.OperationFailed", id);
+	assert_string_equal(json_object_get_string(param(reply, "step")), step);
+	assert_int_equal(json_object_get_int(param(reply, "errno")), err);
+}
+
+/* One write of "1" to reset; the reply lists the kernel's methods in its
+ * order, and the device keeps its driver and state. */
+static void test_reset(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply = call_reset(f->c, NIC, NULL, NULL);
+
+	assert_reset_done(reply, NIC);
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "reset", NIC), 1);
+	assert_string_equal(kernel_driver(f, NIC), "e1000e");
+	wait_state(f, NIC, "host");
+}
+
+static void test_reset_refusals(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply;
+
+	/* No reset attribute: nothing to write to. */
+	reply = call_reset(f->c, "0000:05:01.0", NULL, NULL);
+	assert_failed(reply, "0000:05:01.0", "reset", ENOTTY);
+	assert_non_null(strstr(json_object_get_string(param(reply, "message")), "no reset"));
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "reset", "0000:05:01.0"), 0);
+	/* A bridge stays with the host. */
+	reply = call_reset(f->c, "0000:00:1c.1", NULL, NULL);
+	assert_error(reply, "io.hostdevd.HostCritical", "0000:00:1c.1");
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "reset", "0000:00:1c.1"), 0);
+	reply = call_reset(f->c, "1-2", NULL, NULL);
+	assert_failed(reply, "1-2", "check", EOPNOTSUPP);
+	json_object_put(reply);
+	reply = call_reset(f->c, "0000:99:00.0", NULL, NULL);
+	assert_string_equal(vlc_error(reply), "io.hostdevd.DeviceNotFound");
+	json_object_put(reply);
+	reply = call_reset(f->c, NIC, "qemu", "");
+	assert_string_equal(vlc_error(reply), "org.varlink.service.InvalidParameter");
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "reset", NIC), 0);
+}
+
+/* The kernel's refusal comes back with its errno. */
+static void test_reset_kernel_error(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply;
+
+	kemu_fault(f->root, "reset", NIC, EIO);
+	reply = call_reset(f->c, NIC, NULL, NULL);
+	assert_failed(reply, NIC, "reset", EIO);
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "reset", NIC), 1);
+	wait_state(f, NIC, "host");
+}
+
+/* A claimed device is reset only by its owner. */
+static void test_reset_claimed(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply;
+
+	json_object_put(CLAIM(f, "qemu", "vm1", NIC));
+	wait_state(f, NIC, "claimed");
+	reply = call_reset(f->c, NIC, NULL, NULL);
+	assert_error(reply, "io.hostdevd.DeviceInUse", NIC);
+	assert_string_equal(json_object_get_string(param(reply, "domain")), "vm1");
+	json_object_put(reply);
+	reply = call_reset(f->c, NIC, "libxl", "vm2");
+	assert_error(reply, "io.hostdevd.DeviceInUse", NIC);
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "reset", NIC), 0);
+	reply = call_reset(f->c, NIC, "qemu", "vm1");
+	assert_reset_done(reply, NIC);
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "reset", NIC), 1);
+	assert_string_equal(kernel_driver(f, NIC), "vfio-pci");
+	wait_state(f, NIC, "claimed");
+	json_object_put(RELEASE(f, "qemu", "vm1", NIC));
+}
+
+/* A reset stuck in the kernel: Timeout for its caller, DeviceBusy for
+ * anyone else until the write returns, then resets go through again. */
+static void test_reset_stuck(void **state)
+{
+	struct fixture *f = *state;
+	struct vlc *blocked = vlc_connect(f->daemon.socket_path);
+	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;
+	json_object *p = json_object_new_object(), *reply;
+	const char *err;
+
+	kemu_block(f->root, "reset", NIC);
+	json_object_object_add(p, "device", json_object_new_string(NIC));
+	vlc_send(blocked, "io.hostdevd.Reset", p, false);
+	json_object_put(p);
+	assert_true(kemu_wait_blocked(f->root, "reset", NIC, IT_TIMEOUT_MS));
+	reply = call_dev(f, "io.hostdevd.Detach", NIC, NULL);
+	assert_error(reply, "io.hostdevd.DeviceBusy", NIC);
+	assert_string_equal(json_object_get_string(param(reply, "operation")), "Reset");
+	json_object_put(reply);
+	reply = vlc_recv(blocked);
+	assert_error(reply, "io.hostdevd.Timeout", NIC);
+	assert_string_equal(json_object_get_string(param(reply, "step")), "reset");
+	json_object_put(reply);
+	kemu_release(f->root, "reset", NIC);
+	/* The late return is applied on the daemon's loop: ask until it is. */
+	do {
+		reply = call_reset(f->c, NIC, NULL, NULL);
+		err = vlc_error(reply);
+		if (err && streq(err, "io.hostdevd.DeviceBusy") && now_ns() < deadline) {
+			json_object_put(reply);
+			continue;
+		}
+		break;
+	} while (true);
+	assert_reset_done(reply, NIC);
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "reset", NIC), 2);
+	vlc_free(blocked);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -434,6 +591,11 @@ int main(void)
 		T(test_unmanaged_claim_writes_nothing),
 		T(test_refusals),
 		T(test_racing_claims),
+		T(test_reset),
+		T(test_reset_refusals),
+		T(test_reset_kernel_error),
+		T(test_reset_claimed),
+		T(test_reset_stuck),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -586,7 +586,9 @@ static void test_help_and_version(void **state)
 							   "xen-pciback",
 							   "  reattach DEVICE",
 							   "need hostdevd's 'detach' permission",
-							   "detach, reattach, claim and release 120",
+							   "detach, reattach, reset, claim and release",
+							   "  reset DEVICE [--owner DRIVER/DOMAIN]",
+							   "reset its 'reset' permission",
 							   "--socket PATH", "--json",
 							   "--timeout SECS", "--version",
 							   "HOSTDEVD_SOCKET", "3  hostdevd could not",
@@ -1063,6 +1065,82 @@ static void test_operation_timeouts(void **state)
 	assert_true(ms > 0 && ms <= 30000);
 }
 
+/* ---- reset ---- */
+
+#define RESET_CALL(params) "{\"method\":\"io.hostdevd.Reset\",\"parameters\":" params "}"
+#define RESET_REPLY(methods)                                                                   \
+	"{\"parameters\":{\"device\":\"0000:03:00.0\",\"methods\":" methods "}}"
+
+static void test_reset(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { RESET_REPLY("[\"flr\",\"pm\",\"bus\"]") } },
+		{ .replies = { RESET_REPLY("[]") } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "reset", "0000:03:00.0");
+
+	expect_result(&r, 0, "0000:03:00.0: reset (kernel methods: flr, pm, bus)\n", "");
+	/* The owner goes as an Owner; --json prints the reply as it came. */
+	r = run_ctl(fake_socket_path(f), "reset", "0000:03:00.0", "--owner", "qemu/vm1", "-j");
+	expect_result(&r, 0, "{\"device\":\"0000:03:00.0\",\"methods\":[]}\n", "");
+	expect_calls(f, RESET_CALL("{\"device\":\"0000:03:00.0\"}"),
+		     RESET_CALL("{\"device\":\"0000:03:00.0\",\"owner\":{\"driver\":\"qemu\","
+				"\"domain\":\"vm1\"}}"));
+}
+
+static void test_reset_refusals(void **state)
+{
+	expect_refusal("{\"error\":\"io.hostdevd.OperationFailed\",\"parameters\":{\"device\":"
+		       "\"0000:05:01.0\",\"step\":\"reset\",\"errno\":25,\"message\":\"0000:05:01.0: "
+		       "the kernel offers no reset method for it (no reset attribute)\"}}",
+		       "reset", "0000:05:01.0",
+		       "hostdevctl: reset of 0000:05:01.0 failed at step reset: Inappropriate "
+		       "ioctl for device (0000:05:01.0: the kernel offers no reset method for it "
+		       "(no reset attribute)); the device keeps its driver and state "
+		       "(io.hostdevd.OperationFailed)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.DeviceInUse\",\"parameters\":{\"device\":"
+		       "\"0000:03:00.0\",\"driver\":\"qemu\",\"domain\":\"vm1\"}}",
+		       "reset", "0000:03:00.0",
+		       "hostdevctl: 0000:03:00.0 is in use by driver qemu, domain vm1; only its "
+		       "owner may reset it (hostdevctl reset 0000:03:00.0 --owner qemu/vm1) "
+		       "(io.hostdevd.DeviceInUse)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.Timeout\",\"parameters\":{\"device\":"
+		       "\"0000:03:00.0\",\"step\":\"reset\",\"seconds\":10}}",
+		       "reset", "0000:03:00.0",
+		       "hostdevctl: reset of 0000:03:00.0 timed out: the kernel's reset did not "
+		       "return within 10 s; hostdevd answers DeviceBusy for 0000:03:00.0 until "
+		       "it does (its driver and state are left as they were) "
+		       "(io.hostdevd.Timeout)\n");
+	expect_refusal("{\"error\":\"io.hostdevd.HostCritical\",\"parameters\":{\"device\":"
+		       "\"0000:00:1c.0\",\"reason\":\"PCI bridge: its devices stay with the "
+		       "host\"}}",
+		       "reset", "0000:00:1c.0",
+		       "hostdevctl: 0000:00:1c.0 must stay with the host, so hostdevd will not "
+		       "reset it (PCI bridge: its devices stay with the host) "
+		       "(io.hostdevd.HostCritical)\n");
+	expect_refusal("{\"error\":\"org.varlink.service.PermissionDenied\"}", "reset",
+		       "0000:03:00.0",
+		       "hostdevctl: hostdevd refused io.hostdevd.Reset: permission denied (it "
+		       "needs the 'reset' permission); run as root or ask the administrator to "
+		       "grant this user the permission in hostdevd's policy "
+		       "(org.varlink.service.PermissionDenied)\n");
+	expect_refusal("{\"parameters\":{\"device\":\"0000:03:00.0\"}}", "reset", "0000:03:00.0",
+		       "hostdevctl: hostdevd's reply to io.hostdevd.Reset lacks 'methods' or it "
+		       "has the wrong type\n");
+}
+
+static void test_reset_usage_errors(void **state)
+{
+	expect_usage("'reset' needs a DEVICE (a PCI address such as 0000:03:00.0)", "reset",
+		     NULL, NULL, NULL);
+	expect_usage("'reset' takes one DEVICE, not also '0000:02:00.0'", "reset",
+		     "0000:03:00.0", "0000:02:00.0", NULL);
+	expect_usage("--owner is DRIVER/DOMAIN, the hypervisor driver and the guest's name "
+		     "(e.g. qemu/vm1), not 'qemu'",
+		     "reset", "0000:03:00.0", "--owner", "qemu");
+}
+
 /* ---- claim, release, claims ---- */
 
 #define QEMU_VM1 "{\"driver\":\"qemu\",\"domain\":\"vm1\"}"
@@ -1401,7 +1479,7 @@ static void test_claim_help(void **state)
 			     "  release --owner DRIVER/DOMAIN [--uuid UUID] [DEVICE...]\n",
 			     "  claims [--owner DRIVER/DOMAIN | --driver DRIVER --domain NAME]\n",
 			     "'claim' and 'release' permissions",
-			     "detach, reattach, claim and release 120", NULL };
+			     "detach, reattach, reset, claim and release\n", NULL };
 	     *w; w++)
 		assert_non_null(strstr(r.out, *w));
 	result_free(&r);
@@ -1461,6 +1539,9 @@ int main(void)
 		cmocka_unit_test(test_claim_failures),
 		cmocka_unit_test(test_claim_no_answer),
 		cmocka_unit_test(test_claim_usage_errors),
+		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_reset_refusals),
+		cmocka_unit_test(test_reset_usage_errors),
 		cmocka_unit_test(test_claim_help),
 		cmocka_unit_test(test_claim_timeouts),
 		cmocka_unit_test(test_watch_count_and_gap),

@@ -525,6 +525,55 @@ static void expect_op_error(const char *method, const char *error, const char *p
 #define DETACH "io.hostdevd.Detach"
 #define REATTACH_M "io.hostdevd.Reattach"
 
+/* ---- reset ---- */
+
+#define RESET_M "io.hostdevd.Reset"
+
+static void test_reset_results(void **state)
+{
+	expect_render(format_reset_result,
+		      "{\"device\":\"0000:03:00.0\",\"methods\":[\"flr\",\"pm\",\"bus\"]}",
+		      "0000:03:00.0: reset (kernel methods: flr, pm, bus)\n");
+	expect_render(format_reset_result, "{\"device\":\"0000:03:00.0\",\"methods\":[]}",
+		      "0000:03:00.0: reset (kernel methods: none listed)\n");
+	/* Nothing trusted: wrong types and terminal escapes. */
+	expect_render(format_reset_result, "{\"device\":\"x\\u001b[2J\",\"methods\":[3]}",
+		      "x?[2J: reset (kernel methods: ?)\n");
+	expect_render(format_reset_result, "{}", "-: reset (kernel methods: none listed)\n");
+}
+
+static void test_reset_errors(void **state)
+{
+	expect_op_error(RESET_M, "io.hostdevd.OperationFailed",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"reset\",\"errno\":5,"
+			"\"message\":\"write /sys/bus/pci/devices/0000:03:00.0/reset: "
+			"Input/output error\"}",
+			"reset of 0000:03:00.0 failed at step reset: Input/output error (write "
+			"/sys/bus/pci/devices/0000:03:00.0/reset: Input/output error); the device "
+			"keeps its driver and state (io.hostdevd.OperationFailed)");
+	expect_op_error(RESET_M, "io.hostdevd.Timeout",
+			"{\"device\":\"0000:03:00.0\",\"step\":\"reset\",\"seconds\":1}",
+			"reset of 0000:03:00.0 timed out: the kernel's reset did not return within "
+			"1 s; hostdevd answers DeviceBusy for 0000:03:00.0 until it does (its "
+			"driver and state are left as they were) (io.hostdevd.Timeout)");
+	expect_op_error(RESET_M, "io.hostdevd.DeviceInUse",
+			"{\"device\":\"0000:03:00.0\",\"driver\":\"libxl\",\"domain\":\"vm2\"}",
+			"0000:03:00.0 is in use by driver libxl, domain vm2; only its owner may "
+			"reset it (hostdevctl reset 0000:03:00.0 --owner libxl/vm2) "
+			"(io.hostdevd.DeviceInUse)");
+	expect_op_error(RESET_M, "io.hostdevd.HostCritical",
+			"{\"device\":\"0000:01:00.0\",\"reason\":\"boot VGA device: the console "
+			"may be on it\"}",
+			"0000:01:00.0 must stay with the host, so hostdevd will not reset it (boot "
+			"VGA device: the console may be on it) (io.hostdevd.HostCritical)");
+	expect_op_error(RESET_M, "io.hostdevd.DeviceBusy",
+			"{\"device\":\"0000:03:00.0\",\"operation\":\"Reset\"}",
+			"hostdevd is already running a Reset of 0000:03:00.0; try again when it "
+			"has finished (a device in state error waits for a stuck write to return "
+			"first: 'hostdevctl watch' shows when its state changes) "
+			"(io.hostdevd.DeviceBusy)");
+}
+
 static void test_busy_and_critical(void **state)
 {
 	expect_op_error(REATTACH_M, "io.hostdevd.DeviceBusy",
@@ -822,6 +871,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_errors_name_parameters),
 		cmocka_unit_test(test_detach_results),
 		cmocka_unit_test(test_reattach_results),
+		cmocka_unit_test(test_reset_results),
+		cmocka_unit_test(test_reset_errors),
 		cmocka_unit_test(test_busy_and_critical),
 		cmocka_unit_test(test_invalid_state),
 		cmocka_unit_test(test_operation_failed),
