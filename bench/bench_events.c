@@ -59,7 +59,7 @@ static struct device *make_record(const char *id, const char *syspath, size_t i,
 	d->syspath = xstrdup(syspath);
 	d->vendor = 0x8086;
 	d->product = 0x10d3;
-	d->driver = xstrdup(driver);
+	d->driver = device_intern(driver);
 	d->parent = xstrdup("0000:00:1c.0");
 	d->pci.class_code = 0x020000;
 	d->pci.iommu_group = (int)(i / 4);

@@ -378,7 +378,12 @@ struct device *record_build(enum record_kind kind, const char *syspath)
 	dev = device_new(kind == RECORD_PCI ? HD_BUS_PCI : HD_BUS_USB,
 			 record_id_from_sysname(sysname));
 	dev->syspath = xstrdup(syspath);
-	dev->driver = sysdir_driver(&d, NULL);
+	{
+		char *driver = sysdir_driver(&d, NULL);
+
+		dev->driver = device_intern(driver);
+		free(driver);
+	}
 	dev->parent = parent_id_from_path(syspath);
 	ok = kind == RECORD_PCI ? fill_pci(dev, &d) : fill_usb(dev, &d);
 	sysdir_close(&d);

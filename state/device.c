@@ -85,6 +85,49 @@ bool device_set_state(struct device *dev, enum dev_state to, const char *why)
 	return true;
 }
 
+/* Interned driver names: an open-addressing set that only grows. */
+static struct {
+	const char **slots;
+	size_t n_slots, n_used;
+} interned;
+
+static void intern_grow(void)
+{
+	size_t n = interned.n_slots ? interned.n_slots * 2 : 64;
+	const char **slots = xcalloc(n, sizeof(*slots));
+
+	for (size_t i = 0; i < interned.n_slots; i++) {
+		const char *s = interned.slots[i];
+		size_t h;
+
+		if (!s)
+			continue;
+		for (h = str_hash(s) & (n - 1); slots[h]; h = (h + 1) & (n - 1))
+			;
+		slots[h] = s;
+	}
+	free(interned.slots);
+	interned.slots = slots;
+	interned.n_slots = n;
+}
+
+const char *device_intern(const char *name)
+{
+	size_t h;
+
+	if (!name)
+		return NULL;
+	if (2 * (interned.n_used + 1) > interned.n_slots)
+		intern_grow();
+	for (h = str_hash(name) & (interned.n_slots - 1); interned.slots[h];
+	     h = (h + 1) & (interned.n_slots - 1))
+		if (strcmp(interned.slots[h], name) == 0)
+			return interned.slots[h];
+	interned.slots[h] = xstrdup(name);
+	interned.n_used++;
+	return interned.slots[h];
+}
+
 struct device *device_new(enum hd_bus bus, const char *id)
 {
 	size_t len = strlen(id);
@@ -153,7 +196,6 @@ void device_free(struct device *dev)
 	if (!dev)
 		return;
 	free(dev->syspath);
-	free(dev->driver);
 	free(dev->parent);
 	free(dev->original_driver);
 	if (dev->bus == HD_BUS_PCI) {
@@ -299,7 +341,10 @@ bool device_update_from(struct device *dst, const struct device *src)
 	changed |= str_replace(&dst->syspath, src->syspath);
 	SET(dst->vendor, src->vendor);
 	SET(dst->product, src->product);
-	changed |= str_replace(&dst->driver, src->driver);
+	if (dst->driver != src->driver) {
+		dst->driver = src->driver;
+		changed = true;
+	}
 	changed |= str_replace(&dst->parent, src->parent);
 	SET(dst->numa_node, src->numa_node);
 	if (dst->bus == HD_BUS_PCI)

@@ -77,7 +77,8 @@ struct device {
 			    * points into id_inline or just past the record; never reassigned */
 	enum hd_bus bus;
 	enum dev_state state;
-	char *driver;      /* NULL when unbound */
+	const char *driver; /* NULL when unbound; interned (device_intern), so equal
+			     * drivers are one pointer: compared without a cache miss */
 	char id_inline[16];
 	char *syspath;
 	uint32_t vendor, product; /* PCI vendor/device or USB idVendor/idProduct */
@@ -106,6 +107,11 @@ struct device {
  * fields few and close together, which the event pipeline's cache-miss
  * budget at 10,000 devices needs. */
 char **device_words(const char *s);
+
+/* The one copy of a driver name (NULL in, NULL out).  Driver names are a
+ * small set that the kernel bounds, so the copies live as long as the
+ * process.  For the event loop's thread only. */
+const char *device_intern(const char *name);
 
 const char *dev_state_name(enum dev_state state);
 int dev_state_from_name(const char *name);

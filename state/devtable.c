@@ -382,7 +382,9 @@ bool devtable_update_binding(struct devtable *t, const char *id, const char *dri
 
 	if (!dev)
 		return false;
-	changed = str_replace(&dev->driver, driver);
+	driver = device_intern(driver);
+	changed = dev->driver != driver;
+	dev->driver = driver;
 	if (dev->bus == HD_BUS_PCI)
 		changed |= str_replace(&dev->pci.driver_override, driver_override);
 	follow_driver(dev, dev_event_name(ev));

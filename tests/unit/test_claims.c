@@ -21,7 +21,7 @@ static struct device *pci(struct devtable *t, const char *id, int group, uint32_
 
 	d->pci.iommu_group = group;
 	d->pci.class_code = cls;
-	d->driver = xstrdup(driver);
+	d->driver = device_intern(driver);
 	return devtable_upsert(t, d, DEV_EVENT_ADD, NULL);
 }
 

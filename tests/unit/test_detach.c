@@ -294,7 +294,7 @@ static void add_pci(struct fixture *f, const char *id, uint32_t cls, const char 
 
 	d->syspath = xstrdup("/sys/devices/pci0000:00/x");
 	d->pci.class_code = cls;
-	d->driver = xstrdup(driver);
+	d->driver = device_intern(driver);
 	devtable_upsert(f->t, d, DEV_EVENT_ADD, NULL);
 }
 
@@ -316,7 +316,7 @@ static struct fixture *fixture_new_with(unsigned timeout_ms, const struct detach
 	gpu = devtable_get(f->t, "0000:02:00.0");
 	gpu->pci.boot_vga = true;
 	usb = device_new(HD_BUS_USB, "1-2");
-	usb->driver = xstrdup("usb");
+	usb->driver = device_intern("usb");
 	devtable_upsert(f->t, usb, DEV_EVENT_ADD, NULL);
 	fake_reset();
 	fake_add(NIC, "e1000e", "e1000e");

@@ -36,7 +36,7 @@ static struct device *pci(const char *id, const char *parent, int group, const c
 	d->pci.class_code = 0x020000;
 	d->pci.iommu_group = group;
 	d->parent = xstrdup(parent);
-	d->driver = xstrdup(driver);
+	d->driver = device_intern(driver);
 	return d;
 }
 

@@ -71,7 +71,7 @@ static struct device *pci_dev(const char *id, uint32_t vendor, uint32_t product,
 	d->product = product;
 	d->pci.class_code = cls;
 	d->pci.iommu_group = group;
-	d->driver = xstrdup(driver);
+	d->driver = device_intern(driver);
 	d->parent = xstrdup(parent);
 	return d;
 }
@@ -89,7 +89,7 @@ static struct device *usb_dev(const char *id, uint32_t vendor, uint32_t product,
 	d->usb.busnum = 1;
 	d->usb.devnum = devnum;
 	d->usb.authorized = true;
-	d->driver = xstrdup("usb");
+	d->driver = device_intern("usb");
 	d->parent = xstrdup(parent);
 	return d;
 }
