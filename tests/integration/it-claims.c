@@ -1,10 +1,7 @@
 /* Claim, Release and ListClaims end to end on the kernel emulator: the
  * claim table, the IOMMU group rules and the all-or-nothing rollback, each
  * checked against the kernel's view as well as the daemon's answer. */
-#include "tests/integration/hdproc.h"
-#include "tests/integration/itest.h"
-#include "tests/integration/testbed.h"
-#include "tests/integration/vlc.h"
+#include "tests/integration/kfix.h"
 #include "tests/kemu/kemu.h"
 #include "common/util.h"
 
@@ -22,112 +19,6 @@
 #define G10_C "0000:05:02.0" /* snd_emu10k1 */
 #define G10_BRIDGE "0000:04:00.0"
 #define VF "0000:06:10.2" /* already on vfio-pci */
-
-struct fixture {
-	struct testbed *tb;
-	struct hdproc daemon;
-	struct vlc *c;
-	const char *root;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-
-	if (!kemu_loaded()) {
-		fprintf(stderr, "it-claims needs libhdkemu.so first in LD_PRELOAD\n");
-		abort();
-	}
-	f->tb = tb_new(); /* aborts outside umockdev */
-	tb_build_standard(f->tb);
-	f->root = tb_root(f->tb);
-	/* The daemon refuses every write unless it proves it is in the mock;
-	 * a short step timeout keeps the timeout cases quick. */
-	setenv("HOSTDEVD_REQUIRE_MOCK", "1", 1);
-	setenv("HOSTDEVD_STEP_TIMEOUT", "1", 1);
-	if (!hdproc_try_start(&f->daemon, NULL)) {
-		tb_free(f->tb);
-		free(f);
-		fail_msg("hostdevd did not start");
-	}
-	f->c = vlc_connect(f->daemon.socket_path);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	if (!f)
-		return 0;
-	vlc_free(f->c);
-	hdproc_stop_ok(&f->daemon);
-	hdproc_cleanup(&f->daemon);
-	tb_free(f->tb);
-	free(f);
-	return 0;
-}
-
-/* The kernel's view: the driver a device is bound to now ("" if none). */
-static const char *kernel_driver(struct fixture *f, const char *id)
-{
-	static char name[64];
-	char path[PATH_MAX], target[PATH_MAX];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/driver", f->root, id);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return "";
-	target[n] = '\0';
-	snprintf(name, sizeof(name), "%s", strrchr(target, '/') + 1);
-	return name;
-}
-
-static json_object *call_dev(struct fixture *f, const char *method, const char *id,
-			     const char *driver)
-{
-	json_object *p = json_object_new_object(), *reply;
-
-	json_object_object_add(p, "device", json_object_new_string(id));
-	if (driver)
-		json_object_object_add(p, "driver", json_object_new_string(driver));
-	reply = vlc_call(f->c, method, p);
-	json_object_put(p);
-	return reply;
-}
-
-static const char *str_at(json_object *o, const char *k1, const char *k2)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, k1, &v))
-		return NULL;
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-/* The daemon's state for a device, asked until it is `want` or the
- * deadline passes (a late completion is applied on the daemon's loop). */
-static void wait_state(struct fixture *f, const char *id, const char *want)
-{
-	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;
-	char last[32] = "";
-
-	while (now_ns() < deadline) {
-		json_object *reply = call_dev(f, "io.hostdevd.GetDevice", id, NULL);
-
-		snprintf(last, sizeof(last), "%s", str_at(vlc_params(reply), "device", "state"));
-		json_object_put(reply);
-		if (streq(last, want))
-			return;
-		/* Each round trip is a turn of the daemon's loop: no sleep. */
-	}
-	fail_msg("%s stayed %s, never %s", id, last, want);
-}
-
 
 static json_object *owner_json(const char *driver, const char *domain)
 {
@@ -204,20 +95,20 @@ static void test_managed_claim_and_release(void **state)
 	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
 	assert_int_equal(json_object_array_length(v), 1);
 	json_object_put(reply);
-	assert_string_equal(kernel_driver(f, NIC), "vfio-pci");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
 	assert_true(kemu_vfio_present(f->root, NIC_GROUP));
-	wait_state(f, NIC, "claimed");
+	kfix_wait_state(f, NIC, "claimed");
 
 	reply = vlc_call(f->c, "io.hostdevd.ListClaims", NULL);
 	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
 	assert_int_equal(json_object_array_length(v), 1);
 	e = json_object_array_get_idx(v, 0);
-	assert_string_equal(str_at(e, "device", NULL), NIC);
-	assert_string_equal(str_at(e, "owner", "driver"), "qemu");
-	assert_string_equal(str_at(e, "owner", "domain"), "vm1");
+	assert_string_equal(kfix_str_at(e, "device", NULL), NIC);
+	assert_string_equal(kfix_str_at(e, "owner", "driver"), "qemu");
+	assert_string_equal(kfix_str_at(e, "owner", "domain"), "vm1");
 	assert_true(json_object_object_get_ex(e, "pid", &v));
 	assert_int_equal(json_object_get_int(v), (int)getpid());
-	assert_int_equal(strlen(str_at(e, "since", NULL)), strlen("2024-01-01T00:00:00Z"));
+	assert_int_equal(strlen(kfix_str_at(e, "since", NULL)), strlen("2024-01-01T00:00:00Z"));
 	json_object_put(reply);
 
 	/* Idempotent for the holder: nothing more is written. */
@@ -227,7 +118,7 @@ static void test_managed_claim_and_release(void **state)
 	assert_int_equal(kemu_writes(f->root, "unbind", NIC), 1);
 
 	/* Detach and Reattach leave a claimed device alone. */
-	reply = call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
 	assert_error(reply, "io.hostdevd.DeviceInUse", NIC);
 	json_object_put(reply);
 
@@ -235,9 +126,9 @@ static void test_managed_claim_and_release(void **state)
 	assert_true(json_object_object_get_ex(vlc_params(reply), "released", &v));
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)), NIC);
 	json_object_put(reply);
-	assert_string_equal(kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 	assert_false(kemu_vfio_present(f->root, NIC_GROUP));
-	wait_state(f, NIC, "host");
+	kfix_wait_state(f, NIC, "host");
 	assert_int_equal(list_claims(f), 0);
 }
 
@@ -259,7 +150,7 @@ static void test_two_owners_contend(void **state)
 	assert_error(reply, "io.hostdevd.NotClaimed", NIC);
 	json_object_put(reply);
 	assert_int_equal(list_claims(f), 1);
-	assert_string_equal(kernel_driver(f, NIC), "vfio-pci");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
 }
 
 static void test_shared_group(void **state)
@@ -282,9 +173,9 @@ static void test_shared_group(void **state)
 	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
 	assert_int_equal(json_object_array_length(v), 3);
 	json_object_put(reply);
-	assert_string_equal(kernel_driver(f, G10_A), "vfio-pci");
-	assert_string_equal(kernel_driver(f, G10_B), "vfio-pci");
-	assert_string_equal(kernel_driver(f, G10_C), "vfio-pci");
+	assert_string_equal(kfix_kernel_driver(f, G10_A), "vfio-pci");
+	assert_string_equal(kfix_kernel_driver(f, G10_B), "vfio-pci");
+	assert_string_equal(kfix_kernel_driver(f, G10_C), "vfio-pci");
 	assert_int_equal(kemu_writes(f->root, "driver_override", G10_BRIDGE), 0);
 
 	/* Another owner asking for a member is told who holds the group. */
@@ -297,9 +188,9 @@ static void test_shared_group(void **state)
 	assert_true(json_object_object_get_ex(vlc_params(reply), "released", &v));
 	assert_int_equal(json_object_array_length(v), 3);
 	json_object_put(reply);
-	assert_string_equal(kernel_driver(f, G10_A), "r8169");
-	assert_string_equal(kernel_driver(f, G10_B), "serial");
-	assert_string_equal(kernel_driver(f, G10_C), "snd_emu10k1");
+	assert_string_equal(kfix_kernel_driver(f, G10_A), "r8169");
+	assert_string_equal(kfix_kernel_driver(f, G10_B), "serial");
+	assert_string_equal(kfix_kernel_driver(f, G10_C), "snd_emu10k1");
 	assert_int_equal(list_claims(f), 0);
 }
 
@@ -314,13 +205,13 @@ static void test_failure_rolls_back_every_device(void **state)
 	assert_string_equal(json_object_get_string(param(reply, "step")), "unbind");
 	assert_int_equal(json_object_get_int(param(reply, "errno")), EBUSY);
 	json_object_put(reply);
-	assert_string_equal(kernel_driver(f, G10_A), "r8169");
-	assert_string_equal(kernel_driver(f, G10_B), "serial");
-	assert_string_equal(kernel_driver(f, G10_C), "snd_emu10k1");
+	assert_string_equal(kfix_kernel_driver(f, G10_A), "r8169");
+	assert_string_equal(kfix_kernel_driver(f, G10_B), "serial");
+	assert_string_equal(kfix_kernel_driver(f, G10_C), "snd_emu10k1");
 	assert_int_equal(kemu_writes(f->root, "driver_override", G10_C), 0);
 	assert_int_equal(list_claims(f), 0);
-	wait_state(f, G10_A, "host");
-	wait_state(f, G10_B, "host");
+	kfix_wait_state(f, G10_A, "host");
+	kfix_wait_state(f, G10_B, "host");
 }
 
 static void test_unmanaged_claim_writes_nothing(void **state)
@@ -333,15 +224,15 @@ static void test_unmanaged_claim_writes_nothing(void **state)
 			    (const char *const[]){ VF }, 1, 0, false);
 	assert_null(vlc_error(reply));
 	json_object_put(reply);
-	wait_state(f, VF, "claimed");
+	kfix_wait_state(f, VF, "claimed");
 	reply = RELEASE(f, "qemu", "vm1", VF);
 	assert_null(vlc_error(reply));
 	json_object_put(reply);
 	/* Unmanaged: back to the detached pool, still on the stub. */
-	wait_state(f, VF, "detached");
+	kfix_wait_state(f, VF, "detached");
 	after = kemu_log(f->root);
 	assert_string_equal(before, after);
-	assert_string_equal(kernel_driver(f, VF), "vfio-pci");
+	assert_string_equal(kfix_kernel_driver(f, VF), "vfio-pci");
 
 	/* Unmanaged needs a detached device. */
 	reply = call_claims(f->c, "io.hostdevd.Claim", "qemu", "vm1",
@@ -419,7 +310,7 @@ static void test_racing_claims(void **state)
 	}
 	for (int i = 0; i < RACERS; i++)
 		vlc_free(c[i]);
-	assert_string_equal(kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 }
 
 /* ---- Reset -------------------------------------------------------------- */
@@ -468,8 +359,8 @@ static void test_reset(void **state)
 	assert_reset_done(reply, NIC);
 	json_object_put(reply);
 	assert_int_equal(kemu_writes(f->root, "reset", NIC), 1);
-	assert_string_equal(kernel_driver(f, NIC), "e1000e");
-	wait_state(f, NIC, "host");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	kfix_wait_state(f, NIC, "host");
 }
 
 static void test_reset_refusals(void **state)
@@ -511,7 +402,7 @@ static void test_reset_kernel_error(void **state)
 	assert_failed(reply, NIC, "reset", EIO);
 	json_object_put(reply);
 	assert_int_equal(kemu_writes(f->root, "reset", NIC), 1);
-	wait_state(f, NIC, "host");
+	kfix_wait_state(f, NIC, "host");
 }
 
 /* A claimed device is reset only by its owner. */
@@ -521,7 +412,7 @@ static void test_reset_claimed(void **state)
 	json_object *reply;
 
 	json_object_put(CLAIM(f, "qemu", "vm1", NIC));
-	wait_state(f, NIC, "claimed");
+	kfix_wait_state(f, NIC, "claimed");
 	reply = call_reset(f->c, NIC, NULL, NULL);
 	assert_error(reply, "io.hostdevd.DeviceInUse", NIC);
 	assert_string_equal(json_object_get_string(param(reply, "domain")), "vm1");
@@ -534,8 +425,8 @@ static void test_reset_claimed(void **state)
 	assert_reset_done(reply, NIC);
 	json_object_put(reply);
 	assert_int_equal(kemu_writes(f->root, "reset", NIC), 1);
-	assert_string_equal(kernel_driver(f, NIC), "vfio-pci");
-	wait_state(f, NIC, "claimed");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
+	kfix_wait_state(f, NIC, "claimed");
 	json_object_put(RELEASE(f, "qemu", "vm1", NIC));
 }
 
@@ -554,7 +445,7 @@ static void test_reset_stuck(void **state)
 	vlc_send(blocked, "io.hostdevd.Reset", p, false);
 	json_object_put(p);
 	assert_true(kemu_wait_blocked(f->root, "reset", NIC, IT_TIMEOUT_MS));
-	reply = call_dev(f, "io.hostdevd.Detach", NIC, NULL);
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
 	assert_error(reply, "io.hostdevd.DeviceBusy", NIC);
 	assert_string_equal(json_object_get_string(param(reply, "operation")), "Reset");
 	json_object_put(reply);
@@ -579,7 +470,7 @@ static void test_reset_stuck(void **state)
 	vlc_free(blocked);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, kfix_setup, kfix_teardown)
 
 int main(void)
 {

@@ -2,10 +2,7 @@
  * with the kernel emulator (tests/kemu) giving its sysfs writes the kernel's
  * effect.  Every check reads the kernel's view (the driver link, the
  * override, /dev/vfio, what was written) as well as the daemon's answer. */
-#include "tests/integration/hdproc.h"
-#include "tests/integration/itest.h"
-#include "tests/integration/testbed.h"
-#include "tests/integration/vlc.h"
+#include "tests/integration/kfix.h"
 #include "tests/kemu/kemu.h"
 #include "common/util.h"
 
@@ -23,142 +20,21 @@
 #define NIC "0000:03:00.0"   /* e1000e, IOMMU group 8 */
 #define NIC_GROUP "8"
 
-struct fixture {
-	struct testbed *tb;
-	struct hdproc daemon;
-	struct vlc *c;
-	const char *root;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-
-	if (!kemu_loaded()) {
-		fprintf(stderr, "it-detach needs libhdkemu.so first in LD_PRELOAD\n");
-		abort();
-	}
-	f->tb = tb_new(); /* aborts outside umockdev */
-	tb_build_standard(f->tb);
-	f->root = tb_root(f->tb);
-	/* The daemon refuses every write unless it proves it is in the mock;
-	 * a short step timeout keeps the timeout cases quick. */
-	setenv("HOSTDEVD_REQUIRE_MOCK", "1", 1);
-	setenv("HOSTDEVD_STEP_TIMEOUT", "1", 1);
-	if (!hdproc_try_start(&f->daemon, NULL)) {
-		tb_free(f->tb);
-		free(f);
-		fail_msg("hostdevd did not start");
-	}
-	f->c = vlc_connect(f->daemon.socket_path);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	if (!f)
-		return 0;
-	vlc_free(f->c);
-	hdproc_stop_ok(&f->daemon);
-	hdproc_cleanup(&f->daemon);
-	tb_free(f->tb);
-	free(f);
-	return 0;
-}
-
-/* The kernel's view: the driver a device is bound to now ("" if none). */
-static const char *kernel_driver(struct fixture *f, const char *id)
-{
-	static char name[64];
-	char path[PATH_MAX], target[PATH_MAX];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/driver", f->root, id);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return "";
-	target[n] = '\0';
-	snprintf(name, sizeof(name), "%s", strrchr(target, '/') + 1);
-	return name;
-}
-
-static const char *kernel_override(struct fixture *f, const char *id)
-{
-	static char value[64];
-	char path[PATH_MAX];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/driver_override", f->root, id);
-	fp = fopen(path, "r");
-	assert_non_null(fp);
-	if (!fgets(value, sizeof(value), fp))
-		value[0] = '\0';
-	fclose(fp);
-	value[strcspn(value, "\n")] = '\0';
-	return value;
-}
-
-static json_object *call_dev(struct fixture *f, const char *method, const char *id,
-			     const char *driver)
-{
-	json_object *p = json_object_new_object(), *reply;
-
-	json_object_object_add(p, "device", json_object_new_string(id));
-	if (driver)
-		json_object_object_add(p, "driver", json_object_new_string(driver));
-	reply = vlc_call(f->c, method, p);
-	json_object_put(p);
-	return reply;
-}
-
-static const char *str_at(json_object *o, const char *k1, const char *k2)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, k1, &v))
-		return NULL;
-	if (k2 && !json_object_object_get_ex(v, k2, &v))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-/* The daemon's state for a device, asked until it is `want` or the
- * deadline passes (a late completion is applied on the daemon's loop). */
-static void wait_state(struct fixture *f, const char *id, const char *want)
-{
-	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;
-	char last[32] = "";
-
-	while (now_ns() < deadline) {
-		json_object *reply = call_dev(f, "io.hostdevd.GetDevice", id, NULL);
-
-		snprintf(last, sizeof(last), "%s", str_at(vlc_params(reply), "device", "state"));
-		json_object_put(reply);
-		if (streq(last, want))
-			return;
-		/* Each round trip is a turn of the daemon's loop: no sleep. */
-	}
-	fail_msg("%s stayed %s, never %s", id, last, want);
-}
-
 static void test_detach_and_reattach(void **state)
 {
 	struct fixture *f = *state;
 	json_object *reply, *p;
 	_cleanup_free_ char *log = NULL;
 
-	reply = call_dev(f, "io.hostdevd.Detach", NIC, NULL);
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
 	p = vlc_params(reply);
-	assert_string_equal(str_at(p, "device", "state"), "detached");
-	assert_string_equal(str_at(p, "device", "driver"), "vfio-pci");
-	assert_string_equal(str_at(p, "device", "original_driver"), "e1000e");
+	assert_string_equal(kfix_str_at(p, "device", "state"), "detached");
+	assert_string_equal(kfix_str_at(p, "device", "driver"), "vfio-pci");
+	assert_string_equal(kfix_str_at(p, "device", "original_driver"), "e1000e");
 	json_object_put(reply);
 	/* The kernel agrees, and the VFIO group node exists. */
-	assert_string_equal(kernel_driver(f, NIC), "vfio-pci");
-	assert_string_equal(kernel_override(f, NIC), "vfio-pci");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
+	assert_string_equal(kfix_kernel_override(f, NIC), "vfio-pci");
 	assert_true(kemu_vfio_present(f->root, NIC_GROUP));
 	/* The SPEC sequence, in order, each write once. */
 	log = kemu_log(f->root);
@@ -166,15 +42,15 @@ static void test_detach_and_reattach(void **state)
 				    "unbind " NIC " " NIC " = 0\n"
 				    "drivers_probe " NIC " " NIC " = 0\n"));
 
-	reply = call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
 	p = vlc_params(reply);
-	assert_string_equal(str_at(p, "device", "state"), "host");
-	assert_string_equal(str_at(p, "driver", NULL), "e1000e");
-	assert_string_equal(str_at(p, "outcome", NULL), "original");
-	assert_null(str_at(p, "device", "original_driver"));
+	assert_string_equal(kfix_str_at(p, "device", "state"), "host");
+	assert_string_equal(kfix_str_at(p, "driver", NULL), "e1000e");
+	assert_string_equal(kfix_str_at(p, "outcome", NULL), "original");
+	assert_null(kfix_str_at(p, "device", "original_driver"));
 	json_object_put(reply);
-	assert_string_equal(kernel_driver(f, NIC), "e1000e");
-	assert_string_equal(kernel_override(f, NIC), "(null)");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_override(f, NIC), "(null)");
 	assert_false(kemu_vfio_present(f->root, NIC_GROUP));
 }
 
@@ -182,18 +58,18 @@ static void test_detach_and_reattach(void **state)
 static void test_detach_of_a_detached_device_writes_nothing(void **state)
 {
 	struct fixture *f = *state;
-	json_object *reply = call_dev(f, "io.hostdevd.Detach", "0000:06:10.2", NULL);
+	json_object *reply = kfix_call_dev(f, "io.hostdevd.Detach", "0000:06:10.2", NULL);
 
-	assert_string_equal(str_at(vlc_params(reply), "device", "driver"), "vfio-pci");
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "driver"), "vfio-pci");
 	json_object_put(reply);
 	assert_int_equal(kemu_writes(f->root, "driver_override", "0000:06:10.2"), 0);
 	assert_int_equal(kemu_writes(f->root, "unbind", "0000:06:10.2"), 0);
 	/* Its host driver was never recorded: Reattach finds the native one. */
-	reply = call_dev(f, "io.hostdevd.Reattach", "0000:06:10.2", NULL);
-	assert_string_equal(str_at(vlc_params(reply), "outcome", NULL), "native");
-	assert_string_equal(str_at(vlc_params(reply), "driver", NULL), "igbvf");
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", "0000:06:10.2", NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "outcome", NULL), "native");
+	assert_string_equal(kfix_str_at(vlc_params(reply), "driver", NULL), "igbvf");
 	json_object_put(reply);
-	assert_string_equal(kernel_driver(f, "0000:06:10.2"), "igbvf");
+	assert_string_equal(kfix_kernel_driver(f, "0000:06:10.2"), "igbvf");
 }
 
 /* A failed unbind: the error names the step and errno, and the override
@@ -204,17 +80,17 @@ static void test_failed_unbind_rolls_back(void **state)
 	json_object *reply, *v;
 
 	kemu_fault(f->root, "unbind", NIC, EBUSY);
-	reply = call_dev(f, "io.hostdevd.Detach", NIC, NULL);
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.OperationFailed");
 	assert_true(json_object_object_get_ex(reply, "parameters", &v));
-	assert_string_equal(str_at(v, "step", NULL), "unbind");
-	assert_string_equal(str_at(v, "device", NULL), NIC);
+	assert_string_equal(kfix_str_at(v, "step", NULL), "unbind");
+	assert_string_equal(kfix_str_at(v, "device", NULL), NIC);
 	assert_true(json_object_object_get_ex(v, "errno", &v));
 	assert_int_equal(json_object_get_int(v), EBUSY);
 	json_object_put(reply);
-	assert_string_equal(kernel_driver(f, NIC), "e1000e");
-	assert_string_equal(kernel_override(f, NIC), "(null)");
-	wait_state(f, NIC, "host");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_override(f, NIC), "(null)");
+	kfix_wait_state(f, NIC, "host");
 }
 
 /* drivers_probe "succeeds" and nothing binds: the daemon does not believe
@@ -225,14 +101,14 @@ static void test_bind_that_never_happens_times_out(void **state)
 	json_object *reply, *v;
 
 	kemu_never_bind(f->root, NIC);
-	reply = call_dev(f, "io.hostdevd.Detach", NIC, NULL);
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.Timeout");
 	assert_true(json_object_object_get_ex(reply, "parameters", &v));
-	assert_string_equal(str_at(v, "step", NULL), "confirm_bind");
+	assert_string_equal(kfix_str_at(v, "step", NULL), "confirm_bind");
 	json_object_put(reply);
 	/* Its rollback cannot bind it either: an administrator's matter. */
-	assert_string_equal(kernel_driver(f, NIC), "");
-	wait_state(f, NIC, "error");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "");
+	kfix_wait_state(f, NIC, "error");
 }
 
 /* An unbind stuck in the kernel: the caller gets Timeout, everyone else is
@@ -249,27 +125,27 @@ static void test_blocked_unbind_keeps_the_daemon_answering(void **state)
 	json_object_put(p);
 	assert_true(kemu_wait_blocked(f->root, "unbind", NIC, IT_TIMEOUT_MS));
 	/* Another client, another device: served while the unbind hangs. */
-	reply = call_dev(f, "io.hostdevd.GetDevice", "0000:02:00.0", NULL);
+	reply = kfix_call_dev(f, "io.hostdevd.GetDevice", "0000:02:00.0", NULL);
 	assert_null(vlc_error(reply));
 	json_object_put(reply);
-	reply = call_dev(f, "io.hostdevd.Detach", "0000:02:00.0", NULL);
-	assert_string_equal(str_at(vlc_params(reply), "device", "state"), "detached");
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", "0000:02:00.0", NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "state"), "detached");
 	json_object_put(reply);
 	/* A second operation on the held device is refused, not queued. */
-	reply = call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.DeviceBusy");
 	json_object_put(reply);
 	reply = vlc_recv(blocked);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.Timeout");
 	assert_true(json_object_object_get_ex(reply, "parameters", &v));
-	assert_string_equal(str_at(v, "step", NULL), "unbind");
+	assert_string_equal(kfix_str_at(v, "step", NULL), "unbind");
 	json_object_put(reply);
-	wait_state(f, NIC, "error");
+	kfix_wait_state(f, NIC, "error");
 	/* The kernel lets go: the late write is rolled back. */
 	kemu_release(f->root, "unbind", NIC);
-	wait_state(f, NIC, "host");
-	assert_string_equal(kernel_driver(f, NIC), "e1000e");
-	assert_string_equal(kernel_override(f, NIC), "(null)");
+	kfix_wait_state(f, NIC, "host");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_override(f, NIC), "(null)");
 	vlc_free(blocked);
 }
 
@@ -279,7 +155,7 @@ static void test_host_critical_refused_without_a_write(void **state)
 	static const char *const critical[] = { "0000:00:00.0", "0000:04:00.0", "0000:01:00.0" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(critical); i++) {
-		json_object *reply = call_dev(f, "io.hostdevd.Detach", critical[i], NULL);
+		json_object *reply = kfix_call_dev(f, "io.hostdevd.Detach", critical[i], NULL);
 
 		assert_string_equal(vlc_error(reply), "io.hostdevd.HostCritical");
 		json_object_put(reply);
@@ -312,10 +188,10 @@ static void test_hostdevctl_detach_and_reattach(void **state)
 		assert_int_equal(pclose(p), 0);
 		assert_string_equal(out, words[i][1]);
 	}
-	assert_string_equal(kernel_driver(f, "0000:02:00.0"), "e1000e");
+	assert_string_equal(kfix_kernel_driver(f, "0000:02:00.0"), "e1000e");
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, kfix_setup, kfix_teardown)
 
 int main(void)
 {

@@ -1,0 +1,125 @@
+#include "tests/integration/kfix.h"
+#include "tests/kemu/kemu.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int kfix_setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	if (!kemu_loaded()) {
+		fprintf(stderr, "%s needs libhdkemu.so first in LD_PRELOAD\n",
+			program_invocation_short_name);
+		abort();
+	}
+	f->tb = tb_new(); /* aborts outside umockdev */
+	tb_build_standard(f->tb);
+	f->root = tb_root(f->tb);
+	/* The daemon refuses every write unless it proves it is in the mock;
+	 * a short step timeout keeps the timeout cases quick. */
+	setenv("HOSTDEVD_REQUIRE_MOCK", "1", 1);
+	setenv("HOSTDEVD_STEP_TIMEOUT", "1", 1);
+	if (!hdproc_try_start(&f->daemon, NULL)) {
+		tb_free(f->tb);
+		free(f);
+		fail_msg("hostdevd did not start");
+	}
+	f->c = vlc_connect(f->daemon.socket_path);
+	*state = f;
+	return 0;
+}
+
+int kfix_teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (!f)
+		return 0;
+	vlc_free(f->c);
+	hdproc_stop_ok(&f->daemon);
+	hdproc_cleanup(&f->daemon);
+	tb_free(f->tb);
+	free(f);
+	return 0;
+}
+
+/* The kernel's view: the driver a device is bound to now ("" if none). */
+const char *kfix_kernel_driver(struct fixture *f, const char *id)
+{
+	static char name[64];
+	char path[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/driver", f->root, id);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return "";
+	target[n] = '\0';
+	snprintf(name, sizeof(name), "%s", strrchr(target, '/') + 1);
+	return name;
+}
+
+const char *kfix_kernel_override(struct fixture *f, const char *id)
+{
+	static char value[64];
+	char path[PATH_MAX];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/driver_override", f->root, id);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	if (!fgets(value, sizeof(value), fp))
+		value[0] = '\0';
+	fclose(fp);
+	value[strcspn(value, "\n")] = '\0';
+	return value;
+}
+
+json_object *kfix_call_dev(struct fixture *f, const char *method, const char *id,
+			   const char *driver)
+{
+	json_object *p = json_object_new_object(), *reply;
+
+	json_object_object_add(p, "device", json_object_new_string(id));
+	if (driver)
+		json_object_object_add(p, "driver", json_object_new_string(driver));
+	reply = vlc_call(f->c, method, p);
+	json_object_put(p);
+	return reply;
+}
+
+const char *kfix_str_at(json_object *o, const char *k1, const char *k2)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, k1, &v))
+		return NULL;
+	if (k2 && !json_object_object_get_ex(v, k2, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* The daemon's state for a device, asked until it is `want` or the
+ * deadline passes (a late completion is applied on the daemon's loop). */
+void kfix_wait_state(struct fixture *f, const char *id, const char *want)
+{
+	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;
+	char last[32] = "";
+
+	while (now_ns() < deadline) {
+		json_object *reply = kfix_call_dev(f, "io.hostdevd.GetDevice", id, NULL);
+
+		snprintf(last, sizeof(last), "%s", kfix_str_at(vlc_params(reply), "device", "state"));
+		json_object_put(reply);
+		if (streq(last, want))
+			return;
+		/* Each round trip is a turn of the daemon's loop: no sleep. */
+	}
+	fail_msg("%s stayed %s, never %s", id, last, want);
+}

@@ -1,0 +1,37 @@
+/* The fixture of the tests that let the daemon write: the real hostdevd on
+ * the standard machine with the kernel emulator (tests/kemu) preloaded,
+ * HOSTDEVD_REQUIRE_MOCK=1 and a one-second step timeout, plus the helpers
+ * that read the kernel's view.  Register such tests with
+ * hd_integration_test(... KEMU ...). */
+#pragma once
+
+#include "tests/integration/hdproc.h"
+#include "tests/integration/itest.h"
+#include "tests/integration/testbed.h"
+#include "tests/integration/vlc.h"
+
+struct fixture {
+	struct testbed *tb;
+	struct hdproc daemon;
+	struct vlc *c;
+	const char *root;
+};
+
+/* cmocka setup and teardown: *state is a struct fixture. */
+int kfix_setup(void **state);
+int kfix_teardown(void **state);
+
+/* The kernel's view: the driver a device is bound to now ("" if none) and
+ * its driver_override ("(null)" when clear).  Static buffers. */
+const char *kfix_kernel_driver(struct fixture *f, const char *id);
+const char *kfix_kernel_override(struct fixture *f, const char *id);
+
+/* Calls method with {device: id, driver?} and returns the whole reply. */
+json_object *kfix_call_dev(struct fixture *f, const char *method, const char *id,
+			   const char *driver);
+
+/* o[k1][k2] (k2 may be NULL) as a string, NULL when absent. */
+const char *kfix_str_at(json_object *o, const char *k1, const char *k2);
+
+/* Asks GetDevice until the device's state is `want`; fails at the deadline. */
+void kfix_wait_state(struct fixture *f, const char *id, const char *want);
