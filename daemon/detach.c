@@ -69,7 +69,7 @@ struct step_io {
 	char value[64];
 	const char *module;
 	int r;
-	struct hd_error err;
+	struct op_error err;
 	bool read_back;   /* read the driver link after the write */
 	char *driver;     /* the link after the write */
 	bool gone;
@@ -79,7 +79,7 @@ struct step_io {
 struct rollback_io {
 	bool undo[PH__COUNT]; /* forward steps that took effect */
 	bool failed;
-	struct hd_error err;
+	struct op_error err;
 	char *driver; /* bound at the end */
 	bool gone;
 };
@@ -118,7 +118,7 @@ struct detach_engine {
 };
 
 static void op_next(struct op *op);
-static void op_fail(struct op *op, enum detach_status st, const struct hd_error *err);
+static void op_fail(struct op *op, enum detach_status st, const struct op_error *err);
 
 const char *detach_kind_name(enum detach_kind kind)
 {
@@ -134,12 +134,12 @@ bool detach_stub_known(const char *driver)
 /* ---- the real kernel ---------------------------------------------------- */
 
 static int sysfs_ops_write(void *ctx, const char *step, const char *path, const char *value,
-			   struct hd_error *err)
+			   struct op_error *err)
 {
 	return sysfs_write(step, path, value, err);
 }
 
-static int sysfs_ops_module_load(void *ctx, const char *name, struct hd_error *err)
+static int sysfs_ops_module_load(void *ctx, const char *name, struct op_error *err)
 {
 	return sysfs_module_load(name, err);
 }
@@ -312,14 +312,14 @@ static void op_vanished(struct op *op)
 	if (op->res.status == DETACH_OK)
 		op->res.status = DETACH_FAILED;
 	if (!op->res.failure.err)
-		hd_error_set(&op->res.failure, ENODEV, phase_names[op->phase], op->id,
+		op_error_set(&op->res.failure, ENODEV, phase_names[op->phase], op->id,
 			     "%s disappeared during %s", op->id, phase_names[op->phase]);
 	op_finish(op);
 }
 
 /* Answers at once, without an operation: refusals and no-ops. */
 static void answer_now(enum detach_kind kind, const char *id, enum detach_status st,
-		       const char *reason, const struct hd_error *err, detach_done_fn done,
+		       const char *reason, const struct op_error *err, detach_done_fn done,
 		       void *ctx)
 {
 	struct detach_result r = { .kind = kind, .status = st, .device = id,
@@ -335,7 +335,7 @@ static void answer_now(enum detach_kind kind, const char *id, enum detach_status
 static void rollback_write(struct op *op, const char *step, const char *path, const char *value)
 {
 	const struct detach_ops *ops = &op->e->ops;
-	struct hd_error err = { 0 };
+	struct op_error err = { 0 };
 
 	if (ops->write(ops->ctx, step, path, value, &err) < 0 && !op->rb.failed) {
 		op->rb.failed = true;
@@ -381,10 +381,10 @@ static void run_rollback(void *arg)
 	}
 }
 
-static void append_message(struct hd_error *e, const char *fmt, ...)
+static void append_message(struct op_error *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void append_message(struct hd_error *e, const char *fmt, ...)
+static void append_message(struct op_error *e, const char *fmt, ...)
 {
 	size_t len = strlen(e->message);
 	va_list ap;
@@ -453,7 +453,7 @@ static void op_start_rollback(struct op *op)
 		      op);
 }
 
-static void op_fail(struct op *op, enum detach_status st, const struct hd_error *err)
+static void op_fail(struct op *op, enum detach_status st, const struct op_error *err)
 {
 	op->res.status = st;
 	op->res.failure = *err;
@@ -532,7 +532,7 @@ static void op_timed_out(struct op *op)
 
 	op->res.status = DETACH_TIMEOUT;
 	op->res.seconds = op->e->step_timeout_ms / 1000.0;
-	hd_error_set(&op->res.failure, ETIMEDOUT, step, op->io.path,
+	op_error_set(&op->res.failure, ETIMEDOUT, step, op->io.path,
 		     "%s: %s did not return within %u ms", op->id, step, op->e->step_timeout_ms);
 	/* The write is still inside the kernel: what the device is on is
 	 * unknown until it returns. */
@@ -585,9 +585,9 @@ static void op_submit(struct op *op, enum op_phase phase, const char *path, cons
 static void on_confirm_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct op *op = arg;
-	struct hd_error err;
+	struct op_error err;
 
-	hd_error_set(&err, ETIMEDOUT, phase_names[PH_CONFIRM], op->id,
+	op_error_set(&err, ETIMEDOUT, phase_names[PH_CONFIRM], op->id,
 		     "%s: no %s bound within %u ms", op->id,
 		     op->kind == DETACH_KIND_DETACH ? op->stub
 						   : op->target ? op->target : "host driver",
@@ -683,14 +683,14 @@ static bool refuse_common(struct detach_engine *e, enum detach_kind kind, const 
 			  const struct device *dev, detach_done_fn done, void *ctx)
 {
 	const struct op *busy = op_find(e, id);
-	struct hd_error err;
+	struct op_error err;
 
 	if (!dev) {
 		answer_now(kind, id, DETACH_NOT_FOUND, NULL, NULL, done, ctx);
 	} else if (busy) {
 		answer_now(kind, id, DETACH_BUSY, detach_kind_name(busy->kind), NULL, done, ctx);
 	} else if (dev->bus != HD_BUS_PCI) {
-		hd_error_set(&err, EOPNOTSUPP, phase_names[PH_CHECK], id,
+		op_error_set(&err, EOPNOTSUPP, phase_names[PH_CHECK], id,
 			     "%s is a %s device: %s is for PCI functions", id, hd_bus_name(dev->bus),
 			     detach_kind_name(kind));
 		answer_now(kind, id, DETACH_FAILED, NULL, &err, done, ctx);
@@ -765,7 +765,7 @@ static void reset_job_done(void *arg, enum worker_outcome outcome)
 	case WORKER_TIMED_OUT:
 		op->res.status = DETACH_TIMEOUT;
 		op->res.seconds = op->e->step_timeout_ms / 1000.0;
-		hd_error_set(&op->res.failure, ETIMEDOUT, phase_names[PH_RESET], op->io.path,
+		op_error_set(&op->res.failure, ETIMEDOUT, phase_names[PH_RESET], op->io.path,
 			     "%s: reset did not return within %u ms", op->id,
 			     op->e->step_timeout_ms);
 		/* The operation stays until the write returns: the device is
@@ -793,7 +793,7 @@ void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, v
 {
 	struct device *dev = devtable_get(e->devices, id);
 	const char *critical;
-	struct hd_error err;
+	struct op_error err;
 	struct op *op;
 
 	if (refuse_common(e, DETACH_KIND_RESET, id, dev, done, ctx))
@@ -803,7 +803,7 @@ void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, v
 		return;
 	}
 	if (!dev->pci.has_reset) {
-		hd_error_set(&err, ENOTTY, phase_names[PH_RESET], id,
+		op_error_set(&err, ENOTTY, phase_names[PH_RESET], id,
 			     "%s: the kernel offers no reset method for it (no reset attribute)",
 			     id);
 		answer_now(DETACH_KIND_RESET, id, DETACH_FAILED, NULL, &err, done, ctx);
@@ -884,7 +884,7 @@ void detach_engine_free(struct detach_engine *e)
 
 		if (!op->replied) {
 			op->res.status = DETACH_FAILED;
-			hd_error_set(&op->res.failure, ECANCELED, phase_names[op->phase], op->id,
+			op_error_set(&op->res.failure, ECANCELED, phase_names[op->phase], op->id,
 				     "%s: hostdevd stopped during %s", op->id,
 				     phase_names[op->phase]);
 		}

@@ -43,8 +43,8 @@ struct event_base;
  * `driver_present` runs on the loop: /sys/bus/pci/drivers/<name> exists. */
 struct detach_ops {
 	int (*write)(void *ctx, const char *step, const char *path, const char *value,
-		     struct hd_error *err);
-	int (*module_load)(void *ctx, const char *name, struct hd_error *err);
+		     struct op_error *err);
+	int (*module_load)(void *ctx, const char *name, struct op_error *err);
 	bool (*read_driver)(void *ctx, const char *id, char **driver);
 	bool (*driver_present)(void *ctx, const char *driver);
 	void *ctx;
@@ -85,7 +85,7 @@ struct detach_result {
 	const char *device;
 	const char *error;  /* the Varlink error name; NULL on success */
 	const char *reason; /* BUSY, HOST_CRITICAL, BAD_STATE */
-	struct hd_error failure; /* FAILED, TIMEOUT */
+	struct op_error failure; /* FAILED, TIMEOUT */
 	double seconds;          /* TIMEOUT: the step timeout */
 	const char *driver;      /* OK: the driver bound now, NULL when none */
 	/* OK: "bound" (detach), "already" (was on the stub: nothing written);

@@ -14,7 +14,7 @@
 
 static atomic_uint module_load_attempts;
 
-void hd_error_set(struct hd_error *e, int err, const char *step, const char *path,
+void op_error_set(struct op_error *e, int err, const char *step, const char *path,
 		  const char *fmt, ...)
 {
 	va_list ap;
@@ -87,18 +87,18 @@ static int write_all_then_close(int fd, const char *value, size_t len)
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-int sysfs_write(const char *step, const char *path, const char *value, struct hd_error *err)
+int sysfs_write(const char *step, const char *path, const char *value, struct op_error *err)
 {
 	size_t len = strlen(value);
 	int fd, r;
 
 	if (!sysfs_path_ok(path)) {
-		hd_error_set(err, EINVAL, step, path, "%s: not a sysfs attribute path", path);
+		op_error_set(err, EINVAL, step, path, "%s: not a sysfs attribute path", path);
 		return -EINVAL;
 	}
 	r = sysfs_guard_check();
 	if (r < 0) {
-		hd_error_set(err, -r, step, path,
+		op_error_set(err, -r, step, path,
 			     "%s: refused: HOSTDEVD_REQUIRE_MOCK=1 outside a proven umockdev testbed",
 			     path);
 		return r;
@@ -106,26 +106,26 @@ int sysfs_write(const char *step, const char *path, const char *value, struct hd
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		hd_error_set(err, -r, step, path, "open %s: %s", path, strerror(-r));
+		op_error_set(err, -r, step, path, "open %s: %s", path, strerror(-r));
 		return r;
 	}
 	r = write_all_then_close(fd, value, len);
 	if (r < 0) {
-		hd_error_set(err, -r, step, path, "write %s: %s", path, strerror(-r));
+		op_error_set(err, -r, step, path, "write %s: %s", path, strerror(-r));
 		return r;
 	}
 	log_debug("wrote '%.*s' to %s", (int)strcspn(value, "\n"), value, path);
 	return 0;
 }
 
-static int kmod_insert(const char *name, struct hd_error *err)
+static int kmod_insert(const char *name, struct op_error *err)
 {
 	struct kmod_ctx *ctx = kmod_new(NULL, NULL);
 	struct kmod_list *list = NULL, *l;
 	int r;
 
 	if (!ctx) {
-		hd_error_set(err, ENOMEM, "load_module", name, "libkmod: cannot create a context");
+		op_error_set(err, ENOMEM, "load_module", name, "libkmod: cannot create a context");
 		return -ENOMEM;
 	}
 	r = kmod_module_new_from_lookup(ctx, name, &list);
@@ -145,17 +145,17 @@ static int kmod_insert(const char *name, struct hd_error *err)
 	if (r > 0)
 		r = -EPERM; /* blacklisted */
 	if (r < 0)
-		hd_error_set(err, -r, "load_module", name, "cannot load module %s: %s", name,
+		op_error_set(err, -r, "load_module", name, "cannot load module %s: %s", name,
 			     strerror(-r));
 	return r < 0 ? r : 0;
 }
 
-int sysfs_module_load(const char *name, struct hd_error *err)
+int sysfs_module_load(const char *name, struct op_error *err)
 {
 	if (require_mock() || in_umockdev()) {
 		log_error("module %s is not loaded, and modules are never loaded %s", name,
 			  require_mock() ? "under HOSTDEVD_REQUIRE_MOCK=1" : "inside a umockdev testbed");
-		hd_error_set(err, ENOENT, "load_module", name,
+		op_error_set(err, ENOENT, "load_module", name,
 			     "module %s is not loaded (loading is disabled in a mock environment)",
 			     name);
 		return -ENOENT;

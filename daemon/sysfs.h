@@ -21,14 +21,14 @@
 #define SYSFS_TESTBED_MARKER "/sys/.hostdevd-testbed"
 
 /* What went wrong, for the protocol's OperationFailed {step, errno, message}. */
-struct hd_error {
+struct op_error {
 	int err;          /* a positive errno; 0 when nothing failed */
 	char step[32];    /* "driver_override", "unbind", "load_module"... */
 	char path[256];   /* the file or module concerned */
 	char message[512];
 };
 
-void hd_error_set(struct hd_error *e, int err, const char *step, const char *path,
+void op_error_set(struct op_error *e, int err, const char *step, const char *path,
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* 0 when writes may go ahead, -EPERM (logged loudly, with the reason) when
@@ -39,13 +39,13 @@ int sysfs_guard_check(void);
  * kernel's attribute files want it.  The kernel reports its verdict from
  * write() and sometimes from close(): both are checked.  Returns 0 or -errno
  * with `err` filled (errno, `step`, path). */
-int sysfs_write(const char *step, const char *path, const char *value, struct hd_error *err);
+int sysfs_write(const char *step, const char *path, const char *value, struct op_error *err);
 
 /* Loads a kernel module by name or alias ("vfio-pci") with libkmod, honouring
  * the blacklist.  Never attempted under HOSTDEVD_REQUIRE_MOCK=1 or inside a
  * umockdev testbed: then it fails with ENOENT, "module X is not loaded".
  * Returns 0 or -errno with `err` filled (step "load_module"). */
-int sysfs_module_load(const char *name, struct hd_error *err);
+int sysfs_module_load(const char *name, struct op_error *err);
 
 /* How many module loads reached libkmod since the process started: proof,
  * for the tests, that the guard never let one through. */

@@ -110,7 +110,7 @@ static int fake_apply(const char *path, const char *value)
 }
 
 static int fake_write(void *ctx, const char *step, const char *path, const char *value,
-		      struct hd_error *err)
+		      struct op_error *err)
 {
 	size_t n;
 	int r = 0;
@@ -138,11 +138,11 @@ static int fake_write(void *ctx, const char *step, const char *path, const char 
 		 streq(value, "\n") ? "\\n" : value ? value : "", r < 0 ? "!" : "");
 	pthread_mutex_unlock(&fk.lock);
 	if (r < 0)
-		hd_error_set(err, -r, step, path, "write %s: %s", path, strerror(-r));
+		op_error_set(err, -r, step, path, "write %s: %s", path, strerror(-r));
 	return r;
 }
 
-static int fake_module_load(void *ctx, const char *name, struct hd_error *err)
+static int fake_module_load(void *ctx, const char *name, struct op_error *err)
 {
 	pthread_mutex_lock(&fk.lock);
 	fk.module_loads++;
@@ -150,7 +150,7 @@ static int fake_module_load(void *ctx, const char *name, struct hd_error *err)
 		fk.present[2] = "vfio-pci";
 	pthread_mutex_unlock(&fk.lock);
 	if (fk.module_err)
-		hd_error_set(err, fk.module_err, "load_module", name, "cannot load %s", name);
+		op_error_set(err, fk.module_err, "load_module", name, "cannot load %s", name);
 	return -fk.module_err;
 }
 
@@ -786,7 +786,7 @@ static void test_reattach_rollback(void **state)
 
 static void test_guard_refuses_outside_testbed(void **state)
 {
-	struct hd_error err = { 0 };
+	struct op_error err = { 0 };
 
 	setenv("HOSTDEVD_REQUIRE_MOCK", "1", 1);
 	unsetenv("UMOCKDEV_DIR");
