@@ -733,6 +733,12 @@ static char *owner_text(json_object *owner)
 	return sanitized(raw);
 }
 
+/* A USB id ("1-2.3", "usb1") rather than a PCI address. */
+static bool is_usb_id(const char *id)
+{
+	return id && (strchr(id, '-') || strncmp(id, "usb", 3) == 0);
+}
+
 void format_claim_result(FILE *out, json_object *reply)
 {
 	json_object *claims = get_array(reply, "claims");
@@ -742,7 +748,10 @@ void format_claim_result(FILE *out, json_object *reply)
 		json_object *e = json_object_array_get_idx(claims, i);
 		json_object *managed = get_typed(e, "managed", json_type_boolean);
 		_cleanup_free_ char *owner = owner_text(get_obj(e, "owner")), *line = NULL;
-		const char *how = !managed ? ""
+		json_object *unbound = get_typed(e, "unbound_interfaces", json_type_array);
+		const char *how = unbound ? " (interface drivers unbound: at release they are "
+					    "bound again)"
+				  : !managed || is_usb_id(get_str(e, "device")) ? ""
 				  : json_object_get_boolean(managed)
 					  ? " (managed: at release it goes back to its host driver)"
 					  : " (unmanaged: at release it stays on its stub)";

@@ -77,19 +77,22 @@ static const char usage_text[] =
 	"                       them; the kernel does not say which one worked).  A\n"
 	"                       claimed device is reset only with its owner's --owner.\n"
 	"  claim --owner DRIVER/DOMAIN [--uuid UUID] [--unmanaged] [--whole-group]\n"
-	"        [--driver STUB] DEVICE...\n"
-	"                       Claim PCI functions for a guest, all or nothing.\n"
-	"                       Managed (the default): each is detached to STUB\n"
-	"                       (vfio-pci by default) and goes back to its host driver\n"
-	"                       at release.  --unmanaged: each must already be on a\n"
-	"                       stub, and stays there.  Every other member of a\n"
-	"                       device's IOMMU group must be on a stub, unbound, a\n"
-	"                       bridge or claimed by the same owner; --whole-group\n"
-	"                       claims every endpoint of the group too.\n"
+	"        [--driver STUB] [--unbind-interfaces] DEVICE...\n"
+	"                       Claim PCI functions and USB devices for a guest, all\n"
+	"                       or nothing.  PCI, managed (the default): each is\n"
+	"                       detached to STUB (vfio-pci by default) and goes back\n"
+	"                       to its host driver at release.  --unmanaged: each must\n"
+	"                       already be on a stub, and stays there.  Every other\n"
+	"                       member of a device's IOMMU group must be on a stub,\n"
+	"                       unbound, a bridge or claimed by the same owner;\n"
+	"                       --whole-group claims every endpoint of the group too.\n"
+	"                       USB: the claim is recorded; --unbind-interfaces also\n"
+	"                       unbinds its interface drivers until release.\n"
 	"  release --owner DRIVER/DOMAIN [--uuid UUID] [DEVICE...]\n"
 	"                       Release the owner's claims on DEVICEs (all of them when\n"
 	"                       none is named): managed devices go back to their host\n"
-	"                       drivers, unmanaged ones stay on their stubs.\n"
+	"                       drivers, unmanaged ones stay on their stubs, unbound\n"
+	"                       USB interface drivers are bound again.\n"
 	"  claims [--owner DRIVER/DOMAIN | --driver DRIVER --domain NAME]\n"
 	"                       List claims: device, owner, managed, pid, uid, since.\n"
 	"\n"
@@ -569,7 +572,7 @@ struct claim_opts {
 	const char *owner; /* DRIVER/DOMAIN as given */
 	const char *uuid;
 	const char *stub;
-	bool unmanaged, whole_group;
+	bool unmanaged, whole_group, unbind_interfaces;
 };
 
 static bool uuid_valid(const char *s)
@@ -642,6 +645,9 @@ static int claim_option(struct ctl *ctl, int opt, char **argv, struct claim_opts
 	case 'W':
 		o->whole_group = true;
 		return CONTINUE;
+	case 'I':
+		o->unbind_interfaces = true;
+		return CONTINUE;
 	case 'd':
 		return parse_stub(optarg, &o->stub);
 	default:
@@ -692,6 +698,7 @@ static int cmd_claim(struct ctl *ctl, int argc, char **argv)
 		{ "unmanaged", no_argument, NULL, 'U' },
 		{ "whole-group", no_argument, NULL, 'W' },
 		{ "driver", required_argument, NULL, 'd' },
+		{ "unbind-interfaces", no_argument, NULL, 'I' },
 		{},
 	};
 	_cleanup_(put_jsonp) json_object *params = json_object_new_object();
@@ -706,7 +713,7 @@ static int cmd_claim(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if (optind >= argc)
 		return usage_error("'claim' needs at least one DEVICE (a PCI address such as "
-				   "0000:03:00.0)");
+				   "0000:03:00.0, or a USB device such as 1-2.3)");
 	add_devices(argc, argv, params);
 	/* Absent, hostdevd applies its defaults: managed, no whole group, its
 	 * default stub. */
@@ -716,6 +723,8 @@ static int cmd_claim(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(params, "whole_group", json_object_new_boolean(true));
 	if (o.stub)
 		json_object_object_add(params, "driver", json_object_new_string(o.stub));
+	if (o.unbind_interfaces)
+		json_object_object_add(params, "unbind_interfaces", json_object_new_boolean(true));
 	return run_owner_operation(ctl, "io.hostdevd.Claim", params, o.owner, "claims",
 				   format_claim_result);
 }

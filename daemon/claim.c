@@ -41,6 +41,7 @@ static const char *const status_errors[] = {
 	[CLAIM_BAD_STATE] = "io.hostdevd.InvalidDeviceState",
 	[CLAIM_NOT_CLAIMED] = "io.hostdevd.NotClaimed",
 	[CLAIM_NOT_PERMITTED] = "org.varlink.service.PermissionDenied",
+	[CLAIM_HOST_CRITICAL] = "io.hostdevd.HostCritical",
 	[CLAIM_ENGINE_ERROR] = NULL, /* the engine's */
 };
 
@@ -146,6 +147,25 @@ static const char *phase_operation(enum claim_phase phase)
 	return phase == CLAIM_RELEASING ? "Release" : "Claim";
 }
 
+/* A USB device that cannot go to a guest without taking others along. */
+static const char *usb_refusal(const struct device *dev)
+{
+	if (dev->usb.root_hub)
+		return "USB root hub: it is part of its host controller";
+	if (dev->usb.device_class == 0x09)
+		return "USB hub: the devices behind it stay with the host";
+	return NULL;
+}
+
+/* The state a device must be in for this claim to take it. */
+static bool state_claimable(const struct claim_request *req, const struct device *dev)
+{
+	if (dev->bus == HD_BUS_USB)
+		return dev->state == DEV_HOST;
+	/* Unmanaged: the caller detached it before; it must be in the pool. */
+	return dev->state == DEV_DETACHED || (req->managed && dev->state == DEV_HOST);
+}
+
 /* The device's own entry and state; returns false with *r filled when the
  * claim cannot go ahead, sets *held when this owner holds it already. */
 static bool check_device(struct claim_engine *ce, const struct claim_request *req,
@@ -167,10 +187,11 @@ static bool check_device(struct claim_engine *ce, const struct claim_request *re
 	} else if (dev->state == DEV_DETACHING || dev->state == DEV_RELEASING) {
 		r->status = CLAIM_BUSY;
 		r->operation = dev->state == DEV_DETACHING ? "Detach" : "Reattach";
-	} else if (dev->state != DEV_DETACHED && (!req->managed || dev->state != DEV_HOST)) {
-		/* Unmanaged: the caller detached it before; it must be in the pool. */
+	} else if (!state_claimable(req, dev)) {
 		r->status = CLAIM_BAD_STATE;
 		r->state = dev_state_name(dev->state);
+	} else if (dev->bus == HD_BUS_USB && (r->reason = usb_refusal(dev))) {
+		r->status = CLAIM_HOST_CRITICAL;
 	} else {
 		return true;
 	}
@@ -208,6 +229,9 @@ static void log_refusal(const struct claim_request *req, const struct claim_resu
 	if (r->status == CLAIM_IN_USE)
 		log_dev_info(r->device, "claim by %s/%s refused: %s", req->owner.driver,
 			     req->owner.domain, claim_in_use_message(r->holder, msg, sizeof(msg)));
+	else if (r->status == CLAIM_HOST_CRITICAL)
+		log_dev_info(r->device, "claim by %s/%s refused: %s", req->owner.driver,
+			     req->owner.domain, r->reason);
 	else if (r->status == CLAIM_NOT_VIABLE)
 		log_dev_info(r->device, "claim by %s/%s refused: IOMMU group %d has members "
 			     "on host drivers", req->owner.driver, req->owner.domain, r->group);
@@ -238,6 +262,8 @@ static bool claim_check(struct claim_engine *ce, const struct claim_request *req
 /* ---- Claim: steps ------------------------------------------------------- */
 
 static void claim_next(struct claim_op *op);
+static void claim_bad_state(struct claim_op *op, const struct device *dev);
+static void claim_usb(struct claim_op *op, const struct device *dev);
 
 static void claim_commit(struct claim_op *op)
 {
@@ -295,8 +321,15 @@ static void rollback_next(struct claim_op *op)
 		size_t i = --op->next;
 
 		if (op->detached_here[i] && !op->ce->stopping) {
+			const struct claim_entry *e = claims_find(op->ce->claims, op->ids[i]);
+			const struct device *dev = devtable_get(op->ce->devices, op->ids[i]);
+
 			log_dev_info(op->ids[i], "claim failed: reattaching");
-			reattach_start(op->ce->detach, op->ids[i], on_rolled_back, op);
+			if (dev && dev->bus == HD_BUS_USB)
+				usb_interfaces_start(op->ce->detach, op->ids[i], false, e->unbound,
+						     e->n_unbound, on_rolled_back, op);
+			else
+				reattach_start(op->ce->detach, op->ids[i], on_rolled_back, op);
 			return;
 		}
 	}
@@ -312,7 +345,9 @@ static void on_claim_detached(const struct detach_result *r, void *arg)
 		rollback_next(op);
 		return;
 	}
-	op->detached_here[op->next] = streq(r->outcome, "bound");
+	/* "bound" (PCI, to the stub) or "unbound" (USB interfaces): something
+	 * moved that a rollback must move back; "already": nothing did. */
+	op->detached_here[op->next] = streq(r->outcome, "bound") || streq(r->outcome, "unbound");
 	op->next++;
 	claim_next(op);
 }
@@ -325,6 +360,23 @@ static void claim_bad_state(struct claim_op *op, const struct device *dev)
 
 	save_failure(op, &r);
 	rollback_next(op);
+}
+
+/* A USB device: its interface drivers go if the request asks and any is
+ * bound; otherwise there is nothing to write. */
+static void claim_usb(struct claim_op *op, const struct device *dev)
+{
+	const struct claim_entry *e = claims_find(op->ce->claims, dev->id);
+
+	if (dev->state != DEV_HOST) {
+		claim_bad_state(op, dev);
+	} else if (e->n_unbound) {
+		usb_interfaces_start(op->ce->detach, dev->id, true, e->unbound, e->n_unbound,
+				     on_claim_detached, op);
+	} else {
+		op->next++;
+		claim_next(op);
+	}
 }
 
 /* A device already on a stub stays on it: the engine then only checks it
@@ -340,6 +392,10 @@ static void claim_next(struct claim_op *op)
 		return;
 	}
 	dev = devtable_get(op->ce->devices, op->ids[op->next]);
+	if (dev && dev->bus == HD_BUS_USB) {
+		claim_usb(op, dev);
+		return;
+	}
 	/* Something else may have rebound it since the checks. */
 	if (dev && !op->managed && dev->state != DEV_DETACHED) {
 		claim_bad_state(op, dev);
@@ -348,6 +404,37 @@ static void claim_next(struct claim_op *op)
 	detach_start(op->ce->detach, op->ids[op->next],
 		     dev && dev->state == DEV_DETACHED ? dev->driver : op->stub,
 		     on_claim_detached, op);
+}
+
+/* The interface drivers a USB claim unbinds: those bound now, except
+ * usbfs, which is a user-space program's (a hypervisor's libusb) claim on
+ * the interface, not a host driver to restore. */
+static void plan_unbind(struct claim_entry *e, const struct device *dev)
+{
+	e->unbound = xcalloc(dev->usb.n_ifaces + 1, sizeof(*e->unbound));
+	for (size_t i = 0; i < dev->usb.n_ifaces; i++) {
+		const struct usb_iface *f = &dev->usb.ifaces[i];
+
+		if (!f->driver || streq(f->driver, "usbfs"))
+			continue;
+		e->unbound[e->n_unbound].iface = xstrdup(f->id);
+		e->unbound[e->n_unbound].driver = xstrdup(f->driver);
+		e->n_unbound++;
+	}
+}
+
+static void reserve(struct claim_engine *ce, const struct claim_request *req,
+		    const struct device *dev)
+{
+	bool usb = dev->bus == HD_BUS_USB;
+	struct claim_entry *e = claims_reserve(ce->claims, dev->id, &req->owner,
+					       usb ? req->unbind_interfaces : req->managed,
+					       &req->cred);
+
+	if (usb && req->unbind_interfaces)
+		plan_unbind(e, dev);
+	if (usb && !e->n_unbound)
+		e->managed = false; /* nothing bound: nothing will move */
 }
 
 void claim_start(struct claim_engine *ce, const struct claim_request *req, claim_done_fn done,
@@ -367,8 +454,7 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	}
 	for (size_t i = 0; i < op->n; i++)
 		if (!op->skip[i])
-			claims_reserve(ce->claims, op->ids[i], &req->owner, req->managed,
-				       &req->cred);
+			reserve(ce, req, devtable_get(ce->devices, op->ids[i]));
 	log_info("claim by %s/%s of %zu device(s), %s", req->owner.driver, req->owner.domain,
 		 op->n, req->managed ? "managed" : "unmanaged");
 	claim_next(op);
@@ -451,11 +537,21 @@ static void release_next(struct claim_op *op)
 		const char *id = op->ids[op->next];
 		struct claim_entry *e = claims_find(ce->claims, id);
 		struct device *dev = devtable_get(ce->devices, id);
-		bool reattach = e->managed && dev && dev->bus == HD_BUS_PCI;
+		bool usb = dev && dev->bus == HD_BUS_USB;
 
-		if (dev)
+		if (usb && e->n_unbound) {
+			device_move(ce, dev, DEV_RELEASING, "released");
+			usb_interfaces_start(ce->detach, id, false, e->unbound, e->n_unbound,
+					     on_reattached, op);
+			return;
+		}
+		if (usb) {
+			device_move(ce, dev, DEV_RELEASING, "released");
+			device_move(ce, dev, DEV_HOST, "nothing to restore");
+		} else if (dev) {
 			device_move(ce, dev, DEV_DETACHED, "released");
-		if (reattach) {
+		}
+		if (!usb && e->managed && dev) {
 			reattach_start(ce->detach, id, on_reattached, op);
 			return;
 		}

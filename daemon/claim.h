@@ -9,6 +9,12 @@
  * detached and drops the reservations: all or nothing.  Success moves every
  * device to `claimed`.
  *
+ * USB devices are only recorded unless the request asks to unbind their
+ * interface drivers (the engine's usb_interfaces_start()): then the drivers
+ * bound now are kept in the entry and bound again at release.  The entry's
+ * `managed` says whether hostdevd changed any binding.  Root hubs and hubs
+ * are refused (HostCritical): what is behind them stays with the host.
+ *
  * A release checks every device first (all the owner's, or those named),
  * then hands them back one by one: managed ones are reattached through the
  * engine (releasing -> host), unmanaged ones return to the detached pool.
@@ -31,6 +37,7 @@ enum claim_status {
 	CLAIM_BAD_STATE,    /* io.hostdevd.InvalidDeviceState: `state` */
 	CLAIM_NOT_CLAIMED,  /* io.hostdevd.NotClaimed */
 	CLAIM_NOT_PERMITTED, /* org.varlink.service.PermissionDenied */
+	CLAIM_HOST_CRITICAL, /* io.hostdevd.HostCritical: `reason` */
 	CLAIM_ENGINE_ERROR, /* the detach engine's error: `detach` */
 };
 
@@ -45,6 +52,7 @@ struct claim_result {
 	char **members;                   /* NOT_VIABLE, NULL-terminated */
 	const char *operation;            /* BUSY */
 	const char *state;                /* BAD_STATE */
+	const char *reason;               /* HOST_CRITICAL */
 	const struct detach_result *detach; /* ENGINE_ERROR */
 	/* OK: the devices claimed (with their entries) or released, in order. */
 	char **devices;
@@ -60,6 +68,7 @@ struct claim_request {
 	size_t n_devices;
 	bool managed;
 	const char *stub; /* managed: the driver to detach to */
+	bool unbind_interfaces; /* USB: unbind interface drivers until release */
 };
 
 struct release_request {

@@ -14,6 +14,8 @@
 #define PCI_DEVICES "/sys/bus/pci/devices"
 #define PCI_DRIVERS "/sys/bus/pci/drivers"
 #define PCI_DRIVERS_PROBE "/sys/bus/pci/drivers_probe"
+#define USB_DEVICES "/sys/bus/usb/devices"
+#define USB_DRIVERS "/sys/bus/usb/drivers"
 
 /* An operation's phases, in order; a phase's name is the step an error
  * names.  Forward phases are LOAD_STUB..CONFIRM; ROLLBACK undoes them. */
@@ -25,6 +27,8 @@ enum op_phase {
 	PH_PROBE,
 	PH_CONFIRM,
 	PH_RESET, /* Reset's one write; never rolled back */
+	PH_USB_UNBIND, /* a USB device's interface drivers, one job */
+	PH_USB_BIND,
 	PH_ROLLBACK,
 	PH_LATE, /* replied Timeout; waiting for the stuck write to return */
 	PH_DONE,
@@ -39,6 +43,8 @@ static const char *const phase_names[PH__COUNT] = {
 	[PH_PROBE] = "drivers_probe",
 	[PH_CONFIRM] = "confirm_bind",
 	[PH_RESET] = "reset",
+	[PH_USB_UNBIND] = "unbind_interface",
+	[PH_USB_BIND] = "bind_interface",
 	[PH_ROLLBACK] = "rollback",
 	[PH_LATE] = "late",
 	[PH_DONE] = "done",
@@ -48,6 +54,8 @@ static const char *const kind_names[] = {
 	[DETACH_KIND_DETACH] = "Detach",
 	[DETACH_KIND_REATTACH] = "Reattach",
 	[DETACH_KIND_RESET] = "Reset",
+	[DETACH_KIND_USB_UNBIND] = "UnbindInterfaces",
+	[DETACH_KIND_USB_BIND] = "BindInterfaces",
 };
 
 static const char *const status_errors[] = {
@@ -84,6 +92,17 @@ struct rollback_io {
 	bool gone;
 };
 
+/* A USB interfaces job's input and output, likewise. */
+struct usb_io {
+	struct iface_binding *b;
+	size_t n;
+	bool unbind;
+	int r;
+	struct op_error err;
+	bool rb_failed; /* an unbind's own undo failed */
+	struct op_error rb_err;
+};
+
 struct op {
 	struct detach_engine *e;
 	enum detach_kind kind;
@@ -96,6 +115,7 @@ struct op {
 	bool done_steps[PH__COUNT];
 	struct step_io io;
 	struct rollback_io rb;
+	struct usb_io usb;
 	struct event *confirm_timer;
 	struct detach_result res;
 	char *res_driver;
@@ -150,10 +170,14 @@ static bool sysfs_ops_read_driver(void *ctx, const char *id, char **driver)
 	ssize_t n;
 
 	*driver = NULL;
+	/* A PCI function, or a USB interface (its id has no PCI form). */
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s", id);
-	if (access(path, F_OK) < 0)
-		return false;
-	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver", id);
+	if (access(path, F_OK) < 0) {
+		snprintf(path, sizeof(path), USB_DEVICES "/%s", id);
+		if (access(path, F_OK) < 0)
+			return false;
+	}
+	strcat(path, "/driver");
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0)
 		return true; /* no link: unbound */
@@ -190,6 +214,13 @@ static bool phase_transition_ok(enum op_phase from, enum op_phase to)
 	if (to == PH_RESET)
 		return from == PH_CHECK;
 	if (from == PH_RESET)
+		return to == PH_LATE || to == PH_DONE;
+	/* USB interfaces: one job; a late unbind is undone by a bind job. */
+	if (to == PH_USB_UNBIND)
+		return from == PH_CHECK;
+	if (to == PH_USB_BIND)
+		return from == PH_CHECK || from == PH_LATE;
+	if (from == PH_USB_UNBIND || from == PH_USB_BIND)
 		return to == PH_LATE || to == PH_DONE;
 	if (to == PH_DONE)
 		return from != PH_DONE;
@@ -238,7 +269,8 @@ static struct op *op_new(struct detach_engine *e, enum detach_kind kind, struct 
 	op->phase = PH_CHECK;
 	op->id = xstrdup(dev->id);
 	op->from_driver = xstrdup(dev->driver);
-	op->from_override = xstrdup(dev->pci.driver_override);
+	if (dev->bus == HD_BUS_PCI)
+		op->from_override = xstrdup(dev->pci.driver_override);
 	op->from_state = dev->state;
 	op->done = done;
 	op->ctx = ctx;
@@ -272,6 +304,11 @@ static void op_free(struct op *op)
 	free(op->stub);
 	free(op->target);
 	free(op->res_driver);
+	for (size_t i = 0; i < op->usb.n; i++) {
+		free(op->usb.b[i].iface);
+		free(op->usb.b[i].driver);
+	}
+	free(op->usb.b);
 	free(op);
 }
 
@@ -283,6 +320,8 @@ static void op_reply(struct op *op)
 	op->res.error = status_errors[op->res.status];
 	if (op->res.status == DETACH_OK && op->kind == DETACH_KIND_RESET)
 		log_dev_info(op->id, "Reset done");
+	else if (op->res.status == DETACH_OK && op->res.outcome && !op->res.driver)
+		log_dev_info(op->id, "%s done: %s", detach_kind_name(op->kind), op->res.outcome);
 	else if (op->res.status == DETACH_OK)
 		log_dev_info(op->id, "%s done: %s (driver %s)", detach_kind_name(op->kind),
 			     op->res.outcome, op->res.driver ? op->res.driver : "none");
@@ -689,10 +728,12 @@ static bool refuse_common(struct detach_engine *e, enum detach_kind kind, const 
 		answer_now(kind, id, DETACH_NOT_FOUND, NULL, NULL, done, ctx);
 	} else if (busy) {
 		answer_now(kind, id, DETACH_BUSY, detach_kind_name(busy->kind), NULL, done, ctx);
-	} else if (dev->bus != HD_BUS_PCI) {
+	} else if ((dev->bus == HD_BUS_USB) !=
+		   (kind == DETACH_KIND_USB_UNBIND || kind == DETACH_KIND_USB_BIND)) {
 		op_error_set(&err, EOPNOTSUPP, phase_names[PH_CHECK], id,
-			     "%s is a %s device: %s is for PCI functions", id, hd_bus_name(dev->bus),
-			     detach_kind_name(kind));
+			     "%s is a %s device: %s is for %s", id, hd_bus_name(dev->bus),
+			     detach_kind_name(kind),
+			     dev->bus == HD_BUS_USB ? "PCI functions" : "USB devices");
 		answer_now(kind, id, DETACH_FAILED, NULL, &err, done, ctx);
 	} else {
 		return false;
@@ -816,6 +857,167 @@ void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, v
 	log_dev_info(id, "resetting");
 	op_enter(op, PH_RESET);
 	worker_submit(e->workers, e->step_timeout_ms, run_step, reset_job_done, op);
+}
+
+/* ---- USB interface drivers ---------------------------------------------- */
+
+/* In a worker: one interface's write, confirmed by its driver link. */
+static int usb_iface_write(struct op *op, bool unbind, const struct iface_binding *b,
+			   struct op_error *err)
+{
+	const struct detach_ops *ops = &op->e->ops;
+	const char *step = phase_names[unbind ? PH_USB_UNBIND : PH_USB_BIND];
+	_cleanup_free_ char *now = NULL;
+	char path[PATH_MAX];
+	int r;
+
+	snprintf(path, sizeof(path), USB_DRIVERS "/%s/%s", b->driver, unbind ? "unbind" : "bind");
+	r = ops->write(ops->ctx, step, path, b->iface, err);
+	if (r < 0) {
+		append_message(err, " (interface %s)", b->iface);
+		return r;
+	}
+	if (!ops->read_driver(ops->ctx, b->iface, &now)) {
+		op_error_set(err, ENODEV, step, path, "%s: interface %s disappeared", op->id,
+			     b->iface);
+		return -ENODEV;
+	}
+	if (unbind ? now != NULL : !streq(now, b->driver)) {
+		op_error_set(err, EIO, step, path, "%s: after writing %s, interface %s is on %s",
+			     op->id, path, b->iface, now ? now : "no driver");
+		return -EIO;
+	}
+	return 0;
+}
+
+static void run_usb(void *arg)
+{
+	struct op *op = arg;
+	struct usb_io *io = &op->usb;
+	struct op_error err;
+	size_t i;
+
+	io->r = 0;
+	if (!io->unbind) {
+		/* Restoring: every interface gets its chance. */
+		for (i = 0; i < io->n; i++)
+			if (usb_iface_write(op, false, &io->b[i], &err) < 0 && !io->r) {
+				io->r = -err.err;
+				io->err = err;
+			}
+		return;
+	}
+	for (i = 0; i < io->n; i++) {
+		if (usb_iface_write(op, true, &io->b[i], &io->err) < 0) {
+			io->r = -io->err.err;
+			break;
+		}
+	}
+	while (io->r < 0 && i-- > 0)
+		if (usb_iface_write(op, false, &io->b[i], &err) < 0 && !io->rb_failed) {
+			io->rb_failed = true;
+			io->rb_err = err;
+		}
+}
+
+static void usb_job_done(void *arg, enum worker_outcome outcome);
+
+static void usb_submit(struct op *op, bool unbind)
+{
+	op->usb.unbind = unbind;
+	op->usb.rb_failed = false;
+	op_enter(op, unbind ? PH_USB_UNBIND : PH_USB_BIND);
+	worker_submit(op->e->workers, op->e->step_timeout_ms * (unsigned)op->usb.n, run_usb,
+		      usb_job_done, op);
+}
+
+/* Where the job left the device: restored (host), still unbound (a claim
+ * goes on), or unknown (error). */
+static void usb_settle(struct op *op, bool late)
+{
+	struct usb_io *io = &op->usb;
+	struct device *dev = devtable_get(op->e->devices, op->id);
+	bool restored = io->unbind ? io->r < 0 && !io->rb_failed : io->r == 0;
+
+	if (!dev) {
+		op_vanished(op);
+		return;
+	}
+	if (io->unbind && io->r == 0 && late) {
+		/* Unbound after the claim was told it failed: bind back. */
+		log_dev_info(op->id, "interfaces unbound after the timeout: binding them again");
+		usb_submit(op, false);
+		return;
+	}
+	if (io->unbind && io->r == 0) {
+		op->res.outcome = "unbound";
+		op_finish(op);
+		return;
+	}
+	if (!late && io->r < 0) {
+		op->res.status = DETACH_FAILED;
+		op->res.failure = io->err;
+		if (io->rb_failed)
+			append_message(&op->res.failure, "; binding back failed: %s",
+				       io->rb_err.message);
+	} else if (!late) {
+		op->res.outcome = "bound";
+	}
+	device_move(op->e, dev, restored ? DEV_HOST : DEV_ERROR,
+		    restored ? (io->unbind ? "interfaces bound back" : "interfaces bound")
+			     : "interface drivers not restored");
+	op_finish(op);
+}
+
+static void usb_job_done(void *arg, enum worker_outcome outcome)
+{
+	struct op *op = arg;
+	struct device *dev;
+	const char *step = phase_names[op->phase];
+
+	if (outcome != WORKER_TIMED_OUT) {
+		usb_settle(op, outcome == WORKER_LATE || op->replied);
+		return;
+	}
+	op->res.status = DETACH_TIMEOUT;
+	op->res.seconds = op->e->step_timeout_ms / 1000.0;
+	op_error_set(&op->res.failure, ETIMEDOUT, step, op->id,
+		     "%s: %s did not return within %u ms", op->id, step,
+		     op->e->step_timeout_ms * (unsigned)op->usb.n);
+	dev = devtable_get(op->e->devices, op->id);
+	if (dev)
+		device_move(op->e, dev, DEV_ERROR, "interface write timed out");
+	op_enter(op, PH_LATE);
+	op_reply(op);
+}
+
+void usb_interfaces_start(struct detach_engine *e, const char *id, bool unbind,
+			  const struct iface_binding *b, size_t n, detach_done_fn done, void *ctx)
+{
+	enum detach_kind kind = unbind ? DETACH_KIND_USB_UNBIND : DETACH_KIND_USB_BIND;
+	struct device *dev = devtable_get(e->devices, id);
+	bool ready;
+	struct op *op;
+
+	if (refuse_common(e, kind, id, dev, done, ctx))
+		return;
+	ready = unbind ? dev->state == DEV_HOST
+		       : dev->state == DEV_DETACHING || dev->state == DEV_RELEASING;
+	if (!ready || n == 0) {
+		answer_now(kind, id, DETACH_BAD_STATE, dev_state_name(dev->state), NULL, done, ctx);
+		return;
+	}
+	op = op_new(e, kind, dev, done, ctx);
+	op->usb.b = xcalloc(n, sizeof(*op->usb.b));
+	op->usb.n = n;
+	for (size_t i = 0; i < n; i++) {
+		op->usb.b[i].iface = xstrdup(b[i].iface);
+		op->usb.b[i].driver = xstrdup(b[i].driver);
+	}
+	log_dev_info(id, "%s %zu interface driver(s)", unbind ? "unbinding" : "binding", n);
+	if (unbind)
+		device_move(e, dev, DEV_DETACHING, "unbinding interface drivers");
+	usb_submit(op, unbind);
 }
 
 void detach_engine_device_event(struct detach_engine *e, enum dev_event ev,

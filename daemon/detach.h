@@ -66,6 +66,8 @@ enum detach_kind {
 	DETACH_KIND_DETACH = 0,
 	DETACH_KIND_REATTACH,
 	DETACH_KIND_RESET,
+	DETACH_KIND_USB_UNBIND, /* a USB claim's interface drivers, unbound */
+	DETACH_KIND_USB_BIND,   /* ... and bound again */
 };
 
 enum detach_status {
@@ -90,7 +92,8 @@ struct detach_result {
 	const char *driver;      /* OK: the driver bound now, NULL when none */
 	/* OK: "bound" (detach), "already" (was on the stub: nothing written);
 	 * reattach: "original" (the recorded driver is back), "native" (no
-	 * driver recorded, a non-stub one bound), "unbound" (no driver took it). */
+	 * driver recorded, a non-stub one bound), "unbound" (no driver took it);
+	 * USB: "unbound" / "bound" (every interface named). */
 	const char *outcome;
 };
 
@@ -119,6 +122,23 @@ void reattach_start(struct detach_engine *e, const char *id, detach_done_fn done
  * outcome is "reset".  A timed-out write is answered TIMEOUT; the device stays
  * busy until it returns. */
 void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx);
+
+/* USB interface drivers (SPEC: a USB claim may unbind the interface drivers
+ * and restore them at release).  Unbind writes each interface of `b` to
+ * /sys/bus/usb/drivers/DRIVER/unbind, bind to .../bind, in one worker job
+ * under the step timeout (`n` writes), each confirmed by the interface's
+ * driver link (the kernel binds and unbinds USB interfaces inside the
+ * write).  Unbind needs the device in `host`, moves it to `detaching` and
+ * leaves it there on success (the claim engine moves it on); it stops at
+ * the first failure and binds back, newest first, what it unbound, so the
+ * device returns to `host` (or `error` if that fails too).  Bind needs
+ * `detaching` (a claim's rollback) or `releasing` and tries every interface
+ * even after a failure, ending `host`, or `error` naming the first failure.
+ * A write that times out is answered TIMEOUT (device `error`); when it
+ * returns, an unbind is undone and the device leaves `error` if all is
+ * restored.  `b` is copied. */
+void usb_interfaces_start(struct detach_engine *e, const char *id, bool unbind,
+			  const struct iface_binding *b, size_t n, detach_done_fn done, void *ctx);
 
 /* Feed of the device table's events (its listener calls this): a bind may be
  * the confirmation an operation waits for; a remove ends one. */

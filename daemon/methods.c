@@ -244,8 +244,9 @@ static void reply_ambiguous(struct server_call *call, const char *sel, char **ma
 
 /* Resolves the "device" parameter; answers the call and returns NULL when
  * it names no single device. */
-static struct device *resolve_device(struct hd_context *ctx, struct server_call *call,
-				     const char *sel)
+/* `param` names the parameter an invalid selector came in. */
+static struct device *resolve_selector(struct hd_context *ctx, struct server_call *call,
+				       const char *sel, const char *param)
 {
 	struct device *dev;
 	char **matches;
@@ -261,10 +262,16 @@ static struct device *resolve_device(struct hd_context *ctx, struct server_call 
 		selector_matches_free(matches);
 		break;
 	default:
-		reply_invalid_parameter(call, "device");
+		reply_invalid_parameter(call, param);
 		break;
 	}
 	return NULL;
+}
+
+static struct device *resolve_device(struct hd_context *ctx, struct server_call *call,
+				     const char *sel)
+{
+	return resolve_selector(ctx, call, sel, "device");
 }
 
 static void method_get_device(struct hd_context *ctx, struct server_call *call, json_object *params)
@@ -504,7 +511,7 @@ static char **devices_resolve(struct hd_context *ctx, struct server_call *call, 
 			ids_add(&ids, n, gone->device);
 			continue;
 		}
-		dev = resolve_device(ctx, call, json_object_get_string(v));
+		dev = resolve_selector(ctx, call, json_object_get_string(v), "devices");
 		if (!dev) {
 			free(ids);
 			return NULL;
@@ -561,6 +568,19 @@ static void append_claim(struct devjson_buf *b, const struct claim_entry *e)
 		APPEND_LIT(b, "true");
 	else
 		APPEND_LIT(b, "false");
+	if (e->n_unbound) {
+		APPEND_LIT(b, ",\"unbound_interfaces\":[");
+		for (size_t i = 0; i < e->n_unbound; i++) {
+			if (i)
+				APPEND_LIT(b, ",");
+			APPEND_LIT(b, "{\"interface\":");
+			devjson_append_string(b, e->unbound[i].iface);
+			APPEND_LIT(b, ",\"driver\":");
+			devjson_append_string(b, e->unbound[i].driver);
+			APPEND_LIT(b, "}");
+		}
+		APPEND_LIT(b, "]");
+	}
 	APPEND_LIT(b, ",\"uid\":");
 	devjson_append_int(b, (int64_t)e->cred.uid);
 	APPEND_LIT(b, ",\"gid\":");
@@ -599,6 +619,9 @@ static json_object *claim_error_params(const struct claim_result *r)
 		break;
 	case CLAIM_BAD_STATE:
 		json_object_object_add(p, "state", json_object_new_string(r->state));
+		break;
+	case CLAIM_HOST_CRITICAL:
+		json_object_object_add(p, "reason", json_object_new_string(r->reason));
 		break;
 	default:
 		break;
@@ -675,6 +698,7 @@ static void method_claim(struct hd_context *ctx, struct server_call *call, json_
 	json_object_object_get_ex(params, "devices", &arr);
 	vl_param_bool(params, "managed", &req.managed);
 	vl_param_bool(params, "whole_group", &whole_group);
+	vl_param_bool(params, "unbind_interfaces", &req.unbind_interfaces);
 	vl_param_string(params, "driver", &req.stub);
 	if (!detach_stub_known(req.stub)) {
 		reply_invalid_parameter(call, "driver");
@@ -905,6 +929,7 @@ static const struct param_def claim_params[] = {
 	{ "managed", PARAM_BOOL, false },
 	{ "whole_group", PARAM_BOOL, false },
 	{ "driver", PARAM_STRING, false },
+	{ "unbind_interfaces", PARAM_BOOL, false },
 	{ NULL },
 };
 

@@ -24,6 +24,11 @@ static void entry_free(struct claim_entry *e)
 	free(e->driver);
 	free(e->domain);
 	free(e->uuid);
+	for (size_t i = 0; i < e->n_unbound; i++) {
+		free(e->unbound[i].iface);
+		free(e->unbound[i].driver);
+	}
+	free(e->unbound);
 	free(e);
 }
 

@@ -46,6 +46,10 @@ struct claim_entry {
 	enum claim_phase phase;
 	struct claim_cred cred;
 	int64_t since; /* Unix seconds; set when the claim is held */
+	/* USB claims that unbound interface drivers: what to bind again at
+	 * release (set by the claim engine, freed with the entry). */
+	struct iface_binding *unbound;
+	size_t n_unbound;
 };
 
 struct claims *claims_new(void);

@@ -26,8 +26,9 @@ static const char *const bus_names[HD_BUS__COUNT] = {
  * between them directly. */
 #define BIT(s) (1u << (s))
 static const unsigned allowed[DEV_STATE__COUNT] = {
-	[DEV_HOST] = BIT(DEV_DETACHING) | BIT(DEV_DETACHED) | BIT(DEV_MISSING) |
-		     BIT(DEV_REFUSED) | BIT(DEV_ERROR),
+	/* host -> claimed: a USB claim that moves no driver. */
+	[DEV_HOST] = BIT(DEV_DETACHING) | BIT(DEV_DETACHED) | BIT(DEV_CLAIMED) |
+		     BIT(DEV_MISSING) | BIT(DEV_REFUSED) | BIT(DEV_ERROR),
 	[DEV_DETACHING] = BIT(DEV_DETACHED) | BIT(DEV_HOST) | BIT(DEV_CLAIMED) |
 			  BIT(DEV_MISSING) | BIT(DEV_ERROR),
 	[DEV_DETACHED] = BIT(DEV_CLAIMED) | BIT(DEV_RELEASING) | BIT(DEV_HOST) |

@@ -42,6 +42,13 @@ struct usb_iface {
 	char *driver;    /* NULL when unbound */
 };
 
+/* An interface and the driver it had: what a USB claim that unbinds
+ * interface drivers must bind again at release. */
+struct iface_binding {
+	char *iface;  /* "1-2.2:1.0" */
+	char *driver; /* "usb-storage" */
+};
+
 struct pci_info {
 	uint32_t subsystem_vendor, subsystem_device;
 	uint32_t class_code; /* 24 bits: class, subclass, prog-if */

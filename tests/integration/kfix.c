@@ -56,7 +56,9 @@ const char *kfix_kernel_driver(struct fixture *f, const char *id)
 	char path[PATH_MAX], target[PATH_MAX];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/driver", f->root, id);
+	/* A PCI function, or a USB device or interface. */
+	snprintf(path, sizeof(path), "%s/sys/bus/%s/devices/%s/driver", f->root,
+		 strchr(id, '-') || strncmp(id, "usb", 3) == 0 ? "usb" : "pci", id);
 	n = readlink(path, target, sizeof(target) - 1);
 	if (n < 0)
 		return "";

@@ -21,7 +21,8 @@ struct fixture {
 int kfix_setup(void **state);
 int kfix_teardown(void **state);
 
-/* The kernel's view: the driver a device is bound to now ("" if none) and
+/* The kernel's view: the driver a PCI function, USB device or USB
+ * interface is bound to now ("" if none) and
  * its driver_override ("(null)" when clear).  Static buffers. */
 const char *kfix_kernel_driver(struct fixture *f, const char *id);
 const char *kfix_kernel_override(struct fixture *f, const char *id);

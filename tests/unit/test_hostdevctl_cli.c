@@ -1205,6 +1205,35 @@ static void test_claim_group(void **state)
 		     NULL);
 }
 
+/* USB: a plain record, and one whose interface drivers were unbound. */
+static void test_claim_usb(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"claims\":["
+			       ENTRY("1-2.3", QEMU_VM1, "false", "1") "]}}" } },
+		{ .replies = { "{\"parameters\":{\"claims\":[{\"device\":\"1-2.1\",\"owner\":"
+			       QEMU_VM1 ",\"managed\":true,\"unbound_interfaces\":[{"
+			       "\"interface\":\"1-2.1:1.0\",\"driver\":\"usbhid\"}],\"uid\":0,"
+			       "\"gid\":0,\"pid\":1,\"since\":\"2026-11-25T00:02:44Z\"}]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "claim", "--owner", "qemu/vm1",
+				  "id:0781:5567:4C530001140918105142");
+
+	expect_result(&r, 0, "1-2.3: claimed by qemu/vm1\n", "");
+	r = run_ctl(fake_socket_path(f), "claim", "--owner", "qemu/vm1", "--unbind-interfaces",
+		    "1-2.1");
+	expect_result(&r, 0,
+		      "1-2.1: claimed by qemu/vm1 (interface drivers unbound: at release they "
+		      "are bound again)\n",
+		      "");
+	expect_calls(f,
+		     CLAIM_CALL("{\"owner\":" QEMU_VM1 ",\"devices\":[\"id:0781:5567:"
+				"4C530001140918105142\"]}"),
+		     CLAIM_CALL("{\"owner\":" QEMU_VM1 ",\"devices\":[\"1-2.1\"],"
+				"\"unbind_interfaces\":true}"));
+}
+
 static void test_release(void **state)
 {
 	static const struct fake_step steps[] = {
@@ -1431,7 +1460,8 @@ static void test_claim_usage_errors(void **state)
 		     "0000:03:00.0", NULL, NULL);
 	expect_usage("'release' needs --owner DRIVER/DOMAIN (e.g. qemu/vm1)", "release", NULL,
 		     NULL, NULL);
-	expect_usage("'claim' needs at least one DEVICE (a PCI address such as 0000:03:00.0)",
+	expect_usage("'claim' needs at least one DEVICE (a PCI address such as 0000:03:00.0, "
+		     "or a USB device such as 1-2.3)",
 		     "claim", "--owner", "qemu/vm1", NULL);
 	expect_usage("--owner is DRIVER/DOMAIN, the hypervisor driver and the guest's name "
 		     "(e.g. qemu/vm1), not 'qemu'",
@@ -1475,7 +1505,7 @@ static void test_claim_help(void **state)
 	for (const char *const *w =
 		     (const char *const[]){
 			     "  claim --owner DRIVER/DOMAIN [--uuid UUID] [--unmanaged] "
-			     "[--whole-group]\n        [--driver STUB] DEVICE...\n",
+			     "[--whole-group]\n        [--driver STUB] [--unbind-interfaces] DEVICE...\n",
 			     "  release --owner DRIVER/DOMAIN [--uuid UUID] [DEVICE...]\n",
 			     "  claims [--owner DRIVER/DOMAIN | --driver DRIVER --domain NAME]\n",
 			     "'claim' and 'release' permissions",
@@ -1531,6 +1561,7 @@ int main(void)
 		cmocka_unit_test(test_operation_timeouts),
 		cmocka_unit_test(test_claim),
 		cmocka_unit_test(test_claim_group),
+		cmocka_unit_test(test_claim_usb),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_release_nothing),
 		cmocka_unit_test(test_claims),
