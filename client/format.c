@@ -525,6 +525,16 @@ static void show_usb(FILE *out, json_object *usb)
 	show_usb_interfaces(out, get_array(usb, "interfaces"));
 }
 
+/* "DRIVER/DOMAIN", the form --owner takes, so that a line can be pasted
+ * back into a command. */
+static char *owner_text(json_object *owner)
+{
+	_cleanup_free_ char *raw = xasprintf("%s/%s", or_none(get_str(owner, "driver")),
+					     or_none(get_str(owner, "domain")));
+
+	return sanitized(raw);
+}
+
 void format_device_show(FILE *out, json_object *device)
 {
 	json_object *pci = get_obj(device, "pci"), *usb = get_obj(device, "usb");
@@ -538,6 +548,11 @@ void format_device_show(FILE *out, json_object *device)
 	/* Only while detached: the driver Reattach will bring back. */
 	if (get_str(device, "original_driver"))
 		put_field(out, "original driver:", get_str(device, "original_driver"));
+	if (get_obj(device, "claim")) {
+		_cleanup_free_ char *owner = owner_text(get_obj(device, "claim"));
+
+		put_field(out, "claimed by:", owner);
+	}
 	put_field(out, "syspath:", get_str(device, "syspath"));
 	put_field(out, "parent:", get_str(device, "parent"));
 	put_list(out, "children:", get_array(device, "children"));
@@ -723,15 +738,6 @@ void format_reset_result(FILE *out, json_object *reply)
 
 /* ---- claims ---- */
 
-/* "DRIVER/DOMAIN", the form --owner takes, so that a line can be pasted
- * back into a command. */
-static char *owner_text(json_object *owner)
-{
-	_cleanup_free_ char *raw = xasprintf("%s/%s", or_none(get_str(owner, "driver")),
-					     or_none(get_str(owner, "domain")));
-
-	return sanitized(raw);
-}
 
 /* A USB id ("1-2.3", "usb1") rather than a PCI address. */
 static bool is_usb_id(const char *id)

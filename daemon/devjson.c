@@ -259,8 +259,27 @@ static void append_usb(struct devjson_buf *b, const struct device *dev)
 	APPEND_LIT(b, "]}");
 }
 
+/* The owner holding the device, or moving it for a claim or release.  An
+ * entry about to go (a release's last state change comes before the entry
+ * is dropped) is not shown beside a settled state. */
+static void append_claim(struct devjson_buf *b, const struct claims *c, const struct device *dev)
+{
+	const struct claim_entry *e = c ? claims_find(c, dev->id) : NULL;
+
+	if (!e || (e->phase != CLAIM_HELD && dev->state != DEV_DETACHING &&
+		   dev->state != DEV_RELEASING))
+		return;
+	KEY(b, "claim");
+	APPEND_LIT(b, "{\"driver\":");
+	devjson_append_string(b, e->driver);
+	KEY(b, "domain");
+	devjson_append_string(b, e->domain);
+	OPT_STRING(b, "uuid", e->uuid);
+	APPEND_LIT(b, "}");
+}
+
 void devjson_append_device(struct devjson_buf *b, const struct devtable *t,
-			   const struct device *dev)
+			   const struct claims *c, const struct device *dev)
 {
 	APPEND_LIT(b, "{\"bus\":");
 	devjson_append_string(b, hd_bus_name(dev->bus));
@@ -277,6 +296,7 @@ void devjson_append_device(struct devjson_buf *b, const struct devtable *t,
 	append_hex(b, dev->product, 4);
 	OPT_STRING(b, "driver", dev->driver);
 	OPT_STRING(b, "original_driver", dev->original_driver);
+	append_claim(b, c, dev);
 	OPT_STRING(b, "parent", dev->parent);
 	KEY(b, "children");
 	append_sorted_ids(b, devtable_children_first(t, dev->id), next_child);
@@ -294,8 +314,9 @@ void devjson_append_device(struct devjson_buf *b, const struct devtable *t,
 	APPEND_LIT(b, "}");
 }
 
-void devjson_append_event(struct devjson_buf *b, const struct devtable *t, enum dev_event ev,
-			  const struct device *dev, const char *detail)
+void devjson_append_event(struct devjson_buf *b, const struct devtable *t,
+			  const struct claims *c, enum dev_event ev, const struct device *dev,
+			  const char *detail)
 {
 	APPEND_LIT(b, "{\"event\":");
 	devjson_append_string(b, dev_event_name(ev));
@@ -303,7 +324,7 @@ void devjson_append_event(struct devjson_buf *b, const struct devtable *t, enum 
 	devjson_append_string(b, dev->id);
 	OPT_STRING(b, "interface", detail);
 	KEY(b, "device");
-	devjson_append_device(b, t, dev);
+	devjson_append_device(b, t, c, dev);
 	APPEND_LIT(b, "}");
 }
 
@@ -319,19 +340,20 @@ static json_object *parse_own(struct devjson_buf *b)
 	return obj;
 }
 
-json_object *devjson_device(const struct devtable *t, const struct device *dev)
+json_object *devjson_device(const struct devtable *t, const struct claims *c,
+			    const struct device *dev)
 {
 	struct devjson_buf b = { 0 };
 
-	devjson_append_device(&b, t, dev);
+	devjson_append_device(&b, t, c, dev);
 	return parse_own(&b);
 }
 
-json_object *devjson_event(const struct devtable *t, enum dev_event ev, const struct device *dev,
-			   const char *detail)
+json_object *devjson_event(const struct devtable *t, const struct claims *c, enum dev_event ev,
+			   const struct device *dev, const char *detail)
 {
 	struct devjson_buf b = { 0 };
 
-	devjson_append_event(&b, t, ev, dev, detail);
+	devjson_append_event(&b, t, c, ev, dev, detail);
 	return parse_own(&b);
 }

@@ -13,6 +13,7 @@
  * one definition of the format. */
 #pragma once
 
+#include "state/claims.h"
 #include "state/devtable.h"
 
 #include <json-c/json.h>
@@ -29,15 +30,17 @@ void devjson_append(struct devjson_buf *b, const char *text, size_t len);
 void devjson_append_string(struct devjson_buf *b, const char *s);
 void devjson_append_int(struct devjson_buf *b, int64_t v);
 
-/* Appends the schema's Device. */
+/* Appends the schema's Device; `c` (may be NULL) gives its `claim`. */
 void devjson_append_device(struct devjson_buf *b, const struct devtable *t,
-			   const struct device *dev);
+			   const struct claims *c, const struct device *dev);
 /* Appends the schema's DeviceEvent: `detail` is the USB interface the event
  * concerned, or NULL. */
-void devjson_append_event(struct devjson_buf *b, const struct devtable *t, enum dev_event ev,
-			  const struct device *dev, const char *detail);
+void devjson_append_event(struct devjson_buf *b, const struct devtable *t,
+			  const struct claims *c, enum dev_event ev, const struct device *dev,
+			  const char *detail);
 
 /* The same as json-c objects; the caller owns the returned reference. */
-json_object *devjson_device(const struct devtable *t, const struct device *dev);
-json_object *devjson_event(const struct devtable *t, enum dev_event ev, const struct device *dev,
-			   const char *detail);
+json_object *devjson_device(const struct devtable *t, const struct claims *c,
+			    const struct device *dev);
+json_object *devjson_event(const struct devtable *t, const struct claims *c, enum dev_event ev,
+			   const struct device *dev, const char *detail);

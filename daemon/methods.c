@@ -224,7 +224,7 @@ static void method_list_devices(struct hd_context *ctx, struct server_call *call
 			continue;
 		if (listed++)
 			APPEND_LIT(&b, ",");
-		devjson_append_device(&b, ctx->devices, devs[i]);
+		devjson_append_device(&b, ctx->devices, ctx->claims, devs[i]);
 	}
 	APPEND_LIT(&b, "]}");
 	server_call_reply_text(call, b.data, b.len, false);
@@ -285,7 +285,7 @@ static void method_get_device(struct hd_context *ctx, struct server_call *call, 
 	if (!dev)
 		return;
 	APPEND_LIT(&b, "{\"device\":");
-	devjson_append_device(&b, ctx->devices, dev);
+	devjson_append_device(&b, ctx->devices, ctx->claims, dev);
 	APPEND_LIT(&b, "}");
 	server_call_reply_text(call, b.data, b.len, false);
 }
@@ -343,7 +343,7 @@ static void detach_reply(struct hd_context *ctx, struct server_call *call,
 	struct devjson_buf b = { 0 };
 
 	APPEND_LIT(&b, "{\"device\":");
-	devjson_append_device(&b, ctx->devices, dev);
+	devjson_append_device(&b, ctx->devices, ctx->claims, dev);
 	if (r->kind == DETACH_KIND_REATTACH) {
 		APPEND_LIT(&b, ",\"driver\":");
 		if (r->driver)

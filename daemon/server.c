@@ -658,7 +658,7 @@ void server_broadcast_device_event(struct server *s, enum dev_event ev, const st
 	devjson_append(&b, head, sizeof(head) - 1);
 	devjson_append_int(&b, (int64_t)s->sequence);
 	devjson_append(&b, mid, sizeof(mid) - 1);
-	devjson_append_event(&b, s->ctx->devices, ev, dev, detail);
+	devjson_append_event(&b, s->ctx->devices, s->ctx->claims, ev, dev, detail);
 	devjson_append(&b, tail, sizeof(tail));
 	broadcast_text(s, b.data, b.len);
 	free(b.data);

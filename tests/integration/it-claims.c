@@ -111,6 +111,14 @@ static void test_managed_claim_and_release(void **state)
 	assert_int_equal(strlen(kfix_str_at(e, "since", NULL)), strlen("2024-01-01T00:00:00Z"));
 	json_object_put(reply);
 
+	/* The device record names its holder. */
+	reply = kfix_call_dev(f, "io.hostdevd.GetDevice", NIC, NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "state"), "claimed");
+	assert_true(json_object_object_get_ex(vlc_params(reply), "device", &v));
+	assert_string_equal(kfix_str_at(v, "claim", "driver"), "qemu");
+	assert_string_equal(kfix_str_at(v, "claim", "domain"), "vm1");
+	json_object_put(reply);
+
 	/* Idempotent for the holder: nothing more is written. */
 	reply = CLAIM(f, "qemu", "vm1", NIC);
 	assert_null(vlc_error(reply));
@@ -130,6 +138,10 @@ static void test_managed_claim_and_release(void **state)
 	assert_false(kemu_vfio_present(f->root, NIC_GROUP));
 	kfix_wait_state(f, NIC, "host");
 	assert_int_equal(list_claims(f), 0);
+	reply = kfix_call_dev(f, "io.hostdevd.GetDevice", NIC, NULL);
+	assert_true(json_object_object_get_ex(vlc_params(reply), "device", &v));
+	assert_false(json_object_object_get_ex(v, "claim", NULL));
+	json_object_put(reply);
 }
 
 static void test_two_owners_contend(void **state)

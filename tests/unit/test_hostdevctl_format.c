@@ -194,13 +194,15 @@ static void test_show_pci(void **state)
 		      "bridge:           no\n");
 }
 
-/* A detached device shows the driver Reattach will bring back. */
+/* A detached device shows the driver Reattach will bring back; a claimed
+ * one its owner. */
 static void test_show_detached(void **state)
 {
 	expect_render(format_device_show,
 		      "{\"bus\":\"pci\",\"id\":\"0000:00:14.0\",\"state\":\"detached\","
 		      "\"vendor\":\"8086\",\"product\":\"a36d\",\"driver\":\"vfio-pci\","
-		      "\"original_driver\":\"xhci_hcd\",\"children\":[],"
+		      "\"original_driver\":\"xhci_hcd\",\"claim\":{\"driver\":\"qemu\","
+		      "\"domain\":\"vm1\"},\"children\":[],"
 		      "\"pci\":{\"class\":\"0c0330\",\"driver_override\":\"vfio-pci\"}}",
 		      "id:               0000:00:14.0\n"
 		      "bus:              pci\n"
@@ -209,6 +211,7 @@ static void test_show_detached(void **state)
 		      "vendor:product:   8086:a36d\n"
 		      "driver:           vfio-pci\n"
 		      "original driver:  xhci_hcd\n"
+		      "claimed by:       qemu/vm1\n"
 		      "syspath:          -\n"
 		      "parent:           -\n"
 		      "children:         -\n"

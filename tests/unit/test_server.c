@@ -759,11 +759,11 @@ static void test_devjson_wide_values(void **state)
 
 	d->pci.revision = 0x1ff;
 	d->numa_node = -2;
-	o = devjson_device(f->devices, d);
+	o = devjson_device(f->devices, NULL, d);
 	assert_int_equal(get_int(o, "numa_node"), -2);
 	json_object_put(o);
 	d->numa_node = HD_NO_NUMA;
-	o = devjson_device(f->devices, d);
+	o = devjson_device(f->devices, NULL, d);
 	pci = get(o, "pci");
 	assert_string_equal(get_str(o, "vendor"), "1ffff");
 	assert_string_equal(get_str(o, "product"), "abcd");
@@ -777,7 +777,7 @@ static void test_devjson_wide_values(void **state)
 	json_object_put(o);
 	free(d->syspath);
 	d->syspath = NULL;
-	o = devjson_device(f->devices, d);
+	o = devjson_device(f->devices, NULL, d);
 	assert_string_equal(get_str(o, "syspath"), "");
 	json_object_put(o);
 	device_free(d);
@@ -809,11 +809,11 @@ static void test_devjson_escaping(void **state)
 
 	d->usb.manufacturer = xstrdup(odd);
 	d->usb.serial = xstrdup("");
-	o = devjson_device(f->devices, d);
+	o = devjson_device(f->devices, NULL, d);
 	assert_string_equal(get_str(get(o, "usb"), "manufacturer"), odd);
 	assert_string_equal(get_str(get(o, "usb"), "serial"), "");
 	json_object_put(o);
-	ev = devjson_event(f->devices, DEV_EVENT_CHANGE, d, "4-1:1.0");
+	ev = devjson_event(f->devices, NULL, DEV_EVENT_CHANGE, d, "4-1:1.0");
 	assert_string_equal(get_str(ev, "event"), "change");
 	assert_string_equal(get_str(ev, "interface"), "4-1:1.0");
 	assert_string_equal(get_str(get(get(ev, "device"), "usb"), "manufacturer"), odd);
@@ -832,7 +832,7 @@ static void test_devjson_many_children(void **state)
 		snprintf(id, sizeof(id), "3-%d", i + 1);
 		add(f->devices, usb_dev(id, 0x1234, 0x0001, i + 2, "usb1"));
 	}
-	o = devjson_device(f->devices, devtable_get(f->devices, "usb1"));
+	o = devjson_device(f->devices, NULL, devtable_get(f->devices, "usb1"));
 	kids = get(o, "children");
 	assert_int_equal(json_object_array_length(kids), 103);
 	for (size_t i = 1; i < json_object_array_length(kids); i++)
