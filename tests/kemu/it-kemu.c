@@ -374,6 +374,25 @@ static void test_never_bind(void **state)
 	expect_event(f, "bind", NIC, "vfio-pci");
 }
 
+/* One driver's probe() refuses; the device's own driver still binds. */
+static void test_refuse_driver(void **state)
+{
+	struct fixture *f = *state;
+
+	kemu_refuse_driver(f->root, NIC, "vfio-pci");
+	write_ok(NIC_DIR "/driver_override", "vfio-pci");
+	write_ok(NIC_DIR "/driver/unbind", NIC);
+	expect_event(f, "unbind", NIC, NULL);
+	write_ok(PROBE, NIC);
+	expect_quiet(f);
+	assert_driver("pci", NIC, NULL);
+	write_fails("/sys/bus/pci/drivers/vfio-pci/bind", NIC, ENODEV);
+	write_ok(NIC_DIR "/driver_override", "\n");
+	write_ok(PROBE, NIC);
+	expect_event(f, "bind", NIC, "e1000e");
+	kemu_never_bind_clear(f->root, NIC);
+}
+
 /* ---- faults ------------------------------------------------------------- */
 
 /* A write that succeeds without a fault, what must be true before it, and
@@ -959,6 +978,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_kernel_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_with_unloaded_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_never_bind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_once_and_any_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_and_release, setup, teardown),

@@ -269,7 +269,7 @@ int kdrv_bind(const char *root, const char *bus, const char *driver, const char 
 		return -ENODEV;
 	if (dev_driver(&d, cur, sizeof(cur)) == 0)
 		return -EBUSY;
-	if (kstate_never_bind(root, d.id))
+	if (kstate_never_bind(root, d.id, driver))
 		return -ENODEV; /* probe() refused it */
 	return bind_now(&d, driver);
 }
@@ -293,9 +293,10 @@ int kdrv_drivers_probe(const char *root, const char *bus, const char *id)
 
 	if (dev_from_id(root, bus, id, &d) < 0)
 		return -EINVAL;
-	if (dev_driver(&d, cur, sizeof(cur)) == 0 || kstate_never_bind(root, d.id))
+	if (dev_driver(&d, cur, sizeof(cur)) == 0)
 		return 0;
-	if (!probe_choice(&d, want, sizeof(want)) || !driver_loaded(&d, want))
+	if (!probe_choice(&d, want, sizeof(want)) || !driver_loaded(&d, want) ||
+	    kstate_never_bind(root, d.id, want))
 		return 0;
 	return bind_now(&d, want);
 }

@@ -241,6 +241,14 @@ void kemu_never_bind(const char *root, const char *id)
 	put(path, "");
 }
 
+void kemu_refuse_driver(const char *root, const char *id, const char *driver)
+{
+	char path[PATH_MAX];
+
+	state_file(path, root, "never_bind", NULL, id);
+	put(path, driver);
+}
+
 void kemu_never_bind_clear(const char *root, const char *id)
 {
 	char path[PATH_MAX];

@@ -53,6 +53,10 @@ bool kemu_wait_blocked(const char *root, const char *op, const char *id, int tim
  * with ENODEV: a driver whose probe() rejects the device.  The classic trap
  * for code that trusts the write's success. */
 void kemu_never_bind(const char *root, const char *id);
+/* The same for one driver only: its probe() refuses the device (vfio-pci
+ * without an IOMMU, say), while every other driver still binds it.  Cleared
+ * by kemu_never_bind_clear(). */
+void kemu_refuse_driver(const char *root, const char *id, const char *driver);
 void kemu_never_bind_clear(const char *root, const char *id);
 
 /* How many writes of `op` naming `id` reached the emulator (failed ones

@@ -194,11 +194,15 @@ int kstate_fault_take(const char *root, const char *op, const char *id)
 	return err;
 }
 
-bool kstate_never_bind(const char *root, const char *id)
+bool kstate_never_bind(const char *root, const char *id, const char *driver)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], only[NAME_MAX + 1];
 
-	return kstate_file(path, root, "never_bind", NULL, id) == 0 && kfs_exists(path);
+	if (kstate_file(path, root, "never_bind", NULL, id) < 0 || !kfs_exists(path))
+		return false;
+	if (kfs_read(path, only, sizeof(only)) < 0 || !only[0] || !driver)
+		return true;
+	return strcmp(only, driver) == 0;
 }
 
 int kstate_native(const char *root, const char *id, char *buf, size_t len)

@@ -8,7 +8,7 @@
  *   fault/<op>@<id>      "<errno> <times>" (times -1: until cleared)
  *   block/<op>@<id>      present while writes of that kind must wait
  *   blocked/<op>@<id>@<pid>.<tid>   one per write waiting now
- *   never_bind/<id>
+ *   never_bind/<id>      empty: no driver binds it; else the one driver that refuses
  *   count/<op>@<id>      one byte appended per write: its size is the count
  *
  * <id> "*" stands for any device.  Functions return 0 or -errno. */
@@ -48,7 +48,8 @@ unsigned kstate_count_get(const char *root, const char *op, const char *id);
 int kstate_block_wait(const char *root, const char *op, const char *id);
 /* Under the lock: the errno a fault injects into this write, or 0. */
 int kstate_fault_take(const char *root, const char *op, const char *id);
-bool kstate_never_bind(const char *root, const char *id);
+/* Whether `driver`'s probe() refuses the device (driver NULL: any). */
+bool kstate_never_bind(const char *root, const char *id, const char *driver);
 /* The native driver, or -ENOENT. */
 int kstate_native(const char *root, const char *id, char *buf, size_t len);
 void kstate_log(const char *root, const char *op, const char *id, const char *value,
