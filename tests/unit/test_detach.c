@@ -30,6 +30,8 @@
 #define SHORT_TIMEOUT_MS 200
 #define NIC "0000:01:00.0"
 #define NIC2 "0000:03:00.0"
+#define IF0 "1-2:1.0"
+#define IF1 "1-2:1.1"
 
 /* ---- the fake kernel ---------------------------------------------------- */
 
@@ -75,6 +77,13 @@ static bool fake_present(const char *driver)
 	return false;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && streq(s + n - m, suffix);
+}
+
 /* Applies one write as the kernel would; called with the lock held. */
 static int fake_apply(const char *path, const char *value)
 {
@@ -93,6 +102,31 @@ static int fake_apply(const char *path, const char *value)
 			return -ENODEV;
 		free(d->driver);
 		d->driver = NULL;
+		return 0;
+	}
+	/* sscanf stops matching silently after the last conversion: the
+	 * suffix is checked apart. */
+	if (ends_with(path, "/reset") &&
+	    sscanf(path, "/sys/bus/pci/devices/%31[^/]/reset", id) == 1)
+		return fake_dev(id) ? 0 : -ENODEV;
+	if (ends_with(path, "/unbind") &&
+	    sscanf(path, "/sys/bus/usb/drivers/%63[^/]/unbind", drv) == 1) {
+		d = fake_dev(value);
+		if (!d || !streq(d->driver, drv))
+			return -ENODEV;
+		free(d->driver);
+		d->driver = NULL;
+		return 0;
+	}
+	/* bind_later here: the write "succeeds" and nothing binds. */
+	if (ends_with(path, "/bind") && sscanf(path, "/sys/bus/usb/drivers/%63[^/]/bind", drv) == 1) {
+		d = fake_dev(value);
+		if (!d || d->never_bind)
+			return -ENODEV;
+		if (d->driver)
+			return -EBUSY;
+		if (!d->bind_later)
+			d->driver = xstrdup(drv);
 		return 0;
 	}
 	if (streq(path, "/sys/bus/pci/drivers_probe")) {
@@ -321,6 +355,8 @@ static struct fixture *fixture_new_with(unsigned timeout_ms, const struct detach
 	fake_reset();
 	fake_add(NIC, "e1000e", "e1000e");
 	fake_add(NIC2, "igb", "igb");
+	fake_add(IF0, "usbhid", "usbhid");
+	fake_add(IF1, "usbhid", "usbhid");
 	f->e = detach_engine_new(f->base, f->t,
 				 &(struct detach_config){ .step_timeout_ms = timeout_ms,
 							  .ops = ops,
@@ -680,6 +716,263 @@ static void test_device_busy(void **state)
 	fixture_free(f);
 }
 
+/* ---- Reset -------------------------------------------------------------- */
+
+static void run_reset(struct fixture *f, const char *id, struct outcome *o)
+{
+	*o = (struct outcome){ 0 };
+	reset_start(f->e, id, record, o);
+	pump_until(f, answered, o);
+	pump_until(f, idle, NULL);
+	assert_int_equal(o->calls, 1);
+}
+
+/* One write of "1"; binding and state untouched. */
+static void test_reset(void **state)
+{
+	struct fixture *f = fixture_new(5000);
+	struct outcome o;
+
+	dev(f, NIC)->pci.has_reset = true;
+	run_reset(f, NIC, &o);
+	assert_int_equal(o.status, DETACH_OK);
+	assert_string_equal(o.result, "reset");
+	expect_writes((const char *const[]){ "/sys/bus/pci/devices/" NIC "/reset=1", NULL });
+	assert_on(f, NIC, DEV_HOST, "e1000e");
+	assert_int_equal(f->state_changes, 0);
+	fixture_free(f);
+}
+
+static void test_reset_refusals(void **state)
+{
+	struct fixture *f = fixture_new(5000);
+	struct outcome o;
+
+	/* No reset attribute: the kernel has no method for it. */
+	run_reset(f, NIC, &o);
+	assert_int_equal(o.status, DETACH_FAILED);
+	assert_string_equal(o.step, "reset");
+	assert_int_equal(o.err, ENOTTY);
+	dev(f, "0000:02:00.0")->pci.has_reset = true;
+	run_reset(f, "0000:02:00.0", &o);
+	assert_int_equal(o.status, DETACH_HOST_CRITICAL);
+	assert_non_null(strstr(o.reason, "boot VGA"));
+	run_reset(f, "1-2", &o);
+	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.err, EOPNOTSUPP);
+	run_reset(f, "0000:09:00.0", &o);
+	assert_int_equal(o.status, DETACH_NOT_FOUND);
+	assert_int_equal(fk.n_log, 0);
+	fixture_free(f);
+}
+
+static void test_reset_fails(void **state)
+{
+	struct fixture *f = fixture_new(5000);
+	struct outcome o;
+
+	dev(f, NIC)->pci.has_reset = true;
+	snprintf(fk.fail_step, sizeof(fk.fail_step), "reset");
+	fk.fail_err = EIO;
+	run_reset(f, NIC, &o);
+	assert_int_equal(o.status, DETACH_FAILED);
+	assert_string_equal(o.error, "io.hostdevd.OperationFailed");
+	assert_string_equal(o.step, "reset");
+	assert_int_equal(o.err, EIO);
+	/* Nothing to roll back: a failed reset leaves the binding alone. */
+	assert_on(f, NIC, DEV_HOST, "e1000e");
+	fixture_free(f);
+}
+
+/* A reset stuck in the kernel: answered Timeout at the deadline, the
+ * device busy (not error: no binding changed) until the write returns. */
+static void test_reset_stuck(void **state)
+{
+	struct fixture *f = fixture_new(SHORT_TIMEOUT_MS);
+	struct outcome o = { 0 }, busy = { 0 };
+
+	dev(f, NIC)->pci.has_reset = true;
+	snprintf(fk.block_step, sizeof(fk.block_step), "reset");
+	reset_start(f->e, NIC, record, &o);
+	pump_until(f, answered, &o);
+	assert_int_equal(o.status, DETACH_TIMEOUT);
+	assert_string_equal(o.step, "reset");
+	assert_int_equal(dev(f, NIC)->state, DEV_HOST);
+	detach_start(f->e, NIC, "vfio-pci", record, &busy);
+	assert_int_equal(busy.status, DETACH_BUSY);
+	assert_string_equal(busy.reason, "Reset");
+	fake_release();
+	pump_until(f, idle, NULL);
+	assert_int_equal(o.calls, 1);
+	assert_on(f, NIC, DEV_HOST, "e1000e");
+	fixture_free(f);
+}
+
+/* ---- USB interface drivers ---------------------------------------------- */
+
+static const struct iface_binding kbd_ifaces[] = {
+	{ .iface = (char *)IF0, .driver = (char *)"usbhid" },
+	{ .iface = (char *)IF1, .driver = (char *)"usbhid" },
+};
+
+static void run_usb(struct fixture *f, bool unbind, struct outcome *o)
+{
+	*o = (struct outcome){ 0 };
+	usb_interfaces_start(f->e, "1-2", unbind, kbd_ifaces, ARRAY_SIZE(kbd_ifaces), record, o);
+	pump_until(f, answered, o);
+	pump_until(f, idle, NULL);
+	assert_int_equal(o->calls, 1);
+}
+
+static const char *fake_driver_of(const char *id)
+{
+	return fake_dev(id)->driver;
+}
+
+static void test_usb_unbind_and_bind(void **state)
+{
+	struct fixture *f = fixture_new(5000);
+	struct outcome o;
+
+	run_usb(f, true, &o);
+	assert_int_equal(o.status, DETACH_OK);
+	assert_string_equal(o.result, "unbound");
+	assert_null(fake_driver_of(IF0));
+	assert_null(fake_driver_of(IF1));
+	/* The claim engine moves it on from here. */
+	assert_int_equal(dev(f, "1-2")->state, DEV_DETACHING);
+	run_usb(f, false, &o);
+	assert_int_equal(o.status, DETACH_OK);
+	assert_string_equal(o.result, "bound");
+	expect_writes((const char *const[]){
+		"/sys/bus/usb/drivers/usbhid/unbind=" IF0, "/sys/bus/usb/drivers/usbhid/unbind=" IF1,
+		"/sys/bus/usb/drivers/usbhid/bind=" IF0, "/sys/bus/usb/drivers/usbhid/bind=" IF1,
+		NULL });
+	assert_string_equal(fake_driver_of(IF0), "usbhid");
+	assert_int_equal(dev(f, "1-2")->state, DEV_HOST);
+	fixture_free(f);
+}
+
+/* The second unbind fails: the first interface is bound back. */
+static void test_usb_unbind_fails(void **state)
+{
+	struct fixture *f = fixture_new(5000);
+	struct outcome o;
+
+	/* The second interface is bound to another driver than planned, so
+	 * its unbind is refused as the kernel refuses it. */
+	pthread_mutex_lock(&fk.lock);
+	free(fake_dev(IF1)->driver);
+	fake_dev(IF1)->driver = xstrdup("usb-storage");
+	pthread_mutex_unlock(&fk.lock);
+	run_usb(f, true, &o);
+	assert_int_equal(o.status, DETACH_FAILED);
+	assert_string_equal(o.step, "unbind_interface");
+	assert_int_equal(o.err, ENODEV);
+	assert_non_null(strstr(o.message, IF1));
+	expect_writes((const char *const[]){ "/sys/bus/usb/drivers/usbhid/unbind=" IF0,
+					     "/sys/bus/usb/drivers/usbhid/unbind=" IF1 "!",
+					     "/sys/bus/usb/drivers/usbhid/bind=" IF0, NULL });
+	assert_string_equal(fake_driver_of(IF0), "usbhid");
+	assert_int_equal(dev(f, "1-2")->state, DEV_HOST);
+	fixture_free(f);
+}
+
+/* The undo fails too: the device is in error and the message says both. */
+static void test_usb_unbind_undo_fails(void **state)
+{
+	struct fixture *f = fixture_new(5000);
+	struct outcome o;
+
+	fake_dev(IF0)->never_bind = true;
+	snprintf(fk.fail_step, sizeof(fk.fail_step), "unbind_interface");
+	fk.fail_err = EBUSY;
+	/* The first unbind fails at once: nothing to undo, device host. */
+	run_usb(f, true, &o);
+	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.err, EBUSY);
+	assert_int_equal(dev(f, "1-2")->state, DEV_HOST);
+	/* Now the second fails, and binding the first back fails too. */
+	pthread_mutex_lock(&fk.lock);
+	fk.n_log = 0;
+	free(fake_dev(IF1)->driver);
+	fake_dev(IF1)->driver = NULL;
+	pthread_mutex_unlock(&fk.lock);
+	run_usb(f, true, &o);
+	assert_int_equal(o.status, DETACH_FAILED);
+	assert_non_null(strstr(o.message, "binding back failed"));
+	assert_null(fake_driver_of(IF0));
+	assert_int_equal(dev(f, "1-2")->state, DEV_ERROR);
+	fixture_free(f);
+}
+
+/* Binding back at release: every interface is tried, the first failure
+ * reported, the device left in error. */
+static void test_usb_bind_fails(void **state)
+{
+	struct fixture *f = fixture_new(5000);
+	struct outcome o;
+
+	run_usb(f, true, &o);
+	assert_int_equal(o.status, DETACH_OK);
+	fake_dev(IF0)->never_bind = true;
+	fake_dev(IF1)->bind_later = true; /* "succeeds", binds nothing */
+	run_usb(f, false, &o);
+	assert_int_equal(o.status, DETACH_FAILED);
+	assert_string_equal(o.step, "bind_interface");
+	assert_int_equal(o.err, ENODEV);
+	assert_non_null(strstr(o.message, IF0));
+	assert_int_equal(fk.n_log, 4); /* both binds were tried */
+	assert_int_equal(dev(f, "1-2")->state, DEV_ERROR);
+	/* The second one's silent failure is caught by reading the link. */
+	fake_dev(IF0)->never_bind = false;
+	devtable_get(f->t, "1-2")->state = DEV_RELEASING;
+	run_usb(f, false, &o);
+	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.err, EIO);
+	assert_non_null(strstr(o.message, "is on no driver"));
+	fixture_free(f);
+}
+
+/* An unbind stuck in the kernel: Timeout at once, and when it returns the
+ * interfaces are bound again and the device leaves error. */
+static void test_usb_unbind_stuck(void **state)
+{
+	struct fixture *f = fixture_new(SHORT_TIMEOUT_MS);
+	struct outcome o = { 0 };
+
+	snprintf(fk.block_step, sizeof(fk.block_step), "unbind_interface");
+	usb_interfaces_start(f->e, "1-2", true, kbd_ifaces, ARRAY_SIZE(kbd_ifaces), record, &o);
+	pump_until(f, answered, &o);
+	assert_int_equal(o.status, DETACH_TIMEOUT);
+	assert_string_equal(o.error, "io.hostdevd.Timeout");
+	assert_int_equal(dev(f, "1-2")->state, DEV_ERROR);
+	fake_release();
+	pump_until(f, idle, NULL);
+	assert_int_equal(o.calls, 1);
+	assert_string_equal(fake_driver_of(IF0), "usbhid");
+	assert_string_equal(fake_driver_of(IF1), "usbhid");
+	assert_int_equal(dev(f, "1-2")->state, DEV_HOST);
+	fixture_free(f);
+}
+
+static void test_usb_refusals(void **state)
+{
+	struct fixture *f = fixture_new(5000);
+	struct outcome o = { 0 };
+
+	/* Bind needs a device being claimed or released. */
+	run_usb(f, false, &o);
+	assert_int_equal(o.status, DETACH_BAD_STATE);
+	assert_string_equal(o.reason, "host");
+	o = (struct outcome){ 0 };
+	usb_interfaces_start(f->e, NIC, true, kbd_ifaces, 1, record, &o);
+	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.err, EOPNOTSUPP);
+	assert_int_equal(fk.n_log, 0);
+	fixture_free(f);
+}
+
 /* ---- refusals ----------------------------------------------------------- */
 
 static void expect_refused(struct fixture *f, const char *id, enum detach_status st,
@@ -854,6 +1147,16 @@ int main(void)
 		cmocka_unit_test(test_reattach_rollback),
 		cmocka_unit_test(test_guard_refuses_outside_testbed),
 		cmocka_unit_test(test_engine_real_seam_guarded),
+		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_reset_refusals),
+		cmocka_unit_test(test_reset_fails),
+		cmocka_unit_test(test_reset_stuck),
+		cmocka_unit_test(test_usb_unbind_and_bind),
+		cmocka_unit_test(test_usb_unbind_fails),
+		cmocka_unit_test(test_usb_unbind_undo_fails),
+		cmocka_unit_test(test_usb_bind_fails),
+		cmocka_unit_test(test_usb_unbind_stuck),
+		cmocka_unit_test(test_usb_refusals),
 	};
 
 	log_set_level(getenv("TEST_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_ERROR);
