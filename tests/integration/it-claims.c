@@ -206,6 +206,30 @@ static void test_shared_group(void **state)
 	assert_int_equal(list_claims(f), 0);
 }
 
+/* libxl/vm2 asks for a group member nobody holds, while qemu/vm1 holds
+ * another member of the same group: in use, naming the holder's device. */
+static void test_group_member_held_elsewhere(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply;
+
+	json_object_put(kfix_call_dev(f, "io.hostdevd.Detach", G10_B, NULL));
+	json_object_put(kfix_call_dev(f, "io.hostdevd.Detach", G10_C, NULL));
+	reply = CLAIM(f, "qemu", "vm1", G10_A);
+	assert_null(vlc_error(reply));
+	json_object_put(reply);
+	reply = call_claims(f->c, "io.hostdevd.Claim", "libxl", "vm2",
+			    (const char *const[]){ G10_B }, 1, false, false);
+	assert_error(reply, "io.hostdevd.DeviceInUse", G10_A);
+	assert_string_equal(json_object_get_string(param(reply, "driver")), "qemu");
+	assert_string_equal(json_object_get_string(param(reply, "domain")), "vm1");
+	json_object_put(reply);
+	/* Nothing moved for the refused claim. */
+	assert_string_equal(kfix_kernel_driver(f, G10_B), "vfio-pci");
+	kfix_wait_state(f, G10_B, "detached");
+	assert_int_equal(list_claims(f), 1);
+}
+
 static void test_failure_rolls_back_every_device(void **state)
 {
 	struct fixture *f = *state;
@@ -490,6 +514,7 @@ int main(void)
 		T(test_managed_claim_and_release),
 		T(test_two_owners_contend),
 		T(test_shared_group),
+		T(test_group_member_held_elsewhere),
 		T(test_failure_rolls_back_every_device),
 		T(test_unmanaged_claim_writes_nothing),
 		T(test_refusals),
