@@ -230,6 +230,36 @@ static void test_group_member_held_elsewhere(void **state)
 	assert_int_equal(list_claims(f), 1);
 }
 
+/* A claimed device unplugged: Watch's remove event still names the holder,
+ * and the claim stays listed (SPEC: a claimed device vanishing is reported,
+ * the claim kept). */
+static void test_claimed_device_vanishes(void **state)
+{
+	struct fixture *f = *state;
+	struct vlc *watch = vlc_connect(f->daemon.socket_path);
+	json_object *reply, *ev = NULL, *dev;
+
+	json_object_put(CLAIM(f, "qemu", "vm1", NIC));
+	vlc_send(watch, "io.hostdevd.Watch", NULL, true);
+	json_object_put(vlc_recv(watch)); /* the current sequence number */
+	tb_unplug(f->tb, NIC);
+	/* Events of the unplug in order; the remove is the one to check. */
+	for (;;) {
+		reply = vlc_recv(watch);
+		assert_true(json_object_object_get_ex(vlc_params(reply), "event", &ev));
+		if (streq(kfix_str_at(ev, "event", NULL), "remove") &&
+		    streq(kfix_str_at(ev, "id", NULL), NIC))
+			break;
+		json_object_put(reply);
+	}
+	assert_true(json_object_object_get_ex(ev, "device", &dev));
+	assert_string_equal(kfix_str_at(dev, "claim", "domain"), "vm1");
+	assert_string_equal(kfix_str_at(dev, "state", NULL), "claimed");
+	json_object_put(reply);
+	vlc_free(watch);
+	assert_int_equal(list_claims(f), 1);
+}
+
 static void test_failure_rolls_back_every_device(void **state)
 {
 	struct fixture *f = *state;
@@ -515,6 +545,7 @@ int main(void)
 		T(test_two_owners_contend),
 		T(test_shared_group),
 		T(test_group_member_held_elsewhere),
+		T(test_claimed_device_vanishes),
 		T(test_failure_rolls_back_every_device),
 		T(test_unmanaged_claim_writes_nothing),
 		T(test_refusals),
