@@ -26,9 +26,8 @@ static const char *const bus_names[HD_BUS__COUNT] = {
  * between them directly. */
 #define BIT(s) (1u << (s))
 static const unsigned allowed[DEV_STATE__COUNT] = {
-	/* host -> claimed: a USB claim that moves no driver. */
-	[DEV_HOST] = BIT(DEV_DETACHING) | BIT(DEV_DETACHED) | BIT(DEV_CLAIMED) |
-		     BIT(DEV_MISSING) | BIT(DEV_REFUSED) | BIT(DEV_ERROR),
+	[DEV_HOST] = BIT(DEV_DETACHING) | BIT(DEV_DETACHED) | BIT(DEV_MISSING) |
+		     BIT(DEV_REFUSED) | BIT(DEV_ERROR),
 	[DEV_DETACHING] = BIT(DEV_DETACHED) | BIT(DEV_HOST) | BIT(DEV_CLAIMED) |
 			  BIT(DEV_MISSING) | BIT(DEV_ERROR),
 	[DEV_DETACHED] = BIT(DEV_CLAIMED) | BIT(DEV_RELEASING) | BIT(DEV_HOST) |
@@ -62,11 +61,25 @@ int hd_bus_from_name(const char *name)
 	return name_index(bus_names, HD_BUS__COUNT, name);
 }
 
+/* USB devices have no stub to go through: a USB claim that unbinds no
+ * interface driver goes host -> claimed directly. */
+static const unsigned allowed_usb[DEV_STATE__COUNT] = {
+	[DEV_HOST] = BIT(DEV_CLAIMED),
+};
+
 bool dev_state_transition_allowed(enum dev_state from, enum dev_state to)
 {
 	if (from >= DEV_STATE__COUNT || to >= DEV_STATE__COUNT)
 		return false;
 	return from == to || (allowed[from] & BIT(to));
+}
+
+static bool transition_allowed(const struct device *dev, enum dev_state from, enum dev_state to)
+{
+	if (dev->bus == HD_BUS_USB && from < DEV_STATE__COUNT && to < DEV_STATE__COUNT &&
+	    (allowed_usb[from] & BIT(to)))
+		return true;
+	return dev_state_transition_allowed(from, to);
 }
 
 bool device_set_state(struct device *dev, enum dev_state to, const char *why)
@@ -75,7 +88,7 @@ bool device_set_state(struct device *dev, enum dev_state to, const char *why)
 
 	if (from == to)
 		return true;
-	if (!dev_state_transition_allowed(from, to)) {
+	if (!transition_allowed(dev, from, to)) {
 		log_dev_warn(dev->id, "refusing state change %s -> %s (%s)", dev_state_name(from),
 			     dev_state_name(to), why ? why : "no reason");
 		return false;

@@ -131,6 +131,7 @@ void device_free(struct device *dev);
 /* Moves dev to `to`, logging "old -> new (why)".  Returns false and logs a
  * warning when the transition is not one the state machine allows. */
 bool device_set_state(struct device *dev, enum dev_state to, const char *why);
+/* For any bus; USB devices may also go host -> claimed (device_set_state). */
 bool dev_state_transition_allowed(enum dev_state from, enum dev_state to);
 
 /* Stub drivers: a device bound to one of these is detached from the host. */

@@ -216,6 +216,12 @@ static void test_state_machine(void **state)
 	assert_false(dev_state_transition_allowed(DEV_ERROR, DEV_CLAIMED));
 	assert_false(dev_state_transition_allowed(DEV_STATE__COUNT, DEV_HOST));
 	device_free(d);
+	/* A USB device is claimed without a stub in between. */
+	d = device_new(HD_BUS_USB, "1-2");
+	assert_true(device_set_state(d, DEV_CLAIMED, "t"));
+	assert_true(device_set_state(d, DEV_RELEASING, "t"));
+	assert_true(device_set_state(d, DEV_HOST, "t"));
+	device_free(d);
 }
 
 static void test_group_index(void **state)
