@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,6 +51,10 @@ static struct {
 	int (*open64_2)(const char *, int);
 	ssize_t (*write)(int, const void *, size_t);
 	int (*close)(int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fflush)(FILE *);
 	FILE *(*fopen)(const char *, const char *);
 	FILE *(*fopen64)(const char *, const char *);
 	bool umockdev_follows;
@@ -80,6 +85,10 @@ static void resolve_next_once(void)
 	next.open64_2 = next_symbol("__open64_2");
 	next.write = next_symbol("write");
 	next.close = next_symbol("close");
+	next.dup = next_symbol("dup");
+	next.dup2 = next_symbol("dup2");
+	next.dup3 = next_symbol("dup3");
+	next.fflush = next_symbol("fflush");
 	next.fopen = next_symbol("fopen");
 	next.fopen64 = next_symbol("fopen64");
 	/* Only umockdev, right after us, turns the program's /sys into the
@@ -158,6 +167,7 @@ struct kfile {
 	char bus[32];
 	dev_t dev;
 	ino_t ino;
+	bool stand_in; /* a memfd a shell writes instead of the file */
 };
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -287,26 +297,46 @@ static bool classify_device_file(const char *root, const char *rel, struct kfile
 	return usb_device;
 }
 
-static void track(int fd, const char *real)
+/* Which control file a real path is, or NULL. */
+static struct kfile *classify(const char *real)
 {
 	const char *env = getenv("UMOCKDEV_DIR");
 	char sys[PATH_MAX];
 	struct kfile *kf;
-	struct stat st;
 	size_t n;
 
 	if (!env || !*env || !(kf = calloc(1, sizeof(*kf))))
-		return;
+		return NULL;
 	if (kfs_canonical_dir(env, kf->root, sizeof(kf->root)) < 0 ||
 	    kfs_path(sys, "%s/sys/", kf->root) < 0 || strncmp(real, sys, n = strlen(sys)) != 0 ||
-	    !(classify_bus_file(real + n, kf) || classify_device_file(kf->root, real + n, kf)) ||
-	    fstat(fd, &st) < 0) {
+	    !(classify_bus_file(real + n, kf) || classify_device_file(kf->root, real + n, kf))) {
 		free(kf);
-		return;
+		return NULL;
+	}
+	return kf;
+}
+
+/* Takes kf. */
+static bool track_as(int fd, struct kfile *kf)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		free(kf);
+		return false;
 	}
 	kf->dev = st.st_dev;
 	kf->ino = st.st_ino;
 	table_put(fd, kf);
+	return true;
+}
+
+static void track(int fd, const char *real)
+{
+	struct kfile *kf = classify(real);
+
+	if (kf)
+		track_as(fd, kf);
 }
 
 /* ---- open --------------------------------------------------------------- */
@@ -338,6 +368,46 @@ static bool opens_for_writing(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT));
 }
 
+static bool is_control_file(const char *path);
+
+/* A shell's `echo ID > unbind`: bash opens with O_CREAT | O_TRUNC, which
+ * sysfs ignores on an attribute that exists, moves the descriptor onto 1
+ * with dup2() and has echo write through stdio, from inside libc, past our
+ * write().  So an existing control file opened that way is opened as the
+ * kernel would (no truncation), and the caller gets a memfd standing in for
+ * it: what stdio puts there is given to the store when the stream is flushed
+ * (bash flushes and checks ferror() after each echo) or the descriptor
+ * closed, and never lands in the testbed's file.  Returns the memfd, or -1
+ * when this is not an existing control file (the caller then opens as
+ * asked: files the harness creates). */
+static int open_shell_redirect(enum opener via, int dirfd, const char *path, int flags)
+{
+	char real[PATH_MAX];
+	struct kfile *kf;
+	int fd, mfd;
+
+	fd = forward(via, dirfd, path, flags & ~(O_CREAT | O_TRUNC), 0);
+	if (fd < 0)
+		return -1;
+	if (kfs_fd_path(fd, real, sizeof(real)) < 0 || is_sys_path(real) ||
+	    !(kf = classify(real))) {
+		next.close(fd);
+		return -1;
+	}
+	next.close(fd);
+	mfd = memfd_create("kemu-shell-write", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+	if (mfd < 0) {
+		free(kf);
+		return -1;
+	}
+	kf->stand_in = true;
+	if (!track_as(mfd, kf)) {
+		next.close(mfd);
+		return -1;
+	}
+	return mfd;
+}
+
 static int open_common(enum opener via, int dirfd, const char *path, int flags, mode_t mode)
 {
 	char real[PATH_MAX];
@@ -348,6 +418,14 @@ static int open_common(enum opener via, int dirfd, const char *path, int flags, 
 		return forward(via, dirfd, path, flags, mode);
 	if (refuse_before(dirfd, path))
 		return refuse(path, NO_TESTBED);
+	/* Only for a control file's name: umockdev leaks a socket for each
+	 * failed open under /dev/, where the testbed lives. */
+	if ((flags & O_CREAT) && !(flags & O_EXCL) && is_control_file(path) && mock_active()) {
+		saved = errno;
+		if ((fd = open_shell_redirect(via, dirfd, path, flags)) >= 0)
+			return fd;
+		errno = saved;
+	}
 	fd = forward(via, dirfd, path, flags, mode);
 	if (fd < 0)
 		return fd;
@@ -598,12 +676,112 @@ ssize_t write(int fd, const void *buf, size_t len)
 	return (ssize_t)len;
 }
 
+/* What stdio wrote into a stand-in since the last time: given to the
+ * store now, as one write.  0, or -errno from the store. */
+static int settle(int fd)
+{
+	struct kfile *kf;
+	char buf[4096];
+	ssize_t n = 0;
+	off_t pos;
+	int r = 0;
+
+	if (in_kemu || atomic_load(&n_tracked) == 0 || !(kf = table_copy(fd)))
+		return 0;
+	in_kemu = true;
+	if (kf->stand_in && same_file(fd, kf) && (pos = lseek(fd, 0, SEEK_CUR)) > 0) {
+		/* The kernel refuses a store of a page or more. */
+		n = (size_t)pos < sizeof(buf) ? pread(fd, buf, (size_t)pos, 0) : -1;
+		if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0 || n < 0)
+			r = -EINVAL;
+		else
+			r = emulate(kf, buf, (size_t)n);
+	}
+	in_kemu = false;
+	free(kf);
+	return r;
+}
+
+int fflush(FILE *f)
+{
+	int r, fd, err;
+
+	resolve_next();
+	r = next.fflush(f);
+	if (!f || r != 0 || (fd = fileno(f)) < 0 || (err = settle(fd)) == 0)
+		return r;
+	/* As after a failed write(): ferror() says so, errno says why. */
+	f->_flags |= _IO_ERR_SEEN;
+	errno = -err;
+	return EOF;
+}
+
 int close(int fd)
 {
+	int err;
+
 	resolve_next();
-	if (atomic_load(&n_tracked) > 0)
-		table_drop(fd);
-	return next.close(fd);
+	if (atomic_load(&n_tracked) == 0)
+		return next.close(fd);
+	err = settle(fd);
+	table_drop(fd);
+	if (next.close(fd) < 0)
+		return -1;
+	if (err < 0) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}
+
+/* A copy of a control descriptor is one too (bash's dup2(fd, 1)); the
+ * descriptor a dup2() replaces is closed first. */
+static void track_copy(int from, int to)
+{
+	struct kfile *kf = table_copy(from);
+
+	if (kf)
+		table_put(to, kf);
+}
+
+int dup(int fd)
+{
+	int r;
+
+	resolve_next();
+	r = next.dup(fd);
+	if (r >= 0 && atomic_load(&n_tracked) > 0)
+		track_copy(fd, r);
+	return r;
+}
+
+static int dup_onto(int from, int to, int flags, bool three)
+{
+	int r;
+
+	resolve_next();
+	if (atomic_load(&n_tracked) == 0)
+		return three ? next.dup3(from, to, flags) : next.dup2(from, to);
+	if (from != to) {
+		/* dup2() has no way to report a store's error: the write is
+		 * done (the kernel's would have been), the verdict dropped. */
+		settle(to);
+		table_drop(to);
+	}
+	r = three ? next.dup3(from, to, flags) : next.dup2(from, to);
+	if (r >= 0 && from != to)
+		track_copy(from, r);
+	return r;
+}
+
+int dup2(int from, int to)
+{
+	return dup_onto(from, to, 0, false);
+}
+
+int dup3(int from, int to, int flags)
+{
+	return dup_onto(from, to, flags, true);
 }
 
 /* Behind umockdev's preload, the emulator would see the testbed's paths
