@@ -9,6 +9,9 @@ PACKAGES=(
 	libcmocka-dev umockdev libumockdev-dev
 	libkmod-dev
 	valgrind socat
+	# bench_driverctl's competitor, run only inside a testbed.  The package
+	# has no maintainer scripts: installing it changes no binding.
+	driverctl
 )
 
 missing=()

@@ -1124,3 +1124,16 @@ void tb_build_large(struct testbed *tb, size_t n)
 		}
 	}
 }
+
+void tb_add_module(struct testbed *tb, const char *name)
+{
+	char path[PATH_MAX];
+	int dfd;
+
+	path_of(tb, path, "module/%s", name);
+	mkdir_p(path);
+	snprintf(path, sizeof(path), "module/%s", name);
+	dfd = open_dir(tb, path);
+	put_attr(dfd, "initstate", 0444, "%s", "live\n");
+	close(dfd);
+}

@@ -156,3 +156,9 @@ void tb_build_standard(struct testbed *tb);
  * rounded up), and vfio-pci and pci-stub loaded.  For benchmarks: built with
  * plain file writes. */
 void tb_build_large(struct testbed *tb, size_t n);
+
+/* Makes /sys/module/<name> with initstate "live", as the kernel shows a
+ * loaded module.  The name is taken as given: the kernel's directories use
+ * underscores (vfio_pci), but driverctl 0.111 tests /sys/module/<driver>,
+ * i.e. vfio-pci, and runs modprobe on this machine when it is missing. */
+void tb_add_module(struct testbed *tb, const char *name);
