@@ -147,16 +147,6 @@ static const char *phase_operation(enum claim_phase phase)
 	return phase == CLAIM_RELEASING ? "Release" : "Claim";
 }
 
-/* A USB device that cannot go to a guest without taking others along. */
-static const char *usb_refusal(const struct device *dev)
-{
-	if (dev->usb.root_hub)
-		return "USB root hub: it is part of its host controller";
-	if (dev->usb.device_class == 0x09)
-		return "USB hub: the devices behind it stay with the host";
-	return NULL;
-}
-
 /* The state a device must be in for this claim to take it. */
 static bool state_claimable(const struct claim_request *req, const struct device *dev)
 {
@@ -190,7 +180,10 @@ static bool check_device(struct claim_engine *ce, const struct claim_request *re
 	} else if (!state_claimable(req, dev)) {
 		r->status = CLAIM_BAD_STATE;
 		r->state = dev_state_name(dev->state);
-	} else if (dev->bus == HD_BUS_USB && (r->reason = usb_refusal(dev))) {
+	} else if (!driver_is_stub(dev->driver) &&
+		   (r->reason = detach_host_critical(ce->detach, dev, r->reason_buf,
+						     sizeof(r->reason_buf)))) {
+		/* Before the group: a bridge is refused as a bridge. */
 		r->status = CLAIM_HOST_CRITICAL;
 	} else {
 		return true;

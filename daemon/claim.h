@@ -12,8 +12,12 @@
  * USB devices are only recorded unless the request asks to unbind their
  * interface drivers (the engine's usb_interfaces_start()): then the drivers
  * bound now are kept in the entry and bound again at release.  The entry's
- * `managed` says whether hostdevd changed any binding.  Root hubs and hubs
- * are refused (HostCritical): what is behind them stays with the host.
+ * `managed` says whether hostdevd changed any binding.
+ *
+ * Every device not on a stub is checked against the host-critical rules
+ * (daemon/hostcrit.h, through the detach engine) before its IOMMU group:
+ * a disk's controller, a NIC in use, a USB stick with a mounted filesystem,
+ * a hub, a bridge are refused with HostCritical and the reason.
  *
  * A release checks every device first (all the owner's, or those named),
  * then hands them back one by one: managed ones are reattached through the
@@ -53,6 +57,7 @@ struct claim_result {
 	const char *operation;            /* BUSY */
 	const char *state;                /* BAD_STATE */
 	const char *reason;               /* HOST_CRITICAL */
+	char reason_buf[256];
 	const struct detach_result *detach; /* ENGINE_ERROR */
 	/* OK: the devices claimed (with their entries) or released, in order. */
 	char **devices;

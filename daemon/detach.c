@@ -1,6 +1,7 @@
 #include "daemon/detach.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/hostcrit.h"
 #include "daemon/worker.h"
 
 #include <errno.h>
@@ -135,6 +136,7 @@ struct detach_engine {
 	void *ctx;
 	struct op *ops_head;
 	size_t n_ops;
+	struct hostcrit *hostcrit;
 };
 
 static void op_next(struct op *op);
@@ -706,15 +708,10 @@ static void op_next(struct op *op)
 
 /* ---- starting ----------------------------------------------------------- */
 
-static const char *host_critical_reason(const struct device *dev)
+const char *detach_host_critical(struct detach_engine *e, const struct device *dev, char *buf,
+				 size_t size)
 {
-	if (pci_is_host_bridge(dev))
-		return "host bridge";
-	if (pci_is_bridge(dev))
-		return "PCI bridge: its devices stay with the host";
-	if (dev->pci.boot_vga)
-		return "boot VGA device: the console may be on it";
-	return NULL;
+	return hostcrit_reason(e->hostcrit, dev, buf, size);
 }
 
 /* Refusals common to both operations; returns true when answered. */
@@ -746,11 +743,12 @@ void detach_start(struct detach_engine *e, const char *id, const char *stub, det
 {
 	struct device *dev = devtable_get(e->devices, id);
 	const char *critical;
+	char reason[256];
 	struct op *op;
 
 	if (refuse_common(e, DETACH_KIND_DETACH, id, dev, done, ctx))
 		return;
-	if ((critical = host_critical_reason(dev))) {
+	if ((critical = detach_host_critical(e, dev, reason, sizeof(reason)))) {
 		answer_now(DETACH_KIND_DETACH, id, DETACH_HOST_CRITICAL, critical, NULL, done, ctx);
 		return;
 	}
@@ -834,12 +832,13 @@ void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, v
 {
 	struct device *dev = devtable_get(e->devices, id);
 	const char *critical;
+	char reason[256];
 	struct op_error err;
 	struct op *op;
 
 	if (refuse_common(e, DETACH_KIND_RESET, id, dev, done, ctx))
 		return;
-	if ((critical = host_critical_reason(dev))) {
+	if ((critical = detach_host_critical(e, dev, reason, sizeof(reason)))) {
 		answer_now(DETACH_KIND_RESET, id, DETACH_HOST_CRITICAL, critical, NULL, done, ctx);
 		return;
 	}
@@ -1072,6 +1071,10 @@ struct detach_engine *detach_engine_new(struct event_base *base, struct devtable
 		e->ctx = cfg->ctx;
 	}
 	e->workers = worker_pool_new(base, 0);
+	e->hostcrit = hostcrit_new(NULL, cfg ? cfg->proc_root : NULL);
+	if (!e->hostcrit)
+		fatal("host-critical checks: proc root %s is not an absolute path",
+		      cfg && cfg->proc_root ? cfg->proc_root : hostcrit_default_proc_root());
 	return e;
 }
 
@@ -1094,5 +1097,6 @@ void detach_engine_free(struct detach_engine *e)
 		op_reply(op);
 		op_free(op);
 	}
+	hostcrit_free(e->hostcrit);
 	free(e);
 }

@@ -55,6 +55,9 @@ const struct detach_ops *detach_sysfs_ops(void);
 
 struct detach_config {
 	unsigned step_timeout_ms;     /* 0: DETACH_DEFAULT_STEP_TIMEOUT_MS */
+	/* Where the host-critical checks read /proc (daemon/hostcrit.h);
+	 * NULL: hostcrit_default_proc_root(). */
+	const char *proc_root;
 	const struct detach_ops *ops; /* NULL: detach_sysfs_ops() */
 	/* Told after every state change the engine makes, so Watch clients
 	 * see it; may be NULL. */
@@ -139,6 +142,12 @@ void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, v
  * restored.  `b` is copied. */
 void usb_interfaces_start(struct detach_engine *e, const char *id, bool unbind,
 			  const struct iface_binding *b, size_t n, detach_done_fn done, void *ctx);
+
+/* The host-critical rules (daemon/hostcrit.h): NULL when dev may leave the
+ * host, else the reason in buf.  Detach and Reset apply them; the claim
+ * engine asks before anything of a claim is reserved. */
+const char *detach_host_critical(struct detach_engine *e, const struct device *dev, char *buf,
+				 size_t size);
 
 /* Feed of the device table's events (its listener calls this): a bind may be
  * the confirmation an operation waits for; a remove ends one. */

@@ -978,6 +978,10 @@ static const char *fixed_reason(const struct device *dev)
 		return "PCI bridge: its devices stay with the host";
 	if (dev->bus == HD_BUS_PCI && dev->pci.boot_vga)
 		return "boot VGA device: the console may be on it";
+	if (dev->bus == HD_BUS_USB && dev->usb.root_hub)
+		return "USB root hub: it is part of its host controller";
+	if (dev->bus == HD_BUS_USB && dev->usb.device_class == 0x09)
+		return "USB hub: the devices behind it stay with the host";
 	return NULL;
 }
 
