@@ -210,6 +210,7 @@ int hostdevd_start(struct hostdevd *d)
 	d->ctx.detach = detach_engine_new(d->ctx.base, d->ctx.devices,
 					  &(struct detach_config){
 						  .step_timeout_ms = d->opts.step_timeout_ms,
+						  .proc_root = d->opts.proc_root,
 						  .state_changed = on_state_changed,
 						  .ctx = d,
 					  });

@@ -305,6 +305,44 @@ static int no_dots(const struct dirent *d)
  * devices/virtual/nvme-subsystem, not under any controller; the head's
  * multipath directory links its paths, one per controller.  Losing one
  * path degrades the disk at best. */
+/* scandir(3) through opendir(3) and readdir(3): glibc's scandir opens the
+ * directory by an internal call that an LD_PRELOAD'd opendir never sees, so
+ * under umockdev it would list the machine's /sys instead of the testbed's.
+ * Same results: -1 with errno, or n entries in *out (free each, then it). */
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct dirent *const *)a)->d_name, (*(struct dirent *const *)b)->d_name);
+}
+
+/* Sorted by name, as scandir with alphasort in the C locale. */
+static int list_dir(const char *dir, struct dirent ***out, int (*filter)(const struct dirent *))
+{
+	DIR *d = opendir(dir);
+	struct dirent *e, **v = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		struct dirent *copy;
+
+		if (filter && !filter(e))
+			continue;
+		copy = xcalloc(1, sizeof(*copy));
+		copy->d_ino = e->d_ino;
+		copy->d_type = e->d_type;
+		snprintf(copy->d_name, sizeof(copy->d_name), "%s", e->d_name);
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n++] = copy;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), entry_cmp);
+	*out = v;
+	return (int)n;
+}
+
 static bool multipath_under(const struct scan *s, const char *disk)
 {
 	char dir[PATH_MAX], link[PATH_MAX], path[PATH_MAX];
@@ -314,7 +352,7 @@ static bool multipath_under(const struct scan *s, const char *disk)
 
 	if (!pathf(dir, sizeof(dir), "%s/multipath", disk))
 		return false;
-	n = scandir(dir, &paths, no_dots, alphasort);
+	n = list_dir(dir, &paths, no_dots);
 	for (int i = 0; i < n; i++) {
 		under = under || (pathf(link, sizeof(link), "%s/%s", dir, paths[i]->d_name) &&
 				  link_resolve(link, path, sizeof(path)) && path_under(s, path));
@@ -357,7 +395,7 @@ static bool class_scan(struct scan *s, const char *cls, under_fn under, entry_fn
 
 	if (!pathf(dir, sizeof(dir), "%s/class/%s", s->hc->sys_root, cls))
 		return false;
-	n = scandir(dir, &names, no_dots, alphasort);
+	n = list_dir(dir, &names, no_dots);
 	for (int i = 0; i < n; i++) {
 		if (!critical && under(s, cls, names[i]->d_name))
 			critical = fn(s, names[i]->d_name);
@@ -567,7 +605,7 @@ static enum blk_use block_holders(struct scan *s, const char *name, int depth, c
 
 	if (!pathf(dir, sizeof(dir), "%s/class/block/%s/holders", s->hc->sys_root, name))
 		return BLK_FREE;
-	n = scandir(dir, &holders, no_dots, alphasort);
+	n = list_dir(dir, &holders, no_dots);
 	for (int i = 0; i < n; i++) {
 		if (use != BLK_HELD_USED)
 			use = holder_judge(s, name, holders[i]->d_name, depth, use, phrase, size);
@@ -588,7 +626,7 @@ static void btrfs_describe(const struct scan *s, const char *fs_dir, char *phras
 
 	if (!pathf(dir, sizeof(dir), "%s/devices", fs_dir))
 		return;
-	n = scandir(dir, &members, no_dots, alphasort);
+	n = list_dir(dir, &members, no_dots);
 	for (int i = 0; i < n; i++) {
 		struct blk_names b;
 
@@ -616,7 +654,7 @@ static bool btrfs_member(const struct scan *s, const char *name, char *phrase, s
 
 	if (!pathf(dir, sizeof(dir), "%s/fs/btrfs", s->hc->sys_root))
 		return false;
-	n = scandir(dir, &fsids, no_dots, alphasort);
+	n = list_dir(dir, &fsids, no_dots);
 	for (int i = 0; i < n; i++) {
 		struct stat st;
 
@@ -836,7 +874,7 @@ static bool net_upper(struct scan *s, const char *ifname, const char *skip, int 
 
 	if (!pathf(dir, sizeof(dir), "%s/class/net/%s", s->hc->sys_root, ifname))
 		return false;
-	n = scandir(dir, &uppers, is_upper, alphasort);
+	n = list_dir(dir, &uppers, is_upper);
 	for (int i = 0; i < n; i++) {
 		const char *upper = uppers[i]->d_name + strlen("upper_");
 

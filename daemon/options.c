@@ -36,6 +36,9 @@ void options_usage(FILE *out)
 		"                           write, or waiting for the bind) may take before it is\n"
 		"                           an error and rolled back (env HOSTDEVD_STEP_TIMEOUT;\n"
 		"                           default 10; fractions allowed)\n"
+		"      --proc-root DIR      where the host-critical checks read the mount table,\n"
+		"                           swaps and routes (env HOSTDEVD_PROC_ROOT; default\n"
+		"                           /proc; for tests)\n"
 		"  -h, --help               show this help\n"
 		"  -V, --version            show the version\n"
 		"\n"
@@ -108,7 +111,7 @@ __attribute__((format(printf, 1, 2))) static enum options_result usage_error(con
 
 enum options_result options_parse(struct daemon_options *o, int argc, char **argv)
 {
-	enum { OPT_SOURCE = 256, OPT_MAX_MESSAGE, OPT_STEP_TIMEOUT };
+	enum { OPT_SOURCE = 256, OPT_MAX_MESSAGE, OPT_STEP_TIMEOUT, OPT_PROC_ROOT };
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "socket", required_argument, NULL, 's' },
@@ -117,6 +120,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		{ "uevent-source", required_argument, NULL, OPT_SOURCE },
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
 		{ "step-timeout", required_argument, NULL, OPT_STEP_TIMEOUT },
+		{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -129,6 +133,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	memset(o, 0, sizeof(*o));
 	o->socket_path = xstrdup(env_or("HOSTDEVD_SOCKET", HOSTDEVD_DEFAULT_SOCKET));
 	o->state_dir = default_state_dir();
+	o->proc_root = xstrdup(env_or("HOSTDEVD_PROC_ROOT", "/proc"));
 	o->max_message = VL_DEFAULT_MAX_MESSAGE;
 	o->max_outbuf = 16 * 1024 * 1024;
 	o->socket_mode = 0660;
@@ -159,6 +164,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		case OPT_STEP_TIMEOUT:
 			step_timeout = optarg;
 			break;
+		case OPT_PROC_ROOT:
+			str_replace(&o->proc_root, optarg);
+			break;
 		case 'h':
 			options_usage(stdout);
 			return OPTIONS_EXIT_SUCCESS;
@@ -182,6 +190,8 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 				   step_timeout);
 	if (!*o->socket_path || !*o->state_dir)
 		return usage_error("%s", "--socket and --state-dir must not be empty");
+	if (o->proc_root[0] != '/')
+		return usage_error("--proc-root wants an absolute path, not '%s'", o->proc_root);
 	return OPTIONS_OK;
 }
 
@@ -189,5 +199,6 @@ void options_free(struct daemon_options *o)
 {
 	free(o->socket_path);
 	free(o->state_dir);
-	o->socket_path = o->state_dir = NULL;
+	free(o->proc_root);
+	o->socket_path = o->state_dir = o->proc_root = NULL;
 }

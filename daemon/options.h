@@ -24,6 +24,7 @@ struct daemon_options {
 	size_t max_outbuf;
 	unsigned socket_mode;
 	unsigned step_timeout_ms; /* each detach/reattach step's deadline */
+	char *proc_root;          /* where the host-critical checks read /proc */
 };
 
 enum options_result {

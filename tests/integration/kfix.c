@@ -7,7 +7,71 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+static void mkdir_p(const char *dir)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s", dir);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			fail_msg("mkdir %s: %s", p, strerror(errno));
+		*s = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		fail_msg("mkdir %s: %s", p, strerror(errno));
+}
+
+void kfix_put(struct fixture *f, const char *rel, const char *content)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", f->root, rel);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	mkdir_p(dir);
+	fp = fopen(path, "w");
+	if (!fp || fputs(content, fp) < 0 || fclose(fp) != 0)
+		fail_msg("writing %s: %s", path, strerror(errno));
+}
+
+void kfix_link(struct fixture *f, const char *rel, const char *target)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", f->root, rel);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	mkdir_p(dir);
+	if (symlink(target, path) < 0)
+		fail_msg("symlink %s -> %s: %s", path, target, strerror(errno));
+}
+
+/* The daemon's host-critical checks read this /proc (HOSTDEVD_PROC_ROOT),
+ * not the machine's: its real mounts and routes (8:1, eth0) would match
+ * testbed devices by number and name.  Inside the testbed's root, whose
+ * paths umockdev leaves alone.  Empty: nothing mounted, no swap, no
+ * routes; tests add what they need. */
+static void fake_proc(struct fixture *f)
+{
+	static char env[PATH_MAX];
+
+	kfix_put(f, "proc/self/mountinfo", "");
+	kfix_put(f, "proc/swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
+	kfix_put(f, "proc/net/route",
+		 "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\t"
+		 "Window\tIRTT\n");
+	kfix_put(f, "proc/net/ipv6_route", "");
+	kfix_put(f, "proc/net/if_inet6", "");
+	snprintf(env, sizeof(env), "%s/proc", f->root);
+	setenv("HOSTDEVD_PROC_ROOT", env, 1);
+}
 
 int kfix_setup(void **state)
 {
@@ -21,6 +85,7 @@ int kfix_setup(void **state)
 	f->tb = tb_new(); /* aborts outside umockdev */
 	tb_build_standard(f->tb);
 	f->root = tb_root(f->tb);
+	fake_proc(f);
 	/* The daemon refuses every write unless it proves it is in the mock;
 	 * a short step timeout keeps the timeout cases quick. */
 	setenv("HOSTDEVD_REQUIRE_MOCK", "1", 1);

@@ -17,6 +17,13 @@ struct fixture {
 	const char *root;
 };
 
+/* Writes `content` to the file `rel` under the testbed's root (dirs made
+ * as needed), or makes `rel` a symlink to `target`: sysfs class entries
+ * and the fake /proc (<root>/proc, the daemon's HOSTDEVD_PROC_ROOT: empty
+ * mount table, no swap, no routes, unless a test writes them). */
+void kfix_put(struct fixture *f, const char *rel, const char *content);
+void kfix_link(struct fixture *f, const char *rel, const char *target);
+
 /* cmocka setup and teardown: *state is a struct fixture. */
 int kfix_setup(void **state);
 int kfix_teardown(void **state);
