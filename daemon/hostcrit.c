@@ -309,6 +309,21 @@ static int no_dots(const struct dirent *d)
  * directory by an internal call that an LD_PRELOAD'd opendir never sees, so
  * under umockdev it would list the machine's /sys instead of the testbed's.
  * Same results: -1 with errno, or n entries in *out (free each, then it). */
+/* A reason phrase built from nested phrases: cut at `size` when it must be,
+ * as a log line would be (vsnprintf, so the compiler does not flag the
+ * possible cut of a bounded buffer into a smaller one). */
+static void phrase_set(char *phrase, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void phrase_set(char *phrase, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(phrase, size, fmt, ap);
+	va_end(ap);
+}
+
 static int entry_cmp(const void *a, const void *b)
 {
 	return strcmp((*(struct dirent *const *)a)->d_name, (*(struct dirent *const *)b)->d_name);
@@ -581,12 +596,12 @@ static enum blk_use holder_judge(struct scan *s, const char *name, const char *h
 
 	if (blk_in_use(u)) {
 		holder_describe(s, h, desc, sizeof(desc));
-		snprintf(phrase, size, "held by %s, which is %s", desc, sub);
+		phrase_set(phrase, size, "held by %s, which is %s", desc, sub);
 		return BLK_HELD_USED;
 	}
 	if (so_far == BLK_FREE) {
 		holder_describe(s, h, desc, sizeof(desc));
-		snprintf(phrase, size, "held by %s: taking %s away degrades or breaks %s", desc,
+		phrase_set(phrase, size, "held by %s: taking %s away degrades or breaks %s", desc,
 			 name, h);
 	}
 	return BLK_HELD;
@@ -880,7 +895,7 @@ static bool net_upper(struct scan *s, const char *ifname, const char *skip, int 
 
 		if (!found && !streq(upper, skip) &&
 		    net_phrase(s, upper, depth + 1, sub, sizeof(sub))) {
-			snprintf(phrase, size, "carries %s, which %s", upper, sub);
+			phrase_set(phrase, size, "carries %s, which %s", upper, sub);
 			found = true;
 		}
 		free(uppers[i]);
@@ -908,7 +923,7 @@ static bool net_phrase(struct scan *s, const char *ifname, int depth, char *phra
 	if (pathf(link, sizeof(link), "%s/class/net/%s/master", s->hc->sys_root, ifname) &&
 	    link_basename(link, master, sizeof(master)) &&
 	    net_phrase(s, master, depth + 1, sub, sizeof(sub))) {
-		snprintf(phrase, size, "is enslaved to %s, which %s", master, sub);
+		phrase_set(phrase, size, "is enslaved to %s, which %s", master, sub);
 		return true;
 	}
 	return net_upper(s, ifname, master, depth, phrase, size);

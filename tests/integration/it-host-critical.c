@@ -9,6 +9,7 @@
 #include "tests/kemu/kemu.h"
 #include "common/util.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ static void assert_critical(json_object *reply, const char *id, const char *why)
 static void add_class_entry(struct fixture *f, const char *class, const char *name,
 			    const char *devpath)
 {
-	char rel[512], target[512];
+	char rel[PATH_MAX], target[PATH_MAX];
 
 	snprintf(rel, sizeof(rel), "sys/class/%s/%s", class, name);
 	snprintf(target, sizeof(target), "../../%s", devpath);
@@ -77,7 +78,7 @@ static void add_class_entry(struct fixture *f, const char *class, const char *na
 static void add_disk(struct fixture *f, const char *id, const char *via, const char *disk,
 		     const char *majmin_disk, const char *majmin_part)
 {
-	char devpath[512], part[600], rel[700];
+	char devpath[1024], part[1100], rel[1200];
 	const char *sys = tb_syspath(f->tb, id);
 
 	assert_non_null(sys);
@@ -94,7 +95,7 @@ static void add_disk(struct fixture *f, const char *id, const char *via, const c
 
 static void add_netdev(struct fixture *f, const char *id, const char *ifname, const char *flags)
 {
-	char devpath[512], rel[600];
+	char devpath[1024], rel[1100];
 	const char *sys = tb_syspath(f->tb, id);
 
 	snprintf(devpath, sizeof(devpath), "%s/net/%s", sys + strlen("/sys/"), ifname);

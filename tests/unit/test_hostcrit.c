@@ -117,7 +117,7 @@ static void put_link(const char *rel, const char *target)
 
 static void mkdir_rel(const char *rel)
 {
-	char path[PATH_MAX];
+	char path[2 * PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/%s", F->root, rel);
 	mkdirs(path);
@@ -180,7 +180,7 @@ static void add_holder(const char *devpath, const char *holder)
 
 static void add_net(const char *name, const char *devpath, const char *flags)
 {
-	char rel[PATH_MAX];
+	char rel[2 * PATH_MAX];
 
 	add_class("net", name, devpath);
 	snprintf(rel, sizeof(rel), "sys/%s/flags", devpath);
