@@ -1,0 +1,1291 @@
+/* libhostdev: hostdevd's public C API on top of the Varlink transport in
+ * client/hdclient.c.  Every public function takes the manager's lock, runs
+ * one operation, and hands its error out or frees it; internally an error is
+ * always built, so that an operation can look at the name of a failure
+ * (GetDevice's DeviceNotFound during a reattach) whether or not its caller
+ * asked for errors. */
+#include "libhostdev/hostdev.h"
+#include "client/hdclient.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IFACE "io.hostdevd."
+
+struct hd_error {
+	char *name;
+	char *message;
+	char *params_json;
+	json_object *params;
+	int errnum;
+};
+
+struct hd_manager {
+	pthread_mutex_t lock;
+	char *path;
+	int timeout_ms;
+	/* NULL after a transport failure: the next call connects again. */
+	struct hdclient *conn;
+};
+
+struct unbound_interface {
+	const char *interface, *driver;
+};
+
+struct hd_claim {
+	const char *device, *bus, *driver, *domain, *uuid, *since;
+	bool managed;
+	int64_t uid, gid, pid;
+	time_t since_time;
+	struct unbound_interface *unbound;
+	size_t n_unbound;
+};
+
+struct hd_claim_list {
+	json_object *claims; /* the entries' strings point into it */
+	struct hd_claim *entries;
+	size_t n;
+};
+
+/* ---- Strings ------------------------------------------------------------- */
+
+static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *str_vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+static char *str_vprintf(const char *fmt, va_list ap)
+{
+	char *s;
+
+	if (vasprintf(&s, fmt, ap) < 0)
+		fatal("out of memory");
+	return s;
+}
+
+static char *str_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = str_vprintf(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* A hypervisor writes messages to its log: device strings come from the
+ * daemon (USB descriptors from the device itself) and must not forge lines. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+static const char *json_text(json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							 JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/* ---- Errors -------------------------------------------------------------- */
+
+/* Builds *e (which must be NULL) and returns -errnum.  params is consumed
+ * (NULL: none) and message taken. */
+static int error_take(struct hd_error **e, const char *name, int errnum, json_object *params,
+		      char *message)
+{
+	struct hd_error *r = xcalloc(1, sizeof(*r));
+
+	r->name = xstrdup(name);
+	r->errnum = errnum;
+	r->params = params ? params : json_object_new_object();
+	r->params_json = xstrdup(json_text(r->params));
+	sanitize(message);
+	r->message = message;
+	*e = r;
+	return -errnum;
+}
+
+/* One string parameter, for the library's own errors. */
+static json_object *param1(const char *key, const char *value)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, key, json_object_new_string(value));
+	return p;
+}
+
+static int invalid_argument(struct hd_error **e, const char *argument, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int invalid_argument(struct hd_error **e, const char *argument, const char *fmt, ...)
+{
+	_cleanup_free_ char *why = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	why = str_vprintf(fmt, ap);
+	va_end(ap);
+	return error_take(e, HD_ERROR_INVALID_ARGUMENT, EINVAL, param1("argument", argument),
+			  str_printf("invalid %s: %s; nothing was sent to hostdevd", argument,
+				     why));
+}
+
+static int protocol_error(struct hd_error **e, const char *method, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int protocol_error(struct hd_error **e, const char *method, const char *fmt, ...)
+{
+	_cleanup_free_ char *what = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	what = str_vprintf(fmt, ap);
+	va_end(ap);
+	return error_take(e, HD_ERROR_PROTOCOL, EPROTO, param1("method", method),
+			  str_printf("hostdevd's reply to %s is not what the schema says: %s",
+				     method, what));
+}
+
+/* Hands the error to the caller, or frees it; returns r. */
+static int finish(struct hd_error **err, struct hd_error *e, int r)
+{
+	if (err)
+		*err = e;
+	else
+		hd_error_free(e);
+	return r;
+}
+
+HD_EXPORT const char *hd_error_name(const struct hd_error *err)
+{
+	return err->name;
+}
+
+HD_EXPORT const char *hd_error_message(const struct hd_error *err)
+{
+	return err->message;
+}
+
+HD_EXPORT const char *hd_error_parameter_string(const struct hd_error *err, const char *name)
+{
+	json_object *v;
+
+	if (!name || !json_object_object_get_ex(err->params, name, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+HD_EXPORT const char *hd_error_parameters_json(const struct hd_error *err)
+{
+	return err->params_json;
+}
+
+HD_EXPORT int hd_error_errno(const struct hd_error *err)
+{
+	return err->errnum;
+}
+
+HD_EXPORT void hd_error_free(struct hd_error *err)
+{
+	if (!err)
+		return;
+	free(err->name);
+	free(err->message);
+	free(err->params_json);
+	json_object_put(err->params);
+	free(err);
+}
+
+/* ---- Sentences for hostdevd's errors ------------------------------------- */
+
+/* A parameter as text: strings as they are, string arrays joined with ", ",
+ * anything else as JSON; "?" when absent.  Returns a malloc'd string. */
+static char *param_text(json_object *p, const char *key)
+{
+	json_object *v;
+	char *r = NULL;
+
+	if (!json_object_object_get_ex(p, key, &v) || !v)
+		return xstrdup("?");
+	if (json_object_is_type(v, json_type_string))
+		return xstrdup(json_object_get_string(v));
+	if (!json_object_is_type(v, json_type_array))
+		return xstrdup(json_text(v));
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *m = json_object_array_get_idx(v, i);
+		const char *s = json_object_is_type(m, json_type_string) ? json_object_get_string(m)
+									 : json_text(m);
+		char *next = str_printf("%s%s%s", r ? r : "", r ? ", " : "", s);
+
+		free(r);
+		r = next;
+	}
+	return r ? r : xstrdup("(none)");
+}
+
+/* What a person calls each method's work, for sentences. */
+static const char *method_verb(const char *method)
+{
+	static const char *const verbs[][2] = {
+		{ IFACE "Claim", "prepare" },	     { IFACE "Release", "reattach" },
+		{ IFACE "Detach", "node detach" },   { IFACE "Reattach", "node reattach" },
+		{ IFACE "Reset", "reset" },	     { IFACE "ListClaims", "claim listing" },
+		{ IFACE "GetDevice", "device lookup" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if (streq(verbs[i][0], method))
+			return verbs[i][1];
+	return method;
+}
+
+/* The sentence templates: %1..%3 stand for parameters named in `keys`, %v
+ * for the method's verb, %m for the method, %e for strerror of "errno". */
+struct sentence {
+	const char *error;
+	int errnum; /* 0: the "errno" parameter (OperationFailed) */
+	const char *keys[3];
+	const char *text;
+};
+
+static const struct sentence sentences[] = {
+	{ IFACE "DeviceNotFound", ENODEV, { "device" }, "no device matches '%1'" },
+	{ IFACE "AmbiguousDevice", ENOTUNIQ, { "device", "matches" },
+	  "'%1' matches several devices (%2); name one by its port path or PCI address" },
+	{ IFACE "DeviceInUse", EBUSY, { "device", "driver", "domain" },
+	  "%1 is in use by driver %2, domain %3" },
+	{ IFACE "DeviceBusy", EAGAIN, { "operation", "device" },
+	  "hostdevd is already running a %1 of %2; try again when it has finished" },
+	{ IFACE "GroupNotViable", EBUSY, { "device", "group", "members" },
+	  "cannot prepare %1: IOMMU group %2 is not viable, as these members are not on a stub "
+	  "driver: %3; detach them first, or prepare with HD_WHOLE_GROUP" },
+	{ IFACE "HostCritical", EPERM, { "device", "reason" },
+	  "%1 must stay with the host, so hostdevd refused the %v (%2)" },
+	{ IFACE "InvalidDeviceState", EINVAL, { "device", "state" },
+	  "the %v of %1 was refused: it is in state %2" },
+	{ IFACE "OperationFailed", 0, { "device", "step", "message" },
+	  "%v of %1 failed at step %2: %e (%3)" },
+	{ IFACE "Timeout", ETIMEDOUT, { "device", "step", "seconds" },
+	  "%v of %1 timed out at step %2 after %3 s" },
+	{ IFACE "NotClaimed", ENOENT, { "device" },
+	  "%1 is not claimed by that owner, so nothing was released" },
+	{ IFACE "PermissionDenied", EACCES, { 0 }, "hostdevd refused the %v: permission denied" },
+	{ IFACE "InvalidRequest", EPROTO, { "reason" },
+	  "hostdevd could not read the request for %m: %1" },
+	{ IFACE "RequestTooLarge", EMSGSIZE, { "limit" },
+	  "the request for %m is larger than hostdevd's limit of %1 bytes" },
+	{ "org.varlink.service.PermissionDenied", EACCES, { 0 },
+	  "hostdevd refused the %v: permission denied" },
+	{ "org.varlink.service.InvalidParameter", EINVAL, { "parameter" },
+	  "hostdevd rejected the parameter '%1' of %m" },
+	{ "org.varlink.service.MethodNotFound", EOPNOTSUPP, { "method" },
+	  "hostdevd does not know the method %1; it is older than this libhostdev" },
+	{ "org.varlink.service.MethodNotImplemented", EOPNOTSUPP, { "method" },
+	  "hostdevd does not implement the method %1; it is older than this libhostdev" },
+	{ "org.varlink.service.InterfaceNotFound", EOPNOTSUPP, { "interface" },
+	  "hostdevd does not serve the interface %1" },
+};
+
+/* OperationFailed carries the kernel's errno; anything out of range
+ * becomes EIO, so that a failure never returns 0. */
+static int errno_param(json_object *p)
+{
+	json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(p, "errno", &v) || !json_object_is_type(v, json_type_int))
+		return EIO;
+	n = json_object_get_int64(v);
+	return n > 0 && n < 4096 ? (int)n : EIO;
+}
+
+static void expand_one(FILE *out, char c, const struct sentence *s, const char *method,
+		       json_object *p)
+{
+	if (c >= '1' && c <= '3' && s->keys[c - '1']) {
+		_cleanup_free_ char *v = param_text(p, s->keys[c - '1']);
+
+		fputs(v, out);
+	} else if (c == 'v') {
+		fputs(method_verb(method), out);
+	} else if (c == 'm') {
+		fputs(method, out);
+	} else if (c == 'e') {
+		char buf[128];
+
+		fputs(strerror_r(errno_param(p), buf, sizeof(buf)), out);
+	} else {
+		fatal("libhostdev: the sentence for %s has no placeholder %%%c", s->error, c);
+	}
+}
+
+static char *expand(const struct sentence *s, const char *method, json_object *p)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	if (!out)
+		fatal("out of memory");
+	for (const char *t = s->text; *t; t++) {
+		if (*t == '%' && t[1])
+			expand_one(out, *++t, s, method, p);
+		else
+			fputc(*t, out);
+	}
+	if (fclose(out) != 0)
+		fatal("out of memory");
+	return text;
+}
+
+/* An error hostdevd answered.  params is borrowed. */
+static int varlink_error(struct hd_error **e, const char *method, const char *name,
+			 json_object *params)
+{
+	json_object *p = json_object_get(params);
+
+	for (size_t i = 0; i < ARRAY_SIZE(sentences); i++) {
+		const struct sentence *s = &sentences[i];
+
+		if (streq(s->error, name))
+			return error_take(e, name, s->errnum ? s->errnum : errno_param(p), p,
+					  expand(s, method, p));
+	}
+	return error_take(e, name, EIO, p,
+			  str_printf("hostdevd answered %s with %s %s", method, name,
+				     json_text(params)));
+}
+
+/* ---- The connection ------------------------------------------------------ */
+
+static const char *const transport_names[] = {
+	[HDCLIENT_OK] = HD_ERROR_CONNECTION_LOST,
+	[HDCLIENT_CONNECT] = HD_ERROR_UNREACHABLE,
+	[HDCLIENT_IO] = HD_ERROR_CONNECTION_LOST,
+	[HDCLIENT_TIMEOUT] = HD_ERROR_CLIENT_TIMEOUT,
+	[HDCLIENT_PROTOCOL] = HD_ERROR_PROTOCOL,
+	[HDCLIENT_USAGE] = HD_ERROR_INVALID_ARGUMENT,
+};
+
+static int connect_error(struct hd_error **e, const char *path, const struct hdclient_error *ce)
+{
+	return error_take(e, HD_ERROR_UNREACHABLE, ce->errnum > 0 ? ce->errnum : ECONNREFUSED,
+			  param1("socket", path),
+			  str_printf("hostdevd is not reachable: %s; is it running?", ce->message));
+}
+
+static int mgr_connect(struct hd_manager *m, struct hd_error **e)
+{
+	struct hdclient_error ce;
+
+	m->conn = hdclient_connect(m->path, &ce);
+	if (!m->conn)
+		return connect_error(e, m->path, &ce);
+	hdclient_set_timeout(m->conn, m->timeout_ms);
+	return 0;
+}
+
+/* A transport failure: the connection is dropped, since a late reply would
+ * be taken for the answer to the next call. */
+static int transport_error(struct hd_manager *m, const char *method, struct hd_error **e)
+{
+	struct hdclient_error ce = *hdclient_last_error(m->conn);
+
+	hdclient_free(steal_ptr(m->conn));
+	return error_take(e, transport_names[ce.failure], ce.errnum > 0 ? ce.errnum : EIO,
+			  param1("method", method), xstrdup(ce.message));
+}
+
+/* One call.  On success *reply is the reply's parameters, borrowed until
+ * the next call. */
+static int mgr_call(struct hd_manager *m, const char *method, json_object *params,
+		    json_object **reply, struct hd_error **e)
+{
+	const char *error_name;
+	int r;
+
+	if (!m->conn && (r = mgr_connect(m, e)) < 0)
+		return r;
+	if (hdclient_call(m->conn, method, params, reply, &error_name) < 0)
+		return transport_error(m, method, e);
+	if (error_name)
+		return varlink_error(e, method, error_name, *reply);
+	return 0;
+}
+
+/* The shape of every operation on a manager: checked, locked, run.  The
+ * lock covers the whole operation, so that the calls of a prepare (its
+ * GetDevice lookups, then the Claim) follow each other on the connection. */
+typedef int (*mgr_op)(struct hd_manager *m, void *arg, struct hd_error **e);
+
+static int run(struct hd_manager *m, mgr_op op, void *arg, struct hd_error **err)
+{
+	struct hd_error *e = NULL;
+	int r;
+
+	if (!m) {
+		r = invalid_argument(&e, "mgr", "no manager given");
+		return finish(err, e, r);
+	}
+	pthread_mutex_lock(&m->lock);
+	r = op(m, arg, &e);
+	pthread_mutex_unlock(&m->lock);
+	return finish(err, e, r);
+}
+
+HD_EXPORT const char *hd_version(void)
+{
+	return HOSTDEVD_VERSION;
+}
+
+HD_EXPORT struct hd_manager *hd_manager_open(const char *socket_path, struct hd_error **err)
+{
+	struct hd_error *e = NULL;
+	struct hd_manager *m;
+
+	if (!socket_path || !*socket_path) {
+		invalid_argument(&e, "socket_path", "no socket path given");
+		finish(err, e, -EINVAL);
+		return NULL;
+	}
+	m = xcalloc(1, sizeof(*m));
+	pthread_mutex_init(&m->lock, NULL);
+	m->path = xstrdup(socket_path);
+	m->timeout_ms = HD_DEFAULT_TIMEOUT_MS;
+	if (mgr_connect(m, &e) < 0)
+		hd_manager_free(steal_ptr(m));
+	finish(err, e, 0);
+	return m;
+}
+
+HD_EXPORT struct hd_manager *hd_manager_get_default(struct hd_error **err)
+{
+	const char *path = secure_getenv("HOSTDEVD_SOCKET");
+
+	return hd_manager_open(path && *path ? path : HD_DEFAULT_SOCKET, err);
+}
+
+HD_EXPORT void hd_manager_free(struct hd_manager *mgr)
+{
+	if (!mgr)
+		return;
+	hdclient_free(mgr->conn);
+	pthread_mutex_destroy(&mgr->lock);
+	free(mgr->path);
+	free(mgr);
+}
+
+HD_EXPORT void hd_manager_set_timeout(struct hd_manager *mgr, int timeout_ms)
+{
+	if (!mgr)
+		return;
+	pthread_mutex_lock(&mgr->lock);
+	mgr->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
+	if (mgr->conn)
+		hdclient_set_timeout(mgr->conn, mgr->timeout_ms);
+	pthread_mutex_unlock(&mgr->lock);
+}
+
+HD_EXPORT const char *hd_manager_socket_path(const struct hd_manager *mgr)
+{
+	return mgr ? mgr->path : NULL;
+}
+
+/* ---- Arguments ----------------------------------------------------------- */
+
+#define STUB_FLAGS (HD_STUB_PCI_STUB | HD_STUB_XEN_PCIBACK)
+#define PCI_ONLY_FLAGS (HD_WHOLE_GROUP | STUB_FLAGS)
+#define USB_ONLY_FLAGS HD_UNBIND_INTERFACES
+#define PREPARE_FLAGS (HD_UNMANAGED | PCI_ONLY_FLAGS | USB_ONLY_FLAGS)
+
+static int check_owner(const struct hd_owner *o, struct hd_error **e)
+{
+	if (!o || !o->driver || !*o->driver || !o->domain || !*o->domain)
+		return invalid_argument(e, "owner", "an owner needs a driver and a domain name");
+	return 0;
+}
+
+static int check_id(const char *id, const char *argument, struct hd_error **e)
+{
+	if (!id || !*id)
+		return invalid_argument(e, argument, "no device id given");
+	return 0;
+}
+
+static int check_ids(const char *const *ids, size_t n, const char *argument, struct hd_error **e)
+{
+	if (n && !ids)
+		return invalid_argument(e, argument, "NULL with a count of %zu", n);
+	for (size_t i = 0; i < n; i++)
+		if (!ids[i] || !*ids[i])
+			return invalid_argument(e, argument, "entry %zu is NULL or empty", i);
+	return 0;
+}
+
+/* pci, usb: whether the call takes devices of that bus. */
+static int check_prepare_flags(unsigned flags, bool pci, bool usb, struct hd_error **e)
+{
+	if (flags & ~(unsigned)PREPARE_FLAGS)
+		return invalid_argument(e, "flags", "unknown flags %#x",
+					flags & ~(unsigned)PREPARE_FLAGS);
+	if (!pci && (flags & PCI_ONLY_FLAGS))
+		return invalid_argument(e, "flags",
+					"HD_WHOLE_GROUP and the stub flags apply to PCI functions only");
+	if (!usb && (flags & USB_ONLY_FLAGS))
+		return invalid_argument(e, "flags", "HD_UNBIND_INTERFACES applies to USB devices only");
+	if ((flags & STUB_FLAGS) == STUB_FLAGS)
+		return invalid_argument(e, "flags", "HD_STUB_PCI_STUB and HD_STUB_XEN_PCIBACK "
+						    "exclude each other");
+	if ((flags & STUB_FLAGS) && (flags & HD_UNMANAGED))
+		return invalid_argument(e, "flags", "a stub flag needs a managed prepare: "
+						    "unmanaged devices are not detached");
+	return 0;
+}
+
+static const char *stub_name(unsigned flags)
+{
+	if (flags & HD_STUB_PCI_STUB)
+		return "pci-stub";
+	if (flags & HD_STUB_XEN_PCIBACK)
+		return "xen-pciback";
+	return NULL;
+}
+
+static json_object *owner_json(const struct hd_owner *o)
+{
+	json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "driver", json_object_new_string(o->driver));
+	json_object_object_add(j, "domain", json_object_new_string(o->domain));
+	if (o->uuid)
+		json_object_object_add(j, "uuid", json_object_new_string(o->uuid));
+	return j;
+}
+
+/* ---- Replies ------------------------------------------------------------- */
+
+static bool get_string(json_object *o, const char *key, const char **out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return false;
+	*out = json_object_get_string(v);
+	return true;
+}
+
+/* Absent and null both mean "none". */
+static bool get_optional_string(json_object *o, const char *key, const char **out)
+{
+	json_object *v = NULL;
+
+	*out = NULL;
+	json_object_object_get_ex(o, key, &v);
+	return !v || get_string(o, key, out);
+}
+
+static bool get_int(json_object *o, const char *key, int64_t *out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	*out = json_object_get_int64(v);
+	return true;
+}
+
+static bool get_bool(json_object *o, const char *key, bool *out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_boolean))
+		return false;
+	*out = json_object_get_boolean(v);
+	return true;
+}
+
+/* Advances *s over a run of min..max characters passing ok(). */
+static bool skip_run(const char **s, int (*ok)(int), size_t min, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && ok((unsigned char)(*s)[n]))
+		n++;
+	if (n < min || ok((unsigned char)(*s)[n]))
+		return false;
+	*s += n;
+	return true;
+}
+
+static bool skip_char(const char **s, char c)
+{
+	if (**s != c)
+		return false;
+	(*s)++;
+	return true;
+}
+
+/* "DDDD:BB:DD.F", in either case, as hostdevd's selectors take it. */
+static bool is_pci_address(const char *s)
+{
+	return skip_run(&s, isxdigit, 4, 8) && skip_char(&s, ':') && skip_run(&s, isxdigit, 2, 2) &&
+	       skip_char(&s, ':') && skip_run(&s, isxdigit, 2, 2) && skip_char(&s, '.') &&
+	       *s >= '0' && *s <= '7' && s[1] == '\0';
+}
+
+/* A USB port path "B-P[.P]*", or a root hub "usbN". */
+static bool is_usb_port_path(const char *s)
+{
+	if (strncmp(s, "usb", 3) == 0) {
+		s += 3;
+		return skip_run(&s, isdigit, 1, 10) && *s == '\0';
+	}
+	if (!skip_run(&s, isdigit, 1, 10) || !skip_char(&s, '-'))
+		return false;
+	do {
+		if (!skip_run(&s, isdigit, 1, 10))
+			return false;
+	} while (skip_char(&s, '.'));
+	return *s == '\0';
+}
+
+/* The bus a canonical id belongs to, from its form alone. */
+static const char *id_bus(const char *id)
+{
+	if (is_pci_address(id))
+		return "pci";
+	if (is_usb_port_path(id))
+		return "usb";
+	return NULL;
+}
+
+static int two_digits(const char *p)
+{
+	return isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1])
+		       ? (p[0] - '0') * 10 + (p[1] - '0')
+		       : -1;
+}
+
+/* RFC 3339: "2024-05-01T10:00:00Z", with optional fractions and a numeric
+ * offset in place of Z.  hostdevd sends the plain UTC form today. */
+static time_t parse_rfc3339(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	long offset = 0;
+	int h, m;
+
+	if (!p)
+		return (time_t)-1;
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++)
+			;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && (h = two_digits(p + 1)) >= 0 && p[3] == ':' &&
+		   (m = two_digits(p + 4)) >= 0) {
+		offset = (*p == '-' ? -1 : 1) * (h * 3600L + m * 60L);
+		p += 6;
+	} else {
+		return (time_t)-1;
+	}
+	if (*p)
+		return (time_t)-1;
+	return timegm(&tm) - offset;
+}
+
+/* A USB claim's unbound_interfaces: absent or null for none. */
+static bool unbound_decode(json_object *o, struct hd_claim *c)
+{
+	json_object *arr = NULL;
+
+	json_object_object_get_ex(o, "unbound_interfaces", &arr);
+	if (!arr)
+		return true;
+	if (!json_object_is_type(arr, json_type_array))
+		return false;
+	c->n_unbound = json_object_array_length(arr);
+	c->unbound = xcalloc(c->n_unbound, sizeof(*c->unbound));
+	for (size_t i = 0; i < c->n_unbound; i++) {
+		json_object *u = json_object_array_get_idx(arr, i);
+
+		if (!get_string(u, "interface", &c->unbound[i].interface) ||
+		    !get_string(u, "driver", &c->unbound[i].driver))
+			return false;
+	}
+	return true;
+}
+
+static bool claim_decode(json_object *o, struct hd_claim *c)
+{
+	json_object *owner;
+
+	if (!get_string(o, "device", &c->device) || !json_object_object_get_ex(o, "owner", &owner) ||
+	    !get_string(owner, "driver", &c->driver) || !get_string(owner, "domain", &c->domain) ||
+	    !get_optional_string(owner, "uuid", &c->uuid) || !get_bool(o, "managed", &c->managed) ||
+	    !get_int(o, "uid", &c->uid) || !get_int(o, "gid", &c->gid) ||
+	    !get_int(o, "pid", &c->pid) || !get_string(o, "since", &c->since) ||
+	    !get_optional_string(o, "bus", &c->bus))
+		return false;
+	/* A ClaimEntry names no bus today; a later schema may add it. */
+	if (!c->bus)
+		c->bus = id_bus(c->device);
+	c->since_time = parse_rfc3339(c->since);
+	return unbound_decode(o, c);
+}
+
+/* The reply's "claims" as a list, handed to *out or (out NULL) only
+ * checked. */
+static int claims_decode(json_object *reply, const char *method, struct hd_claim_list **out,
+			 struct hd_error **e)
+{
+	json_object *arr;
+	struct hd_claim_list *l;
+
+	if (!json_object_object_get_ex(reply, "claims", &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return protocol_error(e, method, "it has no claims array");
+	l = xcalloc(1, sizeof(*l));
+	l->claims = json_object_get(arr);
+	l->n = json_object_array_length(arr);
+	l->entries = xcalloc(l->n, sizeof(*l->entries));
+	for (size_t i = 0; i < l->n; i++) {
+		if (!claim_decode(json_object_array_get_idx(arr, i), &l->entries[i])) {
+			hd_claim_list_free(l);
+			return protocol_error(e, method, "claims[%zu] is not a ClaimEntry", i);
+		}
+	}
+	if (out)
+		*out = l;
+	else
+		hd_claim_list_free(l);
+	return 0;
+}
+
+/* An array of strings as a NULL-terminated copy; NULL if it is not one. */
+static char **strv_decode(json_object *arr)
+{
+	size_t n;
+	char **v;
+
+	if (!json_object_is_type(arr, json_type_array))
+		return NULL;
+	n = json_object_array_length(arr);
+	v = xcalloc(n + 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		json_object *s = json_object_array_get_idx(arr, i);
+
+		if (!json_object_is_type(s, json_type_string)) {
+			hd_strv_free(v);
+			return NULL;
+		}
+		v[i] = xstrdup(json_object_get_string(s));
+	}
+	return v;
+}
+
+/* ---- Resolving devices and checking their bus ---------------------------- */
+
+/* GetDevice of one selector: the canonical id and bus hostdevd resolved it
+ * to, borrowed until the next call. */
+static int get_device(struct hd_manager *m, const char *sel, const char **id, const char **bus,
+		      struct hd_error **e)
+{
+	json_object *p = param1("device", sel), *reply, *dev;
+	int r = mgr_call(m, IFACE "GetDevice", p, &reply, e);
+
+	json_object_put(p);
+	if (r < 0)
+		return r;
+	if (!json_object_object_get_ex(reply, "device", &dev) || !get_string(dev, "id", id) ||
+	    !get_string(dev, "bus", bus))
+		return protocol_error(e, IFACE "GetDevice", "the device has no id or bus");
+	return 0;
+}
+
+static const char *bus_label(const char *bus)
+{
+	return streq(bus, "pci") ? "PCI" : streq(bus, "usb") ? "USB" : bus;
+}
+
+static int wrong_bus(struct hd_error **e, const char *sel, const char *id, const char *bus,
+		     const char *want)
+{
+	json_object *p = json_object_new_object();
+	_cleanup_free_ char *named = streq(sel, id) ? xstrdup(id) : str_printf("'%s' (%s)", sel, id);
+
+	json_object_object_add(p, "device", json_object_new_string(sel));
+	json_object_object_add(p, "bus", json_object_new_string(bus));
+	json_object_object_add(p, "expected", json_object_new_string(want));
+	return error_take(e, HD_ERROR_WRONG_BUS, EINVAL, p,
+			  str_printf("%s is a %s device, but this call takes %s devices only; "
+				     "nothing was changed",
+				     named, bus_label(bus), bus_label(want)));
+}
+
+/* A claimed device that left the machine: GetDevice cannot find it, but
+ * hostdevd still holds its claim under its canonical id. */
+static bool gone_but_claimable(const char *sel, const char *want, struct hd_error **e)
+{
+	if (!streq((*e)->name, HD_ERROR_DEVICE_NOT_FOUND) || !streq(id_bus(sel), want))
+		return false;
+	hd_error_free(steal_ptr(*e));
+	return true;
+}
+
+/* Resolves every selector, checks it is on bus `want`, and appends the
+ * canonical ids to `devices`. */
+static int resolve_into(struct hd_manager *m, const char *const *ids, size_t n, const char *want,
+			bool allow_gone, json_object *devices, struct hd_error **e)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *id = NULL, *bus = NULL;
+		int r = get_device(m, ids[i], &id, &bus, e);
+
+		if (r < 0 && allow_gone && gone_but_claimable(ids[i], want, e)) {
+			json_object_array_add(devices, json_object_new_string(ids[i]));
+			continue;
+		}
+		if (r < 0)
+			return r;
+		if (!streq(bus, want))
+			return wrong_bus(e, ids[i], id, bus, want);
+		json_object_array_add(devices, json_object_new_string(id));
+	}
+	return 0;
+}
+
+/* ---- Prepare and reattach ------------------------------------------------ */
+
+struct devices_req {
+	const struct hd_owner *owner;
+	const char *const *pci, *const *usb;
+	size_t n_pci, n_usb;
+	const char *pci_arg, *usb_arg; /* the caller's names for the arrays */
+	unsigned flags;
+	bool pci_call, usb_call; /* the call takes devices of that bus */
+	bool all;         /* reattach: every claim of the owner */
+	struct hd_claim_list **claimed;
+};
+
+static int check_devices_req(const struct devices_req *q, struct hd_error **e)
+{
+	int r;
+
+	if ((r = check_owner(q->owner, e)) < 0 || (r = check_ids(q->pci, q->n_pci, q->pci_arg, e)) < 0)
+		return r;
+	return check_ids(q->usb, q->n_usb, q->usb_arg, e);
+}
+
+/* The canonical ids of both lists, PCI first; NULL on failure. */
+static json_object *resolve_all(struct hd_manager *m, const struct devices_req *q,
+				bool allow_gone, struct hd_error **e)
+{
+	json_object *devices = json_object_new_array();
+
+	if (resolve_into(m, q->pci, q->n_pci, "pci", allow_gone, devices, e) < 0 ||
+	    resolve_into(m, q->usb, q->n_usb, "usb", allow_gone, devices, e) < 0) {
+		json_object_put(devices);
+		return NULL;
+	}
+	return devices;
+}
+
+static json_object *claim_params(const struct devices_req *q, json_object *devices)
+{
+	json_object *p = json_object_new_object();
+	const char *stub = stub_name(q->flags);
+
+	json_object_object_add(p, "owner", owner_json(q->owner));
+	json_object_object_add(p, "devices", devices);
+	if (q->flags & HD_UNMANAGED)
+		json_object_object_add(p, "managed", json_object_new_boolean(false));
+	if (q->flags & HD_WHOLE_GROUP)
+		json_object_object_add(p, "whole_group", json_object_new_boolean(true));
+	if (stub)
+		json_object_object_add(p, "driver", json_object_new_string(stub));
+	if (q->flags & HD_UNBIND_INTERFACES)
+		json_object_object_add(p, "unbind_interfaces", json_object_new_boolean(true));
+	return p;
+}
+
+static struct hd_claim_list *claim_list_empty(void)
+{
+	struct hd_claim_list *l = xcalloc(1, sizeof(*l));
+
+	l->claims = json_object_new_array();
+	return l;
+}
+
+static int prepare_op(struct hd_manager *m, void *arg, struct hd_error **e)
+{
+	const struct devices_req *q = arg;
+	json_object *devices, *params, *reply;
+	int r;
+
+	if ((r = check_devices_req(q, e)) < 0 || (r = check_prepare_flags(q->flags, q->pci_call, q->usb_call, e)) < 0)
+		return r;
+	if (q->n_pci + q->n_usb == 0) {
+		if (q->claimed)
+			*q->claimed = claim_list_empty();
+		return 0;
+	}
+	devices = resolve_all(m, q, false, e);
+	if (!devices)
+		return -(*e)->errnum;
+	params = claim_params(q, devices);
+	r = mgr_call(m, IFACE "Claim", params, &reply, e);
+	json_object_put(params);
+	if (r < 0)
+		return r;
+	return claims_decode(reply, IFACE "Claim", q->claimed, e);
+}
+
+static int reattach_op(struct hd_manager *m, void *arg, struct hd_error **e)
+{
+	const struct devices_req *q = arg;
+	json_object *params, *devices = NULL, *reply;
+	int r;
+
+	if ((r = check_devices_req(q, e)) < 0)
+		return r;
+	if (q->flags)
+		return invalid_argument(e, "flags", "no flags are defined for reattach: pass 0");
+	if (!q->all && q->n_pci + q->n_usb == 0)
+		return 0;
+	if (!q->all && !(devices = resolve_all(m, q, true, e)))
+		return -(*e)->errnum;
+	params = json_object_new_object();
+	json_object_object_add(params, "owner", owner_json(q->owner));
+	if (devices)
+		json_object_object_add(params, "devices", devices);
+	r = mgr_call(m, IFACE "Release", params, &reply, e);
+	json_object_put(params);
+	return r;
+}
+
+static int prepare(struct hd_manager *mgr, struct devices_req *q, struct hd_error **err)
+{
+	if (q->claimed)
+		*q->claimed = NULL;
+	return run(mgr, prepare_op, q, err);
+}
+
+HD_EXPORT int hd_prepare_pci_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+				     const char *const *ids, size_t n, unsigned flags,
+				     struct hd_claim_list **claimed, struct hd_error **err)
+{
+	struct devices_req q = { .owner = owner, .pci = ids, .n_pci = n, .pci_arg = "ids",
+				 .flags = flags, .pci_call = true, .claimed = claimed };
+
+	return prepare(mgr, &q, err);
+}
+
+HD_EXPORT int hd_prepare_usb_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+				     const char *const *ids, size_t n, unsigned flags,
+				     struct hd_claim_list **claimed, struct hd_error **err)
+{
+	struct devices_req q = { .owner = owner, .usb = ids, .n_usb = n, .usb_arg = "ids",
+				 .flags = flags, .usb_call = true, .claimed = claimed };
+
+	return prepare(mgr, &q, err);
+}
+
+HD_EXPORT int hd_prepare_domain_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+					const char *const *pci_ids, size_t n_pci,
+					const char *const *usb_ids, size_t n_usb, unsigned flags,
+					struct hd_claim_list **claimed, struct hd_error **err)
+{
+	struct devices_req q = { .owner = owner, .pci = pci_ids, .n_pci = n_pci,
+				 .usb = usb_ids, .n_usb = n_usb, .pci_arg = "pci_ids",
+				 .usb_arg = "usb_ids", .flags = flags, .pci_call = true,
+				 .usb_call = true, .claimed = claimed };
+
+	return prepare(mgr, &q, err);
+}
+
+HD_EXPORT int hd_reattach_pci_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+				      const char *const *ids, size_t n, unsigned flags,
+				      struct hd_error **err)
+{
+	struct devices_req q = { .owner = owner, .pci = ids, .n_pci = n, .pci_arg = "ids",
+				 .flags = flags };
+
+	return run(mgr, reattach_op, &q, err);
+}
+
+HD_EXPORT int hd_reattach_usb_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+				      const char *const *ids, size_t n, unsigned flags,
+				      struct hd_error **err)
+{
+	struct devices_req q = { .owner = owner, .usb = ids, .n_usb = n, .usb_arg = "ids",
+				 .flags = flags };
+
+	return run(mgr, reattach_op, &q, err);
+}
+
+HD_EXPORT int hd_reattach_domain_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+					 const char *const *pci_ids, size_t n_pci,
+					 const char *const *usb_ids, size_t n_usb, unsigned flags,
+					 struct hd_error **err)
+{
+	struct devices_req q = { .owner = owner, .pci = pci_ids, .n_pci = n_pci, .usb = usb_ids,
+				 .n_usb = n_usb, .pci_arg = "pci_ids", .usb_arg = "usb_ids",
+				 .flags = flags };
+
+	return run(mgr, reattach_op, &q, err);
+}
+
+HD_EXPORT int hd_reattach_all_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+				      unsigned flags, struct hd_error **err)
+{
+	struct devices_req q = { .owner = owner, .flags = flags, .all = true };
+
+	return run(mgr, reattach_op, &q, err);
+}
+
+/* ---- Node level ---------------------------------------------------------- */
+
+struct node_req {
+	const char *id;
+	const char *driver;
+	const struct hd_owner *owner;
+	char **driver_out;
+	char ***methods_out;
+};
+
+static int node_call(struct hd_manager *m, const char *method, const struct node_req *q,
+		     json_object **reply, struct hd_error **e)
+{
+	json_object *p;
+	int r;
+
+	if ((r = check_id(q->id, "id", e)) < 0 || (q->owner && (r = check_owner(q->owner, e)) < 0))
+		return r;
+	p = param1("device", q->id);
+	if (q->driver)
+		json_object_object_add(p, "driver", json_object_new_string(q->driver));
+	if (q->owner)
+		json_object_object_add(p, "owner", owner_json(q->owner));
+	r = mgr_call(m, method, p, reply, e);
+	json_object_put(p);
+	return r;
+}
+
+static int node_detach_op(struct hd_manager *m, void *arg, struct hd_error **e)
+{
+	json_object *reply;
+
+	return node_call(m, IFACE "Detach", arg, &reply, e);
+}
+
+static int node_reattach_op(struct hd_manager *m, void *arg, struct hd_error **e)
+{
+	const struct node_req *q = arg;
+	json_object *reply;
+	const char *driver;
+	int r = node_call(m, IFACE "Reattach", q, &reply, e);
+
+	if (r < 0)
+		return r;
+	if (!get_optional_string(reply, "driver", &driver))
+		return protocol_error(e, IFACE "Reattach", "driver is not a string");
+	if (q->driver_out)
+		*q->driver_out = xstrdup(driver);
+	return 0;
+}
+
+static int node_reset_op(struct hd_manager *m, void *arg, struct hd_error **e)
+{
+	const struct node_req *q = arg;
+	json_object *reply, *methods = NULL;
+	char **v;
+	int r = node_call(m, IFACE "Reset", q, &reply, e);
+
+	if (r < 0)
+		return r;
+	json_object_object_get_ex(reply, "methods", &methods);
+	v = strv_decode(methods);
+	if (!v)
+		return protocol_error(e, IFACE "Reset", "methods is not an array of strings");
+	if (q->methods_out)
+		*q->methods_out = v;
+	else
+		hd_strv_free(v);
+	return 0;
+}
+
+HD_EXPORT int hd_node_detach(struct hd_manager *mgr, const char *id, const char *driver,
+			     struct hd_error **err)
+{
+	struct node_req q = { .id = id, .driver = driver };
+
+	return run(mgr, node_detach_op, &q, err);
+}
+
+HD_EXPORT int hd_node_reattach(struct hd_manager *mgr, const char *id, char **driver_out,
+			       struct hd_error **err)
+{
+	struct node_req q = { .id = id, .driver_out = driver_out };
+
+	if (driver_out)
+		*driver_out = NULL;
+	return run(mgr, node_reattach_op, &q, err);
+}
+
+HD_EXPORT int hd_node_reset(struct hd_manager *mgr, const char *id, const struct hd_owner *owner,
+			    char ***methods_out, struct hd_error **err)
+{
+	struct node_req q = { .id = id, .owner = owner, .methods_out = methods_out };
+
+	if (methods_out)
+		*methods_out = NULL;
+	return run(mgr, node_reset_op, &q, err);
+}
+
+HD_EXPORT void hd_strv_free(char **strv)
+{
+	if (!strv)
+		return;
+	for (char **s = strv; *s; s++)
+		free(*s);
+	free(strv);
+}
+
+/* ---- Active lists -------------------------------------------------------- */
+
+struct list_req {
+	const char *driver, *domain;
+	struct hd_claim_list **out;
+};
+
+static int list_op(struct hd_manager *m, void *arg, struct hd_error **e)
+{
+	const struct list_req *q = arg;
+	json_object *p, *reply;
+	int r;
+
+	if (!q->out)
+		return invalid_argument(e, "out", "no place for the list given");
+	p = json_object_new_object();
+	if (q->driver)
+		json_object_object_add(p, "driver", json_object_new_string(q->driver));
+	if (q->domain)
+		json_object_object_add(p, "domain", json_object_new_string(q->domain));
+	r = mgr_call(m, IFACE "ListClaims", p, &reply, e);
+	json_object_put(p);
+	if (r < 0)
+		return r;
+	return claims_decode(reply, IFACE "ListClaims", q->out, e);
+}
+
+HD_EXPORT int hd_list_active(struct hd_manager *mgr, const char *driver, const char *domain,
+			     struct hd_claim_list **out, struct hd_error **err)
+{
+	struct list_req q = { .driver = driver, .domain = domain, .out = out };
+
+	if (out)
+		*out = NULL;
+	return run(mgr, list_op, &q, err);
+}
+
+HD_EXPORT size_t hd_claim_list_count(const struct hd_claim_list *list)
+{
+	return list ? list->n : 0;
+}
+
+HD_EXPORT const struct hd_claim *hd_claim_list_at(const struct hd_claim_list *list, size_t i)
+{
+	return list && i < list->n ? &list->entries[i] : NULL;
+}
+
+HD_EXPORT void hd_claim_list_free(struct hd_claim_list *list)
+{
+	if (!list)
+		return;
+	json_object_put(list->claims);
+	for (size_t i = 0; i < list->n; i++)
+		free(list->entries[i].unbound);
+	free(list->entries);
+	free(list);
+}
+
+HD_EXPORT const char *hd_claim_device(const struct hd_claim *c)
+{
+	return c->device;
+}
+
+HD_EXPORT const char *hd_claim_bus(const struct hd_claim *c)
+{
+	return c->bus;
+}
+
+HD_EXPORT const char *hd_claim_owner_driver(const struct hd_claim *c)
+{
+	return c->driver;
+}
+
+HD_EXPORT const char *hd_claim_owner_domain(const struct hd_claim *c)
+{
+	return c->domain;
+}
+
+HD_EXPORT const char *hd_claim_owner_uuid(const struct hd_claim *c)
+{
+	return c->uuid;
+}
+
+HD_EXPORT bool hd_claim_managed(const struct hd_claim *c)
+{
+	return c->managed;
+}
+
+HD_EXPORT size_t hd_claim_unbound_interface_count(const struct hd_claim *c)
+{
+	return c->n_unbound;
+}
+
+HD_EXPORT const char *hd_claim_unbound_interface(const struct hd_claim *c, size_t i,
+						 const char **driver)
+{
+	if (i >= c->n_unbound)
+		return NULL;
+	if (driver)
+		*driver = c->unbound[i].driver;
+	return c->unbound[i].interface;
+}
+
+HD_EXPORT uid_t hd_claim_uid(const struct hd_claim *c)
+{
+	return (uid_t)c->uid;
+}
+
+HD_EXPORT gid_t hd_claim_gid(const struct hd_claim *c)
+{
+	return (gid_t)c->gid;
+}
+
+HD_EXPORT pid_t hd_claim_pid(const struct hd_claim *c)
+{
+	return (pid_t)c->pid;
+}
+
+HD_EXPORT const char *hd_claim_since(const struct hd_claim *c)
+{
+	return c->since;
+}
+
+HD_EXPORT time_t hd_claim_since_time(const struct hd_claim *c)
+{
+	return c->since_time;
+}

@@ -1,0 +1,299 @@
+/* libhostdev: hostdevd's C client library.
+ *
+ * A hypervisor links this instead of writing sysfs code: it asks hostdevd to
+ * prepare host devices for a domain (claim them, detaching PCI functions to a
+ * stub), to reattach them when the domain is done, to detach, reattach and
+ * reset single devices, and to list who holds what.  Every call is one or a
+ * few Varlink calls on a Unix socket (docs/io.hostdevd.varlink); the daemon
+ * does the sysfs work and keeps the one in-use table for the whole machine.
+ *
+ * Installed as <hostdev/hostdev.h>; compile with
+ * `pkg-config --cflags --libs libhostdev`.  docs/libhostdev.md is the guide,
+ * and libhostdev/examples/hd-example.c a program to copy from.
+ *
+ * Conventions, for every call below:
+ * - Calls that can fail return 0 (or a pointer) on success and a negative
+ *   errno (or NULL) on failure.  When `err` is not NULL, *err is set to NULL
+ *   on success and to a new error on failure, which the caller frees with
+ *   hd_error_free().  `err` may always be NULL.
+ * - The return value is always -hd_error_errno() of the error: see
+ *   hd_error_errno() for the errno of each error name.
+ * - Strings passed in are copied or used during the call only; strings
+ *   handed out are owned by the object they came from, unless a function
+ *   says the caller frees them.
+ * - A manager is one connection to hostdevd, locked internally: calls from
+ *   several threads on one manager are safe and run one after another.  For
+ *   calls in parallel, open one manager per thread.
+ * - Allocation failure aborts the process, as in GLib.
+ *
+ * ABI: the SONAME is libhostdev.so.0 and every symbol carries the version
+ * LIBHOSTDEV_0; structures are opaque except struct hd_owner, which the
+ * library only reads.  docs/libhostdev.md says what may change. */
+#ifndef HOSTDEV_HOSTDEV_H
+#define HOSTDEV_HOSTDEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define HD_EXPORT __attribute__((visibility("default")))
+#else
+#define HD_EXPORT
+#endif
+
+/* Where hostdevd listens unless HOSTDEVD_SOCKET says otherwise. */
+#define HD_DEFAULT_SOCKET "/run/hostdevd/hostdevd.sock"
+/* How long one library call waits for hostdevd, unless changed with
+ * hd_manager_set_timeout(). */
+#define HD_DEFAULT_TIMEOUT_MS 30000
+
+struct hd_manager;
+struct hd_error;
+struct hd_claim_list;
+struct hd_claim;
+
+/* Who holds a claim: a hypervisor driver ("qemu", "libxl", "ch") and one of
+ * its domains.  driver and domain must be non-empty; uuid may be NULL.  When
+ * both the claim and a later call give a uuid, they must agree: it tells two
+ * incarnations of a domain of the same name apart. */
+struct hd_owner {
+	const char *driver;
+	const char *domain;
+	const char *uuid;
+};
+
+/* Flags of the prepare calls (combine with |). */
+enum {
+	/* The PCI functions are already detached (on a stub): only record the
+	 * claim.  Default: managed, hostdevd detaches each PCI function not on a
+	 * stub and reattaches it to its host driver when it is reattached.  No
+	 * effect on USB devices (see HD_UNBIND_INTERFACES). */
+	HD_UNMANAGED = 1u << 0,
+	/* Take every endpoint of each PCI function's IOMMU group too (bridges
+	 * stay with the host).  PCI only. */
+	HD_WHOLE_GROUP = 1u << 1,
+	/* The stub a managed PCI function is detached to: vfio-pci unless one
+	 * of these is given (at most one; not with HD_UNMANAGED).  PCI only. */
+	HD_STUB_PCI_STUB = 1u << 2,
+	HD_STUB_XEN_PCIBACK = 1u << 3,
+	/* A USB claim records the claim and moves nothing by default (QEMU's
+	 * libusb detaches the kernel's drivers itself).  With this flag hostdevd
+	 * unbinds the device's interface drivers (all but usbfs) and binds them
+	 * again at reattach, as Xen's usbback needs.  USB only. */
+	HD_UNBIND_INTERFACES = 1u << 4,
+};
+
+/* ---- Errors -------------------------------------------------------------- */
+
+/* Error names.  hostdevd's own errors are those of docs/io.hostdevd.varlink;
+ * io.hostdevd.client.* are raised by this library; hostdevd may also answer
+ * the standard org.varlink.service.* errors.  An error name not listed here
+ * can appear (a newer daemon): treat it as a failure with a message. */
+#define HD_ERROR_DEVICE_NOT_FOUND "io.hostdevd.DeviceNotFound"
+#define HD_ERROR_AMBIGUOUS_DEVICE "io.hostdevd.AmbiguousDevice"
+#define HD_ERROR_DEVICE_IN_USE "io.hostdevd.DeviceInUse"
+#define HD_ERROR_DEVICE_BUSY "io.hostdevd.DeviceBusy"
+#define HD_ERROR_GROUP_NOT_VIABLE "io.hostdevd.GroupNotViable"
+#define HD_ERROR_HOST_CRITICAL "io.hostdevd.HostCritical"
+#define HD_ERROR_INVALID_DEVICE_STATE "io.hostdevd.InvalidDeviceState"
+#define HD_ERROR_OPERATION_FAILED "io.hostdevd.OperationFailed"
+#define HD_ERROR_TIMEOUT "io.hostdevd.Timeout"
+#define HD_ERROR_NOT_CLAIMED "io.hostdevd.NotClaimed"
+#define HD_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
+#define HD_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
+/* hostdevd's socket could not be connected to (not running, no access). */
+#define HD_ERROR_UNREACHABLE "io.hostdevd.client.Unreachable"
+/* No complete answer within the manager's timeout.  What became of the
+ * request is unknown: hostdevd may still complete it; hd_list_active()
+ * tells. */
+#define HD_ERROR_CLIENT_TIMEOUT "io.hostdevd.client.Timeout"
+/* The connection broke during the call (hostdevd stopped or dropped it). */
+#define HD_ERROR_CONNECTION_LOST "io.hostdevd.client.ConnectionLost"
+/* hostdevd's answer was not a Varlink reply, or lacked what the schema
+ * promises. */
+#define HD_ERROR_PROTOCOL "io.hostdevd.client.Protocol"
+/* The caller passed something the library cannot send (NULL where a value
+ * is needed, unknown or conflicting flags).  Nothing was sent. */
+#define HD_ERROR_INVALID_ARGUMENT "io.hostdevd.client.InvalidArgument"
+/* A device given to a PCI call is not a PCI function, or one given to a USB
+ * call is not a USB device.  Nothing was claimed or released. */
+#define HD_ERROR_WRONG_BUS "io.hostdevd.client.WrongBus"
+
+/* The Varlink error name, e.g. "io.hostdevd.DeviceInUse"; never NULL. */
+HD_EXPORT const char *hd_error_name(const struct hd_error *err);
+/* One sentence to log, e.g. "0000:03:00.0 is in use by driver qemu, domain
+ * vm1"; never NULL.  Control characters are replaced with '?'. */
+HD_EXPORT const char *hd_error_message(const struct hd_error *err);
+/* The string parameter `name` of the error (e.g. "device"), or NULL when the
+ * error has no such parameter or it is not a string. */
+HD_EXPORT const char *hd_error_parameter_string(const struct hd_error *err, const char *name);
+/* Every parameter as one JSON object text (never NULL, "{}" when none).
+ * Library errors have parameters too: Unreachable {socket}, Timeout,
+ * ConnectionLost and Protocol {method}, InvalidArgument {argument},
+ * WrongBus {device, bus, expected}. */
+HD_EXPORT const char *hd_error_parameters_json(const struct hd_error *err);
+/* A positive errno for the error: for OperationFailed the kernel's (its
+ * "errno" parameter), for the library's transport errors the system call's
+ * (e.g. ENOENT or ECONNREFUSED for Unreachable); for the other names a fixed
+ * one (docs/libhostdev.md has the table: DeviceInUse EBUSY, DeviceNotFound
+ * ENODEV, ...).  The failed call returned its negative. */
+HD_EXPORT int hd_error_errno(const struct hd_error *err);
+/* NULL is allowed. */
+HD_EXPORT void hd_error_free(struct hd_error *err);
+
+/* ---- The manager: one connection ----------------------------------------- */
+
+/* The library's version, "0.1.0". */
+HD_EXPORT const char *hd_version(void);
+
+/* Connects to hostdevd's socket: $HOSTDEVD_SOCKET when set and not empty
+ * (ignored in set-user-ID programs), else HD_DEFAULT_SOCKET.  Each call
+ * opens a new manager; free it with hd_manager_free(). */
+HD_EXPORT struct hd_manager *hd_manager_get_default(struct hd_error **err);
+/* Connects to the socket at socket_path. */
+HD_EXPORT struct hd_manager *hd_manager_open(const char *socket_path, struct hd_error **err);
+/* Closes the connection; NULL is allowed. */
+HD_EXPORT void hd_manager_free(struct hd_manager *mgr);
+/* How long each following call may wait for hostdevd, in milliseconds
+ * (default HD_DEFAULT_TIMEOUT_MS); a negative value waits forever.  A managed
+ * prepare of many devices may take one hostdevd step timeout (10 s by
+ * default) per stuck device. */
+HD_EXPORT void hd_manager_set_timeout(struct hd_manager *mgr, int timeout_ms);
+/* The socket the manager connects to. */
+HD_EXPORT const char *hd_manager_socket_path(const struct hd_manager *mgr);
+
+/* After a transport error (Timeout, ConnectionLost, Protocol) the connection
+ * is closed; the next call connects again, so a manager outlives a restart
+ * of hostdevd.  A call is never sent twice. */
+
+/* ---- Prepare and reattach devices for a domain --------------------------- */
+
+/* Claims PCI functions for owner, all or nothing (io.hostdevd.Claim).  ids
+ * are selectors (the PCI address "0000:03:00.0", in any case); each is first
+ * resolved with io.hostdevd.GetDevice, which must say bus "pci" (else
+ * WrongBus, and nothing is claimed), and the Claim names the addresses
+ * GetDevice returned.  n == 0 claims nothing and sends nothing.
+ *
+ * When `claimed` is not NULL it receives the entries hostdevd recorded, in
+ * request order (with HD_WHOLE_GROUP, the group members added too); free it
+ * with hd_claim_list_free().  Preparing what the owner holds already
+ * succeeds and changes nothing. */
+HD_EXPORT int hd_prepare_pci_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+				     const char *const *ids, size_t n, unsigned flags,
+				     struct hd_claim_list **claimed, struct hd_error **err);
+/* The same for USB devices: ids are the port path ("1-2.3"),
+ * "id:VVVV:PPPP[:SERIAL]" or "usb:BUS.DEV", and must resolve to bus "usb"
+ * (two identical devices matching one selector: AmbiguousDevice).  Hubs are
+ * refused (HostCritical).  HD_WHOLE_GROUP and the stub flags are PCI only,
+ * HD_UNBIND_INTERFACES is USB only: InvalidArgument in the other call. */
+HD_EXPORT int hd_prepare_usb_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+				     const char *const *ids, size_t n, unsigned flags,
+				     struct hd_claim_list **claimed, struct hd_error **err);
+/* Both at once, in one io.hostdevd.Claim: all or nothing across both lists.
+ * Each flag applies to the bus it is for. */
+HD_EXPORT int hd_prepare_domain_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+					const char *const *pci_ids, size_t n_pci,
+					const char *const *usb_ids, size_t n_usb, unsigned flags,
+					struct hd_claim_list **claimed, struct hd_error **err);
+
+/* Ends the owner's claims on the devices (io.hostdevd.Release): managed
+ * devices go back to their host driver, unmanaged ones stay detached.  The
+ * bus is checked as for prepare; a claimed device that left the machine
+ * (GetDevice no longer finds it) passes the check when its id has the form
+ * of that bus's canonical id.  hostdevd checks every device before it
+ * releases any (NotClaimed if the owner does not hold one), then stops at
+ * the first reattach that fails: those released before it stay released,
+ * and the claim on the one that failed is over too (the device is left
+ * detached on its stub, or in state error; hd_node_reattach() retries).
+ * n == 0 releases nothing.  flags must be 0 (reserved). */
+HD_EXPORT int hd_reattach_pci_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+				      const char *const *ids, size_t n, unsigned flags,
+				      struct hd_error **err);
+HD_EXPORT int hd_reattach_usb_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+				      const char *const *ids, size_t n, unsigned flags,
+				      struct hd_error **err);
+HD_EXPORT int hd_reattach_domain_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+					 const char *const *pci_ids, size_t n_pci,
+					 const char *const *usb_ids, size_t n_usb, unsigned flags,
+					 struct hd_error **err);
+/* Ends every claim the owner holds, whatever the bus: what a hypervisor
+ * does after a domain crashed.  flags must be 0 (reserved). */
+HD_EXPORT int hd_reattach_all_devices(struct hd_manager *mgr, const struct hd_owner *owner,
+				      unsigned flags, struct hd_error **err);
+
+/* ---- Node level: one device, no owner ------------------------------------ */
+
+/* Detaches a PCI function to a stub (io.hostdevd.Detach), like `virsh
+ * nodedev-detach`: driver is "vfio-pci" (NULL means that), "pci-stub" or
+ * "xen-pciback".  It then sits in the detached pool, claimable unmanaged. */
+HD_EXPORT int hd_node_detach(struct hd_manager *mgr, const char *id, const char *driver,
+			     struct hd_error **err);
+/* Hands a detached PCI function back to its host driver
+ * (io.hostdevd.Reattach).  When driver_out is not NULL it receives the
+ * driver bound at the end (the caller frees it), or NULL when no driver took
+ * the device. */
+HD_EXPORT int hd_node_reattach(struct hd_manager *mgr, const char *id, char **driver_out,
+			       struct hd_error **err);
+/* Resets a PCI function (io.hostdevd.Reset).  A claimed device is reset
+ * only for its owner, so a hypervisor passes the owner it claimed with; NULL
+ * for an unclaimed device.  When methods_out is not NULL it receives the
+ * kernel's enabled reset methods in its order (the kernel does not say which
+ * one it used), a NULL-terminated array freed with hd_strv_free(). */
+HD_EXPORT int hd_node_reset(struct hd_manager *mgr, const char *id, const struct hd_owner *owner,
+			    char ***methods_out, struct hd_error **err);
+/* Frees a NULL-terminated array of strings; NULL is allowed. */
+HD_EXPORT void hd_strv_free(char **strv);
+
+/* ---- Active lists -------------------------------------------------------- */
+
+/* The completed claims (io.hostdevd.ListClaims), sorted by device: all of
+ * them, or those of one driver and/or one domain (NULL: any).  A claimed
+ * device that left the machine is still listed. */
+HD_EXPORT int hd_list_active(struct hd_manager *mgr, const char *driver, const char *domain,
+			     struct hd_claim_list **out, struct hd_error **err);
+HD_EXPORT size_t hd_claim_list_count(const struct hd_claim_list *list);
+/* Entry i (< count), valid until the list is freed. */
+HD_EXPORT const struct hd_claim *hd_claim_list_at(const struct hd_claim_list *list, size_t i);
+/* NULL is allowed. */
+HD_EXPORT void hd_claim_list_free(struct hd_claim_list *list);
+
+/* The canonical device id: "0000:03:00.0" or "1-2.3". */
+HD_EXPORT const char *hd_claim_device(const struct hd_claim *c);
+/* "pci" or "usb": the entry's "bus" when hostdevd sends one, else read
+ * from the canonical id's form; NULL for a form this library does not know
+ * (a bus newer than it). */
+HD_EXPORT const char *hd_claim_bus(const struct hd_claim *c);
+HD_EXPORT const char *hd_claim_owner_driver(const struct hd_claim *c);
+HD_EXPORT const char *hd_claim_owner_domain(const struct hd_claim *c);
+/* NULL when the claim was made without one. */
+HD_EXPORT const char *hd_claim_owner_uuid(const struct hd_claim *c);
+/* Whether hostdevd moved drivers for this claim and moves them back at
+ * reattach (PCI: detached to a stub; USB: interface drivers unbound). */
+HD_EXPORT bool hd_claim_managed(const struct hd_claim *c);
+/* The interface drivers a USB claim with HD_UNBIND_INTERFACES unbound, to
+ * be bound again at reattach: their number, and interface i ("1-2.3:1.0")
+ * with its driver in *driver (may be NULL).  i out of range: NULL. */
+HD_EXPORT size_t hd_claim_unbound_interface_count(const struct hd_claim *c);
+HD_EXPORT const char *hd_claim_unbound_interface(const struct hd_claim *c, size_t i,
+						 const char **driver);
+/* The claiming process, as the kernel told hostdevd (SO_PEERCRED). */
+HD_EXPORT uid_t hd_claim_uid(const struct hd_claim *c);
+HD_EXPORT gid_t hd_claim_gid(const struct hd_claim *c);
+HD_EXPORT pid_t hd_claim_pid(const struct hd_claim *c);
+/* When the claim completed: RFC 3339 UTC text ("2024-05-01T10:00:00Z"), and
+ * the same as a time_t ((time_t)-1 if the text is not RFC 3339). */
+HD_EXPORT const char *hd_claim_since(const struct hd_claim *c);
+HD_EXPORT time_t hd_claim_since_time(const struct hd_claim *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HOSTDEV_HOSTDEV_H */
