@@ -372,8 +372,8 @@ static void claim_usb(struct claim_op *op, const struct device *dev)
 	}
 }
 
-/* A device already on a stub stays on it: the engine then only checks it
- * is not host-critical and writes nothing. */
+/* A device already on a stub stays on it: the engine answers "already"
+ * and writes nothing. */
 static void claim_next(struct claim_op *op)
 {
 	struct device *dev;

@@ -3,9 +3,8 @@
  * A claim is checked and its devices reserved in the claim table at once,
  * on the loop, before any write: two claims racing for a device cannot both
  * pass.  Then each device not already on a stub is detached, one after the
- * other in request order (managed claims; an unmanaged one only passes the
- * engine's host-critical check, which writes nothing for a device already on
- * its stub).  Any failure reattaches, in reverse, every device this request
+ * other in request order (managed claims; for an unmanaged one, already on
+ * its stub, the engine writes nothing).  Any failure reattaches, in reverse, every device this request
  * detached and drops the reservations: all or nothing.  Success moves every
  * device to `claimed`.
  *

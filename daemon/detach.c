@@ -748,16 +748,18 @@ void detach_start(struct detach_engine *e, const char *id, const char *stub, det
 
 	if (refuse_common(e, DETACH_KIND_DETACH, id, dev, done, ctx))
 		return;
-	if ((critical = detach_host_critical(e, dev, reason, sizeof(reason)))) {
-		answer_now(DETACH_KIND_DETACH, id, DETACH_HOST_CRITICAL, critical, NULL, done, ctx);
-		return;
-	}
+	/* On the stub already, the host has nothing on it to lose: no
+	 * host-critical scan (an unmanaged claim comes this way every time). */
 	if (streq(dev->driver, stub) && (dev->state == DEV_HOST || dev->state == DEV_DETACHED)) {
 		struct detach_result r = { .kind = DETACH_KIND_DETACH, .device = id,
 					   .driver = dev->driver, .outcome = "already" };
 
-		log_dev_info(id, "already on %s: nothing to do", stub);
+		log_dev_debug(id, "already on %s: nothing to do", stub);
 		done(&r, ctx);
+		return;
+	}
+	if ((critical = detach_host_critical(e, dev, reason, sizeof(reason)))) {
+		answer_now(DETACH_KIND_DETACH, id, DETACH_HOST_CRITICAL, critical, NULL, done, ctx);
 		return;
 	}
 	if (dev->state != DEV_HOST) {
