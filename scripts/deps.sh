@@ -9,6 +9,9 @@ PACKAGES=(
 	libcmocka-dev umockdev libumockdev-dev
 	libkmod-dev
 	valgrind socat
+	# The real-kernel tier (tests/vm): QEMU, and what the initramfs is made
+	# of.  The guest's kernel is downloaded, not installed (tests/vm/prepare.sh).
+	qemu-system-x86 busybox-static cpio kmod
 	# bench_driverctl's competitor, run only inside a testbed.  The package
 	# has no maintainer scripts: installing it changes no binding.
 	driverctl
