@@ -424,6 +424,10 @@ static void reserve(struct claim_engine *ce, const struct claim_request *req,
 					       usb ? req->unbind_interfaces : req->managed,
 					       &req->cred);
 
+	e->vendor = dev->vendor;
+	e->product = dev->product;
+	e->serial = usb ? xstrdup(dev->usb.serial) : NULL;
+	e->stub = usb ? NULL : xstrdup(req->stub ? req->stub : DETACH_DEFAULT_STUB);
 	if (usb && req->unbind_interfaces)
 		plan_unbind(e, dev);
 	if (usb && !e->n_unbound)
@@ -572,4 +576,92 @@ void release_start(struct claim_engine *ce, const struct release_request *req,
 		claims_find(ce->claims, ids[i])->phase = CLAIM_RELEASING;
 	log_info("release by %s/%s of %zu device(s)", req->owner.driver, req->owner.domain, n);
 	release_next(op);
+}
+
+/* ---- A claimed device returns ------------------------------------------- */
+
+struct reconcile {
+	struct claim_engine *ce;
+	char *id;
+};
+
+static bool same_device(const struct claim_entry *e, const struct device *dev)
+{
+	return e->vendor == dev->vendor && e->product == dev->product &&
+	       (dev->bus != HD_BUS_USB || streq(e->serial, dev->usb.serial));
+}
+
+static void on_reconciled(const struct detach_result *r, void *arg)
+{
+	struct reconcile *rc = arg;
+	struct claim_entry *e = claims_find(rc->ce->claims, rc->id);
+	struct device *dev = devtable_get(rc->ce->devices, rc->id);
+
+	if (e)
+		e->reconciling = false;
+	if (e && dev && r->status == DETACH_OK) {
+		device_move(rc->ce, dev, DEV_CLAIMED, "claimed device returned");
+		log_dev_info(rc->id, "back on %s for %s/%s", dev->driver, e->driver, e->domain);
+	} else if (e) {
+		log_dev_warn(rc->id, "returned, but could not be put back on its stub for %s/%s: %s",
+			     e->driver, e->domain,
+			     r->failure.message[0] ? r->failure.message : r->error);
+	}
+	free(rc->id);
+	free(rc);
+}
+
+/* Puts a returned device back where its claim had it: a managed PCI
+ * function on its stub, through the engine; a record-only USB claim just
+ * becomes claimed again. */
+static void reconcile(struct claim_engine *ce, struct claim_entry *e, struct device *dev)
+{
+	struct reconcile *rc;
+
+	if (dev->bus == HD_BUS_USB) {
+		if (e->n_unbound)
+			log_dev_warn(dev->id, "returned with its interface drivers bound; release "
+					      "and claim it again to unbind them");
+		else
+			device_move(ce, dev, DEV_CLAIMED, "claimed device returned");
+		return;
+	}
+	if (driver_is_stub(dev->driver)) {
+		device_move(ce, dev, DEV_CLAIMED, "claimed device returned on a stub");
+		return;
+	}
+	if (!e->managed) {
+		log_dev_warn(dev->id, "returned on %s, not on a stub; the unmanaged claim of %s/%s "
+				      "stays, and so does the driver",
+			     dev->driver ? dev->driver : "no driver", e->driver, e->domain);
+		return;
+	}
+	rc = xcalloc(1, sizeof(*rc));
+	rc->ce = ce;
+	rc->id = xstrdup(dev->id);
+	e->reconciling = true;
+	log_dev_info(dev->id, "claimed by %s/%s and back: detaching it to %s again", e->driver,
+		     e->domain, e->stub);
+	detach_start(ce->detach, dev->id, e->stub, on_reconciled, rc);
+}
+
+void claim_engine_device_event(struct claim_engine *ce, enum dev_event ev, struct device *dev)
+{
+	struct claim_entry *e;
+
+	if (ce->stopping || (ev != DEV_EVENT_ADD && ev != DEV_EVENT_BIND))
+		return;
+	e = claims_find(ce->claims, dev->id);
+	if (!e || e->phase != CLAIM_HELD || e->reconciling || dev->state == DEV_CLAIMED)
+		return;
+	if (!same_device(e, dev)) {
+		log_dev_warn(dev->id, "came back as %04x:%04x, not the %04x:%04x that %s/%s "
+				      "claimed: another device, which inherits nothing; claim dropped",
+			     dev->vendor, dev->product, e->vendor, e->product, e->driver, e->domain);
+		claims_remove(ce->claims, dev->id);
+		if (ce->state_changed)
+			ce->state_changed(dev, ce->ctx);
+		return;
+	}
+	reconcile(ce, e, dev);
 }

@@ -91,6 +91,15 @@ struct claim_engine *claim_engine_new(struct devtable *t, struct claims *c,
  * operations in flight: a claim then fails without starting a rollback the
  * freed engine could not run), free() after. */
 void claim_engine_stop(struct claim_engine *ce);
+
+/* Feed of the device table's events (after the detach engine's).  A
+ * claimed device that was unplugged keeps its claim; when it is added (or
+ * bound) again with the same vendor and product (USB: and serial) it is put
+ * back where the claim had it — a managed PCI function is detached to its
+ * stub again, a record-only USB claim is simply claimed again.  With other
+ * ids it is another device: the claim is dropped and it stays with the
+ * host. */
+void claim_engine_device_event(struct claim_engine *ce, enum dev_event ev, struct device *dev);
 void claim_engine_free(struct claim_engine *ce);
 
 /* `done` runs exactly once, on the loop, possibly before these return. */

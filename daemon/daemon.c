@@ -94,6 +94,14 @@ static void on_device_event(enum dev_event ev, const struct device *dev, const c
 	 * up before the state change it causes. */
 	if (d->ctx.detach)
 		detach_engine_device_event(d->ctx.detach, ev, dev);
+	/* A claimed device that returns: the table's own record, which the
+	 * claim engine may move to another state. */
+	if (d->ctx.claim && (ev == DEV_EVENT_ADD || ev == DEV_EVENT_BIND)) {
+		struct device *rec = devtable_get(d->ctx.devices, dev->id);
+
+		if (rec)
+			claim_engine_device_event(d->ctx.claim, ev, rec);
+	}
 }
 
 static void on_state_changed(const struct device *dev, void *arg)

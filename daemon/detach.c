@@ -683,13 +683,20 @@ static void op_next(struct op *op)
 	case PH_LOAD_STUB:
 		snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver_override", op->id);
 		op_submit(op, PH_OVERRIDE, path, op->kind == DETACH_KIND_DETACH ? op->stub : "\n",
-			  false);
+			  true);
 		break;
 	case PH_OVERRIDE:
-		if (dev->driver) {
-			/* The driver bound now, which may differ from the
-			 * one at the start if someone rebound it meanwhile. */
-			snprintf(path, sizeof(path), PCI_DRIVERS "/%s/unbind", dev->driver);
+		if (op->io.gone) {
+			op_vanished(op);
+			break;
+		}
+		if (op->io.driver) {
+			/* The driver the link names now, not the record's: a
+			 * device just plugged in may have been bound by the
+			 * kernel's own probe after its add event, before our
+			 * record heard of it; and someone may have rebound
+			 * it since the operation started. */
+			snprintf(path, sizeof(path), PCI_DRIVERS "/%s/unbind", op->io.driver);
 			op_submit(op, PH_UNBIND, path, op->id, false);
 			break;
 		}

@@ -24,6 +24,8 @@ static void entry_free(struct claim_entry *e)
 	free(e->driver);
 	free(e->domain);
 	free(e->uuid);
+	free(e->serial);
+	free(e->stub);
 	for (size_t i = 0; i < e->n_unbound; i++) {
 		free(e->unbound[i].iface);
 		free(e->unbound[i].driver);

@@ -46,6 +46,13 @@ struct claim_entry {
 	enum claim_phase phase;
 	struct claim_cred cred;
 	int64_t since; /* Unix seconds; set when the claim is held */
+	/* Who the device was when claimed: one that returns after an unplug
+	 * with other ids (or USB serial) is another device and inherits
+	 * nothing.  Set by the claim engine. */
+	uint32_t vendor, product;
+	char *serial;
+	char *stub;       /* managed PCI: the stub it was detached to */
+	bool reconciling; /* a returned device is being put back on the stub */
 	/* USB claims that unbound interface drivers: what to bind again at
 	 * release (set by the claim engine, freed with the entry). */
 	struct iface_binding *unbound;

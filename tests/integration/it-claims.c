@@ -260,6 +260,27 @@ static void test_claimed_device_vanishes(void **state)
 	assert_int_equal(list_claims(f), 1);
 }
 
+/* Unplugged and plugged again: the same card is detached to vfio-pci
+ * again and claimed; another card in the slot inherits nothing. */
+static void test_claimed_device_returns(void **state)
+{
+	struct fixture *f = *state;
+
+	json_object_put(CLAIM(f, "qemu", "vm1", NIC));
+	tb_unplug(f->tb, NIC);
+	tb_plug(f->tb, NIC); /* the kernel binds e1000e, its native driver */
+	kfix_wait_state(f, NIC, "claimed");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
+	assert_int_equal(list_claims(f), 1);
+
+	tb_unplug(f->tb, NIC);
+	tb_set_pci_ids(f->tb, NIC, 0x8086, 0x1533);
+	tb_plug(f->tb, NIC);
+	kfix_wait_state(f, NIC, "host");
+	assert_int_equal(list_claims(f), 0);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+}
+
 static void test_failure_rolls_back_every_device(void **state)
 {
 	struct fixture *f = *state;
@@ -546,6 +567,7 @@ int main(void)
 		T(test_shared_group),
 		T(test_group_member_held_elsewhere),
 		T(test_claimed_device_vanishes),
+		T(test_claimed_device_returns),
 		T(test_failure_rolls_back_every_device),
 		T(test_unmanaged_claim_writes_nothing),
 		T(test_refusals),

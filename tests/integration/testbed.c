@@ -1137,3 +1137,13 @@ void tb_add_module(struct testbed *tb, const char *name)
 	put_attr(dfd, "initstate", 0444, "%s", "live\n");
 	close(dfd);
 }
+
+void tb_set_pci_ids(struct testbed *tb, const char *id, uint32_t vendor, uint32_t device)
+{
+	struct tb_node *n = node_must(tb, id);
+
+	if (n->kind != TB_PCI || tb_present(tb, id))
+		tb_fail("%s: only an absent PCI function can change its ids", id);
+	n->spec.pci.vendor = vendor;
+	n->spec.pci.device = device;
+}

@@ -162,3 +162,7 @@ void tb_build_large(struct testbed *tb, size_t n);
  * underscores (vfio_pci), but driverctl 0.111 tests /sys/module/<driver>,
  * i.e. vfio-pci, and runs modprobe on this machine when it is missing. */
 void tb_add_module(struct testbed *tb, const char *name);
+
+/* Another card in the same slot: what an absent PCI function reports
+ * (vendor and device id) when it is plugged again. */
+void tb_set_pci_ids(struct testbed *tb, const char *id, uint32_t vendor, uint32_t device);
