@@ -96,6 +96,10 @@ printf 'root:x:0:\nnogroup:x:65534:\ninput:x:101:\nkvm:x:102:\ndisk:x:6:\ntty:x:
 install -m755 "$here/guest/init.sh" "$s/init"
 install -m644 "$here/guest/lib.sh" "$s/lib/hdvm.sh"
 install -m755 "$here"/scenarios/*.sh "$s/scenarios/"
+# Benchmarks run through the same harness, but are not tests.
+for b in "$here"/../../bench/vm/*.sh; do
+	install -m755 "$b" "$s/scenarios/bench-$(basename "$b")"
+done
 
 (cd "$s" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initrd.img.new"
 mv "$out/initrd.img.new" "$out/initrd.img"

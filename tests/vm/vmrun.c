@@ -13,7 +13,7 @@
  * deadline; nothing is left running.
  *
  * usage: vmrun --kernel FILE --initrd FILE --scenario NAME
- *              [--timeout SECONDS] [--append ARGS] [--keep] [--verbose]
+ *              [--timeout SECONDS] [--append ARGS] [--smp CPUS] [--keep] [--verbose]
  * Exit: 0 the scenario passed, 1 it failed or did not finish, 2 usage. */
 #include "common/util.h"
 
@@ -40,6 +40,7 @@
 
 struct options {
 	const char *kernel, *initrd, *scenario, *append;
+	const char *smp;
 	int timeout_s;
 	bool keep, verbose;
 };
@@ -149,7 +150,7 @@ static void exec_qemu(const struct vm *vm)
 			argv[n++] = args_[i_];                                     \
 	} while (0)
 	A("qemu-system-x86_64", "-machine", "q35,kernel-irqchip=split", "-accel",
-	  "tcg,thread=multi", "-cpu", "max", "-m", "512", "-smp", "1", "-nodefaults",
+	  "tcg,thread=multi", "-cpu", "max", "-m", "512", "-smp", vm->o.smp, "-nodefaults",
 	  "-display", "none", "-no-reboot", "-no-user-config");
 	/* The IOMMU must come before the devices it translates for. */
 	A("-device", "intel-iommu,intremap=on");
@@ -386,6 +387,10 @@ static void guest_line(struct vm *vm, char *line)
 		}
 		vm->queue[vm->q_tail++ % MAX_QUEUE] = xstrdup(rest);
 		qmp_pump(vm);
+	} else if (strncmp(tag, "BENCH ", 6) == 0) {
+		/* A benchmark's figures: its output, on stdout. */
+		printf("%s\n", rest);
+		fflush(stdout);
 	} else if (strncmp(tag, "DONE ", 5) == 0) {
 		vm->fails = atoi(rest + strlen("fails="));
 		say(vm, "guest done: %s", rest);
@@ -490,7 +495,7 @@ static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 		"usage: vmrun --kernel FILE --initrd FILE --scenario NAME [--timeout SECONDS]\n"
-		"             [--append KERNEL_ARGS] [--keep] [--verbose]\n"
+		"             [--append KERNEL_ARGS] [--smp CPUS] [--keep] [--verbose]\n"
 		"Boots the hostdevd test VM (QEMU, TCG) for one scenario of tests/vm/scenarios\n"
 		"and exits 0 when the guest reports no failure.\n");
 	exit(status);
@@ -503,11 +508,12 @@ static void parse(struct options *o, int argc, char **argv)
 		{ "scenario", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' }, { "append", required_argument, NULL, 'a' },
 		{ "keep", no_argument, NULL, 'K' },	      { "verbose", no_argument, NULL, 'v' },
+		{ "smp", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },	      {},
 	};
 	int c;
 
-	*o = (struct options){ .timeout_s = 240 };
+	*o = (struct options){ .timeout_s = 240, .smp = "1" };
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->kernel = optarg; break;
@@ -517,6 +523,7 @@ static void parse(struct options *o, int argc, char **argv)
 		case 'a': o->append = optarg; break;
 		case 'K': o->keep = true; break;
 		case 'v': o->verbose = true; break;
+		case 'p': o->smp = optarg; break;
 		case 'h': usage(0); break;
 		default: usage(2);
 		}

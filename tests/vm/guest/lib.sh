@@ -54,6 +54,16 @@ hdvm_done() {
 	hdvm_log DONE "fails=$HDVM_FAILS"
 }
 
+# hdvm_restart_hostdevd ARGS...: stops the daemon /init started and starts
+# it again with ARGS added (a benchmark wants --log-level info).
+hdvm_restart_hostdevd() {
+	kill "$(cat /run/hostdevd.pid)"
+	hdvm_wait 10 test ! -S /run/hostdevd/hostdevd.sock || hdvm_fail "hostdevd did not stop"
+	hostdevd --foreground "$@" >>/run/hostdevd.log 2>&1 &
+	echo $! >/run/hostdevd.pid
+	hdvm_wait 30 test -S /run/hostdevd/hostdevd.sock || hdvm_fail "hostdevd did not start again"
+}
+
 # ---- the kernel's view ----------------------------------------------------
 
 # PCI functions with vendor:device, one address per line, sorted.

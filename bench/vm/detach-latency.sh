@@ -1,0 +1,13 @@
+# The VM benchmark (not a test): managed detach of an e1000e, raw sysfs
+# sequence against hostdevctl claim and libhostdev, 20 runs each, in the
+# guest.  Run it through the harness:
+#   build/tests/vm/vmrun --kernel build/tests/vm/out/vmlinuz \
+#       --initrd build/tests/vm/out/initrd.img --scenario bench-detach-latency
+# Its JSON lines come out as "BENCH" lines (docs/benchmarks.md).
+nic=$(pci_find 0x8086:0x10d3 | head -1)
+# As a host runs it: the tests' debug log costs a write per step.
+hdvm_restart_hostdevd --log-level info
+detach-latency --runs "${HDVM_BENCH_RUNS:-20}" "$nic" >/run/bench.json 2>/run/bench.err
+rc=$?
+while IFS= read -r l; do hdvm_log BENCH "$l"; done </run/bench.json
+hdvm_check "detach-latency finished (exit $rc: $(head -c 300 /run/bench.err | tr '\n' ' '))" [ "$rc" = 0 ]
