@@ -26,6 +26,10 @@
  * Output: JSON lines (machine, one per method, one per ratio).  Exit 0 when
  * every run was verified (whether or not the targets were met), 1 on a
  * refusal or a failure, 2 on a usage error. */
+#include "tests/vm/guest/guestutil.h"
+
+#define PROG "detach-latency"
+
 #include <hostdev/hostdev.h>
 
 #include "bench/benchutil.h"
@@ -101,32 +105,6 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
 	return -1;
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("detach-latency: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fputs(usage_text, stderr);
-	return 2;
-}
-
-/* DDDD:BB:DD.F: the address becomes part of sysfs paths. */
-static bool pci_address_valid(const char *s)
-{
-	static const char form[] = "xxxx:xx:xx.x";
-
-	if (strlen(s) != sizeof(form) - 1)
-		return false;
-	for (size_t i = 0; form[i]; i++)
-		if (form[i] == 'x' ? !isxdigit((unsigned char)s[i]) : s[i] != form[i])
-			return false;
-	return s[11] <= '7';
-}
-
 static bool parse_int(const char *s, int min, int max, int *out)
 {
 	char *end;
@@ -165,26 +143,26 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		switch (c) {
 		case 'n':
 			if (!parse_int(optarg, 1, MAX_RUNS, &b->runs))
-				return usage_error("--runs takes 1 to %d, not '%s'", MAX_RUNS,
+				return guest_usage_error(PROG, usage_text, "--runs takes 1 to %d, not '%s'", MAX_RUNS,
 						   optarg);
 			break;
 		case 'c': b->hostdevctl = optarg; break;
 		case 's': b->socket = optarg; break;
 		case 't':
 			if (!parse_int(optarg, 1, 3600, &b->timeout_s))
-				return usage_error("--timeout takes 1 to 3600 seconds, not '%s'",
+				return guest_usage_error(PROG, usage_text, "--timeout takes 1 to 3600 seconds, not '%s'",
 						   optarg);
 			break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: return usage_error("bad option '%s'", argv[optind - 1]);
+		default: return guest_usage_error(PROG, usage_text, "bad option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
-		return usage_error("%s", optind == argc ? "no PCI address given"
+		return guest_usage_error(PROG, usage_text, "%s", optind == argc ? "no PCI address given"
 							 : "more than one PCI address given");
 	b->addr = argv[optind];
-	if (!pci_address_valid(b->addr))
-		return usage_error("'%s' is not a PCI address (DDDD:BB:DD.F)", b->addr);
+	if (!guest_pci_address_valid(b->addr))
+		return guest_usage_error(PROG, usage_text, "'%s' is not a PCI address (DDDD:BB:DD.F)", b->addr);
 	return -1;
 }
 

@@ -153,17 +153,6 @@ static void assert_claimed(struct fixture *f, size_t i)
 	kfix_wait_state(f, devices[i], "claimed");
 }
 
-static size_t claims_held(struct fixture *f)
-{
-	json_object *reply = vlc_call(f->c, "io.hostdevd.ListClaims", NULL), *v;
-	size_t n;
-
-	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
-	n = json_object_array_length(v);
-	json_object_put(reply);
-	return n;
-}
-
 static size_t index_of(const char *device)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(devices); i++)
@@ -184,7 +173,7 @@ static void check_claim_fault(struct fixture *f, const struct row *r)
 	json_object_put(reply);
 	for (size_t i = 0; i < ARRAY_SIZE(devices); i++)
 		assert_original(f, i);
-	assert_int_equal(claims_held(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 }
 
 /* Release goes in device order and stops at the failure: the devices
@@ -208,7 +197,7 @@ static void check_release_fault(struct fixture *f, const struct row *r)
 		assert_original(f, i);
 	for (size_t i = k + 1; i < ARRAY_SIZE(devices); i++)
 		assert_claimed(f, i);
-	assert_int_equal(claims_held(f), ARRAY_SIZE(devices) - k - 1);
+	assert_int_equal(kfix_claims(f), ARRAY_SIZE(devices) - k - 1);
 	if (streq(r->device, KBD)) {
 		/* Every interface was tried: only the faulted one is unbound. */
 		assert_string_equal(kfix_kernel_driver(f, r->id), "");
@@ -263,7 +252,7 @@ static void test_load_module(void **state)
 	assert_int_equal(kemu_writes(f->root, "driver_override", NULL), 0);
 	assert_original(f, 0);
 	assert_original(f, 1);
-	assert_int_equal(claims_held(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 }
 
 int main(void)

@@ -20,15 +20,6 @@
 #define G10_BRIDGE "0000:04:00.0"
 #define VF "0000:06:10.2" /* already on vfio-pci */
 
-static json_object *owner_json(const char *driver, const char *domain)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "driver", json_object_new_string(driver));
-	json_object_object_add(o, "domain", json_object_new_string(domain));
-	return o;
-}
-
 /* Claim (or Release, with managed < 0 meaning "leave out") of `ids`. */
 static json_object *call_claims(struct vlc *c, const char *method, const char *driver,
 				const char *domain, const char *const *ids, size_t n,
@@ -36,7 +27,7 @@ static json_object *call_claims(struct vlc *c, const char *method, const char *d
 {
 	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
 
-	json_object_object_add(p, "owner", owner_json(driver, domain));
+	json_object_object_add(p, "owner", kfix_owner(driver, domain));
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(arr, json_object_new_string(ids[i]));
 	if (n || streq(method, "io.hostdevd.Claim"))
@@ -73,17 +64,6 @@ static void assert_error(json_object *reply, const char *error, const char *devi
 {
 	assert_string_equal(vlc_error(reply), error);
 	assert_string_equal(json_object_get_string(param(reply, "device")), device);
-}
-
-static size_t list_claims(struct fixture *f)
-{
-	json_object *reply = vlc_call(f->c, "io.hostdevd.ListClaims", NULL), *v;
-	size_t n;
-
-	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
-	n = json_object_array_length(v);
-	json_object_put(reply);
-	return n;
 }
 
 static void test_managed_claim_and_release(void **state)
@@ -137,7 +117,7 @@ static void test_managed_claim_and_release(void **state)
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 	assert_false(kemu_vfio_present(f->root, NIC_GROUP));
 	kfix_wait_state(f, NIC, "host");
-	assert_int_equal(list_claims(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 	reply = kfix_call_dev(f, "io.hostdevd.GetDevice", NIC, NULL);
 	assert_true(json_object_object_get_ex(vlc_params(reply), "device", &v));
 	assert_false(json_object_object_get_ex(v, "claim", NULL));
@@ -161,7 +141,7 @@ static void test_two_owners_contend(void **state)
 	reply = RELEASE(f, "libxl", "vm2", NIC);
 	assert_error(reply, "io.hostdevd.NotClaimed", NIC);
 	json_object_put(reply);
-	assert_int_equal(list_claims(f), 1);
+	assert_int_equal(kfix_claims(f), 1);
 	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
 }
 
@@ -203,7 +183,7 @@ static void test_shared_group(void **state)
 	assert_string_equal(kfix_kernel_driver(f, G10_A), "r8169");
 	assert_string_equal(kfix_kernel_driver(f, G10_B), "serial");
 	assert_string_equal(kfix_kernel_driver(f, G10_C), "snd_emu10k1");
-	assert_int_equal(list_claims(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 }
 
 /* libxl/vm2 asks for a group member nobody holds, while qemu/vm1 holds
@@ -227,7 +207,7 @@ static void test_group_member_held_elsewhere(void **state)
 	/* Nothing moved for the refused claim. */
 	assert_string_equal(kfix_kernel_driver(f, G10_B), "vfio-pci");
 	kfix_wait_state(f, G10_B, "detached");
-	assert_int_equal(list_claims(f), 1);
+	assert_int_equal(kfix_claims(f), 1);
 }
 
 /* A claimed device unplugged: Watch's remove event still names the holder,
@@ -257,7 +237,7 @@ static void test_claimed_device_vanishes(void **state)
 	assert_string_equal(kfix_str_at(dev, "state", NULL), "claimed");
 	json_object_put(reply);
 	vlc_free(watch);
-	assert_int_equal(list_claims(f), 1);
+	assert_int_equal(kfix_claims(f), 1);
 }
 
 /* Unplugged and plugged again: the same card is detached to vfio-pci
@@ -271,13 +251,13 @@ static void test_claimed_device_returns(void **state)
 	tb_plug(f->tb, NIC); /* the kernel binds e1000e, its native driver */
 	kfix_wait_state(f, NIC, "claimed");
 	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
-	assert_int_equal(list_claims(f), 1);
+	assert_int_equal(kfix_claims(f), 1);
 
 	tb_unplug(f->tb, NIC);
 	tb_set_pci_ids(f->tb, NIC, 0x8086, 0x1533);
 	tb_plug(f->tb, NIC);
 	kfix_wait_state(f, NIC, "host");
-	assert_int_equal(list_claims(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 }
 
@@ -296,7 +276,7 @@ static void test_failure_rolls_back_every_device(void **state)
 	assert_string_equal(kfix_kernel_driver(f, G10_B), "serial");
 	assert_string_equal(kfix_kernel_driver(f, G10_C), "snd_emu10k1");
 	assert_int_equal(kemu_writes(f->root, "driver_override", G10_C), 0);
-	assert_int_equal(list_claims(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 	kfix_wait_state(f, G10_A, "host");
 	kfix_wait_state(f, G10_B, "host");
 }
@@ -343,13 +323,13 @@ static void test_refusals(void **state)
 	assert_error(reply, "io.hostdevd.NotClaimed", NIC);
 	json_object_put(reply);
 	p = json_object_new_object();
-	json_object_object_add(p, "owner", owner_json("qemu", ""));
+	json_object_object_add(p, "owner", kfix_owner("qemu", ""));
 	json_object_object_add(p, "devices", json_object_new_array());
 	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
 	assert_string_equal(vlc_error(reply), "org.varlink.service.InvalidParameter");
 	json_object_put(reply);
 	json_object_put(p);
-	assert_int_equal(list_claims(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 }
 
 #define RACERS 16
@@ -371,7 +351,7 @@ static void test_racing_claims(void **state)
 			json_object *p = json_object_new_object(), *arr = json_object_new_array();
 
 			snprintf(domain, sizeof(domain), "vm%d", i);
-			json_object_object_add(p, "owner", owner_json("qemu", domain));
+			json_object_object_add(p, "owner", kfix_owner("qemu", domain));
 			json_object_array_add(arr, json_object_new_string(NIC));
 			json_object_object_add(p, "devices", arr);
 			vlc_send(c[i], "io.hostdevd.Claim", p, false);
@@ -390,10 +370,10 @@ static void test_racing_claims(void **state)
 			json_object_put(reply);
 		}
 		assert_int_equal(winners, 1);
-		assert_int_equal(list_claims(f), 1);
+		assert_int_equal(kfix_claims(f), 1);
 		snprintf(domain, sizeof(domain), "vm%d", winner);
 		json_object_put(RELEASE(f, "qemu", domain, NIC));
-		assert_int_equal(list_claims(f), 0);
+		assert_int_equal(kfix_claims(f), 0);
 	}
 	for (int i = 0; i < RACERS; i++)
 		vlc_free(c[i]);
@@ -410,7 +390,7 @@ static json_object *call_reset(struct vlc *c, const char *id, const char *driver
 
 	json_object_object_add(p, "device", json_object_new_string(id));
 	if (driver)
-		json_object_object_add(p, "owner", owner_json(driver, domain));
+		json_object_object_add(p, "owner", kfix_owner(driver, domain));
 	reply = vlc_call(c, "io.hostdevd.Reset", p);
 	json_object_put(p);
 	return reply;

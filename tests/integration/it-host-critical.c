@@ -21,20 +21,11 @@
 #define GPU "0000:01:00.0" /* boot VGA */
 #define STICK "1-2.2"
 
-static json_object *owner_json(void)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "driver", json_object_new_string("qemu"));
-	json_object_object_add(o, "domain", json_object_new_string("vm1"));
-	return o;
-}
-
 static json_object *claim(struct fixture *f, const char *id)
 {
 	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
 
-	json_object_object_add(p, "owner", owner_json());
+	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
 	json_object_array_add(arr, json_object_new_string(id));
 	json_object_object_add(p, "devices", arr);
 	reply = vlc_call(f->c, "io.hostdevd.Claim", p);

@@ -20,21 +20,12 @@
 #define DRIVE_B "1-2.3" /* devnum 5, serial 4C530001140918105142 */
 #define NIC "0000:03:00.0"
 
-static json_object *owner_json(const char *driver, const char *domain)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "driver", json_object_new_string(driver));
-	json_object_object_add(o, "domain", json_object_new_string(domain));
-	return o;
-}
-
 static json_object *call(struct fixture *f, const char *method, const char *domain,
 			 const char *const *ids, size_t n, bool unbind)
 {
 	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
 
-	json_object_object_add(p, "owner", owner_json("qemu", domain));
+	json_object_object_add(p, "owner", kfix_owner("qemu", domain));
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(arr, json_object_new_string(ids[i]));
 	if (ids) /* a Release without devices: all of the owner's */
@@ -85,17 +76,6 @@ static bool entry_managed(json_object *e)
 	return json_object_get_boolean(v);
 }
 
-static size_t count_claims(struct fixture *f)
-{
-	json_object *reply = vlc_call(f->c, "io.hostdevd.ListClaims", NULL), *v;
-	size_t n;
-
-	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
-	n = json_object_array_length(v);
-	json_object_put(reply);
-	return n;
-}
-
 static void expect_ok(json_object *reply)
 {
 	assert_null(vlc_error(reply));
@@ -142,7 +122,7 @@ static void test_selectors(void **state)
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(matches, 0)), DRIVE_A);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(matches, 1)), DRIVE_B);
 	json_object_put(reply);
-	assert_int_equal(count_claims(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 
 	/* The serial tells them apart; bus and device number too. */
 	reply = CLAIM(f, "vm1", false, "id:0781:5567:4C530001140918105142");
@@ -157,7 +137,7 @@ static void test_selectors(void **state)
 	json_object_put(reply);
 	/* Release by another selector of the same device. */
 	expect_ok(RELEASE(f, "vm1", "usb:1.5"));
-	assert_int_equal(count_claims(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 }
 
 static void test_unbind_and_restore(void **state)
@@ -207,7 +187,7 @@ static void test_unbind_fault_rolls_back(void **state)
 	assert_string_equal(kfix_kernel_driver(f, KBD_IF1), "usbhid");
 	assert_int_equal(kemu_writes(f->root, "bind", KBD_IF0), 1);
 	kfix_wait_state(f, KBD, "host");
-	assert_int_equal(count_claims(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 }
 
 /* A PCI function and a USB device in one claim: the USB failure sends the
@@ -260,7 +240,7 @@ static void test_rebind_fault_at_release(void **state)
 	assert_string_equal(kfix_kernel_driver(f, KBD_IF0), "");
 	assert_string_equal(kfix_kernel_driver(f, KBD_IF1), "usbhid");
 	kfix_wait_state(f, KBD, "error");
-	assert_int_equal(count_claims(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 }
 
 static void test_hubs_refused(void **state)
@@ -277,7 +257,7 @@ static void test_hubs_refused(void **state)
 	assert_string_equal(vlc_error(reply), "io.hostdevd.HostCritical");
 	assert_non_null(strstr(param_str(reply, "reason"), "root hub"));
 	json_object_put(reply);
-	assert_int_equal(count_claims(f), 0);
+	assert_int_equal(kfix_claims(f), 0);
 }
 
 /* A USB interface is part of its device: not claimable alone, and not a

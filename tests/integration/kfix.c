@@ -190,3 +190,23 @@ void kfix_wait_state(struct fixture *f, const char *id, const char *want)
 	}
 	fail_msg("%s stayed %s, never %s", id, last, want);
 }
+
+json_object *kfix_owner(const char *driver, const char *domain)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "driver", json_object_new_string(driver));
+	json_object_object_add(o, "domain", json_object_new_string(domain));
+	return o;
+}
+
+size_t kfix_claims(struct fixture *f)
+{
+	json_object *reply = vlc_call(f->c, "io.hostdevd.ListClaims", NULL), *v;
+	size_t n;
+
+	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
+	n = json_object_array_length(v);
+	json_object_put(reply);
+	return n;
+}

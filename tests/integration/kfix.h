@@ -41,5 +41,11 @@ json_object *kfix_call_dev(struct fixture *f, const char *method, const char *id
 /* o[k1][k2] (k2 may be NULL) as a string, NULL when absent. */
 const char *kfix_str_at(json_object *o, const char *k1, const char *k2);
 
+/* The schema's Owner {driver, domain}: a new reference. */
+json_object *kfix_owner(const char *driver, const char *domain);
+
+/* How many claims ListClaims lists now. */
+size_t kfix_claims(struct fixture *f);
+
 /* Asks GetDevice until the device's state is `want`; fails at the deadline. */
 void kfix_wait_state(struct fixture *f, const char *id, const char *want);

@@ -20,6 +20,10 @@
  * error), 2 usage. */
 #include "tests/vm/guest/hold.h"
 
+#include "tests/vm/guest/guestutil.h"
+
+#define PROG "vfio-open"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -72,33 +76,6 @@ __attribute__((format(printf, 3, 4))) static int fail(const struct options *o, c
 	return -1;
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("vfio-open: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fputs(usage_text, stderr);
-	return 2;
-}
-
-/* DDDD:BB:DD.F, as sysfs names PCI functions: the address becomes part of
- * paths, so nothing else gets through. */
-static bool pci_address_valid(const char *s)
-{
-	static const char form[] = "xxxx:xx:xx.x";
-
-	if (strlen(s) != sizeof(form) - 1)
-		return false;
-	for (size_t i = 0; form[i]; i++)
-		if (form[i] == 'x' ? !isxdigit((unsigned char)s[i]) : s[i] != form[i])
-			return false;
-	return s[11] <= '7';
-}
-
 /* Returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
@@ -120,17 +97,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 's': o->sys_root = optarg; break;
 		case 'd': o->dev_root = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: return usage_error("bad option '%s'", argv[optind - 1]);
+		default: return guest_usage_error(PROG, usage_text, "bad option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
-		return usage_error("%s", optind == argc ? "no PCI address given"
+		return guest_usage_error(PROG, usage_text, "%s", optind == argc ? "no PCI address given"
 							 : "more than one PCI address given");
 	o->addr = argv[optind];
-	if (!pci_address_valid(o->addr))
-		return usage_error("'%s' is not a PCI address (DDDD:BB:DD.F)", o->addr);
+	if (!guest_pci_address_valid(o->addr))
+		return guest_usage_error(PROG, usage_text, "'%s' is not a PCI address (DDDD:BB:DD.F)", o->addr);
 	if (o->ready_file && !o->hold)
-		return usage_error("%s", "--ready-file needs --hold");
+		return guest_usage_error(PROG, usage_text, "%s", "--ready-file needs --hold");
 	return -1;
 }
 

@@ -1,0 +1,13 @@
+/* What the guest programs (vfio-open, bench/vm/detach-latency) share. */
+#pragma once
+
+#include <stdbool.h>
+
+/* DDDD:BB:DD.F, as sysfs names PCI functions: the address becomes part of
+ * paths, so nothing else gets through. */
+bool guest_pci_address_valid(const char *s);
+
+/* Prints "PROG: <message>" and the usage text to stderr; returns 2, the
+ * usage-error exit status. */
+int guest_usage_error(const char *prog, const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
