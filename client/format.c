@@ -56,22 +56,6 @@ static const char *get_yes_no(json_object *obj, const char *key)
 	return json_object_get_boolean(v) ? "yes" : "no";
 }
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (!s)
-		abort();
-	return s;
-}
-
 /* A copy safe to print on a terminal: a USB device chooses its own strings,
  * and escape sequences in them must not reach the user's terminal. */
 static char *sanitized(const char *s)

@@ -2,6 +2,8 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,6 +26,20 @@ void *xcalloc(size_t n, size_t size)
 	if (!p)
 		fatal("out of memory");
 	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		fatal("out of memory");
+	return s;
 }
 
 void *xrealloc(void *p, size_t size)

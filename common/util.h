@@ -46,6 +46,7 @@ static inline bool streq(const char *a, const char *b)
 char *xstrdup(const char *s);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The index of name in a table of n names (entries may be NULL), or -1:
  * the reverse of every enum's name table. */

@@ -13,6 +13,8 @@ struct claim_engine {
 	struct detach_engine *detach;
 	void (*state_changed)(const struct device *dev, void *ctx);
 	void *ctx;
+	int (*save)(void *ctx, char *err, size_t size);
+	void *save_ctx;
 	bool stopping;
 };
 
@@ -31,6 +33,10 @@ struct claim_op {
 	/* The engine's failure, kept across the rollback. */
 	struct detach_result failure;
 	char failure_device[64], failure_reason[64];
+	/* A claim whose acknowledgement could not be saved: rolled back, and
+	 * this is the answer. */
+	int state_err;
+	char state_msg[512];
 };
 
 static const char *const status_errors[] = {
@@ -42,6 +48,7 @@ static const char *const status_errors[] = {
 	[CLAIM_NOT_CLAIMED] = "io.hostdevd.NotClaimed",
 	[CLAIM_NOT_PERMITTED] = "org.varlink.service.PermissionDenied",
 	[CLAIM_HOST_CRITICAL] = "io.hostdevd.HostCritical",
+	[CLAIM_STATE_FAILED] = "io.hostdevd.StateUnavailable",
 	[CLAIM_ENGINE_ERROR] = NULL, /* the engine's */
 };
 
@@ -58,6 +65,31 @@ struct claim_engine *claim_engine_new(struct devtable *t, struct claims *c,
 	ce->state_changed = state_changed;
 	ce->ctx = ctx;
 	return ce;
+}
+
+void claim_engine_set_save(struct claim_engine *ce, int (*save)(void *ctx, char *err, size_t size),
+			   void *ctx)
+{
+	ce->save = save;
+	ce->save_ctx = ctx;
+}
+
+/* Saves the table; on failure fills a StateUnavailable result in *r (when
+ * given) and returns false. */
+static bool save_state(struct claim_engine *ce, const char *device, struct claim_result *r)
+{
+	char err[512];
+	int rc;
+
+	if (!ce->save || (rc = ce->save(ce->save_ctx, err, sizeof(err))) == 0)
+		return true;
+	if (r) {
+		r->status = CLAIM_STATE_FAILED;
+		r->device = device;
+		r->state_err = -rc;
+		snprintf(r->reason_buf, sizeof(r->reason_buf), "%s", err);
+	}
+	return false;
 }
 
 void claim_engine_stop(struct claim_engine *ce)
@@ -258,22 +290,38 @@ static void claim_next(struct claim_op *op);
 static void claim_bad_state(struct claim_op *op, const struct device *dev);
 static void claim_usb(struct claim_op *op, const struct device *dev);
 
+static void rollback_next(struct claim_op *op);
+
+/* Held on disk first, then acknowledged: a claim the store cannot hold is
+ * rolled back like any other failure. */
 static void claim_commit(struct claim_op *op)
 {
 	struct claim_engine *ce = op->ce;
 	struct claim_result r = { .status = CLAIM_OK, .devices = op->ids, .n_devices = op->n };
 	char why[160];
 
-	snprintf(why, sizeof(why), "claimed by %s/%s", op->driver, op->domain);
 	for (size_t i = 0; i < op->n; i++) {
 		struct claim_entry *e = claims_find(ce->claims, op->ids[i]);
+
+		if (!op->skip[i]) {
+			e->phase = CLAIM_HELD;
+			e->since = (int64_t)time(NULL);
+		}
+	}
+	if (!save_state(ce, op->ids[0], &r)) {
+		for (size_t i = 0; i < op->n; i++)
+			if (!op->skip[i])
+				claims_find(ce->claims, op->ids[i])->phase = CLAIM_RESERVED;
+		op->state_err = r.state_err;
+		snprintf(op->state_msg, sizeof(op->state_msg), "%s", r.reason_buf);
+		rollback_next(op);
+		return;
+	}
+	snprintf(why, sizeof(why), "claimed by %s/%s", op->driver, op->domain);
+	for (size_t i = 0; i < op->n; i++) {
 		struct device *dev = devtable_get(ce->devices, op->ids[i]);
 
-		if (op->skip[i])
-			continue;
-		e->phase = CLAIM_HELD;
-		e->since = (int64_t)time(NULL);
-		if (dev)
+		if (!op->skip[i] && dev)
 			device_move(ce, dev, DEV_CLAIMED, why);
 	}
 	finish(op, &r);
@@ -291,11 +339,16 @@ static void claim_fail(struct claim_op *op)
 	struct claim_result r = { .status = CLAIM_ENGINE_ERROR, .device = op->failure.device,
 				  .detach = &op->failure };
 
+	if (op->state_err) {
+		r = (struct claim_result){ .status = CLAIM_STATE_FAILED, .device = op->ids[0],
+					   .state_err = op->state_err };
+		snprintf(r.reason_buf, sizeof(r.reason_buf), "%s", op->state_msg);
+	}
 	drop_reservations(op);
+	save_state(op->ce, NULL, NULL); /* the reservations are gone from disk too */
 	finish(op, &r);
 }
 
-static void rollback_next(struct claim_op *op);
 
 static void on_rolled_back(const struct detach_result *r, void *arg)
 {
@@ -452,6 +505,15 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	for (size_t i = 0; i < op->n; i++)
 		if (!op->skip[i])
 			reserve(ce, req, devtable_get(ce->devices, op->ids[i]));
+	/* The intent, before any write: after a crash the restart knows what
+	 * this claim was doing and undoes it. */
+	if (!save_state(ce, op->ids[0], &r)) {
+		drop_reservations(op);
+		log_info("claim by %s/%s refused: %s", req->owner.driver, req->owner.domain,
+			 r.reason_buf);
+		finish(op, &r);
+		return;
+	}
 	log_info("claim by %s/%s of %zu device(s), %s", req->owner.driver, req->owner.domain,
 		 op->n, req->managed ? "managed" : "unmanaged");
 	claim_next(op);
@@ -523,6 +585,7 @@ static void on_reattached(const struct detach_result *r, void *arg)
 	}
 	for (size_t i = op->next + 1; i < op->n; i++)
 		claims_find(op->ce->claims, op->ids[i])->phase = CLAIM_HELD;
+	save_state(op->ce, NULL, NULL);
 	finish(op, &res);
 }
 
@@ -554,6 +617,9 @@ static void release_next(struct claim_op *op)
 		}
 		claims_remove(ce->claims, id);
 	}
+	/* The release happened whatever the disk says; a failed save is
+	 * logged, and a restart then finds the devices back with the host. */
+	save_state(ce, NULL, NULL);
 	finish(op, &(struct claim_result){ .status = CLAIM_OK, .devices = op->ids,
 					   .n_devices = op->n });
 }
@@ -574,6 +640,12 @@ void release_start(struct claim_engine *ce, const struct release_request *req,
 	op = op_new(ce, &req->owner, ids, n, done, ctx);
 	for (size_t i = 0; i < n; i++)
 		claims_find(ce->claims, ids[i])->phase = CLAIM_RELEASING;
+	if (n && !save_state(ce, ids[0], &r)) {
+		for (size_t i = 0; i < n; i++)
+			claims_find(ce->claims, ids[i])->phase = CLAIM_HELD;
+		finish(op, &r);
+		return;
+	}
 	log_info("release by %s/%s of %zu device(s)", req->owner.driver, req->owner.domain, n);
 	release_next(op);
 }
@@ -659,6 +731,7 @@ void claim_engine_device_event(struct claim_engine *ce, enum dev_event ev, struc
 				      "claimed: another device, which inherits nothing; claim dropped",
 			     dev->vendor, dev->product, e->vendor, e->product, e->driver, e->domain);
 		claims_remove(ce->claims, dev->id);
+		save_state(ce, NULL, NULL);
 		if (ce->state_changed)
 			ce->state_changed(dev, ce->ctx);
 		return;

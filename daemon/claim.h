@@ -41,6 +41,7 @@ enum claim_status {
 	CLAIM_NOT_CLAIMED,  /* io.hostdevd.NotClaimed */
 	CLAIM_NOT_PERMITTED, /* org.varlink.service.PermissionDenied */
 	CLAIM_HOST_CRITICAL, /* io.hostdevd.HostCritical: `reason` */
+	CLAIM_STATE_FAILED,  /* io.hostdevd.StateUnavailable: `state_err`, `reason_buf` */
 	CLAIM_ENGINE_ERROR, /* the detach engine's error: `detach` */
 };
 
@@ -56,7 +57,8 @@ struct claim_result {
 	const char *operation;            /* BUSY */
 	const char *state;                /* BAD_STATE */
 	const char *reason;               /* HOST_CRITICAL */
-	char reason_buf[256];
+	char reason_buf[512];             /* HOST_CRITICAL, STATE_FAILED: the sentence */
+	int state_err;                    /* STATE_FAILED: errno */
 	const struct detach_result *detach; /* ENGINE_ERROR */
 	/* OK: the devices claimed (with their entries) or released, in order. */
 	char **devices;
@@ -91,6 +93,15 @@ struct claim_engine *claim_engine_new(struct devtable *t, struct claims *c,
  * operations in flight: a claim then fails without starting a rollback the
  * freed engine could not run), free() after. */
 void claim_engine_stop(struct claim_engine *ce);
+
+/* Durability (daemon/persist.h): `save` writes the claim table as it is now
+ * and returns 0 or -errno with a sentence in err.  The engine saves after
+ * reserving a claim's devices and before any write (a claim that cannot be
+ * saved is refused with StateUnavailable and nothing moves), before it
+ * acknowledges a claim (if that save fails, the claim is rolled back and
+ * refused) or starts a release, and after either ends.  NULL: no store. */
+void claim_engine_set_save(struct claim_engine *ce, int (*save)(void *ctx, char *err, size_t size),
+			   void *ctx);
 
 /* Feed of the device table's events (after the detach engine's).  A
  * claimed device that was unplugged keeps its claim; when it is added (or

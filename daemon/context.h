@@ -21,5 +21,6 @@ struct hd_context {
 	struct detach_engine *detach; /* PCI detach/reattach (daemon/detach.h) */
 	struct claims *claims;        /* the in-use table (state/claims.h) */
 	struct claim_engine *claim;   /* Claim and Release (daemon/claim.h) */
+	struct persist *persist;      /* the state file (daemon/persist.h); NULL in unit tests */
 	uint64_t start_ns; /* now_ns() when the daemon started */
 };

@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 #include "daemon/claim.h"
+#include "daemon/persist.h"
 #include "daemon/context.h"
 #include "daemon/detach.h"
 #include "daemon/lock.h"
@@ -55,6 +56,7 @@ void hostdevd_free(struct hostdevd *d)
 	claim_engine_stop(d->ctx.claim);
 	detach_engine_free(d->ctx.detach);
 	claim_engine_free(d->ctx.claim);
+	persist_free(d->ctx.persist);
 	claims_free(d->ctx.claims);
 	server_free(d->ctx.server);
 	monitor_free(d->ctx.monitor);
@@ -110,6 +112,13 @@ static void on_state_changed(const struct device *dev, void *arg)
 
 	if (d->ctx.server)
 		server_broadcast_device_event(d->ctx.server, DEV_EVENT_CHANGE, dev, NULL);
+}
+
+static int save_state(void *arg, char *err, size_t size)
+{
+	struct hostdevd *d = arg;
+
+	return persist_save(d->ctx.persist, err, size);
 }
 
 static void on_resync(void *arg)
@@ -206,6 +215,9 @@ int hostdevd_start(struct hostdevd *d)
 
 	/* A client that disconnects mid-write must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit reached while saving state is an error to report
+	 * (EFBIG, like a full disk), not a reason to die. */
+	signal(SIGXFSZ, SIG_IGN);
 	r = take_lock(d);
 	if (r < 0)
 		return r;
@@ -225,10 +237,17 @@ int hostdevd_start(struct hostdevd *d)
 	d->ctx.claims = claims_new();
 	d->ctx.claim = claim_engine_new(d->ctx.devices, d->ctx.claims, d->ctx.detach,
 					on_state_changed, d);
+	d->ctx.persist = persist_new(&d->ctx, d->opts.state_dir);
+	claim_engine_set_save(d->ctx.claim, save_state, d);
 	d->ctx.monitor = monitor_new(d->ctx.base, d->ctx.devices, d->opts.source,
 				     d->have_hooks ? &d->hooks : NULL);
 	monitor_set_resync_callback(d->ctx.monitor, on_resync, d);
 	r = monitor_start(d->ctx.monitor);
+	if (r < 0)
+		return r;
+	/* The table is whole now: what the state file says is reconciled
+	 * with it before anyone can ask. */
+	r = persist_restore(d->ctx.persist);
 	if (r < 0)
 		return r;
 	d->ctx.server = server_new(&d->ctx, &cfg);

@@ -2,6 +2,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/claim.h"
+#include "daemon/persist.h"
 #include "daemon/context.h"
 #include "daemon/detach.h"
 #include "daemon/devjson.h"
@@ -360,6 +361,12 @@ static void detach_reply(struct hd_context *ctx, struct server_call *call,
 static void on_detach_done(const struct detach_result *r, void *arg)
 {
 	struct detach_call *dc = arg;
+	char err[512];
+
+	/* The pool changed (or may have): its original drivers must survive a
+	 * restart.  A failed save is logged; the kernel's state stands. */
+	if (dc->ctx->persist)
+		persist_save(dc->ctx->persist, err, sizeof(err));
 
 	/* The device may have vanished with the operation's success. */
 	if (r->status == DETACH_OK && devtable_get(dc->ctx->devices, r->device))
@@ -622,6 +629,10 @@ static json_object *claim_error_params(const struct claim_result *r)
 		break;
 	case CLAIM_HOST_CRITICAL:
 		json_object_object_add(p, "reason", json_object_new_string(r->reason));
+		break;
+	case CLAIM_STATE_FAILED:
+		json_object_object_add(p, "errno", json_object_new_int(r->state_err));
+		json_object_object_add(p, "message", json_object_new_string(r->reason_buf));
 		break;
 	default:
 		break;

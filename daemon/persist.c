@@ -1,0 +1,345 @@
+#include "daemon/persist.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "daemon/context.h"
+#include "daemon/detach.h"
+#include "daemon/store.h"
+#include "state/claims.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct persist {
+	struct hd_context *ctx;
+	struct store *store;
+};
+
+static const char *const phase_names[] = {
+	[CLAIM_RESERVED] = "reserved",
+	[CLAIM_HELD] = "held",
+	[CLAIM_RELEASING] = "releasing",
+};
+
+struct persist *persist_new(struct hd_context *ctx, const char *state_dir)
+{
+	struct persist *p = xcalloc(1, sizeof(*p));
+
+	p->ctx = ctx;
+	p->store = store_new(state_dir);
+	return p;
+}
+
+void persist_free(struct persist *p)
+{
+	if (!p)
+		return;
+	store_free(p->store);
+	free(p);
+}
+
+const char *persist_path(const struct persist *p)
+{
+	return store_path(p->store);
+}
+
+/* ---- saving ------------------------------------------------------------- */
+
+static void add_str(json_object *o, const char *key, const char *val)
+{
+	if (val)
+		json_object_object_add(o, key, json_object_new_string(val));
+}
+
+static void add_hex(json_object *o, const char *key, uint32_t v)
+{
+	char buf[8];
+
+	snprintf(buf, sizeof(buf), "%04x", v);
+	json_object_object_add(o, key, json_object_new_string(buf));
+}
+
+static json_object *claim_json(const struct claim_entry *e, const struct device *dev)
+{
+	json_object *o = json_object_new_object(), *owner = json_object_new_object();
+
+	add_str(o, "device", e->device);
+	add_str(o, "phase", phase_names[e->phase]);
+	add_str(owner, "driver", e->driver);
+	add_str(owner, "domain", e->domain);
+	add_str(owner, "uuid", e->uuid);
+	json_object_object_add(o, "owner", owner);
+	add_hex(o, "vendor", e->vendor);
+	add_hex(o, "product", e->product);
+	add_str(o, "serial", e->serial);
+	json_object_object_add(o, "managed", json_object_new_boolean(e->managed));
+	add_str(o, "stub", e->stub);
+	/* The driver to give it back to: the record's while it is detached. */
+	add_str(o, "original_driver", dev ? dev->original_driver : NULL);
+	if (e->n_unbound) {
+		json_object *arr = json_object_new_array();
+
+		for (size_t i = 0; i < e->n_unbound; i++) {
+			json_object *b = json_object_new_object();
+
+			add_str(b, "interface", e->unbound[i].iface);
+			add_str(b, "driver", e->unbound[i].driver);
+			json_object_array_add(arr, b);
+		}
+		json_object_object_add(o, "unbound_interfaces", arr);
+	}
+	json_object_object_add(o, "uid", json_object_new_int64(e->cred.uid));
+	json_object_object_add(o, "gid", json_object_new_int64(e->cred.gid));
+	json_object_object_add(o, "pid", json_object_new_int64(e->cred.pid));
+	json_object_object_add(o, "since", json_object_new_int64(e->since));
+	return o;
+}
+
+/* Devices hostdevd detached that nobody holds: their original driver is
+ * what a later Reattach must bring back. */
+static json_object *pool_json(const struct hd_context *ctx)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < devtable_count(ctx->devices); i++) {
+		const struct device *dev = devtable_at(ctx->devices, i);
+		json_object *o;
+
+		if (dev->state != DEV_DETACHED || !dev->original_driver ||
+		    claims_find(ctx->claims, dev->id))
+			continue;
+		o = json_object_new_object();
+		add_str(o, "device", dev->id);
+		add_hex(o, "vendor", dev->vendor);
+		add_hex(o, "product", dev->product);
+		add_str(o, "driver", dev->driver);
+		add_str(o, "original_driver", dev->original_driver);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+int persist_save(struct persist *p, char *err, size_t size)
+{
+	struct hd_context *ctx = p->ctx;
+	json_object *body = json_object_new_object(), *claims = json_object_new_array();
+	int r;
+
+	for (size_t i = 0; i < claims_count(ctx->claims); i++) {
+		const struct claim_entry *e = claims_at(ctx->claims, i);
+
+		json_object_array_add(claims, claim_json(e, devtable_get(ctx->devices, e->device)));
+	}
+	json_object_object_add(body, "claims", claims);
+	json_object_object_add(body, "pool", pool_json(ctx));
+	r = store_write(p->store, body, err, size);
+	json_object_put(body);
+	if (r < 0)
+		log_error("state not saved: %s", err);
+	return r;
+}
+
+/* ---- restoring ---------------------------------------------------------- */
+
+static const char *str_at(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : NULL;
+}
+
+static int64_t int_at(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static bool bool_at(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+static uint32_t hex_at(json_object *o, const char *key)
+{
+	const char *s = str_at(o, key);
+
+	return s ? (uint32_t)strtoul(s, NULL, 16) : 0;
+}
+
+static bool same_device(json_object *rec, const struct device *dev)
+{
+	return hex_at(rec, "vendor") == dev->vendor && hex_at(rec, "product") == dev->product &&
+	       (dev->bus != HD_BUS_USB || streq(str_at(rec, "serial"), dev->usb.serial));
+}
+
+static void on_undone(const struct detach_result *r, void *arg)
+{
+	if (r->status == DETACH_OK)
+		log_dev_info(r->device, "restart: back on %s", r->driver ? r->driver : "no driver");
+	else
+		log_dev_warn(r->device, "restart: could not reattach it: %s",
+			     r->failure.message[0] ? r->failure.message : r->error);
+}
+
+/* A claim that was never acknowledged, or a release under way: the device
+ * goes back to its host driver if hostdevd had moved it to a stub. */
+static void undo(struct persist *p, json_object *rec, struct device *dev, const char *why)
+{
+	const char *id = str_at(rec, "device"), *orig = str_at(rec, "original_driver");
+
+	if (!dev || dev->bus != HD_BUS_PCI || !bool_at(rec, "managed") ||
+	    !driver_is_stub(dev->driver) || !same_device(rec, dev)) {
+		log_dev_info(id, "restart: %s; nothing to undo on the device", why);
+		return;
+	}
+	log_dev_info(id, "restart: %s: reattaching it to %s", why, orig ? orig : "its host driver");
+	str_replace(&dev->original_driver, orig);
+	reattach_start(p->ctx->detach, id, on_undone, NULL);
+}
+
+static void restore_unbound(struct claim_entry *e, json_object *rec)
+{
+	json_object *arr;
+	size_t n;
+
+	if (!json_object_object_get_ex(rec, "unbound_interfaces", &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return;
+	n = json_object_array_length(arr);
+	e->unbound = xcalloc(n + 1, sizeof(*e->unbound));
+	for (size_t i = 0; i < n; i++) {
+		json_object *b = json_object_array_get_idx(arr, i);
+
+		e->unbound[i].iface = xstrdup(str_at(b, "interface"));
+		e->unbound[i].driver = xstrdup(str_at(b, "driver"));
+	}
+	e->n_unbound = n;
+}
+
+/* A held claim: kept, whatever became of the device, unless another device
+ * now sits at its address. */
+static void restore_held(struct persist *p, json_object *rec, struct device *dev)
+{
+	const char *id = str_at(rec, "device");
+	json_object *owner_o = NULL;
+	struct claim_owner owner;
+	struct claim_cred cred;
+	struct claim_entry *e;
+
+	if (dev && !same_device(rec, dev)) {
+		log_dev_warn(id, "restart: now %04x:%04x, not the %s:%s claimed: another device, "
+				 "which inherits nothing; claim dropped",
+			     dev->vendor, dev->product, str_at(rec, "vendor"), str_at(rec, "product"));
+		return;
+	}
+	json_object_object_get_ex(rec, "owner", &owner_o);
+	owner = (struct claim_owner){ str_at(owner_o, "driver"), str_at(owner_o, "domain"),
+				      str_at(owner_o, "uuid") };
+	cred = (struct claim_cred){ (uid_t)int_at(rec, "uid"), (gid_t)int_at(rec, "gid"),
+				    (pid_t)int_at(rec, "pid") };
+	e = claims_reserve(p->ctx->claims, id, &owner, bool_at(rec, "managed"), &cred);
+	e->phase = CLAIM_HELD;
+	e->since = int_at(rec, "since");
+	e->vendor = hex_at(rec, "vendor");
+	e->product = hex_at(rec, "product");
+	e->serial = xstrdup(str_at(rec, "serial"));
+	e->stub = xstrdup(str_at(rec, "stub"));
+	restore_unbound(e, rec);
+	if (!dev) {
+		log_dev_warn(id, "restart: claimed by %s/%s but not present: kept as missing",
+			     owner.driver, owner.domain);
+		return;
+	}
+	if (dev->bus == HD_BUS_PCI)
+		str_replace(&dev->original_driver, str_at(rec, "original_driver"));
+	if (dev->bus == HD_BUS_USB || driver_is_stub(dev->driver)) {
+		device_set_state(dev, DEV_CLAIMED, "claim restored");
+		log_dev_info(id, "restart: claimed by %s/%s", owner.driver, owner.domain);
+	} else {
+		log_dev_warn(id, "restart: claimed by %s/%s but on %s, not a stub: drifted back to "
+				 "the host; the claim is kept",
+			     owner.driver, owner.domain, dev->driver ? dev->driver : "no driver");
+	}
+}
+
+static void restore_pool(struct persist *p, json_object *rec)
+{
+	const char *id = str_at(rec, "device");
+	struct device *dev = devtable_get(p->ctx->devices, id);
+
+	if (!dev || !same_device(rec, dev) || !driver_is_stub(dev->driver) ||
+	    claims_find(p->ctx->claims, id)) {
+		log_dev_info(id, "restart: was in the detached pool, is not now: forgotten");
+		return;
+	}
+	str_replace(&dev->original_driver, str_at(rec, "original_driver"));
+	log_dev_info(id, "restart: in the detached pool (original driver %s)",
+		     dev->original_driver ? dev->original_driver : "none");
+}
+
+/* On a stub with no record: put there by someone else or a crash. */
+static void report_orphans(struct persist *p)
+{
+	for (size_t i = 0; i < devtable_count(p->ctx->devices); i++) {
+		const struct device *dev = devtable_at(p->ctx->devices, i);
+
+		if (dev->bus == HD_BUS_PCI && driver_is_stub(dev->driver) &&
+		    !dev->original_driver && !claims_find(p->ctx->claims, dev->id))
+			log_dev_info(dev->id, "on %s with no record of hostdevd's (libvirt, "
+					      "driverctl, vfio-pci.ids or a crash): kept",
+				     dev->driver);
+	}
+}
+
+static void restore_array(struct persist *p, json_object *body, const char *key, bool claims)
+{
+	json_object *arr;
+
+	if (!json_object_object_get_ex(body, key, &arr) || !json_object_is_type(arr, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *rec = json_object_array_get_idx(arr, i);
+		const char *id = str_at(rec, "device"), *phase = str_at(rec, "phase");
+		struct device *dev = id ? devtable_get(p->ctx->devices, id) : NULL;
+
+		if (!id || claims_find(p->ctx->claims, id))
+			continue;
+		if (!claims)
+			restore_pool(p, rec);
+		else if (streq(phase, "held"))
+			restore_held(p, rec, dev);
+		else if (streq(phase, "releasing"))
+			undo(p, rec, dev, "a release was under way");
+		else
+			undo(p, rec, dev, "a claim was never acknowledged");
+	}
+}
+
+int persist_restore(struct persist *p)
+{
+	json_object *body;
+	char err[512];
+	int r = store_read(p->store, &body, err, sizeof(err));
+
+	if (r == -ENOENT) {
+		log_info("no state at %s: a first start", store_path(p->store));
+		return persist_save(p, err, sizeof(err));
+	}
+	if (r < 0) {
+		log_error("%s; move it aside to start without it (claims in it are then "
+			  "forgotten)",
+			  err);
+		return r;
+	}
+	restore_array(p, body, "claims", true);
+	restore_array(p, body, "pool", false);
+	json_object_put(body);
+	report_orphans(p);
+	return persist_save(p, err, sizeof(err));
+}

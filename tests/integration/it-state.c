@@ -1,0 +1,322 @@
+/* Durable state end to end (docs/state.md): the real daemon on the kernel
+ * emulator, killed with SIGKILL and started again on the same state
+ * directory.  Acknowledged claims and the detached pool survive; a device
+ * gone while the daemon was down keeps its claim; one that drifted back to
+ * its host driver keeps its claim and is reported; a claim never
+ * acknowledged is rolled back; a state file that cannot be read stops the
+ * start; a full state directory refuses claims and leaves no partial
+ * record. */
+#include "tests/integration/kfix.h"
+#include "tests/kemu/kemu.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NIC "0000:03:00.0"  /* e1000e */
+#define NIC2 "0000:02:00.0" /* e1000e */
+
+/* Daemons killed by a test: their directories hold the state directory the
+ * next one uses, so they are cleaned up only at the end. */
+static struct hdproc dead[4];
+static size_t n_dead;
+
+static int teardown(void **state)
+{
+	kfix_teardown(state);
+	while (n_dead > 0)
+		hdproc_cleanup(&dead[--n_dead]);
+	return 0;
+}
+
+static json_object *claim(struct fixture *f, const char *id)
+{
+	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
+
+	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
+	json_object_array_add(arr, json_object_new_string(id));
+	json_object_object_add(p, "devices", arr);
+	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
+	json_object_put(p);
+	return reply;
+}
+
+static json_object *release(struct fixture *f, const char *id)
+{
+	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
+
+	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
+	json_object_array_add(arr, json_object_new_string(id));
+	json_object_object_add(p, "devices", arr);
+	reply = vlc_call(f->c, "io.hostdevd.Release", p);
+	json_object_put(p);
+	return reply;
+}
+
+static void expect_ok(json_object *reply)
+{
+	if (vlc_error(reply))
+		fail_msg("%s", json_object_to_json_string(reply));
+	json_object_put(reply);
+}
+
+static const char *state_dir(struct fixture *f)
+{
+	return f->daemon.state_dir;
+}
+
+/* kill -9, nothing else: no chance to write anything. */
+static void crash(struct fixture *f)
+{
+	assert_int_equal(kill(f->daemon.pid, SIGKILL), 0);
+	assert_true(hdproc_wait(&f->daemon, 10000) >= 0);
+	vlc_free(f->c);
+	f->c = NULL;
+	assert_true(n_dead < ARRAY_SIZE(dead));
+	dead[n_dead++] = f->daemon;
+	memset(&f->daemon, 0, sizeof(f->daemon));
+}
+
+static void start_on(struct fixture *f, const char *dir)
+{
+	struct hdproc_config cfg = { .state_dir = dir };
+
+	hdproc_start_ok(&f->daemon, &cfg);
+	f->c = vlc_connect(f->daemon.socket_path);
+}
+
+static void restart(struct fixture *f)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f);
+	start_on(f, dir);
+}
+
+static json_object *device(struct fixture *f, const char *id, json_object **reply)
+{
+	json_object *d;
+
+	*reply = kfix_call_dev(f, "io.hostdevd.GetDevice", id, NULL);
+	assert_true(json_object_object_get_ex(vlc_params(*reply), "device", &d));
+	return d;
+}
+
+static void test_claim_survives_a_crash(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply, *d;
+
+	expect_ok(claim(f, NIC));
+	restart(f);
+	assert_int_equal(kfix_claims(f), 1);
+	d = device(f, NIC, &reply);
+	assert_string_equal(kfix_str_at(d, "state", NULL), "claimed");
+	assert_string_equal(kfix_str_at(d, "claim", "domain"), "vm1");
+	assert_string_equal(kfix_str_at(d, "original_driver", NULL), "e1000e");
+	json_object_put(reply);
+	/* Another owner is still refused, and the release restores e1000e:
+	 * the original driver came from the state file. */
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
+	assert_string_equal(vlc_error(reply), "io.hostdevd.DeviceInUse");
+	json_object_put(reply);
+	expect_ok(release(f, NIC));
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	restart(f);
+	assert_int_equal(kfix_claims(f), 0);
+}
+
+static void test_pool_survives_a_crash(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply, *d;
+
+	expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC2, NULL));
+	restart(f);
+	d = device(f, NIC2, &reply);
+	assert_string_equal(kfix_str_at(d, "state", NULL), "detached");
+	assert_string_equal(kfix_str_at(d, "original_driver", NULL), "e1000e");
+	json_object_put(reply);
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", NIC2, NULL);
+	assert_null(vlc_error(reply));
+	assert_string_equal(kfix_str_at(vlc_params(reply), "outcome", NULL), "original");
+	json_object_put(reply);
+}
+
+/* Gone while the daemon was down: the claim stays until the device
+ * returns (then it is claimed again) or is released. */
+static void test_missing_device_keeps_its_claim(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_MAX];
+
+	expect_ok(claim(f, NIC));
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f);
+	tb_unplug(f->tb, NIC);
+	start_on(f, dir);
+	assert_int_equal(kfix_claims(f), 1);
+	tb_plug(f->tb, NIC);
+	kfix_wait_state(f, NIC, "claimed");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
+}
+
+/* Rebound to its host driver behind hostdevd's back: the claim is kept
+ * (its owner still thinks it holds the device) and the drift reported. */
+static void test_drifted_device(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply, *d;
+	char dir[PATH_MAX];
+	char *log;
+
+	expect_ok(claim(f, NIC));
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f);
+	tb_unbind(f->tb, NIC);
+	tb_bind(f->tb, NIC, "e1000e");
+	start_on(f, dir);
+	assert_int_equal(kfix_claims(f), 1);
+	d = device(f, NIC, &reply);
+	assert_string_equal(kfix_str_at(d, "driver", NULL), "e1000e");
+	json_object_put(reply);
+	log = hdproc_log(&f->daemon);
+	assert_non_null(strstr(log, "drifted back to the host"));
+	free(log);
+}
+
+/* A claim the daemon died before acknowledging: the state file says
+ * "reserved" and the device is on vfio-pci; the restart reattaches it to
+ * its original driver and forgets the claim. */
+static void test_unacknowledged_claim_rolled_back(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	char *log;
+	FILE *fp;
+
+	expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f);
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "{ \"format\": \"hostdevd-state\", \"version\": 1, \"claims\": [ { "
+		    "\"device\": \"" NIC "\", \"phase\": \"reserved\", \"owner\": { \"driver\": "
+		    "\"qemu\", \"domain\": \"vm1\" }, \"vendor\": \"8086\", \"product\": \"10d3\", "
+		    "\"managed\": true, \"stub\": \"vfio-pci\", \"original_driver\": \"e1000e\" } ], "
+		    "\"pool\": [] }\n");
+	fclose(fp);
+	start_on(f, dir);
+	kfix_wait_state(f, NIC, "host");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_int_equal(kfix_claims(f), 0);
+	log = hdproc_log(&f->daemon);
+	assert_non_null(strstr(log, "never acknowledged"));
+	free(log);
+}
+
+/* A state file that cannot be understood stops the start, naming it. */
+static void test_bad_state_file(void **state)
+{
+	static const char *const docs[] = {
+		"{ not json",
+		"{ \"format\": \"hostdevd-state\", \"version\": 99, \"claims\": [] }",
+		"{ \"format\": \"something-else\", \"version\": 1 }",
+	};
+	static const char *const says[] = { "not JSON", "version 99", "\"format\"" };
+	struct fixture *f = *state;
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f);
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	for (size_t i = 0; i < ARRAY_SIZE(docs); i++) {
+		struct hdproc_config cfg = { .state_dir = dir };
+		struct hdproc p;
+		char *log;
+		FILE *fp = fopen(path, "w");
+
+		assert_non_null(fp);
+		fputs(docs[i], fp);
+		fclose(fp);
+		assert_int_equal(hdproc_start(&p, &cfg), -ECHILD);
+		assert_true(WIFEXITED(p.status) && WEXITSTATUS(p.status) != 0);
+		log = hdproc_log(&p);
+		assert_non_null(strstr(log, path));
+		assert_non_null(strstr(log, says[i]));
+		free(log);
+		hdproc_cleanup(&p);
+	}
+	unlink(path);
+	start_on(f, dir); /* without a state file: a first start */
+	assert_int_equal(kfix_claims(f), 0);
+}
+
+/* The state file may not grow (the daemon runs with a file-size limit, as
+ * on a full disk): a claim is refused before anything moves, and the file
+ * is whole and claim-free afterwards. */
+static void test_full_state_directory(void **state)
+{
+	struct fixture *f = *state;
+	struct rlimit old, small = { .rlim_cur = 400, .rlim_max = RLIM_INFINITY };
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	json_object *reply;
+	char *text;
+	FILE *fp;
+	long len;
+
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	start_on(f, dir);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	reply = claim(f, NIC);
+	assert_string_equal(vlc_error(reply), "io.hostdevd.StateUnavailable");
+	assert_int_equal(json_object_get_int(json_object_object_get(
+				 json_object_object_get(reply, "parameters"), "errno")),
+			 EFBIG);
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "driver_override", NIC), 0);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_int_equal(kfix_claims(f), 0);
+	snprintf(path, sizeof(path), "%s/state.json.tmp", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	text = xcalloc(1, (size_t)len + 1);
+	assert_int_equal(fread(text, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	json_object_put(vlc_json(text)); /* parses: whole */
+	assert_null(strstr(text, NIC));
+	free(text);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, kfix_setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_claim_survives_a_crash),
+		T(test_pool_survives_a_crash),
+		T(test_missing_device_keeps_its_claim),
+		T(test_drifted_device),
+		T(test_unacknowledged_claim_rolled_back),
+		T(test_bad_state_file),
+		T(test_full_state_directory),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
