@@ -1087,6 +1087,16 @@ static char *err_group_not_viable(const char *method, json_object *p)
 			 param_text(p, "device"), param_text(p, "group"), members);
 }
 
+static char *err_state_unavailable(const char *method, json_object *p)
+{
+	const struct operation *op = find_operation(method);
+
+	return xasprintf("hostdevd could not save its state, so it did not %s %s: %s; free space "
+			 "in or make writable its state directory (--state-dir) and try again",
+			 op ? op->verb : "act on", param_text(p, "device"),
+			 param_text(p, "message"));
+}
+
 static char *err_not_claimed(const char *method, json_object *p)
 {
 	return xasprintf("%s is not claimed by that owner, so nothing was released "
@@ -1136,6 +1146,7 @@ static const struct {
 	{ "io.hostdevd.DeviceInUse", err_device_in_use },
 	{ "io.hostdevd.GroupNotViable", err_group_not_viable },
 	{ "io.hostdevd.NotClaimed", err_not_claimed },
+	{ "io.hostdevd.StateUnavailable", err_state_unavailable },
 	{ "org.varlink.service.InvalidParameter", err_invalid_parameter },
 	{ "org.varlink.service.MethodNotFound", err_method_not_found },
 	{ "org.varlink.service.MethodNotImplemented", err_method_not_found },

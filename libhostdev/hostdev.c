@@ -277,6 +277,8 @@ static const struct sentence sentences[] = {
 	  "%v of %1 failed at step %2: %e (%3)" },
 	{ IFACE "Timeout", ETIMEDOUT, { "device", "step", "seconds" },
 	  "%v of %1 timed out at step %2 after %3 s" },
+	{ IFACE "StateUnavailable", ENOSPC, { "device", "message" },
+	  "hostdevd could not save its state, so the %v of %1 did not happen: %2" },
 	{ IFACE "NotClaimed", ENOENT, { "device" },
 	  "%1 is not claimed by that owner, so nothing was released" },
 	{ IFACE "PermissionDenied", EACCES, { 0 }, "hostdevd refused the %v: permission denied" },

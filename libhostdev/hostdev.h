@@ -106,6 +106,8 @@ enum {
 #define HD_ERROR_OPERATION_FAILED "io.hostdevd.OperationFailed"
 #define HD_ERROR_TIMEOUT "io.hostdevd.Timeout"
 #define HD_ERROR_NOT_CLAIMED "io.hostdevd.NotClaimed"
+/* hostdevd's state directory is full or read-only: nothing was done. */
+#define HD_ERROR_STATE_UNAVAILABLE "io.hostdevd.StateUnavailable"
 #define HD_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
 #define HD_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
 /* hostdevd's socket could not be connected to (not running, no access). */

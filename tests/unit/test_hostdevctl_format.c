@@ -774,6 +774,13 @@ static void test_claim_errors(void **state)
 			"cannot claim 0000:05:00.0: IOMMU group ? is not viable, as these members "
 			"are not on a stub driver: -; detach them first, or claim the whole group "
 			"with --whole-group (io.hostdevd.GroupNotViable)");
+	expect_op_error(CLAIM_M, "io.hostdevd.StateUnavailable",
+			"{\"device\":\"0000:03:00.0\",\"errno\":28,\"message\":\"writing "
+			"/run/hostdevd/state.json.tmp: No space left on device\"}",
+			"hostdevd could not save its state, so it did not claim 0000:03:00.0: "
+			"writing /run/hostdevd/state.json.tmp: No space left on device; free space "
+			"in or make writable its state directory (--state-dir) and try again "
+			"(io.hostdevd.StateUnavailable)");
 	expect_op_error(RELEASE_M, "io.hostdevd.NotClaimed", "{\"device\":\"0000:03:00.0\"}",
 			"0000:03:00.0 is not claimed by that owner, so nothing was released "
 			"('hostdevctl claims' lists who holds what) (io.hostdevd.NotClaimed)");

@@ -606,6 +606,11 @@ static const struct sentence_case sentence_cases[] = {
 		"{\"device\":\"" NIC "\",\"step\":\"confirm_bind\",\"seconds\":10.0}"),
 	  HD_ERROR_TIMEOUT, ETIMEDOUT,
 	  "node detach of " NIC " timed out at step confirm_bind after 10.0 s" },
+	{ ERROR("io.hostdevd.StateUnavailable",
+		"{\"device\":\"" NIC "\",\"errno\":28,\"message\":\"disk full\"}"),
+	  HD_ERROR_STATE_UNAVAILABLE, ENOSPC,
+	  "hostdevd could not save its state, so the node detach of " NIC " did not happen: "
+	  "disk full" },
 	{ ERROR("io.hostdevd.NotClaimed", "{\"device\":\"" NIC "\"}"), HD_ERROR_NOT_CLAIMED,
 	  ENOENT, NIC " is not claimed by that owner, so nothing was released" },
 	{ ERROR("io.hostdevd.PermissionDenied", "{}"), "io.hostdevd.PermissionDenied", EACCES,
