@@ -631,6 +631,35 @@ static void status_devices(FILE *out, json_object *counts)
 	put_field(out, "devices:", line);
 }
 
+static void put_int_field_if(FILE *out, json_object *obj, const char *key, const char *label)
+{
+	if (json_object_object_get_ex(obj, key, NULL))
+		put_int_field(out, obj, key, label);
+}
+
+/* One line per device needing a look: "0000:03:00.0 drifted: claimed by
+ * qemu/vm1, but on e1000e". */
+static void status_attention(FILE *out, json_object *att)
+{
+	size_t n = array_rows(att);
+
+	if (!att)
+		return;
+	if (n == 0) {
+		put_field(out, "attention:", "none");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *a = json_object_array_get_idx(att, i);
+		_cleanup_free_ char *line = xasprintf("%s %s: %s", or_none(get_str(a, "device")),
+						      or_none(get_str(a, "what")),
+						      or_none(get_str(a, "detail")));
+		_cleanup_free_ char *clean = sanitized(line);
+
+		put_field(out, i == 0 ? "attention:" : "", clean);
+	}
+}
+
 void format_status(FILE *out, json_object *status)
 {
 	json_object *uptime = get_typed(status, "uptime_seconds", json_type_double);
@@ -653,6 +682,11 @@ void format_status(FILE *out, json_object *status)
 	/* Daemons before 0.1.0's log-level signals do not report it. */
 	if (get_str(status, "log_level"))
 		put_field(out, "log level:", get_str(status, "log_level"));
+	/* Nor these, before durable state. */
+	put_int_field_if(out, status, "claims", "claims:");
+	if (get_str(status, "state_file"))
+		put_field(out, "state file:", get_str(status, "state_file"));
+	status_attention(out, get_array(status, "attention"));
 }
 
 /* ---- detach and reattach ---- */

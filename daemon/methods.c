@@ -816,6 +816,67 @@ static json_object *uptime(const struct hd_context *ctx)
 	return json_object_new_double_s(seconds, text);
 }
 
+static int attention_cmp(const void *a, const void *b)
+{
+	json_object *x = *(json_object *const *)a, *y = *(json_object *const *)b;
+
+	return strcmp(json_object_get_string(json_object_object_get(x, "device")),
+		      json_object_get_string(json_object_object_get(y, "device")));
+}
+
+static void add_attention(json_object *arr, const char *id, const char *what, const char *detail)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "device", json_object_new_string(id));
+	json_object_object_add(o, "what", json_object_new_string(what));
+	json_object_object_add(o, "detail", json_object_new_string(detail));
+	json_object_array_add(arr, o);
+}
+
+/* Claims, and where the claim table, the pool and the kernel disagree.
+ * Claims are sorted by device and so is the device table's walk below;
+ * the two lists are merged by id. */
+static void add_claims_status(struct hd_context *ctx, json_object *r)
+{
+	json_object *att = json_object_new_array();
+	size_t held = 0;
+	char detail[256];
+
+	/* A context without claims (server tests) has nothing to say. */
+	for (size_t i = 0; ctx->claims && i < claims_count(ctx->claims); i++) {
+		const struct claim_entry *e = claims_at(ctx->claims, i);
+		const struct device *dev = devtable_get(ctx->devices, e->device);
+
+		if (e->phase != CLAIM_HELD)
+			continue;
+		held++;
+		if (!dev) {
+			snprintf(detail, sizeof(detail), "claimed by %s/%s, not present", e->driver,
+				 e->domain);
+			add_attention(att, e->device, "missing", detail);
+		} else if (dev->bus == HD_BUS_PCI && e->managed && !driver_is_stub(dev->driver)) {
+			snprintf(detail, sizeof(detail), "claimed by %s/%s, but on %s", e->driver,
+				 e->domain, dev->driver ? dev->driver : "no driver");
+			add_attention(att, e->device, "drifted", detail);
+		}
+	}
+	for (size_t i = 0; i < devtable_count(ctx->devices); i++) {
+		const struct device *dev = devtable_at(ctx->devices, i);
+
+		if (dev->bus != HD_BUS_PCI || !driver_is_stub(dev->driver) || dev->original_driver ||
+		    !ctx->claims || claims_find(ctx->claims, dev->id))
+			continue;
+		snprintf(detail, sizeof(detail), "on %s with no record of hostdevd's", dev->driver);
+		add_attention(att, dev->id, "orphan", detail);
+	}
+	json_object_array_sort(att, attention_cmp);
+	add_u64(r, "claims", held);
+	json_object_object_add(r, "attention", att);
+	json_object_object_add(r, "state_file",
+			       json_object_new_string(ctx->persist ? persist_path(ctx->persist) : ""));
+}
+
 static void method_get_status(struct hd_context *ctx, struct server_call *call,
 			      json_object *params)
 {
@@ -839,6 +900,7 @@ static void method_get_status(struct hd_context *ctx, struct server_call *call,
 	add_u64(r, "watchers", server_watcher_count(s));
 	json_object_object_add(r, "log_level",
 			       json_object_new_string(log_level_name(log_current_level)));
+	add_claims_status(ctx, r);
 	server_call_reply(call, r, false);
 }
 

@@ -110,6 +110,24 @@ static json_object *device(struct fixture *f, const char *id, json_object **repl
 	return d;
 }
 
+/* GetStatus lists `id` as needing attention for `what`. */
+static void assert_attention(struct fixture *f, const char *id, const char *what)
+{
+	json_object *reply = vlc_call(f->c, "io.hostdevd.GetStatus", NULL), *att;
+	bool found = false;
+
+	assert_true(json_object_object_get_ex(vlc_params(reply), "attention", &att));
+	for (size_t i = 0; i < json_object_array_length(att); i++) {
+		json_object *a = json_object_array_get_idx(att, i);
+
+		found |= streq(kfix_str_at(a, "device", NULL), id) &&
+			 streq(kfix_str_at(a, "what", NULL), what);
+	}
+	if (!found)
+		fail_msg("%s not listed as %s: %s", id, what, json_object_to_json_string(att));
+	json_object_put(reply);
+}
+
 static void test_claim_survives_a_crash(void **state)
 {
 	struct fixture *f = *state;
@@ -164,6 +182,7 @@ static void test_missing_device_keeps_its_claim(void **state)
 	tb_unplug(f->tb, NIC);
 	start_on(f, dir);
 	assert_int_equal(kfix_claims(f), 1);
+	assert_attention(f, NIC, "missing");
 	tb_plug(f->tb, NIC);
 	kfix_wait_state(f, NIC, "claimed");
 	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
@@ -191,6 +210,7 @@ static void test_drifted_device(void **state)
 	log = hdproc_log(&f->daemon);
 	assert_non_null(strstr(log, "drifted back to the host"));
 	free(log);
+	assert_attention(f, NIC, "drifted");
 }
 
 /* A claim the daemon died before acknowledging: the state file says

@@ -348,6 +348,45 @@ static void test_status(void **state)
 		      "log level:        info\n");
 }
 
+/* Durable state's part: the claims, the file, and what needs a look. */
+static void test_status_attention(void **state)
+{
+	expect_render(format_status,
+		      "{\"version\":\"0.1.0\",\"claims\":2,\"state_file\":\"/run/hostdevd/"
+		      "state.json\",\"attention\":[{\"device\":\"0000:03:00.0\",\"what\":"
+		      "\"drifted\",\"detail\":\"claimed by qemu/vm1, but on e1000e\"},"
+		      "{\"device\":\"0000:06:10.2\",\"what\":\"orphan\",\"detail\":\"on "
+		      "vfio-pci with no record of hostdevd's\"}]}",
+		      "version:          0.1.0\n"
+		      "uptime:           -\n"
+		      "devices:          -\n"
+		      "event source:     -\n"
+		      "events received:  -\n"
+		      "overflows:        -\n"
+		      "resyncs:          -\n"
+		      "sequence:         -\n"
+		      "clients:          -\n"
+		      "watchers:         -\n"
+		      "claims:           2\n"
+		      "state file:       /run/hostdevd/state.json\n"
+		      "attention:        0000:03:00.0 drifted: claimed by qemu/vm1, but on e1000e\n"
+		      "                  0000:06:10.2 orphan: on vfio-pci with no record of "
+		      "hostdevd's\n");
+	expect_render(format_status, "{\"claims\":0,\"attention\":[]}",
+		      "version:          -\n"
+		      "uptime:           -\n"
+		      "devices:          -\n"
+		      "event source:     -\n"
+		      "events received:  -\n"
+		      "overflows:        -\n"
+		      "resyncs:          -\n"
+		      "sequence:         -\n"
+		      "clients:          -\n"
+		      "watchers:         -\n"
+		      "claims:           0\n"
+		      "attention:        none\n");
+}
+
 static void test_status_uptimes(void **state)
 {
 	static const struct {
@@ -876,6 +915,7 @@ int main(void)
 		cmocka_unit_test(test_watch_lines),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_status_uptimes),
+		cmocka_unit_test(test_status_attention),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_varlink_errors),
 		cmocka_unit_test(test_unknown_errors_name_parameters),
