@@ -469,6 +469,37 @@ static void plan_unbind(struct claim_entry *e, const struct device *dev)
 	}
 }
 
+/* Whether the claim will write to sysfs: a managed PCI function not on a
+ * stub yet, or a USB device whose interface drivers it unbinds. */
+static bool claim_writes(struct claim_engine *ce, const struct claim_op *op)
+{
+	for (size_t i = 0; i < op->n; i++) {
+		const struct device *dev = devtable_get(ce->devices, op->ids[i]);
+		const struct claim_entry *e = claims_find(ce->claims, op->ids[i]);
+
+		if (op->skip[i] || !dev)
+			continue;
+		if (dev->bus == HD_BUS_USB ? e->n_unbound > 0
+					   : op->managed && !driver_is_stub(dev->driver))
+			return true;
+	}
+	return false;
+}
+
+/* Whether a release will write: a managed PCI function or a USB device
+ * with interface drivers to bind again. */
+static bool release_writes(struct claim_engine *ce, char *const *ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct claim_entry *e = claims_find(ce->claims, ids[i]);
+		const struct device *dev = devtable_get(ce->devices, ids[i]);
+
+		if (dev && (dev->bus == HD_BUS_USB ? e->n_unbound > 0 : e->managed))
+			return true;
+	}
+	return false;
+}
+
 static void reserve(struct claim_engine *ce, const struct claim_request *req,
 		    const struct device *dev)
 {
@@ -506,8 +537,10 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 		if (!op->skip[i])
 			reserve(ce, req, devtable_get(ce->devices, op->ids[i]));
 	/* The intent, before any write: after a crash the restart knows what
-	 * this claim was doing and undoes it. */
-	if (!save_state(ce, op->ids[0], &r)) {
+	 * this claim was doing and undoes it.  A claim that writes nothing
+	 * (devices already on their stubs, record-only USB) has no intent to
+	 * record: its one save comes before the acknowledgement. */
+	if (claim_writes(ce, op) && !save_state(ce, op->ids[0], &r)) {
 		drop_reservations(op);
 		log_info("claim by %s/%s refused: %s", req->owner.driver, req->owner.domain,
 			 r.reason_buf);
@@ -640,7 +673,7 @@ void release_start(struct claim_engine *ce, const struct release_request *req,
 	op = op_new(ce, &req->owner, ids, n, done, ctx);
 	for (size_t i = 0; i < n; i++)
 		claims_find(ce->claims, ids[i])->phase = CLAIM_RELEASING;
-	if (n && !save_state(ce, ids[0], &r)) {
+	if (n && release_writes(ce, ids, n) && !save_state(ce, ids[0], &r)) {
 		for (size_t i = 0; i < n; i++)
 			claims_find(ce->claims, ids[i])->phase = CLAIM_HELD;
 		finish(op, &r);

@@ -3,6 +3,7 @@
 #include "common/util.h"
 #include "daemon/context.h"
 #include "daemon/detach.h"
+#include "daemon/devjson.h"
 #include "daemon/store.h"
 #include "state/claims.h"
 
@@ -46,95 +47,128 @@ const char *persist_path(const struct persist *p)
 
 /* ---- saving ------------------------------------------------------------- */
 
-static void add_str(json_object *o, const char *key, const char *val)
+/* The document is written as text, one record a line: a save is on the
+ * path of every claim, and building json-c objects for it cost more than
+ * the write (bench_store).  The reader (store_read, json-c) takes any
+ * layout. */
+#define LIT(b, s) devjson_append(b, s, sizeof(s) - 1)
+
+static void key_str(struct devjson_buf *b, const char *key, const char *val)
 {
-	if (val)
-		json_object_object_add(o, key, json_object_new_string(val));
+	if (!val)
+		return;
+	LIT(b, ", ");
+	devjson_append_string(b, key);
+	LIT(b, ": ");
+	devjson_append_string(b, val);
 }
 
-static void add_hex(json_object *o, const char *key, uint32_t v)
+static void key_int(struct devjson_buf *b, const char *key, int64_t val)
+{
+	LIT(b, ", ");
+	devjson_append_string(b, key);
+	LIT(b, ": ");
+	devjson_append_int(b, val);
+}
+
+static void key_hex(struct devjson_buf *b, const char *key, uint32_t v)
 {
 	char buf[8];
 
 	snprintf(buf, sizeof(buf), "%04x", v);
-	json_object_object_add(o, key, json_object_new_string(buf));
+	key_str(b, key, buf);
 }
 
-static json_object *claim_json(const struct claim_entry *e, const struct device *dev)
+static void claim_text(struct devjson_buf *b, const struct claim_entry *e,
+		       const struct device *dev)
 {
-	json_object *o = json_object_new_object(), *owner = json_object_new_object();
-
-	add_str(o, "device", e->device);
-	add_str(o, "phase", phase_names[e->phase]);
-	add_str(owner, "driver", e->driver);
-	add_str(owner, "domain", e->domain);
-	add_str(owner, "uuid", e->uuid);
-	json_object_object_add(o, "owner", owner);
-	add_hex(o, "vendor", e->vendor);
-	add_hex(o, "product", e->product);
-	add_str(o, "serial", e->serial);
-	json_object_object_add(o, "managed", json_object_new_boolean(e->managed));
-	add_str(o, "stub", e->stub);
+	LIT(b, "    {\"device\": ");
+	devjson_append_string(b, e->device);
+	key_str(b, "phase", phase_names[e->phase]);
+	LIT(b, ", \"owner\": {\"driver\": ");
+	devjson_append_string(b, e->driver);
+	key_str(b, "domain", e->domain);
+	key_str(b, "uuid", e->uuid);
+	LIT(b, "}");
+	key_hex(b, "vendor", e->vendor);
+	key_hex(b, "product", e->product);
+	key_str(b, "serial", e->serial);
+	if (e->managed)
+		LIT(b, ", \"managed\": true");
+	else
+		LIT(b, ", \"managed\": false");
+	key_str(b, "stub", e->stub);
 	/* The driver to give it back to: the record's while it is detached. */
-	add_str(o, "original_driver", dev ? dev->original_driver : NULL);
+	key_str(b, "original_driver", dev ? dev->original_driver : NULL);
 	if (e->n_unbound) {
-		json_object *arr = json_object_new_array();
-
+		LIT(b, ", \"unbound_interfaces\": [");
 		for (size_t i = 0; i < e->n_unbound; i++) {
-			json_object *b = json_object_new_object();
-
-			add_str(b, "interface", e->unbound[i].iface);
-			add_str(b, "driver", e->unbound[i].driver);
-			json_object_array_add(arr, b);
+			if (i)
+				LIT(b, ", ");
+			LIT(b, "{\"interface\": ");
+			devjson_append_string(b, e->unbound[i].iface);
+			key_str(b, "driver", e->unbound[i].driver);
+			LIT(b, "}");
 		}
-		json_object_object_add(o, "unbound_interfaces", arr);
+		LIT(b, "]");
 	}
-	json_object_object_add(o, "uid", json_object_new_int64(e->cred.uid));
-	json_object_object_add(o, "gid", json_object_new_int64(e->cred.gid));
-	json_object_object_add(o, "pid", json_object_new_int64(e->cred.pid));
-	json_object_object_add(o, "since", json_object_new_int64(e->since));
-	return o;
+	key_int(b, "uid", e->cred.uid);
+	key_int(b, "gid", e->cred.gid);
+	key_int(b, "pid", e->cred.pid);
+	key_int(b, "since", e->since);
+	LIT(b, "}");
 }
 
 /* Devices hostdevd detached that nobody holds: their original driver is
  * what a later Reattach must bring back. */
-static json_object *pool_json(const struct hd_context *ctx)
+static void pool_text(struct devjson_buf *b, const struct hd_context *ctx)
 {
-	json_object *arr = json_object_new_array();
+	bool first = true;
 
 	for (size_t i = 0; i < devtable_count(ctx->devices); i++) {
 		const struct device *dev = devtable_at(ctx->devices, i);
-		json_object *o;
 
 		if (dev->state != DEV_DETACHED || !dev->original_driver ||
 		    claims_find(ctx->claims, dev->id))
 			continue;
-		o = json_object_new_object();
-		add_str(o, "device", dev->id);
-		add_hex(o, "vendor", dev->vendor);
-		add_hex(o, "product", dev->product);
-		add_str(o, "driver", dev->driver);
-		add_str(o, "original_driver", dev->original_driver);
-		json_object_array_add(arr, o);
+		if (!first)
+			LIT(b, ",");
+		first = false;
+		LIT(b, "\n    {\"device\": ");
+		devjson_append_string(b, dev->id);
+		key_hex(b, "vendor", dev->vendor);
+		key_hex(b, "product", dev->product);
+		key_str(b, "driver", dev->driver);
+		key_str(b, "original_driver", dev->original_driver);
+		LIT(b, "}");
 	}
-	return arr;
+	if (!first)
+		LIT(b, "\n  ");
 }
 
 int persist_save(struct persist *p, char *err, size_t size)
 {
 	struct hd_context *ctx = p->ctx;
-	json_object *body = json_object_new_object(), *claims = json_object_new_array();
+	struct devjson_buf b = { 0 };
+	size_t n = claims_count(ctx->claims);
 	int r;
 
-	for (size_t i = 0; i < claims_count(ctx->claims); i++) {
+	LIT(&b, "  \"claims\": [");
+	for (size_t i = 0; i < n; i++) {
 		const struct claim_entry *e = claims_at(ctx->claims, i);
 
-		json_object_array_add(claims, claim_json(e, devtable_get(ctx->devices, e->device)));
+		LIT(&b, "\n");
+		claim_text(&b, e, devtable_get(ctx->devices, e->device));
+		if (i + 1 < n)
+			LIT(&b, ",");
 	}
-	json_object_object_add(body, "claims", claims);
-	json_object_object_add(body, "pool", pool_json(ctx));
-	r = store_write(p->store, body, err, size);
-	json_object_put(body);
+	if (n)
+		LIT(&b, "\n  ");
+	LIT(&b, "],\n  \"pool\": [");
+	pool_text(&b, ctx);
+	LIT(&b, "]");
+	r = store_write(p->store, b.data, b.len, err, size);
+	free(b.data);
 	if (r < 0)
 		log_error("state not saved: %s", err);
 	return r;

@@ -28,11 +28,13 @@ struct store *store_new(const char *dir);
 void store_free(struct store *s);
 const char *store_path(const struct store *s);
 
-/* Replaces the document with body plus the envelope (format, version,
- * written).  body is not consumed.  0, or -errno with a sentence in err
+/* Replaces the document: the envelope (format, version, written) and then
+ * `members`, the body's members as JSON text ("\"claims\": [...],
+ * \"pool\": [...]"; len bytes, no braces), written as they are: the caller
+ * lays them out to be read by people.  0, or -errno with a sentence in err
  * ("writing /run/hostdevd/state.json.tmp: No space left on device"); on
  * failure the previous document is untouched and no temporary file stays. */
-int store_write(struct store *s, json_object *body, char *err, size_t size);
+int store_write(struct store *s, const char *members, size_t len, char *err, size_t size);
 
 /* Reads the document: 0 with *body (the caller's reference; the envelope
  * keys removed), -ENOENT when there is none (a first start), or -EINVAL /

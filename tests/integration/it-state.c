@@ -287,7 +287,7 @@ static void test_bad_state_file(void **state)
 static void test_full_state_directory(void **state)
 {
 	struct fixture *f = *state;
-	struct rlimit old, small = { .rlim_cur = 400, .rlim_max = RLIM_INFINITY };
+	struct rlimit old, small = { .rlim_cur = 200, .rlim_max = RLIM_INFINITY };
 	char dir[PATH_MAX], path[PATH_MAX + 16];
 	json_object *reply;
 	char *text;
@@ -301,6 +301,7 @@ static void test_full_state_directory(void **state)
 	start_on(f, dir);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	reply = claim(f, NIC);
+	assert_non_null(vlc_error(reply));
 	assert_string_equal(vlc_error(reply), "io.hostdevd.StateUnavailable");
 	assert_int_equal(json_object_get_int(json_object_object_get(
 				 json_object_object_get(reply, "parameters"), "errno")),
