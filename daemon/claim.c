@@ -13,7 +13,7 @@ struct claim_engine {
 	struct detach_engine *detach;
 	void (*state_changed)(const struct device *dev, void *ctx);
 	void *ctx;
-	int (*save)(void *ctx, char *err, size_t size);
+	void (*save)(void *ctx, claim_saved_fn done, void *arg);
 	void *save_ctx;
 	bool stopping;
 };
@@ -67,29 +67,30 @@ struct claim_engine *claim_engine_new(struct devtable *t, struct claims *c,
 	return ce;
 }
 
-void claim_engine_set_save(struct claim_engine *ce, int (*save)(void *ctx, char *err, size_t size),
-			   void *ctx)
+void claim_engine_set_save(struct claim_engine *ce,
+			   void (*save)(void *ctx, claim_saved_fn done, void *arg), void *ctx)
 {
 	ce->save = save;
 	ce->save_ctx = ctx;
 }
 
-/* Saves the table; on failure fills a StateUnavailable result in *r (when
- * given) and returns false. */
-static bool save_state(struct claim_engine *ce, const char *device, struct claim_result *r)
+/* Asks for the table to be saved; `then` (may be NULL) gets the outcome,
+ * at once when there is no store. */
+static void save_then(struct claim_engine *ce, claim_saved_fn then, void *arg)
 {
-	char err[512];
-	int rc;
+	if (ce->save)
+		ce->save(ce->save_ctx, then, arg);
+	else if (then)
+		then(0, NULL, arg);
+}
 
-	if (!ce->save || (rc = ce->save(ce->save_ctx, err, sizeof(err))) == 0)
-		return true;
-	if (r) {
-		r->status = CLAIM_STATE_FAILED;
-		r->device = device;
-		r->state_err = -rc;
-		snprintf(r->reason_buf, sizeof(r->reason_buf), "%s", err);
-	}
-	return false;
+/* A save that failed, as the StateUnavailable answer about `device`. */
+static void state_failed(struct claim_result *r, const char *device, int rc, const char *err)
+{
+	r->status = CLAIM_STATE_FAILED;
+	r->device = device;
+	r->state_err = -rc;
+	snprintf(r->reason_buf, sizeof(r->reason_buf), "%s", err);
 }
 
 void claim_engine_stop(struct claim_engine *ce)
@@ -292,13 +293,13 @@ static void claim_usb(struct claim_op *op, const struct device *dev);
 
 static void rollback_next(struct claim_op *op);
 
+static void on_commit_saved(int rc, const char *err, void *arg);
+
 /* Held on disk first, then acknowledged: a claim the store cannot hold is
  * rolled back like any other failure. */
 static void claim_commit(struct claim_op *op)
 {
 	struct claim_engine *ce = op->ce;
-	struct claim_result r = { .status = CLAIM_OK, .devices = op->ids, .n_devices = op->n };
-	char why[160];
 
 	for (size_t i = 0; i < op->n; i++) {
 		struct claim_entry *e = claims_find(ce->claims, op->ids[i]);
@@ -308,12 +309,22 @@ static void claim_commit(struct claim_op *op)
 			e->since = (int64_t)time(NULL);
 		}
 	}
-	if (!save_state(ce, op->ids[0], &r)) {
+	save_then(ce, on_commit_saved, op);
+}
+
+static void on_commit_saved(int rc, const char *err, void *arg)
+{
+	struct claim_op *op = arg;
+	struct claim_engine *ce = op->ce;
+	struct claim_result r = { .status = CLAIM_OK, .devices = op->ids, .n_devices = op->n };
+	char why[160];
+
+	if (rc < 0) {
 		for (size_t i = 0; i < op->n; i++)
 			if (!op->skip[i])
 				claims_find(ce->claims, op->ids[i])->phase = CLAIM_RESERVED;
-		op->state_err = r.state_err;
-		snprintf(op->state_msg, sizeof(op->state_msg), "%s", r.reason_buf);
+		op->state_err = -rc;
+		snprintf(op->state_msg, sizeof(op->state_msg), "%s", err);
 		rollback_next(op);
 		return;
 	}
@@ -345,7 +356,7 @@ static void claim_fail(struct claim_op *op)
 		snprintf(r.reason_buf, sizeof(r.reason_buf), "%s", op->state_msg);
 	}
 	drop_reservations(op);
-	save_state(op->ce, NULL, NULL); /* the reservations are gone from disk too */
+	save_then(op->ce, NULL, NULL); /* the reservations are gone from disk too */
 	finish(op, &r);
 }
 
@@ -518,6 +529,21 @@ static void reserve(struct claim_engine *ce, const struct claim_request *req,
 		e->managed = false; /* nothing bound: nothing will move */
 }
 
+static void on_intent_saved(int rc, const char *err, void *arg)
+{
+	struct claim_op *op = arg;
+	struct claim_result r = { 0 };
+
+	if (rc == 0) {
+		claim_next(op);
+		return;
+	}
+	drop_reservations(op);
+	log_info("claim by %s/%s refused: %s", op->driver, op->domain, err);
+	state_failed(&r, op->ids[0], rc, err);
+	finish(op, &r);
+}
+
 void claim_start(struct claim_engine *ce, const struct claim_request *req, claim_done_fn done,
 		 void *ctx)
 {
@@ -540,16 +566,12 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	 * this claim was doing and undoes it.  A claim that writes nothing
 	 * (devices already on their stubs, record-only USB) has no intent to
 	 * record: its one save comes before the acknowledgement. */
-	if (claim_writes(ce, op) && !save_state(ce, op->ids[0], &r)) {
-		drop_reservations(op);
-		log_info("claim by %s/%s refused: %s", req->owner.driver, req->owner.domain,
-			 r.reason_buf);
-		finish(op, &r);
-		return;
-	}
 	log_info("claim by %s/%s of %zu device(s), %s", req->owner.driver, req->owner.domain,
 		 op->n, req->managed ? "managed" : "unmanaged");
-	claim_next(op);
+	if (claim_writes(ce, op))
+		save_then(ce, on_intent_saved, op);
+	else
+		claim_next(op);
 }
 
 /* ---- Release ------------------------------------------------------------ */
@@ -618,7 +640,7 @@ static void on_reattached(const struct detach_result *r, void *arg)
 	}
 	for (size_t i = op->next + 1; i < op->n; i++)
 		claims_find(op->ce->claims, op->ids[i])->phase = CLAIM_HELD;
-	save_state(op->ce, NULL, NULL);
+	save_then(op->ce, NULL, NULL);
 	finish(op, &res);
 }
 
@@ -652,9 +674,24 @@ static void release_next(struct claim_op *op)
 	}
 	/* The release happened whatever the disk says; a failed save is
 	 * logged, and a restart then finds the devices back with the host. */
-	save_state(ce, NULL, NULL);
+	save_then(ce, NULL, NULL);
 	finish(op, &(struct claim_result){ .status = CLAIM_OK, .devices = op->ids,
 					   .n_devices = op->n });
+}
+
+static void on_release_intent_saved(int rc, const char *err, void *arg)
+{
+	struct claim_op *op = arg;
+	struct claim_result r = { 0 };
+
+	if (rc == 0) {
+		release_next(op);
+		return;
+	}
+	for (size_t i = 0; i < op->n; i++)
+		claims_find(op->ce->claims, op->ids[i])->phase = CLAIM_HELD;
+	state_failed(&r, op->ids[0], rc, err);
+	finish(op, &r);
 }
 
 void release_start(struct claim_engine *ce, const struct release_request *req,
@@ -673,14 +710,11 @@ void release_start(struct claim_engine *ce, const struct release_request *req,
 	op = op_new(ce, &req->owner, ids, n, done, ctx);
 	for (size_t i = 0; i < n; i++)
 		claims_find(ce->claims, ids[i])->phase = CLAIM_RELEASING;
-	if (n && release_writes(ce, ids, n) && !save_state(ce, ids[0], &r)) {
-		for (size_t i = 0; i < n; i++)
-			claims_find(ce->claims, ids[i])->phase = CLAIM_HELD;
-		finish(op, &r);
-		return;
-	}
 	log_info("release by %s/%s of %zu device(s)", req->owner.driver, req->owner.domain, n);
-	release_next(op);
+	if (n && release_writes(ce, ids, n))
+		save_then(ce, on_release_intent_saved, op);
+	else
+		release_next(op);
 }
 
 /* ---- A claimed device returns ------------------------------------------- */
@@ -764,7 +798,7 @@ void claim_engine_device_event(struct claim_engine *ce, enum dev_event ev, struc
 				      "claimed: another device, which inherits nothing; claim dropped",
 			     dev->vendor, dev->product, e->vendor, e->product, e->driver, e->domain);
 		claims_remove(ce->claims, dev->id);
-		save_state(ce, NULL, NULL);
+		save_then(ce, NULL, NULL);
 		if (ce->state_changed)
 			ce->state_changed(dev, ce->ctx);
 		return;

@@ -94,14 +94,17 @@ struct claim_engine *claim_engine_new(struct devtable *t, struct claims *c,
  * freed engine could not run), free() after. */
 void claim_engine_stop(struct claim_engine *ce);
 
-/* Durability (daemon/persist.h): `save` writes the claim table as it is now
- * and returns 0 or -errno with a sentence in err.  The engine saves after
- * reserving a claim's devices and before any write (a claim that cannot be
- * saved is refused with StateUnavailable and nothing moves), before it
- * acknowledges a claim (if that save fails, the claim is rolled back and
- * refused) or starts a release, and after either ends.  NULL: no store. */
-void claim_engine_set_save(struct claim_engine *ce, int (*save)(void *ctx, char *err, size_t size),
-			   void *ctx);
+/* Durability (daemon/persist.h): `save` asks for the claim table as it is
+ * then to be written, and calls `done` (when not NULL) with 0 or -errno and
+ * a sentence once it is — later, on the loop: saves are shared by the
+ * operations of one turn of the loop.  The engine saves after reserving a
+ * claim's devices and before any write (a claim that cannot be saved is
+ * refused with StateUnavailable and nothing moves), before it acknowledges a
+ * claim (if that save fails, the claim is rolled back and refused) or
+ * starts a release, and after either ends.  NULL: no store. */
+typedef void (*claim_saved_fn)(int r, const char *err, void *arg);
+void claim_engine_set_save(struct claim_engine *ce,
+			   void (*save)(void *ctx, claim_saved_fn done, void *arg), void *ctx);
 
 /* Feed of the device table's events (after the detach engine's).  A
  * claimed device that was unplugged keeps its claim; when it is added (or

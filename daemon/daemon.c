@@ -55,6 +55,9 @@ void hostdevd_free(struct hostdevd *d)
 	 * table. */
 	claim_engine_stop(d->ctx.claim);
 	detach_engine_free(d->ctx.detach);
+	/* Claims cancelled just now may wait for a save: the loop is gone. */
+	if (d->ctx.persist)
+		persist_flush(d->ctx.persist);
 	claim_engine_free(d->ctx.claim);
 	persist_free(d->ctx.persist);
 	claims_free(d->ctx.claims);
@@ -114,11 +117,11 @@ static void on_state_changed(const struct device *dev, void *arg)
 		server_broadcast_device_event(d->ctx.server, DEV_EVENT_CHANGE, dev, NULL);
 }
 
-static int save_state(void *arg, char *err, size_t size)
+static void save_state(void *arg, claim_saved_fn done, void *done_arg)
 {
 	struct hostdevd *d = arg;
 
-	return persist_save(d->ctx.persist, err, size);
+	persist_request(d->ctx.persist, done, done_arg);
 }
 
 static void on_resync(void *arg)

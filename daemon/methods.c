@@ -296,6 +296,12 @@ static void method_get_device(struct hd_context *ctx, struct server_call *call, 
 struct detach_call {
 	struct hd_context *ctx;
 	struct server_call *call; /* deferred */
+	/* The answer, held until the state is saved: the reply's parameters
+	 * as text, or an error and its parameters. */
+	char *text;
+	size_t len;
+	const char *error;
+	json_object *error_params;
 };
 
 /* json-c would print 0.2 as 0.20000000000000001. */
@@ -337,7 +343,8 @@ static json_object *detach_error_params(const struct detach_result *r)
 	return p;
 }
 
-static void detach_reply(struct hd_context *ctx, struct server_call *call,
+/* The reply's parameters, as text (the caller owns b.data). */
+static void detach_reply(struct hd_context *ctx, struct devjson_buf *out,
 			 const struct detach_result *r)
 {
 	const struct device *dev = devtable_get(ctx->devices, r->device);
@@ -355,28 +362,48 @@ static void detach_reply(struct hd_context *ctx, struct server_call *call,
 		devjson_append_string(&b, r->outcome);
 	}
 	APPEND_LIT(&b, "}");
-	server_call_reply_text(call, b.data, b.len, false);
+	*out = b;
+}
+
+static void detach_answer(int rc, const char *err, void *arg)
+{
+	struct detach_call *dc = arg;
+
+	if (dc->text)
+		server_call_reply_text(dc->call, dc->text, dc->len, false);
+	else
+		server_call_error(dc->call, dc->error, dc->error_params);
+	server_call_unref(dc->call);
+	free(dc);
 }
 
 static void on_detach_done(const struct detach_result *r, void *arg)
 {
 	struct detach_call *dc = arg;
-	char err[512];
-
-	/* The pool changed (or may have): its original drivers must survive a
-	 * restart.  A failed save is logged; the kernel's state stands. */
-	if (dc->ctx->persist)
-		persist_save(dc->ctx->persist, err, sizeof(err));
 
 	/* The device may have vanished with the operation's success. */
-	if (r->status == DETACH_OK && devtable_get(dc->ctx->devices, r->device))
-		detach_reply(dc->ctx, dc->call, r);
-	else if (r->status == DETACH_OK)
-		reply_error_string(dc->call, "io.hostdevd.DeviceNotFound", "device", r->device);
+	if (r->status == DETACH_OK && devtable_get(dc->ctx->devices, r->device)) {
+		struct devjson_buf b;
+
+		detach_reply(dc->ctx, &b, r);
+		dc->text = b.data;
+		dc->len = b.len;
+	} else if (r->status == DETACH_OK) {
+		dc->error = "io.hostdevd.DeviceNotFound";
+		dc->error_params = json_object_new_object();
+		json_object_object_add(dc->error_params, "device",
+				       json_object_new_string(r->device));
+	} else {
+		dc->error = r->error;
+		dc->error_params = detach_error_params(r);
+	}
+	/* The pool changed (or may have): its original drivers are on disk
+	 * before the answer.  A failed save is logged; the kernel's state
+	 * stands, so the answer does not change. */
+	if (dc->ctx->persist)
+		persist_request(dc->ctx->persist, detach_answer, dc);
 	else
-		server_call_error(dc->call, r->error, detach_error_params(r));
-	server_call_unref(dc->call);
-	free(dc);
+		detach_answer(0, NULL, dc);
 }
 
 static struct detach_call *detach_call_new(struct hd_context *ctx, struct server_call *call)

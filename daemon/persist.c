@@ -8,13 +8,23 @@
 #include "state/claims.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+struct waiter {
+	persist_done_fn done;
+	void *arg;
+};
+
 struct persist {
 	struct hd_context *ctx;
 	struct store *store;
+	struct event *ev;       /* runs the requested saves */
+	struct waiter *waiters; /* requests since the last save */
+	size_t n_waiters;
+	bool scheduled;
 };
 
 static const char *const phase_names[] = {
@@ -23,12 +33,57 @@ static const char *const phase_names[] = {
 	[CLAIM_RELEASING] = "releasing",
 };
 
+/* One save for every request so far; requests made by the callbacks go to
+ * the next one. */
+static void run_saves(struct persist *p)
+{
+	struct waiter *w = p->waiters;
+	size_t n = p->n_waiters;
+	char err[512] = "";
+	int r;
+
+	p->waiters = NULL;
+	p->n_waiters = 0;
+	p->scheduled = false;
+	r = persist_save(p, err, sizeof(err));
+	for (size_t i = 0; i < n; i++)
+		if (w[i].done)
+			w[i].done(r, err, w[i].arg);
+	free(w);
+}
+
+static void on_save_event(evutil_socket_t fd, short what, void *arg)
+{
+	run_saves(arg);
+}
+
+void persist_request(struct persist *p, persist_done_fn done, void *arg)
+{
+	p->waiters = xrealloc(p->waiters, (p->n_waiters + 1) * sizeof(*p->waiters));
+	p->waiters[p->n_waiters++] = (struct waiter){ done, arg };
+	if (!p->scheduled) {
+		p->scheduled = true;
+		event_active(p->ev, EV_TIMEOUT, 0);
+	}
+}
+
+void persist_flush(struct persist *p)
+{
+	while (p->n_waiters > 0) {
+		event_del(p->ev);
+		run_saves(p);
+	}
+}
+
 struct persist *persist_new(struct hd_context *ctx, const char *state_dir)
 {
 	struct persist *p = xcalloc(1, sizeof(*p));
 
 	p->ctx = ctx;
 	p->store = store_new(state_dir);
+	p->ev = event_new(ctx->base, -1, 0, on_save_event, p);
+	if (!p->ev)
+		fatal("out of memory");
 	return p;
 }
 
@@ -36,6 +91,8 @@ void persist_free(struct persist *p)
 {
 	if (!p)
 		return;
+	persist_flush(p);
+	event_free(p->ev);
 	store_free(p->store);
 	free(p);
 }

@@ -29,6 +29,18 @@ const char *persist_path(const struct persist *p);
 /* 0, or -errno with a sentence in err; the previous document stays. */
 int persist_save(struct persist *p, char *err, size_t size);
 
+/* Asks for a save, run once the loop has handled what is ready now: every
+ * request made meanwhile is served by the same write (group commit: the
+ * claims of 32 clients acknowledged in one turn of the loop cost one
+ * fsync).  `done` (may be NULL) gets the outcome: 0, or -errno and the
+ * sentence. */
+typedef void (*persist_done_fn)(int r, const char *err, void *arg);
+void persist_request(struct persist *p, persist_done_fn done, void *arg);
+
+/* Runs the requested saves now, until none is left (at shutdown, when the
+ * loop no longer runs). */
+void persist_flush(struct persist *p);
+
 /* 0, or -errno when the document exists but cannot be read or understood
  * (the daemon then refuses to start rather than forget claims; the log
  * names the file and the problem). */

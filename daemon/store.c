@@ -160,7 +160,7 @@ int store_read(struct store *s, json_object **body, char *err, size_t size)
 	json_object *doc;
 	char *text = NULL;
 	size_t len = 0;
-	int version, r;
+	int version, r = 0;
 	FILE *f;
 
 	*body = NULL;
@@ -169,12 +169,16 @@ int store_read(struct store *s, json_object **body, char *err, size_t size)
 		return errno == ENOENT ? -ENOENT
 				       : fail(err, size, -errno, "reading %s: %s", s->path,
 					      strerror(errno));
-	r = getdelim(&text, &len, '\0', f) < 0 && ferror(f) ? -EIO : 0;
-	fclose(f);
-	if (r < 0) {
+	if (getdelim(&text, &len, '\0', f) < 0) {
+		/* An empty file, or a read error; getdelim may have allocated
+		 * a buffer it never wrote. */
+		r = ferror(f) ? -EIO : 0;
 		free(text);
-		return fail(err, size, r, "reading %s: %s", s->path, strerror(EIO));
+		text = NULL;
 	}
+	fclose(f);
+	if (r < 0)
+		return fail(err, size, r, "reading %s: %s", s->path, strerror(EIO));
 	tok = json_tokener_new();
 	doc = json_tokener_parse_ex(tok, text ? text : "", text ? (int)strlen(text) : 0);
 	if (!doc) {

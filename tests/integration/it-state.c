@@ -294,6 +294,9 @@ static void test_full_state_directory(void **state)
 	FILE *fp;
 	long len;
 
+	/* The limit would bind valgrind's own files too. */
+	if (getenv("HOSTDEVD_TEST_WRAPPER"))
+		skip();
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);

@@ -182,7 +182,12 @@ void kfix_wait_state(struct fixture *f, const char *id, const char *want)
 	while (now_ns() < deadline) {
 		json_object *reply = kfix_call_dev(f, "io.hostdevd.GetDevice", id, NULL);
 
-		snprintf(last, sizeof(last), "%s", kfix_str_at(vlc_params(reply), "device", "state"));
+		/* A device just plugged may not be in the table yet. */
+		if (vlc_error(reply) && streq(vlc_error(reply), "io.hostdevd.DeviceNotFound"))
+			snprintf(last, sizeof(last), "absent");
+		else
+			snprintf(last, sizeof(last), "%s",
+				 kfix_str_at(vlc_params(reply), "device", "state"));
 		json_object_put(reply);
 		if (streq(last, want))
 			return;
