@@ -1,4 +1,5 @@
 #include "daemon/claim.h"
+#include "daemon/failpoint.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -328,6 +329,7 @@ static void on_commit_saved(int rc, const char *err, void *arg)
 		rollback_next(op);
 		return;
 	}
+	failpoint("claim.before_ack");
 	snprintf(why, sizeof(why), "claimed by %s/%s", op->driver, op->domain);
 	for (size_t i = 0; i < op->n; i++) {
 		struct device *dev = devtable_get(ce->devices, op->ids[i]);
@@ -336,6 +338,7 @@ static void on_commit_saved(int rc, const char *err, void *arg)
 			device_move(ce, dev, DEV_CLAIMED, why);
 	}
 	finish(op, &r);
+	failpoint("claim.after_ack");
 }
 
 static void drop_reservations(struct claim_op *op)
@@ -535,6 +538,7 @@ static void on_intent_saved(int rc, const char *err, void *arg)
 	struct claim_result r = { 0 };
 
 	if (rc == 0) {
+		failpoint("claim.intent_saved");
 		claim_next(op);
 		return;
 	}
@@ -568,6 +572,7 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	 * record: its one save comes before the acknowledgement. */
 	log_info("claim by %s/%s of %zu device(s), %s", req->owner.driver, req->owner.domain,
 		 op->n, req->managed ? "managed" : "unmanaged");
+	failpoint("claim.reserved");
 	if (claim_writes(ce, op))
 		save_then(ce, on_intent_saved, op);
 	else
@@ -677,6 +682,7 @@ static void release_next(struct claim_op *op)
 	save_then(ce, NULL, NULL);
 	finish(op, &(struct claim_result){ .status = CLAIM_OK, .devices = op->ids,
 					   .n_devices = op->n });
+	failpoint("release.after_ack");
 }
 
 static void on_release_intent_saved(int rc, const char *err, void *arg)
@@ -685,6 +691,7 @@ static void on_release_intent_saved(int rc, const char *err, void *arg)
 	struct claim_result r = { 0 };
 
 	if (rc == 0) {
+		failpoint("release.intent_saved");
 		release_next(op);
 		return;
 	}

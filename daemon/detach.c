@@ -1,6 +1,7 @@
 #include "daemon/detach.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/failpoint.h"
 #include "daemon/hostcrit.h"
 #include "daemon/worker.h"
 
@@ -562,6 +563,14 @@ static void run_step(void *arg)
 		io->r = ops->module_load(ops->ctx, io->module, &io->err);
 	else
 		io->r = ops->write(ops->ctx, phase_names[io->phase], io->path, io->value, &io->err);
+	if (io->r == 0 && !io->module) {
+		char fp[64];
+
+		snprintf(fp, sizeof(fp), "%s.%s",
+			 op->kind == DETACH_KIND_DETACH ? "detach" : "reattach",
+			 phase_names[io->phase]);
+		failpoint(fp);
+	}
 	if (io->r == 0 && io->read_back)
 		io->gone = !ops->read_driver(ops->ctx, op->id, &io->driver);
 }

@@ -5,9 +5,11 @@
 #include "daemon/detach.h"
 #include "daemon/devjson.h"
 #include "daemon/store.h"
+#include "daemon/sysfs.h"
 #include "state/claims.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,20 +280,49 @@ static void on_undone(const struct detach_result *r, void *arg)
 			     r->failure.message[0] ? r->failure.message : r->error);
 }
 
+/* Stopped between the writes of a detach: the override may still name the
+ * stub, and the host driver may be unbound.  Both are quick attribute
+ * writes, done here at start before anyone is served. */
+static void undo_partial(struct device *dev, const char *stub, const char *why)
+{
+	char path[PATH_MAX];
+	struct op_error err;
+
+	if (stub && streq(dev->pci.driver_override, stub)) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", dev->id);
+		if (sysfs_write("driver_override", path, "\n", &err) < 0)
+			log_dev_warn(dev->id, "restart: %s: %s", why, err.message);
+		else
+			log_dev_info(dev->id, "restart: %s: driver_override %s cleared", why, stub);
+	}
+	if (!dev->driver) {
+		if (sysfs_write("drivers_probe", "/sys/bus/pci/drivers_probe", dev->id, &err) < 0)
+			log_dev_warn(dev->id, "restart: %s: %s", why, err.message);
+		else
+			log_dev_info(dev->id, "restart: %s: unbound, probed for its host driver", why);
+	}
+	if (dev->driver)
+		log_dev_info(dev->id, "restart: %s; still on %s", why, dev->driver);
+}
+
 /* A claim that was never acknowledged, or a release under way: the device
  * goes back to its host driver if hostdevd had moved it to a stub. */
 static void undo(struct persist *p, json_object *rec, struct device *dev, const char *why)
 {
 	const char *id = str_at(rec, "device"), *orig = str_at(rec, "original_driver");
 
-	if (!dev || dev->bus != HD_BUS_PCI || !bool_at(rec, "managed") ||
-	    !driver_is_stub(dev->driver) || !same_device(rec, dev)) {
+	if (!dev || dev->bus != HD_BUS_PCI || !bool_at(rec, "managed") || !same_device(rec, dev)) {
 		log_dev_info(id, "restart: %s; nothing to undo on the device", why);
 		return;
 	}
-	log_dev_info(id, "restart: %s: reattaching it to %s", why, orig ? orig : "its host driver");
-	str_replace(&dev->original_driver, orig);
-	reattach_start(p->ctx->detach, id, on_undone, NULL);
+	if (driver_is_stub(dev->driver)) {
+		log_dev_info(id, "restart: %s: reattaching it to %s", why,
+			     orig ? orig : "its host driver");
+		str_replace(&dev->original_driver, orig);
+		reattach_start(p->ctx->detach, id, on_undone, NULL);
+		return;
+	}
+	undo_partial(dev, str_at(rec, "stub"), why);
 }
 
 static void restore_unbound(struct claim_entry *e, json_object *rec)

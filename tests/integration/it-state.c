@@ -75,8 +75,11 @@ static const char *state_dir(struct fixture *f)
 /* kill -9, nothing else: no chance to write anything. */
 static void crash(struct fixture *f)
 {
-	assert_int_equal(kill(f->daemon.pid, SIGKILL), 0);
-	assert_true(hdproc_wait(&f->daemon, 10000) >= 0);
+	/* A daemon a failpoint killed is dead and reaped already. */
+	if (!f->daemon.reaped) {
+		assert_int_equal(kill(f->daemon.pid, SIGKILL), 0);
+		assert_true(hdproc_wait(&f->daemon, 10000) >= 0);
+	}
 	vlc_free(f->c);
 	f->c = NULL;
 	assert_true(n_dead < ARRAY_SIZE(dead));
@@ -329,6 +332,94 @@ static void test_full_state_directory(void **state)
 	free(text);
 }
 
+/* ---- kill -9 at every failpoint in turn (daemon/failpoint.h) ------------- */
+
+struct crash_row {
+	const char *failpoint;
+	bool during_release; /* the failpoint is on the release's path */
+	bool claimed_after;  /* what the restart must show */
+};
+
+static const struct crash_row crash_rows[] = {
+	{ "claim.reserved", false, false },
+	{ "claim.intent_saved", false, false },
+	{ "detach.driver_override", false, false },
+	{ "detach.unbind", false, false },
+	{ "detach.drivers_probe", false, false },
+	/* Saved before the answer: durable, whether or not the answer left. */
+	{ "claim.before_ack", false, true },
+	{ "claim.after_ack", false, true },
+	{ "release.intent_saved", true, false },
+	{ "reattach.driver_override", true, false },
+	{ "reattach.unbind", true, false },
+	{ "reattach.drivers_probe", true, false },
+	{ "release.after_ack", true, false },
+};
+
+static const struct crash_row *crash_row;
+
+static int crash_setup(void **state)
+{
+	int r;
+
+	crash_row = *state;
+	if (!crash_row->during_release)
+		setenv("HOSTDEVD_FAILPOINT", crash_row->failpoint, 1);
+	r = kfix_setup(state);
+	unsetenv("HOSTDEVD_FAILPOINT");
+	return r;
+}
+
+/* The daemon dies at the failpoint; started again (without it) on the
+ * same state directory, the device must be wholly claimed or wholly back
+ * on e1000e, and nothing else may need attention but the standard
+ * machine's own orphan (a VF put on vfio-pci before hostdevd). */
+static void test_crash_at_failpoint(void **state)
+{
+	struct fixture *f = *state;
+	const struct crash_row *row = crash_row;
+	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply, *att;
+	char dir[PATH_MAX];
+
+	if (row->during_release) {
+		char fp[128];
+
+		expect_ok(claim(f, NIC));
+		/* Armed in a restarted daemon: the claim is on disk. */
+		snprintf(fp, sizeof(fp), "%s", row->failpoint);
+		setenv("HOSTDEVD_FAILPOINT", fp, 1);
+		restart(f);
+		unsetenv("HOSTDEVD_FAILPOINT");
+	}
+	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
+	json_object_array_add(arr, json_object_new_string(NIC));
+	json_object_object_add(p, "devices", arr);
+	vlc_send(f->c, row->during_release ? "io.hostdevd.Release" : "io.hostdevd.Claim", p, false);
+	json_object_put(p);
+	assert_true(hdproc_wait(&f->daemon, 20000) >= 0);
+	assert_true(WIFSIGNALED(f->daemon.status) && WTERMSIG(f->daemon.status) == SIGKILL);
+
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f); /* dead already: only the bookkeeping */
+	start_on(f, dir);
+	if (row->claimed_after) {
+		kfix_wait_state(f, NIC, "claimed");
+		assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
+		assert_int_equal(kfix_claims(f), 1);
+	} else {
+		kfix_wait_state(f, NIC, "host");
+		assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+		assert_string_equal(kfix_kernel_override(f, NIC), "(null)");
+		assert_int_equal(kfix_claims(f), 0);
+	}
+	reply = vlc_call(f->c, "io.hostdevd.GetStatus", NULL);
+	assert_true(json_object_object_get_ex(vlc_params(reply), "attention", &att));
+	if (json_object_array_length(att) != 1 ||
+	    !streq(kfix_str_at(json_object_array_get_idx(att, 0), "device", NULL), "0000:06:10.2"))
+		fail_msg("after %s: %s", row->failpoint, json_object_to_json_string(att));
+	json_object_put(reply);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, kfix_setup, teardown)
@@ -342,5 +433,16 @@ int main(void)
 		T(test_full_state_directory),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	struct CMUnitTest crashes[ARRAY_SIZE(crash_rows)];
+	char names[ARRAY_SIZE(crash_rows)][96];
+	int failed;
+
+	for (size_t i = 0; i < ARRAY_SIZE(crash_rows); i++) {
+		snprintf(names[i], sizeof(names[i]), "kill -9 at %s", crash_rows[i].failpoint);
+		crashes[i] = (struct CMUnitTest){ .name = names[i], .test_func = test_crash_at_failpoint,
+						  .setup_func = crash_setup, .teardown_func = teardown,
+						  .initial_state = (void *)&crash_rows[i] };
+	}
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	return failed + _cmocka_run_group_tests("crashes", crashes, ARRAY_SIZE(crashes), NULL, NULL);
 }
