@@ -891,6 +891,11 @@ static void add_claims_status(struct hd_context *ctx, json_object *r)
 	for (size_t i = 0; i < devtable_count(ctx->devices); i++) {
 		const struct device *dev = devtable_at(ctx->devices, i);
 
+		if (dev->state == DEV_ERROR) {
+			add_attention(att, dev->id, "error",
+				      "an operation failed and left it in between; the log says where");
+			continue;
+		}
 		if (dev->bus != HD_BUS_PCI || !driver_is_stub(dev->driver) || dev->original_driver ||
 		    !ctx->claims || claims_find(ctx->claims, dev->id))
 			continue;
