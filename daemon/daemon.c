@@ -240,7 +240,7 @@ int hostdevd_start(struct hostdevd *d)
 	d->ctx.claims = claims_new();
 	d->ctx.claim = claim_engine_new(d->ctx.devices, d->ctx.claims, d->ctx.detach,
 					on_state_changed, d);
-	d->ctx.persist = persist_new(&d->ctx, d->opts.state_dir);
+	d->ctx.persist = persist_new(&d->ctx, d->opts.state_dir, d->opts.reattach_orphans);
 	claim_engine_set_save(d->ctx.claim, save_state, d);
 	d->ctx.monitor = monitor_new(d->ctx.base, d->ctx.devices, d->opts.source,
 				     d->have_hooks ? &d->hooks : NULL);

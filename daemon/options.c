@@ -36,6 +36,12 @@ void options_usage(FILE *out)
 		"                           write, or waiting for the bind) may take before it is\n"
 		"                           an error and rolled back (env HOSTDEVD_STEP_TIMEOUT;\n"
 		"                           default 10; fractions allowed)\n"
+		"      --orphans keep|reattach\n"
+		"                           PCI functions found on a stub at start with no record\n"
+		"                           of hostdevd's (put there by libvirt, driverctl,\n"
+		"                           vfio-pci.ids or a crash): keep them there and report\n"
+		"                           them (default), or reattach them to a host driver\n"
+		"                           (env HOSTDEVD_ORPHANS)\n"
 		"      --proc-root DIR      where the host-critical checks read the mount table,\n"
 		"                           swaps and routes (env HOSTDEVD_PROC_ROOT; default\n"
 		"                           /proc; for tests)\n"
@@ -111,7 +117,7 @@ __attribute__((format(printf, 1, 2))) static enum options_result usage_error(con
 
 enum options_result options_parse(struct daemon_options *o, int argc, char **argv)
 {
-	enum { OPT_SOURCE = 256, OPT_MAX_MESSAGE, OPT_STEP_TIMEOUT, OPT_PROC_ROOT };
+	enum { OPT_SOURCE = 256, OPT_MAX_MESSAGE, OPT_STEP_TIMEOUT, OPT_PROC_ROOT, OPT_ORPHANS };
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "socket", required_argument, NULL, 's' },
@@ -121,6 +127,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
 		{ "step-timeout", required_argument, NULL, OPT_STEP_TIMEOUT },
 		{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
+		{ "orphans", required_argument, NULL, OPT_ORPHANS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -128,6 +135,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	const char *level = env_or("HOSTDEVD_LOG_LEVEL", "info");
 	const char *source = env_or("HOSTDEVD_UEVENT_SOURCE", "auto");
 	const char *step_timeout = env_or("HOSTDEVD_STEP_TIMEOUT", "10");
+	const char *orphans = env_or("HOSTDEVD_ORPHANS", "keep");
 	int c, v;
 
 	memset(o, 0, sizeof(*o));
@@ -167,6 +175,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		case OPT_PROC_ROOT:
 			str_replace(&o->proc_root, optarg);
 			break;
+		case OPT_ORPHANS:
+			orphans = optarg;
+			break;
 		case 'h':
 			options_usage(stdout);
 			return OPTIONS_EXIT_SUCCESS;
@@ -190,6 +201,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 				   step_timeout);
 	if (!*o->socket_path || !*o->state_dir)
 		return usage_error("%s", "--socket and --state-dir must not be empty");
+	if (!streq(orphans, "keep") && !streq(orphans, "reattach"))
+		return usage_error("--orphans is keep or reattach, not '%s'", orphans);
+	o->reattach_orphans = streq(orphans, "reattach");
 	if (o->proc_root[0] != '/')
 		return usage_error("--proc-root wants an absolute path, not '%s'", o->proc_root);
 	return OPTIONS_OK;

@@ -25,6 +25,7 @@ struct daemon_options {
 	unsigned socket_mode;
 	unsigned step_timeout_ms; /* each detach/reattach step's deadline */
 	char *proc_root;          /* where the host-critical checks read /proc */
+	bool reattach_orphans;    /* --orphans reattach (default keep) */
 };
 
 enum options_result {

@@ -27,6 +27,7 @@ struct persist {
 	struct waiter *waiters; /* requests since the last save */
 	size_t n_waiters;
 	bool scheduled;
+	bool reattach_orphans;
 };
 
 static const char *const phase_names[] = {
@@ -77,11 +78,12 @@ void persist_flush(struct persist *p)
 	}
 }
 
-struct persist *persist_new(struct hd_context *ctx, const char *state_dir)
+struct persist *persist_new(struct hd_context *ctx, const char *state_dir, bool reattach_orphans)
 {
 	struct persist *p = xcalloc(1, sizeof(*p));
 
 	p->ctx = ctx;
+	p->reattach_orphans = reattach_orphans;
 	p->store = store_new(state_dir);
 	p->ev = event_new(ctx->base, -1, 0, on_save_event, p);
 	if (!p->ev)
@@ -405,17 +407,28 @@ static void restore_pool(struct persist *p, json_object *rec)
 		     dev->original_driver ? dev->original_driver : "none");
 }
 
-/* On a stub with no record: put there by someone else or a crash. */
+/* On a stub with no record: put there by someone else or a crash.  Kept
+ * and reported (GetStatus), or with --orphans reattach handed to whichever
+ * host driver the kernel binds (no original driver is known). */
 static void report_orphans(struct persist *p)
 {
 	for (size_t i = 0; i < devtable_count(p->ctx->devices); i++) {
 		const struct device *dev = devtable_at(p->ctx->devices, i);
 
-		if (dev->bus == HD_BUS_PCI && driver_is_stub(dev->driver) &&
-		    !dev->original_driver && !claims_find(p->ctx->claims, dev->id))
+		if (dev->bus != HD_BUS_PCI || !driver_is_stub(dev->driver) ||
+		    dev->original_driver || claims_find(p->ctx->claims, dev->id) ||
+		    dev->state != DEV_DETACHED)
+			continue;
+		if (!p->reattach_orphans) {
 			log_dev_info(dev->id, "on %s with no record of hostdevd's (libvirt, "
 					      "driverctl, vfio-pci.ids or a crash): kept",
 				     dev->driver);
+			continue;
+		}
+		log_dev_info(dev->id, "on %s with no record of hostdevd's: reattaching it "
+				      "(--orphans reattach)",
+			     dev->driver);
+		reattach_start(p->ctx->detach, dev->id, on_undone, NULL);
 	}
 }
 

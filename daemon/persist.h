@@ -17,12 +17,15 @@
  * pool's original drivers are restored.  Every decision is logged. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct hd_context;
 struct persist;
 
-struct persist *persist_new(struct hd_context *ctx, const char *state_dir);
+/* reattach_orphans: PCI functions found on a stub at start with no record
+ * are reattached to a host driver instead of kept (--orphans). */
+struct persist *persist_new(struct hd_context *ctx, const char *state_dir, bool reattach_orphans);
 void persist_free(struct persist *p);
 const char *persist_path(const struct persist *p);
 

@@ -247,6 +247,26 @@ static void test_unacknowledged_claim_rolled_back(void **state)
 	free(log);
 }
 
+/* --orphans reattach: the standard machine's VF, on vfio-pci before
+ * hostdevd knew it, goes to its host driver at start; by default it stays
+ * and is reported. */
+static void test_orphans(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_MAX];
+
+	assert_attention(f, "0000:06:10.2", "orphan");
+	assert_string_equal(kfix_kernel_driver(f, "0000:06:10.2"), "vfio-pci");
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f);
+	setenv("HOSTDEVD_ORPHANS", "reattach", 1);
+	start_on(f, dir);
+	unsetenv("HOSTDEVD_ORPHANS");
+	kfix_wait_state(f, "0000:06:10.2", "host");
+	assert_string_equal(kfix_kernel_driver(f, "0000:06:10.2"), "igbvf");
+	assert_string_equal(kfix_kernel_override(f, "0000:06:10.2"), "(null)");
+}
+
 /* A state file that cannot be understood stops the start, naming it. */
 static void test_bad_state_file(void **state)
 {
@@ -429,6 +449,7 @@ int main(void)
 		T(test_missing_device_keeps_its_claim),
 		T(test_drifted_device),
 		T(test_unacknowledged_claim_rolled_back),
+		T(test_orphans),
 		T(test_bad_state_file),
 		T(test_full_state_directory),
 	};
