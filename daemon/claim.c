@@ -737,6 +737,8 @@ static bool same_device(const struct claim_entry *e, const struct device *dev)
 	       (dev->bus != HD_BUS_USB || streq(e->serial, dev->usb.serial));
 }
 
+static void reconcile(struct claim_engine *ce, struct claim_entry *e, struct device *dev);
+
 static void on_reconciled(const struct detach_result *r, void *arg)
 {
 	struct reconcile *rc = arg;
@@ -746,12 +748,19 @@ static void on_reconciled(const struct detach_result *r, void *arg)
 	if (e)
 		e->reconciling = false;
 	if (e && dev && r->status == DETACH_OK) {
+		e->reconcile_tries = 0;
 		device_move(rc->ce, dev, DEV_CLAIMED, "claimed device returned");
 		log_dev_info(rc->id, "back on %s for %s/%s", dev->driver, e->driver, e->domain);
 	} else if (e) {
 		log_dev_warn(rc->id, "returned, but could not be put back on its stub for %s/%s: %s",
 			     e->driver, e->domain,
 			     r->failure.message[0] ? r->failure.message : r->error);
+		/* A device just plugged may still be settling (its host
+		 * driver's probe racing ours): a few more tries, then the
+		 * next bind event or an administrator. */
+		if (dev && ++e->reconcile_tries < 3 && dev->state == DEV_HOST &&
+		    !rc->ce->stopping)
+			reconcile(rc->ce, e, dev);
 	}
 	free(rc->id);
 	free(rc);

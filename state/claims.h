@@ -53,6 +53,7 @@ struct claim_entry {
 	char *serial;
 	char *stub;       /* managed PCI: the stub it was detached to */
 	bool reconciling; /* a returned device is being put back on the stub */
+	unsigned reconcile_tries;
 	/* USB claims that unbound interface drivers: what to bind again at
 	 * release (set by the claim engine, freed with the entry). */
 	struct iface_binding *unbound;

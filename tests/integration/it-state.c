@@ -191,6 +191,29 @@ static void test_missing_device_keeps_its_claim(void **state)
 	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
 }
 
+/* Another card in the slot while the daemon was down: it inherits
+ * nothing; the claim is dropped and the card stays with the host. */
+static void test_other_device_inherits_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_MAX];
+	char *log;
+
+	expect_ok(claim(f, NIC));
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f);
+	tb_unplug(f->tb, NIC);
+	tb_set_pci_ids(f->tb, NIC, 0x8086, 0x1533);
+	tb_plug(f->tb, NIC);
+	start_on(f, dir);
+	assert_int_equal(kfix_claims(f), 0);
+	kfix_wait_state(f, NIC, "host");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	log = hdproc_log(&f->daemon);
+	assert_non_null(strstr(log, "inherits nothing"));
+	free(log);
+}
+
 /* Rebound to its host driver behind hostdevd's back: the claim is kept
  * (its owner still thinks it holds the device) and the drift reported. */
 static void test_drifted_device(void **state)
@@ -447,6 +470,7 @@ int main(void)
 		T(test_claim_survives_a_crash),
 		T(test_pool_survives_a_crash),
 		T(test_missing_device_keeps_its_claim),
+		T(test_other_device_inherits_nothing),
 		T(test_drifted_device),
 		T(test_unacknowledged_claim_rolled_back),
 		T(test_orphans),

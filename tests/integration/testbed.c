@@ -844,6 +844,31 @@ static bool is_child(const struct tb_node *c, const struct tb_node *n, bool ifac
 	return streq(c->parent, n->id) && (c->kind == TB_USB_IFACE) == ifaces;
 }
 
+/* The kernel's probe after an add: a process that acted on the add
+ * event (the daemon writing driver_override and drivers_probe through the
+ * kernel emulator) may have bound the device already, and an override
+ * decides which driver probes it, as in the kernel. */
+static void probe_after_add(struct testbed *tb, struct tb_node *n)
+{
+	char path[PATH_MAX], override[NAME_MAX + 1];
+	const char *driver = n->bind_driver;
+	_cleanup_free_ char *native = NULL;
+
+	if (n->kind == TB_PCI) {
+		synced(tb, n);
+		if (n->driver)
+			return;
+		path_of(tb, path, "%s/driver_override", n->devpath);
+		if (kfs_read(path, override, sizeof(override)) == 0 && override[0] &&
+		    !streq(override, "(null)"))
+			driver = override;
+	}
+	native = xstrdup(n->bind_driver);
+	bind_now(tb, n, driver);
+	/* What binds without an override stays the native driver. */
+	str_replace(&n->bind_driver, native);
+}
+
 static void plug_node(struct testbed *tb, struct tb_node *n)
 {
 	materialize(tb, n, false);
@@ -853,7 +878,7 @@ static void plug_node(struct testbed *tb, struct tb_node *n)
 		if (is_child(tb->nodes[i], n, true) && !tb->nodes[i]->absent)
 			plug_node(tb, tb->nodes[i]);
 	if (n->bind_driver)
-		bind_now(tb, n, n->bind_driver);
+		probe_after_add(tb, n);
 	for (size_t i = 0; i < tb->n_nodes; i++)
 		if (is_child(tb->nodes[i], n, false) && !tb->nodes[i]->absent)
 			plug_node(tb, tb->nodes[i]);
