@@ -21,17 +21,7 @@
 #define GPU "0000:01:00.0" /* boot VGA */
 #define STICK "1-2.2"
 
-static json_object *claim(struct fixture *f, const char *id)
-{
-	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
-
-	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
-	json_object_array_add(arr, json_object_new_string(id));
-	json_object_object_add(p, "devices", arr);
-	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
-	json_object_put(p);
-	return reply;
-}
+#define claim(f, id) kfix_owner_call(f, "io.hostdevd.Claim", id)
 
 static const char *param_str(json_object *reply, const char *key)
 {

@@ -36,29 +36,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static json_object *claim(struct fixture *f, const char *id)
-{
-	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
-
-	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
-	json_object_array_add(arr, json_object_new_string(id));
-	json_object_object_add(p, "devices", arr);
-	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
-	json_object_put(p);
-	return reply;
-}
-
-static json_object *release(struct fixture *f, const char *id)
-{
-	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
-
-	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
-	json_object_array_add(arr, json_object_new_string(id));
-	json_object_object_add(p, "devices", arr);
-	reply = vlc_call(f->c, "io.hostdevd.Release", p);
-	json_object_put(p);
-	return reply;
-}
+#define claim(f, id) kfix_owner_call(f, "io.hostdevd.Claim", id)
+#define release(f, id) kfix_owner_call(f, "io.hostdevd.Release", id)
 
 static void expect_ok(json_object *reply)
 {

@@ -215,3 +215,15 @@ size_t kfix_claims(struct fixture *f)
 	json_object_put(reply);
 	return n;
 }
+
+json_object *kfix_owner_call(struct fixture *f, const char *method, const char *id)
+{
+	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
+
+	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
+	json_object_array_add(arr, json_object_new_string(id));
+	json_object_object_add(p, "devices", arr);
+	reply = vlc_call(f->c, method, p);
+	json_object_put(p);
+	return reply;
+}

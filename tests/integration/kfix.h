@@ -44,6 +44,9 @@ const char *kfix_str_at(json_object *o, const char *k1, const char *k2);
 /* The schema's Owner {driver, domain}: a new reference. */
 json_object *kfix_owner(const char *driver, const char *domain);
 
+/* Claim or Release (method) of one device for qemu/vm1; the whole reply. */
+json_object *kfix_owner_call(struct fixture *f, const char *method, const char *id);
+
 /* How many claims ListClaims lists now. */
 size_t kfix_claims(struct fixture *f);
 
