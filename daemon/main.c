@@ -2,8 +2,26 @@
  * hostdevd-core library; this only wires the command line to it. */
 #include "daemon/daemon.h"
 #include "common/log.h"
+#include "policy/policy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+
+/* --check-policy: what hostdevd would load, or why it would refuse it. */
+static int check_policy(const char *path)
+{
+	char err[1024];
+	struct policy *p = policy_load(path, err, sizeof(err));
+
+	if (!p) {
+		fprintf(stderr, "hostdevd: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	printf("%s: valid\n", path);
+	policy_describe(p, stdout);
+	policy_free(p);
+	return EXIT_SUCCESS;
+}
 
 int main(int argc, char **argv)
 {
@@ -20,6 +38,11 @@ int main(int argc, char **argv)
 		return 2;
 	case OPTIONS_OK:
 		break;
+	}
+	if (opts.check_policy) {
+		r = check_policy(opts.check_policy);
+		options_free(&opts);
+		return r;
 	}
 	log_set_level(opts.log_level);
 	d = hostdevd_new(&opts, NULL);

@@ -46,6 +46,10 @@ void options_usage(FILE *out)
 		"      --proc-root DIR      where the host-critical checks read the mount table,\n"
 		"                           swaps and routes (env HOSTDEVD_PROC_ROOT; default\n"
 		"                           /proc; for tests)\n"
+		"      --check-policy PATH  read the policy file (or directory holding policy.conf\n"
+		"                           and policy.d/) at PATH, print its rules and exit:\n"
+		"                           0 when it is valid, 1 with file:line and the\n"
+		"                           problem when not (docs/policy.md)\n"
 		"  -h, --help               show this help\n"
 		"  -V, --version            show the version\n"
 		"\n"
@@ -118,7 +122,14 @@ __attribute__((format(printf, 1, 2))) static enum options_result usage_error(con
 
 enum options_result options_parse(struct daemon_options *o, int argc, char **argv)
 {
-	enum { OPT_SOURCE = 256, OPT_MAX_MESSAGE, OPT_STEP_TIMEOUT, OPT_PROC_ROOT, OPT_ORPHANS };
+	enum {
+		OPT_SOURCE = 256,
+		OPT_MAX_MESSAGE,
+		OPT_STEP_TIMEOUT,
+		OPT_PROC_ROOT,
+		OPT_ORPHANS,
+		OPT_CHECK_POLICY,
+	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "socket", required_argument, NULL, 's' },
@@ -129,6 +140,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		{ "step-timeout", required_argument, NULL, OPT_STEP_TIMEOUT },
 		{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
 		{ "orphans", required_argument, NULL, OPT_ORPHANS },
+		{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -178,6 +190,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 			break;
 		case OPT_ORPHANS:
 			orphans = optarg;
+			break;
+		case OPT_CHECK_POLICY:
+			o->check_policy = optarg;
 			break;
 		case 'h':
 			options_usage(stdout);

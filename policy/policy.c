@@ -1,0 +1,675 @@
+#include "policy/policy.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const action_names[POLICY_ACTION__COUNT] = {
+	[POLICY_ALLOW] = "allow",   [POLICY_REFUSE] = "refuse", [POLICY_DETACH] = "detach",
+	[POLICY_ASSIGN] = "assign", [POLICY_IGNORE] = "ignore",
+};
+
+static const char *const when_names[] = {
+	[POLICY_ALWAYS] = "always", [POLICY_AT_START] = "startup", [POLICY_ON_HOTPLUG] = "hotplug",
+};
+
+/* One condition of a rule's match. */
+enum key {
+	K_BUS, K_ADDRESS, K_VENDOR, K_DEVICE, K_SUBVENDOR, K_SUBDEVICE, K_CLASS, K_DRIVER,
+	K_GROUP, K_PORT, K_SERIAL, K_IFCLASS, K_NUMA, K__COUNT
+};
+
+static const char *const key_names[K__COUNT] = {
+	[K_BUS] = "bus", [K_ADDRESS] = "address", [K_VENDOR] = "vendor", [K_DEVICE] = "device",
+	[K_SUBVENDOR] = "subsystem_vendor", [K_SUBDEVICE] = "subsystem_device",
+	[K_CLASS] = "class", [K_DRIVER] = "driver", [K_GROUP] = "iommu_group", [K_PORT] = "port",
+	[K_SERIAL] = "serial", [K_IFCLASS] = "interface_class", [K_NUMA] = "numa_node",
+};
+
+struct rule {
+	char *file;
+	int line;
+	unsigned keys;      /* bit per enum key present */
+	enum hd_bus bus;
+	char *address, *driver, *port, *serial;
+	uint32_t vendor, device, subvendor, subdevice, class_code, class_mask, ifclass;
+	int group, numa;
+	enum policy_action action;
+	enum policy_when when;
+	char *stub, *owner_driver, *owner_domain;
+	bool deauthorize, host_critical_ok;
+};
+
+struct policy {
+	struct rule *rules;
+	size_t n_rules;
+	enum policy_action dflt;
+	char *dflt_file;
+	int dflt_line;
+	size_t n_clients;
+};
+
+const char *policy_action_name(enum policy_action a)
+{
+	return a < POLICY_ACTION__COUNT ? action_names[a] : "invalid";
+}
+
+size_t policy_rule_count(const struct policy *p)
+{
+	return p->n_rules;
+}
+
+static void rule_free(struct rule *r)
+{
+	free(r->file);
+	free(r->address);
+	free(r->driver);
+	free(r->port);
+	free(r->serial);
+	free(r->stub);
+	free(r->owner_driver);
+	free(r->owner_domain);
+}
+
+void policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_rules; i++)
+		rule_free(&p->rules[i]);
+	free(p->rules);
+	free(p->dflt_file);
+	free(p);
+}
+
+struct policy *policy_default(void)
+{
+	struct policy *p = xcalloc(1, sizeof(*p));
+
+	p->dflt = POLICY_ALLOW;
+	return p;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+struct loader {
+	struct policy *p;
+	const char *file; /* the file being read, as the errors name it */
+	char *err;
+	size_t size;
+	bool failed;
+};
+
+static bool bad(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Records the first error only: the one a person fixes first. */
+static bool bad(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (l->failed)
+		return false;
+	l->failed = true;
+	n = snprintf(l->err, l->size, "%s:%d: ", l->file, s ? (int)config_setting_source_line(s) : 0);
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < l->size)
+		vsnprintf(l->err + n, l->size - (size_t)n, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static int name_lookup(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && streq(names[i], s))
+			return (int)i;
+	return -1;
+}
+
+static bool get_string(struct loader *l, const config_setting_t *s, const char **out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return bad(l, s, "'%s' must be a string", config_setting_name(s));
+	*out = config_setting_get_string(s);
+	return true;
+}
+
+/* Hex ids are strings ("10de"), as lspci prints them: an int 0300 would be
+ * read as octal by some, decimal by others. */
+static bool get_hex(struct loader *l, const config_setting_t *s, unsigned digits_max,
+		    uint32_t *out, unsigned *digits)
+{
+	const char *v;
+	char *end;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return bad(l, s, "'%s' must be up to %u hex digits in quotes (\"10de\")",
+			   config_setting_name(s), digits_max);
+	v = config_setting_get_string(s);
+	*digits = (unsigned)strlen(v);
+	errno = 0;
+	*out = (uint32_t)strtoul(v, &end, 16);
+	if (!*v || *end || errno || *digits > digits_max)
+		return bad(l, s, "'%s' must be up to %u hex digits in quotes (\"10de\"), not \"%s\"",
+			   config_setting_name(s), digits_max, v);
+	return true;
+}
+
+static bool get_int(struct loader *l, const config_setting_t *s, int *out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_INT)
+		return bad(l, s, "'%s' must be a number", config_setting_name(s));
+	*out = config_setting_get_int(s);
+	return true;
+}
+
+static bool get_bool(struct loader *l, const config_setting_t *s, bool *out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return bad(l, s, "'%s' must be true or false", config_setting_name(s));
+	*out = config_setting_get_bool(s);
+	return true;
+}
+
+/* class "03" (class), "0300" (class and subclass), "030000" (and
+ * prog-if): the digits given are what must match. */
+static bool parse_class(struct loader *l, const config_setting_t *s, struct rule *r)
+{
+	unsigned digits;
+
+	if (!get_hex(l, s, 6, &r->class_code, &digits))
+		return false;
+	if (digits % 2)
+		return bad(l, s, "'class' takes 2, 4 or 6 hex digits, not %u", digits);
+	r->class_mask = 0xffffffu >> (24 - 4 * digits) << (24 - 4 * digits);
+	r->class_code <<= 24 - 4 * digits;
+	return true;
+}
+
+static bool parse_match_key(struct loader *l, const config_setting_t *s, struct rule *r, int k)
+{
+	const char *v = NULL;
+	unsigned digits;
+
+	switch (k) {
+	case K_BUS:
+		if (!get_string(l, s, &v))
+			return false;
+		if (hd_bus_from_name(v) < 0)
+			return bad(l, s, "'bus' is \"pci\" or \"usb\", not \"%s\"", v);
+		r->bus = (enum hd_bus)hd_bus_from_name(v);
+		return true;
+	case K_ADDRESS:
+	case K_DRIVER:
+	case K_PORT:
+	case K_SERIAL:
+		if (!get_string(l, s, &v))
+			return false;
+		*(k == K_ADDRESS ? &r->address : k == K_DRIVER ? &r->driver
+				   : k == K_PORT	    ? &r->port
+							    : &r->serial) = xstrdup(v);
+		return true;
+	case K_VENDOR:
+		return get_hex(l, s, 4, &r->vendor, &digits);
+	case K_DEVICE:
+		return get_hex(l, s, 4, &r->device, &digits);
+	case K_SUBVENDOR:
+		return get_hex(l, s, 4, &r->subvendor, &digits);
+	case K_SUBDEVICE:
+		return get_hex(l, s, 4, &r->subdevice, &digits);
+	case K_CLASS:
+		return parse_class(l, s, r);
+	case K_IFCLASS:
+		return get_hex(l, s, 2, &r->ifclass, &digits);
+	case K_GROUP:
+		return get_int(l, s, &r->group);
+	default:
+		return get_int(l, s, &r->numa);
+	}
+}
+
+static bool parse_match(struct loader *l, const config_setting_t *m, struct rule *r)
+{
+	if (!m || config_setting_type(m) != CONFIG_TYPE_GROUP)
+		return bad(l, m, "%s", "a rule needs 'match = { ... };' (use {} to match every device)");
+	for (int i = 0; i < config_setting_length(m); i++) {
+		const config_setting_t *s = config_setting_get_elem(m, (unsigned)i);
+		int k = name_lookup(key_names, K__COUNT, config_setting_name(s));
+
+		if (k < 0)
+			return bad(l, s, "unknown match key '%s'", config_setting_name(s));
+		if (!parse_match_key(l, s, r, k))
+			return false;
+		r->keys |= 1u << k;
+	}
+	return true;
+}
+
+static bool parse_owner(struct loader *l, const config_setting_t *o, struct rule *r)
+{
+	const char *drv = NULL, *dom = NULL;
+
+	if (config_setting_type(o) != CONFIG_TYPE_GROUP ||
+	    !config_setting_lookup_string(o, "driver", &drv) ||
+	    !config_setting_lookup_string(o, "domain", &dom) || !*drv || !*dom)
+		return bad(l, o, "%s", "'owner' is { driver = \"qemu\"; domain = \"vm1\"; }");
+	r->owner_driver = xstrdup(drv);
+	r->owner_domain = xstrdup(dom);
+	return true;
+}
+
+static bool rule_consistent(struct loader *l, const config_setting_t *g, const struct rule *r)
+{
+	if (r->action == POLICY_ASSIGN && !r->owner_driver)
+		return bad(l, g, "%s", "action \"assign\" needs an 'owner'");
+	if (r->action != POLICY_ASSIGN && r->owner_driver)
+		return bad(l, g, "'owner' is only for action \"assign\", not \"%s\"",
+			   action_names[r->action]);
+	if (r->stub && r->action != POLICY_DETACH && r->action != POLICY_ASSIGN)
+		return bad(l, g, "%s", "'driver' (the stub) is only for \"detach\" and \"assign\"");
+	if (r->stub && !streq(r->stub, "vfio-pci") && !streq(r->stub, "pci-stub") &&
+	    !streq(r->stub, "xen-pciback"))
+		return bad(l, g, "'driver' is vfio-pci, pci-stub or xen-pciback, not \"%s\"", r->stub);
+	if (r->deauthorize && r->action != POLICY_REFUSE)
+		return bad(l, g, "%s", "'deauthorize' is only for action \"refuse\"");
+	/* SPEC: lifted for one device, by address only — never by a class or
+	 * vendor, which could take the host's disk or network with it. */
+	if (r->host_critical_ok && r->keys != 1u << K_ADDRESS)
+		return bad(l, g, "%s",
+			   "'host_critical = true' needs a match on 'address' and nothing else");
+	return true;
+}
+
+static bool parse_rule_key(struct loader *l, const config_setting_t *s, struct rule *r)
+{
+	const char *name = config_setting_name(s), *v = NULL;
+	int i;
+
+	if (streq(name, "match"))
+		return parse_match(l, s, r);
+	if (streq(name, "owner"))
+		return parse_owner(l, s, r);
+	if (streq(name, "deauthorize"))
+		return get_bool(l, s, &r->deauthorize);
+	if (streq(name, "host_critical"))
+		return get_bool(l, s, &r->host_critical_ok);
+	if (!streq(name, "action") && !streq(name, "when") && !streq(name, "driver"))
+		return bad(l, s, "unknown rule key '%s'", name);
+	if (!get_string(l, s, &v))
+		return false;
+	if (streq(name, "driver")) {
+		r->stub = xstrdup(v);
+		return true;
+	}
+	if (streq(name, "action")) {
+		if ((i = name_lookup(action_names, POLICY_ACTION__COUNT, v)) < 0)
+			return bad(l, s, "unknown action \"%s\" (allow, refuse, detach, assign, ignore)",
+				   v);
+		r->action = (enum policy_action)i;
+		return true;
+	}
+	if ((i = name_lookup(when_names, ARRAY_SIZE(when_names), v)) < 0)
+		return bad(l, s, "'when' is \"always\", \"startup\" or \"hotplug\", not \"%s\"", v);
+	r->when = (enum policy_when)i;
+	return true;
+}
+
+static bool parse_rule(struct loader *l, const config_setting_t *g)
+{
+	struct rule r = { .file = xstrdup(l->file), .line = (int)config_setting_source_line(g),
+			  .group = -1, .numa = -1 };
+	bool have_action = false, have_match = false;
+
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		rule_free(&r);
+		return bad(l, g, "%s", "each rule is a group: { match = { ... }; action = \"...\"; }");
+	}
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+
+		have_action |= streq(config_setting_name(s), "action");
+		have_match |= streq(config_setting_name(s), "match");
+		if (!parse_rule_key(l, s, &r)) {
+			rule_free(&r);
+			return false;
+		}
+	}
+	if (!have_match || !have_action || !rule_consistent(l, g, &r)) {
+		rule_free(&r);
+		return have_match && have_action ? false
+		       : bad(l, g, "%s", "a rule needs both 'match' and 'action'");
+	}
+	l->p->rules = xrealloc(l->p->rules, (l->p->n_rules + 1) * sizeof(*l->p->rules));
+	l->p->rules[l->p->n_rules++] = r;
+	return true;
+}
+
+static const char *const permission_names[] = { "list", "watch", "claim", "release",
+						"detach", "reset", "admin" };
+
+static bool parse_strings(struct loader *l, const config_setting_t *s,
+			  const char *const *allowed, size_t n_allowed)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
+		return bad(l, s, "'%s' is a list of strings: [\"...\", ...]", config_setting_name(s));
+	for (int i = 0; i < config_setting_length(s); i++) {
+		const char *v = config_setting_get_string_elem(s, (unsigned)i);
+
+		if (!v)
+			return bad(l, s, "'%s' holds strings only", config_setting_name(s));
+		if (allowed && name_lookup(allowed, n_allowed, v) < 0)
+			return bad(l, s, "unknown permission \"%s\" (list, watch, claim, release, "
+					 "detach, reset, admin)",
+				   v);
+	}
+	return true;
+}
+
+/* Clients are checked now and enforced when permissions land (issue 6). */
+static bool parse_client(struct loader *l, const config_setting_t *g)
+{
+	int who = 0;
+
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return bad(l, g, "%s", "each client is a group: { group = \"kvm\"; permissions = [...]; }");
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int dummy;
+		const char *str;
+
+		if (streq(name, "uid") || streq(name, "gid")) {
+			if (!get_int(l, s, &dummy))
+				return false;
+			who++;
+		} else if (streq(name, "user") || streq(name, "group")) {
+			if (!get_string(l, s, &str))
+				return false;
+			who++;
+		} else if (streq(name, "permissions")) {
+			if (!parse_strings(l, s, permission_names, ARRAY_SIZE(permission_names)))
+				return false;
+		} else if (streq(name, "drivers") || streq(name, "domains")) {
+			if (!parse_strings(l, s, NULL, 0))
+				return false;
+		} else {
+			return bad(l, s, "unknown client key '%s'", name);
+		}
+	}
+	if (who != 1)
+		return bad(l, g, "%s", "a client names exactly one of uid, user, gid or group");
+	l->p->n_clients++;
+	return true;
+}
+
+static bool parse_list(struct loader *l, const config_setting_t *s,
+		       bool (*item)(struct loader *, const config_setting_t *))
+{
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return bad(l, s, "'%s' is a list: ( { ... }, { ... } )", config_setting_name(s));
+	for (int i = 0; i < config_setting_length(s); i++)
+		if (!item(l, config_setting_get_elem(s, (unsigned)i)))
+			return false;
+	return true;
+}
+
+static bool parse_top(struct loader *l, const config_setting_t *s)
+{
+	const char *name = config_setting_name(s), *v = NULL;
+	int a;
+
+	if (streq(name, "rules"))
+		return parse_list(l, s, parse_rule);
+	if (streq(name, "clients"))
+		return parse_list(l, s, parse_client);
+	if (streq(name, "default")) {
+		if (!get_string(l, s, &v))
+			return false;
+		a = name_lookup(action_names, POLICY_ACTION__COUNT, v);
+		/* Detaching every device by default would take the host's. */
+		if (a != POLICY_ALLOW && a != POLICY_REFUSE && a != POLICY_IGNORE)
+			return bad(l, s, "'default' is \"allow\", \"refuse\" or \"ignore\", not \"%s\"",
+				   v);
+		l->p->dflt = (enum policy_action)a;
+		free(l->p->dflt_file);
+		l->p->dflt_file = xstrdup(l->file);
+		l->p->dflt_line = (int)config_setting_source_line(s);
+		return true;
+	}
+	if (streq(name, "socket_group"))
+		return get_string(l, s, &v);
+	if (streq(name, "orphans")) {
+		if (!get_string(l, s, &v))
+			return false;
+		if (!streq(v, "keep") && !streq(v, "reattach"))
+			return bad(l, s, "'orphans' is \"keep\" or \"reattach\", not \"%s\"", v);
+		return true;
+	}
+	return bad(l, s, "unknown setting '%s' (rules, clients, default, socket_group, orphans)",
+		   name);
+}
+
+static bool load_file(struct loader *l, const char *path)
+{
+	config_t cfg;
+	config_setting_t *root;
+	bool ok = true;
+
+	l->file = path;
+	config_init(&cfg);
+	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			snprintf(l->err, l->size, "%s: cannot read it: %s", path, strerror(errno));
+		else
+			snprintf(l->err, l->size, "%s:%d: %s", path, config_error_line(&cfg),
+				 config_error_text(&cfg));
+		l->failed = true;
+		config_destroy(&cfg);
+		return false;
+	}
+	root = config_root_setting(&cfg);
+	for (int i = 0; ok && i < config_setting_length(root); i++)
+		ok = parse_top(l, config_setting_get_elem(root, (unsigned)i));
+	config_destroy(&cfg);
+	return ok;
+}
+
+static int conf_only(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && n > 5 && streq(d->d_name + n - 5, ".conf");
+}
+
+/* policy.conf, then the .conf files of policy.d in name order. */
+static bool load_dir(struct loader *l, const char *dir)
+{
+	_cleanup_free_ char *main_file = xasprintf("%s/policy.conf", dir);
+	_cleanup_free_ char *dropins = xasprintf("%s/policy.d", dir);
+	struct dirent **names = NULL;
+	struct stat st;
+	bool ok = true;
+	int n;
+
+	if (stat(main_file, &st) == 0 && !load_file(l, main_file))
+		return false;
+	n = scandir(dropins, &names, conf_only, alphasort);
+	for (int i = 0; i < n; i++) {
+		_cleanup_free_ char *f = xasprintf("%s/%s", dropins, names[i]->d_name);
+
+		if (ok)
+			ok = load_file(l, f);
+		free(names[i]);
+	}
+	free(names);
+	return ok;
+}
+
+struct policy *policy_load(const char *path, char *err, size_t size)
+{
+	struct loader l = { .p = policy_default(), .err = err, .size = size };
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		snprintf(err, size, "%s: %s", path, strerror(errno));
+		policy_free(l.p);
+		return NULL;
+	}
+	if (!(S_ISDIR(st.st_mode) ? load_dir(&l, path) : load_file(&l, path))) {
+		policy_free(l.p);
+		return NULL;
+	}
+	return l.p;
+}
+
+/* ---- deciding ----------------------------------------------------------- */
+
+static bool has(const struct rule *r, enum key k)
+{
+	return r->keys & (1u << k);
+}
+
+static bool usb_ifclass(const struct device *dev, uint32_t cls)
+{
+	for (size_t i = 0; i < dev->usb.n_ifaces; i++)
+		if (dev->usb.ifaces[i].cls == cls)
+			return true;
+	return false;
+}
+
+/* NULL when the rule matches the device; else the first condition that
+ * does not, in words, written to why. */
+static const char *mismatch(const struct rule *r, const struct device *dev, bool at_start,
+			    char *why, size_t size)
+{
+	bool pci = dev->bus == HD_BUS_PCI;
+
+#define MISS(...) (snprintf(why, size, __VA_ARGS__), why)
+	if ((r->when == POLICY_AT_START && !at_start) || (r->when == POLICY_ON_HOTPLUG && at_start))
+		return MISS("applies %s only", r->when == POLICY_AT_START ? "at start-up"
+									 : "to hot-plugged devices");
+	if (has(r, K_BUS) && dev->bus != r->bus)
+		return MISS("bus is %s, not %s", hd_bus_name(dev->bus), hd_bus_name(r->bus));
+	if (has(r, K_ADDRESS) && !streq(dev->id, r->address))
+		return MISS("address is %s, not %s", dev->id, r->address);
+	if (has(r, K_VENDOR) && dev->vendor != r->vendor)
+		return MISS("vendor is %04x, not %04x", dev->vendor, r->vendor);
+	if (has(r, K_DEVICE) && dev->product != r->device)
+		return MISS("device is %04x, not %04x", dev->product, r->device);
+	if (has(r, K_SUBVENDOR) && (!pci || dev->pci.subsystem_vendor != r->subvendor))
+		return MISS("subsystem vendor differs (want %04x)", r->subvendor);
+	if (has(r, K_SUBDEVICE) && (!pci || dev->pci.subsystem_device != r->subdevice))
+		return MISS("subsystem device differs (want %04x)", r->subdevice);
+	if (has(r, K_CLASS) && (!pci || (dev->pci.class_code & r->class_mask) != r->class_code))
+		return MISS("class is %06x, not %06x under mask %06x", pci ? dev->pci.class_code : 0,
+			    r->class_code, r->class_mask);
+	if (has(r, K_DRIVER) && !streq(dev->driver, r->driver))
+		return MISS("driver is %s, not %s", dev->driver ? dev->driver : "none", r->driver);
+	if (has(r, K_GROUP) && (!pci || dev->pci.iommu_group != r->group))
+		return MISS("IOMMU group is %d, not %d", pci ? dev->pci.iommu_group : -1, r->group);
+	if (has(r, K_PORT) && (pci || !streq(dev->id, r->port)))
+		return MISS("port is %s, not %s", pci ? "none (PCI)" : dev->id, r->port);
+	if (has(r, K_SERIAL) && (pci || !streq(dev->usb.serial, r->serial)))
+		return MISS("serial is %s, not %s", !pci && dev->usb.serial ? dev->usb.serial : "none",
+			    r->serial);
+	if (has(r, K_IFCLASS) && (pci || !usb_ifclass(dev, r->ifclass)))
+		return MISS("no interface of class %02x", r->ifclass);
+	if (has(r, K_NUMA) && dev->numa_node != r->numa)
+		return MISS("NUMA node is %d, not %d", dev->numa_node, r->numa);
+#undef MISS
+	return NULL;
+}
+
+static void decide_by(const struct policy *p, int i, struct policy_decision *out)
+{
+	const struct rule *r = &p->rules[i];
+
+	*out = (struct policy_decision){
+		.action = r->action, .rule = i, .file = r->file, .line = r->line,
+		.stub = r->stub ? r->stub : "vfio-pci", .owner_driver = r->owner_driver,
+		.owner_domain = r->owner_domain, .deauthorize = r->deauthorize,
+		.host_critical_ok = r->host_critical_ok,
+	};
+}
+
+void policy_decide(const struct policy *p, const struct device *dev, bool at_start,
+		   struct policy_decision *out)
+{
+	char why[160];
+
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (!mismatch(&p->rules[i], dev, at_start, why, sizeof(why))) {
+			decide_by(p, (int)i, out);
+			return;
+		}
+	*out = (struct policy_decision){ .action = p->dflt, .rule = -1, .file = p->dflt_file,
+					 .line = p->dflt_line };
+}
+
+static void rule_place(const struct policy *p, int i, char *buf, size_t size)
+{
+	if (i < 0 && !p->dflt_file)
+		snprintf(buf, size, "the built-in default");
+	else if (i < 0)
+		snprintf(buf, size, "the default (%s:%d)", p->dflt_file, p->dflt_line);
+	else
+		snprintf(buf, size, "rule %d (%s:%d)", i + 1, p->rules[i].file, p->rules[i].line);
+}
+
+void policy_explain(const struct policy *p, const struct device *dev, bool at_start, FILE *out)
+{
+	struct policy_decision d;
+	char why[160], place[PATH_MAX + 64];
+
+	policy_decide(p, dev, at_start, &d);
+	for (int i = 0; i < (d.rule < 0 ? (int)p->n_rules : d.rule); i++) {
+		rule_place(p, i, place, sizeof(place));
+		fprintf(out, "%s: no match: %s\n", place,
+			mismatch(&p->rules[i], dev, at_start, why, sizeof(why)));
+	}
+	rule_place(p, d.rule, place, sizeof(place));
+	fprintf(out, "%s decides: %s %s", place, policy_action_name(d.action), dev->id);
+	if (d.action == POLICY_ASSIGN)
+		fprintf(out, " to %s/%s", d.owner_driver, d.owner_domain);
+	if (d.action == POLICY_DETACH || d.action == POLICY_ASSIGN)
+		fprintf(out, " (on %s)", d.stub);
+	fputc('\n', out);
+}
+
+void policy_describe(const struct policy *p, FILE *out)
+{
+	char place[PATH_MAX + 64];
+
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct rule *r = &p->rules[i];
+		bool first = true;
+
+		rule_place(p, (int)i, place, sizeof(place));
+		fprintf(out, "%s: %s", place, action_names[r->action]);
+		if (r->action == POLICY_ASSIGN)
+			fprintf(out, " to %s/%s", r->owner_driver, r->owner_domain);
+		fputs(" if", out);
+		for (int k = 0; k < K__COUNT; k++)
+			if (has(r, (enum key)k)) {
+				fprintf(out, "%s %s", first ? "" : ",", key_names[k]);
+				first = false;
+			}
+		if (first)
+			fputs(" any device", out);
+		if (r->when != POLICY_ALWAYS)
+			fprintf(out, " (%s only)", when_names[r->when]);
+		fputc('\n', out);
+	}
+	rule_place(p, -1, place, sizeof(place));
+	fprintf(out, "%s: %s\n", place, action_names[p->dflt]);
+	fprintf(out, "%zu rule(s), %zu client(s); first match wins, then the default\n",
+		p->n_rules, p->n_clients);
+}
