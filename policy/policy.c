@@ -546,13 +546,15 @@ static bool usb_ifclass(const struct device *dev, uint32_t cls)
 }
 
 /* NULL when the rule matches the device; else the first condition that
- * does not, in words, written to why. */
+ * does not, in words written to why (when why is not NULL). */
 static const char *mismatch(const struct rule *r, const struct device *dev, bool at_start,
 			    char *why, size_t size)
 {
 	bool pci = dev->bus == HD_BUS_PCI;
 
-#define MISS(...) (snprintf(why, size, __VA_ARGS__), why)
+	/* Deciding needs only whether; the words cost more than the test, so
+	 * they are made only for an explanation (why != NULL). */
+#define MISS(...) (why ? (snprintf(why, size, __VA_ARGS__), why) : "")
 	if ((r->when == POLICY_AT_START && !at_start) || (r->when == POLICY_ON_HOTPLUG && at_start))
 		return MISS("applies %s only", r->when == POLICY_AT_START ? "at start-up"
 									 : "to hot-plugged devices");
@@ -603,10 +605,8 @@ static void decide_by(const struct policy *p, int i, struct policy_decision *out
 void policy_decide(const struct policy *p, const struct device *dev, bool at_start,
 		   struct policy_decision *out)
 {
-	char why[160];
-
 	for (size_t i = 0; i < p->n_rules; i++)
-		if (!mismatch(&p->rules[i], dev, at_start, why, sizeof(why))) {
+		if (!mismatch(&p->rules[i], dev, at_start, NULL, 0)) {
 			decide_by(p, (int)i, out);
 			return;
 		}
