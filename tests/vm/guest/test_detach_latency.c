@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/vm/guest/waitexit.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -53,23 +55,6 @@ static char *slurp_fd(int fd)
 	return buf;
 }
 
-static int wait_exit(pid_t pid)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), status;
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-	assert_true(pidfd >= 0);
-	if (poll(&p, 1, RUN_TIMEOUT_MS) != 1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		close(pidfd);
-		fail_msg("detach-latency did not finish within %d ms", RUN_TIMEOUT_MS);
-	}
-	close(pidfd);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	return status;
-}
-
 /* This environment without a testbed, with the guard preloaded alone. */
 static char **guarded_environ(void)
 {
@@ -111,7 +96,7 @@ static struct run detach_latency(const char *const *args)
 	assert_int_equal(posix_spawn(&pid, DETACH_LATENCY_BIN, &fa, NULL, (char **)argv, env), 0);
 	posix_spawn_file_actions_destroy(&fa);
 	free(env);
-	r.status = wait_exit(pid);
+	r.status = guest_wait_exit(pid, RUN_TIMEOUT_MS, "detach-latency");
 	r.out = slurp_fd(out);
 	r.err = slurp_fd(err);
 	return r;

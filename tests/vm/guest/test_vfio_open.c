@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/vm/guest/waitexit.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -111,23 +113,6 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-static int wait_exit(pid_t pid)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), status;
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-	assert_true(pidfd >= 0);
-	if (poll(&p, 1, RUN_TIMEOUT_MS) != 1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		close(pidfd);
-		fail_msg("vfio-open did not finish within %d ms", RUN_TIMEOUT_MS);
-	}
-	close(pidfd);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	return status;
-}
-
 /* Runs vfio-open on the tree with `args` (NULL-terminated), stdin from
  * /dev/null. */
 static struct run vfio_open(struct tree *t, const char *const *args)
@@ -149,7 +134,7 @@ static struct run vfio_open(struct tree *t, const char *const *args)
 	posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_int_equal(posix_spawn(&pid, VFIO_OPEN_BIN, &fa, NULL, (char **)argv, environ), 0);
 	posix_spawn_file_actions_destroy(&fa);
-	r.status = wait_exit(pid);
+	r.status = guest_wait_exit(pid, RUN_TIMEOUT_MS, "vfio-open");
 	r.out = slurp(out);
 	r.err = slurp(err);
 	return r;
