@@ -60,7 +60,7 @@ int main(void)
 	t0 = now_ns_d();
 	for (int pass = 0; pass < PASSES; pass++)
 		for (int i = 0; i < DEVICES; i++) {
-			policy_decide(p, devs[i], false, &d);
+			policy_decide(p, devs[i], POLICY_MOMENT_HOTPLUG, &d);
 			sink += (unsigned)d.rule;
 		}
 	ns = (now_ns_d() - t0) / (PASSES * DEVICES);

@@ -689,6 +689,20 @@ void format_status(FILE *out, json_object *status)
 	status_attention(out, get_array(status, "attention"));
 }
 
+void format_policy_explain(FILE *out, json_object *reply)
+{
+	json_object *lines = get_array(reply, "explanation");
+
+	for (size_t i = 0; i < array_rows(lines); i++) {
+		json_object *l = json_object_array_get_idx(lines, i);
+		_cleanup_free_ char *clean =
+			sanitized(json_object_is_type(l, json_type_string) ? json_object_get_string(l)
+									   : "?");
+
+		fprintf(out, "%s\n", clean);
+	}
+}
+
 /* ---- detach and reattach ---- */
 
 static void put_line(FILE *out, const char *line)
@@ -1121,6 +1135,21 @@ static char *err_group_not_viable(const char *method, json_object *p)
 			 param_text(p, "device"), param_text(p, "group"), members);
 }
 
+static char *err_policy_refused(const char *method, json_object *p)
+{
+	const struct operation *op = find_operation(method);
+	_cleanup_free_ char *where =
+		json_object_object_get_ex(p, "file", NULL)
+			? xasprintf("rule %s at %s:%s", param_text(p, "rule"), param_text(p, "file"),
+				    param_text(p, "line"))
+			: xstrdup("its default");
+
+	return xasprintf("hostdevd's policy does not let you %s %s: %s (%s; 'hostdevctl "
+			 "policy explain %s' says why)",
+			 op ? op->verb : "use", param_text(p, "device"), param_text(p, "reason"),
+			 where, param_text(p, "device"));
+}
+
 static char *err_state_unavailable(const char *method, json_object *p)
 {
 	const struct operation *op = find_operation(method);
@@ -1181,6 +1210,7 @@ static const struct {
 	{ "io.hostdevd.GroupNotViable", err_group_not_viable },
 	{ "io.hostdevd.NotClaimed", err_not_claimed },
 	{ "io.hostdevd.StateUnavailable", err_state_unavailable },
+	{ "io.hostdevd.PolicyRefused", err_policy_refused },
 	{ "org.varlink.service.InvalidParameter", err_invalid_parameter },
 	{ "org.varlink.service.MethodNotFound", err_method_not_found },
 	{ "org.varlink.service.MethodNotImplemented", err_method_not_found },

@@ -36,6 +36,8 @@ void format_watch_event(FILE *out, json_object *reply);
 
 /* The GetStatus reply as "key: value" lines. */
 void format_status(FILE *out, json_object *status);
+/* CheckPolicy's reply: the explanation's lines, as the daemon wrote them. */
+void format_policy_explain(FILE *out, json_object *reply);
 
 /* One line for a Detach reply: "ID: detached, now on STUB (was DRIVER)". */
 void format_detach_result(FILE *out, json_object *reply);

@@ -1,6 +1,7 @@
 /* hostdevctl: the command-line face of hostdevd.
  *
  * Exit codes are part of the interface (SPEC): scripts rely on them. */
+#include "policy/policy.h"
 #include "client/format.h"
 #include "client/hdclient.h"
 #include "common/util.h"
@@ -66,6 +67,12 @@ static const char usage_text[] =
 	"  watch [-n|--count N] Print device events as they happen, one per line; stop\n"
 	"                       after N events (a resync counts as one).  Ctrl-C stops.\n"
 	"  status               Version, uptime, device counts, event counters, clients.\n"
+	"  policy explain DEVICE\n"
+	"                       Which rule of hostdevd's policy decides a claim of\n"
+	"                       DEVICE, and why each rule before it did not fit.\n"
+	"  policy check PATH    Check a policy file (or a directory holding policy.conf\n"
+	"                       and policy.d/) without hostdevd: its rules, or the\n"
+	"                       file, line and problem (exit 1).\n"
 	"  detach DEVICE [--driver STUB]\n"
 	"                       Move a PCI function from its host driver to a stub:\n"
 	"                       vfio-pci (the default), pci-stub or xen-pciback.\n"
@@ -838,6 +845,64 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 	return finish_output();
 }
 
+/* ---- policy ---- */
+
+/* Local: a file an administrator is about to install, before any daemon
+ * reads it. */
+static int policy_check(const char *path)
+{
+	char err[1024];
+	struct policy *p = policy_load(path, err, sizeof(err));
+
+	if (!p) {
+		fprintf(stderr, "hostdevctl: %s\n", err);
+		return EXIT_FAILED;
+	}
+	printf("%s: valid\n", path);
+	policy_describe(p, stdout);
+	policy_free(p);
+	return finish_output();
+}
+
+static int policy_explain_device(struct ctl *ctl, const char *device)
+{
+	_cleanup_(put_jsonp) json_object *params = json_object_new_object();
+	json_object *reply;
+	int r;
+
+	json_object_object_add(params, "device", json_object_new_string(device));
+	r = ctl_call(ctl, "io.hostdevd.CheckPolicy", params, NULL, json_type_object, &reply);
+	if (r != CONTINUE)
+		return r;
+	if (ctl->json)
+		format_json(stdout, reply, ctl->tty);
+	else
+		format_policy_explain(stdout, reply);
+	return finish_output();
+}
+
+static int cmd_policy(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONGOPTS, {} };
+	const char *sub;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, opts, NULL)) != -1)
+		if ((r = common_option(ctl, opt, argv)) != CONTINUE)
+			return r;
+	if (optind >= argc)
+		return usage_error("'policy' needs 'explain DEVICE' or 'check PATH'");
+	sub = argv[optind];
+	if (!streq(sub, "explain") && !streq(sub, "check"))
+		return usage_error("'policy %s' is not a command: 'explain DEVICE' or 'check PATH'",
+				   sub);
+	if (optind + 2 != argc)
+		return usage_error("'policy %s' takes one %s", sub,
+				   streq(sub, "check") ? "PATH" : "DEVICE");
+	return streq(sub, "check") ? policy_check(argv[optind + 1])
+				   : policy_explain_device(ctl, argv[optind + 1]);
+}
+
 /* ---- reset ---- */
 
 static int cmd_reset(struct ctl *ctl, int argc, char **argv)
@@ -1043,6 +1108,7 @@ static const struct command commands[] = {
 	{ "claim", cmd_claim },
 	{ "release", cmd_release },
 	{ "claims", cmd_claims },
+	{ "policy", cmd_policy },
 };
 
 static int parse_global(struct ctl *ctl, int argc, char **argv)

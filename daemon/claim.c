@@ -16,6 +16,7 @@ struct claim_engine {
 	void *ctx;
 	void (*save)(void *ctx, claim_saved_fn done, void *arg);
 	void *save_ctx;
+	const struct policy *policy;
 	bool stopping;
 };
 
@@ -50,6 +51,7 @@ static const char *const status_errors[] = {
 	[CLAIM_NOT_PERMITTED] = "org.varlink.service.PermissionDenied",
 	[CLAIM_HOST_CRITICAL] = "io.hostdevd.HostCritical",
 	[CLAIM_STATE_FAILED] = "io.hostdevd.StateUnavailable",
+	[CLAIM_POLICY_REFUSED] = "io.hostdevd.PolicyRefused",
 	[CLAIM_ENGINE_ERROR] = NULL, /* the engine's */
 };
 
@@ -92,6 +94,45 @@ static void state_failed(struct claim_result *r, const char *device, int rc, con
 	r->device = device;
 	r->state_err = -rc;
 	snprintf(r->reason_buf, sizeof(r->reason_buf), "%s", err);
+}
+
+void claim_engine_set_policy(struct claim_engine *ce, const struct policy *p)
+{
+	ce->policy = p;
+}
+
+/* What the policy says of claiming dev for this owner: false with *r
+ * filled when it refuses.  *lifted: a rule lifts the host-critical check. */
+static bool policy_allows(struct claim_engine *ce, const struct claim_request *req,
+			  const struct device *dev, struct claim_result *r, bool *lifted)
+{
+	struct policy_decision *d = &r->policy;
+
+	*lifted = false;
+	if (!ce->policy)
+		return true;
+	policy_decide(ce->policy, dev, POLICY_MOMENT_CLAIM, d);
+	*lifted = d->host_critical_ok;
+	switch (d->action) {
+	case POLICY_REFUSE:
+	case POLICY_IGNORE:
+		snprintf(r->reason_buf, sizeof(r->reason_buf), "the policy says %s",
+			 policy_action_name(d->action));
+		break;
+	case POLICY_ASSIGN:
+		if (streq(d->owner_driver, req->owner.driver) &&
+		    streq(d->owner_domain, req->owner.domain))
+			return true;
+		snprintf(r->reason_buf, sizeof(r->reason_buf),
+			 "the policy reserves it for driver %s, domain %s", d->owner_driver,
+			 d->owner_domain);
+		break;
+	default:
+		return true;
+	}
+	r->status = CLAIM_POLICY_REFUSED;
+	r->reason = r->reason_buf;
+	return false;
 }
 
 void claim_engine_stop(struct claim_engine *ce)
@@ -196,6 +237,7 @@ static bool check_device(struct claim_engine *ce, const struct claim_request *re
 			 const struct device *dev, bool *held, struct claim_result *r)
 {
 	const struct claim_entry *e = claims_find(ce->claims, dev->id);
+	bool lifted;
 
 	*held = false;
 	r->device = dev->id;
@@ -214,7 +256,9 @@ static bool check_device(struct claim_engine *ce, const struct claim_request *re
 	} else if (!state_claimable(req, dev)) {
 		r->status = CLAIM_BAD_STATE;
 		r->state = dev_state_name(dev->state);
-	} else if (!driver_is_stub(dev->driver) &&
+	} else if (!policy_allows(ce, req, dev, r, &lifted)) {
+		return false;
+	} else if (!lifted && !driver_is_stub(dev->driver) &&
 		   (r->reason = detach_host_critical(ce->detach, dev, r->reason_buf,
 						     sizeof(r->reason_buf)))) {
 		/* Before the group: a bridge is refused as a bridge. */
@@ -256,7 +300,7 @@ static void log_refusal(const struct claim_request *req, const struct claim_resu
 	if (r->status == CLAIM_IN_USE)
 		log_dev_info(r->device, "claim by %s/%s refused: %s", req->owner.driver,
 			     req->owner.domain, claim_in_use_message(r->holder, msg, sizeof(msg)));
-	else if (r->status == CLAIM_HOST_CRITICAL)
+	else if (r->status == CLAIM_HOST_CRITICAL || r->status == CLAIM_POLICY_REFUSED)
 		log_dev_info(r->device, "claim by %s/%s refused: %s", req->owner.driver,
 			     req->owner.domain, r->reason);
 	else if (r->status == CLAIM_NOT_VIABLE)

@@ -25,6 +25,7 @@
 #pragma once
 
 #include "daemon/detach.h"
+#include "policy/policy.h"
 #include "state/claims.h"
 
 #include <stdbool.h>
@@ -42,6 +43,7 @@ enum claim_status {
 	CLAIM_NOT_PERMITTED, /* org.varlink.service.PermissionDenied */
 	CLAIM_HOST_CRITICAL, /* io.hostdevd.HostCritical: `reason` */
 	CLAIM_STATE_FAILED,  /* io.hostdevd.StateUnavailable: `state_err`, `reason_buf` */
+	CLAIM_POLICY_REFUSED, /* io.hostdevd.PolicyRefused: `policy`, `reason_buf` */
 	CLAIM_ENGINE_ERROR, /* the detach engine's error: `detach` */
 };
 
@@ -59,6 +61,7 @@ struct claim_result {
 	const char *reason;               /* HOST_CRITICAL */
 	char reason_buf[512];             /* HOST_CRITICAL, STATE_FAILED: the sentence */
 	int state_err;                    /* STATE_FAILED: errno */
+	struct policy_decision policy;    /* POLICY_REFUSED */
 	const struct detach_result *detach; /* ENGINE_ERROR */
 	/* OK: the devices claimed (with their entries) or released, in order. */
 	char **devices;
@@ -93,6 +96,12 @@ struct claim_engine *claim_engine_new(struct devtable *t, struct claims *c,
  * operations in flight: a claim then fails without starting a rollback the
  * freed engine could not run), free() after. */
 void claim_engine_stop(struct claim_engine *ce);
+
+/* The policy claims obey (borrowed; NULL: allow everything): a device whose
+ * deciding rule says refuse or ignore, or assign to another owner, is
+ * refused with PolicyRefused naming the rule; a rule that lifts the
+ * host-critical refusal for one address lets that device through. */
+void claim_engine_set_policy(struct claim_engine *ce, const struct policy *p);
 
 /* Durability (daemon/persist.h): `save` asks for the claim table as it is
  * then to be written, and calls `done` (when not NULL) with 0 or -errno and

@@ -22,5 +22,6 @@ struct hd_context {
 	struct claims *claims;        /* the in-use table (state/claims.h) */
 	struct claim_engine *claim;   /* Claim and Release (daemon/claim.h) */
 	struct persist *persist;      /* the state file (daemon/persist.h); NULL in unit tests */
+	struct policy *policy;        /* policy/policy.h; NULL in unit tests: the default */
 	uint64_t start_ns; /* now_ns() when the daemon started */
 };

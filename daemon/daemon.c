@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 #include "daemon/claim.h"
 #include "daemon/persist.h"
+#include "policy/policy.h"
 #include "daemon/context.h"
 #include "daemon/detach.h"
 #include "daemon/lock.h"
@@ -10,6 +11,7 @@
 #include "state/devtable.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -60,6 +62,7 @@ void hostdevd_free(struct hostdevd *d)
 		persist_flush(d->ctx.persist);
 	claim_engine_free(d->ctx.claim);
 	persist_free(d->ctx.persist);
+	policy_free(d->ctx.policy);
 	claims_free(d->ctx.claims);
 	server_free(d->ctx.server);
 	monitor_free(d->ctx.monitor);
@@ -115,6 +118,29 @@ static void on_state_changed(const struct device *dev, void *arg)
 
 	if (d->ctx.server)
 		server_broadcast_device_event(d->ctx.server, DEV_EVENT_CHANGE, dev, NULL);
+}
+
+/* The policy at --policy; none there is the built-in default.  A policy
+ * that does not load stops the start: running without the rules the
+ * administrator wrote could hand out what they refuse. */
+static int load_policy(struct hostdevd *d)
+{
+	char err[1024];
+	struct stat st;
+
+	if (stat(d->opts.policy_path, &st) < 0 && errno == ENOENT) {
+		log_info("no policy at %s: the built-in default (claims by root, nothing detached)",
+			 d->opts.policy_path);
+		d->ctx.policy = policy_default();
+		return 0;
+	}
+	d->ctx.policy = policy_load(d->opts.policy_path, err, sizeof(err));
+	if (!d->ctx.policy) {
+		log_error("policy not loaded: %s", err);
+		return -EINVAL;
+	}
+	log_info("policy %s: %zu rule(s)", d->opts.policy_path, policy_rule_count(d->ctx.policy));
+	return 0;
 }
 
 static void save_state(void *arg, claim_saved_fn done, void *done_arg)
@@ -240,6 +266,10 @@ int hostdevd_start(struct hostdevd *d)
 	d->ctx.claims = claims_new();
 	d->ctx.claim = claim_engine_new(d->ctx.devices, d->ctx.claims, d->ctx.detach,
 					on_state_changed, d);
+	r = load_policy(d);
+	if (r < 0)
+		return r;
+	claim_engine_set_policy(d->ctx.claim, d->ctx.policy);
 	d->ctx.persist = persist_new(&d->ctx, d->opts.state_dir, d->opts.reattach_orphans);
 	claim_engine_set_save(d->ctx.claim, save_state, d);
 	d->ctx.monitor = monitor_new(d->ctx.base, d->ctx.devices, d->opts.source,

@@ -3,6 +3,7 @@
 #include "common/util.h"
 #include "daemon/claim.h"
 #include "daemon/persist.h"
+#include "policy/policy.h"
 #include "daemon/context.h"
 #include "daemon/detach.h"
 #include "daemon/devjson.h"
@@ -626,6 +627,20 @@ static void append_claim(struct devjson_buf *b, const struct claim_entry *e)
 	APPEND_LIT(b, "}");
 }
 
+/* A policy decision's where and what: action, and for a rule its number
+ * (from 1), file and line. */
+static void add_decision(json_object *p, const struct policy_decision *d)
+{
+	json_object_object_add(p, "action",
+			       json_object_new_string(policy_action_name(d->action)));
+	if (d->rule >= 0)
+		json_object_object_add(p, "rule", json_object_new_int(d->rule + 1));
+	if (d->file) {
+		json_object_object_add(p, "file", json_object_new_string(d->file));
+		json_object_object_add(p, "line", json_object_new_int(d->line));
+	}
+}
+
 static json_object *claim_error_params(const struct claim_result *r)
 {
 	json_object *p, *arr;
@@ -656,6 +671,10 @@ static json_object *claim_error_params(const struct claim_result *r)
 		break;
 	case CLAIM_HOST_CRITICAL:
 		json_object_object_add(p, "reason", json_object_new_string(r->reason));
+		break;
+	case CLAIM_POLICY_REFUSED:
+		add_decision(p, &r->policy);
+		json_object_object_add(p, "reason", json_object_new_string(r->reason_buf));
 		break;
 	case CLAIM_STATE_FAILED:
 		json_object_object_add(p, "errno", json_object_new_int(r->state_err));
@@ -936,6 +955,47 @@ static void method_get_status(struct hd_context *ctx, struct server_call *call,
 	server_call_reply(call, r, false);
 }
 
+/* ---- CheckPolicy ------------------------------------------------------ */
+
+/* What the policy says of a device for a claim, and why: every rule
+ * before the deciding one with the condition that did not fit. */
+static void method_check_policy(struct hd_context *ctx, struct server_call *call,
+				json_object *params)
+{
+	const char *sel = NULL;
+	struct device *dev;
+	struct policy_decision d;
+	struct policy *fallback = NULL;
+	const struct policy *pol;
+	json_object *r, *lines = json_object_new_array();
+	char *text = NULL, *save = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	vl_param_string(params, "device", &sel);
+	dev = resolve_device(ctx, call, sel);
+	if (!dev) {
+		json_object_put(lines);
+		return;
+	}
+	pol = ctx->policy ? ctx->policy : (fallback = policy_default());
+	policy_decide(pol, dev, POLICY_MOMENT_CLAIM, &d);
+	f = open_memstream(&text, &len);
+	if (!f)
+		fatal("out of memory");
+	policy_explain(pol, dev, POLICY_MOMENT_CLAIM, f);
+	fclose(f);
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		json_object_array_add(lines, json_object_new_string(l));
+	r = json_object_new_object();
+	json_object_object_add(r, "device", json_object_new_string(dev->id));
+	add_decision(r, &d);
+	json_object_object_add(r, "explanation", lines);
+	server_call_reply(call, r, false);
+	free(text);
+	policy_free(fallback);
+}
+
 /* ---- Reset ------------------------------------------------------------ */
 
 static void on_reset_done(const struct detach_result *r, void *arg)
@@ -1064,6 +1124,7 @@ static const struct method_def builtin_methods[] = {
 	{ HOSTDEVD_INTERFACE ".GetDevice", method_get_device, PERM_LIST, 0, device_params },
 	{ HOSTDEVD_INTERFACE ".Watch", method_watch, PERM_WATCH, METHOD_NEEDS_MORE, NULL },
 	{ HOSTDEVD_INTERFACE ".GetStatus", method_get_status, PERM_LIST, 0, NULL },
+	{ HOSTDEVD_INTERFACE ".CheckPolicy", method_check_policy, PERM_LIST, 0, device_params },
 	{ HOSTDEVD_INTERFACE ".Detach", method_detach, PERM_DETACH, 0, detach_params },
 	{ HOSTDEVD_INTERFACE ".Reattach", method_reattach, PERM_DETACH, 0, device_params },
 	{ HOSTDEVD_INTERFACE ".Claim", method_claim, PERM_CLAIM, 0, claim_params },

@@ -46,6 +46,10 @@ void options_usage(FILE *out)
 		"      --proc-root DIR      where the host-critical checks read the mount table,\n"
 		"                           swaps and routes (env HOSTDEVD_PROC_ROOT; default\n"
 		"                           /proc; for tests)\n"
+		"      --policy PATH        the policy: a file, or a directory holding policy.conf\n"
+		"                           and policy.d/ (env HOSTDEVD_POLICY; default\n"
+		"                           /etc/hostdevd; none there: the built-in default,\n"
+		"                           which allows claims by root and detaches nothing)\n"
 		"      --check-policy PATH  read the policy file (or directory holding policy.conf\n"
 		"                           and policy.d/) at PATH, print its rules and exit:\n"
 		"                           0 when it is valid, 1 with file:line and the\n"
@@ -129,6 +133,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		OPT_PROC_ROOT,
 		OPT_ORPHANS,
 		OPT_CHECK_POLICY,
+		OPT_POLICY,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -141,6 +146,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
 		{ "orphans", required_argument, NULL, OPT_ORPHANS },
 		{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
+		{ "policy", required_argument, NULL, OPT_POLICY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -155,6 +161,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	o->socket_path = xstrdup(env_or("HOSTDEVD_SOCKET", HOSTDEVD_DEFAULT_SOCKET));
 	o->state_dir = default_state_dir();
 	o->proc_root = xstrdup(env_or("HOSTDEVD_PROC_ROOT", "/proc"));
+	o->policy_path = xstrdup(env_or("HOSTDEVD_POLICY", "/etc/hostdevd"));
 	o->max_message = VL_DEFAULT_MAX_MESSAGE;
 	o->max_outbuf = 16 * 1024 * 1024;
 	o->socket_mode = 0660;
@@ -194,6 +201,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		case OPT_CHECK_POLICY:
 			o->check_policy = optarg;
 			break;
+		case OPT_POLICY:
+			str_replace(&o->policy_path, optarg);
+			break;
 		case 'h':
 			options_usage(stdout);
 			return OPTIONS_EXIT_SUCCESS;
@@ -230,5 +240,6 @@ void options_free(struct daemon_options *o)
 	free(o->socket_path);
 	free(o->state_dir);
 	free(o->proc_root);
-	o->socket_path = o->state_dir = o->proc_root = NULL;
+	free(o->policy_path);
+	o->socket_path = o->state_dir = o->proc_root = o->policy_path = NULL;
 }

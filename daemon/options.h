@@ -27,6 +27,7 @@ struct daemon_options {
 	char *proc_root;          /* where the host-critical checks read /proc */
 	bool reattach_orphans;    /* --orphans reattach (default keep) */
 	const char *check_policy; /* --check-policy PATH: check it and exit */
+	char *policy_path;        /* --policy: a file or a directory */
 };
 
 enum options_result {

@@ -277,6 +277,8 @@ static const struct sentence sentences[] = {
 	  "%v of %1 failed at step %2: %e (%3)" },
 	{ IFACE "Timeout", ETIMEDOUT, { "device", "step", "seconds" },
 	  "%v of %1 timed out at step %2 after %3 s" },
+	{ IFACE "PolicyRefused", EPERM, { "device", "reason" },
+	  "hostdevd's policy refused the %v of %1: %2" },
 	{ IFACE "StateUnavailable", ENOSPC, { "device", "message" },
 	  "hostdevd could not save its state, so the %v of %1 did not happen: %2" },
 	{ IFACE "NotClaimed", ENOENT, { "device" },

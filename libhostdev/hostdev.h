@@ -106,6 +106,9 @@ enum {
 #define HD_ERROR_OPERATION_FAILED "io.hostdevd.OperationFailed"
 #define HD_ERROR_TIMEOUT "io.hostdevd.Timeout"
 #define HD_ERROR_NOT_CLAIMED "io.hostdevd.NotClaimed"
+/* hostdevd's policy refuses the device (refuse, ignore, or assigned to
+ * another owner); the parameters name the rule (rule, file, line). */
+#define HD_ERROR_POLICY_REFUSED "io.hostdevd.PolicyRefused"
 /* hostdevd's state directory is full or read-only: nothing was done. */
 #define HD_ERROR_STATE_UNAVAILABLE "io.hostdevd.StateUnavailable"
 #define HD_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"

@@ -547,15 +547,16 @@ static bool usb_ifclass(const struct device *dev, uint32_t cls)
 
 /* NULL when the rule matches the device; else the first condition that
  * does not, in words written to why (when why is not NULL). */
-static const char *mismatch(const struct rule *r, const struct device *dev, bool at_start,
-			    char *why, size_t size)
+static const char *mismatch(const struct rule *r, const struct device *dev,
+			    enum policy_moment m, char *why, size_t size)
 {
 	bool pci = dev->bus == HD_BUS_PCI;
 
 	/* Deciding needs only whether; the words cost more than the test, so
 	 * they are made only for an explanation (why != NULL). */
 #define MISS(...) (why ? (snprintf(why, size, __VA_ARGS__), why) : "")
-	if ((r->when == POLICY_AT_START && !at_start) || (r->when == POLICY_ON_HOTPLUG && at_start))
+	if ((r->when == POLICY_AT_START && m == POLICY_MOMENT_HOTPLUG) ||
+	    (r->when == POLICY_ON_HOTPLUG && m == POLICY_MOMENT_START))
 		return MISS("applies %s only", r->when == POLICY_AT_START ? "at start-up"
 									 : "to hot-plugged devices");
 	if (has(r, K_BUS) && dev->bus != r->bus)
@@ -602,11 +603,11 @@ static void decide_by(const struct policy *p, int i, struct policy_decision *out
 	};
 }
 
-void policy_decide(const struct policy *p, const struct device *dev, bool at_start,
+void policy_decide(const struct policy *p, const struct device *dev, enum policy_moment when,
 		   struct policy_decision *out)
 {
 	for (size_t i = 0; i < p->n_rules; i++)
-		if (!mismatch(&p->rules[i], dev, at_start, NULL, 0)) {
+		if (!mismatch(&p->rules[i], dev, when, NULL, 0)) {
 			decide_by(p, (int)i, out);
 			return;
 		}
@@ -624,16 +625,17 @@ static void rule_place(const struct policy *p, int i, char *buf, size_t size)
 		snprintf(buf, size, "rule %d (%s:%d)", i + 1, p->rules[i].file, p->rules[i].line);
 }
 
-void policy_explain(const struct policy *p, const struct device *dev, bool at_start, FILE *out)
+void policy_explain(const struct policy *p, const struct device *dev, enum policy_moment when,
+		    FILE *out)
 {
 	struct policy_decision d;
 	char why[160], place[PATH_MAX + 64];
 
-	policy_decide(p, dev, at_start, &d);
+	policy_decide(p, dev, when, &d);
 	for (int i = 0; i < (d.rule < 0 ? (int)p->n_rules : d.rule); i++) {
 		rule_place(p, i, place, sizeof(place));
 		fprintf(out, "%s: no match: %s\n", place,
-			mismatch(&p->rules[i], dev, at_start, why, sizeof(why)));
+			mismatch(&p->rules[i], dev, when, why, sizeof(why)));
 	}
 	rule_place(p, d.rule, place, sizeof(place));
 	fprintf(out, "%s decides: %s %s", place, policy_action_name(d.action), dev->id);

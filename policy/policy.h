@@ -34,6 +34,11 @@ enum policy_action {
  * that appear later, or both. */
 enum policy_when { POLICY_ALWAYS = 0, POLICY_AT_START, POLICY_ON_HOTPLUG };
 
+/* What is being decided: a device found at start, one that appeared, or a
+ * claim (every rule counts, whatever its `when`: a device refused when it
+ * appeared is refused to a claim too). */
+enum policy_moment { POLICY_MOMENT_START = 0, POLICY_MOMENT_HOTPLUG, POLICY_MOMENT_CLAIM };
+
 struct policy;
 
 /* What decided, for one device. */
@@ -61,15 +66,15 @@ void policy_free(struct policy *p);
 size_t policy_rule_count(const struct policy *p);
 const char *policy_action_name(enum policy_action a);
 
-/* First match wins; `at_start` says whether the device was present when
- * hostdevd started (rules limited by `when` skip the other case). */
-void policy_decide(const struct policy *p, const struct device *dev, bool at_start,
+/* First match wins; rules limited by `when` skip the other moment. */
+void policy_decide(const struct policy *p, const struct device *dev, enum policy_moment when,
 		   struct policy_decision *out);
 
 /* The decision and why: for every rule before the deciding one, the first
  * condition that did not match ("rule 1 (policy.conf:4): vendor is 8086,
  * not 10de"), then the deciding rule or the default. */
-void policy_explain(const struct policy *p, const struct device *dev, bool at_start, FILE *out);
+void policy_explain(const struct policy *p, const struct device *dev, enum policy_moment when,
+		    FILE *out);
 
 /* One line per rule and the default, for --check-policy. */
 void policy_describe(const struct policy *p, FILE *out);

@@ -1535,6 +1535,72 @@ static void test_claim_timeouts(void **state)
 	assert_true(ms > 0 && ms <= 30000);
 }
 
+/* ---- policy ---- */
+
+#define CHECK_POLICY_CALL(dev)                                                                 \
+	"{\"method\":\"io.hostdevd.CheckPolicy\",\"parameters\":{\"device\":\"" dev "\"}}"
+
+static void test_policy_explain(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"device\":\"0000:02:00.0\",\"action\":\"assign\","
+			       "\"rule\":2,\"file\":\"/etc/hostdevd/policy.conf\",\"line\":4,"
+			       "\"explanation\":[\"rule 1 (/etc/hostdevd/policy.conf:3): no match: "
+			       "address is 0000:02:00.0, not 0000:03:00.0\",\"rule 2 "
+			       "(/etc/hostdevd/policy.conf:4) decides: assign 0000:02:00.0 to "
+			       "qemu/router (on vfio-pci)\"]}}" } },
+		{ .replies = { "{\"error\":\"io.hostdevd.DeviceNotFound\",\"parameters\":"
+			       "{\"device\":\"0000:99:00.0\"}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "policy", "explain", "0000:02:00.0");
+
+	expect_result(&r, 0,
+		      "rule 1 (/etc/hostdevd/policy.conf:3): no match: address is 0000:02:00.0, "
+		      "not 0000:03:00.0\n"
+		      "rule 2 (/etc/hostdevd/policy.conf:4) decides: assign 0000:02:00.0 to "
+		      "qemu/router (on vfio-pci)\n",
+		      "");
+	r = run_ctl(fake_socket_path(f), "policy", "explain", "0000:99:00.0");
+	assert_int_equal(r.status, 1);
+	result_free(&r);
+	expect_calls(f, CHECK_POLICY_CALL("0000:02:00.0"), CHECK_POLICY_CALL("0000:99:00.0"));
+}
+
+/* check reads the file itself: no daemon is asked. */
+static void test_policy_check(void **state)
+{
+	char path[] = "/tmp/test_hostdevctl_policy.XXXXXX";
+	int fd = mkstemp(path);
+	struct result r;
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("default = \"refuse\";\nrules = ( { match = { vendor = \"10de\"; }; action = "
+	      "\"detach\"; } );\n",
+	      f);
+	fclose(f);
+	r = run_ctl("/nonexistent/hostdevd.sock", "policy", "check", path);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, ": valid\n"));
+	assert_non_null(strstr(r.out, ":2): detach if vendor\n"));
+	assert_non_null(strstr(r.out, "first match wins, then the default\n"));
+	result_free(&r);
+	f = fopen(path, "w");
+	fputs("rules = ( { match = {}; action = \"assign\"; } );\n", f);
+	fclose(f);
+	r = run_ctl("/nonexistent/hostdevd.sock", "policy", "check", path);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, ":1: action \"assign\" needs an 'owner'"));
+	result_free(&r);
+	unlink(path);
+	expect_usage("'policy' needs 'explain DEVICE' or 'check PATH'", "policy", NULL, NULL, NULL);
+	expect_usage("'policy frob' is not a command: 'explain DEVICE' or 'check PATH'", "policy",
+		     "frob", NULL, NULL);
+	expect_usage("'policy check' takes one PATH", "policy", "check", NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1562,6 +1628,8 @@ int main(void)
 		cmocka_unit_test(test_claim),
 		cmocka_unit_test(test_claim_group),
 		cmocka_unit_test(test_claim_usb),
+		cmocka_unit_test(test_policy_explain),
+		cmocka_unit_test(test_policy_check),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_release_nothing),
 		cmocka_unit_test(test_claims),

@@ -480,10 +480,10 @@ static void test_varlink_errors(void **state)
 
 static void test_unknown_errors_name_parameters(void **state)
 {
-	expect_error("io.hostdevd.PolicyRefused",
+	expect_error("io.hostdevd.SomethingNewer",
 		     "{\"device\":\"0000:03:00.0\",\"members\":[\"0000:03:00.1\"],\"errno\":16}",
 		     "io.hostdevd.GetDevice failed: device: 0000:03:00.0, members: "
-		     "[\"0000:03:00.1\"], errno: 16 (io.hostdevd.PolicyRefused)");
+		     "[\"0000:03:00.1\"], errno: 16 (io.hostdevd.SomethingNewer)");
 	expect_error("com.example.Odd", "{}", "io.hostdevd.GetDevice failed (com.example.Odd)");
 	expect_error("com.example.Odd", "[1]", "io.hostdevd.GetDevice failed (com.example.Odd)");
 	/* Parameters of the wrong type or missing print as they are, or "?". */
@@ -813,6 +813,13 @@ static void test_claim_errors(void **state)
 			"cannot claim 0000:05:00.0: IOMMU group ? is not viable, as these members "
 			"are not on a stub driver: -; detach them first, or claim the whole group "
 			"with --whole-group (io.hostdevd.GroupNotViable)");
+	expect_op_error(CLAIM_M, "io.hostdevd.PolicyRefused",
+			"{\"device\":\"0000:03:00.0\",\"action\":\"refuse\",\"rule\":1,"
+			"\"file\":\"/etc/hostdevd/policy.conf\",\"line\":3,\"reason\":\"the "
+			"policy says refuse\"}",
+			"hostdevd's policy does not let you claim 0000:03:00.0: the policy says "
+			"refuse (rule 1 at /etc/hostdevd/policy.conf:3; 'hostdevctl policy explain "
+			"0000:03:00.0' says why) (io.hostdevd.PolicyRefused)");
 	expect_op_error(CLAIM_M, "io.hostdevd.StateUnavailable",
 			"{\"device\":\"0000:03:00.0\",\"errno\":28,\"message\":\"writing "
 			"/run/hostdevd/state.json.tmp: No space left on device\"}",

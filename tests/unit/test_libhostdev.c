@@ -606,6 +606,11 @@ static const struct sentence_case sentence_cases[] = {
 		"{\"device\":\"" NIC "\",\"step\":\"confirm_bind\",\"seconds\":10.0}"),
 	  HD_ERROR_TIMEOUT, ETIMEDOUT,
 	  "node detach of " NIC " timed out at step confirm_bind after 10.0 s" },
+	{ ERROR("io.hostdevd.PolicyRefused",
+		"{\"device\":\"" NIC "\",\"action\":\"refuse\",\"reason\":\"the policy says "
+		"refuse\"}"),
+	  HD_ERROR_POLICY_REFUSED, EPERM,
+	  "hostdevd's policy refused the node detach of " NIC ": the policy says refuse" },
 	{ ERROR("io.hostdevd.StateUnavailable",
 		"{\"device\":\"" NIC "\",\"errno\":28,\"message\":\"disk full\"}"),
 	  HD_ERROR_STATE_UNAVAILABLE, ENOSPC,
@@ -638,9 +643,9 @@ static const struct sentence_case sentence_cases[] = {
 	  "org.varlink.service.InterfaceNotFound", EOPNOTSUPP,
 	  "hostdevd does not serve the interface io.hostdevd" },
 	/* A newer daemon's error: named, with every parameter. */
-	{ ERROR("io.hostdevd.PolicyRefused", "{\"device\":\"" NIC "\",\"rule\":\"nic-1\"}"),
-	  "io.hostdevd.PolicyRefused", EIO,
-	  "hostdevd answered io.hostdevd.Detach with io.hostdevd.PolicyRefused {\"device\":\"" NIC
+	{ ERROR("io.hostdevd.SomethingNewer", "{\"device\":\"" NIC "\",\"rule\":\"nic-1\"}"),
+	  "io.hostdevd.SomethingNewer", EIO,
+	  "hostdevd answered io.hostdevd.Detach with io.hostdevd.SomethingNewer {\"device\":\"" NIC
 	  "\",\"rule\":\"nic-1\"}" },
 	/* What the device reports cannot forge log lines. */
 	{ ERROR("io.hostdevd.DeviceNotFound", "{\"device\":\"evil\\nline\\u001b[31m\"}"),

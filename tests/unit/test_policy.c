@@ -145,21 +145,21 @@ static void test_decide(void **state)
 	if (!p)
 		fail_msg("%s", err);
 	assert_int_equal(policy_rule_count(p), 4);
-	policy_decide(p, nic, true, &d); /* the address rule comes first */
+	policy_decide(p, nic, POLICY_MOMENT_START, &d); /* the address rule comes first */
 	assert_int_equal(d.action, POLICY_IGNORE);
 	assert_int_equal(d.rule, 0);
 	assert_int_equal(d.line, 3);
-	policy_decide(p, gpu, true, &d);
+	policy_decide(p, gpu, POLICY_MOMENT_START, &d);
 	assert_int_equal(d.action, POLICY_DETACH);
 	assert_string_equal(d.stub, "vfio-pci");
-	policy_decide(p, nic2, true, &d);
+	policy_decide(p, nic2, POLICY_MOMENT_START, &d);
 	assert_int_equal(d.action, POLICY_ALLOW);
-	policy_decide(p, nic2, false, &d); /* hot-plugged: the startup rule skips it */
+	policy_decide(p, nic2, POLICY_MOMENT_HOTPLUG, &d); /* hot-plugged: the startup rule skips it */
 	assert_int_equal(d.action, POLICY_ASSIGN);
 	assert_string_equal(d.owner_domain, "vm1");
 	assert_string_equal(d.stub, "pci-stub");
 	hda->pci.iommu_group = 9;
-	policy_decide(p, hda, true, &d);
+	policy_decide(p, hda, POLICY_MOMENT_START, &d);
 	assert_int_equal(d.action, POLICY_REFUSE);
 	assert_int_equal(d.rule, -1);
 	assert_int_equal(d.line, 1);
@@ -191,11 +191,11 @@ static void test_usb_and_explain(void **state)
 	stick->vendor = 0x0781;
 	stick->usb.ifaces = &iface;
 	stick->usb.n_ifaces = 1;
-	policy_decide(p, stick, false, &d);
+	policy_decide(p, stick, POLICY_MOMENT_HOTPLUG, &d);
 	assert_int_equal(d.action, POLICY_REFUSE);
 	assert_true(d.deauthorize);
 	f = open_memstream(&text, &len);
-	policy_explain(p, stick, false, f);
+	policy_explain(p, stick, POLICY_MOMENT_HOTPLUG, f);
 	fclose(f);
 	assert_non_null(strstr(text, "rule 1 ("));
 	assert_non_null(strstr(text, "usb.conf:2): no match: vendor is 0781, not 046d"));
@@ -225,7 +225,7 @@ static void test_directory(void **state)
 	if (!p)
 		fail_msg("%s", err);
 	assert_int_equal(policy_rule_count(p), 2);
-	policy_decide(p, gpu, true, &d);
+	policy_decide(p, gpu, POLICY_MOMENT_START, &d);
 	assert_int_equal(d.action, POLICY_DETACH);
 	assert_non_null(strstr(d.file, "10-a.conf"));
 	device_free(gpu);
@@ -238,7 +238,7 @@ static void test_default_policy(void **state)
 	struct device *nic = pci("0000:03:00.0", 0x8086, 0x10d3, 0x020000, "e1000e");
 	struct policy_decision d;
 
-	policy_decide(p, nic, true, &d);
+	policy_decide(p, nic, POLICY_MOMENT_START, &d);
 	assert_int_equal(d.action, POLICY_ALLOW);
 	assert_int_equal(d.rule, -1);
 	assert_null(d.file);
