@@ -505,9 +505,10 @@ static void claim_next(struct claim_op *op)
 		claim_bad_state(op, dev);
 		return;
 	}
-	detach_start(op->ce->detach, op->ids[op->next],
-		     dev && dev->state == DEV_DETACHED ? dev->driver : op->stub,
-		     on_claim_detached, op);
+	/* check_device applied the host-critical rules (and any lift). */
+	detach_start_checked(op->ce->detach, op->ids[op->next],
+			     dev && dev->state == DEV_DETACHED ? dev->driver : op->stub,
+			     on_claim_detached, op);
 }
 
 /* The interface drivers a USB claim unbinds: those bound now, except

@@ -754,8 +754,8 @@ static bool refuse_common(struct detach_engine *e, enum detach_kind kind, const 
 	return true;
 }
 
-void detach_start(struct detach_engine *e, const char *id, const char *stub, detach_done_fn done,
-		  void *ctx)
+static void start_detach(struct detach_engine *e, const char *id, const char *stub,
+			 bool check_critical, detach_done_fn done, void *ctx)
 {
 	struct device *dev = devtable_get(e->devices, id);
 	const char *critical;
@@ -774,7 +774,7 @@ void detach_start(struct detach_engine *e, const char *id, const char *stub, det
 		done(&r, ctx);
 		return;
 	}
-	if ((critical = detach_host_critical(e, dev, reason, sizeof(reason)))) {
+	if (check_critical && (critical = detach_host_critical(e, dev, reason, sizeof(reason)))) {
 		answer_now(DETACH_KIND_DETACH, id, DETACH_HOST_CRITICAL, critical, NULL, done, ctx);
 		return;
 	}
@@ -789,6 +789,18 @@ void detach_start(struct detach_engine *e, const char *id, const char *stub, det
 	log_dev_info(id, "detaching from %s to %s", dev->driver ? dev->driver : "no driver", stub);
 	device_move(e, dev, DEV_DETACHING, "detach");
 	op_next(op);
+}
+
+void detach_start(struct detach_engine *e, const char *id, const char *stub, detach_done_fn done,
+		  void *ctx)
+{
+	start_detach(e, id, stub, true, done, ctx);
+}
+
+void detach_start_checked(struct detach_engine *e, const char *id, const char *stub,
+			  detach_done_fn done, void *ctx)
+{
+	start_detach(e, id, stub, false, done, ctx);
 }
 
 void reattach_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx)

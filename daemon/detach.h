@@ -117,6 +117,11 @@ void detach_engine_free(struct detach_engine *e);
  * "already on the stub"). */
 void detach_start(struct detach_engine *e, const char *id, const char *stub, detach_done_fn done,
 		  void *ctx);
+/* The same, for a caller that has applied the host-critical rules itself
+ * (a claim: it checks every device before reserving any, and its policy may
+ * lift the rules for one address): the scan is not repeated. */
+void detach_start_checked(struct detach_engine *e, const char *id, const char *stub,
+			  detach_done_fn done, void *ctx);
 void reattach_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx);
 /* Writes "1" to the function's `reset` (one step, with the step timeout;
  * nothing to roll back, the binding and state are left as they are).

@@ -125,14 +125,26 @@ static void test_assign(void **state)
 }
 
 /* A rule naming one address lifts the host-critical refusal: the boot VGA
- * GPU then meets the next check, its IOMMU group. */
+ * GPU then meets the next check, its IOMMU group; with the whole group it
+ * is detached. */
 static void test_host_critical_lifted(void **state)
 {
 	struct fixture *f = *state;
-	json_object *reply = claim_for(f, "vm1", GPU);
+	json_object *reply = claim_for(f, "vm1", GPU), *p, *arr;
 
 	assert_string_equal(vlc_error(reply), "io.hostdevd.GroupNotViable");
 	json_object_put(reply);
+	p = json_object_new_object();
+	arr = json_object_new_array();
+	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
+	json_object_array_add(arr, json_object_new_string(GPU));
+	json_object_object_add(p, "devices", arr);
+	json_object_object_add(p, "whole_group", json_object_new_boolean(1));
+	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
+	json_object_put(p);
+	assert_null(vlc_error(reply));
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, GPU), "vfio-pci");
 }
 
 static void test_check_policy(void **state)
