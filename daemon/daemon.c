@@ -96,6 +96,8 @@ static void on_device_event(enum dev_event ev, const struct device *dev, const c
 {
 	struct hostdevd *d = arg;
 
+	if (d->ctx.persist)
+		persist_devices_changed(d->ctx.persist);
 	if (d->ctx.server)
 		server_broadcast_device_event(d->ctx.server, ev, dev, detail);
 	/* After the broadcast: a bind that completes an operation then shows
@@ -116,6 +118,8 @@ static void on_state_changed(const struct device *dev, void *arg)
 {
 	struct hostdevd *d = arg;
 
+	if (d->ctx.persist)
+		persist_devices_changed(d->ctx.persist);
 	if (d->ctx.server)
 		server_broadcast_device_event(d->ctx.server, DEV_EVENT_CHANGE, dev, NULL);
 }
@@ -154,6 +158,8 @@ static void on_resync(void *arg)
 {
 	struct hostdevd *d = arg;
 
+	if (d->ctx.persist)
+		persist_devices_changed(d->ctx.persist);
 	if (d->ctx.server)
 		server_broadcast_resync(d->ctx.server);
 }

@@ -28,6 +28,13 @@ struct persist {
 	size_t n_waiters;
 	bool scheduled;
 	bool reattach_orphans;
+	/* The pool's candidates (detached, with an original driver), found by
+	 * a walk of the whole table only after a device changed: a save is on
+	 * every claim's path, and at 10,000 devices the walk costs more than
+	 * the write. */
+	char **pool_ids;
+	size_t n_pool;
+	bool pool_stale;
 };
 
 static const char *const phase_names[] = {
@@ -84,6 +91,7 @@ struct persist *persist_new(struct hd_context *ctx, const char *state_dir, bool 
 
 	p->ctx = ctx;
 	p->reattach_orphans = reattach_orphans;
+	p->pool_stale = true;
 	p->store = store_new(state_dir);
 	p->ev = event_new(ctx->base, -1, 0, on_save_event, p);
 	if (!p->ev)
@@ -97,6 +105,9 @@ void persist_free(struct persist *p)
 		return;
 	persist_flush(p);
 	event_free(p->ev);
+	for (size_t i = 0; i < p->n_pool; i++)
+		free(p->pool_ids[i]);
+	free(p->pool_ids);
 	store_free(p->store);
 	free(p);
 }
@@ -182,15 +193,47 @@ static void claim_text(struct devjson_buf *b, const struct claim_entry *e,
 
 /* Devices hostdevd detached that nobody holds: their original driver is
  * what a later Reattach must bring back. */
-static void pool_text(struct devjson_buf *b, const struct hd_context *ctx)
+static bool in_pool(const struct device *dev)
 {
+	return dev && dev->state == DEV_DETACHED && dev->original_driver;
+}
+
+void persist_devices_changed(struct persist *p)
+{
+	p->pool_stale = true;
+}
+
+static void pool_refresh(struct persist *p)
+{
+	const struct devtable *t = p->ctx->devices;
+
+	for (size_t i = 0; i < p->n_pool; i++)
+		free(p->pool_ids[i]);
+	p->n_pool = 0;
+	for (size_t i = 0; i < devtable_count(t); i++) {
+		const struct device *dev = devtable_at(t, i);
+
+		if (!in_pool(dev))
+			continue;
+		p->pool_ids = xrealloc(p->pool_ids, (p->n_pool + 1) * sizeof(*p->pool_ids));
+		p->pool_ids[p->n_pool++] = xstrdup(dev->id);
+	}
+	p->pool_stale = false;
+}
+
+/* Candidates are checked again: a claim takes one without a device
+ * change (the claim table decides). */
+static void pool_text(struct devjson_buf *b, struct persist *p)
+{
+	const struct hd_context *ctx = p->ctx;
 	bool first = true;
 
-	for (size_t i = 0; i < devtable_count(ctx->devices); i++) {
-		const struct device *dev = devtable_at(ctx->devices, i);
+	if (p->pool_stale)
+		pool_refresh(p);
+	for (size_t i = 0; i < p->n_pool; i++) {
+		const struct device *dev = devtable_get(ctx->devices, p->pool_ids[i]);
 
-		if (dev->state != DEV_DETACHED || !dev->original_driver ||
-		    claims_find(ctx->claims, dev->id))
+		if (!in_pool(dev) || claims_find(ctx->claims, dev->id))
 			continue;
 		if (!first)
 			LIT(b, ",");
@@ -226,7 +269,7 @@ int persist_save(struct persist *p, char *err, size_t size)
 	if (n)
 		LIT(&b, "\n  ");
 	LIT(&b, "],\n  \"pool\": [");
-	pool_text(&b, ctx);
+	pool_text(&b, p);
 	LIT(&b, "]");
 	r = store_write(p->store, b.data, b.len, err, size);
 	free(b.data);

@@ -40,6 +40,11 @@ int persist_save(struct persist *p, char *err, size_t size);
 typedef void (*persist_done_fn)(int r, const char *err, void *arg);
 void persist_request(struct persist *p, persist_done_fn done, void *arg);
 
+/* A device was added, removed, rebound or changed state: the next save
+ * looks for the detached pool again (the daemon's table listener and
+ * state-change callback call this). */
+void persist_devices_changed(struct persist *p);
+
 /* Runs the requested saves now, until none is left (at shutdown, when the
  * loop no longer runs). */
 void persist_flush(struct persist *p);
