@@ -126,14 +126,6 @@ static bool bad(struct loader *l, const config_setting_t *s, const char *fmt, ..
 	return false;
 }
 
-static int name_lookup(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (names[i] && streq(names[i], s))
-			return (int)i;
-	return -1;
-}
-
 static bool get_string(struct loader *l, const config_setting_t *s, const char **out)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
@@ -242,7 +234,7 @@ static bool parse_match(struct loader *l, const config_setting_t *m, struct rule
 		return bad(l, m, "%s", "a rule needs 'match = { ... };' (use {} to match every device)");
 	for (int i = 0; i < config_setting_length(m); i++) {
 		const config_setting_t *s = config_setting_get_elem(m, (unsigned)i);
-		int k = name_lookup(key_names, K__COUNT, config_setting_name(s));
+		int k = name_index(key_names, K__COUNT, config_setting_name(s));
 
 		if (k < 0)
 			return bad(l, s, "unknown match key '%s'", config_setting_name(s));
@@ -310,13 +302,13 @@ static bool parse_rule_key(struct loader *l, const config_setting_t *s, struct r
 		return true;
 	}
 	if (streq(name, "action")) {
-		if ((i = name_lookup(action_names, POLICY_ACTION__COUNT, v)) < 0)
+		if ((i = name_index(action_names, POLICY_ACTION__COUNT, v)) < 0)
 			return bad(l, s, "unknown action \"%s\" (allow, refuse, detach, assign, ignore)",
 				   v);
 		r->action = (enum policy_action)i;
 		return true;
 	}
-	if ((i = name_lookup(when_names, ARRAY_SIZE(when_names), v)) < 0)
+	if ((i = name_index(when_names, ARRAY_SIZE(when_names), v)) < 0)
 		return bad(l, s, "'when' is \"always\", \"startup\" or \"hotplug\", not \"%s\"", v);
 	r->when = (enum policy_when)i;
 	return true;
@@ -365,7 +357,7 @@ static bool parse_strings(struct loader *l, const config_setting_t *s,
 
 		if (!v)
 			return bad(l, s, "'%s' holds strings only", config_setting_name(s));
-		if (allowed && name_lookup(allowed, n_allowed, v) < 0)
+		if (allowed && name_index(allowed, n_allowed, v) < 0)
 			return bad(l, s, "unknown permission \"%s\" (list, watch, claim, release, "
 					 "detach, reset, admin)",
 				   v);
@@ -433,7 +425,7 @@ static bool parse_top(struct loader *l, const config_setting_t *s)
 	if (streq(name, "default")) {
 		if (!get_string(l, s, &v))
 			return false;
-		a = name_lookup(action_names, POLICY_ACTION__COUNT, v);
+		a = name_index(action_names, POLICY_ACTION__COUNT, v);
 		/* Detaching every device by default would take the host's. */
 		if (a != POLICY_ALLOW && a != POLICY_REFUSE && a != POLICY_IGNORE)
 			return bad(l, s, "'default' is \"allow\", \"refuse\" or \"ignore\", not \"%s\"",
