@@ -2,6 +2,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,4 +107,42 @@ uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+bool path_fold(const char *dir, const char *target, char *out, size_t len)
+{
+	char buf[PATH_MAX];
+	char *save = NULL;
+	size_t n = 0;
+	int w = target[0] == '/' ? snprintf(buf, sizeof(buf), "%s", target)
+				 : snprintf(buf, sizeof(buf), "%s/%s", dir, target);
+
+	if (w < 0 || (size_t)w >= sizeof(buf))
+		return false;
+	out[0] = '\0';
+	for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		size_t l = strlen(c);
+
+		if (streq(c, "."))
+			continue;
+		if (streq(c, "..")) {
+			char *slash = strrchr(out, '/');
+
+			if (slash)
+				*slash = '\0';
+			n = strlen(out);
+			continue;
+		}
+		if (n + 1 + l >= len)
+			return false;
+		out[n++] = '/';
+		memcpy(out + n, c, l + 1);
+		n += l;
+	}
+	if (n == 0) {
+		if (len < 2)
+			return false;
+		strcpy(out, "/");
+	}
+	return true;
 }

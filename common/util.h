@@ -52,6 +52,14 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * the reverse of every enum's name table. */
 int name_index(const char *const *names, size_t n, const char *name);
 
+/* Joins dir and a (symlink) target, unless the target is absolute, and
+ * folds ".", ".." and "//" as text, without asking the file system: under
+ * umockdev realpath() would name the testbed's directory, not /sys.
+ * /sys/bus/pci/devices + ../../../devices/pci0000:00/X gives
+ * /sys/devices/pci0000:00/X.  dir must be absolute; false when the result
+ * does not fit in len. */
+bool path_fold(const char *dir, const char *target, char *out, size_t len);
+
 /* Replaces *dst with a copy of src (NULL allowed); returns true if it changed. */
 bool str_replace(char **dst, const char *src);
 

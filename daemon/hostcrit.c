@@ -78,42 +78,6 @@ pathf(char *out, size_t size, const char *fmt, ...)
 	return true;
 }
 
-/* Joins dir and a link target and folds ".", ".." and "//" without asking
- * the file system (see hostcrit.h for why).  dir must be absolute. */
-static bool path_resolve(const char *dir, const char *target, char *out, size_t len)
-{
-	char buf[PATH_MAX];
-	char *save = NULL;
-	size_t n = 0;
-
-	if (!(target[0] == '/' ? pathf(buf, sizeof(buf), "%s", target)
-			       : pathf(buf, sizeof(buf), "%s/%s", dir, target)))
-		return false;
-	out[0] = '\0';
-	for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		size_t l = strlen(c);
-
-		if (streq(c, "."))
-			continue;
-		if (streq(c, "..")) {
-			char *slash = strrchr(out, '/');
-
-			if (slash)
-				*slash = '\0';
-			n = strlen(out);
-			continue;
-		}
-		if (n + 1 + l >= len)
-			return false;
-		out[n++] = '/';
-		memcpy(out + n, c, l + 1);
-		n += l;
-	}
-	if (n == 0)
-		return pathf(out, len, "/");
-	return true;
-}
-
 /* Where a class entry (or a `device` link) points, textually.  An entry
  * that is not a link (a plain directory in a hand-built tree) is itself. */
 static bool link_resolve(const char *link, char *out, size_t len)
@@ -123,13 +87,13 @@ static bool link_resolve(const char *link, char *out, size_t len)
 	const char *slash = strrchr(link, '/');
 
 	if (n < 0 && errno == EINVAL)
-		return path_resolve("/", link, out, len);
+		return path_fold("/", link, out, len);
 	if (n < 0 || !slash)
 		return false;
 	target[n] = '\0';
 	if (!pathf(dir, sizeof(dir), "%.*s", (int)(slash - link), link))
 		return false;
-	return path_resolve(dir[0] ? dir : "/", target, out, len);
+	return path_fold(dir[0] ? dir : "/", target, out, len);
 }
 
 /* The last component of a link's target: a driver's or a master's name. */
@@ -1052,7 +1016,7 @@ static char *root_normalise(const char *root)
 {
 	char out[PATH_MAX];
 
-	if (root[0] != '/' || !path_resolve("/", root, out, sizeof(out))) {
+	if (root[0] != '/' || !path_fold("/", root, out, sizeof(out))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -1129,7 +1093,7 @@ static void scan_done(struct scan *s)
 static bool scan_run(struct scan *s)
 {
 	if (!s->dev->syspath || s->dev->syspath[0] != '/' ||
-	    !path_resolve("/", s->dev->syspath, s->under, sizeof(s->under) - 1))
+	    !path_fold("/", s->dev->syspath, s->under, sizeof(s->under) - 1))
 		return say(s, "its sysfs path is unknown; refusing to be sure");
 	s->under_len = strlen(s->under);
 	s->under[s->under_len++] = '/';

@@ -177,44 +177,6 @@ static bool apply_uevent(struct monitor *m, struct udev_device *ud)
 	return true;
 }
 
-/* Joins a bus directory and a relative link target into an absolute path,
- * folding "..": /sys/bus/pci/devices + ../../../devices/pci0000:00/X gives
- * /sys/devices/pci0000:00/X. */
-static bool resolve_link(const char *dir, const char *target, char *out, size_t len)
-{
-	char buf[PATH_MAX];
-	char *save = NULL;
-	size_t n = 0;
-
-	if (target[0] == '/') {
-		if (strlen(target) >= len)
-			return false;
-		strcpy(out, target);
-		return true;
-	}
-	if (snprintf(buf, sizeof(buf), "%s/%s", dir, target) >= (int)sizeof(buf))
-		return false;
-	out[0] = '\0';
-	for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		if (streq(c, "."))
-			continue;
-		if (streq(c, "..")) {
-			char *slash = strrchr(out, '/');
-
-			if (slash)
-				*slash = '\0';
-			n = strlen(out);
-			continue;
-		}
-		if (n + 1 + strlen(c) >= len)
-			return false;
-		out[n++] = '/';
-		strcpy(out + n, c);
-		n += strlen(c);
-	}
-	return n > 0;
-}
-
 /* Lists one bus's devices from /sys/bus/<bus>/devices and files each record.
  * Read directly rather than through udev_enumerate, which builds a udev
  * device object per entry that we would not use: the bus is known from the
@@ -243,7 +205,7 @@ static int enumerate_subsystem(struct monitor *m, const char *subsystem, enum de
 		if (n < 0)
 			continue;
 		target[n] = '\0';
-		if (!resolve_link(dir, target, syspath, sizeof(syspath)))
+		if (!path_fold(dir, target, syspath, sizeof(syspath)))
 			continue;
 		rec = record_build(pci ? RECORD_PCI : RECORD_USB_DEVICE, syspath);
 		if (rec)
