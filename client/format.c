@@ -579,9 +579,30 @@ static char *event_line(json_object *event)
 			 format_device_description(device));
 }
 
+/* "policy assign 0000:03:00.0 for qemu/router: done (policy.conf:12)" */
+static char *policy_line(json_object *p)
+{
+	json_object *owner = get_obj(p, "owner");
+	_cleanup_free_ char *who =
+		owner ? xasprintf(" for %s/%s", or_none(get_str(owner, "driver")),
+				  or_none(get_str(owner, "domain")))
+		      : xstrdup("");
+	_cleanup_free_ char *where = NULL, *why = NULL;
+	int64_t line = 0;
+
+	get_int(p, "line", &line);
+	where = get_str(p, "file") ? xasprintf(" (%s:%" PRId64 ")", get_str(p, "file"), line)
+				   : xstrdup(" (the default)");
+	why = get_str(p, "reason") ? xasprintf(": %s", get_str(p, "reason")) : xstrdup("");
+	return xasprintf("policy %s %s%s: %s%s%s", or_none(get_str(p, "action")),
+			 or_none(get_str(p, "device")), who, or_none(get_str(p, "outcome")), why,
+			 where);
+}
+
 void format_watch_event(FILE *out, json_object *reply)
 {
 	json_object *event = get_obj(reply, "event");
+	json_object *policy = get_obj(reply, "policy");
 	json_object *resync = get_typed(reply, "resync", json_type_boolean);
 	_cleanup_free_ char *line = NULL, *clean = NULL;
 	int64_t seq;
@@ -590,6 +611,8 @@ void format_watch_event(FILE *out, json_object *reply)
 		seq = -1;
 	if (event)
 		line = event_line(event);
+	else if (policy)
+		line = policy_line(policy);
 	else if (resync && json_object_get_boolean(resync))
 		line = xstrdup("resync: hostdevd lost kernel events and re-read sysfs; "
 			       "any device may have changed (run 'hostdevctl list')");
@@ -700,6 +723,30 @@ void format_policy_explain(FILE *out, json_object *reply)
 									   : "?");
 
 		fprintf(out, "%s\n", clean);
+	}
+}
+
+static void put_line(FILE *out, const char *line);
+
+void format_policy_reload(FILE *out, json_object *reply)
+{
+	json_object *conflicts = get_array(reply, "conflicts");
+	_cleanup_free_ char *path = sanitized(or_none(get_str(reply, "path")));
+	int64_t rules = 0, clients = 0;
+
+	get_int(reply, "rules", &rules);
+	get_int(reply, "clients", &clients);
+	fprintf(out, "policy reloaded from %s: %" PRId64 " rule(s), %" PRId64 " client(s)\n", path,
+		rules, clients);
+	for (size_t i = 0; i < array_rows(conflicts); i++) {
+		json_object *c = json_object_array_get_idx(conflicts, i);
+		json_object *owner = get_obj(c, "owner");
+		_cleanup_free_ char *line = xasprintf(
+			"%s stays claimed by %s/%s, but the new policy would refuse it: %s",
+			or_none(get_str(c, "device")), or_none(get_str(owner, "driver")),
+			or_none(get_str(owner, "domain")), or_none(get_str(c, "reason")));
+
+		put_line(out, line);
 	}
 }
 
@@ -943,15 +990,34 @@ static const char *operation_verb(const char *method)
 	return op ? op->verb : NULL;
 }
 
+/* The daemon names the permission and why (io.hostdevd.PermissionDenied);
+ * the standard error names nothing, so the method's usual one is given. */
 static char *err_permission_denied(const char *method, json_object *p)
 {
 	const struct operation *op = find_operation(method);
+	const char *needed = json_object_object_get_ex(p, "permission", NULL)
+				     ? param_text(p, "permission")
+			     : op ? op->permission
+				  : NULL;
 	_cleanup_free_ char *perm =
-		op ? xasprintf(" (it needs the '%s' permission)", op->permission) : xstrdup("");
+		needed ? xasprintf(" (it needs the '%s' permission)", needed) : xstrdup("");
+	_cleanup_free_ char *why = json_object_object_get_ex(p, "reason", NULL)
+					   ? xasprintf(": %s", param_text(p, "reason"))
+					   : xstrdup("");
 
-	return xasprintf("hostdevd refused %s: permission denied%s; run as root or ask the "
+	return xasprintf("hostdevd refused %s: permission denied%s%s; run as root or ask the "
 			 "administrator to grant this user the permission in hostdevd's policy",
-			 method, perm);
+			 method, perm, why);
+}
+
+static char *err_policy_invalid(const char *method, json_object *p)
+{
+	const char *line = param_text(p, "line");
+
+	return xasprintf("hostdevd kept its policy: %s%s%s: %s (fix the file, check it with "
+			 "'hostdevctl policy check', then reload)",
+			 param_text(p, "file"), streq(line, "0") ? "" : ":",
+			 streq(line, "0") ? "" : line, param_text(p, "message"));
 }
 
 static char *err_invalid_request(const char *method, json_object *p)
@@ -1211,6 +1277,7 @@ static const struct {
 	{ "io.hostdevd.NotClaimed", err_not_claimed },
 	{ "io.hostdevd.StateUnavailable", err_state_unavailable },
 	{ "io.hostdevd.PolicyRefused", err_policy_refused },
+	{ "io.hostdevd.PolicyInvalid", err_policy_invalid },
 	{ "org.varlink.service.InvalidParameter", err_invalid_parameter },
 	{ "org.varlink.service.MethodNotFound", err_method_not_found },
 	{ "org.varlink.service.MethodNotImplemented", err_method_not_found },

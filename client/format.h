@@ -38,6 +38,9 @@ void format_watch_event(FILE *out, json_object *reply);
 void format_status(FILE *out, json_object *status);
 /* CheckPolicy's reply: the explanation's lines, as the daemon wrote them. */
 void format_policy_explain(FILE *out, json_object *reply);
+/* ReloadPolicy's reply: the counts, then each claim the new policy would
+ * refuse. */
+void format_policy_reload(FILE *out, json_object *reply);
 
 /* One line for a Detach reply: "ID: detached, now on STUB (was DRIVER)". */
 void format_detach_result(FILE *out, json_object *reply);

@@ -73,6 +73,10 @@ static const char usage_text[] =
 	"  policy check PATH    Check a policy file (or a directory holding policy.conf\n"
 	"                       and policy.d/) without hostdevd: its rules, or the\n"
 	"                       file, line and problem (exit 1).\n"
+	"  policy reload        Make hostdevd read its policy again (as SIGHUP does;\n"
+	"                       needs 'admin').  A bad file changes nothing (exit 1,\n"
+	"                       file, line and problem); claims the new policy would\n"
+	"                       refuse are kept and listed.\n"
 	"  detach DEVICE [--driver STUB]\n"
 	"                       Move a PCI function from its host driver to a stub:\n"
 	"                       vfio-pci (the default), pci-stub or xen-pciback.\n"
@@ -881,6 +885,20 @@ static int policy_explain_device(struct ctl *ctl, const char *device)
 	return finish_output();
 }
 
+static int policy_reload(struct ctl *ctl)
+{
+	json_object *reply;
+	int r = ctl_call(ctl, "io.hostdevd.ReloadPolicy", NULL, NULL, json_type_object, &reply);
+
+	if (r != CONTINUE)
+		return r;
+	if (ctl->json)
+		format_json(stdout, reply, ctl->tty);
+	else
+		format_policy_reload(stdout, reply);
+	return finish_output();
+}
+
 static int cmd_policy(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { COMMON_LONGOPTS, {} };
@@ -891,11 +909,15 @@ static int cmd_policy(struct ctl *ctl, int argc, char **argv)
 		if ((r = common_option(ctl, opt, argv)) != CONTINUE)
 			return r;
 	if (optind >= argc)
-		return usage_error("'policy' needs 'explain DEVICE' or 'check PATH'");
+		return usage_error("'policy' needs 'explain DEVICE', 'check PATH' or 'reload'");
 	sub = argv[optind];
-	if (!streq(sub, "explain") && !streq(sub, "check"))
-		return usage_error("'policy %s' is not a command: 'explain DEVICE' or 'check PATH'",
+	if (!streq(sub, "explain") && !streq(sub, "check") && !streq(sub, "reload"))
+		return usage_error("'policy %s' is not a command: 'explain DEVICE', 'check PATH' "
+				   "or 'reload'",
 				   sub);
+	if (streq(sub, "reload"))
+		return optind + 1 == argc ? policy_reload(ctl)
+					  : usage_error("'policy reload' takes no argument");
 	if (optind + 2 != argc)
 		return usage_error("'policy %s' takes one %s", sub,
 				   streq(sub, "check") ? "PATH" : "DEVICE");

@@ -48,7 +48,7 @@ static const char *const status_errors[] = {
 	[CLAIM_BUSY] = "io.hostdevd.DeviceBusy",
 	[CLAIM_BAD_STATE] = "io.hostdevd.InvalidDeviceState",
 	[CLAIM_NOT_CLAIMED] = "io.hostdevd.NotClaimed",
-	[CLAIM_NOT_PERMITTED] = "org.varlink.service.PermissionDenied",
+	[CLAIM_NOT_PERMITTED] = "io.hostdevd.PermissionDenied",
 	[CLAIM_HOST_CRITICAL] = "io.hostdevd.HostCritical",
 	[CLAIM_STATE_FAILED] = "io.hostdevd.StateUnavailable",
 	[CLAIM_POLICY_REFUSED] = "io.hostdevd.PolicyRefused",
@@ -113,23 +113,9 @@ static bool policy_allows(struct claim_engine *ce, const struct claim_request *r
 		return true;
 	policy_decide(ce->policy, dev, POLICY_MOMENT_CLAIM, d);
 	*lifted = d->host_critical_ok;
-	switch (d->action) {
-	case POLICY_REFUSE:
-	case POLICY_IGNORE:
-		snprintf(r->reason_buf, sizeof(r->reason_buf), "the policy says %s",
-			 policy_action_name(d->action));
-		break;
-	case POLICY_ASSIGN:
-		if (streq(d->owner_driver, req->owner.driver) &&
-		    streq(d->owner_domain, req->owner.domain))
-			return true;
-		snprintf(r->reason_buf, sizeof(r->reason_buf),
-			 "the policy reserves it for driver %s, domain %s", d->owner_driver,
-			 d->owner_domain);
-		break;
-	default:
+	if (!policy_refuses_claim(d, req->owner.driver, req->owner.domain, r->reason_buf,
+				  sizeof(r->reason_buf)))
 		return true;
-	}
 	r->status = CLAIM_POLICY_REFUSED;
 	r->reason = r->reason_buf;
 	return false;

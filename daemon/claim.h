@@ -40,7 +40,7 @@ enum claim_status {
 	CLAIM_BUSY,         /* io.hostdevd.DeviceBusy: `operation` */
 	CLAIM_BAD_STATE,    /* io.hostdevd.InvalidDeviceState: `state` */
 	CLAIM_NOT_CLAIMED,  /* io.hostdevd.NotClaimed */
-	CLAIM_NOT_PERMITTED, /* org.varlink.service.PermissionDenied */
+	CLAIM_NOT_PERMITTED, /* io.hostdevd.PermissionDenied: another uid's claim */
 	CLAIM_HOST_CRITICAL, /* io.hostdevd.HostCritical: `reason` */
 	CLAIM_STATE_FAILED,  /* io.hostdevd.StateUnavailable: `state_err`, `reason_buf` */
 	CLAIM_POLICY_REFUSED, /* io.hostdevd.PolicyRefused: `policy`, `reason_buf` */

@@ -23,5 +23,6 @@ struct hd_context {
 	struct claim_engine *claim;   /* Claim and Release (daemon/claim.h) */
 	struct persist *persist;      /* the state file (daemon/persist.h); NULL in unit tests */
 	struct policy *policy;        /* policy/policy.h; NULL in unit tests: the default */
+	const char *policy_path;      /* what a reload reads (daemon/policyctl.h) */
 	uint64_t start_ns; /* now_ns() when the daemon started */
 };

@@ -1,6 +1,8 @@
 #include "daemon/daemon.h"
+#include "daemon/automate.h"
 #include "daemon/claim.h"
 #include "daemon/persist.h"
+#include "daemon/policyctl.h"
 #include "policy/policy.h"
 #include "daemon/context.h"
 #include "daemon/detach.h"
@@ -26,8 +28,9 @@ struct hostdevd {
 	struct monitor_hooks hooks;
 	bool have_hooks;
 	struct hd_context ctx;
+	struct automate *automate;
 	int lock_fd;
-	struct event *sig_term, *sig_int, *sig_usr1, *sig_usr2;
+	struct event *sig_term, *sig_int, *sig_usr1, *sig_usr2, *sig_hup;
 };
 
 struct hostdevd *hostdevd_new(const struct daemon_options *o, const struct monitor_hooks *hooks)
@@ -57,6 +60,8 @@ void hostdevd_free(struct hostdevd *d)
 	 * table. */
 	claim_engine_stop(d->ctx.claim);
 	detach_engine_free(d->ctx.detach);
+	/* After the engine: its cancelled operations answer the automation. */
+	automate_free(d->automate);
 	/* Claims cancelled just now may wait for a save: the loop is gone. */
 	if (d->ctx.persist)
 		persist_flush(d->ctx.persist);
@@ -75,6 +80,8 @@ void hostdevd_free(struct hostdevd *d)
 		event_free(d->sig_usr1);
 	if (d->sig_usr2)
 		event_free(d->sig_usr2);
+	if (d->sig_hup)
+		event_free(d->sig_hup);
 	event_base_free(d->ctx.base);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
@@ -112,6 +119,15 @@ static void on_device_event(enum dev_event ev, const struct device *dev, const c
 		if (rec)
 			claim_engine_device_event(d->ctx.claim, ev, rec);
 	}
+	/* Last: a device the engines took is no longer the policy's to move. */
+	if (d->automate) {
+		const struct device *rec = ev == DEV_EVENT_REMOVE
+						   ? dev
+						   : devtable_get(d->ctx.devices, dev->id);
+
+		if (rec)
+			automate_device_event(d->automate, ev, rec, detail);
+	}
 }
 
 static void on_state_changed(const struct device *dev, void *arg)
@@ -129,22 +145,42 @@ static void on_state_changed(const struct device *dev, void *arg)
  * administrator wrote could hand out what they refuse. */
 static int load_policy(struct hostdevd *d)
 {
-	char err[1024];
-	struct stat st;
+	char msg[2048];
+	struct policy_error e;
+	struct policy *p;
 
-	if (stat(d->opts.policy_path, &st) < 0 && errno == ENOENT) {
-		log_info("no policy at %s: the built-in default (claims by root, nothing detached)",
-			 d->opts.policy_path);
-		d->ctx.policy = policy_default();
-		return 0;
-	}
-	d->ctx.policy = policy_load(d->opts.policy_path, err, sizeof(err));
-	if (!d->ctx.policy) {
-		log_error("policy not loaded: %s", err);
+	d->ctx.policy_path = d->opts.policy_path;
+	p = policyctl_load(d->opts.policy_path, &e);
+	if (!p) {
+		policy_error_format(&e, msg, sizeof(msg));
+		log_error("policy not loaded: %s", msg);
 		return -EINVAL;
 	}
-	log_info("policy %s: %zu rule(s)", d->opts.policy_path, policy_rule_count(d->ctx.policy));
+	policyctl_install(&d->ctx, p);
 	return 0;
+}
+
+/* SIGHUP: read the policy again; a bad one is logged and changes nothing. */
+static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct hostdevd *d = arg;
+	struct policy_error e;
+	json_object *conflicts;
+
+	log_info("%s: reloading the policy from %s", strsignal((int)sig), d->opts.policy_path);
+	if (policyctl_reload(&d->ctx, &e) < 0)
+		return;
+	conflicts = policyctl_conflicts(&d->ctx);
+	policyctl_log_conflicts(conflicts);
+	json_object_put(conflicts);
+}
+
+/* --orphans (or its variable) when given, else the policy's setting. */
+static bool reattach_orphans(const struct hostdevd *d)
+{
+	if (d->opts.orphans_set)
+		return d->opts.reattach_orphans;
+	return policy_orphans(d->ctx.policy) == POLICY_ORPHANS_REATTACH;
 }
 
 static void save_state(void *arg, claim_saved_fn done, void *done_arg)
@@ -234,7 +270,10 @@ static void on_log_signal(evutil_socket_t sig, short what, void *arg)
 static int add_signal(struct hostdevd *d, int sig, struct event **out)
 {
 	*out = evsignal_new(d->ctx.base, sig,
-			    sig == SIGUSR1 || sig == SIGUSR2 ? on_log_signal : on_stop_signal, d);
+			    sig == SIGUSR1 || sig == SIGUSR2 ? on_log_signal
+			    : sig == SIGHUP		     ? on_reload_signal
+							     : on_stop_signal,
+			    d);
 	return *out && evsignal_add(*out, NULL) == 0 ? 0 : -ENOMEM;
 }
 
@@ -259,7 +298,8 @@ int hostdevd_start(struct hostdevd *d)
 	if ((r = add_signal(d, SIGTERM, &d->sig_term)) < 0 ||
 	    (r = add_signal(d, SIGINT, &d->sig_int)) < 0 ||
 	    (r = add_signal(d, SIGUSR1, &d->sig_usr1)) < 0 ||
-	    (r = add_signal(d, SIGUSR2, &d->sig_usr2)) < 0)
+	    (r = add_signal(d, SIGUSR2, &d->sig_usr2)) < 0 ||
+	    (r = add_signal(d, SIGHUP, &d->sig_hup)) < 0)
 		return r;
 	devtable_set_listener(d->ctx.devices, on_device_event, d);
 	d->ctx.detach = detach_engine_new(d->ctx.base, d->ctx.devices,
@@ -275,8 +315,7 @@ int hostdevd_start(struct hostdevd *d)
 	r = load_policy(d);
 	if (r < 0)
 		return r;
-	claim_engine_set_policy(d->ctx.claim, d->ctx.policy);
-	d->ctx.persist = persist_new(&d->ctx, d->opts.state_dir, d->opts.reattach_orphans);
+	d->ctx.persist = persist_new(&d->ctx, d->opts.state_dir, reattach_orphans(d));
 	claim_engine_set_save(d->ctx.claim, save_state, d);
 	d->ctx.monitor = monitor_new(d->ctx.base, d->ctx.devices, d->opts.source,
 				     d->have_hooks ? &d->hooks : NULL);
@@ -290,11 +329,20 @@ int hostdevd_start(struct hostdevd *d)
 	if (r < 0)
 		return r;
 	d->ctx.server = server_new(&d->ctx, &cfg);
+	{
+		gid_t gid;
+
+		if (policy_socket_group(d->ctx.policy, &gid))
+			server_set_group(d->ctx.server, gid);
+	}
 	r = server_start(d->ctx.server);
 	if (r < 0) {
 		log_error("cannot listen on %s: %s", d->opts.socket_path, strerror(-r));
 		return r;
 	}
+	/* The policy's own moves start once clients can watch them. */
+	d->automate = automate_new(&d->ctx);
+	automate_start(d->automate);
 	log_info("ready on %s (pid %ld)", d->opts.socket_path, (long)getpid());
 	notify_ready();
 	return 0;

@@ -31,6 +31,7 @@ enum op_phase {
 	PH_RESET, /* Reset's one write; never rolled back */
 	PH_USB_UNBIND, /* a USB device's interface drivers, one job */
 	PH_USB_BIND,
+	PH_AUTHORIZE, /* a USB device's `authorized`: one write, like reset */
 	PH_ROLLBACK,
 	PH_LATE, /* replied Timeout; waiting for the stuck write to return */
 	PH_DONE,
@@ -47,6 +48,7 @@ static const char *const phase_names[PH__COUNT] = {
 	[PH_RESET] = "reset",
 	[PH_USB_UNBIND] = "unbind_interface",
 	[PH_USB_BIND] = "bind_interface",
+	[PH_AUTHORIZE] = "authorized",
 	[PH_ROLLBACK] = "rollback",
 	[PH_LATE] = "late",
 	[PH_DONE] = "done",
@@ -58,6 +60,7 @@ static const char *const kind_names[] = {
 	[DETACH_KIND_RESET] = "Reset",
 	[DETACH_KIND_USB_UNBIND] = "UnbindInterfaces",
 	[DETACH_KIND_USB_BIND] = "BindInterfaces",
+	[DETACH_KIND_USB_AUTHORIZE] = "Authorize",
 };
 
 static const char *const status_errors[] = {
@@ -742,7 +745,8 @@ static bool refuse_common(struct detach_engine *e, enum detach_kind kind, const 
 	} else if (busy) {
 		answer_now(kind, id, DETACH_BUSY, detach_kind_name(busy->kind), NULL, done, ctx);
 	} else if ((dev->bus == HD_BUS_USB) !=
-		   (kind == DETACH_KIND_USB_UNBIND || kind == DETACH_KIND_USB_BIND)) {
+		   (kind == DETACH_KIND_USB_UNBIND || kind == DETACH_KIND_USB_BIND ||
+		    kind == DETACH_KIND_USB_AUTHORIZE)) {
 		op_error_set(&err, EOPNOTSUPP, phase_names[PH_CHECK], id,
 			     "%s is a %s device: %s is for %s", id, hd_bus_name(dev->bus),
 			     detach_kind_name(kind),
@@ -834,16 +838,17 @@ static void reset_job_done(void *arg, enum worker_outcome outcome)
 	case WORKER_TIMED_OUT:
 		op->res.status = DETACH_TIMEOUT;
 		op->res.seconds = op->e->step_timeout_ms / 1000.0;
-		op_error_set(&op->res.failure, ETIMEDOUT, phase_names[PH_RESET], op->io.path,
-			     "%s: reset did not return within %u ms", op->id,
-			     op->e->step_timeout_ms);
+		op_error_set(&op->res.failure, ETIMEDOUT, phase_names[op->io.phase], op->io.path,
+			     "%s: %s did not return within %u ms", op->id,
+			     phase_names[op->io.phase], op->e->step_timeout_ms);
 		/* The operation stays until the write returns: the device is
 		 * busy while the kernel still resets it. */
 		op_enter(op, PH_LATE);
 		op_reply(op);
 		break;
 	case WORKER_LATE:
-		log_dev_info(op->id, "reset returned %d after its timeout", op->io.r);
+		log_dev_info(op->id, "%s returned %d after its timeout", phase_names[op->io.phase],
+			     op->io.r);
 		op_finish(op);
 		break;
 	case WORKER_DONE:
@@ -851,7 +856,9 @@ static void reset_job_done(void *arg, enum worker_outcome outcome)
 			op->res.status = DETACH_FAILED;
 			op->res.failure = op->io.err;
 		} else {
-			op->res.outcome = "reset";
+			op->res.outcome = op->kind == DETACH_KIND_RESET ? "reset"
+					  : streq(op->io.value, "0")  ? "deauthorized"
+								      : "authorized";
 		}
 		op_finish(op);
 		break;
@@ -885,6 +892,35 @@ void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, v
 	snprintf(op->io.value, sizeof(op->io.value), "1");
 	log_dev_info(id, "resetting");
 	op_enter(op, PH_RESET);
+	worker_submit(e->workers, e->step_timeout_ms, run_step, reset_job_done, op);
+}
+
+/* ---- USB authorization ---------------------------------------------------- */
+
+/* One write like a reset, answered when it returns (or at the timeout;
+ * the device stays busy until the late write returns). */
+void usb_authorize_start(struct detach_engine *e, const char *id, bool authorize,
+			 detach_done_fn done, void *ctx)
+{
+	struct device *dev = devtable_get(e->devices, id);
+	const char *critical;
+	char reason[256];
+	struct op *op;
+
+	if (refuse_common(e, DETACH_KIND_USB_AUTHORIZE, id, dev, done, ctx))
+		return;
+	/* Deauthorizing a hub cuts off everything behind it. */
+	if (!authorize && (critical = detach_host_critical(e, dev, reason, sizeof(reason)))) {
+		answer_now(DETACH_KIND_USB_AUTHORIZE, id, DETACH_HOST_CRITICAL, critical, NULL, done,
+			   ctx);
+		return;
+	}
+	op = op_new(e, DETACH_KIND_USB_AUTHORIZE, dev, done, ctx);
+	op->io = (struct step_io){ .phase = PH_AUTHORIZE };
+	snprintf(op->io.path, sizeof(op->io.path), USB_DEVICES "/%s/authorized", id);
+	snprintf(op->io.value, sizeof(op->io.value), "%d", authorize);
+	log_dev_info(id, "%s", authorize ? "authorizing" : "deauthorizing: no host driver may use it");
+	op_enter(op, PH_AUTHORIZE);
 	worker_submit(e->workers, e->step_timeout_ms, run_step, reset_job_done, op);
 }
 

@@ -71,6 +71,7 @@ enum detach_kind {
 	DETACH_KIND_RESET,
 	DETACH_KIND_USB_UNBIND, /* a USB claim's interface drivers, unbound */
 	DETACH_KIND_USB_BIND,   /* ... and bound again */
+	DETACH_KIND_USB_AUTHORIZE, /* a USB device's `authorized` written */
 };
 
 enum detach_status {
@@ -131,6 +132,15 @@ void reattach_start(struct detach_engine *e, const char *id, detach_done_fn done
  * busy until it returns. */
 void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx);
 
+/* Writes 0 or 1 to a USB device's `authorized` (policy refuse with
+ * deauthorize: the kernel unbinds and removes its interfaces, and no host
+ * driver can use it until it is authorized again).  One step with the step
+ * timeout, like reset; the device's state is left as it is.  Refuses what
+ * Reset refuses, for USB: not found, busy, a PCI device, and (deauthorize)
+ * a host-critical one such as a hub.  OK's outcome is "deauthorized" or
+ * "authorized". */
+void usb_authorize_start(struct detach_engine *e, const char *id, bool authorize,
+			 detach_done_fn done, void *ctx);
 /* USB interface drivers (SPEC: a USB claim may unbind the interface drivers
  * and restore them at release).  Unbind writes each interface of `b` to
  * /sys/bus/usb/drivers/DRIVER/unbind, bind to .../bind, in one worker job

@@ -3,6 +3,7 @@
 #include "common/util.h"
 #include "daemon/claim.h"
 #include "daemon/persist.h"
+#include "daemon/policyctl.h"
 #include "policy/policy.h"
 #include "daemon/context.h"
 #include "daemon/detach.h"
@@ -66,22 +67,23 @@ static const char service_description[] =
 	"# Method is expected to be called with 'more' set to true, but wasn't\n"
 	"error ExpectedMore ()\n";
 
-static const char *const permission_names[PERM__COUNT] = {
-	[PERM_LIST] = "list",     [PERM_WATCH] = "watch",   [PERM_CLAIM] = "claim",
-	[PERM_RELEASE] = "release", [PERM_DETACH] = "detach", [PERM_RESET] = "reset",
-	[PERM_ADMIN] = "admin",
-};
-
 const char *permission_name(enum hd_permission perm)
 {
-	return perm < PERM__COUNT ? permission_names[perm] : "invalid";
+	return policy_permission_name((enum policy_permission)perm);
 }
 
-bool peer_has_permission(const struct hd_peer *peer, enum hd_permission perm)
+struct policy_peer peer_for_policy(const struct hd_peer *peer)
 {
-	if (perm == PERM_LIST || perm == PERM_WATCH)
-		return true;
-	return peer->uid == 0;
+	return (struct policy_peer){ .uid = peer->uid, .gid = peer->gid, .groups = peer->groups,
+				     .n_groups = peer->n_groups };
+}
+
+bool peer_has_permission(const struct hd_context *ctx, const struct hd_peer *peer,
+			 enum hd_permission perm)
+{
+	struct policy_peer pp = peer_for_policy(peer);
+
+	return policy_permissions(ctx->policy, &pp) & (1u << perm);
 }
 
 /* ---- replies ---------------------------------------------------------- */
@@ -98,6 +100,31 @@ static void reply_error_string(struct server_call *call, const char *error, cons
 void reply_invalid_parameter(struct server_call *call, const char *parameter)
 {
 	reply_error_string(call, "org.varlink.service.InvalidParameter", "parameter", parameter);
+}
+
+/* io.hostdevd.PolicyInvalid: where (file, line from 1; 0 for the file as a
+ * whole) and what. */
+static json_object *policy_error_params(const struct policy_error *e)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "file", json_object_new_string(e->file));
+	json_object_object_add(p, "line", json_object_new_int(e->line));
+	json_object_object_add(p, "message", json_object_new_string(e->message));
+	return p;
+}
+
+/* io.hostdevd.PermissionDenied: what was called, the permission it needs
+ * and, in words, why the peer does not have it. */
+static json_object *permission_denied_params(const char *method, enum hd_permission perm,
+					     const char *reason)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "method", json_object_new_string(method));
+	json_object_object_add(p, "permission", json_object_new_string(permission_name(perm)));
+	json_object_object_add(p, "reason", json_object_new_string(reason));
+	return p;
 }
 
 static json_object *string_array(const char *const *v, size_t n)
@@ -648,7 +675,8 @@ static json_object *claim_error_params(const struct claim_result *r)
 	if (r->status == CLAIM_ENGINE_ERROR)
 		return detach_error_params(r->detach);
 	if (r->status == CLAIM_NOT_PERMITTED)
-		return NULL;
+		return permission_denied_params("io.hostdevd.Release", PERM_ADMIN,
+						"the claim was made by another user");
 	p = json_object_new_object();
 	json_object_object_add(p, "device", json_object_new_string(r->device));
 	switch (r->status) {
@@ -733,6 +761,24 @@ static struct claim_call *claim_call_new(struct hd_context *ctx, struct server_c
 	return cc;
 }
 
+/* A client's entry may limit the owners it claims for (drivers, domain
+ * patterns): checked before anything is resolved or moved. */
+static bool claim_within_grant(struct hd_context *ctx, struct server_call *call,
+			       const struct claim_owner *owner)
+{
+	struct policy_peer pp = peer_for_policy(server_call_peer(call));
+	_cleanup_free_ char *reason = NULL;
+
+	if (policy_may_claim_for(ctx->policy, &pp, owner->driver, owner->domain))
+		return true;
+	reason = xasprintf("no client entry for uid %d lets it claim for driver %s, domain %s",
+			   (int)pp.uid, owner->driver, owner->domain);
+	log_info("client pid %d: %s", (int)server_call_peer(call)->pid, reason);
+	server_call_error(call, "io.hostdevd.PermissionDenied",
+			  permission_denied_params("io.hostdevd.Claim", PERM_CLAIM, reason));
+	return false;
+}
+
 static struct claim_cred peer_cred(struct server_call *call)
 {
 	const struct hd_peer *peer = server_call_peer(call);
@@ -765,6 +811,8 @@ static void method_claim(struct hd_context *ctx, struct server_call *call, json_
 		reply_invalid_parameter(call, "devices");
 		return;
 	}
+	if (!claim_within_grant(ctx, call, &req.owner))
+		return;
 	ids = devices_resolve(ctx, call, arr, &n);
 	if (!ids)
 		return;
@@ -778,8 +826,8 @@ static void method_claim(struct hd_context *ctx, struct server_call *call, json_
 
 static void method_release(struct hd_context *ctx, struct server_call *call, json_object *params)
 {
-	struct release_request req = { .admin = peer_has_permission(server_call_peer(call),
-								   PERM_ADMIN) };
+	struct release_request req = { .admin = peer_has_permission(
+					       ctx, server_call_peer(call), PERM_ADMIN) };
 	json_object *arr = NULL;
 	_cleanup_free_ char **ids = NULL;
 
@@ -880,6 +928,26 @@ static void add_attention(json_object *arr, const char *id, const char *what, co
 	json_object_array_add(arr, o);
 }
 
+/* A claim granted before a reload that the policy now refuses: kept (a
+ * guest is using the device) and shown until released. */
+static void add_policy_conflict(struct hd_context *ctx, const struct claim_entry *e,
+				const struct device *dev, json_object *att)
+{
+	struct policy_decision d;
+	char reason[160], detail[PATH_MAX + 256];
+
+	policy_decide(ctx->policy, dev, POLICY_MOMENT_CLAIM, &d);
+	if (!policy_refuses_claim(&d, e->driver, e->domain, reason, sizeof(reason)))
+		return;
+	if (d.file)
+		snprintf(detail, sizeof(detail), "claimed by %s/%s; %s (%s:%d)", e->driver,
+			 e->domain, reason, d.file, d.line);
+	else
+		snprintf(detail, sizeof(detail), "claimed by %s/%s; %s", e->driver, e->domain,
+			 reason);
+	add_attention(att, e->device, "policy", detail);
+}
+
 /* Claims, and where the claim table, the pool and the kernel disagree.
  * Claims are sorted by device and so is the device table's walk below;
  * the two lists are merged by id. */
@@ -906,6 +974,8 @@ static void add_claims_status(struct hd_context *ctx, json_object *r)
 				 e->domain, dev->driver ? dev->driver : "no driver");
 			add_attention(att, e->device, "drifted", detail);
 		}
+		if (dev && ctx->policy)
+			add_policy_conflict(ctx, e, dev, att);
 	}
 	for (size_t i = 0; i < devtable_count(ctx->devices); i++) {
 		const struct device *dev = devtable_at(ctx->devices, i);
@@ -926,6 +996,32 @@ static void add_claims_status(struct hd_context *ctx, json_object *r)
 	json_object_object_add(r, "attention", att);
 	json_object_object_add(r, "state_file",
 			       json_object_new_string(ctx->persist ? persist_path(ctx->persist) : ""));
+}
+
+/* ReloadPolicy: what SIGHUP does, with the outcome in the reply. */
+static void method_reload_policy(struct hd_context *ctx, struct server_call *call,
+				 json_object *params)
+{
+	struct policy_error e;
+	json_object *r;
+
+	if (!ctx->policy_path) {
+		server_call_error(call, "io.hostdevd.PolicyInvalid",
+				  policy_error_params(&(struct policy_error){
+					  .message = "this daemon has no policy path to read" }));
+		return;
+	}
+	if (policyctl_reload(ctx, &e) < 0) {
+		server_call_error(call, "io.hostdevd.PolicyInvalid", policy_error_params(&e));
+		return;
+	}
+	r = json_object_new_object();
+	json_object_object_add(r, "path", json_object_new_string(ctx->policy_path));
+	add_u64(r, "rules", policy_rule_count(ctx->policy));
+	add_u64(r, "clients", policy_client_count(ctx->policy));
+	json_object_object_add(r, "conflicts", policyctl_conflicts(ctx));
+	policyctl_log_conflicts(json_object_object_get(r, "conflicts"));
+	server_call_reply(call, r, false);
 }
 
 static void method_get_status(struct hd_context *ctx, struct server_call *call,
@@ -1125,6 +1221,7 @@ static const struct method_def builtin_methods[] = {
 	{ HOSTDEVD_INTERFACE ".Watch", method_watch, PERM_WATCH, METHOD_NEEDS_MORE, NULL },
 	{ HOSTDEVD_INTERFACE ".GetStatus", method_get_status, PERM_LIST, 0, NULL },
 	{ HOSTDEVD_INTERFACE ".CheckPolicy", method_check_policy, PERM_LIST, 0, device_params },
+	{ HOSTDEVD_INTERFACE ".ReloadPolicy", method_reload_policy, PERM_ADMIN, 0, NULL },
 	{ HOSTDEVD_INTERFACE ".Detach", method_detach, PERM_DETACH, 0, detach_params },
 	{ HOSTDEVD_INTERFACE ".Reattach", method_reattach, PERM_DETACH, 0, device_params },
 	{ HOSTDEVD_INTERFACE ".Claim", method_claim, PERM_CLAIM, 0, claim_params },
@@ -1211,14 +1308,19 @@ static void reply_unknown_method(struct server_call *call, const char *method)
 	reply_error_string(call, "org.varlink.service.MethodNotFound", "method", method);
 }
 
-static bool permitted(const struct method_def *m, struct server_call *call)
+static bool permitted(struct hd_context *ctx, const struct method_def *m,
+		      struct server_call *call)
 {
 	const struct hd_peer *peer = server_call_peer(call);
+	_cleanup_free_ char *reason = NULL;
 
-	if ((m->flags & METHOD_ANY_PEER) || peer_has_permission(peer, m->perm))
+	if ((m->flags & METHOD_ANY_PEER) || peer_has_permission(ctx, peer, m->perm))
 		return true;
-	log_info("client pid %d uid %d may not call %s (needs permission %s)", (int)peer->pid,
-		 (int)peer->uid, m->name, permission_name(m->perm));
+	reason = xasprintf("uid %d lacks permission %s", (int)peer->uid,
+			   permission_name(m->perm));
+	log_info("client pid %d: %s for %s", (int)peer->pid, reason, m->name);
+	server_call_error(call, "io.hostdevd.PermissionDenied",
+			  permission_denied_params(m->name, m->perm, reason));
 	return false;
 }
 
@@ -1230,8 +1332,8 @@ void methods_dispatch(const struct method_def *table, size_t n, struct hd_contex
 
 	if (!m) {
 		reply_unknown_method(call, vc->method);
-	} else if (!permitted(m, call)) {
-		server_call_error(call, "org.varlink.service.PermissionDenied", NULL);
+	} else if (!permitted(ctx, m, call)) {
+		/* answered */
 	} else if ((m->flags & METHOD_NEEDS_MORE) && (!vc->more || vc->oneway)) {
 		server_call_error(call, "org.varlink.service.ExpectedMore", NULL);
 	} else if (vc->upgrade) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "common/varlink.h"
+#include "policy/policy.h"
 
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -23,29 +24,38 @@ struct server_call;
 extern const char hostdevd_idl[];
 extern const size_t hostdevd_idl_len;
 
+/* The permissions the policy's clients section grants (policy.h). */
 enum hd_permission {
-	PERM_LIST = 0,
-	PERM_WATCH,
-	PERM_CLAIM,
-	PERM_RELEASE,
-	PERM_DETACH,
-	PERM_RESET,
-	PERM_ADMIN,
-	PERM__COUNT
+	PERM_LIST = POLICY_PERM_LIST,
+	PERM_WATCH = POLICY_PERM_WATCH,
+	PERM_CLAIM = POLICY_PERM_CLAIM,
+	PERM_RELEASE = POLICY_PERM_RELEASE,
+	PERM_DETACH = POLICY_PERM_DETACH,
+	PERM_RESET = POLICY_PERM_RESET,
+	PERM_ADMIN = POLICY_PERM_ADMIN,
+	PERM__COUNT = POLICY_PERM__COUNT
 };
 
 const char *permission_name(enum hd_permission perm);
 
-/* Who is on the other end of a connection, from SO_PEERCRED at accept. */
+#define HD_PEER_MAX_GROUPS 64
+
+/* Who is on the other end of a connection, from SO_PEERCRED and
+ * SO_PEERGROUPS at accept: what the peer was when it connected. */
 struct hd_peer {
 	uid_t uid; /* (uid_t)-1 when the kernel would not say */
 	gid_t gid;
 	pid_t pid;
+	size_t n_groups; /* supplementary groups, at most HD_PEER_MAX_GROUPS */
+	gid_t groups[HD_PEER_MAX_GROUPS];
 };
 
-/* The one place that decides what a peer may do.  Until policy exists every
- * peer may list and watch, and root may do everything. */
-bool peer_has_permission(const struct hd_peer *peer, enum hd_permission perm);
+/* The one place that decides what a peer may do: the policy's clients
+ * (policy_permissions), the built-in default when ctx has no policy. */
+bool peer_has_permission(const struct hd_context *ctx, const struct hd_peer *peer,
+			 enum hd_permission perm);
+/* The same peer as the policy module sees it. */
+struct policy_peer peer_for_policy(const struct hd_peer *peer);
 
 enum param_type {
 	PARAM_STRING,

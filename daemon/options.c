@@ -15,7 +15,9 @@ void options_usage(FILE *out)
 		"\n"
 		"Keeps the live table of the machine's PCI and USB devices and serves it over\n"
 		"a Varlink socket (interface io.hostdevd). With no policy it only observes:\n"
-		"it never detaches or rebinds anything on its own.\n"
+		"it never detaches or rebinds anything on its own; a policy's detach and\n"
+		"assign rules move matching devices to a stub as they appear.  SIGHUP reads\n"
+		"the policy again (a bad one is logged and changes nothing).\n"
 		"\n"
 		"Options:\n"
 		"  -f, --foreground         stay in the foreground and log to stderr; without it\n"
@@ -42,7 +44,8 @@ void options_usage(FILE *out)
 		"                           of hostdevd's (put there by libvirt, driverctl,\n"
 		"                           vfio-pci.ids or a crash): keep them there and report\n"
 		"                           them (default), or reattach them to a host driver\n"
-		"                           (env HOSTDEVD_ORPHANS)\n"
+		"                           (env HOSTDEVD_ORPHANS; given, it wins over the\n"
+		"                           policy's 'orphans' setting)\n"
 		"      --proc-root DIR      where the host-critical checks read the mount table,\n"
 		"                           swaps and routes (env HOSTDEVD_PROC_ROOT; default\n"
 		"                           /proc; for tests)\n"
@@ -154,7 +157,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	const char *level = env_or("HOSTDEVD_LOG_LEVEL", "info");
 	const char *source = env_or("HOSTDEVD_UEVENT_SOURCE", "auto");
 	const char *step_timeout = env_or("HOSTDEVD_STEP_TIMEOUT", "10");
-	const char *orphans = env_or("HOSTDEVD_ORPHANS", "keep");
+	const char *orphans = getenv("HOSTDEVD_ORPHANS");
 	int c, v;
 
 	memset(o, 0, sizeof(*o));
@@ -227,9 +230,11 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 				   step_timeout);
 	if (!*o->socket_path || !*o->state_dir)
 		return usage_error("%s", "--socket and --state-dir must not be empty");
-	if (!streq(orphans, "keep") && !streq(orphans, "reattach"))
+	/* Unset here: the policy's orphans setting decides, else keep. */
+	if (orphans && !streq(orphans, "keep") && !streq(orphans, "reattach"))
 		return usage_error("--orphans is keep or reattach, not '%s'", orphans);
-	o->reattach_orphans = streq(orphans, "reattach");
+	o->orphans_set = orphans != NULL;
+	o->reattach_orphans = orphans && streq(orphans, "reattach");
 	if (o->proc_root[0] != '/')
 		return usage_error("--proc-root wants an absolute path, not '%s'", o->proc_root);
 	return OPTIONS_OK;

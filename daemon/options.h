@@ -26,6 +26,7 @@ struct daemon_options {
 	unsigned step_timeout_ms; /* each detach/reattach step's deadline */
 	char *proc_root;          /* where the host-critical checks read /proc */
 	bool reattach_orphans;    /* --orphans reattach (default keep) */
+	bool orphans_set;         /* --orphans or HOSTDEVD_ORPHANS given: over the policy's */
 	const char *check_policy; /* --check-policy PATH: check it and exit */
 	char *policy_path;        /* --policy: a file or a directory */
 };

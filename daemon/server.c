@@ -49,6 +49,8 @@ struct server {
 	size_t n_methods;
 	int listen_fd;
 	ino_t socket_ino; /* of the socket file we bound, to remove only ours */
+	bool have_gid;    /* server_set_group() was called */
+	gid_t socket_gid;
 	struct event *accept_ev, *backoff_ev;
 	struct conn *conns, *watchers;
 	size_t n_conns, n_watchers;
@@ -387,6 +389,28 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 /* ---- accepting -------------------------------------------------------- */
 
+/* The peer's supplementary groups as they were at connect (Linux 4.13):
+ * a client entry may name a group the peer is in but not its primary.
+ * A peer in more groups than fit gets the rights of its uid and primary
+ * group only, and the log says so. */
+static void peer_groups(int fd, struct hd_peer *peer)
+{
+	socklen_t len = sizeof(peer->groups);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &len) == 0) {
+		peer->n_groups = len / sizeof(gid_t);
+		return;
+	}
+	if (errno == ERANGE) {
+		log_warn("client pid %d is in more than %d groups: only its uid and primary "
+			 "group count",
+			 (int)peer->pid, HD_PEER_MAX_GROUPS);
+		peer->n_groups = 0;
+		return;
+	}
+	log_debug("client pid %d: SO_PEERGROUPS: %s", (int)peer->pid, strerror(errno));
+}
+
 static void conn_new(struct server *s, int fd)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
@@ -397,10 +421,12 @@ static void conn_new(struct server *s, int fd)
 	c->fd = fd;
 	/* A peer the kernel cannot name gets no more than anyone else. */
 	c->peer = (struct hd_peer){ .uid = (uid_t)-1, .gid = (gid_t)-1, .pid = 0 };
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
 		c->peer = (struct hd_peer){ .uid = cred.uid, .gid = cred.gid, .pid = cred.pid };
-	else
+		peer_groups(fd, &c->peer);
+	} else {
 		log_warn("client on fd %d: SO_PEERCRED: %s", fd, strerror(errno));
+	}
 	c->read_ev = event_new(s->ctx->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->write_ev = event_new(s->ctx->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
 	c->resume_ev = event_new(s->ctx->base, -1, 0, on_resume, c);
@@ -505,6 +531,23 @@ static int bind_socket(struct server *s, int fd, const struct sockaddr_un *sa)
 	return 0;
 }
 
+static void apply_group(struct server *s)
+{
+	/* lchown: the path is ours (bound just now); never follow a link
+	 * someone put in its place. */
+	if (lchown(s->socket_path, (uid_t)-1, s->socket_gid) < 0)
+		log_warn("cannot give %s to group %d: %s", s->socket_path, (int)s->socket_gid,
+			 strerror(errno));
+}
+
+void server_set_group(struct server *s, gid_t gid)
+{
+	s->socket_gid = gid;
+	s->have_gid = true;
+	if (s->listen_fd >= 0)
+		apply_group(s);
+}
+
 int server_start(struct server *s)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -539,6 +582,8 @@ int server_start(struct server *s)
 	event_add(s->accept_ev, NULL);
 	s->listen_fd = fd;
 	fd = -1;
+	if (s->have_gid)
+		apply_group(s);
 	log_info("listening on %s", s->socket_path);
 	return 0;
 }
@@ -676,6 +721,24 @@ void server_broadcast_resync(struct server *s)
 	p = json_object_new_object();
 	json_object_object_add(p, "sequence", json_object_new_int64((int64_t)s->sequence));
 	json_object_object_add(p, "resync", json_object_new_boolean(1));
+	msg = vl_format_reply(p, true, &len);
+	json_object_put(p);
+	broadcast_text(s, msg, len);
+	free(msg);
+}
+
+void server_broadcast_policy_event(struct server *s, json_object *policy)
+{
+	json_object *p;
+	size_t len;
+	char *msg;
+
+	s->sequence++;
+	if (!s->watchers)
+		return;
+	p = json_object_new_object();
+	json_object_object_add(p, "sequence", json_object_new_int64((int64_t)s->sequence));
+	json_object_object_add(p, "policy", json_object_get(policy));
 	msg = vl_format_reply(p, true, &len);
 	json_object_put(p);
 	broadcast_text(s, msg, len);

@@ -42,12 +42,18 @@ struct server *server_new(struct hd_context *ctx, const struct server_config *cf
 /* Binds (replacing a stale socket file) and listens.  Returns 0 or -errno. */
 int server_start(struct server *s);
 void server_free(struct server *s);
+/* Gives the socket file to group `gid` (the policy's socket_group), keeping
+ * its mode: members of the group may connect.  Logged on failure. */
+void server_set_group(struct server *s, gid_t gid);
 
 /* Sends one device event to every watcher, with the next sequence number. */
 void server_broadcast_device_event(struct server *s, enum dev_event ev,
 				   const struct device *dev, const char *detail);
 /* Tells every watcher that the daemon resynchronised from sysfs. */
 void server_broadcast_resync(struct server *s);
+/* Tells every watcher what the policy did on its own (daemon/automate.h):
+ * `policy` is the schema's PolicyAction, borrowed. */
+void server_broadcast_policy_event(struct server *s, json_object *policy);
 
 uint64_t server_sequence(const struct server *s);
 size_t server_client_count(const struct server *s);

@@ -1,7 +1,11 @@
 #include "policy/policy.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #include <dirent.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <pwd.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
@@ -46,13 +50,34 @@ struct rule {
 	bool deauthorize, host_critical_ok;
 };
 
+/* Who may do what over the socket. */
+struct client {
+	char *file;
+	int line;
+	bool by_group;  /* id is a gid (gid/group) or a uid (uid/user) */
+	uint32_t id;
+	unsigned perms; /* bit per enum policy_permission */
+	char **drivers; /* NULL: any owner driver */
+	size_t n_drivers;
+	char **domains; /* fnmatch patterns; NULL: any domain */
+	size_t n_domains;
+	bool inert;     /* names a user or group the system does not have */
+};
+
 struct policy {
 	struct rule *rules;
 	size_t n_rules;
 	enum policy_action dflt;
 	char *dflt_file;
 	int dflt_line;
+	struct client *clients;
 	size_t n_clients;
+	bool have_clients;
+	bool have_socket_group;
+	gid_t socket_gid;
+	enum policy_orphans orphans;
+	char **warnings; /* "file:line: ..." */
+	size_t n_warnings;
 };
 
 const char *policy_action_name(enum policy_action a)
@@ -63,6 +88,35 @@ const char *policy_action_name(enum policy_action a)
 size_t policy_rule_count(const struct policy *p)
 {
 	return p->n_rules;
+}
+
+size_t policy_client_count(const struct policy *p)
+{
+	return p->n_clients;
+}
+
+size_t policy_warning_count(const struct policy *p)
+{
+	return p->n_warnings;
+}
+
+const char *policy_warning(const struct policy *p, size_t i)
+{
+	return i < p->n_warnings ? p->warnings[i] : NULL;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void client_free(struct client *c)
+{
+	free(c->file);
+	strv_free(c->drivers);
+	strv_free(c->domains);
 }
 
 static void rule_free(struct rule *r)
@@ -84,6 +138,12 @@ void policy_free(struct policy *p)
 	for (size_t i = 0; i < p->n_rules; i++)
 		rule_free(&p->rules[i]);
 	free(p->rules);
+	for (size_t i = 0; i < p->n_clients; i++)
+		client_free(&p->clients[i]);
+	free(p->clients);
+	for (size_t i = 0; i < p->n_warnings; i++)
+		free(p->warnings[i]);
+	free(p->warnings);
 	free(p->dflt_file);
 	free(p);
 }
@@ -101,8 +161,7 @@ struct policy *policy_default(void)
 struct loader {
 	struct policy *p;
 	const char *file; /* the file being read, as the errors name it */
-	char *err;
-	size_t size;
+	struct policy_error *e;
 	bool failed;
 };
 
@@ -113,15 +172,14 @@ static bool bad(struct loader *l, const config_setting_t *s, const char *fmt, ..
 static bool bad(struct loader *l, const config_setting_t *s, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
 	if (l->failed)
 		return false;
 	l->failed = true;
-	n = snprintf(l->err, l->size, "%s:%d: ", l->file, s ? (int)config_setting_source_line(s) : 0);
+	snprintf(l->e->file, sizeof(l->e->file), "%s", l->file);
+	l->e->line = s ? (int)config_setting_source_line(s) : 0;
 	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < l->size)
-		vsnprintf(l->err + n, l->size - (size_t)n, fmt, ap);
+	vsnprintf(l->e->message, sizeof(l->e->message), fmt, ap);
 	va_end(ap);
 	return false;
 }
@@ -344,61 +402,154 @@ static bool parse_rule(struct loader *l, const config_setting_t *g)
 	return true;
 }
 
-static const char *const permission_names[] = { "list", "watch", "claim", "release",
-						"detach", "reset", "admin" };
+static const char *const permission_names[POLICY_PERM__COUNT] = {
+	[POLICY_PERM_LIST] = "list",	   [POLICY_PERM_WATCH] = "watch",
+	[POLICY_PERM_CLAIM] = "claim",	   [POLICY_PERM_RELEASE] = "release",
+	[POLICY_PERM_DETACH] = "detach", [POLICY_PERM_RESET] = "reset",
+	[POLICY_PERM_ADMIN] = "admin",
+};
 
-static bool parse_strings(struct loader *l, const config_setting_t *s,
-			  const char *const *allowed, size_t n_allowed)
+const char *policy_permission_name(enum policy_permission perm)
 {
+	return perm < POLICY_PERM__COUNT ? permission_names[perm] : "invalid";
+}
+
+/* A list of strings, kept (out != NULL) or only checked. */
+static bool parse_strings(struct loader *l, const config_setting_t *s, char ***out, size_t *n_out)
+{
+	int n;
+
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
 		return bad(l, s, "'%s' is a list of strings: [\"...\", ...]", config_setting_name(s));
+	n = config_setting_length(s);
+	for (int i = 0; i < n; i++)
+		if (!config_setting_get_string_elem(s, (unsigned)i))
+			return bad(l, s, "'%s' holds strings only", config_setting_name(s));
+	*out = xcalloc((size_t)n + 1, sizeof(**out));
+	for (int i = 0; i < n; i++)
+		(*out)[i] = xstrdup(config_setting_get_string_elem(s, (unsigned)i));
+	*n_out = (size_t)n;
+	return true;
+}
+
+static bool parse_permissions(struct loader *l, const config_setting_t *s, unsigned *perms)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
+		return bad(l, s, "%s", "'permissions' is a list of strings: [\"list\", \"claim\"]");
 	for (int i = 0; i < config_setting_length(s); i++) {
 		const char *v = config_setting_get_string_elem(s, (unsigned)i);
+		int k = v ? name_index(permission_names, POLICY_PERM__COUNT, v) : -1;
 
-		if (!v)
-			return bad(l, s, "'%s' holds strings only", config_setting_name(s));
-		if (allowed && name_index(allowed, n_allowed, v) < 0)
+		if (k < 0)
 			return bad(l, s, "unknown permission \"%s\" (list, watch, claim, release, "
 					 "detach, reset, admin)",
-				   v);
+				   v ? v : "(not a string)");
+		*perms |= 1u << k;
 	}
 	return true;
 }
 
-/* Clients are checked now and enforced when permissions land (issue 6). */
+/* A name the system does not know (yet: the package creating the user may
+ * come later) makes an entry that matches nobody: it fails closed, and the
+ * loader says so as a warning naming the line rather than refusing the
+ * whole policy. */
+static void warn(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void warn(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+{
+	struct policy *p = l->p;
+	_cleanup_free_ char *what = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&what, fmt, ap) < 0)
+		fatal("out of memory");
+	va_end(ap);
+	p->warnings = xrealloc(p->warnings, (p->n_warnings + 1) * sizeof(*p->warnings));
+	p->warnings[p->n_warnings++] =
+		xasprintf("%s:%d: %s", l->file, (int)config_setting_source_line(s), what);
+}
+
+/* Names become numbers once, here. */
+static bool client_who(struct loader *l, const config_setting_t *s, struct client *c)
+{
+	const char *name = config_setting_name(s), *v = NULL;
+	int id = 0;
+
+	c->by_group = streq(name, "gid") || streq(name, "group");
+	if (streq(name, "uid") || streq(name, "gid")) {
+		if (!get_int(l, s, &id))
+			return false;
+		if (id < 0)
+			return bad(l, s, "'%s' is a number from 0, not %d", name, id);
+		c->id = (uint32_t)id;
+		return true;
+	}
+	if (!get_string(l, s, &v))
+		return false;
+	if (c->by_group) {
+		struct group *g = getgrnam(v);
+
+		c->id = g ? g->gr_gid : 0;
+		c->inert = !g;
+	} else {
+		struct passwd *pw = getpwnam(v);
+
+		c->id = pw ? pw->pw_uid : 0;
+		c->inert = !pw;
+	}
+	if (c->inert)
+		warn(l, s, "no %s \"%s\" on this system: this entry grants nothing until there is",
+		     c->by_group ? "group" : "user", v);
+	return true;
+}
+
+static bool parse_client_key(struct loader *l, const config_setting_t *s, struct client *c,
+			     int *who)
+{
+	const char *name = config_setting_name(s);
+
+	if (streq(name, "uid") || streq(name, "gid") || streq(name, "user") ||
+	    streq(name, "group")) {
+		++*who;
+		return client_who(l, s, c);
+	}
+	if (streq(name, "permissions"))
+		return parse_permissions(l, s, &c->perms);
+	if (streq(name, "drivers"))
+		return parse_strings(l, s, &c->drivers, &c->n_drivers);
+	if (streq(name, "domains"))
+		return parse_strings(l, s, &c->domains, &c->n_domains);
+	return bad(l, s, "unknown client key '%s' (uid, user, gid, group, permissions, drivers, "
+			 "domains)",
+		   name);
+}
+
 static bool parse_client(struct loader *l, const config_setting_t *g)
 {
+	struct client c = { .file = xstrdup(l->file), .line = (int)config_setting_source_line(g) };
 	int who = 0;
 
-	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		client_free(&c);
 		return bad(l, g, "%s", "each client is a group: { group = \"kvm\"; permissions = [...]; }");
-	for (int i = 0; i < config_setting_length(g); i++) {
-		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-		const char *name = config_setting_name(s);
-		int dummy;
-		const char *str;
-
-		if (streq(name, "uid") || streq(name, "gid")) {
-			if (!get_int(l, s, &dummy))
-				return false;
-			who++;
-		} else if (streq(name, "user") || streq(name, "group")) {
-			if (!get_string(l, s, &str))
-				return false;
-			who++;
-		} else if (streq(name, "permissions")) {
-			if (!parse_strings(l, s, permission_names, ARRAY_SIZE(permission_names)))
-				return false;
-		} else if (streq(name, "drivers") || streq(name, "domains")) {
-			if (!parse_strings(l, s, NULL, 0))
-				return false;
-		} else {
-			return bad(l, s, "unknown client key '%s'", name);
-		}
 	}
-	if (who != 1)
+	for (int i = 0; i < config_setting_length(g); i++)
+		if (!parse_client_key(l, config_setting_get_elem(g, (unsigned)i), &c, &who)) {
+			client_free(&c);
+			return false;
+		}
+	if (who != 1) {
+		client_free(&c);
 		return bad(l, g, "%s", "a client names exactly one of uid, user, gid or group");
-	l->p->n_clients++;
+	}
+	/* admin is every permission: one word for "trusted". */
+	if (c.perms & (1u << POLICY_PERM_ADMIN))
+		c.perms = (1u << POLICY_PERM__COUNT) - 1;
+	l->p->clients = xrealloc(l->p->clients, (l->p->n_clients + 1) * sizeof(*l->p->clients));
+	l->p->clients[l->p->n_clients++] = c;
+	l->p->have_clients = true;
 	return true;
 }
 
@@ -436,13 +587,27 @@ static bool parse_top(struct loader *l, const config_setting_t *s)
 		l->p->dflt_line = (int)config_setting_source_line(s);
 		return true;
 	}
-	if (streq(name, "socket_group"))
-		return get_string(l, s, &v);
+	if (streq(name, "socket_group")) {
+		struct group *g;
+
+		if (!get_string(l, s, &v))
+			return false;
+		if (!(g = getgrnam(v))) {
+			warn(l, s, "no group \"%s\" on this system: the socket stays with root's "
+				   "group",
+			     v);
+			return true;
+		}
+		l->p->socket_gid = g->gr_gid;
+		l->p->have_socket_group = true;
+		return true;
+	}
 	if (streq(name, "orphans")) {
 		if (!get_string(l, s, &v))
 			return false;
 		if (!streq(v, "keep") && !streq(v, "reattach"))
 			return bad(l, s, "'orphans' is \"keep\" or \"reattach\", not \"%s\"", v);
+		l->p->orphans = streq(v, "reattach") ? POLICY_ORPHANS_REATTACH : POLICY_ORPHANS_KEEP;
 		return true;
 	}
 	return bad(l, s, "unknown setting '%s' (rules, clients, default, socket_group, orphans)",
@@ -458,11 +623,16 @@ static bool load_file(struct loader *l, const char *path)
 	l->file = path;
 	config_init(&cfg);
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			snprintf(l->err, l->size, "%s: cannot read it: %s", path, strerror(errno));
-		else
-			snprintf(l->err, l->size, "%s:%d: %s", path, config_error_line(&cfg),
+		snprintf(l->e->file, sizeof(l->e->file), "%s", path);
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {
+			l->e->line = 0;
+			snprintf(l->e->message, sizeof(l->e->message), "cannot read it: %s",
+				 strerror(errno));
+		} else {
+			l->e->line = config_error_line(&cfg);
+			snprintf(l->e->message, sizeof(l->e->message), "%s",
 				 config_error_text(&cfg));
+		}
 		l->failed = true;
 		config_destroy(&cfg);
 		return false;
@@ -505,13 +675,15 @@ static bool load_dir(struct loader *l, const char *dir)
 	return ok;
 }
 
-struct policy *policy_load(const char *path, char *err, size_t size)
+struct policy *policy_load_checked(const char *path, struct policy_error *e)
 {
-	struct loader l = { .p = policy_default(), .err = err, .size = size };
+	struct loader l = { .p = policy_default(), .e = e };
 	struct stat st;
 
+	*e = (struct policy_error){ 0 };
 	if (stat(path, &st) < 0) {
-		snprintf(err, size, "%s: %s", path, strerror(errno));
+		snprintf(e->file, sizeof(e->file), "%s", path);
+		snprintf(e->message, sizeof(e->message), "%s", strerror(errno));
 		policy_free(l.p);
 		return NULL;
 	}
@@ -520,6 +692,112 @@ struct policy *policy_load(const char *path, char *err, size_t size)
 		return NULL;
 	}
 	return l.p;
+}
+
+void policy_error_format(const struct policy_error *e, char *buf, size_t size)
+{
+	if (e->line > 0)
+		snprintf(buf, size, "%s:%d: %s", e->file, e->line, e->message);
+	else
+		snprintf(buf, size, "%s: %s", e->file, e->message);
+}
+
+struct policy *policy_load(const char *path, char *err, size_t size)
+{
+	struct policy_error e;
+	struct policy *p = policy_load_checked(path, &e);
+
+	if (!p)
+		policy_error_format(&e, err, size);
+	return p;
+}
+
+/* ---- clients ------------------------------------------------------------ */
+
+static bool client_matches(const struct client *c, const struct policy_peer *peer)
+{
+	if (c->inert)
+		return false;
+	if (!c->by_group)
+		return peer->uid == c->id;
+	if (peer->gid == c->id)
+		return true;
+	for (size_t i = 0; i < peer->n_groups; i++)
+		if (peer->groups[i] == c->id)
+			return true;
+	return false;
+}
+
+unsigned policy_permissions(const struct policy *p, const struct policy_peer *peer)
+{
+	unsigned perms = 0;
+
+	if (peer->uid == 0)
+		return (1u << POLICY_PERM__COUNT) - 1;
+	if (!p || !p->have_clients)
+		return 1u << POLICY_PERM_LIST | 1u << POLICY_PERM_WATCH;
+	for (size_t i = 0; i < p->n_clients; i++)
+		if (client_matches(&p->clients[i], peer))
+			perms |= p->clients[i].perms;
+	return perms;
+}
+
+static bool listed(char *const *names, size_t n, const char *v, bool pattern)
+{
+	if (!names)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (pattern ? fnmatch(names[i], v, 0) == 0 : streq(names[i], v))
+			return true;
+	return false;
+}
+
+bool policy_may_claim_for(const struct policy *p, const struct policy_peer *peer,
+			  const char *driver, const char *domain)
+{
+	if (peer->uid == 0)
+		return true;
+	for (size_t i = 0; p && i < p->n_clients; i++) {
+		const struct client *c = &p->clients[i];
+
+		if (client_matches(c, peer) && (c->perms & (1u << POLICY_PERM_CLAIM)) &&
+		    listed(c->drivers, c->n_drivers, driver, false) &&
+		    listed(c->domains, c->n_domains, domain, true))
+			return true;
+	}
+	/* No clients section: claim rights come from root alone (above). */
+	return false;
+}
+
+bool policy_refuses_claim(const struct policy_decision *d, const char *driver,
+			  const char *domain, char *reason, size_t size)
+{
+	switch (d->action) {
+	case POLICY_REFUSE:
+	case POLICY_IGNORE:
+		snprintf(reason, size, "the policy says %s", policy_action_name(d->action));
+		return true;
+	case POLICY_ASSIGN:
+		if (streq(d->owner_driver, driver) && streq(d->owner_domain, domain))
+			return false;
+		snprintf(reason, size, "the policy reserves it for driver %s, domain %s",
+			 d->owner_driver, d->owner_domain);
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool policy_socket_group(const struct policy *p, gid_t *gid)
+{
+	if (p->have_socket_group)
+		*gid = p->socket_gid;
+	return p->have_socket_group;
+}
+
+enum policy_orphans policy_orphans(const struct policy *p)
+{
+	return p->orphans;
 }
 
 /* ---- deciding ----------------------------------------------------------- */
@@ -666,4 +944,6 @@ void policy_describe(const struct policy *p, FILE *out)
 	fprintf(out, "%s: %s\n", place, action_names[p->dflt]);
 	fprintf(out, "%zu rule(s), %zu client(s); first match wins, then the default\n",
 		p->n_rules, p->n_clients);
+	for (size_t i = 0; i < p->n_warnings; i++)
+		fprintf(out, "warning: %s\n", p->warnings[i]);
 }

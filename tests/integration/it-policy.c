@@ -1,6 +1,7 @@
 /* Policy in the daemon (docs/policy.md): loaded at start from --policy
- * (HOSTDEVD_POLICY), obeyed by Claim, explained by CheckPolicy; a policy
- * that does not load stops the start. */
+ * (HOSTDEVD_POLICY), obeyed by Claim, explained by CheckPolicy, reloaded
+ * by ReloadPolicy and SIGHUP; a policy that does not load stops the start,
+ * and one that does not reload changes nothing. */
 #include "tests/integration/kfix.h"
 #include "tests/kemu/kemu.h"
 #include "common/util.h"
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +52,9 @@ static int setup(void **state)
 	setenv("HOSTDEVD_POLICY", policy_path, 1);
 	r = kfix_setup(state);
 	unsetenv("HOSTDEVD_POLICY");
+	/* The assign rule acts at start-up: NIC2 goes to vfio-pci on its own. */
+	if (r == 0)
+		kfix_wait_state(*state, NIC2, "detached");
 	return r;
 }
 
@@ -101,7 +106,7 @@ static void test_refuse(void **state)
 	assert_int_equal(int_at(p, "line"), 3);
 	assert_string_equal(kfix_str_at(p, "file", NULL), policy_path);
 	json_object_put(reply);
-	assert_int_equal(kemu_writes(f->root, "driver_override", NULL), 0);
+	assert_int_equal(kemu_writes(f->root, "driver_override", NIC), 0);
 	/* ignore refuses too. */
 	reply = claim_for(f, "vm1", AHCI);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
@@ -112,7 +117,11 @@ static void test_refuse(void **state)
 static void test_assign(void **state)
 {
 	struct fixture *f = *state;
-	json_object *reply = claim_for(f, "vm1", NIC2);
+	json_object *reply;
+
+	/* Detached at start-up, reserved for its owner. */
+	assert_string_equal(kfix_kernel_driver(f, NIC2), "vfio-pci");
+	reply = claim_for(f, "vm1", NIC2);
 
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
 	assert_non_null(strstr(kfix_str_at(params_of(reply), "reason", NULL),
@@ -189,6 +198,131 @@ static void test_bad_policy_stops_the_start(void **state)
 	unlink(policy_path);
 }
 
+static json_object *reload(struct fixture *f)
+{
+	return vlc_call(f->c, "io.hostdevd.ReloadPolicy", NULL);
+}
+
+static void rewrite_policy(const char *text)
+{
+	FILE *fp = fopen(policy_path, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static const char *decision(struct fixture *f, const char *id)
+{
+	static char action[32];
+	json_object *reply = kfix_call_dev(f, "io.hostdevd.CheckPolicy", id, NULL);
+
+	snprintf(action, sizeof(action), "%s", kfix_str_at(vlc_params(reply), "action", NULL));
+	json_object_put(reply);
+	return action;
+}
+
+/* ReloadPolicy swaps in a good policy whole; a claim the new one refuses
+ * is kept and reported (in the reply and in GetStatus); a bad file changes
+ * nothing and names file, line and problem. */
+static void test_reload(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply, *p, *c, *att;
+	bool seen = false;
+
+	reply = claim_for(f, "router", NIC2);
+	assert_null(vlc_error(reply));
+	json_object_put(reply);
+	/* NIC no longer refused, NIC2 now refused while router holds it. */
+	rewrite_policy("rules = (\n"
+		       "  { match = { address = \"" NIC2 "\"; }; action = \"refuse\"; }\n"
+		       ");\n");
+	reply = reload(f);
+	assert_null(vlc_error(reply));
+	p = vlc_params(reply);
+	assert_int_equal(int_at(p, "rules"), 1);
+	assert_int_equal(int_at(p, "clients"), 0);
+	assert_string_equal(kfix_str_at(p, "path", NULL), policy_path);
+	assert_true(json_object_object_get_ex(p, "conflicts", &c));
+	assert_int_equal(json_object_array_length(c), 1);
+	c = json_object_array_get_idx(c, 0);
+	assert_string_equal(kfix_str_at(c, "device", NULL), NIC2);
+	assert_string_equal(kfix_str_at(c, "owner", "domain"), "router");
+	assert_string_equal(kfix_str_at(c, "action", NULL), "refuse");
+	assert_int_equal(int_at(c, "line"), 2);
+	json_object_put(reply);
+	/* The claim stands; the status points at it. */
+	assert_int_equal(kfix_claims(f), 1);
+	assert_string_equal(kfix_kernel_driver(f, NIC2), "vfio-pci");
+	reply = vlc_call(f->c, "io.hostdevd.GetStatus", NULL);
+	assert_true(json_object_object_get_ex(vlc_params(reply), "attention", &att));
+	for (size_t i = 0; i < json_object_array_length(att); i++) {
+		json_object *a = json_object_array_get_idx(att, i);
+
+		if (streq(kfix_str_at(a, "what", NULL), "policy")) {
+			assert_string_equal(kfix_str_at(a, "device", NULL), NIC2);
+			seen = true;
+		}
+	}
+	assert_true(seen);
+	json_object_put(reply);
+	assert_string_equal(decision(f, NIC), "allow");
+	/* A bad file: PolicyInvalid with where and what; nothing changes. */
+	rewrite_policy("rules = (\n"
+		       "  { match = { address = \"" NIC "\"; }; action = \"refuse\"; },\n"
+		       "  { match = { vendr = \"8086\"; }; action = \"refuse\"; }\n"
+		       ");\n");
+	reply = reload(f);
+	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyInvalid");
+	p = params_of(reply);
+	assert_string_equal(kfix_str_at(p, "file", NULL), policy_path);
+	assert_int_equal(int_at(p, "line"), 3);
+	assert_non_null(strstr(kfix_str_at(p, "message", NULL), "unknown match key 'vendr'"));
+	json_object_put(reply);
+	assert_string_equal(decision(f, NIC), "allow");
+	assert_string_equal(decision(f, NIC2), "refuse");
+	/* The claim can still be released; releasing it ends the conflict. */
+	{
+		json_object *rp = json_object_new_object();
+
+		json_object_object_add(rp, "owner", kfix_owner("qemu", "router"));
+		reply = vlc_call(f->c, "io.hostdevd.Release", rp);
+		json_object_put(rp);
+		assert_null(vlc_error(reply));
+		json_object_put(reply);
+	}
+	assert_int_equal(kfix_claims(f), 0);
+	reply = claim_for(f, "router", NIC2);
+	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
+	json_object_put(reply);
+}
+
+static bool ahci_refused(struct fixture *f, const void *arg)
+{
+	(void)arg;
+	return streq(decision(f, AHCI), "refuse");
+}
+
+/* SIGHUP does what ReloadPolicy does; a bad file is logged and ignored. */
+static void test_sighup(void **state)
+{
+	struct fixture *f = *state;
+	char *log;
+
+	rewrite_policy("rules = ( { match = { address = \"" AHCI "\"; }; action = \"refuse\"; } );\n");
+	assert_int_equal(kill(f->daemon.pid, SIGHUP), 0);
+	kfix_wait_until(f, ahci_refused, NULL, "the reload to refuse " AHCI);
+	assert_string_equal(decision(f, NIC), "allow");
+	rewrite_policy("rules = ( { match = { address = 7; }; action = \"allow\"; } );\n");
+	assert_int_equal(kill(f->daemon.pid, SIGHUP), 0);
+	kfix_wait_log(f, ":1: 'address' must be a string");
+	log = hdproc_log(&f->daemon);
+	assert_non_null(strstr(log, "policy not reloaded, the one before stays in force"));
+	free(log);
+	assert_string_equal(decision(f, AHCI), "refuse");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -197,6 +331,8 @@ int main(void)
 		T(test_assign),
 		T(test_host_critical_lifted),
 		T(test_check_policy),
+		T(test_reload),
+		T(test_sighup),
 		cmocka_unit_test(test_bad_policy_stops_the_start),
 	};
 

@@ -174,6 +174,34 @@ const char *kfix_str_at(json_object *o, const char *k1, const char *k2)
 
 /* The daemon's state for a device, asked until it is `want` or the
  * deadline passes (a late completion is applied on the daemon's loop). */
+void kfix_wait_until(struct fixture *f, bool (*cond)(struct fixture *f, const void *arg),
+		     const void *arg, const char *what)
+{
+	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;
+
+	while (now_ns() < deadline) {
+		if (cond(f, arg))
+			return;
+		json_object_put(vlc_call(f->c, "org.varlink.service.GetInfo", NULL));
+	}
+	if (!cond(f, arg))
+		fail_msg("waited %d ms for %s", IT_TIMEOUT_MS, what);
+}
+
+static bool log_has(struct fixture *f, const void *arg)
+{
+	char *log = hdproc_log(&f->daemon);
+	bool has = log && strstr(log, arg);
+
+	free(log);
+	return has;
+}
+
+void kfix_wait_log(struct fixture *f, const char *text)
+{
+	kfix_wait_until(f, log_has, text, text);
+}
+
 void kfix_wait_state(struct fixture *f, const char *id, const char *want)
 {
 	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;

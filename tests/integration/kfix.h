@@ -50,5 +50,12 @@ json_object *kfix_owner_call(struct fixture *f, const char *method, const char *
 /* How many claims ListClaims lists now. */
 size_t kfix_claims(struct fixture *f);
 
+/* Calls cond until it holds, with a round trip to the daemon between
+ * tries (each is a turn of its loop: no sleep); fails at the deadline
+ * naming `what`. */
+void kfix_wait_until(struct fixture *f, bool (*cond)(struct fixture *f, const void *arg),
+		     const void *arg, const char *what);
+/* Waits until the daemon's log holds `text`. */
+void kfix_wait_log(struct fixture *f, const char *text);
 /* Asks GetDevice until the device's state is `want`; fails at the deadline. */
 void kfix_wait_state(struct fixture *f, const char *id, const char *want);

@@ -1595,16 +1595,61 @@ static void test_policy_check(void **state)
 	assert_non_null(strstr(r.err, ":1: action \"assign\" needs an 'owner'"));
 	result_free(&r);
 	unlink(path);
-	expect_usage("'policy' needs 'explain DEVICE' or 'check PATH'", "policy", NULL, NULL, NULL);
-	expect_usage("'policy frob' is not a command: 'explain DEVICE' or 'check PATH'", "policy",
-		     "frob", NULL, NULL);
+	expect_usage("'policy' needs 'explain DEVICE', 'check PATH' or 'reload'", "policy", NULL,
+		     NULL, NULL);
+	expect_usage("'policy frob' is not a command: 'explain DEVICE', 'check PATH' or 'reload'",
+		     "policy", "frob", NULL, NULL);
 	expect_usage("'policy check' takes one PATH", "policy", "check", NULL, NULL);
+	expect_usage("'policy reload' takes no argument", "policy", "reload", "now", NULL);
+}
+
+static void test_policy_reload(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"path\":\"/etc/hostdevd\",\"rules\":3,"
+			       "\"clients\":1,\"conflicts\":[{\"device\":\"0000:03:00.0\","
+			       "\"owner\":{\"driver\":\"qemu\",\"domain\":\"vm1\"},"
+			       "\"action\":\"refuse\",\"rule\":1,\"file\":\"/etc/hostdevd/"
+			       "policy.conf\",\"line\":3,\"reason\":\"the policy says refuse\"}]}}" } },
+		{ .replies = { "{\"error\":\"io.hostdevd.PolicyInvalid\",\"parameters\":{"
+			       "\"file\":\"/etc/hostdevd/policy.d/10-gpu.conf\",\"line\":7,"
+			       "\"message\":\"unknown match key 'vendr'\"}}" } },
+		{ .replies = { "{\"error\":\"io.hostdevd.PermissionDenied\",\"parameters\":{"
+			       "\"method\":\"io.hostdevd.ReloadPolicy\",\"permission\":\"admin\","
+			       "\"reason\":\"uid 1000 lacks permission admin\"}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 3);
+	struct result r = run_ctl(fake_socket_path(f), "policy", "reload");
+
+	expect_result(&r, 0,
+		      "policy reloaded from /etc/hostdevd: 3 rule(s), 1 client(s)\n"
+		      "0000:03:00.0 stays claimed by qemu/vm1, but the new policy would refuse "
+		      "it: the policy says refuse\n",
+		      "");
+	r = run_ctl(fake_socket_path(f), "policy", "reload");
+	expect_result(&r, 1, "",
+		      "hostdevctl: hostdevd kept its policy: /etc/hostdevd/policy.d/10-gpu.conf:7: "
+		      "unknown match key 'vendr' (fix the file, check it with 'hostdevctl policy "
+		      "check', then reload) (io.hostdevd.PolicyInvalid)\n");
+	r = run_ctl(fake_socket_path(f), "policy", "reload");
+	expect_result(&r, 1, "",
+		      "hostdevctl: hostdevd refused io.hostdevd.ReloadPolicy: permission denied (it "
+		      "needs the 'admin' permission): uid 1000 lacks permission admin; run as root "
+		      "or ask the administrator to grant this user the permission in hostdevd's "
+		      "policy (io.hostdevd.PermissionDenied)\n");
+	fake_stop(f);
+	assert_int_equal(fake_n_calls(f), 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_string_equal(fake_call(f, i),
+				    "{\"method\":\"io.hostdevd.ReloadPolicy\",\"parameters\":{}}");
+	fake_free(f);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_list_table),
+		cmocka_unit_test(test_policy_reload),
 		cmocka_unit_test(test_list_filters),
 		cmocka_unit_test(test_list_json),
 		cmocka_unit_test(test_list_on_terminal),

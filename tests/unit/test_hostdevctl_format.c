@@ -324,6 +324,20 @@ static void test_watch_lines(void **state)
 		      "-1 - - driver=- state=- -:- -\n");
 	expect_render(format_watch_event, "{\"sequence\":46}",
 		      "46 (a reply with neither an event nor a resync)\n");
+	/* What the policy did on its own. */
+	expect_render(format_watch_event,
+		      "{\"sequence\":47,\"policy\":{\"action\":\"assign\",\"device\":"
+		      "\"0000:03:00.0\",\"owner\":{\"driver\":\"qemu\",\"domain\":\"router\"},"
+		      "\"rule\":2,\"file\":\"/etc/hostdevd/policy.conf\",\"line\":12,"
+		      "\"outcome\":\"done\"}}",
+		      "47 policy assign 0000:03:00.0 for qemu/router: done "
+		      "(/etc/hostdevd/policy.conf:12)\n");
+	expect_render(format_watch_event,
+		      "{\"sequence\":48,\"policy\":{\"action\":\"detach\",\"device\":"
+		      "\"0000:00:02.0\",\"outcome\":\"failed\",\"error\":"
+		      "\"io.hostdevd.HostCritical\",\"reason\":\"it is the boot VGA device\"}}",
+		      "48 policy detach 0000:00:02.0: failed: it is the boot VGA device "
+		      "(the default)\n");
 }
 
 #define STATUS_TAIL                                                                            \

@@ -1711,13 +1711,15 @@ static const struct method_def permission_methods[] = {
 static void test_peer_has_permission(void **state)
 {
 	struct hd_peer root = { .uid = 0 }, user = { .uid = 1000 }, unknown = { .uid = (uid_t)-1 };
+	struct hd_context ctx = { 0 };
 
+	/* No policy: the built-in default. */
 	for (int p = 0; p < PERM__COUNT; p++) {
 		bool everyone = p == PERM_LIST || p == PERM_WATCH;
 
-		assert_true(peer_has_permission(&root, p));
-		assert_int_equal(peer_has_permission(&user, p), everyone);
-		assert_int_equal(peer_has_permission(&unknown, p), everyone);
+		assert_true(peer_has_permission(&ctx, &root, p));
+		assert_int_equal(peer_has_permission(&ctx, &user, p), everyone);
+		assert_int_equal(peer_has_permission(&ctx, &unknown, p), everyone);
 		assert_string_not_equal(permission_name(p), "invalid");
 	}
 	assert_string_equal(permission_name(PERM_ADMIN), "admin");
@@ -1785,9 +1787,9 @@ static void test_permission_denied(void **state)
 	user = client_as(f, 65534);
 	admin = client_as(f, 0);
 	call_expect_error(f, user, "{\"method\":\"io.hostdevd.AdminOnly\"}",
-			  "org.varlink.service.PermissionDenied", NULL, NULL);
+			  "io.hostdevd.PermissionDenied", NULL, NULL);
 	call_expect_error(f, user, "{\"method\":\"io.hostdevd.ClaimSomething\"}",
-			  "org.varlink.service.PermissionDenied", NULL, NULL);
+			  "io.hostdevd.PermissionDenied", NULL, NULL);
 	root = call(f, user, "{\"method\":\"io.hostdevd.ListSomething\"}");
 	params_ok(root);
 	json_object_put(root);
