@@ -9,6 +9,8 @@ PACKAGES=(
 	libcmocka-dev umockdev libumockdev-dev
 	libkmod-dev
 	valgrind socat
+	# The man page tests (docs/man): groff and man render the pages.
+	groff-base man-db
 	# The real-kernel tier (tests/vm): QEMU, and what the initramfs is made
 	# of.  The guest's kernel is downloaded, not installed (tests/vm/prepare.sh).
 	qemu-system-x86 busybox-static cpio kmod
