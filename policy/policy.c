@@ -207,7 +207,8 @@ static bool get_hex(struct loader *l, const config_setting_t *s, unsigned digits
 	*digits = (unsigned)strlen(v);
 	errno = 0;
 	*out = (uint32_t)strtoul(v, &end, 16);
-	if (!*v || *end || errno || *digits > digits_max)
+	/* Digits only: strtoul would also take "0x1", "+1" and " -1". */
+	if (!*v || *end || errno || *digits > digits_max || v[strspn(v, "0123456789abcdefABCDEF")])
 		return bad(l, s, "'%s' must be up to %u hex digits in quotes (\"10de\"), not \"%s\"",
 			   config_setting_name(s), digits_max, v);
 	return true;
@@ -311,6 +312,10 @@ static bool parse_owner(struct loader *l, const config_setting_t *o, struct rule
 	    !config_setting_lookup_string(o, "driver", &drv) ||
 	    !config_setting_lookup_string(o, "domain", &dom) || !*drv || !*dom)
 		return bad(l, o, "%s", "'owner' is { driver = \"qemu\"; domain = \"vm1\"; }");
+	/* A key the daemon would ignore (a uuid, say) would be read as
+	 * narrowing the reservation when it does not. */
+	if (config_setting_length(o) != 2)
+		return bad(l, o, "%s", "'owner' has exactly driver and domain");
 	r->owner_driver = xstrdup(drv);
 	r->owner_domain = xstrdup(dom);
 	return true;

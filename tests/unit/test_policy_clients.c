@@ -196,6 +196,14 @@ static void test_errors(void **state)
 		     "unknown client key 'colour'");
 	expect_error("clients = ( \"root\" );", 1, "each client is a group");
 	expect_error("socket_group = 36;", 1, "must be a string");
+	expect_error("rules = ( { match = {}; action = \"assign\";\n  owner = { driver = \"q\"; "
+		     "domain = \"d\"; uuid = \"x\"; }; } );",
+		     2, "exactly driver and domain");
+	/* Ids are hex digits and nothing else. */
+	expect_error("rules = ( { match = { vendor = \"0x1\"; }; action = \"allow\"; } );", 1,
+		     "hex digits");
+	expect_error("rules = ( { match = { device = \"+1\"; }; action = \"allow\"; } );", 1,
+		     "hex digits");
 	/* The file as a whole: line 0. */
 	assert_int_equal(unlink(path), 0);
 	{
