@@ -217,9 +217,9 @@ const struct detach_ops *detach_sysfs_ops(void)
 static bool phase_transition_ok(enum op_phase from, enum op_phase to)
 {
 	/* A reset is one write: nothing to undo, nothing after it. */
-	if (to == PH_RESET)
+	if (to == PH_RESET || to == PH_AUTHORIZE)
 		return from == PH_CHECK;
-	if (from == PH_RESET)
+	if (from == PH_RESET || from == PH_AUTHORIZE)
 		return to == PH_LATE || to == PH_DONE;
 	/* USB interfaces: one job; a late unbind is undone by a bind job. */
 	if (to == PH_USB_UNBIND)

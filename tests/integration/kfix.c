@@ -184,8 +184,13 @@ void kfix_wait_until(struct fixture *f, bool (*cond)(struct fixture *f, const vo
 			return;
 		json_object_put(vlc_call(f->c, "org.varlink.service.GetInfo", NULL));
 	}
-	if (!cond(f, arg))
+	if (!cond(f, arg)) {
+		char *log = hdproc_log(&f->daemon);
+
+		fprintf(stderr, "--- hostdevd's log:\n%s---\n", log ? log : "(none)\n");
+		free(log);
 		fail_msg("waited %d ms for %s", IT_TIMEOUT_MS, what);
+	}
 }
 
 static bool log_has(struct fixture *f, const void *arg)
