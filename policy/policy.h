@@ -111,6 +111,10 @@ const char *policy_action_name(enum policy_action a);
 /* First match wins; rules limited by `when` skip the other moment. */
 void policy_decide(const struct policy *p, const struct device *dev, enum policy_moment when,
 		   struct policy_decision *out);
+/* For tests and the benchmark: the same decision without the index (every
+ * rule tried in order). */
+void policy_decide_linear(const struct policy *p, const struct device *dev,
+			  enum policy_moment when, struct policy_decision *out);
 
 /* The decision and why: for every rule before the deciding one, the first
  * condition that did not match ("rule 1 (policy.conf:4): vendor is 8086,

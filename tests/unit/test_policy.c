@@ -7,6 +7,7 @@
 
 #include "common/util.h"
 #include "policy/policy.h"
+#include "state/devtable.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -246,6 +247,368 @@ static void test_default_policy(void **state)
 	policy_free(p);
 }
 
+/* ---- the index: decisions equal to trying every rule in order ---------- */
+
+static struct policy *loaded(const char *rel, const char *text)
+{
+	char err[512];
+	struct policy *p = policy_load(put(rel, text), err, sizeof(err));
+
+	if (!p)
+		fail_msg("%s", err);
+	return p;
+}
+
+/* Decides with the index and without; they must agree on everything the
+ * rule says.  Returns the deciding rule. */
+static int decide_both(const struct policy *p, const struct device *dev, enum policy_moment m)
+{
+	struct policy_decision fast, slow;
+
+	policy_decide(p, dev, m, &fast);
+	policy_decide_linear(p, dev, m, &slow);
+	if (fast.rule != slow.rule)
+		fail_msg("%s at moment %d: the index says rule %d, every rule in order says %d",
+			 dev->id, m, fast.rule, slow.rule);
+	assert_int_equal(fast.action, slow.action);
+	assert_int_equal(fast.line, slow.line);
+	assert_ptr_equal(fast.file, slow.file);
+	assert_ptr_equal(fast.stub, slow.stub);
+	assert_ptr_equal(fast.owner_domain, slow.owner_domain);
+	return fast.rule;
+}
+
+/* An address rule after a vendor rule that also matches: the vendor rule
+ * is earlier, so it decides, though the address is the index's better key. */
+static void test_index_order(void **state)
+{
+	struct policy *p = loaded(
+		"order.conf", "rules = (\n"
+			      "  { match = { vendor = \"8086\"; }; action = \"allow\"; },\n"
+			      "  { match = { address = \"0000:03:00.0\"; }; action = \"refuse\"; },\n"
+			      "  { match = {}; action = \"ignore\"; },\n"
+			      "  { match = { address = \"0000:04:00.0\"; }; action = \"detach\"; },\n"
+			      "  { match = { bus = \"pci\"; vendor = \"10de\"; device = \"1c82\"; };\n"
+			      "    action = \"detach\"; }\n"
+			      ");\n");
+	struct device *nic = pci("0000:03:00.0", 0x8086, 0x10d3, 0x020000, "e1000e");
+	struct device *other = pci("0000:03:00.0", 0x1af4, 0x1000, 0x020000, "virtio-pci");
+	struct device *gpu = pci("0000:04:00.0", 0x10de, 0x1c82, 0x030000, "nouveau");
+
+	assert_int_equal(decide_both(p, nic, POLICY_MOMENT_CLAIM), 0);
+	assert_int_equal(decide_both(p, other, POLICY_MOMENT_CLAIM), 1);
+	/* A catch-all before indexed rules that match: the catch-all decides. */
+	assert_int_equal(decide_both(p, gpu, POLICY_MOMENT_CLAIM), 2);
+	device_free(nic);
+	device_free(other);
+	device_free(gpu);
+	policy_free(p);
+}
+
+/* USB: a port rule and an address rule are both the device's id; a PCI
+ * device with the same vendor is not taken by a port rule. */
+static void test_index_usb_port(void **state)
+{
+	struct policy *p = loaded(
+		"port.conf", "default = \"refuse\";\n"
+			     "rules = (\n"
+			     "  { match = { port = \"1-2.3\"; vendor = \"0781\"; }; action = \"ignore\"; },\n"
+			     "  { match = { address = \"1-2.3\"; }; action = \"allow\"; },\n"
+			     "  { match = { port = \"1-4\"; }; action = \"detach\"; }\n"
+			     ");\n");
+	struct device *stick = device_new(HD_BUS_USB, "1-2.3");
+	struct device *mouse = device_new(HD_BUS_USB, "1-4");
+	struct device *nic = pci("0000:03:00.0", 0x0781, 0x0001, 0x020000, "e1000e");
+
+	stick->vendor = 0x0781;
+	assert_int_equal(decide_both(p, stick, POLICY_MOMENT_HOTPLUG), 0);
+	stick->vendor = 0x046d;
+	assert_int_equal(decide_both(p, stick, POLICY_MOMENT_HOTPLUG), 1);
+	assert_int_equal(decide_both(p, mouse, POLICY_MOMENT_START), 2);
+	assert_int_equal(decide_both(p, nic, POLICY_MOMENT_START), -1);
+	device_free(stick);
+	device_free(mouse);
+	device_free(nic);
+	policy_free(p);
+}
+
+/* Rules filed under one key but limited to one moment: the index hands
+ * both out, `when` picks. */
+static void test_index_when(void **state)
+{
+	struct policy *p = loaded(
+		"when.conf",
+		"rules = (\n"
+		"  { match = { address = \"0000:03:00.0\"; }; action = \"refuse\"; when = \"startup\"; },\n"
+		"  { match = { vendor = \"8086\"; }; action = \"ignore\"; when = \"hotplug\"; },\n"
+		"  { match = { address = \"0000:03:00.0\"; }; action = \"detach\"; }\n"
+		");\n");
+	struct device *nic = pci("0000:03:00.0", 0x8086, 0x10d3, 0x020000, "e1000e");
+	struct device *virt = pci("0000:03:00.0", 0x1af4, 0x1000, 0x020000, "virtio-pci");
+
+	assert_int_equal(decide_both(p, nic, POLICY_MOMENT_START), 0);
+	assert_int_equal(decide_both(p, nic, POLICY_MOMENT_HOTPLUG), 1);
+	assert_int_equal(decide_both(p, nic, POLICY_MOMENT_CLAIM), 0);
+	assert_int_equal(decide_both(p, virt, POLICY_MOMENT_HOTPLUG), 2);
+	device_free(nic);
+	device_free(virt);
+	policy_free(p);
+}
+
+/* A record from the device table carries its id's hash, which the index
+ * uses instead of hashing the id again. */
+static void test_index_table_record(void **state)
+{
+	struct policy *p = loaded("table.conf",
+				  "rules = (\n"
+				  "  { match = { vendor = \"10de\"; }; action = \"allow\"; },\n"
+				  "  { match = { address = \"0000:03:00.0\"; }; action = \"detach\"; }\n"
+				  ");\n");
+	struct devtable *t = devtable_new();
+	const struct device *nic;
+
+	devtable_upsert(t, pci("0000:03:00.0", 0x8086, 0x10d3, 0x020000, "e1000e"), DEV_EVENT_ADD,
+			NULL);
+	nic = devtable_get(t, "0000:03:00.0");
+	assert_int_not_equal(nic->id_hash, 0);
+	assert_int_equal(decide_both(p, nic, POLICY_MOMENT_HOTPLUG), 1);
+	devtable_free(t);
+	policy_free(p);
+}
+
+/* A fixed-seed generator: the same policies and devices on every run. */
+static uint64_t rnd_state;
+
+static unsigned rnd(unsigned n)
+{
+	rnd_state = rnd_state * 6364136223846793005u + 1442695040888963407u;
+	return (unsigned)(rnd_state >> 33) % n;
+}
+
+#define PICK(a) ((a)[rnd(ARRAY_SIZE(a))])
+
+/* Small pools, so that rules and devices meet often. */
+static const char *const pci_ids[] = { "0000:00:02.0", "0000:01:00.0", "0000:01:00.1",
+				       "0000:03:00.0", "0000:04:00.0", "0000:05:00.0" };
+static const char *const usb_ids[] = { "1-1", "1-2", "1-2.3", "2-1", "usb1" };
+static const uint32_t vendors[] = { 0x8086, 0x10de, 0x1af4, 0x046d };
+static const uint32_t products[] = { 0x0001, 0x0002, 0x0003 };
+static const uint32_t classes[] = { 0x020000, 0x030000, 0x030200, 0x040300, 0x0c0330 };
+static const char *const class_keys[] = { "02", "03", "0300", "0302", "030200", "04", "0c03" };
+static const char *const drivers[] = { "e1000e", "nouveau", "vfio-pci", "usb-storage", "usbhid" };
+static const char *const serials[] = { "A1", "B2", "C3" };
+static const char *const ifclasses[] = { "03", "08", "09" };
+static const char *const whens[] = { "always", "always", "startup", "hotplug" };
+static const char *const actions[] = { "allow", "refuse", "detach", "ignore", "assign" };
+
+enum shape { S_ADDRESS, S_PORT, S_SERIAL, S_VENDOR_DEVICE, S_VENDOR, S_DEVICE, S_GROUP, S_CLASS,
+	     S_DRIVER, S_BUS, S_IFCLASS, S_NUMA, S_SUBSYSTEM, S__COUNT };
+
+/* Writes `name = value;` unless the rule already has that key (libconfig
+ * refuses a setting named twice); seen collects the names. */
+static void key_once(FILE *f, char *seen, size_t size, const char *name, const char *value)
+{
+	char tag[32];
+
+	snprintf(tag, sizeof(tag), " %s ", name);
+	if (strstr(seen, tag))
+		return;
+	strncat(seen, tag, size - strlen(seen) - 1);
+	fprintf(f, "%s = %s; ", name, value);
+}
+
+static void random_key(FILE *f, char *seen, size_t size, enum shape s)
+{
+	char v[32];
+
+#define KEY(name, ...) (snprintf(v, sizeof(v), __VA_ARGS__), key_once(f, seen, size, name, v))
+	switch (s) {
+	case S_ADDRESS:
+		KEY("address", "\"%s\"", rnd(3) ? PICK(pci_ids) : PICK(usb_ids));
+		break;
+	case S_PORT:
+		KEY("port", "\"%s\"", PICK(usb_ids));
+		break;
+	case S_SERIAL:
+		KEY("serial", "\"%s\"", PICK(serials));
+		break;
+	case S_VENDOR_DEVICE:
+		KEY("vendor", "\"%04x\"", PICK(vendors));
+		KEY("device", "\"%04x\"", PICK(products));
+		break;
+	case S_VENDOR:
+		KEY("vendor", "\"%04x\"", PICK(vendors));
+		break;
+	case S_DEVICE:
+		KEY("device", "\"%04x\"", PICK(products));
+		break;
+	case S_GROUP:
+		KEY("iommu_group", "%d", (int)rnd(4) - 1);
+		break;
+	case S_CLASS:
+		KEY("class", "\"%s\"", PICK(class_keys));
+		break;
+	case S_DRIVER:
+		KEY("driver", "\"%s\"", PICK(drivers));
+		break;
+	case S_BUS:
+		KEY("bus", "\"%s\"", rnd(2) ? "pci" : "usb");
+		break;
+	case S_IFCLASS:
+		KEY("interface_class", "\"%s\"", PICK(ifclasses));
+		break;
+	case S_NUMA:
+		KEY("numa_node", "%d", (int)rnd(3) - 1);
+		break;
+	default:
+		KEY("subsystem_vendor", "\"%04x\"", PICK(vendors));
+	}
+#undef KEY
+}
+
+/* One rule in 400 matches everything (some only at one moment): enough
+ * that a catch-all sometimes stands in front of indexed rules, rare enough
+ * that most of each policy is reached. */
+static void random_rule(FILE *f)
+{
+	const char *action = PICK(actions);
+	enum shape first = (enum shape)rnd(S__COUNT);
+	/* Up to two more keys of any kind make some of the index's
+	 * candidates fail; a bus or a NUMA node alone would match too much. */
+	unsigned more = rnd(4) / 2 + rnd(4) / 3 + (first == S_BUS || first == S_NUMA);
+	char seen[256] = "";
+
+	fputs("  { match = { ", f);
+	if (rnd(400)) {
+		random_key(f, seen, sizeof(seen), first);
+		while (more--)
+			random_key(f, seen, sizeof(seen), (enum shape)rnd(S__COUNT));
+	}
+	fprintf(f, "}; action = \"%s\"; when = \"%s\";", action, PICK(whens));
+	if (streq(action, "assign"))
+		fputs(" owner = { driver = \"qemu\"; domain = \"vm\"; };", f);
+	fputs(" },\n", f);
+}
+
+static struct policy *random_policy(size_t n_rules)
+{
+	char *text = NULL, err[512];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct policy *p;
+
+	fprintf(f, "default = \"%s\";\nrules = (\n", rnd(2) ? "allow" : "refuse");
+	for (size_t i = 0; i < n_rules; i++)
+		random_rule(f);
+	fputs("  { match = { address = \"none\"; }; action = \"allow\"; }\n);\n", f);
+	fclose(f);
+	p = policy_load(put("random.conf", text), err, sizeof(err));
+	if (!p)
+		fail_msg("%s", err);
+	free(text);
+	return p;
+}
+
+/* A device with nothing a rule names but its bus: only a catch-all or
+ * the default decides it. */
+static struct device *stranger(bool usb)
+{
+	struct device *d = device_new(usb ? HD_BUS_USB : HD_BUS_PCI, usb ? "3-9" : "0000:09:00.0");
+
+	d->vendor = 0x1234;
+	d->product = 0x0009;
+	d->numa_node = 5;
+	d->pci.class_code = usb ? 0 : 0x088000;
+	d->pci.iommu_group = usb ? 0 : 9;
+	return d;
+}
+
+static struct device *random_device(void)
+{
+	bool usb = rnd(3) == 0;
+	struct device *d;
+
+	if (rnd(4) == 0)
+		return stranger(usb);
+	d = device_new(usb ? HD_BUS_USB : HD_BUS_PCI, usb ? PICK(usb_ids) : PICK(pci_ids));
+	d->vendor = PICK(vendors);
+	d->product = PICK(products);
+	d->numa_node = (int)rnd(3) - 1;
+	d->driver = rnd(4) ? device_intern(PICK(drivers)) : NULL;
+	if (!usb) {
+		d->pci.class_code = PICK(classes);
+		d->pci.iommu_group = (int)rnd(4) - 1;
+		d->pci.subsystem_vendor = PICK(vendors);
+		return d;
+	}
+	d->usb.serial = rnd(3) ? xstrdup(PICK(serials)) : NULL;
+	d->usb.n_ifaces = rnd(3);
+	d->usb.ifaces = xcalloc(d->usb.n_ifaces + 1, sizeof(*d->usb.ifaces));
+	for (size_t i = 0; i < d->usb.n_ifaces; i++) {
+		d->usb.ifaces[i].id = xasprintf("%s:1.%zu", d->id, i);
+		d->usb.ifaces[i].cls = (uint8_t)strtoul(PICK(ifclasses), NULL, 16);
+	}
+	return d;
+}
+
+/* policy_explain's last line names the deciding rule, and every rule
+ * before it has a line of its own. */
+static void check_explain(const struct policy *p, const struct device *dev, enum policy_moment m,
+			  int rule)
+{
+	char *text = NULL, *last, want[64];
+	size_t len = 0, lines = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	policy_explain(p, dev, m, f);
+	fclose(f);
+	for (const char *c = text; *c; c++)
+		lines += *c == '\n';
+	assert_int_equal(lines, (rule < 0 ? policy_rule_count(p) : (size_t)rule) + 1);
+	if (rule < 0)
+		snprintf(want, sizeof(want), "the default (");
+	else
+		snprintf(want, sizeof(want), "rule %d (", rule + 1);
+	text[len - 1] = '\0';
+	last = strrchr(text, '\n') ? strrchr(text, '\n') + 1 : text;
+	if (strncmp(last, want, strlen(want)) || !strstr(last, ") decides: "))
+		fail_msg("explain does not say '%s... decides':\n%s", want, text);
+	free(text);
+}
+
+/* Policies of a few hundred rules of every kind, many devices, all three
+ * moments: the index decides exactly as trying every rule in order. */
+static void test_index_equivalence(void **state)
+{
+	size_t by_default = 0, deep = 0, decisions = 0;
+
+	rnd_state = 20261125;
+	for (int round = 0; round < 12; round++) {
+		struct policy *p = random_policy(150 + rnd(300));
+
+		for (int n = 0; n < 400; n++) {
+			struct device *dev = random_device();
+
+			for (int m = POLICY_MOMENT_START; m <= POLICY_MOMENT_CLAIM; m++) {
+				int rule = decide_both(p, dev, (enum policy_moment)m);
+
+				by_default += rule < 0;
+				deep += rule >= 40;
+				decisions++;
+				if (n % 50 == 0)
+					check_explain(p, dev, (enum policy_moment)m, rule);
+			}
+			device_free(dev);
+		}
+		policy_free(p);
+	}
+	/* The comparison means something only if both the default and rules
+	 * far down the list decide some of the devices. */
+	if (by_default < decisions / 50 || deep < decisions / 50)
+		fail_msg("of %zu decisions, %zu by the default and %zu by rule 41 or later: too few",
+			 decisions, by_default, deep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +618,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_usb_and_explain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory, setup, teardown),
 		cmocka_unit_test(test_default_policy),
+		cmocka_unit_test_setup_teardown(test_index_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_usb_port, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_when, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_table_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_equivalence, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
