@@ -731,6 +731,7 @@ static void put_line(FILE *out, const char *line);
 void format_policy_reload(FILE *out, json_object *reply)
 {
 	json_object *conflicts = get_array(reply, "conflicts");
+	json_object *warnings = get_array(reply, "warnings");
 	_cleanup_free_ char *path = sanitized(or_none(get_str(reply, "path")));
 	int64_t rules = 0, clients = 0;
 
@@ -738,6 +739,15 @@ void format_policy_reload(FILE *out, json_object *reply)
 	get_int(reply, "clients", &clients);
 	fprintf(out, "policy reloaded from %s: %" PRId64 " rule(s), %" PRId64 " client(s)\n", path,
 		rules, clients);
+	for (size_t i = 0; i < array_rows(warnings); i++) {
+		json_object *w = json_object_array_get_idx(warnings, i);
+		_cleanup_free_ char *line = xasprintf(
+			"warning: %s", json_object_is_type(w, json_type_string)
+					       ? json_object_get_string(w)
+					       : "?");
+
+		put_line(out, line);
+	}
 	for (size_t i = 0; i < array_rows(conflicts); i++) {
 		json_object *c = json_object_array_get_idx(conflicts, i);
 		json_object *owner = get_obj(c, "owner");

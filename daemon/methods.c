@@ -480,6 +480,9 @@ static bool refuse_claimed(struct hd_context *ctx, struct server_call *call, con
 	}
 }
 
+static void reply_policy_refused(struct server_call *call, const char *id,
+				 const struct policy_decision *d);
+
 static void method_detach(struct hd_context *ctx, struct server_call *call, json_object *params)
 {
 	const char *sel = NULL, *stub = DETACH_DEFAULT_STUB;
@@ -492,9 +495,26 @@ static void method_detach(struct hd_context *ctx, struct server_call *call, json
 		return;
 	}
 	dev = resolve_device(ctx, call, sel);
-	if (dev && !refuse_claimed(ctx, call, dev->id))
-		detach_start(ctx->detach, dev->id, stub, on_detach_done,
-			     detach_call_new(ctx, call));
+	if (!dev || refuse_claimed(ctx, call, dev->id))
+		return;
+	/* The policy speaks to a detach as to a claim: a device it refuses
+	 * or ignores stays with the host; a lone-address rule may lift the
+	 * host-critical refusal. */
+	if (ctx->policy) {
+		struct policy_decision d;
+
+		policy_decide(ctx->policy, dev, POLICY_MOMENT_CLAIM, &d);
+		if (d.action == POLICY_REFUSE || d.action == POLICY_IGNORE) {
+			reply_policy_refused(call, dev->id, &d);
+			return;
+		}
+		if (d.host_critical_ok) {
+			detach_start_checked(ctx->detach, dev->id, stub, on_detach_done,
+					     detach_call_new(ctx, call));
+			return;
+		}
+	}
+	detach_start(ctx->detach, dev->id, stub, on_detach_done, detach_call_new(ctx, call));
 }
 
 static void method_reattach(struct hd_context *ctx, struct server_call *call,
@@ -666,6 +686,19 @@ static void add_decision(json_object *p, const struct policy_decision *d)
 		json_object_object_add(p, "file", json_object_new_string(d->file));
 		json_object_object_add(p, "line", json_object_new_int(d->line));
 	}
+}
+
+static void reply_policy_refused(struct server_call *call, const char *id,
+				 const struct policy_decision *d)
+{
+	json_object *p = json_object_new_object();
+	char reason[64];
+
+	snprintf(reason, sizeof(reason), "the policy says %s", policy_action_name(d->action));
+	json_object_object_add(p, "device", json_object_new_string(id));
+	add_decision(p, d);
+	json_object_object_add(p, "reason", json_object_new_string(reason));
+	server_call_error(call, "io.hostdevd.PolicyRefused", p);
 }
 
 static json_object *claim_error_params(const struct claim_result *r)
@@ -1003,7 +1036,7 @@ static void method_reload_policy(struct hd_context *ctx, struct server_call *cal
 				 json_object *params)
 {
 	struct policy_error e;
-	json_object *r;
+	json_object *r, *warnings;
 
 	if (!ctx->policy_path) {
 		server_call_error(call, "io.hostdevd.PolicyInvalid",
@@ -1019,6 +1052,11 @@ static void method_reload_policy(struct hd_context *ctx, struct server_call *cal
 	json_object_object_add(r, "path", json_object_new_string(ctx->policy_path));
 	add_u64(r, "rules", policy_rule_count(ctx->policy));
 	add_u64(r, "clients", policy_client_count(ctx->policy));
+	warnings = json_object_new_array();
+	for (size_t i = 0; i < policy_warning_count(ctx->policy); i++)
+		json_object_array_add(warnings,
+				      json_object_new_string(policy_warning(ctx->policy, i)));
+	json_object_object_add(r, "warnings", warnings);
 	json_object_object_add(r, "conflicts", policyctl_conflicts(ctx));
 	policyctl_log_conflicts(json_object_object_get(r, "conflicts"));
 	server_call_reply(call, r, false);

@@ -160,6 +160,8 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	const char *orphans = getenv("HOSTDEVD_ORPHANS");
 	int c, v;
 
+	if (orphans && !*orphans)
+		orphans = NULL; /* set but empty: as if unset */
 	memset(o, 0, sizeof(*o));
 	o->socket_path = xstrdup(env_or("HOSTDEVD_SOCKET", HOSTDEVD_DEFAULT_SOCKET));
 	o->state_dir = default_state_dir();

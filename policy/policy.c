@@ -582,8 +582,12 @@ static bool parse_top(struct loader *l, const config_setting_t *s)
 
 	if (streq(name, "rules"))
 		return parse_list(l, s, parse_rule);
-	if (streq(name, "clients"))
+	if (streq(name, "clients")) {
+		/* Even empty, a clients section means "only these": an empty
+		 * one leaves everything to root. */
+		l->p->have_clients = true;
 		return parse_list(l, s, parse_client);
+	}
 	if (streq(name, "default")) {
 		if (!get_string(l, s, &v))
 			return false;
@@ -604,6 +608,9 @@ static bool parse_top(struct loader *l, const config_setting_t *s)
 		if (!get_string(l, s, &v))
 			return false;
 		if (!(g = getgrnam(v))) {
+			/* Over an earlier file's group too: the last setting wins,
+			 * and it names no group. */
+			l->p->have_socket_group = false;
 			warn(l, s, "no group \"%s\" on this system: the socket stays with root's "
 				   "group",
 			     v);

@@ -156,6 +156,24 @@ static void test_host_critical_lifted(void **state)
 	assert_string_equal(kfix_kernel_driver(f, GPU), "vfio-pci");
 }
 
+/* Detach obeys the policy as Claim does: refused devices stay, a lifted
+ * one passes the host-critical check. */
+static void test_detach(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
+
+	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
+	assert_string_equal(kfix_str_at(params_of(reply), "action", NULL), "refuse");
+	assert_int_equal(int_at(params_of(reply), "line"), 3);
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", GPU, NULL);
+	assert_null(vlc_error(reply));
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, GPU), "vfio-pci");
+}
+
 static void test_check_policy(void **state)
 {
 	struct fixture *f = *state;
@@ -244,6 +262,8 @@ static void test_reload(void **state)
 	assert_int_equal(int_at(p, "rules"), 1);
 	assert_int_equal(int_at(p, "clients"), 0);
 	assert_string_equal(kfix_str_at(p, "path", NULL), policy_path);
+	assert_true(json_object_object_get_ex(p, "warnings", &c));
+	assert_int_equal(json_object_array_length(c), 0);
 	assert_true(json_object_object_get_ex(p, "conflicts", &c));
 	assert_int_equal(json_object_array_length(c), 1);
 	c = json_object_array_get_idx(c, 0);
@@ -331,6 +351,7 @@ int main(void)
 		T(test_assign),
 		T(test_host_critical_lifted),
 		T(test_check_policy),
+		T(test_detach),
 		T(test_reload),
 		T(test_sighup),
 		cmocka_unit_test(test_bad_policy_stops_the_start),

@@ -1607,7 +1607,9 @@ static void test_policy_reload(void **state)
 {
 	static const struct fake_step steps[] = {
 		{ .replies = { "{\"parameters\":{\"path\":\"/etc/hostdevd\",\"rules\":3,"
-			       "\"clients\":1,\"conflicts\":[{\"device\":\"0000:03:00.0\","
+			       "\"clients\":1,\"warnings\":[\"/etc/hostdevd/policy.conf:9: no user \\\"kim\\\" "
+			       "on this system: this entry grants nothing until there is\"],"
+			       "\"conflicts\":[{\"device\":\"0000:03:00.0\","
 			       "\"owner\":{\"driver\":\"qemu\",\"domain\":\"vm1\"},"
 			       "\"action\":\"refuse\",\"rule\":1,\"file\":\"/etc/hostdevd/"
 			       "policy.conf\",\"line\":3,\"reason\":\"the policy says refuse\"}]}}" } },
@@ -1623,6 +1625,8 @@ static void test_policy_reload(void **state)
 
 	expect_result(&r, 0,
 		      "policy reloaded from /etc/hostdevd: 3 rule(s), 1 client(s)\n"
+		      "warning: /etc/hostdevd/policy.conf:9: no user \"kim\" on this system: this "
+		      "entry grants nothing until there is\n"
 		      "0000:03:00.0 stays claimed by qemu/vm1, but the new policy would refuse "
 		      "it: the policy says refuse\n",
 		      "");

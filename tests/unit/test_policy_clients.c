@@ -161,6 +161,12 @@ static void test_names(void **state)
 	assert_int_equal(policy_permissions(p, &root_like), ALL);
 	policy_free(p);
 
+	/* An empty clients section: only root. */
+	p = load("clients = ();\n");
+	assert_int_equal(policy_permissions(p, &nobody), 0);
+	assert_int_equal(policy_permissions(p, &root_like), ALL);
+	policy_free(p);
+
 	p = load("socket_group = \"no-such-group-hostdevd\";\n");
 	assert_false(policy_socket_group(p, &g));
 	assert_int_equal(policy_warning_count(p), 1);
