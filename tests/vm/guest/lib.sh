@@ -95,3 +95,32 @@ ctl() {
 	return $rc
 }
 contains() { grep -q -- "$2" "$1"; }
+
+# ---- the kernel's uevents, for timings and races ---------------------------
+
+# uev_start FILE SUBSYSTEM: the kernel's uevents for SUBSYSTEM, with their
+# properties, into FILE (`udevadm monitor`, in the background, its pid in
+# FILE.pid); returns once it listens.
+uev_start() {
+	udevadm monitor --kernel --property --subsystem-match="$2" >"$1" 2>&1 &
+	echo $! >"$1.pid"
+	hdvm_wait 10 grep -q "^KERNEL - " "$1"
+}
+uev_stop() {
+	kill "$(cat "$1.pid")"
+	hdvm_wait 10 sh -c "! kill -0 $(cat "$1.pid") 2>/dev/null"
+}
+# uev_timeline FILE NAME: one line per event of the device whose path ends
+# in /NAME: "<CLOCK_MONOTONIC seconds> <action> [<driver>]".
+uev_timeline() {
+	awk -v name="$2" '
+	function flush() {
+		if (act != "" && substr(path, length(path) - length(name)) == "/" name)
+			print t, act, drv
+		act = ""
+	}
+	/^KERNEL\[/ { flush(); t = substr($1, 8, length($1) - 8); act = $2; path = $3; drv = "" }
+	/^DRIVER=/ { drv = substr($0, 8) }
+	/^$/ { flush() }
+	END { flush() }' "$1"
+}
