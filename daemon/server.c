@@ -709,40 +709,35 @@ void server_broadcast_device_event(struct server *s, enum dev_event ev, const st
 	free(b.data);
 }
 
-void server_broadcast_resync(struct server *s)
+/* A reply of {sequence, key: value} to every watcher; value is taken. */
+static void broadcast_one(struct server *s, const char *key, json_object *value)
 {
 	json_object *p;
 	size_t len;
 	char *msg;
 
 	s->sequence++;
-	if (!s->watchers)
+	if (!s->watchers) {
+		json_object_put(value);
 		return;
+	}
 	p = json_object_new_object();
 	json_object_object_add(p, "sequence", json_object_new_int64((int64_t)s->sequence));
-	json_object_object_add(p, "resync", json_object_new_boolean(1));
+	json_object_object_add(p, key, value);
 	msg = vl_format_reply(p, true, &len);
 	json_object_put(p);
 	broadcast_text(s, msg, len);
 	free(msg);
 }
 
+void server_broadcast_resync(struct server *s)
+{
+	broadcast_one(s, "resync", json_object_new_boolean(1));
+}
+
 void server_broadcast_policy_event(struct server *s, json_object *policy)
 {
-	json_object *p;
-	size_t len;
-	char *msg;
-
-	s->sequence++;
-	if (!s->watchers)
-		return;
-	p = json_object_new_object();
-	json_object_object_add(p, "sequence", json_object_new_int64((int64_t)s->sequence));
-	json_object_object_add(p, "policy", json_object_get(policy));
-	msg = vl_format_reply(p, true, &len);
-	json_object_put(p);
-	broadcast_text(s, msg, len);
-	free(msg);
+	broadcast_one(s, "policy", json_object_get(policy));
 }
 
 /* ---- calls ------------------------------------------------------------ */

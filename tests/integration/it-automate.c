@@ -31,28 +31,9 @@ static const char policy_text[] =
 	"    deauthorize = true; }\n"
 	");\n";
 
-static char policy_path[64];
-
 static int setup(void **state)
 {
-	FILE *fp;
-	int r;
-
-	snprintf(policy_path, sizeof(policy_path), "/tmp/it-automate.XXXXXX");
-	assert_true(mkstemp(policy_path) >= 0);
-	fp = fopen(policy_path, "w");
-	fputs(policy_text, fp);
-	fclose(fp);
-	setenv("HOSTDEVD_POLICY", policy_path, 1);
-	r = kfix_setup(state);
-	unsetenv("HOSTDEVD_POLICY");
-	return r;
-}
-
-static int teardown(void **state)
-{
-	unlink(policy_path);
-	return kfix_teardown(state);
+	return kfix_setup_policy(state, policy_text);
 }
 
 /* The kernel's `authorized` of a USB device. */
@@ -134,7 +115,7 @@ static void test_hotplug_detach(void **state)
 	assert_string_equal(kfix_str_at(p, "action", NULL), "detach");
 	assert_string_equal(kfix_str_at(p, "device", NULL), NIC2);
 	assert_string_equal(kfix_str_at(p, "outcome", NULL), "done");
-	assert_string_equal(kfix_str_at(p, "file", NULL), policy_path);
+	assert_string_equal(kfix_str_at(p, "file", NULL), f->policy_path);
 	json_object_put(p);
 	vlc_free(watch);
 	kfix_wait_state(f, NIC2, "detached");
@@ -246,7 +227,7 @@ static void test_hotplug_deauthorize(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, kfix_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_startup),
 		T(test_hotplug_detach),

@@ -47,6 +47,11 @@ struct model {
 struct storm {
 	const char *socket;
 	struct model m;
+	/* One request per device at a time: two clients' answers about one
+	 * device, taken by their threads in the other order, would leave the
+	 * model with the earlier outcome.  Devices still race each other;
+	 * it-claim-race covers clients racing for one device. */
+	pthread_mutex_t dev_lock[NDEVS];
 	pthread_cond_t answered; /* under m.lock: acked grew, or a client ended */
 	int acked, ended;        /* this round, under m.lock */
 	atomic_bool stop;
@@ -86,6 +91,7 @@ static void *client_main(void *arg)
 		const char *error;
 		int r;
 
+		pthread_mutex_lock(&st->dev_lock[dev]);
 		r = hdclient_call(c, claim ? "io.hostdevd.Claim" : "io.hostdevd.Release", p, &reply,
 				  &error);
 		json_object_put(p);
@@ -101,6 +107,7 @@ static void *client_main(void *arg)
 			pthread_cond_signal(&st->answered);
 		}
 		pthread_mutex_unlock(&st->m.lock);
+		pthread_mutex_unlock(&st->dev_lock[dev]);
 		if (r < 0)
 			break;
 	}
@@ -233,8 +240,10 @@ static void test_storm(void **state)
 	snprintf(state_dir, sizeof(state_dir), "%s", f->daemon.state_dir);
 	pthread_mutex_init(&st.m.lock, NULL);
 	pthread_cond_init(&st.answered, NULL);
-	for (size_t i = 0; i < NDEVS; i++)
+	for (size_t i = 0; i < NDEVS; i++) {
 		st.m.owner[i] = -1;
+		pthread_mutex_init(&st.dev_lock[i], NULL);
+	}
 	for (int round = 0; round < rounds; round++) {
 		pthread_t t[CLIENTS];
 		int target = 1 + (int)(rand_r(&seed) % 12);
@@ -261,6 +270,8 @@ static void test_storm(void **state)
 	       CLIENTS);
 	pthread_cond_destroy(&st.answered);
 	pthread_mutex_destroy(&st.m.lock);
+	for (size_t i = 0; i < NDEVS; i++)
+		pthread_mutex_destroy(&st.dev_lock[i]);
 }
 
 static int teardown(void **state)

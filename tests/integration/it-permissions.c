@@ -26,14 +26,12 @@ enum {
 	U_GROUPED, G_LISTERS = 60100
 };
 
-static char policy_path[64];
 static gid_t sock_gid;
 
 static int setup(void **state)
 {
 	struct group *g = getgrgid(65534);
 	char text[2048];
-	FILE *fp;
 	int r;
 
 	if (geteuid() != 0 || !g) {
@@ -56,27 +54,12 @@ static int setup(void **state)
 		 ");\n",
 		 g->gr_name, U_LIST, U_WATCH, U_CLAIM, U_RELEASE, U_DETACH, U_RESET, U_ADMIN,
 		 G_LISTERS);
-	snprintf(policy_path, sizeof(policy_path), "/tmp/it-permissions.XXXXXX");
-	assert_true(mkstemp(policy_path) >= 0);
-	fp = fopen(policy_path, "w");
-	fputs(text, fp);
-	fclose(fp);
-	setenv("HOSTDEVD_POLICY", policy_path, 1);
-	r = kfix_setup(state);
-	unsetenv("HOSTDEVD_POLICY");
+	r = kfix_setup_policy(state, text);
 	/* Other uids must reach the socket: the daemon's private directory
 	 * is root's, mode 0700. */
 	if (r == 0)
 		assert_int_equal(chmod(((struct fixture *)*state)->daemon.dir, 0755), 0);
 	return r;
-}
-
-static int teardown(void **state)
-{
-	if (!*state)
-		return 0;
-	unlink(policy_path);
-	return kfix_teardown(state);
 }
 
 /* A connection as uid (and, when group is set, with it as its only
@@ -288,7 +271,7 @@ static void test_detach_reset_admin(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, kfix_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_socket), T(test_list), T(test_watch), T(test_claim_and_release),
 		T(test_detach_reset_admin),

@@ -30,38 +30,14 @@ static const char policy_text[] =
 	"  { match = { class = \"0106\"; }; action = \"ignore\"; }\n"
 	");\n";
 
-static char policy_path[64];
-
-static void write_policy(const char *text)
-{
-	FILE *f;
-
-	snprintf(policy_path, sizeof(policy_path), "/tmp/it-policy.XXXXXX");
-	assert_true(mkstemp(policy_path) >= 0);
-	f = fopen(policy_path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static int setup(void **state)
 {
-	int r;
+	int r = kfix_setup_policy(state, policy_text);
 
-	write_policy(policy_text);
-	setenv("HOSTDEVD_POLICY", policy_path, 1);
-	r = kfix_setup(state);
-	unsetenv("HOSTDEVD_POLICY");
 	/* The assign rule acts at start-up: NIC2 goes to vfio-pci on its own. */
 	if (r == 0)
 		kfix_wait_state(*state, NIC2, "detached");
 	return r;
-}
-
-static int teardown(void **state)
-{
-	unlink(policy_path);
-	return kfix_teardown(state);
 }
 
 static json_object *claim_for(struct fixture *f, const char *domain, const char *id)
@@ -104,7 +80,7 @@ static void test_refuse(void **state)
 	assert_string_equal(kfix_str_at(p, "action", NULL), "refuse");
 	assert_int_equal(int_at(p, "rule"), 1);
 	assert_int_equal(int_at(p, "line"), 3);
-	assert_string_equal(kfix_str_at(p, "file", NULL), policy_path);
+	assert_string_equal(kfix_str_at(p, "file", NULL), f->policy_path);
 	json_object_put(reply);
 	assert_int_equal(kemu_writes(f->root, "driver_override", NIC), 0);
 	/* ignore refuses too. */
@@ -201,10 +177,11 @@ static void test_check_policy(void **state)
 static void test_bad_policy_stops_the_start(void **state)
 {
 	struct hdproc p;
-	char *log;
+	char *log, policy_path[64];
 
 	(void)state;
-	write_policy("rules = (\n { match = { vendr = \"10de\"; }; action = \"detach\"; }\n);\n");
+	kfix_write_policy(policy_path, "rules = (\n { match = { vendr = \"10de\"; }; action = "
+					"\"detach\"; }\n);\n");
 	setenv("HOSTDEVD_POLICY", policy_path, 1);
 	assert_int_equal(hdproc_start(&p, NULL), -ECHILD);
 	unsetenv("HOSTDEVD_POLICY");
@@ -221,9 +198,9 @@ static json_object *reload(struct fixture *f)
 	return vlc_call(f->c, "io.hostdevd.ReloadPolicy", NULL);
 }
 
-static void rewrite_policy(const char *text)
+static void rewrite_policy(struct fixture *f, const char *text)
 {
-	FILE *fp = fopen(policy_path, "w");
+	FILE *fp = fopen(f->policy_path, "w");
 
 	assert_non_null(fp);
 	fputs(text, fp);
@@ -253,7 +230,7 @@ static void test_reload(void **state)
 	assert_null(vlc_error(reply));
 	json_object_put(reply);
 	/* NIC no longer refused, NIC2 now refused while router holds it. */
-	rewrite_policy("rules = (\n"
+	rewrite_policy(f, "rules = (\n"
 		       "  { match = { address = \"" NIC2 "\"; }; action = \"refuse\"; }\n"
 		       ");\n");
 	reply = reload(f);
@@ -261,7 +238,7 @@ static void test_reload(void **state)
 	p = vlc_params(reply);
 	assert_int_equal(int_at(p, "rules"), 1);
 	assert_int_equal(int_at(p, "clients"), 0);
-	assert_string_equal(kfix_str_at(p, "path", NULL), policy_path);
+	assert_string_equal(kfix_str_at(p, "path", NULL), f->policy_path);
 	assert_true(json_object_object_get_ex(p, "warnings", &c));
 	assert_int_equal(json_object_array_length(c), 0);
 	assert_true(json_object_object_get_ex(p, "conflicts", &c));
@@ -289,14 +266,14 @@ static void test_reload(void **state)
 	json_object_put(reply);
 	assert_string_equal(decision(f, NIC), "allow");
 	/* A bad file: PolicyInvalid with where and what; nothing changes. */
-	rewrite_policy("rules = (\n"
+	rewrite_policy(f, "rules = (\n"
 		       "  { match = { address = \"" NIC "\"; }; action = \"refuse\"; },\n"
 		       "  { match = { vendr = \"8086\"; }; action = \"refuse\"; }\n"
 		       ");\n");
 	reply = reload(f);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyInvalid");
 	p = params_of(reply);
-	assert_string_equal(kfix_str_at(p, "file", NULL), policy_path);
+	assert_string_equal(kfix_str_at(p, "file", NULL), f->policy_path);
 	assert_int_equal(int_at(p, "line"), 3);
 	assert_non_null(strstr(kfix_str_at(p, "message", NULL), "unknown match key 'vendr'"));
 	json_object_put(reply);
@@ -330,11 +307,11 @@ static void test_sighup(void **state)
 	struct fixture *f = *state;
 	char *log;
 
-	rewrite_policy("rules = ( { match = { address = \"" AHCI "\"; }; action = \"refuse\"; } );\n");
+	rewrite_policy(f, "rules = ( { match = { address = \"" AHCI "\"; }; action = \"refuse\"; } );\n");
 	assert_int_equal(kill(f->daemon.pid, SIGHUP), 0);
 	kfix_wait_until(f, ahci_refused, NULL, "the reload to refuse " AHCI);
 	assert_string_equal(decision(f, NIC), "allow");
-	rewrite_policy("rules = ( { match = { address = 7; }; action = \"allow\"; } );\n");
+	rewrite_policy(f, "rules = ( { match = { address = 7; }; action = \"allow\"; } );\n");
 	assert_int_equal(kill(f->daemon.pid, SIGHUP), 0);
 	kfix_wait_log(f, ":1: 'address' must be a string");
 	log = hdproc_log(&f->daemon);
@@ -345,7 +322,7 @@ static void test_sighup(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, kfix_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_refuse),
 		T(test_assign),

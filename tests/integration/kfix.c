@@ -100,12 +100,45 @@ int kfix_setup(void **state)
 	return 0;
 }
 
+void kfix_write_policy(char path[64], const char *text)
+{
+	FILE *fp;
+	int fd;
+
+	snprintf(path, 64, "/tmp/hostdevd-policy.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+int kfix_setup_policy(void **state, const char *text)
+{
+	char path[64];
+	int r;
+
+	kfix_write_policy(path, text);
+	setenv("HOSTDEVD_POLICY", path, 1);
+	r = kfix_setup(state);
+	unsetenv("HOSTDEVD_POLICY");
+	if (r != 0) {
+		unlink(path);
+		return r;
+	}
+	memcpy(((struct fixture *)*state)->policy_path, path, sizeof(path));
+	return 0;
+}
+
 int kfix_teardown(void **state)
 {
 	struct fixture *f = *state;
 
 	if (!f)
 		return 0;
+	if (f->policy_path[0])
+		unlink(f->policy_path);
 	vlc_free(f->c);
 	hdproc_stop_ok(&f->daemon);
 	hdproc_cleanup(&f->daemon);

@@ -15,6 +15,7 @@ struct fixture {
 	struct hdproc daemon;
 	struct vlc *c;
 	const char *root;
+	char policy_path[64]; /* kfix_setup_policy(): the daemon's policy file */
 };
 
 /* Writes `content` to the file `rel` under the testbed's root (dirs made
@@ -26,6 +27,11 @@ void kfix_link(struct fixture *f, const char *rel, const char *target);
 
 /* cmocka setup and teardown: *state is a struct fixture. */
 int kfix_setup(void **state);
+/* The same with the daemon started on a policy file holding `text`
+ * (f->policy_path, removed by kfix_teardown). */
+int kfix_setup_policy(void **state, const char *text);
+/* Writes text to a new temporary file; its path goes to path. */
+void kfix_write_policy(char path[64], const char *text);
 int kfix_teardown(void **state);
 
 /* The kernel's view: the driver a PCI function, USB device or USB
