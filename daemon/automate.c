@@ -14,6 +14,7 @@
 struct tries {
 	char *id;
 	unsigned n;
+	bool busy; /* an action is under way: later events wait for its answer */
 };
 
 struct automate {
@@ -129,8 +130,11 @@ static void on_done(const struct detach_result *r, void *arg)
 	struct act *x = arg;
 	struct automate *a = x->a;
 	struct device *dev;
+	struct tries *t;
 
 	a->pending--;
+	if ((t = tries_of(a, x->device, false)))
+		t->busy = false;
 	if (r->status == DETACH_OK) {
 		tries_forget(a, x->device);
 		log_dev_info(x->device, "policy %s (%s:%d): %s", policy_action_name(x->action),
@@ -210,7 +214,9 @@ static void consider(struct automate *a, const struct device *dev, enum policy_m
 	if (kind < 0)
 		return;
 	t = tries_of(a, dev->id, arm);
-	if (!t)
+	/* A USB device's interface events come while its deauthorization
+	 * is under way: that one answers for them. */
+	if (!t || t->busy)
 		return;
 	if (t->n >= AUTOMATE_MAX_TRIES) {
 		if (t->n++ == AUTOMATE_MAX_TRIES)
@@ -220,6 +226,7 @@ static void consider(struct automate *a, const struct device *dev, enum policy_m
 		return;
 	}
 	t->n++;
+	t->busy = true;
 	x = act_new(a, dev, &d);
 	log_dev_info(dev->id, "policy %s by %s:%d (%s)", policy_action_name(d.action),
 		     d.file ? d.file : "default", d.line,
