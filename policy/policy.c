@@ -4,6 +4,8 @@
 
 #include <dirent.h>
 #include <fnmatch.h>
+#include <libgen.h>
+#include <limits.h>
 #include <grp.h>
 #include <pwd.h>
 #include <errno.h>
@@ -167,9 +169,29 @@ struct policy *policy_default(void)
 struct loader {
 	struct policy *p;
 	const char *file; /* the file being read, as the errors name it */
+	char dir[PATH_MAX];  /* its directory: where @include looks */
+	char path[PATH_MAX]; /* file_of()'s answer for an included file */
 	struct policy_error *e;
 	bool failed;
 };
+
+/* The file a setting was read from: an @include'd one names itself, by
+ * its path from the including file's directory.  The result is valid
+ * until the next call. */
+static const char *resolve(struct loader *l, const char *f)
+{
+	if (!f || streq(f, l->file))
+		return l->file;
+	if (f[0] == '/' || snprintf(l->path, sizeof(l->path), "%s/%s", l->dir, f) >=
+				   (int)sizeof(l->path))
+		return f;
+	return l->path;
+}
+
+static const char *file_of(struct loader *l, const config_setting_t *s)
+{
+	return resolve(l, s ? config_setting_source_file(s) : NULL);
+}
 
 static bool bad(struct loader *l, const config_setting_t *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -182,7 +204,7 @@ static bool bad(struct loader *l, const config_setting_t *s, const char *fmt, ..
 	if (l->failed)
 		return false;
 	l->failed = true;
-	snprintf(l->e->file, sizeof(l->e->file), "%s", l->file);
+	snprintf(l->e->file, sizeof(l->e->file), "%s", file_of(l, s));
 	l->e->line = s ? (int)config_setting_source_line(s) : 0;
 	va_start(ap, fmt);
 	vsnprintf(l->e->message, sizeof(l->e->message), fmt, ap);
@@ -385,7 +407,7 @@ static bool parse_rule_key(struct loader *l, const config_setting_t *s, struct r
 
 static bool parse_rule(struct loader *l, const config_setting_t *g)
 {
-	struct rule r = { .file = xstrdup(l->file), .line = (int)config_setting_source_line(g),
+	struct rule r = { .file = xstrdup(file_of(l, g)), .line = (int)config_setting_source_line(g),
 			  .group = -1, .numa = -1 };
 	bool have_action = false, have_match = false;
 
@@ -479,7 +501,7 @@ static void warn(struct loader *l, const config_setting_t *s, const char *fmt, .
 	va_end(ap);
 	p->warnings = xrealloc(p->warnings, (p->n_warnings + 1) * sizeof(*p->warnings));
 	p->warnings[p->n_warnings++] =
-		xasprintf("%s:%d: %s", l->file, (int)config_setting_source_line(s), what);
+		xasprintf("%s:%d: %s", file_of(l, s), (int)config_setting_source_line(s), what);
 }
 
 /* Names become numbers once, here. */
@@ -539,7 +561,7 @@ static bool parse_client_key(struct loader *l, const config_setting_t *s, struct
 
 static bool parse_client(struct loader *l, const config_setting_t *g)
 {
-	struct client c = { .file = xstrdup(l->file), .line = (int)config_setting_source_line(g) };
+	struct client c = { .file = xstrdup(file_of(l, g)), .line = (int)config_setting_source_line(g) };
 	int who = 0;
 
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -598,7 +620,7 @@ static bool parse_top(struct loader *l, const config_setting_t *s)
 				   v);
 		l->p->dflt = (enum policy_action)a;
 		free(l->p->dflt_file);
-		l->p->dflt_file = xstrdup(l->file);
+		l->p->dflt_file = xstrdup(file_of(l, s));
 		l->p->dflt_line = (int)config_setting_source_line(s);
 		return true;
 	}
@@ -640,8 +662,13 @@ static bool load_file(struct loader *l, const char *path)
 
 	l->file = path;
 	config_init(&cfg);
+	/* @include "x.conf" is found next to the including file, not in
+	 * whatever directory the daemon runs from. */
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	snprintf(l->dir, sizeof(l->dir), "%s", dirname(l->path));
+	config_set_include_dir(&cfg, l->dir);
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
-		snprintf(l->e->file, sizeof(l->e->file), "%s", path);
+		snprintf(l->e->file, sizeof(l->e->file), "%s", resolve(l, config_error_file(&cfg)));
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {
 			l->e->line = 0;
 			snprintf(l->e->message, sizeof(l->e->message), "cannot read it: %s",

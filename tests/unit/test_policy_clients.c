@@ -244,13 +244,48 @@ static void test_refuses_claim(void **state)
 	assert_string_equal(policy_permission_name(POLICY_PERM__COUNT), "invalid");
 }
 
+/* @include finds its file next to the including one, and what is wrong
+ * in it is named by its own path. */
+static void test_include(void **state)
+{
+	char dir[] = "/tmp/test_policy_include.XXXXXX", main_file[PATH_MAX], inc[PATH_MAX];
+	struct policy_error e;
+	struct policy *p;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(main_file, sizeof(main_file), "%s/policy.conf", dir);
+	snprintf(inc, sizeof(inc), "%s/rules.inc", dir);
+	f = fopen(main_file, "w");
+	fputs("default = \"refuse\";\n@include \"rules.inc\"\n", f);
+	fclose(f);
+	f = fopen(inc, "w");
+	fputs("rules = (\n  { match = { vendor = \"10de\"; }; action = \"allow\"; }\n);\n", f);
+	fclose(f);
+	assert_int_equal(chdir("/"), 0);
+	p = policy_load_checked(main_file, &e);
+	if (!p)
+		fail_msg("%s:%d: %s", e.file, e.line, e.message);
+	assert_int_equal(policy_rule_count(p), 1);
+	policy_free(p);
+	f = fopen(inc, "w");
+	fputs("rules = (\n  { match = { vendr = \"10de\"; }; action = \"allow\"; }\n);\n", f);
+	fclose(f);
+	assert_null(policy_load_checked(main_file, &e));
+	assert_string_equal(e.file, inc);
+	assert_int_equal(e.line, 2);
+	unlink(inc);
+	unlink(main_file);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_root_and_default), cmocka_unit_test(test_union_of_entries),
 		cmocka_unit_test(test_claim_limits),	 cmocka_unit_test(test_names),
 		cmocka_unit_test(test_settings),	 cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_refuses_claim),
+		cmocka_unit_test(test_refuses_claim),	 cmocka_unit_test(test_include),
 	};
 	int fd = mkstemp(path), r;
 
