@@ -165,17 +165,11 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct hostdevd *d = arg;
 	struct policy_error e;
-	json_object *conflicts;
 
 	log_info("%s: reloading the policy from %s", strsignal((int)sig), d->opts.policy_path);
-	if (policyctl_reload(&d->ctx, &e) < 0)
-		return;
-	conflicts = policyctl_conflicts(&d->ctx);
-	policyctl_log_conflicts(conflicts);
-	json_object_put(conflicts);
+	policyctl_reload(&d->ctx, &e);
 }
 
-/* --orphans (or its variable) when given, else the policy's setting. */
 static bool reattach_orphans(const struct hostdevd *d)
 {
 	if (d->opts.orphans_set)
@@ -329,12 +323,7 @@ int hostdevd_start(struct hostdevd *d)
 	if (r < 0)
 		return r;
 	d->ctx.server = server_new(&d->ctx, &cfg);
-	{
-		gid_t gid;
-
-		if (policy_socket_group(d->ctx.policy, &gid))
-			server_set_group(d->ctx.server, gid);
-	}
+	policyctl_socket_group(&d->ctx);
 	r = server_start(d->ctx.server);
 	if (r < 0) {
 		log_error("cannot listen on %s: %s", d->opts.socket_path, strerror(-r));

@@ -964,13 +964,12 @@ static void add_attention(json_object *arr, const char *id, const char *what, co
 /* A claim granted before a reload that the policy now refuses: kept (a
  * guest is using the device) and shown until released. */
 static void add_policy_conflict(struct hd_context *ctx, const struct claim_entry *e,
-				const struct device *dev, json_object *att)
+				json_object *att)
 {
 	struct policy_decision d;
 	char reason[160], detail[PATH_MAX + 256];
 
-	policy_decide(ctx->policy, dev, POLICY_MOMENT_CLAIM, &d);
-	if (!policy_refuses_claim(&d, e->driver, e->domain, reason, sizeof(reason)))
+	if (!policyctl_conflict(ctx, e, &d, reason, sizeof(reason)))
 		return;
 	if (d.file)
 		snprintf(detail, sizeof(detail), "claimed by %s/%s; %s (%s:%d)", e->driver,
@@ -1007,8 +1006,7 @@ static void add_claims_status(struct hd_context *ctx, json_object *r)
 				 e->domain, dev->driver ? dev->driver : "no driver");
 			add_attention(att, e->device, "drifted", detail);
 		}
-		if (dev && ctx->policy)
-			add_policy_conflict(ctx, e, dev, att);
+		add_policy_conflict(ctx, e, att);
 	}
 	for (size_t i = 0; i < devtable_count(ctx->devices); i++) {
 		const struct device *dev = devtable_at(ctx->devices, i);
@@ -1058,7 +1056,6 @@ static void method_reload_policy(struct hd_context *ctx, struct server_call *cal
 				      json_object_new_string(policy_warning(ctx->policy, i)));
 	json_object_object_add(r, "warnings", warnings);
 	json_object_object_add(r, "conflicts", policyctl_conflicts(ctx));
-	policyctl_log_conflicts(json_object_object_get(r, "conflicts"));
 	server_call_reply(call, r, false);
 }
 

@@ -31,26 +31,48 @@ struct policy *policyctl_load(const char *path, struct policy_error *e)
 	return p;
 }
 
+void policyctl_socket_group(struct hd_context *ctx)
+{
+	gid_t gid = getegid();
+
+	if (!ctx->server || !ctx->policy)
+		return;
+	policy_socket_group(ctx->policy, &gid);
+	server_set_group(ctx->server, gid);
+}
+
 void policyctl_install(struct hd_context *ctx, struct policy *p)
 {
 	struct policy *old = ctx->policy;
-	gid_t gid = getegid();
 
 	/* Nothing keeps a pointer into the old policy past this call: claim
 	 * checks decide and answer within one turn of the loop. */
 	ctx->policy = p;
 	if (ctx->claim)
 		claim_engine_set_policy(ctx->claim, p);
-	policy_socket_group(p, &gid);
-	if (ctx->server)
-		server_set_group(ctx->server, gid);
+	policyctl_socket_group(ctx);
 	policy_free(old);
+}
+
+bool policyctl_conflict(const struct hd_context *ctx, const struct claim_entry *e,
+			struct policy_decision *d, char *reason, size_t size)
+{
+	const struct device *dev;
+
+	/* A missing device is decided when it returns; a claim still being
+	 * made or released is not yet (or no longer) granted. */
+	if (!ctx->policy || e->phase != CLAIM_HELD ||
+	    !(dev = devtable_get(ctx->devices, e->device)))
+		return false;
+	policy_decide(ctx->policy, dev, POLICY_MOMENT_CLAIM, d);
+	return policy_refuses_claim(d, e->driver, e->domain, reason, size);
 }
 
 int policyctl_reload(struct hd_context *ctx, struct policy_error *e)
 {
-	char msg[sizeof(e->file) + sizeof(e->message) + 16];
+	char msg[sizeof(e->file) + sizeof(e->message) + 16], reason[256];
 	struct policy *p = policyctl_load(ctx->policy_path, e);
+	struct policy_decision d;
 
 	if (!p) {
 		policy_error_format(e, msg, sizeof(msg));
@@ -58,6 +80,14 @@ int policyctl_reload(struct hd_context *ctx, struct policy_error *e)
 		return -EINVAL;
 	}
 	policyctl_install(ctx, p);
+	for (size_t i = 0; ctx->claims && i < claims_count(ctx->claims); i++) {
+		const struct claim_entry *c = claims_at(ctx->claims, i);
+
+		if (policyctl_conflict(ctx, c, &d, reason, sizeof(reason)))
+			log_dev_warn(c->device, "claimed by %s/%s, which the new policy would "
+						"refuse (%s): the claim stays until released",
+				     c->driver, c->domain, reason);
+	}
 	return 0;
 }
 
@@ -87,40 +117,11 @@ json_object *policyctl_conflicts(const struct hd_context *ctx)
 	struct policy_decision d;
 	char reason[256];
 
-	if (!ctx->policy || !ctx->claims)
-		return arr;
-	for (size_t i = 0; i < claims_count(ctx->claims); i++) {
+	for (size_t i = 0; ctx->claims && i < claims_count(ctx->claims); i++) {
 		const struct claim_entry *e = claims_at(ctx->claims, i);
-		const struct device *dev = devtable_get(ctx->devices, e->device);
 
-		/* A missing device is decided when it returns. */
-		if (!dev)
-			continue;
-		policy_decide(ctx->policy, dev, POLICY_MOMENT_CLAIM, &d);
-		if (policy_refuses_claim(&d, e->driver, e->domain, reason, sizeof(reason)))
+		if (policyctl_conflict(ctx, e, &d, reason, sizeof(reason)))
 			json_object_array_add(arr, conflict(e, &d, reason));
 	}
 	return arr;
-}
-
-void policyctl_log_conflicts(json_object *conflicts)
-{
-	for (size_t i = 0; i < json_object_array_length(conflicts); i++) {
-		json_object *c = json_object_array_get_idx(conflicts, i), *v, *owner;
-		const char *dev = "", *reason = "", *driver = "", *domain = "";
-
-		if (json_object_object_get_ex(c, "device", &v))
-			dev = json_object_get_string(v);
-		if (json_object_object_get_ex(c, "reason", &v))
-			reason = json_object_get_string(v);
-		if (json_object_object_get_ex(c, "owner", &owner)) {
-			if (json_object_object_get_ex(owner, "driver", &v))
-				driver = json_object_get_string(v);
-			if (json_object_object_get_ex(owner, "domain", &v))
-				domain = json_object_get_string(v);
-		}
-		log_dev_warn(dev, "claimed by %s/%s, which the new policy would refuse (%s): "
-				  "the claim stays until released",
-			     driver, domain, reason);
-	}
 }
