@@ -67,7 +67,10 @@ static bool sysdir_open(struct sysdir *d, const char *syspath)
 		d->names[d->n_names++] = xstrdup(de->d_name);
 	}
 	closedir(dir);
-	qsort(d->names, d->n_names, sizeof(*d->names), cmp_name);
+	/* A directory emptied under us (the device leaving) lists nothing:
+	 * names is still NULL, which qsort may not be given. */
+	if (d->n_names)
+		qsort(d->names, d->n_names, sizeof(*d->names), cmp_name);
 	d->listed = true;
 	return true;
 }
@@ -78,7 +81,9 @@ static bool sysdir_has(const struct sysdir *d, const char *name)
 {
 	if (!d->listed || strchr(name, '/'))
 		return true;
-	return bsearch(&name, d->names, d->n_names, sizeof(*d->names), cmp_name) != NULL;
+	/* An empty listing's names is NULL, which bsearch may not be given. */
+	return d->n_names &&
+	       bsearch(&name, d->names, d->n_names, sizeof(*d->names), cmp_name) != NULL;
 }
 
 /* Reads a small attribute, without its trailing newline; false when absent

@@ -268,10 +268,29 @@ static void test_vanished_device(void **state)
 	g_free(p);
 }
 
+/* A device directory emptied as it is read (the device leaving): an empty
+ * listing, which must not reach qsort or bsearch as NULL (UBSan in the
+ * sanitizer build), and no record. */
+static void test_empty_directory(void **state)
+{
+	char dir[] = "/tmp/test_record.XXXXXX", path[64];
+	struct device *d;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/0000:0a:00.0", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	d = record_build(RECORD_PCI, path);
+	assert_null(d);
+	rmdir(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pci_full_record, setup, teardown),
+		cmocka_unit_test(test_empty_directory),
 		cmocka_unit_test_setup_teardown(test_usb_device_with_interfaces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vanished_device, setup, teardown),
 	};
