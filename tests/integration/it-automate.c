@@ -174,9 +174,14 @@ static void test_gives_up(void **state)
 		kfix_wait_until(f, tries_failed, (const void *)i, "a failed try");
 		kfix_wait_state(f, NIC2, "host");
 		/* One step at a time: a monitor that reads sysfs after both
-		 * would see no change. */
-		tb_unbind(f->tb, NIC2);
-		kfix_wait_until(f, unbound_seen, NULL, "the unbind seen");
+		 * would see no change.  The rollback's reprobe may have found
+		 * the card still claimed by the kernel's own probe of the add
+		 * (which the override sent to vfio-pci, which refuses): then
+		 * nothing is bound, and the bind alone is the host driver's. */
+		if (tb_driver(f->tb, NIC2)) {
+			tb_unbind(f->tb, NIC2);
+			kfix_wait_until(f, unbound_seen, NULL, "the unbind seen");
+		}
 		tb_bind(f->tb, NIC2, "e1000e");
 	}
 	kfix_wait_log(f, "gave up after 3 tries");
