@@ -1,4 +1,4 @@
-/* What one save of the state file costs (daemon/store.c): temp file,
+/* What one save of the state file costs (state/store.c): temp file,
  * write, fsync, rename, fsync of the directory, with a document of 32
  * claims as bench_claims keeps (the text; persist.c's formatting of it is
  * in bench_claims' figures).  Run outside any mock, on the directory
@@ -8,7 +8,7 @@
  *   build/bench/bench_store /var/tmp     # disk */
 #include "bench/benchutil.h"
 #include "common/util.h"
-#include "daemon/store.h"
+#include "state/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,6 +4,7 @@
 #include "policy/policy.h"
 #include "client/format.h"
 #include "client/hdclient.h"
+#include "common/stub.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -491,16 +492,13 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv)
 
 /* ---- detach, reattach ---- */
 
-static const char *const stub_names[] = { "vfio-pci", "pci-stub", "xen-pciback" };
-
 static int parse_stub(const char *arg, const char **stub)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(stub_names); i++)
-		if (streq(arg, stub_names[i])) {
-			*stub = arg;
-			return CONTINUE;
-		}
-	return usage_error("--driver is vfio-pci, pci-stub or xen-pciback, not '%s'", arg);
+	if (stub_is_target(arg)) {
+		*stub = arg;
+		return CONTINUE;
+	}
+	return usage_error("--driver is %s, not '%s'", stub_targets_text(), arg);
 }
 
 static int one_device(const char *command, int argc, char **argv, json_object *params)

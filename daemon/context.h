@@ -18,10 +18,10 @@ struct hd_context {
 	struct devtable *devices;
 	struct monitor *monitor;
 	struct server *server;
-	struct detach_engine *detach; /* PCI detach/reattach (daemon/detach.h) */
+	struct detach_engine *detach; /* PCI detach/reattach (engine/detach.h) */
 	struct claims *claims;        /* the in-use table (state/claims.h) */
-	struct claim_engine *claim;   /* Claim and Release (daemon/claim.h) */
-	struct persist *persist;      /* the state file (daemon/persist.h); NULL in unit tests */
+	struct claim_engine *claim;   /* Claim and Release (engine/claim.h) */
+	struct persist *persist;      /* the state file (engine/persist.h); NULL in unit tests */
 	struct policy *policy;        /* policy/policy.h; NULL in unit tests: the default */
 	const char *policy_path;      /* what a reload reads (daemon/policyctl.h) */
 	uint64_t start_ns; /* now_ns() when the daemon started */

@@ -1,12 +1,12 @@
 #include "daemon/methods.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "daemon/claim.h"
-#include "daemon/persist.h"
+#include "engine/claim.h"
+#include "engine/persist.h"
 #include "daemon/policyctl.h"
 #include "policy/policy.h"
 #include "daemon/context.h"
-#include "daemon/detach.h"
+#include "engine/detach.h"
 #include "daemon/devjson.h"
 #include "daemon/server.h"
 #include "monitor/monitor.h"
@@ -485,12 +485,12 @@ static void reply_policy_refused(struct server_call *call, const char *id,
 
 static void method_detach(struct hd_context *ctx, struct server_call *call, json_object *params)
 {
-	const char *sel = NULL, *stub = DETACH_DEFAULT_STUB;
+	const char *sel = NULL, *stub = STUB_DEFAULT;
 	struct device *dev;
 
 	vl_param_string(params, "device", &sel);
 	vl_param_string(params, "driver", &stub);
-	if (!detach_stub_known(stub)) {
+	if (!stub_is_target(stub)) {
 		reply_invalid_parameter(call, "driver");
 		return;
 	}
@@ -821,7 +821,7 @@ static struct claim_cred peer_cred(struct server_call *call)
 
 static void method_claim(struct hd_context *ctx, struct server_call *call, json_object *params)
 {
-	struct claim_request req = { .managed = true, .stub = DETACH_DEFAULT_STUB };
+	struct claim_request req = { .managed = true, .stub = STUB_DEFAULT };
 	bool whole_group = false;
 	json_object *arr;
 	_cleanup_free_ char **ids = NULL;
@@ -836,7 +836,7 @@ static void method_claim(struct hd_context *ctx, struct server_call *call, json_
 	vl_param_bool(params, "whole_group", &whole_group);
 	vl_param_bool(params, "unbind_interfaces", &req.unbind_interfaces);
 	vl_param_string(params, "driver", &req.stub);
-	if (!detach_stub_known(req.stub)) {
+	if (!stub_is_target(req.stub)) {
 		reply_invalid_parameter(call, "driver");
 		return;
 	}

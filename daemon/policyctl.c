@@ -1,5 +1,5 @@
 #include "daemon/policyctl.h"
-#include "daemon/claim.h"
+#include "engine/claim.h"
 #include "daemon/context.h"
 #include "daemon/server.h"
 #include "common/log.h"

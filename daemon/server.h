@@ -51,7 +51,7 @@ void server_broadcast_device_event(struct server *s, enum dev_event ev,
 				   const struct device *dev, const char *detail);
 /* Tells every watcher that the daemon resynchronised from sysfs. */
 void server_broadcast_resync(struct server *s);
-/* Tells every watcher what the policy did on its own (daemon/automate.h):
+/* Tells every watcher what the policy did on its own (engine/automate.h):
  * `policy` is the schema's PolicyAction, borrowed. */
 void server_broadcast_policy_event(struct server *s, json_object *policy);
 

@@ -358,9 +358,8 @@ static bool rule_consistent(struct loader *l, const config_setting_t *g, const s
 			   action_names[r->action]);
 	if (r->stub && r->action != POLICY_DETACH && r->action != POLICY_ASSIGN)
 		return bad(l, g, "%s", "'driver' (the stub) is only for \"detach\" and \"assign\"");
-	if (r->stub && !streq(r->stub, "vfio-pci") && !streq(r->stub, "pci-stub") &&
-	    !streq(r->stub, "xen-pciback"))
-		return bad(l, g, "'driver' is vfio-pci, pci-stub or xen-pciback, not \"%s\"", r->stub);
+	if (r->stub && !stub_is_target(r->stub))
+		return bad(l, g, "'driver' is %s, not \"%s\"", stub_targets_text(), r->stub);
 	if (r->deauthorize && r->action != POLICY_REFUSE)
 		return bad(l, g, "%s", "'deauthorize' is only for action \"refuse\"");
 	/* SPEC: lifted for one device, by address only — never by a class or
@@ -913,7 +912,7 @@ static void decide_by(const struct policy *p, int i, struct policy_decision *out
 
 	*out = (struct policy_decision){
 		.action = r->action, .rule = i, .file = r->file, .line = r->line,
-		.stub = r->stub ? r->stub : "vfio-pci", .owner_driver = r->owner_driver,
+		.stub = r->stub ? r->stub : STUB_DEFAULT, .owner_driver = r->owner_driver,
 		.owner_domain = r->owner_domain, .deauthorize = r->deauthorize,
 		.host_critical_ok = r->host_critical_ok,
 	};

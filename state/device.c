@@ -226,12 +226,6 @@ void device_free(struct device *dev)
 	free(dev);
 }
 
-bool driver_is_stub(const char *driver)
-{
-	return streq(driver, "vfio-pci") || streq(driver, "pci-stub") ||
-	       streq(driver, "pciback") || streq(driver, "xen-pciback");
-}
-
 bool pci_is_bridge(const struct device *dev)
 {
 	return dev->bus == HD_BUS_PCI && (dev->pci.class_code >> 8) == 0x0604;

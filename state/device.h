@@ -9,6 +9,8 @@
  * matter. */
 #pragma once
 
+#include "common/stub.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -93,7 +95,7 @@ struct device {
 	int numa_node;
 	/* The driver a PCI function had before hostdevd detached it, kept
 	 * while it is detached so Reattach can confirm it came back; NULL when
-	 * it was unbound or hostdevd did not detach it (daemon/detach.h). */
+	 * it was unbound or hostdevd did not detach it (engine/detach.h). */
 	char *original_driver;
 	union {
 		struct pci_info pci;
@@ -134,8 +136,6 @@ bool device_set_state(struct device *dev, enum dev_state to, const char *why);
 /* For any bus; USB devices may also go host -> claimed (device_set_state). */
 bool dev_state_transition_allowed(enum dev_state from, enum dev_state to);
 
-/* Stub drivers: a device bound to one of these is detached from the host. */
-bool driver_is_stub(const char *driver);
 
 /* PCI class helpers. */
 bool pci_is_bridge(const struct device *dev);      /* class 0x0604 */

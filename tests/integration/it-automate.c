@@ -1,4 +1,4 @@
-/* The policy acting on its own (daemon/automate.h, docs/policy.md "Acting
+/* The policy acting on its own (engine/automate.h, docs/policy.md "Acting
  * as devices appear"): detach and assign at start-up and on hotplug, the
  * repair when the host driver bound first, USB refuse with deauthorize,
  * host-critical devices left alone, the bound on tries, and devices the

@@ -354,7 +354,7 @@ static void test_full_state_directory(void **state)
 	free(text);
 }
 
-/* ---- kill -9 at every failpoint in turn (daemon/failpoint.h) ------------- */
+/* ---- kill -9 at every failpoint in turn (engine/failpoint.h) ------------- */
 
 struct crash_row {
 	const char *failpoint;

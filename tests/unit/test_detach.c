@@ -14,8 +14,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "daemon/detach.h"
-#include "daemon/sysfs.h"
+#include "engine/detach.h"
+#include "engine/sysfs.h"
 #include "state/devtable.h"
 
 #include <errno.h>

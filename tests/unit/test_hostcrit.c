@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "daemon/hostcrit.h"
+#include "policy/hostcrit.h"
 #include "state/device.h"
 
 #include <arpa/inet.h>

@@ -1,11 +1,11 @@
-/* The state file's envelope and atomic replacement (daemon/store.c). */
+/* The state file's envelope and atomic replacement (state/store.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "daemon/store.h"
+#include "state/store.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,4 +1,4 @@
-#include "daemon/worker.h"
+#include "engine/worker.h"
 #include "common/log.h"
 #include "common/util.h"
 

@@ -1,6 +1,6 @@
-#include "daemon/automate.h"
+#include "engine/automate.h"
 #include "daemon/context.h"
-#include "daemon/detach.h"
+#include "engine/detach.h"
 #include "daemon/server.h"
 #include "common/log.h"
 #include "common/util.h"

@@ -1,9 +1,9 @@
-/* Host-critical checks (daemon/hostcrit.h, docs/host-critical.md).
+/* Host-critical checks (policy/hostcrit.h, docs/host-critical.md).
  *
  * One call builds a `struct scan`: the device's syspath as a prefix, and the
  * /proc tables (mount table, swaps, addresses, routes) loaded at most once
  * and only when an entry under the device makes them matter. */
-#include "daemon/hostcrit.h"
+#include "policy/hostcrit.h"
 
 #include "common/log.h"
 #include "common/util.h"

@@ -1,9 +1,9 @@
-#include "daemon/detach.h"
+#include "engine/detach.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "daemon/failpoint.h"
-#include "daemon/hostcrit.h"
-#include "daemon/worker.h"
+#include "engine/failpoint.h"
+#include "policy/hostcrit.h"
+#include "engine/worker.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -149,12 +149,6 @@ static void op_fail(struct op *op, enum detach_status st, const struct op_error 
 const char *detach_kind_name(enum detach_kind kind)
 {
 	return kind < ARRAY_SIZE(kind_names) ? kind_names[kind] : "invalid";
-}
-
-bool detach_stub_known(const char *driver)
-{
-	return streq(driver, "vfio-pci") || streq(driver, "pci-stub") ||
-	       streq(driver, "xen-pciback");
 }
 
 /* ---- the real kernel ---------------------------------------------------- */

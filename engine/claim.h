@@ -14,7 +14,7 @@
  * `managed` says whether hostdevd changed any binding.
  *
  * Every device not on a stub is checked against the host-critical rules
- * (daemon/hostcrit.h, through the detach engine) before its IOMMU group:
+ * (policy/hostcrit.h, through the detach engine) before its IOMMU group:
  * a disk's controller, a NIC in use, a USB stick with a mounted filesystem,
  * a hub, a bridge are refused with HostCritical and the reason.
  *
@@ -24,7 +24,7 @@
  * Lives on the event loop. */
 #pragma once
 
-#include "daemon/detach.h"
+#include "engine/detach.h"
 #include "policy/policy.h"
 #include "state/claims.h"
 
@@ -103,7 +103,7 @@ void claim_engine_stop(struct claim_engine *ce);
  * host-critical refusal for one address lets that device through. */
 void claim_engine_set_policy(struct claim_engine *ce, const struct policy *p);
 
-/* Durability (daemon/persist.h): `save` asks for the claim table as it is
+/* Durability (engine/persist.h): `save` asks for the claim table as it is
  * then to be written, and calls `done` (when not NULL) with 0 or -errno and
  * a sentence once it is — later, on the loop: saves are shared by the
  * operations of one turn of the loop.  The engine saves after reserving a

@@ -1,4 +1,4 @@
-/* The daemon's state and the durable document (daemon/store.h,
+/* The daemon's state and the durable document (state/store.h,
  * docs/state.md).
  *
  * persist_save() writes a snapshot of the claim table (settled claims and

@@ -12,7 +12,7 @@
  * provides the drivers, and a missing one is an error.
  *
  * The functions block (a write to `unbind` can take seconds): call them from
- * a worker thread (daemon/worker.h), never from the event loop.  They are
+ * a worker thread (engine/worker.h), never from the event loop.  They are
  * thread-safe. */
 #pragma once
 

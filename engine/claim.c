@@ -1,5 +1,5 @@
-#include "daemon/claim.h"
-#include "daemon/failpoint.h"
+#include "engine/claim.h"
+#include "engine/failpoint.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -556,7 +556,7 @@ static void reserve(struct claim_engine *ce, const struct claim_request *req,
 	e->vendor = dev->vendor;
 	e->product = dev->product;
 	e->serial = usb ? xstrdup(dev->usb.serial) : NULL;
-	e->stub = usb ? NULL : xstrdup(req->stub ? req->stub : DETACH_DEFAULT_STUB);
+	e->stub = usb ? NULL : xstrdup(req->stub ? req->stub : STUB_DEFAULT);
 	if (usb && req->unbind_interfaces)
 		plan_unbind(e, dev);
 	if (usb && !e->n_unbound)
@@ -586,7 +586,7 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	struct claim_result r = { 0 };
 
 	op->managed = req->managed;
-	op->stub = xstrdup(req->stub ? req->stub : DETACH_DEFAULT_STUB);
+	op->stub = xstrdup(req->stub ? req->stub : STUB_DEFAULT);
 	if (!claim_check(ce, req, op->skip, &r)) {
 		char **members = r.members;
 

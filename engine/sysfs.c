@@ -1,4 +1,4 @@
-#include "daemon/sysfs.h"
+#include "engine/sysfs.h"
 #include "common/log.h"
 #include "common/util.h"
 

@@ -1,4 +1,4 @@
-#include "daemon/failpoint.h"
+#include "engine/failpoint.h"
 #include "common/log.h"
 #include "common/util.h"
 

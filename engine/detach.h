@@ -2,7 +2,7 @@
  * on the kernel's terms (SPEC "Detach and reattach (PCI)").
  *
  * Detach: checks -> device `detaching` -> the stub driver present (module
- * load through daemon/sysfs.h if not) -> stub written to driver_override ->
+ * load through engine/sysfs.h if not) -> stub written to driver_override ->
  * the current driver unbound -> the address written to drivers_probe ->
  * the `driver` link confirmed to name the stub, at once or when the bind
  * uevent arrives, or failure at the step timeout -> `detached`.
@@ -24,7 +24,7 @@
  * completed ones with the opposite operation.  Lives on the event loop. */
 #pragma once
 
-#include "daemon/sysfs.h"
+#include "engine/sysfs.h"
 #include "state/devtable.h"
 
 #include <stdbool.h>
@@ -33,7 +33,6 @@
 struct detach_engine;
 struct event_base;
 
-#define DETACH_DEFAULT_STUB "vfio-pci"
 #define DETACH_DEFAULT_STEP_TIMEOUT_MS 10000
 
 /* The kernel as the engine sees it; tests replace it.  `write` and
@@ -50,12 +49,12 @@ struct detach_ops {
 	void *ctx;
 };
 
-/* The real kernel, through daemon/sysfs.h. */
+/* The real kernel, through engine/sysfs.h. */
 const struct detach_ops *detach_sysfs_ops(void);
 
 struct detach_config {
 	unsigned step_timeout_ms;     /* 0: DETACH_DEFAULT_STEP_TIMEOUT_MS */
-	/* Where the host-critical checks read /proc (daemon/hostcrit.h);
+	/* Where the host-critical checks read /proc (policy/hostcrit.h);
 	 * NULL: hostcrit_default_proc_root(). */
 	const char *proc_root;
 	const struct detach_ops *ops; /* NULL: detach_sysfs_ops() */
@@ -104,12 +103,10 @@ struct detach_result {
 typedef void (*detach_done_fn)(const struct detach_result *r, void *ctx);
 
 const char *detach_kind_name(enum detach_kind kind);
-/* The stubs hostdevd can detach to: vfio-pci, pci-stub, xen-pciback. */
-bool detach_stub_known(const char *driver);
 
 struct detach_engine *detach_engine_new(struct event_base *base, struct devtable *t,
 					const struct detach_config *cfg);
-/* Waits for writes in flight (daemon/worker.h) and answers every operation
+/* Waits for writes in flight (engine/worker.h) and answers every operation
  * still open with OperationFailed (ECANCELED). */
 void detach_engine_free(struct detach_engine *e);
 
@@ -158,7 +155,7 @@ void usb_authorize_start(struct detach_engine *e, const char *id, bool authorize
 void usb_interfaces_start(struct detach_engine *e, const char *id, bool unbind,
 			  const struct iface_binding *b, size_t n, detach_done_fn done, void *ctx);
 
-/* The host-critical rules (daemon/hostcrit.h): NULL when dev may leave the
+/* The host-critical rules (policy/hostcrit.h): NULL when dev may leave the
  * host, else the reason in buf.  Detach and Reset apply them; the claim
  * engine asks before anything of a claim is reserved. */
 const char *detach_host_critical(struct detach_engine *e, const struct device *dev, char *buf,

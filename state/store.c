@@ -1,4 +1,4 @@
-#include "daemon/store.h"
+#include "state/store.h"
 #include "common/log.h"
 #include "common/util.h"
 

@@ -1,11 +1,11 @@
-#include "daemon/persist.h"
+#include "engine/persist.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/context.h"
-#include "daemon/detach.h"
+#include "engine/detach.h"
 #include "daemon/devjson.h"
-#include "daemon/store.h"
-#include "daemon/sysfs.h"
+#include "state/store.h"
+#include "engine/sysfs.h"
 #include "state/claims.h"
 
 #include <errno.h>
