@@ -7,6 +7,7 @@
 #include "libhostdev/hostdev.h"
 #include "client/hdclient.h"
 #include "common/log.h"
+#include "common/errors.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -249,57 +250,6 @@ static const char *method_verb(const char *method)
 	return method;
 }
 
-/* The sentence templates: %1..%3 stand for parameters named in `keys`, %v
- * for the method's verb, %m for the method, %e for strerror of "errno". */
-struct sentence {
-	const char *error;
-	int errnum; /* 0: the "errno" parameter (OperationFailed) */
-	const char *keys[3];
-	const char *text;
-};
-
-static const struct sentence sentences[] = {
-	{ IFACE "DeviceNotFound", ENODEV, { "device" }, "no device matches '%1'" },
-	{ IFACE "AmbiguousDevice", ENOTUNIQ, { "device", "matches" },
-	  "'%1' matches several devices (%2); name one by its port path or PCI address" },
-	{ IFACE "DeviceInUse", EBUSY, { "device", "driver", "domain" },
-	  "%1 is in use by driver %2, domain %3" },
-	{ IFACE "DeviceBusy", EAGAIN, { "operation", "device" },
-	  "hostdevd is already running a %1 of %2; try again when it has finished" },
-	{ IFACE "GroupNotViable", EBUSY, { "device", "group", "members" },
-	  "cannot prepare %1: IOMMU group %2 is not viable, as these members are not on a stub "
-	  "driver: %3; detach them first, or prepare with HD_WHOLE_GROUP" },
-	{ IFACE "HostCritical", EPERM, { "device", "reason" },
-	  "%1 must stay with the host, so hostdevd refused the %v (%2)" },
-	{ IFACE "InvalidDeviceState", EINVAL, { "device", "state" },
-	  "the %v of %1 was refused: it is in state %2" },
-	{ IFACE "OperationFailed", 0, { "device", "step", "message" },
-	  "%v of %1 failed at step %2: %e (%3)" },
-	{ IFACE "Timeout", ETIMEDOUT, { "device", "step", "seconds" },
-	  "%v of %1 timed out at step %2 after %3 s" },
-	{ IFACE "PolicyRefused", EPERM, { "device", "reason" },
-	  "hostdevd's policy refused the %v of %1: %2" },
-	{ IFACE "StateUnavailable", ENOSPC, { "device", "message" },
-	  "hostdevd could not save its state, so the %v of %1 did not happen: %2" },
-	{ IFACE "NotClaimed", ENOENT, { "device" },
-	  "%1 is not claimed by that owner, so nothing was released" },
-	{ IFACE "PermissionDenied", EACCES, { 0 }, "hostdevd refused the %v: permission denied" },
-	{ IFACE "InvalidRequest", EPROTO, { "reason" },
-	  "hostdevd could not read the request for %m: %1" },
-	{ IFACE "RequestTooLarge", EMSGSIZE, { "limit" },
-	  "the request for %m is larger than hostdevd's limit of %1 bytes" },
-	{ "org.varlink.service.PermissionDenied", EACCES, { 0 },
-	  "hostdevd refused the %v: permission denied" },
-	{ "org.varlink.service.InvalidParameter", EINVAL, { "parameter" },
-	  "hostdevd rejected the parameter '%1' of %m" },
-	{ "org.varlink.service.MethodNotFound", EOPNOTSUPP, { "method" },
-	  "hostdevd does not know the method %1; it is older than this libhostdev" },
-	{ "org.varlink.service.MethodNotImplemented", EOPNOTSUPP, { "method" },
-	  "hostdevd does not implement the method %1; it is older than this libhostdev" },
-	{ "org.varlink.service.InterfaceNotFound", EOPNOTSUPP, { "interface" },
-	  "hostdevd does not serve the interface %1" },
-};
-
 /* OperationFailed carries the kernel's errno; anything out of range
  * becomes EIO, so that a failure never returns 0. */
 static int errno_param(json_object *p)
@@ -313,11 +263,14 @@ static int errno_param(json_object *p)
 	return n > 0 && n < 4096 ? (int)n : EIO;
 }
 
-static void expand_one(FILE *out, char c, const struct sentence *s, const char *method,
+/* The sentence templates are the error table's (common/errors.h): %1..%3
+ * stand for the parameters named in `lib_keys`, %v for the method's verb,
+ * %m for the method, %e for strerror of "errno". */
+static void expand_one(FILE *out, char c, const struct hd_errdef *s, const char *method,
 		       json_object *p)
 {
-	if (c >= '1' && c <= '3' && s->keys[c - '1']) {
-		_cleanup_free_ char *v = param_text(p, s->keys[c - '1']);
+	if (c >= '1' && c <= '3' && s->lib_keys[c - '1']) {
+		_cleanup_free_ char *v = param_text(p, s->lib_keys[c - '1']);
 
 		fputs(v, out);
 	} else if (c == 'v') {
@@ -329,11 +282,11 @@ static void expand_one(FILE *out, char c, const struct sentence *s, const char *
 
 		fputs(strerror_r(errno_param(p), buf, sizeof(buf)), out);
 	} else {
-		fatal("libhostdev: the sentence for %s has no placeholder %%%c", s->error, c);
+		fatal("libhostdev: the sentence for %s has no placeholder %%%c", s->name, c);
 	}
 }
 
-static char *expand(const struct sentence *s, const char *method, json_object *p)
+static char *expand(const struct hd_errdef *s, const char *method, json_object *p)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -341,7 +294,7 @@ static char *expand(const struct sentence *s, const char *method, json_object *p
 
 	if (!out)
 		fatal("out of memory");
-	for (const char *t = s->text; *t; t++) {
+	for (const char *t = s->lib_text; *t; t++) {
 		if (*t == '%' && t[1])
 			expand_one(out, *++t, s, method, p);
 		else
@@ -357,14 +310,11 @@ static int varlink_error(struct hd_error **e, const char *method, const char *na
 			 json_object *params)
 {
 	json_object *p = json_object_get(params);
+	const struct hd_errdef *s = err_find(name, NULL);
 
-	for (size_t i = 0; i < ARRAY_SIZE(sentences); i++) {
-		const struct sentence *s = &sentences[i];
-
-		if (streq(s->error, name))
-			return error_take(e, name, s->errnum ? s->errnum : errno_param(p), p,
-					  expand(s, method, p));
-	}
+	if (s && s->lib_text)
+		return error_take(e, name, s->errnum ? s->errnum : errno_param(p), p,
+				  expand(s, method, p));
 	return error_take(e, name, EIO, p,
 			  str_printf("hostdevd answered %s with %s %s", method, name,
 				     json_text(params)));
