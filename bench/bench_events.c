@@ -77,7 +77,7 @@ static double run(size_t n_devices, enum path which)
 	char id[16], path[64];
 	uint64_t start, elapsed;
 
-	devtable_set_listener(t, listener, NULL);
+	devtable_subscribe(t, listener, NULL);
 	for (size_t i = 0; i < n_devices; i++) {
 		make_event(i, id, path);
 		devtable_upsert(t, make_record(id, path, i, "e1000e"), DEV_EVENT_ADD, NULL);

@@ -238,7 +238,7 @@ static double time_pipeline(const struct policy *p, struct device **devs, size_t
 		devtable_upsert(t, pci_device(i, devs[i]->vendor, devs[i]->product,
 					      devs[i]->pci.class_code),
 				DEV_EVENT_ADD, NULL);
-	devtable_set_listener(t, decide_on_event, &pl);
+	devtable_subscribe(t, decide_on_event, &pl);
 	start = now_ns();
 	for (size_t e = 0; e < PIPELINE_EVENTS; e++) {
 		bool to_stub = e / n_devices % 2 == 0;

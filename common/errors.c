@@ -272,6 +272,17 @@ const char *err_text(const struct hd_err *e)
 	return err_name(e->code) ? err_name(e->code) : "no error";
 }
 
+const char *err_detail(const struct hd_err *e)
+{
+	if (e->reason[0])
+		return e->reason;
+	if (e->operation)
+		return e->operation;
+	if (e->state)
+		return e->state;
+	return e->failure.message;
+}
+
 void err_set(struct hd_err *e, enum hd_errcode code, const char *device)
 {
 	*e = (struct hd_err){ .code = code, .device = device };

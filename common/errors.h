@@ -139,6 +139,9 @@ const char *err_param_name(enum hd_param p);
 json_object *err_params(const struct hd_err *e);
 /* The one-line form for a log: the message, or the reason, or the name. */
 const char *err_text(const struct hd_err *e);
+/* What stopped something, in words: a refusal's reason, the operation
+ * running or the state it is in, else the failed step's message. */
+const char *err_detail(const struct hd_err *e);
 
 /* Shorthands for the common shapes. */
 void err_set(struct hd_err *e, enum hd_errcode code, const char *device);

@@ -1,19 +1,21 @@
 #include "daemon/daemon.h"
-#include "engine/automate.h"
-#include "engine/claim.h"
-#include "engine/persist.h"
-#include "daemon/policyctl.h"
-#include "policy/policy.h"
-#include "daemon/context.h"
-#include "engine/detach.h"
-#include "daemon/lock.h"
-#include "daemon/server.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/dispatch.h"
+#include "daemon/lock.h"
+#include "daemon/methods.h"
+#include "daemon/policyctl.h"
+#include "daemon/server.h"
+#include "daemon/watch.h"
+#include "engine/automate.h"
+#include "engine/claim.h"
+#include "engine/detach.h"
+#include "engine/persist.h"
+#include "engine/restore.h"
+#include "state/claims.h"
 #include "state/devtable.h"
 
 #include <errno.h>
-#include <sys/stat.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,12 +25,27 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* The composition root: every long-lived object, made and wired here and
+ * nowhere else.  The engines know the device table, the claim table and
+ * each other through their constructors; the protocol reaches them through
+ * the handlers' context. */
 struct hostdevd {
 	struct daemon_options opts; /* borrowed strings */
 	struct monitor_hooks hooks;
 	bool have_hooks;
-	struct hd_context ctx;
+	struct event_base *base;
+	struct devtable *devices;
+	struct claims *claims;
+	struct detach_engine *detach;
+	struct claim_engine *claim;
+	struct persist *persist;
 	struct automate *automate;
+	struct policyctl *policy;
+	struct monitor *monitor;
+	struct watch *watch;
+	struct server *server;
+	struct methods_ctx ctx;
+	struct dispatcher dispatcher;
 	int lock_fd;
 	struct event *sig_term, *sig_int, *sig_usr1, *sig_usr2, *sig_hup;
 };
@@ -43,10 +60,11 @@ struct hostdevd *hostdevd_new(const struct daemon_options *o, const struct monit
 		d->have_hooks = true;
 	}
 	d->lock_fd = -1;
-	d->ctx.base = event_base_new();
-	if (!d->ctx.base)
+	d->base = event_base_new();
+	if (!d->base)
 		fatal("cannot create the event loop");
-	d->ctx.devices = devtable_new();
+	d->devices = devtable_new();
+	d->claims = claims_new();
 	d->ctx.start_ns = now_ns();
 	return d;
 }
@@ -58,20 +76,21 @@ void hostdevd_free(struct hostdevd *d)
 	/* Operations in flight are answered (cancelled) while their clients
 	 * are still connected; then the server, which holds views of the
 	 * table. */
-	claim_engine_stop(d->ctx.claim);
-	detach_engine_free(d->ctx.detach);
+	claim_engine_stop(d->claim);
+	detach_engine_free(d->detach);
 	/* After the engine: its cancelled operations answer the automation. */
 	automate_free(d->automate);
 	/* Claims cancelled just now may wait for a save: the loop is gone. */
-	if (d->ctx.persist)
-		persist_flush(d->ctx.persist);
-	claim_engine_free(d->ctx.claim);
-	persist_free(d->ctx.persist);
-	policy_free(d->ctx.policy);
-	claims_free(d->ctx.claims);
-	server_free(d->ctx.server);
-	monitor_free(d->ctx.monitor);
-	devtable_free(d->ctx.devices);
+	if (d->persist)
+		persist_flush(d->persist);
+	claim_engine_free(d->claim);
+	persist_free(d->persist);
+	policyctl_free(d->policy);
+	server_free(d->server);
+	watch_free(d->watch);
+	monitor_free(d->monitor);
+	claims_free(d->claims);
+	devtable_free(d->devices);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)
@@ -82,7 +101,7 @@ void hostdevd_free(struct hostdevd *d)
 		event_free(d->sig_usr2);
 	if (d->sig_hup)
 		event_free(d->sig_hup);
-	event_base_free(d->ctx.base);
+	event_base_free(d->base);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
 	free(d);
@@ -90,54 +109,27 @@ void hostdevd_free(struct hostdevd *d)
 
 struct event_base *hostdevd_base(struct hostdevd *d)
 {
-	return d->ctx.base;
+	return d->base;
 }
 
-struct hd_context *hostdevd_context(struct hostdevd *d)
+struct methods_ctx *hostdevd_context(struct hostdevd *d)
 {
 	return &d->ctx;
 }
 
-static void on_device_event(enum dev_event ev, const struct device *dev, const char *detail,
-			    void *arg)
+/* Whoever obeys the policy is handed each one installed. */
+static void on_policy(const struct policy *p, void *arg)
 {
 	struct hostdevd *d = arg;
+	gid_t gid = getegid();
 
-	if (d->ctx.persist)
-		persist_devices_changed(d->ctx.persist);
-	if (d->ctx.server)
-		server_broadcast_device_event(d->ctx.server, ev, dev, detail);
-	/* After the broadcast: a bind that completes an operation then shows
-	 * up before the state change it causes. */
-	if (d->ctx.detach)
-		detach_engine_device_event(d->ctx.detach, ev, dev);
-	/* A claimed device that returns: the table's own record, which the
-	 * claim engine may move to another state. */
-	if (d->ctx.claim && (ev == DEV_EVENT_ADD || ev == DEV_EVENT_BIND)) {
-		struct device *rec = devtable_get(d->ctx.devices, dev->id);
-
-		if (rec)
-			claim_engine_device_event(d->ctx.claim, ev, rec);
-	}
-	/* Last: a device the engines took is no longer the policy's to move. */
-	if (d->automate) {
-		const struct device *rec = ev == DEV_EVENT_REMOVE
-						   ? dev
-						   : devtable_get(d->ctx.devices, dev->id);
-
-		if (rec)
-			automate_device_event(d->automate, ev, rec, detail);
-	}
-}
-
-static void on_state_changed(const struct device *dev, void *arg)
-{
-	struct hostdevd *d = arg;
-
-	if (d->ctx.persist)
-		persist_devices_changed(d->ctx.persist);
-	if (d->ctx.server)
-		server_broadcast_device_event(d->ctx.server, DEV_EVENT_CHANGE, dev, NULL);
+	claim_engine_set_policy(d->claim, p);
+	if (d->automate)
+		automate_set_policy(d->automate, p);
+	/* The socket's group, or the daemon's own when the policy names none. */
+	policy_socket_group(p, &gid);
+	if (d->server)
+		server_set_group(d->server, gid);
 }
 
 /* The policy at --policy; none there is the built-in default.  A policy
@@ -147,16 +139,14 @@ static int load_policy(struct hostdevd *d)
 {
 	char msg[2048];
 	struct policy_error e;
-	struct policy *p;
 
-	d->ctx.policy_path = d->opts.policy_path;
-	p = policyctl_load(d->opts.policy_path, &e);
-	if (!p) {
+	d->policy = policyctl_new(d->opts.policy_path);
+	policyctl_subscribe(d->policy, on_policy, d);
+	if (policyctl_load(d->policy, &e) < 0) {
 		policy_error_format(&e, msg, sizeof(msg));
 		log_error("policy not loaded: %s", msg);
 		return -EINVAL;
 	}
-	policyctl_install(&d->ctx, p);
 	return 0;
 }
 
@@ -167,31 +157,63 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	struct policy_error e;
 
 	log_info("%s: reloading the policy from %s", strsignal((int)sig), d->opts.policy_path);
-	policyctl_reload(&d->ctx, &e);
+	policyctl_reload(d->policy, d->claims, d->devices, &e);
 }
 
 static bool reattach_orphans(const struct hostdevd *d)
 {
 	if (d->opts.orphans_set)
 		return d->opts.reattach_orphans;
-	return policy_orphans(d->ctx.policy) == POLICY_ORPHANS_REATTACH;
+	return policy_orphans(policyctl_policy(d->policy)) == POLICY_ORPHANS_REATTACH;
 }
 
 static void save_state(void *arg, claim_saved_fn done, void *done_arg)
 {
 	struct hostdevd *d = arg;
 
-	persist_request(d->ctx.persist, done, done_arg);
+	persist_request(d->persist, done, done_arg);
 }
 
+/* The devices the resync changed were told on the channel; watchers are
+ * told besides that they may have missed events, and should list again. */
 static void on_resync(void *arg)
 {
 	struct hostdevd *d = arg;
 
-	if (d->ctx.persist)
-		persist_devices_changed(d->ctx.persist);
-	if (d->ctx.server)
-		server_broadcast_resync(d->ctx.server);
+	watch_resync(d->watch);
+}
+
+/* The engines, and the subscribers of "a device changed", in the order
+ * they hear it: what is saved, what watchers see, the operation waiting
+ * for a bind, a claimed device returning, and last the policy (a device
+ * the engines took is no longer the policy's to move).  A change one of
+ * them makes is told to all once this event has been. */
+static void wire(struct hostdevd *d)
+{
+	d->detach = detach_engine_new(d->base, d->devices,
+				      &(struct detach_config){
+					      .step_timeout_ms = d->opts.step_timeout_ms,
+					      .proc_root = d->opts.proc_root,
+				      });
+	d->claim = claim_engine_new(d->devices, d->claims, d->detach);
+	d->persist = persist_new(d->base, d->devices, d->claims, d->opts.state_dir);
+	claim_engine_set_save(d->claim, save_state, d);
+	d->watch = watch_new(d->devices, d->claims);
+	d->automate = automate_new(d->devices, d->claims, d->detach, watch_policy_notice, d->watch);
+	devtable_subscribe(d->devices, persist_listener, d->persist);
+	devtable_subscribe(d->devices, watch_listener, d->watch);
+	devtable_subscribe(d->devices, detach_engine_listener, d->detach);
+	devtable_subscribe(d->devices, claim_engine_listener, d->claim);
+	devtable_subscribe(d->devices, automate_listener, d->automate);
+	d->ctx = (struct methods_ctx){
+		.devices = d->devices,
+		.claims = d->claims,
+		.claim = d->claim,
+		.detach = d->detach,
+		.persist = d->persist,
+		.watch = d->watch,
+		.start_ns = d->ctx.start_ns,
+	};
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -263,7 +285,7 @@ static void on_log_signal(evutil_socket_t sig, short what, void *arg)
 
 static int add_signal(struct hostdevd *d, int sig, struct event **out)
 {
-	*out = evsignal_new(d->ctx.base, sig,
+	*out = evsignal_new(d->base, sig,
 			    sig == SIGUSR1 || sig == SIGUSR2 ? on_log_signal
 			    : sig == SIGHUP		     ? on_reload_signal
 							     : on_stop_signal,
@@ -278,6 +300,8 @@ int hostdevd_start(struct hostdevd *d)
 		.max_message = d->opts.max_message,
 		.max_outbuf = d->opts.max_outbuf,
 		.socket_mode = d->opts.socket_mode,
+		.dispatch = dispatch_call,
+		.dispatch_ctx = &d->dispatcher,
 	};
 	int r;
 
@@ -295,42 +319,41 @@ int hostdevd_start(struct hostdevd *d)
 	    (r = add_signal(d, SIGUSR2, &d->sig_usr2)) < 0 ||
 	    (r = add_signal(d, SIGHUP, &d->sig_hup)) < 0)
 		return r;
-	devtable_set_listener(d->ctx.devices, on_device_event, d);
-	d->ctx.detach = detach_engine_new(d->ctx.base, d->ctx.devices,
-					  &(struct detach_config){
-						  .step_timeout_ms = d->opts.step_timeout_ms,
-						  .proc_root = d->opts.proc_root,
-						  .state_changed = on_state_changed,
-						  .ctx = d,
-					  });
-	d->ctx.claims = claims_new();
-	d->ctx.claim = claim_engine_new(d->ctx.devices, d->ctx.claims, d->ctx.detach,
-					on_state_changed, d);
+	wire(d);
 	r = load_policy(d);
 	if (r < 0)
 		return r;
-	d->ctx.persist = persist_new(&d->ctx, d->opts.state_dir, reattach_orphans(d));
-	claim_engine_set_save(d->ctx.claim, save_state, d);
-	d->ctx.monitor = monitor_new(d->ctx.base, d->ctx.devices, d->opts.source,
-				     d->have_hooks ? &d->hooks : NULL);
-	monitor_set_resync_callback(d->ctx.monitor, on_resync, d);
-	r = monitor_start(d->ctx.monitor);
+	d->ctx.policy = d->policy;
+	d->monitor = monitor_new(d->base, d->devices, d->opts.source,
+				 d->have_hooks ? &d->hooks : NULL);
+	d->ctx.monitor = d->monitor;
+	monitor_set_resync_callback(d->monitor, on_resync, d);
+	r = monitor_start(d->monitor);
 	if (r < 0)
 		return r;
 	/* The table is whole now: what the state file says is reconciled
 	 * with it before anyone can ask. */
-	r = persist_restore(d->ctx.persist);
+	r = restore_state(&(struct restore_config){
+		.persist = d->persist,
+		.devices = d->devices,
+		.claims = d->claims,
+		.detach = d->detach,
+		.reattach_orphans = reattach_orphans(d),
+	});
 	if (r < 0)
 		return r;
-	d->ctx.server = server_new(&d->ctx, &cfg);
-	policyctl_socket_group(&d->ctx);
-	r = server_start(d->ctx.server);
+	d->dispatcher = (struct dispatcher){ .ctx = &d->ctx };
+	d->dispatcher.methods = methods_table(&d->dispatcher.n_methods);
+	d->server = server_new(d->base, &cfg);
+	watch_set_server(d->watch, d->server);
+	/* The socket's group, now that there is a socket. */
+	on_policy(policyctl_policy(d->policy), d);
+	r = server_start(d->server);
 	if (r < 0) {
 		log_error("cannot listen on %s: %s", d->opts.socket_path, strerror(-r));
 		return r;
 	}
 	/* The policy's own moves start once clients can watch them. */
-	d->automate = automate_new(&d->ctx);
 	automate_start(d->automate);
 	log_info("ready on %s (pid %ld)", d->opts.socket_path, (long)getpid());
 	notify_ready();
@@ -378,15 +401,15 @@ int hostdevd_daemonize(struct hostdevd *d)
 	}
 	log_use_syslog(true);
 	/* libevent's backends hold kernel state that a fork does not carry. */
-	return event_reinit(d->ctx.base) < 0 ? -EINVAL : 0;
+	return event_reinit(d->base) < 0 ? -EINVAL : 0;
 }
 
 int hostdevd_run(struct hostdevd *d)
 {
-	return event_base_dispatch(d->ctx.base) < 0 ? -EIO : 0;
+	return event_base_dispatch(d->base) < 0 ? -EIO : 0;
 }
 
 void hostdevd_stop(struct hostdevd *d)
 {
-	event_base_loopexit(d->ctx.base, NULL);
+	event_base_loopexit(d->base, NULL);
 }

@@ -6,7 +6,7 @@
 #include "monitor/monitor.h"
 
 struct event_base;
-struct hd_context;
+struct methods_ctx;
 struct hostdevd;
 
 /* `hooks` are the monitor's test seams; NULL in production. */
@@ -27,4 +27,4 @@ int hostdevd_run(struct hostdevd *d);
 void hostdevd_stop(struct hostdevd *d);
 
 struct event_base *hostdevd_base(struct hostdevd *d);
-struct hd_context *hostdevd_context(struct hostdevd *d);
+struct methods_ctx *hostdevd_context(struct hostdevd *d);

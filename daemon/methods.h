@@ -1,103 +1,66 @@
-/* The Varlink methods hostdevd serves, as a table.
- *
- * Each entry names a method, the permission a peer needs to call it, the
- * parameters it takes and its handler.  The dispatcher does every check that
- * is common to all methods, once, before a handler runs: the interface and
- * method exist, the peer holds the permission, "more" is set where a method
- * streams, every parameter is known and of its declared type, required ones
- * are present.  Handlers only do their own work and reply. */
+/* The Varlink methods hostdevd serves, in families of their own files:
+ * the service interface (method-service.c), devices and Watch
+ * (method-devices.c), node operations (method-node.c), claims
+ * (method-claims.c), policy (method-policy.c), status (method-status.c).
+ * Each family is a table of entries (daemon/dispatch.h); methods_table()
+ * is all of them.  Adding a method: its handler and one entry in its
+ * family's table, and the schema in docs/io.hostdevd.varlink. */
 #pragma once
 
-#include "common/varlink.h"
-#include "policy/policy.h"
+#include "daemon/dispatch.h"
+#include "state/devtable.h"
 
-#include <json-c/json.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <sys/types.h>
+#include <stdint.h>
 
-struct hd_context;
-struct server_call;
+struct claim_engine;
+struct claim_owner;
+struct claims;
+struct detach_engine;
+struct monitor;
+struct persist;
+struct policyctl;
+struct watch;
+
+/* What the handlers reach: the daemon's long-lived objects, owned by the
+ * composition root (daemon/daemon.c) and borrowed here.  Tests fill only
+ * what their methods use; the rest may be NULL. */
+struct methods_ctx {
+	struct devtable *devices;
+	struct claims *claims;
+	struct claim_engine *claim;   /* Claim and Release (engine/claim.h) */
+	struct detach_engine *detach; /* the operations (engine/detach.h) */
+	struct persist *persist;      /* the state file (engine/persist.h) */
+	struct policyctl *policy;     /* the policy in force (daemon/policyctl.h);
+				       * NULL: the built-in default */
+	struct monitor *monitor;      /* GetStatus's event counters */
+	struct watch *watch;          /* Watch and its sequence (daemon/watch.h) */
+	uint64_t start_ns;            /* now_ns() when the daemon started */
+};
 
 /* The interface description served for io.hostdevd: docs/io.hostdevd.varlink,
  * embedded at build time (idl.c). */
 extern const char hostdevd_idl[];
 extern const size_t hostdevd_idl_len;
 
-/* The permissions the policy's clients section grants (policy.h). */
-enum hd_permission {
-	PERM_LIST = POLICY_PERM_LIST,
-	PERM_WATCH = POLICY_PERM_WATCH,
-	PERM_CLAIM = POLICY_PERM_CLAIM,
-	PERM_RELEASE = POLICY_PERM_RELEASE,
-	PERM_DETACH = POLICY_PERM_DETACH,
-	PERM_RESET = POLICY_PERM_RESET,
-	PERM_ADMIN = POLICY_PERM_ADMIN,
-	PERM__COUNT = POLICY_PERM__COUNT
-};
-
-const char *permission_name(enum hd_permission perm);
-
-#define HD_PEER_MAX_GROUPS 64
-
-/* Who is on the other end of a connection, from SO_PEERCRED and
- * SO_PEERGROUPS at accept: what the peer was when it connected. */
-struct hd_peer {
-	uid_t uid; /* (uid_t)-1 when the kernel would not say */
-	gid_t gid;
-	pid_t pid;
-	size_t n_groups; /* supplementary groups, at most HD_PEER_MAX_GROUPS */
-	gid_t groups[HD_PEER_MAX_GROUPS];
-};
-
-/* The one place that decides what a peer may do: the policy's clients
- * (policy_permissions), the built-in default when ctx has no policy. */
-bool peer_has_permission(const struct hd_context *ctx, const struct hd_peer *peer,
-			 enum hd_permission perm);
-/* The same peer as the policy module sees it. */
-struct policy_peer peer_for_policy(const struct hd_peer *peer);
-
-enum param_type {
-	PARAM_STRING,
-	PARAM_INT,
-	PARAM_BOOL,
-	/* Structured: the dispatcher checks the JSON type, the handler the
-	 * contents. */
-	PARAM_OBJECT,
-	PARAM_ARRAY,
-};
-
-struct param_def {
-	const char *name;
-	enum param_type type;
-	bool required;
-};
-
-enum method_flags {
-	METHOD_NEEDS_MORE = 1u << 0, /* streams replies: refuse a call without "more" */
-	METHOD_ANY_PEER = 1u << 1,   /* introspection: needs no permission */
-};
-
-/* A handler must answer through server_call_reply() or server_call_error()
- * before it returns (the server drops the answer to a oneway call). */
-typedef void (*method_handler)(struct hd_context *ctx, struct server_call *call,
-			       json_object *params);
-
-struct method_def {
-	const char *name; /* fully qualified: "io.hostdevd.ListDevices" */
-	method_handler handler;
-	enum hd_permission perm;
-	unsigned flags;
-	const struct param_def *params; /* ends with { NULL }; NULL for none */
-};
-
-/* The methods hostdevd serves. */
+/* Every method hostdevd serves. */
 const struct method_def *methods_table(size_t *n);
 
-/* Checks `vc` against `table` (see the top of this file) and runs the
- * handler, or answers with the standard error. */
-void methods_dispatch(const struct method_def *table, size_t n, struct hd_context *ctx,
-		      struct server_call *call, const struct vl_call *vc);
+/* The families' tables, each ending with { NULL }. */
+extern const struct method_def service_methods[], device_methods[], node_methods[],
+	claim_methods[], policy_methods[], status_methods[];
 
-/* Error replies the handlers of several modules share. */
-void reply_invalid_parameter(struct server_call *call, const char *parameter);
+/* For the families: resolves a "device" selector; answers the call and
+ * returns NULL when it names no single device.  `param` names the
+ * parameter an invalid selector came in. */
+struct device *methods_resolve(struct methods_ctx *ctx, struct server_call *call,
+			       const char *sel, const char *param);
+/* The schema's Owner in params' "owner": driver and domain non-empty
+ * strings, uuid optional; false when it is not one. */
+bool methods_owner(json_object *params, struct claim_owner *owner);
+/* A count as a JSON int (capped at INT64_MAX). */
+void methods_add_count(json_object *o, const char *key, uint64_t v);
+/* The policy in force, or NULL for the built-in default. */
+const struct policy *methods_policy(const struct methods_ctx *ctx);
+/* Whether hostdevd serves the interface named by len bytes at name
+ * (method-service.c), for the answer to an unknown method. */
+bool methods_interface_known(const char *name, size_t len);

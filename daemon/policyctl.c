@@ -1,17 +1,60 @@
 #include "daemon/policyctl.h"
-#include "engine/claim.h"
-#include "daemon/context.h"
-#include "daemon/server.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "state/claims.h"
-#include "state/devtable.h"
+#include "daemon/devjson.h"
 
 #include <errno.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-struct policy *policyctl_load(const char *path, struct policy_error *e)
+struct subscriber {
+	policyctl_fn fn;
+	void *ctx;
+};
+
+struct policyctl {
+	char *path;
+	struct policy *policy;
+	struct subscriber *subs;
+	size_t n_subs;
+};
+
+struct policyctl *policyctl_new(const char *path)
+{
+	struct policyctl *pc = xcalloc(1, sizeof(*pc));
+
+	pc->path = xstrdup(path);
+	return pc;
+}
+
+void policyctl_free(struct policyctl *pc)
+{
+	if (!pc)
+		return;
+	policy_free(pc->policy);
+	free(pc->subs);
+	free(pc->path);
+	free(pc);
+}
+
+void policyctl_subscribe(struct policyctl *pc, policyctl_fn fn, void *ctx)
+{
+	pc->subs = xrealloc(pc->subs, (pc->n_subs + 1) * sizeof(*pc->subs));
+	pc->subs[pc->n_subs++] = (struct subscriber){ fn, ctx };
+	if (pc->policy)
+		fn(pc->policy, ctx);
+}
+
+const struct policy *policyctl_policy(const struct policyctl *pc)
+{
+	return pc ? pc->policy : NULL;
+}
+
+const char *policyctl_path(const struct policyctl *pc)
+{
+	return pc ? pc->path : NULL;
+}
+
+static struct policy *load(const char *path, struct policy_error *e)
 {
 	struct stat st;
 	struct policy *p;
@@ -31,62 +74,66 @@ struct policy *policyctl_load(const char *path, struct policy_error *e)
 	return p;
 }
 
-void policyctl_socket_group(struct hd_context *ctx)
+/* Nothing keeps a pointer into the old policy past this call: claim
+ * checks decide and answer within one turn of the loop, and actions copy
+ * what they keep. */
+static void install(struct policyctl *pc, struct policy *p)
 {
-	gid_t gid = getegid();
+	struct policy *old = pc->policy;
 
-	if (!ctx->server || !ctx->policy)
-		return;
-	policy_socket_group(ctx->policy, &gid);
-	server_set_group(ctx->server, gid);
-}
-
-void policyctl_install(struct hd_context *ctx, struct policy *p)
-{
-	struct policy *old = ctx->policy;
-
-	/* Nothing keeps a pointer into the old policy past this call: claim
-	 * checks decide and answer within one turn of the loop. */
-	ctx->policy = p;
-	if (ctx->claim)
-		claim_engine_set_policy(ctx->claim, p);
-	policyctl_socket_group(ctx);
+	pc->policy = p;
+	for (size_t i = 0; i < pc->n_subs; i++)
+		pc->subs[i].fn(p, pc->subs[i].ctx);
 	policy_free(old);
 }
 
-bool policyctl_conflict(const struct hd_context *ctx, const struct claim_entry *e,
-			struct policy_decision *d, char *reason, size_t size)
+int policyctl_load(struct policyctl *pc, struct policy_error *e)
+{
+	struct policy *p;
+
+	if (!pc->path) {
+		*e = (struct policy_error){ .message = "this daemon has no policy path to read" };
+		return -EINVAL;
+	}
+	p = load(pc->path, e);
+	if (!p)
+		return -EINVAL;
+	install(pc, p);
+	return 0;
+}
+
+bool policyctl_conflict(const struct policy *p, const struct devtable *t,
+			const struct claim_entry *e, struct policy_decision *d, char *reason,
+			size_t size)
 {
 	const struct device *dev;
 
 	/* A missing device is decided when it returns; a claim still being
 	 * made or released is not yet (or no longer) granted. */
-	if (!ctx->policy || e->phase != CLAIM_HELD ||
-	    !(dev = devtable_get(ctx->devices, e->device)))
+	if (!p || e->phase != CLAIM_HELD || !(dev = devtable_get(t, e->device)))
 		return false;
-	policy_decide(ctx->policy, dev, POLICY_MOMENT_CLAIM, d);
+	policy_decide(p, dev, POLICY_MOMENT_CLAIM, d);
 	return policy_refuses_claim(d, e->driver, e->domain, reason, size);
 }
 
-int policyctl_reload(struct hd_context *ctx, struct policy_error *e)
+int policyctl_reload(struct policyctl *pc, const struct claims *c, const struct devtable *t,
+		     struct policy_error *e)
 {
 	char msg[sizeof(e->file) + sizeof(e->message) + 16], reason[256];
-	struct policy *p = policyctl_load(ctx->policy_path, e);
 	struct policy_decision d;
 
-	if (!p) {
+	if (policyctl_load(pc, e) < 0) {
 		policy_error_format(e, msg, sizeof(msg));
 		log_error("policy not reloaded, the one before stays in force: %s", msg);
 		return -EINVAL;
 	}
-	policyctl_install(ctx, p);
-	for (size_t i = 0; ctx->claims && i < claims_count(ctx->claims); i++) {
-		const struct claim_entry *c = claims_at(ctx->claims, i);
+	for (size_t i = 0; c && i < claims_count(c); i++) {
+		const struct claim_entry *h = claims_at(c, i);
 
-		if (policyctl_conflict(ctx, c, &d, reason, sizeof(reason)))
-			log_dev_warn(c->device, "claimed by %s/%s, which the new policy would "
+		if (policyctl_conflict(pc->policy, t, h, &d, reason, sizeof(reason)))
+			log_dev_warn(h->device, "claimed by %s/%s, which the new policy would "
 						"refuse (%s): the claim stays until released",
-				     c->driver, c->domain, reason);
+				     h->driver, h->domain, reason);
 	}
 	return 0;
 }
@@ -100,27 +147,22 @@ static json_object *conflict(const struct claim_entry *e, const struct policy_de
 	json_object_object_add(owner, "driver", json_object_new_string(e->driver));
 	json_object_object_add(owner, "domain", json_object_new_string(e->domain));
 	json_object_object_add(o, "owner", owner);
-	json_object_object_add(o, "action", json_object_new_string(policy_action_name(d->action)));
-	if (d->rule >= 0)
-		json_object_object_add(o, "rule", json_object_new_int(d->rule + 1));
-	if (d->file) {
-		json_object_object_add(o, "file", json_object_new_string(d->file));
-		json_object_object_add(o, "line", json_object_new_int(d->line));
-	}
+	devjson_add_decision(o, d);
 	json_object_object_add(o, "reason", json_object_new_string(reason));
 	return o;
 }
 
-json_object *policyctl_conflicts(const struct hd_context *ctx)
+json_object *policyctl_conflicts(const struct policyctl *pc, const struct claims *c,
+				 const struct devtable *t)
 {
 	json_object *arr = json_object_new_array();
 	struct policy_decision d;
 	char reason[256];
 
-	for (size_t i = 0; ctx->claims && i < claims_count(ctx->claims); i++) {
-		const struct claim_entry *e = claims_at(ctx->claims, i);
+	for (size_t i = 0; c && i < claims_count(c); i++) {
+		const struct claim_entry *e = claims_at(c, i);
 
-		if (policyctl_conflict(ctx, e, &d, reason, sizeof(reason)))
+		if (policyctl_conflict(policyctl_policy(pc), t, e, &d, reason, sizeof(reason)))
 			json_object_array_add(arr, conflict(e, &d, reason));
 	}
 	return arr;

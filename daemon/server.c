@@ -1,10 +1,6 @@
 #include "daemon/server.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "common/varlink.h"
-#include "daemon/context.h"
-#include "daemon/devjson.h"
-#include "daemon/methods.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -40,13 +36,13 @@ struct conn {
 };
 
 struct server {
-	struct hd_context *ctx;
+	struct event_base *base;
+	server_dispatch_fn dispatch;
+	void *dispatch_ctx;
 	char *socket_path;
 	size_t max_message, max_outbuf, watch_limit;
 	unsigned socket_mode;
 	struct timeval drain_timeout;
-	const struct method_def *methods;
-	size_t n_methods;
 	int listen_fd;
 	ino_t socket_ino; /* of the socket file we bound, to remove only ours */
 	bool have_gid;    /* server_set_group() was called */
@@ -54,7 +50,6 @@ struct server {
 	struct event *accept_ev, *backoff_ev;
 	struct conn *conns, *watchers;
 	size_t n_conns, n_watchers;
-	uint64_t sequence;
 };
 
 struct server_call {
@@ -149,7 +144,7 @@ static void conn_start_drain(struct conn *c)
 		return;
 	c->draining = true;
 	watcher_unlink(c);
-	c->drain_ev = evtimer_new(s->ctx->base, on_drain_timeout, c);
+	c->drain_ev = evtimer_new(s->base, on_drain_timeout, c);
 	if (!c->drain_ev)
 		fatal("out of memory");
 	evtimer_add(c->drain_ev, &s->drain_timeout);
@@ -265,18 +260,25 @@ static void conn_send_error(struct conn *c, const char *error, json_object *para
 	conn_send(c, buf, len);
 }
 
+/* The transport's own errors, through the error table like every other. */
+static void conn_send_err(struct conn *c, const struct hd_err *e)
+{
+	conn_send_error(c, err_name(e->code), err_params(e));
+}
+
 /* ---- input ------------------------------------------------------------ */
 
 static void conn_refuse_too_large(struct conn *c)
 {
-	json_object *p = json_object_new_object();
+	struct hd_err e;
 
 	log_info("client pid %d uid %d sent a message over %zu bytes: closing", (int)c->peer.pid,
 		 (int)c->peer.uid, c->server->max_message);
-	json_object_object_add(p, "limit", json_object_new_int64((int64_t)c->server->max_message));
+	err_set(&e, HDE_REQUEST_TOO_LARGE, NULL);
+	e.number = (int64_t)c->server->max_message;
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	conn_start_drain(c);
-	conn_send_error(c, "io.hostdevd.RequestTooLarge", p);
+	conn_send_err(c, &e);
 }
 
 static void conn_handle_message(struct conn *c, size_t len)
@@ -288,17 +290,17 @@ static void conn_handle_message(struct conn *c, size_t len)
 	const char *reason;
 
 	if (vl_parse_call(msg, len, &root, &vc, &reason) < 0) {
-		json_object *p = json_object_new_object();
+		struct hd_err e;
 
 		log_debug("client pid %d: invalid request: %s", (int)c->peer.pid, reason);
-		json_object_object_add(p, "reason", json_object_new_string(reason));
-		conn_send_error(c, "io.hostdevd.InvalidRequest", p);
+		err_reason(&e, HDE_INVALID_REQUEST, NULL, "%s", reason);
+		conn_send_err(c, &e);
 	} else {
 		struct server_call call = {
 			.conn = c, .method = vc.method, .more = vc.more, .oneway = vc.oneway
 		};
 
-		methods_dispatch(s->methods, s->n_methods, s->ctx, &call, &vc);
+		s->dispatch(s->dispatch_ctx, &call, &vc);
 		if (!call.replied && !call.oneway && !call.deferred)
 			fatal("method %s returned without replying", vc.method);
 		json_object_put(root);
@@ -427,9 +429,9 @@ static void conn_new(struct server *s, int fd)
 	} else {
 		log_warn("client on fd %d: SO_PEERCRED: %s", fd, strerror(errno));
 	}
-	c->read_ev = event_new(s->ctx->base, fd, EV_READ | EV_PERSIST, on_read, c);
-	c->write_ev = event_new(s->ctx->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
-	c->resume_ev = event_new(s->ctx->base, -1, 0, on_resume, c);
+	c->read_ev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_read, c);
+	c->write_ev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+	c->resume_ev = event_new(s->base, -1, 0, on_resume, c);
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
 	if (!c->read_ev || !c->write_ev || !c->resume_ev || !c->in || !c->out)
@@ -575,8 +577,8 @@ int server_start(struct server *s)
 		unlink(s->socket_path);
 		return r;
 	}
-	s->accept_ev = event_new(s->ctx->base, fd, EV_READ | EV_PERSIST, on_accept, s);
-	s->backoff_ev = evtimer_new(s->ctx->base, on_backoff_over, s);
+	s->accept_ev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_accept, s);
+	s->backoff_ev = evtimer_new(s->base, on_backoff_over, s);
 	if (!s->accept_ev || !s->backoff_ev)
 		fatal("out of memory");
 	event_add(s->accept_ev, NULL);
@@ -590,7 +592,7 @@ int server_start(struct server *s)
 
 /* ---- the server ------------------------------------------------------- */
 
-struct server *server_new(struct hd_context *ctx, const struct server_config *cfg)
+struct server *server_new(struct event_base *base, const struct server_config *cfg)
 {
 	struct server *s = xcalloc(1, sizeof(*s));
 	unsigned drain_ms = cfg->drain_timeout_ms ? cfg->drain_timeout_ms
@@ -598,7 +600,11 @@ struct server *server_new(struct hd_context *ctx, const struct server_config *cf
 
 	if (!cfg->socket_path || !*cfg->socket_path)
 		fatal("server_new: no socket path");
-	s->ctx = ctx;
+	if (!cfg->dispatch)
+		fatal("server_new: nothing to dispatch calls to");
+	s->base = base;
+	s->dispatch = cfg->dispatch;
+	s->dispatch_ctx = cfg->dispatch_ctx;
 	s->socket_path = xstrdup(cfg->socket_path);
 	s->max_message = cfg->max_message ? cfg->max_message : VL_DEFAULT_MAX_MESSAGE;
 	s->max_outbuf = cfg->max_outbuf ? cfg->max_outbuf : SERVER_DEFAULT_MAX_OUTBUF;
@@ -607,10 +613,6 @@ struct server *server_new(struct hd_context *ctx, const struct server_config *cf
 	s->socket_mode = cfg->socket_mode ? cfg->socket_mode : SERVER_DEFAULT_SOCKET_MODE;
 	s->drain_timeout = (struct timeval){ .tv_sec = drain_ms / 1000,
 					     .tv_usec = (drain_ms % 1000) * 1000 };
-	s->methods = cfg->methods;
-	s->n_methods = cfg->n_methods;
-	if (!s->methods)
-		s->methods = methods_table(&s->n_methods);
 	s->listen_fd = -1;
 	return s;
 }
@@ -642,11 +644,6 @@ void server_free(struct server *s)
 	free(s);
 }
 
-uint64_t server_sequence(const struct server *s)
-{
-	return s->sequence;
-}
-
 size_t server_client_count(const struct server *s)
 {
 	return s->n_conns;
@@ -661,83 +658,31 @@ size_t server_watcher_count(const struct server *s)
 
 /* The watcher holds more unread events than it may: tell it which event it
  * got last and close it, rather than let it grow without bound. */
-static void watcher_too_slow(struct conn *c)
+static void watcher_too_slow(struct conn *c, uint64_t last_sent)
 {
-	struct server *s = c->server;
-	json_object *p = json_object_new_object();
+	struct hd_err e;
 
 	log_warn("watcher pid %d uid %d left %zu bytes unread: dropping it", (int)c->peer.pid,
 		 (int)c->peer.uid, evbuffer_get_length(c->out));
-	json_object_object_add(p, "sequence", json_object_new_int64((int64_t)s->sequence - 1));
+	err_set(&e, HDE_WATCHER_TOO_SLOW, NULL);
+	e.number = (int64_t)last_sent;
 	conn_start_drain(c);
-	conn_send_error(c, "io.hostdevd.WatcherTooSlow", p);
+	conn_send_err(c, &e);
 }
 
-/* Queues one message, formatted once, for every watcher. */
-static void broadcast_text(struct server *s, const char *msg, size_t len)
+void server_broadcast(struct server *s, const char *msg, size_t len, uint64_t last_sent)
 {
 	struct conn *next;
 
 	for (struct conn *c = s->watchers; c; c = next) {
 		next = c->watch_next;
 		if (evbuffer_get_length(c->out) > s->watch_limit) {
-			watcher_too_slow(c);
+			watcher_too_slow(c, last_sent);
 			continue;
 		}
 		out_add(c, msg, len);
 		conn_kick(c);
 	}
-}
-
-void server_broadcast_device_event(struct server *s, enum dev_event ev, const struct device *dev,
-				   const char *detail)
-{
-	static const char head[] = "{\"parameters\":{\"sequence\":";
-	static const char mid[] = ",\"event\":";
-	static const char tail[] = "},\"continues\":true}"; /* and its NUL */
-	struct devjson_buf b = { 0 };
-
-	s->sequence++;
-	if (!s->watchers)
-		return;
-	devjson_append(&b, head, sizeof(head) - 1);
-	devjson_append_int(&b, (int64_t)s->sequence);
-	devjson_append(&b, mid, sizeof(mid) - 1);
-	devjson_append_event(&b, s->ctx->devices, s->ctx->claims, ev, dev, detail);
-	devjson_append(&b, tail, sizeof(tail));
-	broadcast_text(s, b.data, b.len);
-	free(b.data);
-}
-
-/* A reply of {sequence, key: value} to every watcher; value is taken. */
-static void broadcast_one(struct server *s, const char *key, json_object *value)
-{
-	json_object *p;
-	size_t len;
-	char *msg;
-
-	s->sequence++;
-	if (!s->watchers) {
-		json_object_put(value);
-		return;
-	}
-	p = json_object_new_object();
-	json_object_object_add(p, "sequence", json_object_new_int64((int64_t)s->sequence));
-	json_object_object_add(p, key, value);
-	msg = vl_format_reply(p, true, &len);
-	json_object_put(p);
-	broadcast_text(s, msg, len);
-	free(msg);
-}
-
-void server_broadcast_resync(struct server *s)
-{
-	broadcast_one(s, "resync", json_object_new_boolean(1));
-}
-
-void server_broadcast_policy_event(struct server *s, json_object *policy)
-{
-	broadcast_one(s, "policy", json_object_get(policy));
 }
 
 /* ---- calls ------------------------------------------------------------ */
@@ -816,7 +761,12 @@ void server_call_error(struct server_call *call, const char *error, json_object 
 	conn_send_error(call->conn, error, params);
 }
 
-uint64_t server_call_watch(struct server_call *call)
+void server_call_err(struct server_call *call, const struct hd_err *e)
+{
+	server_call_error(call, err_name(e->code), err_params(e));
+}
+
+void server_call_watch(struct server_call *call)
 {
 	struct conn *c = call->conn;
 	struct server *s = c->server;
@@ -829,7 +779,6 @@ uint64_t server_call_watch(struct server_call *call)
 		s->watchers = c;
 		s->n_watchers++;
 	}
-	return s->sequence;
 }
 
 struct server_call *server_call_defer(struct server_call *call)

@@ -1,12 +1,15 @@
-/* The control socket: Varlink over a Unix stream socket.
+/* The control socket: Varlink over a Unix stream socket, as a transport.
  *
- * Accepts connections (SOCK_CLOEXEC | SOCK_NONBLOCK), frames NUL-terminated
- * messages, refuses ones over the size cap, dispatches calls through the
- * method table (daemon/methods.h) and streams Watch events.  A client whose
- * unread replies pile up beyond a cap is dropped without slowing the others. */
+ * Accepts connections (SOCK_CLOEXEC | SOCK_NONBLOCK), takes each peer's
+ * credentials, frames NUL-terminated messages, refuses ones over the size
+ * cap, hands every call to the dispatch function it is given
+ * (daemon/dispatch.h) and queues what watchers are sent (daemon/watch.h).
+ * It knows no method and no device.  A client whose unread replies pile up
+ * beyond a cap is dropped without slowing the others. */
 #pragma once
 
-#include "state/devtable.h"
+#include "common/errors.h"
+#include "common/varlink.h"
 
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -14,11 +17,25 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct hd_context;
-struct hd_peer;
-struct method_def;
+struct event_base;
 struct server;
 struct server_call;
+
+#define HD_PEER_MAX_GROUPS 64
+
+/* Who is on the other end of a connection, from SO_PEERCRED and
+ * SO_PEERGROUPS at accept: what the peer was when it connected. */
+struct hd_peer {
+	uid_t uid; /* (uid_t)-1 when the kernel would not say */
+	gid_t gid;
+	pid_t pid;
+	size_t n_groups; /* supplementary groups, at most HD_PEER_MAX_GROUPS */
+	gid_t groups[HD_PEER_MAX_GROUPS];
+};
+
+/* Runs one call: it must answer it (server_call_reply/error/err) before it
+ * returns, or keep it (server_call_defer). */
+typedef void (*server_dispatch_fn)(void *ctx, struct server_call *call, const struct vl_call *vc);
 
 /* Zero in a field means its default. */
 struct server_config {
@@ -29,16 +46,15 @@ struct server_config {
 	/* How long a connection being closed (after RequestTooLarge or
 	 * WatcherTooSlow) may take to read its last reply; default 5000 ms. */
 	unsigned drain_timeout_ms;
-	/* The method table; NULL serves methods_table().  Tests pass their own. */
-	const struct method_def *methods;
-	size_t n_methods;
+	server_dispatch_fn dispatch; /* required */
+	void *dispatch_ctx;
 };
 
 #define SERVER_DEFAULT_MAX_OUTBUF (16u * 1024 * 1024)
 #define SERVER_DEFAULT_SOCKET_MODE 0660
 #define SERVER_DEFAULT_DRAIN_TIMEOUT_MS 5000
 
-struct server *server_new(struct hd_context *ctx, const struct server_config *cfg);
+struct server *server_new(struct event_base *base, const struct server_config *cfg);
 /* Binds (replacing a stale socket file) and listens.  Returns 0 or -errno. */
 int server_start(struct server *s);
 void server_free(struct server *s);
@@ -46,20 +62,16 @@ void server_free(struct server *s);
  * its mode: members of the group may connect.  Logged on failure. */
 void server_set_group(struct server *s, gid_t gid);
 
-/* Sends one device event to every watcher, with the next sequence number. */
-void server_broadcast_device_event(struct server *s, enum dev_event ev,
-				   const struct device *dev, const char *detail);
-/* Tells every watcher that the daemon resynchronised from sysfs. */
-void server_broadcast_resync(struct server *s);
-/* Tells every watcher what the policy did on its own (engine/automate.h):
- * `policy` is the schema's PolicyAction, borrowed. */
-void server_broadcast_policy_event(struct server *s, json_object *policy);
+/* Queues one message (`len` bytes, its NUL included) for every watcher.  A
+ * watcher that left too much unread is told WatcherTooSlow, naming
+ * `last_sent`, the sequence number of the message before this one, and
+ * dropped. */
+void server_broadcast(struct server *s, const char *msg, size_t len, uint64_t last_sent);
 
-uint64_t server_sequence(const struct server *s);
 size_t server_client_count(const struct server *s);
 size_t server_watcher_count(const struct server *s);
 
-/* One call being answered, handed to a method handler (daemon/methods.h).
+/* One call being answered, handed to the dispatch function.
  * Valid until the handler returns, unless deferred. */
 const struct hd_peer *server_call_peer(const struct server_call *call);
 struct server *server_call_server(const struct server_call *call);
@@ -69,15 +81,17 @@ struct server *server_call_server(const struct server_call *call);
  * oneway call. */
 void server_call_reply(struct server_call *call, json_object *params, bool continues);
 /* The same with the parameters as JSON text of an object, for replies too
- * large to build as json-c objects (daemon/devjson.h).  Takes `params`, a
+ * large to build as json-c objects (common/jsonbuf.h).  Takes `params`, a
  * malloc'd buffer of `len` bytes (no NUL needed). */
 void server_call_reply_text(struct server_call *call, char *params, size_t len, bool continues);
 /* Sends an error reply; `params` (may be NULL) is consumed. */
 void server_call_error(struct server_call *call, const char *error, json_object *params);
+/* The same from the one error type: its name and parameters as the error
+ * table lays them out (common/errors.h). */
+void server_call_err(struct server_call *call, const struct hd_err *e);
 /* Makes the call's connection a watcher: from now on it receives every
- * broadcast and no further calls are read from it.  Returns the current
- * sequence number, which the handler sends as its first reply. */
-uint64_t server_call_watch(struct server_call *call);
+ * broadcast and no further calls are read from it. */
+void server_call_watch(struct server_call *call);
 
 /* Keeps a call past its handler's return, for an answer that comes later
  * (after a worker thread finishes).  Returns a handle holding one reference;

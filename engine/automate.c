@@ -1,13 +1,9 @@
 #include "engine/automate.h"
-#include "daemon/context.h"
-#include "engine/detach.h"
-#include "daemon/server.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "policy/policy.h"
-#include "state/claims.h"
+#include "engine/bus.h"
+#include "state/bus.h"
 
-#include <json-c/json.h>
 #include <string.h>
 
 /* How often the daemon tried to move one device since it appeared. */
@@ -18,28 +14,43 @@ struct tries {
 };
 
 struct automate {
-	struct hd_context *ctx;
+	struct devtable *devices;
+	struct claims *claims;
+	struct detach_engine *detach;
+	const struct policy *policy;
+	automate_notice_fn notice;
+	void *notice_ctx;
 	bool started;
 	struct tries *tries;
 	size_t n_tries;
 	size_t pending;
 };
 
-/* One action under way.  The decision is copied: a reload may free the
- * policy it came from before the action is answered. */
+/* One action under way.  The decision's strings are copied: a reload may
+ * free the policy it came from before the action is answered. */
 struct act {
 	struct automate *a;
-	enum policy_action action;
-	char *device, *file, *owner_driver, *owner_domain;
-	int rule, line;
+	char *device;
+	struct policy_decision d;
+	char *file, *stub, *owner_driver, *owner_domain;
 };
 
-struct automate *automate_new(struct hd_context *ctx)
+struct automate *automate_new(struct devtable *t, struct claims *c, struct detach_engine *de,
+			      automate_notice_fn notice, void *ctx)
 {
 	struct automate *a = xcalloc(1, sizeof(*a));
 
-	a->ctx = ctx;
+	a->devices = t;
+	a->claims = c;
+	a->detach = de;
+	a->notice = notice;
+	a->notice_ctx = ctx;
 	return a;
+}
+
+void automate_set_policy(struct automate *a, const struct policy *p)
+{
+	a->policy = p;
 }
 
 void automate_free(struct automate *a)
@@ -80,46 +91,11 @@ static void tries_forget(struct automate *a, const char *id)
 	*t = a->tries[--a->n_tries];
 }
 
-static void add_str(json_object *o, const char *key, const char *v)
-{
-	if (v)
-		json_object_object_add(o, key, json_object_new_string(v));
-}
-
-/* The Watch notice: what the policy did with a device and how it went. */
-static void tell(struct act *x, const struct detach_result *r)
-{
-	json_object *o = json_object_new_object();
-
-	add_str(o, "action", policy_action_name(x->action));
-	add_str(o, "device", x->device);
-	if (x->action == POLICY_ASSIGN) {
-		json_object *owner = json_object_new_object();
-
-		add_str(owner, "driver", x->owner_driver);
-		add_str(owner, "domain", x->owner_domain);
-		json_object_object_add(o, "owner", owner);
-	}
-	if (x->rule >= 0)
-		json_object_object_add(o, "rule", json_object_new_int(x->rule + 1));
-	if (x->file) {
-		add_str(o, "file", x->file);
-		json_object_object_add(o, "line", json_object_new_int(x->line));
-	}
-	add_str(o, "outcome", r->status == DETACH_OK ? "done" : "failed");
-	if (r->status != DETACH_OK) {
-		add_str(o, "error", r->error);
-		add_str(o, "reason", r->reason ? r->reason : r->failure.message);
-	}
-	if (x->a->ctx->server)
-		server_broadcast_policy_event(x->a->ctx->server, o);
-	json_object_put(o);
-}
-
 static void act_free(struct act *x)
 {
 	free(x->device);
 	free(x->file);
+	free(x->stub);
 	free(x->owner_driver);
 	free(x->owner_domain);
 	free(x);
@@ -129,30 +105,24 @@ static void on_done(const struct detach_result *r, void *arg)
 {
 	struct act *x = arg;
 	struct automate *a = x->a;
-	struct device *dev;
 	struct tries *t;
 
 	a->pending--;
 	if ((t = tries_of(a, x->device, false)))
 		t->busy = false;
-	if (r->status == DETACH_OK) {
+	if (r->err.code == HDE_OK) {
 		tries_forget(a, x->device);
-		log_dev_info(x->device, "policy %s (%s:%d): %s", policy_action_name(x->action),
-			     x->file ? x->file : "default", x->line, r->outcome);
-		if (r->kind == DETACH_KIND_USB_AUTHORIZE &&
-		    (dev = devtable_get(a->ctx->devices, x->device))) {
-			/* The kernel tells no event for the attribute itself. */
-			dev->usb.authorized = false;
-			if (a->ctx->server)
-				server_broadcast_device_event(a->ctx->server, DEV_EVENT_CHANGE, dev,
-							      NULL);
-		}
+		log_dev_info(x->device, "policy %s (%s:%d): %s", policy_action_name(x->d.action),
+			     x->file ? x->file : "default", x->d.line, r->outcome);
 	} else {
 		log_dev_warn(x->device, "policy %s (%s:%d) not done: %s: %s",
-			     policy_action_name(x->action), x->file ? x->file : "default", x->line,
-			     r->error, r->reason ? r->reason : r->failure.message);
+			     policy_action_name(x->d.action), x->file ? x->file : "default",
+			     x->d.line, err_name(r->err.code), err_detail(&r->err));
 	}
-	tell(x, r);
+	if (a->notice)
+		a->notice(&(struct automate_notice){ .device = x->device, .decision = &x->d,
+						     .result = r },
+			  a->notice_ctx);
 	act_free(x);
 }
 
@@ -162,36 +132,14 @@ static struct act *act_new(struct automate *a, const struct device *dev,
 	struct act *x = xcalloc(1, sizeof(*x));
 
 	x->a = a;
-	x->action = d->action;
 	x->device = xstrdup(dev->id);
-	x->file = d->file ? xstrdup(d->file) : NULL;
-	x->line = d->line;
-	x->rule = d->rule;
-	x->owner_driver = d->owner_driver ? xstrdup(d->owner_driver) : NULL;
-	x->owner_domain = d->owner_domain ? xstrdup(d->owner_domain) : NULL;
+	x->d = *d;
+	x->d.file = x->file = xstrdup(d->file);
+	x->d.stub = x->stub = xstrdup(d->stub);
+	x->d.owner_driver = x->owner_driver = xstrdup(d->owner_driver);
+	x->d.owner_domain = x->owner_domain = xstrdup(d->owner_domain);
 	a->pending++;
 	return x;
-}
-
-/* What the decision asks of this device now, if anything: the kind of
- * operation, or -1. */
-static int wanted(const struct device *dev, const struct policy_decision *d)
-{
-	switch (d->action) {
-	case POLICY_DETACH:
-	case POLICY_ASSIGN:
-		/* USB devices have no stub: a claim of one records it, and QEMU
-		 * takes it from the host drivers itself. */
-		if (dev->bus != HD_BUS_PCI || driver_is_stub(dev->driver))
-			return -1;
-		return DETACH_KIND_DETACH;
-	case POLICY_REFUSE:
-		if (!d->deauthorize || dev->bus != HD_BUS_USB || !dev->usb.authorized)
-			return -1;
-		return DETACH_KIND_USB_AUTHORIZE;
-	default:
-		return -1;
-	}
 }
 
 /* arm: the device has just appeared (or the daemon just started), so the
@@ -201,17 +149,15 @@ static int wanted(const struct device *dev, const struct policy_decision *d)
 static void consider(struct automate *a, const struct device *dev, enum policy_moment m,
 		     bool arm)
 {
-	struct hd_context *ctx = a->ctx;
+	const struct bus_engine *b = bus_engine_of(dev);
 	struct policy_decision d;
 	struct tries *t;
 	struct act *x;
-	int kind;
 
-	if (!ctx->policy || dev->state != DEV_HOST || (ctx->claims && claims_find(ctx->claims, dev->id)))
+	if (!a->policy || dev->state != DEV_HOST || claims_find(a->claims, dev->id))
 		return;
-	policy_decide(ctx->policy, dev, m, &d);
-	kind = wanted(dev, &d);
-	if (kind < 0)
+	policy_decide(a->policy, dev, m, &d);
+	if (!b->policy_wants(dev, &d))
 		return;
 	t = tries_of(a, dev->id, arm);
 	/* A USB device's interface events come while its deauthorization
@@ -231,17 +177,12 @@ static void consider(struct automate *a, const struct device *dev, enum policy_m
 	log_dev_info(dev->id, "policy %s by %s:%d (%s)", policy_action_name(d.action),
 		     d.file ? d.file : "default", d.line,
 		     m == POLICY_MOMENT_START ? "present at start" : "appeared");
-	if (kind == DETACH_KIND_USB_AUTHORIZE)
-		usb_authorize_start(ctx->detach, dev->id, false, on_done, x);
-	else if (d.host_critical_ok)
-		detach_start_checked(ctx->detach, dev->id, d.stub, on_done, x);
-	else
-		detach_start(ctx->detach, dev->id, d.stub, on_done, x);
+	b->policy_act(a->detach, dev, &x->d, on_done, x);
 }
 
 void automate_start(struct automate *a)
 {
-	struct devtable *t = a->ctx->devices;
+	struct devtable *t = a->devices;
 	size_t n = devtable_count(t);
 	char **ids = xcalloc(n + 1, sizeof(*ids));
 
@@ -264,7 +205,7 @@ void automate_device_event(struct automate *a, enum dev_event ev, const struct d
 {
 	if (!a->started)
 		return;
-	if (dev->bus == HD_BUS_USB) {
+	if (bus_of(dev)->child_devtype) {
 		/* A USB device's interfaces come after its own add: a rule on
 		 * interface_class can only decide once they are there, so
 		 * each interface's add and bind is another look. */
@@ -291,4 +232,10 @@ void automate_device_event(struct automate *a, enum dev_event ev, const struct d
 	default:
 		break;
 	}
+}
+
+void automate_listener(enum dev_event ev, const struct device *dev, const char *detail,
+		       void *arg)
+{
+	automate_device_event(arg, ev, dev, detail);
 }

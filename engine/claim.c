@@ -1,8 +1,11 @@
 #include "engine/claim.h"
-#include "engine/failpoint.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "engine/bus.h"
+#include "engine/failpoint.h"
+#include "policy/refusal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +15,6 @@ struct claim_engine {
 	struct devtable *devices;
 	struct claims *claims;
 	struct detach_engine *detach;
-	void (*state_changed)(const struct device *dev, void *ctx);
-	void *ctx;
 	void (*save)(void *ctx, claim_saved_fn done, void *arg);
 	void *save_ctx;
 	const struct policy *policy;
@@ -27,46 +28,26 @@ struct claim_op {
 	char **ids;
 	size_t n, next;
 	bool *skip;          /* claim: already held by this owner */
-	bool *detached_here; /* claim: this request moved it to the stub */
+	bool *detached_here; /* claim: this request moved it */
 	bool managed;
-	char *stub;
 	claim_done_fn done;
 	void *ctx;
-	/* The engine's failure, kept across the rollback. */
-	struct detach_result failure;
-	char failure_device[64], failure_reason[64];
+	/* The operation's failure, kept across the rollback. */
+	struct hd_err_store failure;
 	/* A claim whose acknowledgement could not be saved: rolled back, and
 	 * this is the answer. */
 	int state_err;
 	char state_msg[512];
 };
 
-static const char *const status_errors[] = {
-	[CLAIM_OK] = NULL,
-	[CLAIM_IN_USE] = "io.hostdevd.DeviceInUse",
-	[CLAIM_NOT_VIABLE] = "io.hostdevd.GroupNotViable",
-	[CLAIM_BUSY] = "io.hostdevd.DeviceBusy",
-	[CLAIM_BAD_STATE] = "io.hostdevd.InvalidDeviceState",
-	[CLAIM_NOT_CLAIMED] = "io.hostdevd.NotClaimed",
-	[CLAIM_NOT_PERMITTED] = "io.hostdevd.PermissionDenied",
-	[CLAIM_HOST_CRITICAL] = "io.hostdevd.HostCritical",
-	[CLAIM_STATE_FAILED] = "io.hostdevd.StateUnavailable",
-	[CLAIM_POLICY_REFUSED] = "io.hostdevd.PolicyRefused",
-	[CLAIM_ENGINE_ERROR] = NULL, /* the engine's */
-};
-
 struct claim_engine *claim_engine_new(struct devtable *t, struct claims *c,
-				      struct detach_engine *detach,
-				      void (*state_changed)(const struct device *dev, void *ctx),
-				      void *ctx)
+				      struct detach_engine *detach)
 {
 	struct claim_engine *ce = xcalloc(1, sizeof(*ce));
 
 	ce->devices = t;
 	ce->claims = c;
 	ce->detach = detach;
-	ce->state_changed = state_changed;
-	ce->ctx = ctx;
 	return ce;
 }
 
@@ -88,12 +69,10 @@ static void save_then(struct claim_engine *ce, claim_saved_fn then, void *arg)
 }
 
 /* A save that failed, as the StateUnavailable answer about `device`. */
-static void state_failed(struct claim_result *r, const char *device, int rc, const char *err)
+static void state_failed(struct hd_err *e, const char *device, int rc, const char *err)
 {
-	r->status = CLAIM_STATE_FAILED;
-	r->device = device;
-	r->state_err = -rc;
-	snprintf(r->reason_buf, sizeof(r->reason_buf), "%s", err);
+	err_set(e, HDE_STATE_UNAVAILABLE, device);
+	op_error_set(&e->failure, -rc, NULL, NULL, "%s", err);
 }
 
 void claim_engine_set_policy(struct claim_engine *ce, const struct policy *p)
@@ -101,23 +80,23 @@ void claim_engine_set_policy(struct claim_engine *ce, const struct policy *p)
 	ce->policy = p;
 }
 
-/* What the policy says of claiming dev for this owner: false with *r
+/* What the policy says of claiming dev for this owner: false with *e
  * filled when it refuses.  *lifted: a rule lifts the host-critical check. */
 static bool policy_allows(struct claim_engine *ce, const struct claim_request *req,
-			  const struct device *dev, struct claim_result *r, bool *lifted)
+			  const struct device *dev, struct hd_err *e, bool *lifted)
 {
-	struct policy_decision *d = &r->policy;
+	struct policy_decision d;
+	char reason[sizeof(e->reason)];
 
 	*lifted = false;
 	if (!ce->policy)
 		return true;
-	policy_decide(ce->policy, dev, POLICY_MOMENT_CLAIM, d);
-	*lifted = d->host_critical_ok;
-	if (!policy_refuses_claim(d, req->owner.driver, req->owner.domain, r->reason_buf,
-				  sizeof(r->reason_buf)))
+	policy_decide(ce->policy, dev, POLICY_MOMENT_CLAIM, &d);
+	*lifted = d.host_critical_ok;
+	if (!policy_refuses_claim(&d, req->owner.driver, req->owner.domain, reason,
+				  sizeof(reason)))
 		return true;
-	r->status = CLAIM_POLICY_REFUSED;
-	r->reason = r->reason_buf;
+	policy_refusal(&d, dev->id, reason, e);
 	return false;
 }
 
@@ -135,16 +114,11 @@ void claim_engine_free(struct claim_engine *ce)
 static void device_move(struct claim_engine *ce, struct device *dev, enum dev_state to,
 			const char *why)
 {
-	if (dev->state != to && device_set_state(dev, to, why) && ce->state_changed)
-		ce->state_changed(dev, ce->ctx);
+	devtable_set_state(ce->devices, dev, to, why);
 }
 
 static void finish(struct claim_op *op, struct claim_result *r)
 {
-	if (!r->error && r->status != CLAIM_ENGINE_ERROR)
-		r->error = status_errors[r->status];
-	else if (r->status == CLAIM_ENGINE_ERROR)
-		r->error = r->detach->error;
 	op->done(r, op->ctx);
 	for (size_t i = 0; i < op->n; i++)
 		free(op->ids[i]);
@@ -154,7 +128,6 @@ static void finish(struct claim_op *op, struct claim_result *r)
 	free(op->driver);
 	free(op->domain);
 	free(op->uuid);
-	free(op->stub);
 	free(op);
 }
 
@@ -178,77 +151,66 @@ static struct claim_op *op_new(struct claim_engine *ce, const struct claim_owner
 	return op;
 }
 
-static void save_failure(struct claim_op *op, const struct detach_result *r)
-{
-	op->failure = *r;
-	snprintf(op->failure_device, sizeof(op->failure_device), "%s", r->device);
-	snprintf(op->failure_reason, sizeof(op->failure_reason), "%s",
-		 r->reason ? r->reason : "");
-	op->failure.device = op->failure_device;
-	op->failure.reason = r->reason ? op->failure_reason : NULL;
-	op->failure.driver = NULL;
-	op->failure.outcome = NULL;
-}
-
-enum claim_status claim_blocks(const struct claim_engine *ce, const char *device,
-			       const struct claim_entry **entry)
-{
-	const struct claim_entry *e = claims_find(ce->claims, device);
-
-	*entry = e;
-	if (!e)
-		return CLAIM_OK;
-	return e->phase == CLAIM_HELD ? CLAIM_IN_USE : CLAIM_BUSY;
-}
-
-/* ---- Claim: checks ------------------------------------------------------ */
-
 static const char *phase_operation(enum claim_phase phase)
 {
 	return phase == CLAIM_RELEASING ? "Release" : "Claim";
 }
 
-/* The state a device must be in for this claim to take it. */
-static bool state_claimable(const struct claim_request *req, const struct device *dev)
+static void in_use(struct hd_err *e, const char *device, const struct claim_entry *holder)
 {
-	if (dev->bus == HD_BUS_USB)
-		return dev->state == DEV_HOST;
-	/* Unmanaged: the caller detached it before; it must be in the pool. */
-	return dev->state == DEV_DETACHED || (req->managed && dev->state == DEV_HOST);
+	err_set(e, HDE_DEVICE_IN_USE, device);
+	e->driver = holder->driver;
+	e->domain = holder->domain;
 }
 
-/* The device's own entry and state; returns false with *r filled when the
+bool claim_blocks(const struct claim_engine *ce, const char *device,
+		  const struct claim_entry **entry, struct hd_err *err)
+{
+	const struct claim_entry *e = claims_find(ce->claims, device);
+
+	*entry = e;
+	if (!e)
+		return false;
+	if (e->phase == CLAIM_HELD) {
+		in_use(err, e->device, e);
+	} else {
+		err_set(err, HDE_DEVICE_BUSY, device);
+		err->operation = phase_operation(e->phase);
+	}
+	return true;
+}
+
+/* ---- Claim: checks ------------------------------------------------------ */
+
+/* The device's own entry and state; returns false with *e filled when the
  * claim cannot go ahead, sets *held when this owner holds it already. */
 static bool check_device(struct claim_engine *ce, const struct claim_request *req,
-			 const struct device *dev, bool *held, struct claim_result *r)
+			 const struct device *dev, bool *held, struct hd_err *e)
 {
-	const struct claim_entry *e = claims_find(ce->claims, dev->id);
+	const struct claim_entry *c = claims_find(ce->claims, dev->id);
 	bool lifted;
 
 	*held = false;
-	r->device = dev->id;
-	if (e && e->phase != CLAIM_HELD) {
-		r->status = CLAIM_BUSY;
-		r->operation = phase_operation(e->phase);
-	} else if (e && !claim_owned_by(e, &req->owner)) {
-		r->status = CLAIM_IN_USE;
-		r->holder = e;
-	} else if (e) {
+	if (c && c->phase != CLAIM_HELD) {
+		err_set(e, HDE_DEVICE_BUSY, dev->id);
+		e->operation = phase_operation(c->phase);
+	} else if (c && !claim_owned_by(c, &req->owner)) {
+		in_use(e, dev->id, c);
+	} else if (c) {
 		*held = true;
 		return true;
 	} else if (dev->state == DEV_DETACHING || dev->state == DEV_RELEASING) {
-		r->status = CLAIM_BUSY;
-		r->operation = dev->state == DEV_DETACHING ? "Detach" : "Reattach";
-	} else if (!state_claimable(req, dev)) {
-		r->status = CLAIM_BAD_STATE;
-		r->state = dev_state_name(dev->state);
-	} else if (!policy_allows(ce, req, dev, r, &lifted)) {
+		err_set(e, HDE_DEVICE_BUSY, dev->id);
+		e->operation = dev->state == DEV_DETACHING ? "Detach" : "Reattach";
+	} else if (!bus_engine_of(dev)->claimable(dev, req->managed)) {
+		err_set(e, HDE_INVALID_DEVICE_STATE, dev->id);
+		e->state = dev_state_name(dev->state);
+	} else if (!policy_allows(ce, req, dev, e, &lifted)) {
 		return false;
-	} else if (!lifted && !driver_is_stub(dev->driver) &&
-		   (r->reason = detach_host_critical(ce->detach, dev, r->reason_buf,
-						     sizeof(r->reason_buf)))) {
+	} else if (!lifted && !driver_is_stub(dev->driver)) {
 		/* Before the group: a bridge is refused as a bridge. */
-		r->status = CLAIM_HOST_CRITICAL;
+		err_set(e, HDE_HOST_CRITICAL, dev->id);
+		return !detach_host_critical(ce->detach, dev, e->reason, sizeof(e->reason));
 	} else {
 		return true;
 	}
@@ -256,7 +218,7 @@ static bool check_device(struct claim_engine *ce, const struct claim_request *re
 }
 
 static bool check_group(struct claim_engine *ce, const struct claim_request *req,
-			const struct device *dev, struct claim_result *r)
+			const struct device *dev, struct hd_err *e)
 {
 	const struct claim_entry *holder;
 	char **members;
@@ -266,40 +228,35 @@ static bool check_group(struct claim_engine *ce, const struct claim_request *req
 	case CLAIM_GROUP_VIABLE:
 		return true;
 	case CLAIM_GROUP_IN_USE:
-		r->status = CLAIM_IN_USE;
-		r->device = holder->device;
-		r->holder = holder;
+		in_use(e, holder->device, holder);
 		return false;
 	default:
-		r->status = CLAIM_NOT_VIABLE;
-		r->device = dev->id;
-		r->group = dev->pci.iommu_group;
-		r->members = members;
+		err_set(e, HDE_GROUP_NOT_VIABLE, dev->id);
+		e->group = device_iommu_group(dev);
+		e->members = members;
 		return false;
 	}
 }
 
-static void log_refusal(const struct claim_request *req, const struct claim_result *r)
+static void log_refusal(const struct claim_request *req, const struct hd_err *e)
 {
-	char msg[256];
+	const char *who = req->owner.driver, *what = req->owner.domain;
 
-	if (r->status == CLAIM_IN_USE)
-		log_dev_info(r->device, "claim by %s/%s refused: %s", req->owner.driver,
-			     req->owner.domain, claim_in_use_message(r->holder, msg, sizeof(msg)));
-	else if (r->status == CLAIM_HOST_CRITICAL || r->status == CLAIM_POLICY_REFUSED)
-		log_dev_info(r->device, "claim by %s/%s refused: %s", req->owner.driver,
-			     req->owner.domain, r->reason);
-	else if (r->status == CLAIM_NOT_VIABLE)
-		log_dev_info(r->device, "claim by %s/%s refused: IOMMU group %d has members "
-			     "on host drivers", req->owner.driver, req->owner.domain, r->group);
+	if (e->code == HDE_DEVICE_IN_USE)
+		log_dev_info(e->device, "claim by %s/%s refused: %s is in use by driver %s, domain %s",
+			     who, what, e->device, e->driver, e->domain);
+	else if (e->code == HDE_HOST_CRITICAL || e->code == HDE_POLICY_REFUSED)
+		log_dev_info(e->device, "claim by %s/%s refused: %s", who, what, e->reason);
+	else if (e->code == HDE_GROUP_NOT_VIABLE)
+		log_dev_info(e->device, "claim by %s/%s refused: IOMMU group %d has members "
+			     "on host drivers", who, what, e->group);
 	else
-		log_dev_info(r->device, "claim by %s/%s refused: %s", req->owner.driver,
-			     req->owner.domain, status_errors[r->status]);
+		log_dev_info(e->device, "claim by %s/%s refused: %s", who, what, err_name(e->code));
 }
 
 /* Every check, for every device, before anything is reserved. */
 static bool claim_check(struct claim_engine *ce, const struct claim_request *req, bool *skip,
-			struct claim_result *r)
+			struct hd_err *e)
 {
 	for (size_t i = 0; i < req->n_devices; i++) {
 		struct device *dev = devtable_get(ce->devices, req->devices[i]);
@@ -307,9 +264,9 @@ static bool claim_check(struct claim_engine *ce, const struct claim_request *req
 		if (!dev)
 			fatal("%s: claim of a device the handler did not resolve",
 			      req->devices[i]);
-		if (!check_device(ce, req, dev, &skip[i], r) ||
-		    (!skip[i] && !check_group(ce, req, dev, r))) {
-			log_refusal(req, r);
+		if (!check_device(ce, req, dev, &skip[i], e) ||
+		    (!skip[i] && !check_group(ce, req, dev, e))) {
+			log_refusal(req, e);
 			return false;
 		}
 	}
@@ -319,12 +276,13 @@ static bool claim_check(struct claim_engine *ce, const struct claim_request *req
 /* ---- Claim: steps ------------------------------------------------------- */
 
 static void claim_next(struct claim_op *op);
-static void claim_bad_state(struct claim_op *op, const struct device *dev);
-static void claim_usb(struct claim_op *op, const struct device *dev);
-
 static void rollback_next(struct claim_op *op);
-
 static void on_commit_saved(int rc, const char *err, void *arg);
+
+static void keep_failure(struct claim_op *op, const struct hd_err *e)
+{
+	err_keep(&op->failure, e);
+}
 
 /* Held on disk first, then acknowledged: a claim the store cannot hold is
  * rolled back like any other failure. */
@@ -336,7 +294,7 @@ static void claim_commit(struct claim_op *op)
 		struct claim_entry *e = claims_find(ce->claims, op->ids[i]);
 
 		if (!op->skip[i]) {
-			e->phase = CLAIM_HELD;
+			claim_set_phase(e, CLAIM_HELD, "claimed");
 			e->since = (int64_t)time(NULL);
 		}
 	}
@@ -347,13 +305,14 @@ static void on_commit_saved(int rc, const char *err, void *arg)
 {
 	struct claim_op *op = arg;
 	struct claim_engine *ce = op->ce;
-	struct claim_result r = { .status = CLAIM_OK, .devices = op->ids, .n_devices = op->n };
+	struct claim_result r = { .devices = op->ids, .n_devices = op->n };
 	char why[160];
 
 	if (rc < 0) {
 		for (size_t i = 0; i < op->n; i++)
 			if (!op->skip[i])
-				claims_find(ce->claims, op->ids[i])->phase = CLAIM_RESERVED;
+				claim_set_phase(claims_find(ce->claims, op->ids[i]), CLAIM_RESERVED,
+						"acknowledgement not saved");
 		op->state_err = -rc;
 		snprintf(op->state_msg, sizeof(op->state_msg), "%s", err);
 		rollback_next(op);
@@ -380,48 +339,44 @@ static void drop_reservations(struct claim_op *op)
 
 static void claim_fail(struct claim_op *op)
 {
-	struct claim_result r = { .status = CLAIM_ENGINE_ERROR, .device = op->failure.device,
-				  .detach = &op->failure };
+	struct claim_result r = { .err = op->failure.err };
 
-	if (op->state_err) {
-		r = (struct claim_result){ .status = CLAIM_STATE_FAILED, .device = op->ids[0],
-					   .state_err = op->state_err };
-		snprintf(r.reason_buf, sizeof(r.reason_buf), "%s", op->state_msg);
-	}
+	if (op->state_err)
+		state_failed(&r.err, op->ids[0], -op->state_err, op->state_msg);
 	drop_reservations(op);
 	save_then(op->ce, NULL, NULL); /* the reservations are gone from disk too */
 	finish(op, &r);
 }
 
-
 static void on_rolled_back(const struct detach_result *r, void *arg)
 {
 	struct claim_op *op = arg;
 
-	if (r->status != DETACH_OK)
-		log_dev_warn(r->device, "claim rollback: reattach failed (%s)",
-			     r->failure.message[0] ? r->failure.message : r->error);
+	if (r->err.code != HDE_OK)
+		log_dev_warn(r->device, "claim rollback: reattach failed (%s)", err_text(&r->err));
 	rollback_next(op);
 }
 
-/* Undoes, newest first, every detach this request made. */
+/* Undoes, newest first, every move this request made. */
 static void rollback_next(struct claim_op *op)
 {
 	while (op->next > 0) {
 		size_t i = --op->next;
+		const struct claim_entry *e;
+		const struct device *dev;
 
-		if (op->detached_here[i] && !op->ce->stopping) {
-			const struct claim_entry *e = claims_find(op->ce->claims, op->ids[i]);
-			const struct device *dev = devtable_get(op->ce->devices, op->ids[i]);
-
-			log_dev_info(op->ids[i], "claim failed: reattaching");
-			if (dev && dev->bus == HD_BUS_USB)
-				usb_interfaces_start(op->ce->detach, op->ids[i], false, e->unbound,
-						     e->n_unbound, on_rolled_back, op);
-			else
-				reattach_start(op->ce->detach, op->ids[i], on_rolled_back, op);
-			return;
+		if (!op->detached_here[i] || op->ce->stopping)
+			continue;
+		e = claims_find(op->ce->claims, op->ids[i]);
+		dev = devtable_get(op->ce->devices, op->ids[i]);
+		log_dev_info(op->ids[i], "claim failed: reattaching");
+		if (!dev) {
+			log_dev_warn(op->ids[i], "claim rollback: reattach failed (%s)",
+				     err_name(HDE_DEVICE_NOT_FOUND));
+			continue;
 		}
+		bus_engine_of(dev)->untake(op->ce->detach, dev, e, on_rolled_back, op);
+		return;
 	}
 	claim_fail(op);
 }
@@ -430,13 +385,13 @@ static void on_claim_detached(const struct detach_result *r, void *arg)
 {
 	struct claim_op *op = arg;
 
-	if (r->status != DETACH_OK) {
-		save_failure(op, r);
+	if (r->err.code != HDE_OK) {
+		keep_failure(op, &r->err);
 		rollback_next(op);
 		return;
 	}
-	/* "bound" (PCI, to the stub) or "unbound" (USB interfaces): something
-	 * moved that a rollback must move back; "already": nothing did. */
+	/* "bound" (to the stub) or "unbound" (USB interfaces): something moved
+	 * that a rollback must move back; "already": nothing did. */
 	op->detached_here[op->next] = streq(r->outcome, "bound") || streq(r->outcome, "unbound");
 	op->next++;
 	claim_next(op);
@@ -444,35 +399,19 @@ static void on_claim_detached(const struct detach_result *r, void *arg)
 
 static void claim_bad_state(struct claim_op *op, const struct device *dev)
 {
-	struct detach_result r = { .kind = DETACH_KIND_DETACH, .status = DETACH_BAD_STATE,
-				   .device = dev->id, .error = "io.hostdevd.InvalidDeviceState",
-				   .reason = dev_state_name(dev->state) };
+	struct hd_err e;
 
-	save_failure(op, &r);
+	err_set(&e, HDE_INVALID_DEVICE_STATE, dev->id);
+	e.state = dev_state_name(dev->state);
+	keep_failure(op, &e);
 	rollback_next(op);
 }
 
-/* A USB device: its interface drivers go if the request asks and any is
- * bound; otherwise there is nothing to write. */
-static void claim_usb(struct claim_op *op, const struct device *dev)
-{
-	const struct claim_entry *e = claims_find(op->ce->claims, dev->id);
-
-	if (dev->state != DEV_HOST) {
-		claim_bad_state(op, dev);
-	} else if (e->n_unbound) {
-		usb_interfaces_start(op->ce->detach, dev->id, true, e->unbound, e->n_unbound,
-				     on_claim_detached, op);
-	} else {
-		op->next++;
-		claim_next(op);
-	}
-}
-
-/* A device already on a stub stays on it: the engine answers "already"
- * and writes nothing. */
+/* Each device in turn, through its bus: a device already where the claim
+ * wants it is taken as it is. */
 static void claim_next(struct claim_op *op)
 {
+	const struct claim_entry *e;
 	struct device *dev;
 
 	while (op->next < op->n && op->skip[op->next])
@@ -482,64 +421,52 @@ static void claim_next(struct claim_op *op)
 		return;
 	}
 	dev = devtable_get(op->ce->devices, op->ids[op->next]);
-	if (dev && dev->bus == HD_BUS_USB) {
-		claim_usb(op, dev);
+	if (!dev) {
+		struct hd_err gone;
+
+		err_set(&gone, HDE_DEVICE_NOT_FOUND, op->ids[op->next]);
+		keep_failure(op, &gone);
+		rollback_next(op);
 		return;
 	}
-	/* Something else may have rebound it since the checks. */
-	if (dev && !op->managed && dev->state != DEV_DETACHED) {
-		claim_bad_state(op, dev);
-		return;
-	}
+	e = claims_find(op->ce->claims, dev->id);
 	/* check_device applied the host-critical rules (and any lift). */
-	detach_start_checked(op->ce->detach, op->ids[op->next],
-			     dev && dev->state == DEV_DETACHED ? dev->driver : op->stub,
-			     on_claim_detached, op);
-}
-
-/* The interface drivers a USB claim unbinds: those bound now, except
- * usbfs, which is a user-space program's (a hypervisor's libusb) claim on
- * the interface, not a host driver to restore. */
-static void plan_unbind(struct claim_entry *e, const struct device *dev)
-{
-	e->unbound = xcalloc(dev->usb.n_ifaces + 1, sizeof(*e->unbound));
-	for (size_t i = 0; i < dev->usb.n_ifaces; i++) {
-		const struct usb_iface *f = &dev->usb.ifaces[i];
-
-		if (!f->driver || streq(f->driver, "usbfs"))
-			continue;
-		e->unbound[e->n_unbound].iface = xstrdup(f->id);
-		e->unbound[e->n_unbound].driver = xstrdup(f->driver);
-		e->n_unbound++;
+	switch (bus_engine_of(dev)->take(op->ce->detach, dev, e, op->managed, on_claim_detached,
+					 op)) {
+	case BUS_TAKE_BAD_STATE:
+		/* Something else rebound it since the checks. */
+		claim_bad_state(op, dev);
+		break;
+	case BUS_TAKE_NOTHING:
+		op->next++;
+		claim_next(op);
+		break;
+	case BUS_TAKE_STARTED:
+		break;
 	}
 }
 
-/* Whether the claim will write to sysfs: a managed PCI function not on a
- * stub yet, or a USB device whose interface drivers it unbinds. */
+/* Whether the claim will write to sysfs: the intent is saved first. */
 static bool claim_writes(struct claim_engine *ce, const struct claim_op *op)
 {
 	for (size_t i = 0; i < op->n; i++) {
 		const struct device *dev = devtable_get(ce->devices, op->ids[i]);
-		const struct claim_entry *e = claims_find(ce->claims, op->ids[i]);
 
-		if (op->skip[i] || !dev)
-			continue;
-		if (dev->bus == HD_BUS_USB ? e->n_unbound > 0
-					   : op->managed && !driver_is_stub(dev->driver))
+		if (!op->skip[i] && dev &&
+		    bus_engine_of(dev)->take_writes(claims_find(ce->claims, op->ids[i]), dev,
+						    op->managed))
 			return true;
 	}
 	return false;
 }
 
-/* Whether a release will write: a managed PCI function or a USB device
- * with interface drivers to bind again. */
+/* Whether a release will write: the intent is saved first. */
 static bool release_writes(struct claim_engine *ce, char *const *ids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const struct claim_entry *e = claims_find(ce->claims, ids[i]);
 		const struct device *dev = devtable_get(ce->devices, ids[i]);
 
-		if (dev && (dev->bus == HD_BUS_USB ? e->n_unbound > 0 : e->managed))
+		if (dev && bus_engine_of(dev)->give_back_writes(claims_find(ce->claims, ids[i])))
 			return true;
 	}
 	return false;
@@ -548,19 +475,13 @@ static bool release_writes(struct claim_engine *ce, char *const *ids, size_t n)
 static void reserve(struct claim_engine *ce, const struct claim_request *req,
 		    const struct device *dev)
 {
-	bool usb = dev->bus == HD_BUS_USB;
-	struct claim_entry *e = claims_reserve(ce->claims, dev->id, &req->owner,
-					       usb ? req->unbind_interfaces : req->managed,
-					       &req->cred);
+	struct claim_entry *e =
+		claims_reserve(ce->claims, dev->id, &req->owner, req->managed, &req->cred);
 
 	e->vendor = dev->vendor;
 	e->product = dev->product;
-	e->serial = usb ? xstrdup(dev->usb.serial) : NULL;
-	e->stub = usb ? NULL : xstrdup(req->stub ? req->stub : STUB_DEFAULT);
-	if (usb && req->unbind_interfaces)
-		plan_unbind(e, dev);
-	if (usb && !e->n_unbound)
-		e->managed = false; /* nothing bound: nothing will move */
+	e->serial = xstrdup(device_serial(dev));
+	bus_engine_of(dev)->reserve(e, dev, req);
 }
 
 static void on_intent_saved(int rc, const char *err, void *arg)
@@ -575,7 +496,7 @@ static void on_intent_saved(int rc, const char *err, void *arg)
 	}
 	drop_reservations(op);
 	log_info("claim by %s/%s refused: %s", op->driver, op->domain, err);
-	state_failed(&r, op->ids[0], rc, err);
+	state_failed(&r.err, op->ids[0], rc, err);
 	finish(op, &r);
 }
 
@@ -586,9 +507,8 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	struct claim_result r = { 0 };
 
 	op->managed = req->managed;
-	op->stub = xstrdup(req->stub ? req->stub : STUB_DEFAULT);
-	if (!claim_check(ce, req, op->skip, &r)) {
-		char **members = r.members;
+	if (!claim_check(ce, req, op->skip, &r.err)) {
+		char **members = (char **)r.err.members;
 
 		finish(op, &r);
 		claims_members_free(members);
@@ -613,24 +533,26 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 /* ---- Release ------------------------------------------------------------ */
 
 static bool release_check_entry(const struct release_request *req,
-				const struct claim_entry *e, const char *id,
-				struct claim_result *r)
+				const struct claim_entry *e, const char *id, struct hd_err *err)
 {
-	r->device = id;
-	if (!e || !claim_owned_by(e, &req->owner))
-		r->status = CLAIM_NOT_CLAIMED;
-	else if (e->phase != CLAIM_HELD)
-		r->status = CLAIM_BUSY, r->operation = phase_operation(e->phase);
-	else if (!req->admin && e->cred.uid != req->cred.uid)
-		r->status = CLAIM_NOT_PERMITTED;
-	else
+	if (!e || !claim_owned_by(e, &req->owner)) {
+		err_set(err, HDE_NOT_CLAIMED, id);
+	} else if (e->phase != CLAIM_HELD) {
+		err_set(err, HDE_DEVICE_BUSY, id);
+		err->operation = phase_operation(e->phase);
+	} else if (!req->admin && e->cred.uid != req->cred.uid) {
+		err_reason(err, HDE_PERMISSION_DENIED, id, "the claim was made by another user");
+		err->method = "io.hostdevd.Release";
+		err->permission = policy_permission_name(POLICY_PERM_ADMIN);
+	} else {
 		return true;
+	}
 	return false;
 }
 
-/* The devices to release, all checked; NULL with *r filled on a refusal. */
+/* The devices to release, all checked; NULL with *err filled on a refusal. */
 static char **release_collect(struct claim_engine *ce, const struct release_request *req,
-			      size_t *n, struct claim_result *r)
+			      size_t *n, struct hd_err *err)
 {
 	size_t total = req->devices ? req->n_devices : claims_count(ce->claims);
 	char **ids = xcalloc(total + 1, sizeof(*ids));
@@ -649,7 +571,7 @@ static char **release_collect(struct claim_engine *ce, const struct release_requ
 			if (!claim_owned_by(e, &req->owner))
 				continue;
 		}
-		if (!release_check_entry(req, e, id, r)) {
+		if (!release_check_entry(req, e, id, err)) {
 			free(ids);
 			return NULL;
 		}
@@ -660,22 +582,22 @@ static char **release_collect(struct claim_engine *ce, const struct release_requ
 
 static void release_next(struct claim_op *op);
 
-static void on_reattached(const struct detach_result *r, void *arg)
+static void on_given_back(const struct detach_result *r, void *arg)
 {
 	struct claim_op *op = arg;
-	struct claim_result res = { .status = CLAIM_ENGINE_ERROR, .device = r->device,
-				    .detach = r };
+	struct claim_result res = { .err = r->err };
 
 	/* The claim is over whatever the kernel did: the device is where the
 	 * engine left it (its original driver, the pool, or error). */
 	claims_remove(op->ce->claims, r->device);
-	if (r->status == DETACH_OK) {
+	if (r->err.code == HDE_OK) {
 		op->next++;
 		release_next(op);
 		return;
 	}
 	for (size_t i = op->next + 1; i < op->n; i++)
-		claims_find(op->ce->claims, op->ids[i])->phase = CLAIM_HELD;
+		claim_set_phase(claims_find(op->ce->claims, op->ids[i]), CLAIM_HELD,
+				"release stopped");
 	save_then(op->ce, NULL, NULL);
 	finish(op, &res);
 }
@@ -688,31 +610,16 @@ static void release_next(struct claim_op *op)
 		const char *id = op->ids[op->next];
 		struct claim_entry *e = claims_find(ce->claims, id);
 		struct device *dev = devtable_get(ce->devices, id);
-		bool usb = dev && dev->bus == HD_BUS_USB;
 
-		if (usb && e->n_unbound) {
-			device_move(ce, dev, DEV_RELEASING, "released");
-			usb_interfaces_start(ce->detach, id, false, e->unbound, e->n_unbound,
-					     on_reattached, op);
+		if (dev && bus_engine_of(dev)->give_back(ce->detach, ce->devices, dev, e,
+							  on_given_back, op))
 			return;
-		}
-		if (usb) {
-			device_move(ce, dev, DEV_RELEASING, "released");
-			device_move(ce, dev, DEV_HOST, "nothing to restore");
-		} else if (dev) {
-			device_move(ce, dev, DEV_DETACHED, "released");
-		}
-		if (!usb && e->managed && dev) {
-			reattach_start(ce->detach, id, on_reattached, op);
-			return;
-		}
 		claims_remove(ce->claims, id);
 	}
 	/* The release happened whatever the disk says; a failed save is
 	 * logged, and a restart then finds the devices back with the host. */
 	save_then(ce, NULL, NULL);
-	finish(op, &(struct claim_result){ .status = CLAIM_OK, .devices = op->ids,
-					   .n_devices = op->n });
+	finish(op, &(struct claim_result){ .devices = op->ids, .n_devices = op->n });
 	failpoint("release.after_ack");
 }
 
@@ -727,8 +634,9 @@ static void on_release_intent_saved(int rc, const char *err, void *arg)
 		return;
 	}
 	for (size_t i = 0; i < op->n; i++)
-		claims_find(op->ce->claims, op->ids[i])->phase = CLAIM_HELD;
-	state_failed(&r, op->ids[0], rc, err);
+		claim_set_phase(claims_find(op->ce->claims, op->ids[i]), CLAIM_HELD,
+				"release not saved");
+	state_failed(&r.err, op->ids[0], rc, err);
 	finish(op, &r);
 }
 
@@ -737,7 +645,7 @@ void release_start(struct claim_engine *ce, const struct release_request *req,
 {
 	struct claim_result r = { 0 };
 	size_t n;
-	_cleanup_free_ char **ids = release_collect(ce, req, &n, &r);
+	_cleanup_free_ char **ids = release_collect(ce, req, &n, &r.err);
 	struct claim_op *op;
 
 	if (!ids) {
@@ -747,7 +655,7 @@ void release_start(struct claim_engine *ce, const struct release_request *req,
 	}
 	op = op_new(ce, &req->owner, ids, n, done, ctx);
 	for (size_t i = 0; i < n; i++)
-		claims_find(ce->claims, ids[i])->phase = CLAIM_RELEASING;
+		claim_set_phase(claims_find(ce->claims, ids[i]), CLAIM_RELEASING, "release");
 	log_info("release by %s/%s of %zu device(s)", req->owner.driver, req->owner.domain, n);
 	if (n && release_writes(ce, ids, n))
 		save_then(ce, on_release_intent_saved, op);
@@ -762,12 +670,6 @@ struct reconcile {
 	char *id;
 };
 
-static bool same_device(const struct claim_entry *e, const struct device *dev)
-{
-	return e->vendor == dev->vendor && e->product == dev->product &&
-	       (dev->bus != HD_BUS_USB || streq(e->serial, dev->usb.serial));
-}
-
 static void reconcile(struct claim_engine *ce, struct claim_entry *e, struct device *dev);
 
 static void on_reconciled(const struct detach_result *r, void *arg)
@@ -778,14 +680,13 @@ static void on_reconciled(const struct detach_result *r, void *arg)
 
 	if (e)
 		e->reconciling = false;
-	if (e && dev && r->status == DETACH_OK) {
+	if (e && dev && r->err.code == HDE_OK) {
 		e->reconcile_tries = 0;
 		device_move(rc->ce, dev, DEV_CLAIMED, "claimed device returned");
 		log_dev_info(rc->id, "back on %s for %s/%s", dev->driver, e->driver, e->domain);
 	} else if (e) {
 		log_dev_warn(rc->id, "returned, but could not be put back on its stub for %s/%s: %s",
-			     e->driver, e->domain,
-			     r->failure.message[0] ? r->failure.message : r->error);
+			     e->driver, e->domain, err_text(&r->err));
 		/* A device just plugged may still be settling (its host
 		 * driver's probe racing ours): a few more tries, then the
 		 * next bind event or an administrator. */
@@ -797,38 +698,27 @@ static void on_reconciled(const struct detach_result *r, void *arg)
 	free(rc);
 }
 
-/* Puts a returned device back where its claim had it: a managed PCI
- * function on its stub, through the engine; a record-only USB claim just
- * becomes claimed again. */
+/* Puts a returned device back where its claim had it, as its bus says:
+ * claimed as it is, or moved first (a managed PCI function detached to its
+ * stub again), or left as it is (logged). */
 static void reconcile(struct claim_engine *ce, struct claim_entry *e, struct device *dev)
 {
+	const struct bus_engine *b = bus_engine_of(dev);
 	struct reconcile *rc;
+	bool move;
+	const char *why = b->returned(e, dev, &move);
 
-	if (dev->bus == HD_BUS_USB) {
-		if (e->n_unbound)
-			log_dev_warn(dev->id, "returned with its interface drivers bound; release "
-					      "and claim it again to unbind them");
-		else
-			device_move(ce, dev, DEV_CLAIMED, "claimed device returned");
+	if (why) {
+		device_move(ce, dev, DEV_CLAIMED, why);
 		return;
 	}
-	if (driver_is_stub(dev->driver)) {
-		device_move(ce, dev, DEV_CLAIMED, "claimed device returned on a stub");
+	if (!move)
 		return;
-	}
-	if (!e->managed) {
-		log_dev_warn(dev->id, "returned on %s, not on a stub; the unmanaged claim of %s/%s "
-				      "stays, and so does the driver",
-			     dev->driver ? dev->driver : "no driver", e->driver, e->domain);
-		return;
-	}
 	rc = xcalloc(1, sizeof(*rc));
 	rc->ce = ce;
 	rc->id = xstrdup(dev->id);
 	e->reconciling = true;
-	log_dev_info(dev->id, "claimed by %s/%s and back: detaching it to %s again", e->driver,
-		     e->domain, e->stub);
-	detach_start(ce->detach, dev->id, e->stub, on_reconciled, rc);
+	b->put_back(ce->detach, dev, e, on_reconciled, rc);
 }
 
 void claim_engine_device_event(struct claim_engine *ce, enum dev_event ev, struct device *dev)
@@ -840,15 +730,27 @@ void claim_engine_device_event(struct claim_engine *ce, enum dev_event ev, struc
 	e = claims_find(ce->claims, dev->id);
 	if (!e || e->phase != CLAIM_HELD || e->reconciling || dev->state == DEV_CLAIMED)
 		return;
-	if (!same_device(e, dev)) {
+	if (!device_is(dev, e->vendor, e->product, e->serial)) {
 		log_dev_warn(dev->id, "came back as %04x:%04x, not the %04x:%04x that %s/%s "
 				      "claimed: another device, which inherits nothing; claim dropped",
 			     dev->vendor, dev->product, e->vendor, e->product, e->driver, e->domain);
 		claims_remove(ce->claims, dev->id);
 		save_then(ce, NULL, NULL);
-		if (ce->state_changed)
-			ce->state_changed(dev, ce->ctx);
+		devtable_touch(ce->devices, dev);
 		return;
 	}
 	reconcile(ce, e, dev);
+}
+
+void claim_engine_listener(enum dev_event ev, const struct device *dev, const char *detail,
+			   void *arg)
+{
+	struct claim_engine *ce = arg;
+	/* The table's own record: the engine may move it to another state. */
+	struct device *rec = ev == DEV_EVENT_ADD || ev == DEV_EVENT_BIND
+				     ? devtable_get(ce->devices, dev->id)
+				     : NULL;
+
+	if (rec)
+		claim_engine_device_event(ce, ev, rec);
 }

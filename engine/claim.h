@@ -8,10 +8,11 @@
  * detached and drops the reservations: all or nothing.  Success moves every
  * device to `claimed`.
  *
- * USB devices are only recorded unless the request asks to unbind their
- * interface drivers (the engine's usb_interfaces_start()): then the drivers
- * bound now are kept in the entry and bound again at release.  The entry's
- * `managed` says whether hostdevd changed any binding.
+ * What taking a device and giving it back mean is its bus's (engine/bus.h):
+ * a PCI function is detached to its stub; a USB device is only recorded
+ * unless the request asks to unbind its interface drivers, which are then
+ * kept in the entry and bound again at release.  The entry's `managed`
+ * says whether hostdevd changed any binding.
  *
  * Every device not on a stub is checked against the host-critical rules
  * (policy/hostcrit.h, through the detach engine) before its IOMMU group:
@@ -33,36 +34,14 @@
 
 struct claim_engine;
 
-enum claim_status {
-	CLAIM_OK = 0,
-	CLAIM_IN_USE,       /* io.hostdevd.DeviceInUse: `holder` */
-	CLAIM_NOT_VIABLE,   /* io.hostdevd.GroupNotViable: `group`, `members` */
-	CLAIM_BUSY,         /* io.hostdevd.DeviceBusy: `operation` */
-	CLAIM_BAD_STATE,    /* io.hostdevd.InvalidDeviceState: `state` */
-	CLAIM_NOT_CLAIMED,  /* io.hostdevd.NotClaimed */
-	CLAIM_NOT_PERMITTED, /* io.hostdevd.PermissionDenied: another uid's claim */
-	CLAIM_HOST_CRITICAL, /* io.hostdevd.HostCritical: `reason` */
-	CLAIM_STATE_FAILED,  /* io.hostdevd.StateUnavailable: `state_err`, `reason_buf` */
-	CLAIM_POLICY_REFUSED, /* io.hostdevd.PolicyRefused: `policy`, `reason_buf` */
-	CLAIM_ENGINE_ERROR, /* the detach engine's error: `detach` */
-};
-
 /* What a Claim or Release came to.  Everything is valid during the callback
  * only. */
 struct claim_result {
-	enum claim_status status;
-	const char *error;  /* the Varlink error name; NULL on success */
-	const char *device; /* the device the error concerns */
-	const struct claim_entry *holder; /* IN_USE */
-	int group;                        /* NOT_VIABLE */
-	char **members;                   /* NOT_VIABLE, NULL-terminated */
-	const char *operation;            /* BUSY */
-	const char *state;                /* BAD_STATE */
-	const char *reason;               /* HOST_CRITICAL */
-	char reason_buf[512];             /* HOST_CRITICAL, STATE_FAILED: the sentence */
-	int state_err;                    /* STATE_FAILED: errno */
-	struct policy_decision policy;    /* POLICY_REFUSED */
-	const struct detach_result *detach; /* ENGINE_ERROR */
+	/* HDE_OK, or why not: DeviceInUse (the holder), GroupNotViable (group,
+	 * members), DeviceBusy, InvalidDeviceState, NotClaimed,
+	 * PermissionDenied (another uid's claim), HostCritical,
+	 * StateUnavailable, PolicyRefused, or the failed operation's error. */
+	struct hd_err err;
 	/* OK: the devices claimed (with their entries) or released, in order. */
 	char **devices;
 	size_t n_devices;
@@ -88,10 +67,10 @@ struct release_request {
 	size_t n_devices;
 };
 
+/* State changes go through the table (devtable_set_state), whose
+ * subscribers hear of them. */
 struct claim_engine *claim_engine_new(struct devtable *t, struct claims *c,
-				      struct detach_engine *detach,
-				      void (*state_changed)(const struct device *dev, void *ctx),
-				      void *ctx);
+				      struct detach_engine *detach);
 /* Shutdown: stop() before the detach engine is freed (which answers the
  * operations in flight: a claim then fails without starting a rollback the
  * freed engine could not run), free() after. */
@@ -123,6 +102,9 @@ void claim_engine_set_save(struct claim_engine *ce,
  * ids it is another device: the claim is dropped and it stays with the
  * host. */
 void claim_engine_device_event(struct claim_engine *ce, enum dev_event ev, struct device *dev);
+/* The same as a devtable subscriber (ctx: the engine). */
+void claim_engine_listener(enum dev_event ev, const struct device *dev, const char *detail,
+			   void *ctx);
 void claim_engine_free(struct claim_engine *ce);
 
 /* `done` runs exactly once, on the loop, possibly before these return. */
@@ -131,8 +113,9 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 void release_start(struct claim_engine *ce, const struct release_request *req,
 		   claim_done_fn done, void *ctx);
 
-/* Whether a claim holds `device`: CLAIM_BUSY while a Claim or Release owns
- * its entry, CLAIM_IN_USE once held (with *entry), CLAIM_OK when unclaimed.  For
- * Detach and Reattach, which must not touch a claimed device. */
-enum claim_status claim_blocks(const struct claim_engine *ce, const char *device,
-			       const struct claim_entry **entry);
+/* Whether a claim keeps Detach, Reattach or Reset away from `device`, which
+ * must not touch a claimed device: false when none does; true with *err
+ * filled, DeviceBusy while a Claim or Release owns its entry, DeviceInUse
+ * (naming the holder) once held.  *entry: the claim, if there is one. */
+bool claim_blocks(const struct claim_engine *ce, const char *device,
+		  const struct claim_entry **entry, struct hd_err *err);

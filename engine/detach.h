@@ -1,5 +1,7 @@
-/* The PCI detach/reattach engine: moves a function to a stub driver and back
- * on the kernel's terms (SPEC "Detach and reattach (PCI)").
+/* The operation engine: moves devices on the kernel's terms, one guarded
+ * write at a time (SPEC "Detach and reattach (PCI)").  The machine is
+ * engine/operation.c; each bus's operations are its file (engine/pci.c:
+ * detach, reattach, reset; engine/usb.c: interface drivers, authorized).
  *
  * Detach: checks -> device `detaching` -> the stub driver present (module
  * load through engine/sysfs.h if not) -> stub written to driver_override ->
@@ -20,10 +22,13 @@
  * the device leaves `error` if the rollback restores it.
  *
  * One operation per device at a time; operations on different devices run
- * in parallel.  A claim of several devices (later) chains these and undoes
- * completed ones with the opposite operation.  Lives on the event loop. */
+ * in parallel.  A claim of several devices chains these and undoes
+ * completed ones with the opposite operation (engine/claim.h).  Every
+ * state change goes through the device table (devtable_set_state), whose
+ * subscribers hear of it.  Lives on the event loop. */
 #pragma once
 
+#include "common/errors.h"
 #include "engine/sysfs.h"
 #include "state/devtable.h"
 
@@ -39,13 +44,14 @@ struct event_base;
  * `module_load` run in worker threads and return 0 or -errno with `err`
  * filled; `read_driver` too: it stores the bound driver's name (malloc'd,
  * NULL when unbound) and returns false when the device is gone.
- * `driver_present` runs on the loop: /sys/bus/pci/drivers/<name> exists. */
+ * `driver_present` runs on the loop: /sys/bus/SUBSYSTEM/drivers/NAME
+ * exists. */
 struct detach_ops {
 	int (*write)(void *ctx, const char *step, const char *path, const char *value,
 		     struct op_error *err);
 	int (*module_load)(void *ctx, const char *name, struct op_error *err);
 	bool (*read_driver)(void *ctx, const char *id, char **driver);
-	bool (*driver_present)(void *ctx, const char *driver);
+	bool (*driver_present)(void *ctx, const char *subsystem, const char *driver);
 	void *ctx;
 };
 
@@ -58,10 +64,6 @@ struct detach_config {
 	 * NULL: hostcrit_default_proc_root(). */
 	const char *proc_root;
 	const struct detach_ops *ops; /* NULL: detach_sysfs_ops() */
-	/* Told after every state change the engine makes, so Watch clients
-	 * see it; may be NULL. */
-	void (*state_changed)(const struct device *dev, void *ctx);
-	void *ctx;
 };
 
 enum detach_kind {
@@ -73,31 +75,22 @@ enum detach_kind {
 	DETACH_KIND_USB_AUTHORIZE, /* a USB device's `authorized` written */
 };
 
-enum detach_status {
-	DETACH_OK = 0,
-	DETACH_NOT_FOUND,     /* io.hostdevd.DeviceNotFound */
-	DETACH_BUSY,          /* io.hostdevd.DeviceBusy: `reason` is the running operation */
-	DETACH_HOST_CRITICAL, /* io.hostdevd.HostCritical: `reason` says why */
-	DETACH_BAD_STATE,     /* io.hostdevd.InvalidDeviceState: `reason` is the state */
-	DETACH_FAILED,        /* io.hostdevd.OperationFailed: `failure` */
-	DETACH_TIMEOUT,       /* io.hostdevd.Timeout: `failure.step`, `seconds` */
-};
-
 /* What an operation came to.  Strings are valid during the callback only. */
 struct detach_result {
 	enum detach_kind kind;
-	enum detach_status status;
 	const char *device;
-	const char *error;  /* the Varlink error name; NULL on success */
-	const char *reason; /* BUSY, HOST_CRITICAL, BAD_STATE */
-	struct op_error failure; /* FAILED, TIMEOUT */
-	double seconds;          /* TIMEOUT: the step timeout */
+	/* HDE_OK, or why not: DeviceNotFound, DeviceBusy (operation),
+	 * HostCritical (reason), InvalidDeviceState (state), OperationFailed
+	 * (failure), Timeout (failure.step, seconds). */
+	struct hd_err err;
 	const char *driver;      /* OK: the driver bound now, NULL when none */
 	/* OK: "bound" (detach), "already" (was on the stub: nothing written);
 	 * reattach: "original" (the recorded driver is back), "native" (no
 	 * driver recorded, a non-stub one bound), "unbound" (no driver took it);
-	 * USB: "unbound" / "bound" (every interface named). */
+	 * USB: "unbound" / "bound" (every interface named), "deauthorized" /
+	 * "authorized"; Reset: "reset". */
 	const char *outcome;
+	char *const *methods; /* Reset OK: the methods the kernel has enabled */
 };
 
 typedef void (*detach_done_fn)(const struct detach_result *r, void *ctx);
@@ -161,10 +154,19 @@ void usb_interfaces_start(struct detach_engine *e, const char *id, bool unbind,
 const char *detach_host_critical(struct detach_engine *e, const struct device *dev, char *buf,
 				 size_t size);
 
-/* Feed of the device table's events (its listener calls this): a bind may be
- * the confirmation an operation waits for; a remove ends one. */
+/* Feed of the device table's events: a bind may be the confirmation an
+ * operation waits for; a remove ends one.  detach_engine_listener is the
+ * same as a devtable subscriber (ctx: the engine). */
 void detach_engine_device_event(struct detach_engine *e, enum dev_event ev,
 				const struct device *dev);
+void detach_engine_listener(enum dev_event ev, const struct device *dev, const char *detail,
+			    void *ctx);
+
+/* At start, before the loop serves anyone: a PCI detach that a crash cut
+ * between its writes is undone (an override still naming `stub` cleared,
+ * an unbound function reprobed), each step logged with `why`. */
+void detach_undo_interrupted(struct detach_engine *e, struct device *dev, const char *stub,
+			     const char *why);
 
 /* Whether an operation on `id` has written drivers_probe and now waits for
  * the bind (its uevent or the deadline). */

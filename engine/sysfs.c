@@ -14,19 +14,6 @@
 
 static atomic_uint module_load_attempts;
 
-void op_error_set(struct op_error *e, int err, const char *step, const char *path,
-		  const char *fmt, ...)
-{
-	va_list ap;
-
-	e->err = err;
-	snprintf(e->step, sizeof(e->step), "%s", step ? step : "");
-	snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
-	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof(e->message), fmt, ap);
-	va_end(ap);
-}
-
 static bool require_mock(void)
 {
 	const char *v = getenv("HOSTDEVD_REQUIRE_MOCK");

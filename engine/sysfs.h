@@ -16,20 +16,11 @@
  * thread-safe. */
 #pragma once
 
+#include "common/errors.h"
+
 #include <stdbool.h>
 
 #define SYSFS_TESTBED_MARKER "/sys/.hostdevd-testbed"
-
-/* What went wrong, for the protocol's OperationFailed {step, errno, message}. */
-struct op_error {
-	int err;          /* a positive errno; 0 when nothing failed */
-	char step[32];    /* "driver_override", "unbind", "load_module"... */
-	char path[256];   /* the file or module concerned */
-	char message[512];
-};
-
-void op_error_set(struct op_error *e, int err, const char *step, const char *path,
-		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* 0 when writes may go ahead, -EPERM (logged loudly, with the reason) when
  * HOSTDEVD_REQUIRE_MOCK=1 and the testbed is not proven. */

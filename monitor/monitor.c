@@ -1,4 +1,5 @@
 #include "monitor/monitor.h"
+#include "state/bus.h"
 #include "monitor/record.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -114,14 +115,15 @@ static void apply_device(struct monitor *m, struct udev_device *ud, enum dev_eve
 	devtable_upsert(m->table, rec, ev, detail);
 }
 
-static void apply_interface(struct monitor *m, struct udev_device *ud, enum dev_event ev)
+static void apply_child(struct monitor *m, struct udev_device *ud, const struct bus_desc *b,
+			enum dev_event ev)
 {
 	const char *sysname = udev_device_get_sysname(ud);
 	struct udev_device *parent =
-		udev_device_get_parent_with_subsystem_devtype(ud, "usb", "usb_device");
+		udev_device_get_parent_with_subsystem_devtype(ud, b->subsystem, b->devtype);
 
-	/* An interface is part of its device: re-read the device, which lists
-	 * its interfaces as sysfs has them now. */
+	/* A child (a USB interface) is part of its device: re-read the device,
+	 * which lists its children as sysfs has them now. */
 	if (!parent || !devtable_get(m->table, udev_device_get_sysname(parent))) {
 		log_dev_debug(sysname, "%s for an interface of an unknown device", dev_event_name(ev));
 		return;
@@ -129,8 +131,8 @@ static void apply_interface(struct monitor *m, struct udev_device *ud, enum dev_
 	apply_device(m, parent, ev, sysname);
 }
 
-/* A bind or unbind of a known PCI function: only its binding can have
- * changed, so only that is read (two sysfs reads instead of a dozen). */
+/* A bind or unbind of a known device, on a bus where that changes only its
+ * binding (PCI): only that is read (two sysfs reads instead of a dozen). */
 static bool apply_binding(struct monitor *m, struct udev_device *ud, enum dev_event ev)
 {
 	const char *id = record_id_from_sysname(udev_device_get_sysname(ud));
@@ -149,20 +151,21 @@ static bool apply_binding(struct monitor *m, struct udev_device *ud, enum dev_ev
 static bool apply_uevent(struct monitor *m, struct udev_device *ud)
 {
 	int ev = dev_event_from_action(udev_device_get_action(ud));
-	enum record_kind kind = record_classify(ud);
+	enum hd_bus bus;
+	enum record_kind kind = record_classify(ud, &bus);
 	const char *sysname = udev_device_get_sysname(ud);
 
 	if (ev < 0 || kind == RECORD_IGNORE || !sysname)
 		return false;
-	if (kind == RECORD_USB_INTERFACE) {
-		apply_interface(m, ud, (enum dev_event)ev);
+	if (kind == RECORD_CHILD) {
+		apply_child(m, ud, bus_desc(bus), (enum dev_event)ev);
 		return true;
 	}
 	if (ev == DEV_EVENT_REMOVE) {
 		devtable_remove(m->table, record_id_from_sysname(sysname));
 		return true;
 	}
-	if ((ev == DEV_EVENT_BIND || ev == DEV_EVENT_UNBIND) && kind == RECORD_PCI &&
+	if ((ev == DEV_EVENT_BIND || ev == DEV_EVENT_UNBIND) && bus_desc(bus)->binding_events &&
 	    apply_binding(m, ud, (enum dev_event)ev))
 		return true;
 	if (ev == DEV_EVENT_MOVE) {
@@ -180,16 +183,16 @@ static bool apply_uevent(struct monitor *m, struct udev_device *ud)
 /* Lists one bus's devices from /sys/bus/<bus>/devices and files each record.
  * Read directly rather than through udev_enumerate, which builds a udev
  * device object per entry that we would not use: the bus is known from the
- * directory, and a USB name with ':' is an interface, which comes with its
- * device's record. */
-static int enumerate_subsystem(struct monitor *m, const char *subsystem, enum dev_event ev)
+ * directory, and a child's name (a USB interface's, with ':') comes with
+ * its device's record. */
+static int enumerate_bus(struct monitor *m, enum hd_bus bus, enum dev_event ev)
 {
+	const struct bus_desc *b = bus_desc(bus);
 	char dir[64];
-	bool pci = streq(subsystem, "pci");
 	_cleanup_(closedirp) DIR *d = NULL;
 	struct dirent *de;
 
-	snprintf(dir, sizeof(dir), "/sys/bus/%s/devices", subsystem);
+	snprintf(dir, sizeof(dir), "/sys/bus/%s/devices", b->subsystem);
 	d = opendir(dir);
 	if (!d)
 		/* A machine without USB has no /sys/bus/usb at all. */
@@ -199,7 +202,7 @@ static int enumerate_subsystem(struct monitor *m, const char *subsystem, enum de
 		struct device *rec;
 		ssize_t n;
 
-		if (de->d_name[0] == '.' || (!pci && strchr(de->d_name, ':')))
+		if (de->d_name[0] == '.' || (b->child_sep && strchr(de->d_name, b->child_sep)))
 			continue;
 		n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
 		if (n < 0)
@@ -207,24 +210,23 @@ static int enumerate_subsystem(struct monitor *m, const char *subsystem, enum de
 		target[n] = '\0';
 		if (!path_fold(dir, target, syspath, sizeof(syspath)))
 			continue;
-		rec = record_build(pci ? RECORD_PCI : RECORD_USB_DEVICE, syspath);
+		rec = record_build(bus, syspath);
 		if (rec)
 			devtable_upsert(m->table, rec, ev, NULL);
 	}
 	return 0;
 }
 
-/* Reads every PCI function and USB device from sysfs into the table,
+/* Reads every device of every bus from sysfs into the table,
  * removing what is no longer there. */
 static int enumerate(struct monitor *m, enum dev_event ev)
 {
 	uint64_t start = now_ns();
-	int r;
+	int r = 0;
 
 	devtable_resync_begin(m->table);
-	r = enumerate_subsystem(m, "pci", ev);
-	if (r == 0)
-		r = enumerate_subsystem(m, "usb", ev);
+	for (int bus = 0; r == 0 && bus < HD_BUS__COUNT; bus++)
+		r = enumerate_bus(m, (enum hd_bus)bus, ev);
 	/* A failed listing must not be read as "every device is gone". */
 	if (r < 0) {
 		devtable_resync_abort(m->table);
@@ -296,13 +298,32 @@ static int subscribe(struct monitor *m)
 	m->mon = udev_monitor_new_from_netlink(m->udev, name);
 	if (!m->mon)
 		return errno ? -errno : -ENOMEM;
-	if ((r = udev_monitor_filter_add_match_subsystem_devtype(m->mon, "pci", NULL)) < 0 ||
-	    (r = udev_monitor_filter_add_match_subsystem_devtype(m->mon, "usb", NULL)) < 0)
-		return r;
+	for (int bus = 0; bus < HD_BUS__COUNT; bus++) {
+		r = udev_monitor_filter_add_match_subsystem_devtype(
+			m->mon, bus_desc((enum hd_bus)bus)->subsystem, NULL);
+		if (r < 0)
+			return r;
+	}
 	/* Best effort: needs CAP_NET_ADMIN to exceed rmem_max. */
 	if (udev_monitor_set_receive_buffer_size(m->mon, MONITOR_RCVBUF) < 0)
 		log_debug("could not raise the uevent receive buffer");
 	return udev_monitor_enable_receiving(m->mon);
+}
+
+/* "10 devices (8 PCI, 2 USB) read in 1.2 ms; listening to udev uevents" */
+static void log_ready(const struct monitor *m)
+{
+	char counts[256] = "";
+	size_t len = 0;
+
+	for (int bus = 0; bus < HD_BUS__COUNT; bus++)
+		len += (size_t)snprintf(counts + len, sizeof(counts) - len, "%s%zu %s",
+					bus ? ", " : "",
+					devtable_count_bus(m->table, (enum hd_bus)bus),
+					bus_desc((enum hd_bus)bus)->label);
+	log_info("%zu devices (%s) read in %.1f ms; listening to %s uevents",
+		 devtable_count(m->table), counts, m->stats.enumerate_ns / 1e6,
+		 monitor_source_name(m->stats.source));
 }
 
 int monitor_start(struct monitor *m)
@@ -326,10 +347,7 @@ int monitor_start(struct monitor *m)
 		log_error("cannot enumerate devices: %s", strerror(-r));
 		return r;
 	}
-	log_info("%zu devices (%zu PCI, %zu USB) read in %.1f ms; listening to %s uevents",
-		 devtable_count(m->table), devtable_count_bus(m->table, HD_BUS_PCI),
-		 devtable_count_bus(m->table, HD_BUS_USB), m->stats.enumerate_ns / 1e6,
-		 monitor_source_name(m->stats.source));
+	log_ready(m);
 	if (m->hooks.after_enumerate)
 		m->hooks.after_enumerate(m->hooks.ctx);
 	m->ev = event_new(m->base, udev_monitor_get_fd(m->mon), EV_READ | EV_PERSIST, on_readable,

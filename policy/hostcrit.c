@@ -7,7 +7,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "state/device.h"
+#include "state/bus.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -974,32 +974,17 @@ static bool console_check(struct scan *s)
 
 /* ---- vsock and the fixed rules ------------------------------------------- */
 
+/* A transport of the device's own (its bus says: a VMCI or virtio vsock
+ * PCI function), or the virtio vsock driver on one of its children. */
 static bool vsock_check(struct scan *s)
 {
-	const struct device *dev = s->dev;
+	const struct bus_desc *b = bus_of(s->dev);
+	const char *own = b->transport_critical ? b->transport_critical(s->dev) : NULL;
 
-	if (dev->bus == HD_BUS_PCI && streq(dev->driver, "vmw_vmci"))
-		return say(s, "vsock transport (VMCI)");
-	if (dev->bus == HD_BUS_PCI && dev->vendor == 0x1af4 && dev->product == 0x1053)
-		return say(s, "vsock transport (virtio)");
+	if (own)
+		return say(s, "%s", own);
 	return virtio_child_driver(s, "vmw_vsock_virtio_transport") &&
 	       say(s, "vsock transport (virtio)");
-}
-
-/* Decided from the record alone. */
-static const char *fixed_reason(const struct device *dev)
-{
-	if (pci_is_host_bridge(dev))
-		return "host bridge";
-	if (pci_is_bridge(dev))
-		return "PCI bridge: its devices stay with the host";
-	if (dev->bus == HD_BUS_PCI && dev->pci.boot_vga)
-		return "boot VGA device: the console may be on it";
-	if (dev->bus == HD_BUS_USB && dev->usb.root_hub)
-		return "USB root hub: it is part of its host controller";
-	if (dev->bus == HD_BUS_USB && dev->usb.device_class == 0x09)
-		return "USB hub: the devices behind it stay with the host";
-	return NULL;
 }
 
 /* ---- the API ------------------------------------------------------------- */
@@ -1104,7 +1089,9 @@ static bool scan_run(struct scan *s)
 
 const char *hostcrit_reason(struct hostcrit *hc, const struct device *dev, char *buf, size_t size)
 {
-	const char *fixed = fixed_reason(dev);
+	/* Decided from the record alone, by its bus: bridges, the boot VGA
+	 * device, hubs. */
+	const char *fixed = bus_of(dev)->fixed_critical(dev);
 	struct scan s = { .hc = hc, .dev = dev, .buf = buf, .size = size };
 	bool critical;
 

@@ -13,6 +13,49 @@ struct claims {
 	size_t n, cap;
 };
 
+static const char *const phase_names[CLAIM_PHASE__COUNT] = {
+	[CLAIM_RESERVED] = "reserved",
+	[CLAIM_HELD] = "held",
+	[CLAIM_RELEASING] = "releasing",
+};
+
+/* reserved -> held once acknowledged, and back when the acknowledgement
+ * could not be saved (the claim is then rolled back); held -> releasing
+ * while a Release hands it back, and back for the devices a failed
+ * release did not reach.  Entries are created reserved (or held, when
+ * restored) and leave the table from any phase. */
+#define BIT(p) (1u << (p))
+static const unsigned phase_allowed[CLAIM_PHASE__COUNT] = {
+	[CLAIM_RESERVED] = BIT(CLAIM_HELD),
+	[CLAIM_HELD] = BIT(CLAIM_RESERVED) | BIT(CLAIM_RELEASING),
+	[CLAIM_RELEASING] = BIT(CLAIM_HELD),
+};
+
+const char *claim_phase_name(enum claim_phase phase)
+{
+	return phase < CLAIM_PHASE__COUNT ? phase_names[phase] : "invalid";
+}
+
+int claim_phase_from_name(const char *name)
+{
+	return name_index(phase_names, CLAIM_PHASE__COUNT, name);
+}
+
+void claim_set_phase(struct claim_entry *e, enum claim_phase to, const char *why)
+{
+	enum claim_phase from = e->phase;
+
+	if (from == to)
+		return;
+	if (from >= CLAIM_PHASE__COUNT || to >= CLAIM_PHASE__COUNT ||
+	    !(phase_allowed[from] & BIT(to)))
+		fatal("%s: claim of %s/%s cannot go %s -> %s (%s)", e->device, e->driver, e->domain,
+		      claim_phase_name(from), claim_phase_name(to), why);
+	e->phase = to;
+	log_dev_debug(e->device, "claim of %s/%s: %s -> %s (%s)", e->driver, e->domain,
+		      claim_phase_name(from), claim_phase_name(to), why);
+}
+
 struct claims *claims_new(void)
 {
 	return xcalloc(1, sizeof(struct claims));
@@ -152,8 +195,7 @@ static bool in_request(char *const *request, size_t n, const char *id)
 /* A member that cannot reach a guest's DMA: nothing to fear from it. */
 static bool member_harmless(const struct device *m)
 {
-	return pci_is_bridge(m) || pci_is_host_bridge(m) || !m->driver ||
-	       driver_is_stub(m->driver);
+	return device_is_bridge(m) || !m->driver || driver_is_stub(m->driver);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -167,17 +209,17 @@ enum claim_group_verdict claims_check_group(const struct claims *c, const struct
 					    char *const *request, size_t n,
 					    const struct claim_entry **holder, char ***members)
 {
+	int group = device_iommu_group(dev);
 	size_t size, bad = 0;
 	char **out;
 
 	*holder = NULL;
 	*members = NULL;
-	if (dev->bus != HD_BUS_PCI || dev->pci.iommu_group == HD_NO_GROUP)
+	if (group == HD_NO_GROUP)
 		return CLAIM_GROUP_VIABLE;
-	size = devtable_group_size(t, dev->pci.iommu_group);
+	size = devtable_group_size(t, group);
 	out = xcalloc(size + 1, sizeof(*out));
-	for (struct device *m = devtable_group_first(t, dev->pci.iommu_group); m;
-	     m = m->group_next) {
+	for (struct device *m = devtable_group_first(t, group); m; m = m->group_next) {
 		const struct claim_entry *e = claims_find(c, m->id);
 
 		if (m == dev || in_request(request, n, m->id))

@@ -36,14 +36,18 @@ enum claim_phase {
 	CLAIM_RESERVED = 0,
 	CLAIM_HELD,
 	CLAIM_RELEASING,
+	CLAIM_PHASE__COUNT
 };
+
+const char *claim_phase_name(enum claim_phase phase);
+int claim_phase_from_name(const char *name);
 
 /* Plain data owned by the table. */
 struct claim_entry {
 	char *device;
 	char *driver, *domain, *uuid;
 	bool managed;
-	enum claim_phase phase;
+	enum claim_phase phase; /* claim_set_phase() moves it */
 	struct claim_cred cred;
 	int64_t since; /* Unix seconds; set when the claim is held */
 	/* Who the device was when claimed: one that returns after an unplug
@@ -73,6 +77,10 @@ struct claim_entry *claims_reserve(struct claims *c, const char *device,
 				   const struct claim_owner *owner, bool managed,
 				   const struct claim_cred *cred);
 bool claims_remove(struct claims *c, const char *device);
+
+/* The one way an entry changes phase: the transition is validated (a
+ * wrong one is a broken invariant: fatal) and logged old -> new. */
+void claim_set_phase(struct claim_entry *e, enum claim_phase to, const char *why);
 
 bool claim_owned_by(const struct claim_entry *e, const struct claim_owner *owner);
 

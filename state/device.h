@@ -133,13 +133,25 @@ void device_free(struct device *dev);
 /* Moves dev to `to`, logging "old -> new (why)".  Returns false and logs a
  * warning when the transition is not one the state machine allows. */
 bool device_set_state(struct device *dev, enum dev_state to, const char *why);
-/* For any bus; USB devices may also go host -> claimed (device_set_state). */
+/* For any bus; devices of a bus without stubs (USB) may also go host ->
+ * claimed (device_set_state). */
 bool dev_state_transition_allowed(enum dev_state from, enum dev_state to);
 
 
-/* PCI class helpers. */
+/* PCI class helpers (state/pci.c). */
 bool pci_is_bridge(const struct device *dev);      /* class 0x0604 */
 bool pci_is_host_bridge(const struct device *dev); /* class 0x0600 */
+
+/* What the device's bus says (state/bus.h), for code that must not branch
+ * on the bus: its IOMMU group (HD_NO_GROUP), its PF, whether it is a
+ * bridge, the serial that tells it from a twin (NULL: none). */
+int device_iommu_group(const struct device *dev);
+const char *device_physfn(const struct device *dev);
+bool device_is_bridge(const struct device *dev);
+const char *device_serial(const struct device *dev);
+/* Whether dev is the device with these ids (and serial, where its bus has
+ * one): a device that comes back with others is another device. */
+bool device_is(const struct device *dev, uint32_t vendor, uint32_t product, const char *serial);
 
 /* The state a device should have from its driver alone, when no claim or
  * policy says otherwise: on a stub -> detached, otherwise host. */
@@ -149,7 +161,16 @@ enum dev_state device_observed_state(const struct device *dev);
  * dst's state and index links.  Returns true if anything changed. */
 bool device_update_from(struct device *dst, const struct device *src);
 
-/* USB interfaces. */
+/* Assigns a scalar field, noting in `changed` whether it changed. */
+#define DEVICE_SET(changed, field, value)                                      \
+	do {                                                                   \
+		if ((field) != (value)) {                                      \
+			(field) = (value);                                     \
+			(changed) = true;                                      \
+		}                                                              \
+	} while (0)
+
+/* USB interfaces (state/usb.c). */
 struct usb_iface *device_usb_iface(struct device *dev, const char *iface_id);
 /* Adds or replaces an interface (copied); keeps the list sorted by id. */
 void device_usb_iface_set(struct device *dev, const struct usb_iface *iface);

@@ -1,4 +1,5 @@
 #include "state/devtable.h"
+#include "state/bus.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -31,8 +32,24 @@ struct devtable {
 	struct index idx[IDX__COUNT];
 	uint64_t resync_gen;
 	bool resyncing;
-	devtable_listener_fn listener;
-	void *listener_ctx;
+	struct subscriber *subs;
+	size_t n_subs;
+	/* Events raised while subscribers are being told of another wait
+	 * here, in order; they name their device by id, since what happens
+	 * meanwhile may change the record. */
+	bool telling;
+	struct pending *pending;
+	size_t n_pending, cap_pending, next_pending;
+};
+
+struct subscriber {
+	devtable_listener_fn fn;
+	void *ctx;
+};
+
+struct pending {
+	enum dev_event ev;
+	char *id, *detail;
 };
 
 static const char *const event_names[DEV_EVENT__COUNT] = {
@@ -76,15 +93,18 @@ static struct links links_of(struct device *dev, enum index_kind kind)
 static const char *index_key(const struct device *dev, enum index_kind kind, char buf[16])
 {
 	switch (kind) {
-	case IDX_GROUP:
-		if (dev->bus != HD_BUS_PCI || dev->pci.iommu_group < 0)
+	case IDX_GROUP: {
+		int group = device_iommu_group(dev);
+
+		if (group < 0)
 			return NULL;
-		snprintf(buf, 16, "%d", dev->pci.iommu_group);
+		snprintf(buf, 16, "%d", group);
 		return buf;
+	}
 	case IDX_CHILD:
 		return dev->parent;
 	case IDX_VF:
-		return dev->bus == HD_BUS_PCI ? dev->pci.physfn : NULL;
+		return device_physfn(dev);
 	default:
 		fatal("bad index kind %d", kind);
 	}
@@ -229,20 +249,87 @@ void devtable_free(struct devtable *t)
 	free(t->hash);
 	for (int k = 0; k < IDX__COUNT; k++)
 		index_free(&t->idx[k]);
+	for (size_t i = t->next_pending; i < t->n_pending; i++) {
+		free(t->pending[i].id);
+		free(t->pending[i].detail);
+	}
+	free(t->pending);
+	free(t->subs);
 	free(t);
 }
 
-void devtable_set_listener(struct devtable *t, devtable_listener_fn fn, void *ctx)
+void devtable_subscribe(struct devtable *t, devtable_listener_fn fn, void *ctx)
 {
-	t->listener = fn;
-	t->listener_ctx = ctx;
+	t->subs = xrealloc(t->subs, (t->n_subs + 1) * sizeof(*t->subs));
+	t->subs[t->n_subs++] = (struct subscriber){ fn, ctx };
+}
+
+static void tell(struct devtable *t, enum dev_event ev, const struct device *dev,
+		 const char *detail)
+{
+	for (size_t i = 0; i < t->n_subs; i++)
+		t->subs[i].fn(ev, dev, detail, t->subs[i].ctx);
+}
+
+/* Events raised by subscribers, in order; one whose device left the
+ * table meanwhile is dropped (its remove was told). */
+static void tell_pending(struct devtable *t)
+{
+	while (t->next_pending < t->n_pending) {
+		struct pending p = t->pending[t->next_pending++];
+		const struct device *dev = devtable_get(t, p.id);
+
+		if (dev)
+			tell(t, p.ev, dev, p.detail);
+		free(p.id);
+		free(p.detail);
+	}
+	t->n_pending = t->next_pending = 0;
 }
 
 static void notify(struct devtable *t, enum dev_event ev, const struct device *dev,
 		   const char *detail)
 {
-	if (t->listener)
-		t->listener(ev, dev, detail, t->listener_ctx);
+	if (t->telling) {
+		if (t->n_pending == t->cap_pending) {
+			t->cap_pending = t->cap_pending ? t->cap_pending * 2 : 8;
+			t->pending = xrealloc(t->pending, t->cap_pending * sizeof(*t->pending));
+		}
+		t->pending[t->n_pending++] = (struct pending){ ev, xstrdup(dev->id),
+							       xstrdup(detail) };
+		return;
+	}
+	t->telling = true;
+	tell(t, ev, dev, detail);
+	tell_pending(t);
+	t->telling = false;
+}
+
+/* A removal is told before the record is freed, so it cannot wait for a
+ * fan-out in progress to end.  Removals come from the monitor, never from
+ * a subscriber, so this nests only if that changes. */
+static void notify_remove(struct devtable *t, const struct device *dev)
+{
+	if (t->telling)
+		tell(t, DEV_EVENT_REMOVE, dev, NULL);
+	else
+		notify(t, DEV_EVENT_REMOVE, dev, NULL);
+}
+
+bool devtable_set_state(struct devtable *t, struct device *dev, enum dev_state to,
+			const char *why)
+{
+	if (dev->state == to)
+		return true;
+	if (!device_set_state(dev, to, why))
+		return false;
+	notify(t, DEV_EVENT_CHANGE, dev, NULL);
+	return true;
+}
+
+void devtable_touch(struct devtable *t, const struct device *dev)
+{
+	notify(t, DEV_EVENT_CHANGE, dev, NULL);
 }
 
 size_t devtable_count(const struct devtable *t)
@@ -330,10 +417,8 @@ static void follow_driver(struct device *dev, const char *why)
 
 static bool same_relations(const struct device *a, const struct device *b)
 {
-	if (!streq(a->parent, b->parent))
-		return false;
-	return a->bus != HD_BUS_PCI ||
-	       (a->pci.iommu_group == b->pci.iommu_group && streq(a->pci.physfn, b->pci.physfn));
+	return streq(a->parent, b->parent) && device_iommu_group(a) == device_iommu_group(b) &&
+	       streq(device_physfn(a), device_physfn(b));
 }
 
 struct device *devtable_upsert(struct devtable *t, struct device *rec, enum dev_event ev,
@@ -385,8 +470,8 @@ bool devtable_update_binding(struct devtable *t, const char *id, const char *dri
 	driver = device_intern(driver);
 	changed = dev->driver != driver;
 	dev->driver = driver;
-	if (dev->bus == HD_BUS_PCI)
-		changed |= str_replace(&dev->pci.driver_override, driver_override);
+	if (bus_of(dev)->set_override)
+		changed |= bus_of(dev)->set_override(dev, driver_override);
 	follow_driver(dev, dev_event_name(ev));
 	if (changed) {
 		log_dev_debug(dev->id, "%s (driver %s)", dev_event_name(ev),
@@ -418,7 +503,7 @@ bool devtable_remove(struct devtable *t, const char *id)
 		return false;
 	/* Reported while still indexed: the last record known, relations
 	 * (its IOMMU group with itself in it) included. */
-	notify(t, DEV_EVENT_REMOVE, dev, NULL);
+	notify_remove(t, dev);
 	detach(t, dev);
 	log_dev_debug(dev->id, "removed");
 	device_free(dev);
@@ -507,7 +592,7 @@ size_t devtable_resync_end(struct devtable *t)
 		if (dev->seen_gen == t->resync_gen)
 			continue;
 		log_dev_info(dev->id, "gone after resync");
-		notify(t, DEV_EVENT_REMOVE, dev, NULL);
+		notify_remove(t, dev);
 		detach(t, dev);
 		device_free(dev);
 		removed++;

@@ -3,8 +3,9 @@
  * O(1) lookup by canonical id; indexes by IOMMU group, by parent (children)
  * and by PF (virtual functions).  Indexes are keyed by id or group number, not
  * by pointer, so a child may be inserted before its parent.  Every change is
- * reported to one listener (the daemon, which feeds Watch clients); a removed
- * device is reported before it is freed.
+ * told to the table's subscribers (persistence, watchers, the engines, the
+ * policy's automation: devtable_subscribe); a removed device is told before
+ * it is freed.
  *
  * Not thread-safe: the table lives on the event loop. */
 #pragma once
@@ -31,13 +32,30 @@ const char *dev_event_name(enum dev_event ev);
 /* Parses a uevent action; -1 for actions we do not track (online, offline). */
 int dev_event_from_action(const char *action);
 
-/* `detail` names the USB interface an event concerned, else NULL. */
+/* `detail` names the part of the device an event concerned (a USB
+ * interface), else NULL. */
 typedef void (*devtable_listener_fn)(enum dev_event ev, const struct device *dev,
 				     const char *detail, void *ctx);
 
 struct devtable *devtable_new(void);
 void devtable_free(struct devtable *t);
-void devtable_set_listener(struct devtable *t, devtable_listener_fn fn, void *ctx);
+/* "A device changed": the one channel.  Every event (add, remove, bind,
+ * unbind, change, move, and every state change) goes to every subscriber,
+ * in the order they subscribed.  An event raised while subscribers are
+ * being told of another (an engine moving a device's state on its bind)
+ * waits until all of them have heard that one, then goes out in turn: no
+ * subscriber is re-entered, and none hears of a state before the event
+ * that caused it. */
+void devtable_subscribe(struct devtable *t, devtable_listener_fn fn, void *ctx);
+
+/* Moves dev to `to` (device_set_state: validated, logged old -> new) and
+ * tells subscribers `change` when it moved.  False when the state machine
+ * refuses the transition. */
+bool devtable_set_state(struct devtable *t, struct device *dev, enum dev_state to,
+			const char *why);
+/* Something subscribers show changed without a uevent (the claim on it, an
+ * attribute an engine wrote): tells them `change`. */
+void devtable_touch(struct devtable *t, const struct device *dev);
 
 size_t devtable_count(const struct devtable *t);
 size_t devtable_count_bus(const struct devtable *t, enum hd_bus bus);
@@ -48,7 +66,7 @@ struct device *devtable_get(const struct devtable *t, const char *id);
 /* Inserts a freshly built record (taking ownership) or, when the id is known,
  * copies its sysfs fields into the existing record and frees `rec`.  Indexes
  * are updated and the observed state (host/detached) follows the driver.
- * The listener hears `ev` when the device was added or anything changed
+ * Subscribers hear `ev` when the device was added or anything changed
  * (a device's `add` for a known device is reported as `change`, never twice
  * as add; with `detail`, the USB interface it concerned, the event is kept).
  * Returns the record now in the table. */
@@ -59,7 +77,7 @@ struct device *devtable_upsert(struct devtable *t, struct device *rec, enum dev_
  * PCI function, driver_override (which has no uevent of its own, so it is
  * read when the binding moves).  Updates just those, so the pipeline does not
  * re-read or compare what cannot have changed; the state follows the driver
- * and the listener hears `ev` if anything changed.  Returns false when the
+ * and subscribers hear `ev` if anything changed.  Returns false when the
  * id is unknown (the caller then builds a whole record). */
 bool devtable_update_binding(struct devtable *t, const char *id, const char *driver,
 			     const char *driver_override, enum dev_event ev);

@@ -1,12 +1,13 @@
 #include "state/selector.h"
+#include "state/bus.h"
 #include "common/util.h"
 
 #include <limits.h>
 #include <string.h>
 
 /* What a selector that is not a canonical id asks for. */
-struct usb_query {
-	bool by_busdev;
+struct query {
+	const struct bus_desc *at_bus; /* "<bus>:BUS.DEV": that bus's address */
 	uint32_t vendor, product;
 	const char *serial; /* NULL: any serial */
 	int busnum, devnum;
@@ -62,7 +63,7 @@ static bool parse_positive(const char *s, char end, int *out, const char **next)
 }
 
 /* "VVVV:PPPP" or "VVVV:PPPP:SERIAL", after the "id:" prefix. */
-static bool parse_vid_pid(const char *s, struct usb_query *q)
+static bool parse_vid_pid(const char *s, struct query *q)
 {
 	if (!parse_hex4(s, &q->vendor) || s[4] != ':' || !parse_hex4(s + 5, &q->product))
 		return false;
@@ -74,65 +75,24 @@ static bool parse_vid_pid(const char *s, struct usb_query *q)
 	return true;
 }
 
-/* "BUS.DEV", after the "usb:" prefix. */
-static bool parse_bus_dev(const char *s, struct usb_query *q)
+/* "BUS.DEV", after a "<bus>:" prefix. */
+static bool parse_bus_dev(const char *s, struct query *q)
 {
 	const char *p;
 
-	q->by_busdev = true;
 	return parse_positive(s, '.', &q->busnum, &p) && parse_positive(p + 1, '\0', &q->devnum, &p);
 }
 
-/* Runs of `n` characters satisfying `ok`, from s; returns the end or NULL. */
-static const char *skip_run(const char *s, bool (*ok)(char), size_t min, size_t max)
+/* An address selects on its bus; ids (and a serial) on the buses whose
+ * devices are named that way. */
+static bool query_matches(const struct query *q, const struct device *dev)
 {
-	size_t n = 0;
+	const struct bus_desc *b = bus_of(dev);
 
-	while (n < max && ok(s[n]))
-		n++;
-	return n >= min && !ok(s[n]) ? s + n : NULL;
-}
-
-/* "DDDD:BB:DD.F", copied in lower case into buf (at least 18 bytes). */
-static bool pci_id_normalize(const char *s, char *buf)
-{
-	const char *p = skip_run(s, is_hex, 4, 8);
-
-	if (!p || *p != ':' || !(p = skip_run(p + 1, is_hex, 2, 2)) || *p != ':' ||
-	    !(p = skip_run(p + 1, is_hex, 2, 2)) || *p != '.' || p[1] < '0' || p[1] > '7' ||
-	    p[2] != '\0')
-		return false;
-	for (size_t i = 0; s[i]; i++)
-		buf[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] | 0x20 : s[i]);
-	buf[p + 2 - s] = '\0';
-	return true;
-}
-
-/* "B-P[.P]*" or a root hub "usbN". */
-static bool usb_id_valid(const char *s)
-{
-	const char *p;
-
-	if (strncmp(s, "usb", 3) == 0)
-		return (p = skip_run(s + 3, is_digit, 1, 10)) && *p == '\0';
-	if (!(p = skip_run(s, is_digit, 1, 10)) || *p != '-')
-		return false;
-	do {
-		p = skip_run(p + 1, is_digit, 1, 10);
-		if (!p)
-			return false;
-	} while (*p == '.');
-	return *p == '\0';
-}
-
-static bool usb_query_matches(const struct usb_query *q, const struct device *dev)
-{
-	if (dev->bus != HD_BUS_USB)
-		return false;
-	if (q->by_busdev)
-		return dev->usb.busnum == q->busnum && dev->usb.devnum == q->devnum;
-	return dev->vendor == q->vendor && dev->product == q->product &&
-	       (!q->serial || streq(q->serial, dev->usb.serial));
+	if (q->at_bus)
+		return b == q->at_bus && b->at_address(dev, q->busnum, q->devnum);
+	return b->selected_by_ids && dev->vendor == q->vendor && dev->product == q->product &&
+	       (!q->serial || streq(q->serial, device_serial(dev)));
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -140,7 +100,7 @@ static int cmp_id(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int resolve_query(const struct devtable *t, const struct usb_query *q,
+static int resolve_query(const struct devtable *t, const struct query *q,
 			 struct device **out, char ***matches)
 {
 	struct device *first = NULL;
@@ -150,7 +110,7 @@ static int resolve_query(const struct devtable *t, const struct usb_query *q,
 	for (size_t i = 0; i < devtable_count(t); i++) {
 		struct device *dev = devtable_at(t, i);
 
-		if (!usb_query_matches(q, dev))
+		if (!query_matches(q, dev))
 			continue;
 		if (n++ == 0) {
 			first = dev;
@@ -169,31 +129,51 @@ static int resolve_query(const struct devtable *t, const struct usb_query *q,
 		*out = first;
 		return SELECTOR_FOUND;
 	}
-	/* Every match is USB, so sorting by id is devtable_sorted()'s order. */
+	/* Every match is on one bus, so sorting by id is devtable_sorted()'s
+	 * order. */
 	qsort(ids, n, sizeof(*ids), cmp_id);
 	*matches = ids;
 	return SELECTOR_AMBIGUOUS;
 }
 
+/* An id the table holds is always accepted, whatever its shape; one
+ * written as a bus's canonical id (in any case) is looked up in its
+ * canonical form. */
 static int resolve_id(const struct devtable *t, const char *sel, struct device **out)
 {
-	char pci[24];
+	char canonical[64];
 
-	/* An id the table holds is always accepted, whatever its shape. */
 	*out = devtable_get(t, sel);
 	if (*out)
 		return SELECTOR_FOUND;
-	if (strlen(sel) < sizeof(pci) && pci_id_normalize(sel, pci)) {
-		*out = devtable_get(t, pci);
-		return *out ? SELECTOR_FOUND : SELECTOR_NOT_FOUND;
+	for (int bus = 0; bus < HD_BUS__COUNT; bus++)
+		if (bus_desc((enum hd_bus)bus)->canonical_id(sel, canonical, sizeof(canonical))) {
+			*out = devtable_get(t, canonical);
+			return *out ? SELECTOR_FOUND : SELECTOR_NOT_FOUND;
+		}
+	return SELECTOR_INVALID;
+}
+
+/* "<bus>:" for a bus whose devices have addresses. */
+static const struct bus_desc *address_prefix(const char *sel, const char **rest)
+{
+	for (int bus = 0; bus < HD_BUS__COUNT; bus++) {
+		const struct bus_desc *b = bus_desc((enum hd_bus)bus);
+		size_t n = strlen(b->name);
+
+		if (b->at_address && strncmp(sel, b->name, n) == 0 && sel[n] == ':') {
+			*rest = sel + n + 1;
+			return b;
+		}
 	}
-	return usb_id_valid(sel) ? SELECTOR_NOT_FOUND : SELECTOR_INVALID;
+	return NULL;
 }
 
 int selector_resolve(const struct devtable *t, const char *sel, struct device **out,
 		     char ***matches)
 {
-	struct usb_query q = { 0 };
+	struct query q = { 0 };
+	const char *rest;
 
 	*out = NULL;
 	*matches = NULL;
@@ -202,9 +182,9 @@ int selector_resolve(const struct devtable *t, const char *sel, struct device **
 	if (strncmp(sel, "id:", 3) == 0)
 		return parse_vid_pid(sel + 3, &q) ? resolve_query(t, &q, out, matches)
 						  : SELECTOR_INVALID;
-	if (strncmp(sel, "usb:", 4) == 0)
-		return parse_bus_dev(sel + 4, &q) ? resolve_query(t, &q, out, matches)
-						  : SELECTOR_INVALID;
+	if ((q.at_bus = address_prefix(sel, &rest)))
+		return parse_bus_dev(rest, &q) ? resolve_query(t, &q, out, matches)
+					       : SELECTOR_INVALID;
 	return resolve_id(t, sel, out);
 }
 

@@ -11,7 +11,7 @@
  * The document carries "format": "hostdevd-state" and "version"; a reader
  * upgrades older versions step by step (store_read) and refuses newer ones
  * or anything malformed, naming the file and the problem.  This module knows
- * the envelope only; engine/persist.c fills and reads the body. */
+ * the envelope only; state/snapshot.h writes and reads the body. */
 #pragma once
 
 #include <json-c/json.h>

@@ -81,7 +81,7 @@ static int setup(void **state)
 	tb_build_standard(f->tb);
 	f->base = event_base_new();
 	f->table = devtable_new();
-	devtable_set_listener(f->table, on_event, f);
+	devtable_subscribe(f->table, on_event, f);
 	*state = f;
 	return 0;
 }

@@ -199,7 +199,7 @@ static bool fake_read_driver(void *ctx, const char *id, char **driver)
 	return d != NULL;
 }
 
-static bool fake_driver_present(void *ctx, const char *driver)
+static bool fake_driver_present(void *ctx, const char *subsystem, const char *driver)
 {
 	bool r;
 
@@ -285,8 +285,8 @@ static void expect_writes(const char *const *want)
 
 struct outcome {
 	int calls;
-	enum detach_status status;
-	char error[64], reason[96], step[32], message[512], driver[32], result[16];
+	enum hd_errcode status;
+	char error[64], reason[512], step[32], message[512], driver[32], result[16];
 	int err;
 	double seconds;
 };
@@ -299,19 +299,16 @@ struct fixture {
 	unsigned state_changes;
 };
 
+/* A state change is a `change` on the table's channel (the tests add no
+ * device twice, so no other change comes). */
 static void on_event(enum dev_event ev, const struct device *dev, const char *detail, void *arg)
 {
 	struct fixture *f = arg;
 
+	if (ev == DEV_EVENT_CHANGE)
+		f->state_changes++;
 	if (f->e)
 		detach_engine_device_event(f->e, ev, dev);
-}
-
-static void on_state_changed(const struct device *dev, void *arg)
-{
-	struct fixture *f = arg;
-
-	f->state_changes++;
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
@@ -341,7 +338,7 @@ static struct fixture *fixture_new_with(unsigned timeout_ms, const struct detach
 	f->wake_ev = event_new(f->base, fk.wake_fd, EV_READ | EV_PERSIST, on_wake, NULL);
 	event_add(f->wake_ev, NULL);
 	f->t = devtable_new();
-	devtable_set_listener(f->t, on_event, f);
+	devtable_subscribe(f->t, on_event, f);
 	add_pci(f, "0000:00:00.0", 0x060000, NULL);
 	add_pci(f, "0000:00:1c.0", 0x060400, "pcieport");
 	add_pci(f, NIC, 0x020000, "e1000e");
@@ -360,8 +357,7 @@ static struct fixture *fixture_new_with(unsigned timeout_ms, const struct detach
 	f->e = detach_engine_new(f->base, f->t,
 				 &(struct detach_config){ .step_timeout_ms = timeout_ms,
 							  .ops = ops,
-							  .state_changed = on_state_changed,
-							  .ctx = f });
+							  });
 	return f;
 }
 
@@ -385,15 +381,17 @@ static void record(const struct detach_result *r, void *arg)
 	struct outcome *o = arg;
 
 	o->calls++;
-	o->status = r->status;
-	snprintf(o->error, sizeof(o->error), "%s", r->error ? r->error : "");
-	snprintf(o->reason, sizeof(o->reason), "%s", r->reason ? r->reason : "");
-	snprintf(o->step, sizeof(o->step), "%s", r->failure.step);
-	snprintf(o->message, sizeof(o->message), "%s", r->failure.message);
+	o->status = r->err.code;
+	snprintf(o->error, sizeof(o->error), "%s", err_name(r->err.code) ? err_name(r->err.code) : "");
+	/* The refusal's word: the operation running, the state, or the reason. */
+	snprintf(o->reason, sizeof(o->reason), "%s",
+		 r->err.operation ? r->err.operation : r->err.state ? r->err.state : r->err.reason);
+	snprintf(o->step, sizeof(o->step), "%s", r->err.failure.step);
+	snprintf(o->message, sizeof(o->message), "%s", r->err.failure.message);
 	snprintf(o->driver, sizeof(o->driver), "%s", r->driver ? r->driver : "");
 	snprintf(o->result, sizeof(o->result), "%s", r->outcome ? r->outcome : "");
-	o->err = r->failure.err;
-	o->seconds = r->seconds;
+	o->err = r->err.failure.err;
+	o->seconds = r->err.seconds;
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -488,7 +486,7 @@ static void test_detach_and_reattach(void **state)
 	struct outcome o;
 
 	run_detach(f, NIC, "vfio-pci", &o);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	assert_string_equal(o.result, "bound");
 	assert_string_equal(o.driver, "vfio-pci");
 	expect_writes((const char *[]){ OVR("vfio-pci"), UNBIND("e1000e"), PROBE, NULL });
@@ -500,7 +498,7 @@ static void test_detach_and_reattach(void **state)
 	assert_int_equal(f->state_changes, 2);
 
 	run_reattach(f, NIC, &o);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	assert_string_equal(o.result, "original");
 	assert_string_equal(o.driver, "e1000e");
 	expect_writes((const char *[]){ OVR("vfio-pci"), UNBIND("e1000e"), PROBE, OVR("\\n"),
@@ -522,7 +520,7 @@ static void test_already_on_stub(void **state)
 	/* Answered before detach_start returns, and nothing written. */
 	detach_start(f->e, NIC, "vfio-pci", record, &o);
 	assert_int_equal(o.calls, 1);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	assert_string_equal(o.result, "already");
 	assert_string_equal(o.driver, "vfio-pci");
 	assert_int_equal(fk.n_log, 0);
@@ -538,7 +536,7 @@ static void test_stub_module_loaded(void **state)
 
 	fk.present[2] = NULL;
 	run_detach(f, NIC, "vfio-pci", &o);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	assert_int_equal(fk.module_loads, 1);
 	assert_on(f, NIC, DEV_DETACHED, "vfio-pci");
 	fixture_free(f);
@@ -552,7 +550,7 @@ static void test_stub_module_fails(void **state)
 	fk.present[2] = NULL;
 	fk.module_err = ENOENT;
 	run_detach(f, NIC, "vfio-pci", &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_string_equal(o.error, "io.hostdevd.OperationFailed");
 	assert_string_equal(o.step, "load_module");
 	assert_int_equal(o.err, ENOENT);
@@ -572,7 +570,7 @@ static void detach_fails_at(const char *step, int err, const char *const *writes
 	snprintf(fk.fail_step, sizeof(fk.fail_step), "%s", step);
 	fk.fail_err = err;
 	run_detach(f, NIC, "vfio-pci", &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_string_equal(o.error, "io.hostdevd.OperationFailed");
 	assert_string_equal(o.step, step);
 	assert_int_equal(o.err, err);
@@ -603,7 +601,7 @@ static void test_confirm_timeout(void **state)
 
 	fk.devs[0].never_bind = true;
 	run_detach(f, NIC, "vfio-pci", &o);
-	assert_int_equal(o.status, DETACH_TIMEOUT);
+	assert_int_equal(o.status, HDE_TIMEOUT);
 	assert_string_equal(o.error, "io.hostdevd.Timeout");
 	assert_string_equal(o.step, "confirm_bind");
 	assert_true(o.seconds > 0.19 && o.seconds < 0.21);
@@ -632,7 +630,7 @@ static void test_confirm_by_bind_event(void **state)
 	pthread_mutex_unlock(&fk.lock);
 	devtable_update_binding(f->t, NIC, "vfio-pci", "vfio-pci", DEV_EVENT_BIND);
 	assert_int_equal(o.calls, 1);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	assert_string_equal(o.result, "bound");
 	assert_on(f, NIC, DEV_DETACHED, "vfio-pci");
 	assert_int_equal(detach_engine_active(f->e), 0);
@@ -649,7 +647,7 @@ static void test_removed_while_waiting(void **state)
 	pump_until(f, waiting, NIC);
 	devtable_remove(f->t, NIC);
 	assert_int_equal(o.calls, 1);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_int_equal(o.err, ENODEV);
 	assert_string_equal(o.step, "confirm_bind");
 	assert_int_equal(detach_engine_active(f->e), 0);
@@ -666,7 +664,7 @@ static void test_blocked_step_times_out(void **state)
 	snprintf(fk.block_step, sizeof(fk.block_step), "unbind");
 	detach_start(f->e, NIC, "vfio-pci", record, &o);
 	pump_until(f, answered, &o);
-	assert_int_equal(o.status, DETACH_TIMEOUT);
+	assert_int_equal(o.status, HDE_TIMEOUT);
 	assert_string_equal(o.step, "unbind");
 	assert_true(fake_is_blocked());
 	assert_int_equal(dev(f, NIC)->state, DEV_ERROR);
@@ -678,7 +676,7 @@ static void test_blocked_step_times_out(void **state)
 	pump_until(f, answered, &other);
 	assert_int_equal(o.calls, 1);
 	assert_true(fake_is_blocked());
-	assert_int_equal(other.status, DETACH_OK);
+	assert_int_equal(other.status, HDE_OK);
 	assert_on(f, NIC2, DEV_DETACHED, "vfio-pci");
 	assert_int_equal(detach_engine_active(f->e), 1);
 
@@ -702,15 +700,15 @@ static void test_device_busy(void **state)
 	pump_until(f, blocked, NULL);
 	detach_start(f->e, NIC, "vfio-pci", record, &busy);
 	assert_int_equal(busy.calls, 1);
-	assert_int_equal(busy.status, DETACH_BUSY);
+	assert_int_equal(busy.status, HDE_DEVICE_BUSY);
 	assert_string_equal(busy.error, "io.hostdevd.DeviceBusy");
 	assert_string_equal(busy.reason, "Detach");
 	reattach_start(f->e, NIC, record, &busy2);
-	assert_int_equal(busy2.status, DETACH_BUSY);
+	assert_int_equal(busy2.status, HDE_DEVICE_BUSY);
 	fake_release();
 	pump_until(f, answered, &o);
 	pump_until(f, idle, NULL);
-	if (o.status != DETACH_OK)
+	if (o.status != HDE_OK)
 		fail_msg("%s: %s", o.error, o.message);
 	assert_on(f, NIC, DEV_DETACHED, "vfio-pci");
 	fixture_free(f);
@@ -735,7 +733,7 @@ static void test_reset(void **state)
 
 	dev(f, NIC)->pci.has_reset = true;
 	run_reset(f, NIC, &o);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	assert_string_equal(o.result, "reset");
 	expect_writes((const char *const[]){ "/sys/bus/pci/devices/" NIC "/reset=1", NULL });
 	assert_on(f, NIC, DEV_HOST, "e1000e");
@@ -750,18 +748,18 @@ static void test_reset_refusals(void **state)
 
 	/* No reset attribute: the kernel has no method for it. */
 	run_reset(f, NIC, &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_string_equal(o.step, "reset");
 	assert_int_equal(o.err, ENOTTY);
 	dev(f, "0000:02:00.0")->pci.has_reset = true;
 	run_reset(f, "0000:02:00.0", &o);
-	assert_int_equal(o.status, DETACH_HOST_CRITICAL);
+	assert_int_equal(o.status, HDE_HOST_CRITICAL);
 	assert_non_null(strstr(o.reason, "boot VGA"));
 	run_reset(f, "1-2", &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_int_equal(o.err, EOPNOTSUPP);
 	run_reset(f, "0000:09:00.0", &o);
-	assert_int_equal(o.status, DETACH_NOT_FOUND);
+	assert_int_equal(o.status, HDE_DEVICE_NOT_FOUND);
 	assert_int_equal(fk.n_log, 0);
 	fixture_free(f);
 }
@@ -775,7 +773,7 @@ static void test_reset_fails(void **state)
 	snprintf(fk.fail_step, sizeof(fk.fail_step), "reset");
 	fk.fail_err = EIO;
 	run_reset(f, NIC, &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_string_equal(o.error, "io.hostdevd.OperationFailed");
 	assert_string_equal(o.step, "reset");
 	assert_int_equal(o.err, EIO);
@@ -795,11 +793,11 @@ static void test_reset_stuck(void **state)
 	snprintf(fk.block_step, sizeof(fk.block_step), "reset");
 	reset_start(f->e, NIC, record, &o);
 	pump_until(f, answered, &o);
-	assert_int_equal(o.status, DETACH_TIMEOUT);
+	assert_int_equal(o.status, HDE_TIMEOUT);
 	assert_string_equal(o.step, "reset");
 	assert_int_equal(dev(f, NIC)->state, DEV_HOST);
 	detach_start(f->e, NIC, "vfio-pci", record, &busy);
-	assert_int_equal(busy.status, DETACH_BUSY);
+	assert_int_equal(busy.status, HDE_DEVICE_BUSY);
 	assert_string_equal(busy.reason, "Reset");
 	fake_release();
 	pump_until(f, idle, NULL);
@@ -835,14 +833,14 @@ static void test_usb_unbind_and_bind(void **state)
 	struct outcome o;
 
 	run_usb(f, true, &o);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	assert_string_equal(o.result, "unbound");
 	assert_null(fake_driver_of(IF0));
 	assert_null(fake_driver_of(IF1));
 	/* The claim engine moves it on from here. */
 	assert_int_equal(dev(f, "1-2")->state, DEV_DETACHING);
 	run_usb(f, false, &o);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	assert_string_equal(o.result, "bound");
 	expect_writes((const char *const[]){
 		"/sys/bus/usb/drivers/usbhid/unbind=" IF0, "/sys/bus/usb/drivers/usbhid/unbind=" IF1,
@@ -866,7 +864,7 @@ static void test_usb_unbind_fails(void **state)
 	fake_dev(IF1)->driver = xstrdup("usb-storage");
 	pthread_mutex_unlock(&fk.lock);
 	run_usb(f, true, &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_string_equal(o.step, "unbind_interface");
 	assert_int_equal(o.err, ENODEV);
 	assert_non_null(strstr(o.message, IF1));
@@ -889,7 +887,7 @@ static void test_usb_unbind_undo_fails(void **state)
 	fk.fail_err = EBUSY;
 	/* The first unbind fails at once: nothing to undo, device host. */
 	run_usb(f, true, &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_int_equal(o.err, EBUSY);
 	assert_int_equal(dev(f, "1-2")->state, DEV_HOST);
 	/* Now the second fails, and binding the first back fails too. */
@@ -899,7 +897,7 @@ static void test_usb_unbind_undo_fails(void **state)
 	fake_dev(IF1)->driver = NULL;
 	pthread_mutex_unlock(&fk.lock);
 	run_usb(f, true, &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_non_null(strstr(o.message, "binding back failed"));
 	assert_null(fake_driver_of(IF0));
 	assert_int_equal(dev(f, "1-2")->state, DEV_ERROR);
@@ -914,11 +912,11 @@ static void test_usb_bind_fails(void **state)
 	struct outcome o;
 
 	run_usb(f, true, &o);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	fake_dev(IF0)->never_bind = true;
 	fake_dev(IF1)->bind_later = true; /* "succeeds", binds nothing */
 	run_usb(f, false, &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_string_equal(o.step, "bind_interface");
 	assert_int_equal(o.err, ENODEV);
 	assert_non_null(strstr(o.message, IF0));
@@ -928,7 +926,7 @@ static void test_usb_bind_fails(void **state)
 	fake_dev(IF0)->never_bind = false;
 	devtable_get(f->t, "1-2")->state = DEV_RELEASING;
 	run_usb(f, false, &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_int_equal(o.err, EIO);
 	assert_non_null(strstr(o.message, "is on no driver"));
 	fixture_free(f);
@@ -944,7 +942,7 @@ static void test_usb_unbind_stuck(void **state)
 	snprintf(fk.block_step, sizeof(fk.block_step), "unbind_interface");
 	usb_interfaces_start(f->e, "1-2", true, kbd_ifaces, ARRAY_SIZE(kbd_ifaces), record, &o);
 	pump_until(f, answered, &o);
-	assert_int_equal(o.status, DETACH_TIMEOUT);
+	assert_int_equal(o.status, HDE_TIMEOUT);
 	assert_string_equal(o.error, "io.hostdevd.Timeout");
 	assert_int_equal(dev(f, "1-2")->state, DEV_ERROR);
 	fake_release();
@@ -963,11 +961,11 @@ static void test_usb_refusals(void **state)
 
 	/* Bind needs a device being claimed or released. */
 	run_usb(f, false, &o);
-	assert_int_equal(o.status, DETACH_BAD_STATE);
+	assert_int_equal(o.status, HDE_INVALID_DEVICE_STATE);
 	assert_string_equal(o.reason, "host");
 	o = (struct outcome){ 0 };
 	usb_interfaces_start(f->e, NIC, true, kbd_ifaces, 1, record, &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_int_equal(o.err, EOPNOTSUPP);
 	assert_int_equal(fk.n_log, 0);
 	fixture_free(f);
@@ -975,7 +973,7 @@ static void test_usb_refusals(void **state)
 
 /* ---- refusals ----------------------------------------------------------- */
 
-static void expect_refused(struct fixture *f, const char *id, enum detach_status st,
+static void expect_refused(struct fixture *f, const char *id, enum hd_errcode st,
 			   const char *error, const char *reason)
 {
 	struct outcome o = { 0 };
@@ -992,11 +990,11 @@ static void test_host_critical(void **state)
 {
 	struct fixture *f = fixture_new(5000);
 
-	expect_refused(f, "0000:00:00.0", DETACH_HOST_CRITICAL, "io.hostdevd.HostCritical",
+	expect_refused(f, "0000:00:00.0", HDE_HOST_CRITICAL, "io.hostdevd.HostCritical",
 		       "host bridge");
-	expect_refused(f, "0000:00:1c.0", DETACH_HOST_CRITICAL, "io.hostdevd.HostCritical",
+	expect_refused(f, "0000:00:1c.0", HDE_HOST_CRITICAL, "io.hostdevd.HostCritical",
 		       "PCI bridge");
-	expect_refused(f, "0000:02:00.0", DETACH_HOST_CRITICAL, "io.hostdevd.HostCritical",
+	expect_refused(f, "0000:02:00.0", HDE_HOST_CRITICAL, "io.hostdevd.HostCritical",
 		       "boot VGA");
 	assert_int_equal(fk.n_log, 0);
 	assert_int_equal(dev(f, "0000:02:00.0")->state, DEV_HOST);
@@ -1009,15 +1007,15 @@ static void test_refusals(void **state)
 	struct fixture *f = fixture_new(5000);
 	struct outcome o = { 0 };
 
-	expect_refused(f, "0000:09:00.0", DETACH_NOT_FOUND, "io.hostdevd.DeviceNotFound", NULL);
-	expect_refused(f, "1-2", DETACH_FAILED, "io.hostdevd.OperationFailed", NULL);
+	expect_refused(f, "0000:09:00.0", HDE_DEVICE_NOT_FOUND, "io.hostdevd.DeviceNotFound", NULL);
+	expect_refused(f, "1-2", HDE_OPERATION_FAILED, "io.hostdevd.OperationFailed", NULL);
 	reattach_start(f->e, NIC, record, &o);
-	assert_int_equal(o.status, DETACH_BAD_STATE);
+	assert_int_equal(o.status, HDE_INVALID_DEVICE_STATE);
 	assert_string_equal(o.error, "io.hostdevd.InvalidDeviceState");
 	assert_string_equal(o.reason, "host");
 	/* Detached to pci-stub, a detach to vfio-pci is refused by state. */
 	devtable_update_binding(f->t, NIC, "pci-stub", NULL, DEV_EVENT_BIND);
-	expect_refused(f, NIC, DETACH_BAD_STATE, "io.hostdevd.InvalidDeviceState", "detached");
+	expect_refused(f, NIC, HDE_INVALID_DEVICE_STATE, "io.hostdevd.InvalidDeviceState", "detached");
 	assert_int_equal(fk.n_log, 0);
 	fixture_free(f);
 }
@@ -1035,19 +1033,19 @@ static void test_reattach_without_original(void **state)
 	fk.devs[0].driver = xstrdup("vfio-pci");
 	fk.devs[0].override = xstrdup("vfio-pci");
 	run_reattach(f, NIC, &o);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	assert_string_equal(o.result, "native");
 	assert_string_equal(o.driver, "e1000e");
 	assert_on(f, NIC, DEV_HOST, "e1000e");
 
 	/* No native driver at all: it ends unbound, and the reply says so. */
 	run_detach(f, NIC, "vfio-pci", &o);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	free(dev(f, NIC)->original_driver);
 	dev(f, NIC)->original_driver = NULL;
 	fk.devs[0].native = NULL;
 	run_reattach(f, NIC, &o);
-	assert_int_equal(o.status, DETACH_OK);
+	assert_int_equal(o.status, HDE_OK);
 	assert_string_equal(o.result, "unbound");
 	assert_string_equal(o.driver, "");
 	assert_on(f, NIC, DEV_HOST, NULL);
@@ -1064,7 +1062,7 @@ static void test_reattach_rollback(void **state)
 	snprintf(fk.fail_step, sizeof(fk.fail_step), "unbind");
 	fk.fail_err = EBUSY;
 	run_reattach(f, NIC, &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	assert_string_equal(o.step, "unbind");
 	assert_int_equal(o.err, EBUSY);
 	expect_writes((const char *[]){ OVR("\\n"), UNBIND("vfio-pci") "!", OVR("vfio-pci"),
@@ -1118,7 +1116,7 @@ static void test_engine_real_seam_guarded(void **state)
 	f = fixture_new_with(5000, NULL);
 	add_pci(f, "0000:77:00.0", 0x020000, "e1000e");
 	run_detach(f, "0000:77:00.0", "vfio-pci", &o);
-	assert_int_equal(o.status, DETACH_FAILED);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
 	if (streq(o.step, "load_module"))
 		assert_int_equal(o.err, ENOENT);
 	else

@@ -65,7 +65,7 @@ static void test_insert_lookup_remove(void **state)
 	struct seen s = { 0 };
 	char id[32];
 
-	devtable_set_listener(t, listener, &s);
+	devtable_subscribe(t, listener, &s);
 	/* Enough to force the hash and dense array to grow several times. */
 	for (int i = 0; i < 1000; i++) {
 		snprintf(id, sizeof(id), "0000:%02x:%02x.%d", i / 256, (i / 8) % 32, i % 8);
@@ -102,7 +102,7 @@ static void test_upsert_reports_changes_only(void **state)
 	struct seen s = { 0 };
 	struct device *d;
 
-	devtable_set_listener(t, listener, &s);
+	devtable_subscribe(t, listener, &s);
 	devtable_upsert(t, pci("0000:03:00.0", "0000:00:1c.0", 5, "e1000e"), DEV_EVENT_ADD, NULL);
 	/* The same record again (enumeration raced with its add event). */
 	d = devtable_upsert(t, pci("0000:03:00.0", "0000:00:1c.0", 5, "e1000e"), DEV_EVENT_ADD,
@@ -154,7 +154,7 @@ static void test_update_binding(void **state)
 
 	d = devtable_upsert(t, pci("0000:03:00.0", "0000:00:1c.0", 5, "e1000e"), DEV_EVENT_ADD,
 			    NULL);
-	devtable_set_listener(t, listener, &s);
+	devtable_subscribe(t, listener, &s);
 	/* Unknown ids are left to a whole-record rebuild. */
 	assert_false(devtable_update_binding(t, "0000:09:00.0", "e1000e", NULL, DEV_EVENT_BIND));
 	assert_true(devtable_update_binding(t, "0000:03:00.0", NULL, "vfio-pci", DEV_EVENT_UNBIND));
@@ -315,7 +315,7 @@ static void test_resync_removes_unseen(void **state)
 	devtable_upsert(t, pci("0000:01:00.0", NULL, 1, "e1000e"), DEV_EVENT_ADD, NULL);
 	devtable_upsert(t, pci("0000:02:00.0", NULL, 2, "e1000e"), DEV_EVENT_ADD, NULL);
 	devtable_upsert(t, pci("0000:03:00.0", NULL, 3, "e1000e"), DEV_EVENT_ADD, NULL);
-	devtable_set_listener(t, listener, &s);
+	devtable_subscribe(t, listener, &s);
 	devtable_resync_begin(t);
 	devtable_upsert(t, pci("0000:02:00.0", NULL, 2, "vfio-pci"), DEV_EVENT_CHANGE, NULL);
 	devtable_upsert(t, pci("0000:04:00.0", NULL, 4, "e1000e"), DEV_EVENT_CHANGE, NULL);
@@ -360,7 +360,7 @@ static void test_usb_interfaces(void **state)
 				 .driver = "usbhid" };
 	struct usb_iface second = { .id = "1-2.1:1.1", .cls = 3 };
 
-	devtable_set_listener(t, listener, &s);
+	devtable_subscribe(t, listener, &s);
 	device_usb_iface_set(d, &second);
 	device_usb_iface_set(d, &hid);
 	assert_int_equal(d->usb.n_ifaces, 2);

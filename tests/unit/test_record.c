@@ -241,7 +241,10 @@ static void test_usb_device_with_interfaces(void **state)
 	/* Interfaces are not records of their own. */
 	{
 		struct udev_device *ud = udev_device_new_from_syspath(f->udev, if0);
-		assert_int_equal(record_classify(ud), RECORD_USB_INTERFACE);
+		enum hd_bus bus;
+
+		assert_int_equal(record_classify(ud, &bus), RECORD_CHILD);
+		assert_int_equal(bus, HD_BUS_USB);
 		assert_null(record_from_udev(ud));
 		udev_device_unref(ud);
 	}
@@ -280,7 +283,7 @@ static void test_empty_directory(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/0000:0a:00.0", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
-	d = record_build(RECORD_PCI, path);
+	d = record_build(HD_BUS_PCI, path);
 	assert_null(d);
 	rmdir(path);
 	rmdir(dir);

@@ -13,10 +13,11 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/varlink.h"
-#include "daemon/context.h"
 #include "daemon/devjson.h"
+#include "daemon/dispatch.h"
 #include "daemon/methods.h"
 #include "daemon/server.h"
+#include "daemon/watch.h"
 #include "monitor/monitor.h"
 #include "state/devtable.h"
 
@@ -45,7 +46,9 @@ struct fixture {
 	char path[128];
 	struct event_base *base;
 	struct devtable *devices;
-	struct hd_context ctx;
+	struct methods_ctx ctx;
+	struct dispatcher dispatcher;
+	struct watch *watch;
 	struct server *server;
 };
 
@@ -200,15 +203,9 @@ static void fill_devices(struct devtable *t)
 
 /* ---- fixture ---------------------------------------------------------- */
 
-static void on_device_event(enum dev_event ev, const struct device *dev, const char *detail,
-			    void *arg)
-{
-	struct fixture *f = arg;
-
-	server_broadcast_device_event(f->server, ev, dev, detail);
-}
-
-static struct fixture *fixture_new(const struct server_config *tmpl)
+/* The real method table, unless a test brings its own. */
+static struct fixture *fixture_new_with(const struct server_config *tmpl,
+					const struct method_def *methods, size_t n_methods)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	struct server_config cfg = *tmpl;
@@ -220,18 +217,32 @@ static struct fixture *fixture_new(const struct server_config *tmpl)
 	assert_non_null(f->base);
 	f->devices = devtable_new();
 	fill_devices(f->devices);
-	f->ctx = (struct hd_context){ .base = f->base, .devices = f->devices, .start_ns = now_ns() };
+	f->watch = watch_new(f->devices, NULL);
+	f->ctx = (struct methods_ctx){ .devices = f->devices, .watch = f->watch,
+				       .start_ns = now_ns() };
+	f->dispatcher = (struct dispatcher){ .methods = methods, .n_methods = n_methods,
+					     .ctx = &f->ctx };
+	if (!methods)
+		f->dispatcher.methods = methods_table(&f->dispatcher.n_methods);
 	cfg.socket_path = f->path;
-	f->server = server_new(&f->ctx, &cfg);
-	f->ctx.server = f->server;
-	devtable_set_listener(f->devices, on_device_event, f);
+	cfg.dispatch = dispatch_call;
+	cfg.dispatch_ctx = &f->dispatcher;
+	f->server = server_new(f->base, &cfg);
+	watch_set_server(f->watch, f->server);
+	devtable_subscribe(f->devices, watch_listener, f->watch);
 	assert_int_equal(server_start(f->server), 0);
 	return f;
+}
+
+static struct fixture *fixture_new(const struct server_config *tmpl)
+{
+	return fixture_new_with(tmpl, NULL, 0);
 }
 
 static void fixture_free(struct fixture *f)
 {
 	server_free(f->server);
+	watch_free(f->watch);
 	devtable_free(f->devices);
 	event_base_free(f->base);
 	assert_int_equal(rmdir(f->dir), 0);
@@ -789,10 +800,10 @@ static void test_devjson_ints(void **state)
 	char expected[32];
 
 	for (size_t i = 0; i < ARRAY_SIZE(values); i++) {
-		struct devjson_buf b = { 0 };
+		struct jsonbuf b = { 0 };
 
-		devjson_append_int(&b, values[i]);
-		devjson_append(&b, "", 1);
+		jsonbuf_int(&b, values[i]);
+		jsonbuf_add(&b, "", 1);
 		snprintf(expected, sizeof(expected), "%lld", (long long)values[i]);
 		assert_string_equal(b.data, expected);
 		free(b.data);
@@ -927,7 +938,7 @@ static void check_status(struct fixture *f, struct client *c, const char *source
 	assert_int_equal(get_int(p, "events_received"), 0);
 	assert_int_equal(get_int(p, "overflows"), 0);
 	assert_int_equal(get_int(p, "resyncs"), 0);
-	assert_int_equal(get_int(p, "sequence"), (int64_t)server_sequence(f->server));
+	assert_int_equal(get_int(p, "sequence"), (int64_t)watch_sequence(f->watch));
 	assert_int_equal(get_int(p, "clients"), 1);
 	assert_int_equal(get_int(p, "watchers"), 0);
 	assert_string_equal(get_str(p, "log_level"), log_level_name(log_current_level));
@@ -1236,7 +1247,7 @@ static void test_watch_stream(void **state)
 	uint64_t seq = start_watch(f, w);
 	json_object *root;
 
-	assert_int_equal(seq, server_sequence(f->server));
+	assert_int_equal(seq, watch_sequence(f->watch));
 	assert_int_equal(server_watcher_count(f->server), 1);
 	add(f->devices, usb_dev("1-4", 0x0bda, 0x8153, 6, "usb1"));
 	expect_event(f, w, seq + 1, "add", "1-4", NULL);
@@ -1244,7 +1255,7 @@ static void test_watch_stream(void **state)
 	expect_event(f, w, seq + 2, "bind", "1-3", "1-3:1.0");
 	assert_true(devtable_remove(f->devices, "1-4"));
 	expect_event(f, w, seq + 3, "remove", "1-4", NULL);
-	server_broadcast_resync(f->server);
+	watch_resync(f->watch);
 	root = client_recv(f, w);
 	assert_int_equal(get_int(params_ok(root), "sequence"), (int64_t)seq + 4);
 	assert_true(json_object_get_boolean(get(params_ok(root), "resync")));
@@ -1305,12 +1316,12 @@ static void test_watch_needs_more(void **state)
 static void test_sequence_without_watchers(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t before = server_sequence(f->server);
+	uint64_t before = watch_sequence(f->watch);
 	struct client *w;
 
 	add(f->devices, usb_dev("1-6", 0x0bda, 0x8153, 8, "usb1"));
-	server_broadcast_resync(f->server);
-	assert_int_equal(server_sequence(f->server), before + 2);
+	watch_resync(f->watch);
+	assert_int_equal(watch_sequence(f->watch), before + 2);
 	w = client_new(f);
 	assert_int_equal(start_watch(f, w), before + 2);
 	client_free(w);
@@ -1362,12 +1373,12 @@ static void test_non_reader_dropped(void **state)
 static uint64_t flood_until_dropped(struct fixture *f, struct client **readers, size_t watchers)
 {
 	const struct device *dev = devtable_get(f->devices, "0000:01:00.0");
-	uint64_t seq = server_sequence(f->server);
+	uint64_t seq = watch_sequence(f->watch);
 
 	for (int i = 0; server_watcher_count(f->server) >= watchers; i++) {
 		if (i > 100000)
 			fail_msg("no watcher was ever found too slow");
-		server_broadcast_device_event(f->server, DEV_EVENT_CHANGE, dev, NULL);
+		watch_device_event(f->watch, DEV_EVENT_CHANGE, dev, NULL);
 		seq++;
 		for (struct client **r = readers; r && *r; r++)
 			expect_event(f, *r, seq, "change", "0000:01:00.0", NULL);
@@ -1399,7 +1410,7 @@ static void test_slow_watcher(void **state)
 	client_free(slow);
 	wait_clients(f, 2);
 	/* The fast ones never noticed. */
-	server_broadcast_resync(f->server);
+	watch_resync(f->watch);
 	for (int i = 0; i < 2; i++) {
 		root = client_recv(f, fast[i]);
 		assert_int_equal(get_int(params_ok(root), "sequence"), (int64_t)last + 1);
@@ -1537,9 +1548,10 @@ static void test_accept_backoff(void **state)
 
 static struct server *server_on(struct fixture *f, const char *path, unsigned mode)
 {
-	struct server_config cfg = { .socket_path = path, .socket_mode = mode };
+	struct server_config cfg = { .socket_path = path, .socket_mode = mode,
+				     .dispatch = dispatch_call, .dispatch_ctx = &f->dispatcher };
 
-	return server_new(&f->ctx, &cfg);
+	return server_new(f->base, &cfg);
 }
 
 static void test_socket_mode(void **state)
@@ -1689,12 +1701,12 @@ static void test_start_without_descriptors(void **state)
 
 /* ---- permissions ------------------------------------------------------ */
 
-static void reply_empty(struct hd_context *ctx, struct server_call *call, json_object *params)
+static void reply_empty(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
 	server_call_reply(call, NULL, false);
 }
 
-static void reply_text_stream(struct hd_context *ctx, struct server_call *call,
+static void reply_text_stream(struct methods_ctx *ctx, struct server_call *call,
 			      json_object *params)
 {
 	server_call_reply_text(call, xstrdup("{\"x\":1}"), 7, true);
@@ -1711,7 +1723,7 @@ static const struct method_def permission_methods[] = {
 static void test_peer_has_permission(void **state)
 {
 	struct hd_peer root = { .uid = 0 }, user = { .uid = 1000 }, unknown = { .uid = (uid_t)-1 };
-	struct hd_context ctx = { 0 };
+	struct methods_ctx ctx = { 0 };
 
 	/* No policy: the built-in default. */
 	for (int p = 0; p < PERM__COUNT; p++) {
@@ -1734,9 +1746,7 @@ static void test_reply_text_continues(void **state)
 	struct client *c;
 	json_object *root;
 
-	cfg.methods = permission_methods;
-	cfg.n_methods = ARRAY_SIZE(permission_methods);
-	f = fixture_new(&cfg);
+	f = fixture_new_with(&cfg, permission_methods, ARRAY_SIZE(permission_methods));
 	c = client_new(f);
 	root = call(f, c, "{\"method\":\"io.hostdevd.TextStream\",\"more\":true}");
 	assert_int_equal(get_int(params_ok(root), "x"), 1);
@@ -1778,11 +1788,9 @@ static void test_permission_denied(void **state)
 
 	if (geteuid() != 0)
 		skip();
-	cfg.methods = permission_methods;
-	cfg.n_methods = ARRAY_SIZE(permission_methods);
 	/* Let the unprivileged client reach the socket at all. */
 	cfg.socket_mode = 0666;
-	f = fixture_new(&cfg);
+	f = fixture_new_with(&cfg, permission_methods, ARRAY_SIZE(permission_methods));
 	assert_int_equal(chmod(f->dir, 0755), 0);
 	user = client_as(f, 65534);
 	admin = client_as(f, 0);
@@ -1809,11 +1817,11 @@ static void test_permission_denied(void **state)
 
 /* ---- broken handlers -------------------------------------------------- */
 
-static void reply_nothing(struct hd_context *ctx, struct server_call *call, json_object *params)
+static void reply_nothing(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
 }
 
-static void reply_twice(struct hd_context *ctx, struct server_call *call, json_object *params)
+static void reply_twice(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
 	server_call_reply(call, NULL, false);
 	server_call_reply(call, NULL, false);
@@ -1839,9 +1847,7 @@ static void expect_abort_on(const char *method)
 	pid_t pid;
 	int status;
 
-	cfg.methods = broken_methods;
-	cfg.n_methods = ARRAY_SIZE(broken_methods);
-	f = fixture_new(&cfg);
+	f = fixture_new_with(&cfg, broken_methods, ARRAY_SIZE(broken_methods));
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -1872,12 +1878,12 @@ static void test_handler_contract(void **state)
 
 static struct server_call *deferred; /* the Later call, until the test answers it */
 
-static void method_later(struct hd_context *ctx, struct server_call *call, json_object *params)
+static void method_later(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
 	deferred = server_call_defer(call);
 }
 
-static void method_now(struct hd_context *ctx, struct server_call *call, json_object *params)
+static void method_now(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
 	json_object *r = json_object_new_object();
 
@@ -1894,10 +1900,8 @@ static struct fixture *deferring_fixture(void)
 {
 	struct server_config cfg = test_config;
 
-	cfg.methods = deferring_methods;
-	cfg.n_methods = ARRAY_SIZE(deferring_methods);
 	deferred = NULL;
-	return fixture_new(&cfg);
+	return fixture_new_with(&cfg, deferring_methods, ARRAY_SIZE(deferring_methods));
 }
 
 static bool call_deferred(void *arg)

@@ -1,0 +1,154 @@
+#include "common/sysdir.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void sysdir_close(struct sysdir *d)
+{
+	for (size_t i = 0; i < d->n_names; i++)
+		free(d->names[i]);
+	free(d->names);
+	if (d->fd >= 0)
+		close(d->fd);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+bool sysdir_open(struct sysdir *d, const char *syspath)
+{
+	DIR *dir;
+	struct dirent *de;
+	size_t cap = 0;
+	int lfd;
+
+	memset(d, 0, sizeof(*d));
+	d->syspath = syspath;
+	d->fd = open(syspath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->fd < 0)
+		return false;
+	lfd = dup(d->fd);
+	dir = lfd >= 0 ? fdopendir(lfd) : NULL;
+	if (!dir) {
+		if (lfd >= 0)
+			close(lfd);
+		return false;
+	}
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (d->n_names == cap) {
+			cap = cap ? cap * 2 : 64;
+			d->names = xrealloc(d->names, cap * sizeof(*d->names));
+		}
+		d->names[d->n_names++] = xstrdup(de->d_name);
+	}
+	closedir(dir);
+	/* A directory emptied under us (the device leaving) lists nothing:
+	 * names is still NULL, which qsort may not be given. */
+	if (d->n_names)
+		qsort(d->names, d->n_names, sizeof(*d->names), cmp_name);
+	d->listed = true;
+	return true;
+}
+
+/* Whether an attribute may exist: without a listing, or for a path into a
+ * subdirectory, the read itself tells. */
+bool sysdir_has(const struct sysdir *d, const char *name)
+{
+	if (!d->listed || strchr(name, '/'))
+		return true;
+	/* An empty listing's names is NULL, which bsearch may not be given. */
+	return d->n_names &&
+	       bsearch(&name, d->names, d->n_names, sizeof(*d->names), cmp_name) != NULL;
+}
+
+/* Reads a small attribute, without its trailing newline; false when absent
+ * or unreadable (write-only attributes, attributes of a vanishing device). */
+bool sysdir_read(const struct sysdir *d, const char *name, char *buf, size_t len)
+{
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	if (!sysdir_has(d, name))
+		return false;
+	fd = openat(d->fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return false;
+	do
+		n = read(fd, buf, len - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return false;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	return true;
+}
+
+char *sysdir_str(const struct sysdir *d, const char *name)
+{
+	char buf[256];
+
+	return sysdir_read(d, name, buf, sizeof(buf)) && buf[0] ? xstrdup(buf) : NULL;
+}
+
+bool sysdir_hex(const struct sysdir *d, const char *name, uint32_t *out)
+{
+	char buf[32];
+
+	return sysdir_read(d, name, buf, sizeof(buf)) && parse_hex_u32(buf, out);
+}
+
+int sysdir_int(const struct sysdir *d, const char *name, int fallback)
+{
+	char buf[32], *end;
+	long v;
+
+	if (!sysdir_read(d, name, buf, sizeof(buf)))
+		return fallback;
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno || end == buf || *end || v < INT_MIN || v > INT_MAX)
+		return fallback;
+	return (int)v;
+}
+
+/* The last component of a link's target, e.g. iommu_group -> "12". */
+bool sysdir_link_name(const struct sysdir *d, const char *name, char *out, size_t len)
+{
+	char target[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	if (!sysdir_has(d, name))
+		return false;
+	n = readlinkat(d->fd, name, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= len)
+		return false;
+	strcpy(out, base);
+	return true;
+}
+
+char *sysdir_driver(const struct sysdir *d, const char *sub)
+{
+	char path[NAME_MAX + 16], name[NAME_MAX + 1];
+
+	snprintf(path, sizeof(path), "%s%sdriver", sub ? sub : "", sub ? "/" : "");
+	return sysdir_link_name(d, sub ? path : "driver", name, sizeof(name)) ? xstrdup(name)
+									     : NULL;
+}

@@ -1,0 +1,267 @@
+/* Claims: Claim, Release and ListClaims, on the claim engine
+ * (engine/claim.h). */
+#include "daemon/methods.h"
+#include "common/jsonbuf.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "daemon/devjson.h"
+#include "engine/claim.h"
+#include "state/claims.h"
+
+struct claim_call {
+	struct methods_ctx *ctx;
+	struct server_call *call; /* deferred */
+};
+
+/* Adds `id` to the request unless it is there already. */
+static void ids_add(char ***ids, size_t *n, const char *id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (streq((*ids)[i], id))
+			return;
+	*ids = xrealloc(*ids, (*n + 2) * sizeof(**ids));
+	(*ids)[(*n)++] = (char *)id;
+	(*ids)[*n] = NULL;
+}
+
+/* Resolves the "devices" selectors into canonical ids (borrowed from the
+ * table, or from the claim table for a claimed device that left it).  On
+ * failure the call is answered and NULL returned. */
+static char **devices_resolve(struct methods_ctx *ctx, struct server_call *call, json_object *arr,
+			      size_t *n)
+{
+	size_t len = json_object_array_length(arr);
+	char **ids = xcalloc(1, sizeof(*ids));
+
+	*n = 0;
+	for (size_t i = 0; i < len; i++) {
+		json_object *v = json_object_array_get_idx(arr, i);
+		const struct claim_entry *gone;
+		struct device *dev;
+
+		if (!json_object_is_type(v, json_type_string)) {
+			reply_invalid_parameter(call, "devices");
+			free(ids);
+			return NULL;
+		}
+		gone = claims_find(ctx->claims, json_object_get_string(v));
+		if (gone && !devtable_get(ctx->devices, gone->device)) {
+			ids_add(&ids, n, gone->device);
+			continue;
+		}
+		dev = methods_resolve(ctx, call, json_object_get_string(v), "devices");
+		if (!dev) {
+			free(ids);
+			return NULL;
+		}
+		ids_add(&ids, n, dev->id);
+	}
+	return ids;
+}
+
+/* whole_group: every endpoint sharing an IOMMU group with a requested
+ * device joins the request; bridges stay with the host. */
+static void ids_add_groups(const struct devtable *t, char ***ids, size_t *n)
+{
+	size_t asked = *n;
+
+	for (size_t i = 0; i < asked; i++) {
+		const struct device *dev = devtable_get(t, (*ids)[i]);
+
+		if (!dev || device_iommu_group(dev) == HD_NO_GROUP)
+			continue;
+		for (struct device *m = devtable_group_first(t, device_iommu_group(dev)); m;
+		     m = m->group_next)
+			if (!device_is_bridge(m))
+				ids_add(ids, n, m->id);
+	}
+}
+
+static void on_claim_done(const struct claim_result *r, void *arg)
+{
+	struct claim_call *cc = arg;
+	struct jsonbuf b = { 0 };
+
+	if (r->err.code != HDE_OK) {
+		server_call_err(cc->call, &r->err);
+	} else {
+		JSONBUF_LIT(&b, "{\"claims\":[");
+		for (size_t i = 0; i < r->n_devices; i++) {
+			if (i)
+				JSONBUF_LIT(&b, ",");
+			devjson_append_claim(&b, claims_find(cc->ctx->claims, r->devices[i]));
+		}
+		JSONBUF_LIT(&b, "]}");
+		server_call_reply_text(cc->call, b.data, b.len, false);
+	}
+	server_call_unref(cc->call);
+	free(cc);
+}
+
+static void on_release_done(const struct claim_result *r, void *arg)
+{
+	struct claim_call *cc = arg;
+
+	if (r->err.code != HDE_OK) {
+		server_call_err(cc->call, &r->err);
+	} else {
+		json_object *p = json_object_new_object(), *arr = json_object_new_array();
+
+		for (size_t i = 0; i < r->n_devices; i++)
+			json_object_array_add(arr, json_object_new_string(r->devices[i]));
+		json_object_object_add(p, "released", arr);
+		server_call_reply(cc->call, p, false);
+	}
+	server_call_unref(cc->call);
+	free(cc);
+}
+
+static struct claim_call *claim_call_new(struct methods_ctx *ctx, struct server_call *call)
+{
+	struct claim_call *cc = xcalloc(1, sizeof(*cc));
+
+	cc->ctx = ctx;
+	cc->call = server_call_defer(call);
+	return cc;
+}
+
+/* A client's entry may limit the owners it claims for (drivers, domain
+ * patterns): checked before anything is resolved or moved. */
+static bool claim_within_grant(struct methods_ctx *ctx, struct server_call *call,
+			       const struct claim_owner *owner)
+{
+	struct policy_peer pp = peer_for_policy(server_call_peer(call));
+	struct hd_err e;
+
+	if (policy_may_claim_for(methods_policy(ctx), &pp, owner->driver, owner->domain))
+		return true;
+	err_reason(&e, HDE_PERMISSION_DENIED, NULL,
+		   "no client entry for uid %d lets it claim for driver %s, domain %s", (int)pp.uid,
+		   owner->driver, owner->domain);
+	e.method = "io.hostdevd.Claim";
+	e.permission = permission_name(PERM_CLAIM);
+	log_info("client pid %d: %s", (int)server_call_peer(call)->pid, e.reason);
+	server_call_err(call, &e);
+	return false;
+}
+
+static struct claim_cred peer_cred(struct server_call *call)
+{
+	const struct hd_peer *peer = server_call_peer(call);
+
+	return (struct claim_cred){ peer->uid, peer->gid, peer->pid };
+}
+
+static void method_claim(struct methods_ctx *ctx, struct server_call *call, json_object *params)
+{
+	struct claim_request req = { .managed = true, .stub = STUB_DEFAULT };
+	bool whole_group = false;
+	json_object *arr;
+	_cleanup_free_ char **ids = NULL;
+	size_t n;
+
+	if (!methods_owner(params, &req.owner)) {
+		reply_invalid_parameter(call, "owner");
+		return;
+	}
+	json_object_object_get_ex(params, "devices", &arr);
+	vl_param_bool(params, "managed", &req.managed);
+	vl_param_bool(params, "whole_group", &whole_group);
+	vl_param_bool(params, "unbind_interfaces", &req.unbind_interfaces);
+	vl_param_string(params, "driver", &req.stub);
+	if (!stub_is_target(req.stub)) {
+		reply_invalid_parameter(call, "driver");
+		return;
+	}
+	if (json_object_array_length(arr) == 0) {
+		reply_invalid_parameter(call, "devices");
+		return;
+	}
+	if (!claim_within_grant(ctx, call, &req.owner))
+		return;
+	ids = devices_resolve(ctx, call, arr, &n);
+	if (!ids)
+		return;
+	if (whole_group)
+		ids_add_groups(ctx->devices, &ids, &n);
+	req.cred = peer_cred(call);
+	req.devices = ids;
+	req.n_devices = n;
+	claim_start(ctx->claim, &req, on_claim_done, claim_call_new(ctx, call));
+}
+
+static void method_release(struct methods_ctx *ctx, struct server_call *call, json_object *params)
+{
+	struct release_request req = { .admin = peer_has_permission(
+					       ctx, server_call_peer(call), PERM_ADMIN) };
+	json_object *arr = NULL;
+	_cleanup_free_ char **ids = NULL;
+
+	if (!methods_owner(params, &req.owner)) {
+		reply_invalid_parameter(call, "owner");
+		return;
+	}
+	if (json_object_object_get_ex(params, "devices", &arr) && arr) {
+		ids = devices_resolve(ctx, call, arr, &req.n_devices);
+		if (!ids)
+			return;
+		req.devices = ids;
+	}
+	req.cred = peer_cred(call);
+	release_start(ctx->claim, &req, on_release_done, claim_call_new(ctx, call));
+}
+
+static void method_list_claims(struct methods_ctx *ctx, struct server_call *call,
+			       json_object *params)
+{
+	const char *driver = NULL, *domain = NULL;
+	struct jsonbuf b = { 0 };
+	size_t listed = 0;
+
+	vl_param_string(params, "driver", &driver);
+	vl_param_string(params, "domain", &domain);
+	JSONBUF_LIT(&b, "{\"claims\":[");
+	for (size_t i = 0; i < claims_count(ctx->claims); i++) {
+		const struct claim_entry *e = claims_at(ctx->claims, i);
+
+		/* Only settled claims: one in flight may still fail. */
+		if (e->phase == CLAIM_RESERVED || (driver && !streq(driver, e->driver)) ||
+		    (domain && !streq(domain, e->domain)))
+			continue;
+		if (listed++)
+			JSONBUF_LIT(&b, ",");
+		devjson_append_claim(&b, e);
+	}
+	JSONBUF_LIT(&b, "]}");
+	server_call_reply_text(call, b.data, b.len, false);
+}
+
+
+static const struct param_def claim_params[] = {
+	{ "owner", PARAM_OBJECT, true },
+	{ "devices", PARAM_ARRAY, true },
+	{ "managed", PARAM_BOOL, false },
+	{ "whole_group", PARAM_BOOL, false },
+	{ "driver", PARAM_STRING, false },
+	{ "unbind_interfaces", PARAM_BOOL, false },
+	{ NULL },
+};
+
+static const struct param_def release_params[] = {
+	{ "owner", PARAM_OBJECT, true },
+	{ "devices", PARAM_ARRAY, false },
+	{ NULL },
+};
+
+static const struct param_def list_claims_params[] = {
+	{ "driver", PARAM_STRING, false },
+	{ "domain", PARAM_STRING, false },
+	{ NULL },
+};
+
+const struct method_def claim_methods[] = {
+	{ "io.hostdevd.Claim", method_claim, PERM_CLAIM, 0, claim_params },
+	{ "io.hostdevd.Release", method_release, PERM_RELEASE, 0, release_params },
+	{ "io.hostdevd.ListClaims", method_list_claims, PERM_LIST, 0, list_claims_params },
+	{ NULL },
+};
