@@ -2,6 +2,7 @@
  *
  * Exit codes are part of the interface (SPEC): scripts rely on them. */
 #include "policy/policy.h"
+#include "client/cmd.h"
 #include "client/format.h"
 #include "client/hdclient.h"
 #include "common/stub.h"
@@ -10,7 +11,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -19,35 +19,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-
-enum exit_code {
-	EXIT_DONE = 0,
-	EXIT_FAILED = 1,      /* hostdevd refused, or the request failed */
-	EXIT_USAGE = 2,
-	EXIT_UNREACHABLE = 3, /* no daemon, no permission, or it stopped answering */
-	CONTINUE = -1,        /* internal: option parsing found nothing to stop for */
-};
 
 /* Detach, Reattach, Reset, Claim and Release wait for the kernel: up to the
  * daemon's step timeout (10 s by default) for each of several steps, and a
  * rollback after a failure.  Their answers are worth waiting for longer than
  * a listing. */
 #define OPERATION_TIMEOUT_MS 120000
-
-struct ctl {
-	const char *socket_path;
-	bool json;
-	bool tty; /* stdout is a terminal */
-	int timeout_ms;
-	bool timeout_given; /* --timeout: it wins over a command's own default */
-	/* What to look at when the answer to a running operation does not
-	 * come (it may go on without us): a device to show, or for claims the
-	 * owner whose claims to list. */
-	const char *operation_device;
-	const char *operation_owner;
-	struct hdclient *client;
-};
 
 struct command {
 	const char *name;
@@ -157,21 +134,6 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void complain(const char *fmt, ...)
-{
-	va_list ap;
-
-	/* Keep what was printed so far ahead of the complaint. */
-	fflush(stdout);
-	fputs("hostdevctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static void put_jsonp(json_object **obj)
 {
 	json_object_put(*obj);
@@ -240,129 +202,6 @@ static int no_arguments(const char *command, int argc, char **argv)
 	if (optind < argc)
 		return usage_error("'%s' takes no argument '%s'", command, argv[optind]);
 	return CONTINUE;
-}
-
-/* ---- talking to hostdevd ---- */
-
-static void socket_group_hint(const char *path, char *buf, size_t size)
-{
-	struct stat st;
-	struct group *gr;
-
-	buf[0] = '\0';
-	if (stat(path, &st) == 0 && (gr = getgrgid(st.st_gid)))
-		snprintf(buf, size, " (%s)", gr->gr_name);
-}
-
-static int report_unreachable(const struct ctl *ctl, const struct hdclient_error *err)
-{
-	char group[128];
-
-	switch (err->errnum) {
-	case ENOENT:
-	case ECONNREFUSED:
-		complain("hostdevd is not running (%s %s): start it with `hostdevd --foreground` "
-			 "or set HOSTDEVD_SOCKET/--socket",
-			 err->errnum == ENOENT ? "no socket at" : "nothing is listening on",
-			 ctl->socket_path);
-		break;
-	case EACCES:
-	case EPERM:
-		socket_group_hint(ctl->socket_path, group, sizeof(group));
-		complain("permission denied on %s: run as root or as a member of the socket's "
-			 "group%s",
-			 ctl->socket_path, group);
-		break;
-	default:
-		complain("cannot reach hostdevd: %s", err->message);
-		break;
-	}
-	return EXIT_UNREACHABLE;
-}
-
-static int ctl_connect(struct ctl *ctl)
-{
-	struct hdclient_error err;
-
-	ctl->client = hdclient_connect(ctl->socket_path, &err);
-	if (!ctl->client)
-		return report_unreachable(ctl, &err);
-	hdclient_set_timeout(ctl->client, ctl->timeout_ms);
-	return CONTINUE;
-}
-
-static int report_transport_failure(const struct ctl *ctl)
-{
-	const struct hdclient_error *err = hdclient_last_error(ctl->client);
-
-	switch (err->failure) {
-	case HDCLIENT_TIMEOUT:
-	case HDCLIENT_IO:
-		if (ctl->operation_owner)
-			complain("%s; the operation may still go on in hostdevd: 'hostdevctl claims "
-				 "--owner %s' tells what the owner holds, hostdevd's log what "
-				 "happened",
-				 err->message, ctl->operation_owner);
-		else if (ctl->operation_device)
-			complain("%s; the operation may still go on in hostdevd: 'hostdevctl show "
-				 "%s' tells where the device is, hostdevd's log what happened",
-				 err->message, ctl->operation_device);
-		else
-			complain("%s; hostdevd's log may say why", err->message);
-		return EXIT_UNREACHABLE;
-	default:
-		complain("%s", err->message);
-		return EXIT_FAILED;
-	}
-}
-
-static int report_varlink_error(const char *method, const char *error, json_object *params)
-{
-	_cleanup_free_ char *sentence = format_varlink_error(method, error, params);
-
-	complain("%s", sentence);
-	return EXIT_FAILED;
-}
-
-static int reply_member(const char *method, json_object *reply, const char *member,
-			json_type type, json_object **out)
-{
-	if (!json_object_object_get_ex(reply, member, out) || !json_object_is_type(*out, type)) {
-		complain("hostdevd's reply to %s lacks '%s' or it has the wrong type", method,
-			 member);
-		return EXIT_FAILED;
-	}
-	return CONTINUE;
-}
-
-/* Calls method and hands back the reply's `member`, which must have `type`;
- * the whole reply when member is NULL. */
-static int ctl_call(struct ctl *ctl, const char *method, json_object *params, const char *member,
-		    json_type type, json_object **out)
-{
-	json_object *reply;
-	const char *error;
-	int r = ctl_connect(ctl);
-
-	if (r != CONTINUE)
-		return r;
-	if (hdclient_call(ctl->client, method, params, &reply, &error) < 0)
-		return report_transport_failure(ctl);
-	if (error)
-		return report_varlink_error(method, error, reply);
-	*out = reply;
-	return member ? reply_member(method, reply, member, type, out) : CONTINUE;
-}
-
-/* A reader that went away (`| head`) got what it wanted: not an error. */
-static int finish_output(void)
-{
-	if (fflush(stdout) == 0 && !ferror(stdout))
-		return EXIT_DONE;
-	if (errno == EPIPE)
-		return EXIT_DONE;
-	complain("writing the output: %s", strerror(errno));
-	return EXIT_FAILED;
 }
 
 static int terminal_width(const struct ctl *ctl)
