@@ -114,21 +114,32 @@ int reply_member(const char *method, json_object *reply, const char *member, jso
 	return CONTINUE;
 }
 
-int ctl_call(struct ctl *ctl, const char *method, json_object *params, const char *member,
-	     json_type type, json_object **out)
+int ctl_call(struct ctl *ctl, const char *method, json_object *params, json_object **reply)
 {
-	json_object *reply;
 	const char *error;
 	int r = ctl_connect(ctl);
 
 	if (r != CONTINUE)
 		return r;
-	if (hdclient_call(ctl->client, method, params, &reply, &error) < 0)
+	if (hdclient_call(ctl->client, method, params, reply, &error) < 0)
 		return report_transport_failure(ctl);
 	if (error)
-		return report_varlink_error(method, error, reply);
-	*out = reply;
-	return member ? reply_member(method, reply, member, type, out) : CONTINUE;
+		return report_varlink_error(method, error, *reply);
+	return CONTINUE;
+}
+
+void cmd_print(const struct cmd_run *run, json_object *obj)
+{
+	const struct cmd_entry *e = run->entry;
+	bool filtered = run->params && json_object_object_length(run->params) > 0;
+
+	if (run->ctl.json)
+		format_json(stdout, obj, run->ctl.tty && !(e->flags & CMD_STREAM));
+	else if (e->none && json_object_is_type(obj, json_type_array) &&
+		 json_object_array_length(obj) == 0)
+		puts(filtered ? e->none_filtered : e->none);
+	else
+		e->render(stdout, obj);
 }
 
 /* A reader that went away (`| head`) got what it wanted: not an error. */
