@@ -1,0 +1,89 @@
+/* detach, reattach, reset: one PCI function, moved between its host driver
+ * and a stub, or reset.  Each waits for the kernel (CMD_WAITS_DEVICE). */
+#include "client/cmd.h"
+#include "client/format.h"
+#include "common/stub.h"
+
+int check_stub(const char *arg)
+{
+	if (stub_is_target(arg))
+		return CONTINUE;
+	return usage_error("--driver is %s, not '%s'", stub_targets_text(), arg);
+}
+
+int add_device_param(const struct cmd_run *run, json_object *params)
+{
+	json_object_object_add(params, "device", json_object_new_string(run->argv[0]));
+	return CONTINUE;
+}
+
+#define PCI_FUNCTION \
+	{ .min = 1, .max = 1, .name = "DEVICE", .hint = "a PCI address such as 0000:03:00.0" }
+
+/* --driver only: its short form would read like list's -d, which filters
+ * instead of acting.  Absent, hostdevd picks its default stub. */
+static const struct cmd_option detach_options[] = {
+	{ .name = "driver", .arg = "STUB", .parse = check_stub, .param = "driver" },
+	{},
+};
+
+const struct cmd_entry cmd_detach_entry = {
+	.name = "detach",
+	.usage = "DEVICE [--driver STUB]",
+	.text = "Move a PCI function from its host driver to a stub:\n"
+		"vfio-pci (the default), pci-stub or xen-pciback.\n"
+		"hostdevd remembers the host driver for reattach.\n",
+	.options = detach_options,
+	.args = PCI_FUNCTION,
+	.flags = CMD_WAITS_DEVICE,
+	.method = "io.hostdevd.Detach",
+	.member = "device",
+	.member_type = json_type_object,
+	.build = add_device_param,
+	.render = format_detach_result,
+};
+
+const struct cmd_entry cmd_reattach_entry = {
+	.name = "reattach",
+	.usage = "DEVICE",
+	.text = "Give a detached PCI function back to its host driver.\n",
+	.args = PCI_FUNCTION,
+	.flags = CMD_WAITS_DEVICE,
+	.method = "io.hostdevd.Reattach",
+	.member = "device",
+	.member_type = json_type_object,
+	.build = add_device_param,
+	.render = format_reattach_result,
+};
+
+static const struct cmd_option reset_options[] = {
+	{ .name = "owner", .arg = "DRIVER/DOMAIN", .parse = check_owner },
+	{},
+};
+
+static int reset_build(const struct cmd_run *run, json_object *params)
+{
+	const char *owner = cmd_value(run, "owner");
+
+	add_device_param(run, params);
+	if (owner)
+		json_object_object_add(params, "owner", owner_object(owner));
+	return CONTINUE;
+}
+
+const struct cmd_entry cmd_reset_entry = {
+	.name = "reset",
+	.usage = "DEVICE [--owner DRIVER/DOMAIN]",
+	.text = "Reset a PCI function through the kernel, which tries\n"
+		"the methods it has enabled in order (the reply lists\n"
+		"them; the kernel does not say which one worked).  A\n"
+		"claimed device is reset only with its owner's --owner.\n",
+	.options = reset_options,
+	.args = PCI_FUNCTION,
+	.flags = CMD_WAITS_DEVICE,
+	.method = "io.hostdevd.Reset",
+	.member = "methods",
+	.member_type = json_type_array,
+	.build = reset_build,
+	.render = format_reset_result,
+};
