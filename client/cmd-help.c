@@ -4,6 +4,7 @@
 #include "client/cmd.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "state/device.h"
 
 #include <string.h>
 
@@ -128,17 +129,17 @@ static void print_wrapped(FILE *out, const char *text)
 	fputc('\n', out);
 }
 
-/* From the names --state is checked against, so that the two agree. */
+/* From the daemon's state names, which --state is checked against. */
 static void print_states(FILE *out)
 {
 	char text[512];
 	size_t len = snprintf(text, sizeof(text), "STATE is");
 
-	for (size_t i = 0; i < n_device_state_names && len < sizeof(text); i++)
-		len += snprintf(text + len, sizeof(text) - len, " %s%s", device_state_names[i],
-				i + 1 == n_device_state_names   ? "."
-				: i + 2 == n_device_state_names ? " or"
-								: ",");
+	for (int i = 0; i < DEV_STATE__COUNT && len < sizeof(text); i++)
+		len += snprintf(text + len, sizeof(text) - len, " %s%s", dev_state_name(i),
+				i + 1 == DEV_STATE__COUNT   ? "."
+				: i + 2 == DEV_STATE__COUNT ? " or"
+							    : ",");
 	print_wrapped(out, text);
 }
 

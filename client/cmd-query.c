@@ -2,21 +2,20 @@
 #include "client/cmd.h"
 #include "client/format.h"
 #include "common/util.h"
+#include "state/bus.h"
+#include "state/device.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
-const char *const device_state_names[] = {
-	"host", "detaching", "detached", "claimed", "releasing", "missing", "refused", "error",
-};
-const size_t n_device_state_names = ARRAY_SIZE(device_state_names);
-
+/* The names are the daemon's own (state/device.h, state/bus.h). */
 static int check_bus(const char *arg)
 {
-	if (!streq(arg, "pci") && !streq(arg, "usb"))
-		return usage_error("--bus is pci or usb, not '%s'", arg);
+	if (hd_bus_from_name(arg) < 0)
+		return usage_error("--bus is %s or %s, not '%s'", hd_bus_name(HD_BUS_PCI),
+				   hd_bus_name(HD_BUS_USB), arg);
 	return CONTINUE;
 }
 
@@ -34,7 +33,7 @@ static int check_group(const char *arg)
 
 static int check_state(const char *arg)
 {
-	if (name_index(device_state_names, n_device_state_names, arg) < 0)
+	if (dev_state_from_name(arg) < 0)
 		return usage_error("--state '%s' is not a device state (see --help)", arg);
 	return CONTINUE;
 }

@@ -203,6 +203,3 @@ int check_owner(const char *arg);                       /* cmd-claim.c */
 json_object *owner_object(const char *owner);           /* cmd-claim.c */
 /* The first argument as the "device" parameter. */
 int add_device_param(const struct cmd_run *run, json_object *params); /* cmd-node.c */
-/* The names of the device states, for --state and --help (cmd-query.c). */
-extern const char *const device_state_names[];
-extern const size_t n_device_state_names;

@@ -160,6 +160,7 @@ static const char *state_advice(const char *method, const char *state)
 		{ NULL, "detaching", "an operation is moving it: wait until it has finished" },
 		{ NULL, "releasing", "an operation is moving it: wait until it has finished" },
 		{ NULL, "claimed", "a guest holds it: release it first" },
+		/* States earlier schemas listed (no daemon entered them): any answer is explained. */
 		{ NULL, "missing", "the device is gone from the system" },
 		{ NULL, "refused", "hostdevd's policy keeps it with the host" },
 		{ NULL, "error",

@@ -11,30 +11,24 @@ static const char *const state_names[DEV_STATE__COUNT] = {
 	[DEV_DETACHED] = "detached",
 	[DEV_CLAIMED] = "claimed",
 	[DEV_RELEASING] = "releasing",
-	[DEV_MISSING] = "missing",
-	[DEV_REFUSED] = "refused",
 	[DEV_ERROR] = "error",
 };
 
 /* Which transitions the state machine allows: allowed[from] is a bit mask of
  * destination states.  host <-> detached also happen without hostdevd (an
  * administrator or another tool rebinding a driver), so observation may move
- * between them directly. */
+ * between them directly.  A device that is gone has no record (a claim on
+ * it stays in the claim table, shown as `missing` by GetStatus), and one the
+ * policy refuses stays in `host`: the policy decides at each claim, so a
+ * reload takes effect without moving any device. */
 #define BIT(s) (1u << (s))
 static const unsigned allowed[DEV_STATE__COUNT] = {
-	[DEV_HOST] = BIT(DEV_DETACHING) | BIT(DEV_DETACHED) | BIT(DEV_MISSING) |
-		     BIT(DEV_REFUSED) | BIT(DEV_ERROR),
-	[DEV_DETACHING] = BIT(DEV_DETACHED) | BIT(DEV_HOST) | BIT(DEV_CLAIMED) |
-			  BIT(DEV_MISSING) | BIT(DEV_ERROR),
-	[DEV_DETACHED] = BIT(DEV_CLAIMED) | BIT(DEV_RELEASING) | BIT(DEV_HOST) |
-			 BIT(DEV_MISSING) | BIT(DEV_REFUSED) | BIT(DEV_ERROR),
-	[DEV_CLAIMED] = BIT(DEV_RELEASING) | BIT(DEV_DETACHED) | BIT(DEV_MISSING) |
-			BIT(DEV_ERROR),
-	[DEV_RELEASING] = BIT(DEV_HOST) | BIT(DEV_DETACHED) | BIT(DEV_MISSING) |
-			  BIT(DEV_ERROR),
-	[DEV_MISSING] = BIT(DEV_HOST) | BIT(DEV_DETACHED) | BIT(DEV_CLAIMED) | BIT(DEV_ERROR),
-	[DEV_REFUSED] = BIT(DEV_HOST) | BIT(DEV_DETACHED) | BIT(DEV_MISSING) | BIT(DEV_ERROR),
-	[DEV_ERROR] = BIT(DEV_HOST) | BIT(DEV_DETACHED) | BIT(DEV_MISSING),
+	[DEV_HOST] = BIT(DEV_DETACHING) | BIT(DEV_DETACHED) | BIT(DEV_ERROR),
+	[DEV_DETACHING] = BIT(DEV_DETACHED) | BIT(DEV_HOST) | BIT(DEV_CLAIMED) | BIT(DEV_ERROR),
+	[DEV_DETACHED] = BIT(DEV_CLAIMED) | BIT(DEV_RELEASING) | BIT(DEV_HOST) | BIT(DEV_ERROR),
+	[DEV_CLAIMED] = BIT(DEV_RELEASING) | BIT(DEV_DETACHED) | BIT(DEV_ERROR),
+	[DEV_RELEASING] = BIT(DEV_HOST) | BIT(DEV_DETACHED) | BIT(DEV_ERROR),
+	[DEV_ERROR] = BIT(DEV_HOST) | BIT(DEV_DETACHED),
 };
 
 const char *dev_state_name(enum dev_state state)

@@ -22,15 +22,15 @@ enum hd_bus {
 };
 
 /* The device state machine (SPEC "Devices").  Only device_set_state() moves a
- * device from one state to another; it validates and logs old -> new. */
+ * device from one state to another (the engines go through the table's
+ * devtable_set_state(), which tells its subscribers); it validates and logs
+ * old -> new. */
 enum dev_state {
 	DEV_HOST = 0,   /* host driver or none */
 	DEV_DETACHING,  /* being moved to a stub */
 	DEV_DETACHED,   /* on a stub, unclaimed: the detached pool */
 	DEV_CLAIMED,    /* in use by an owner */
 	DEV_RELEASING,  /* being handed back to its host driver */
-	DEV_MISSING,    /* a record exists but the device is gone */
-	DEV_REFUSED,    /* refused by policy */
 	DEV_ERROR,      /* an operation failed; needs an administrator */
 	DEV_STATE__COUNT
 };
