@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "state/claims.h"
+#include "tests/unit/testdev.h"
 #include "common/util.h"
 
 #include <string.h>
@@ -17,12 +18,8 @@ static const struct claim_cred cred = { .uid = 0, .gid = 0, .pid = 4242 };
 static struct device *pci(struct devtable *t, const char *id, int group, uint32_t cls,
 			  const char *driver)
 {
-	struct device *d = device_new(HD_BUS_PCI, id);
-
-	d->pci.iommu_group = group;
-	d->pci.class_code = cls;
-	d->driver = device_intern(driver);
-	return devtable_upsert(t, d, DEV_EVENT_ADD, NULL);
+	return devtable_upsert(t, testdev_pci(id, 0, 0, cls, group, driver, NULL), DEV_EVENT_ADD,
+			       NULL);
 }
 
 static void test_entries(void **state)

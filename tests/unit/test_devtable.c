@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "state/devtable.h"
+#include "tests/unit/testdev.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -29,25 +30,12 @@ static void listener(enum dev_event ev, const struct device *dev, const char *de
 
 static struct device *pci(const char *id, const char *parent, int group, const char *driver)
 {
-	struct device *d = device_new(HD_BUS_PCI, id);
-
-	d->vendor = 0x8086;
-	d->product = 0x10d3;
-	d->pci.class_code = 0x020000;
-	d->pci.iommu_group = group;
-	d->parent = xstrdup(parent);
-	d->driver = device_intern(driver);
-	return d;
+	return testdev_pci(id, 0x8086, 0x10d3, 0x020000, group, driver, parent);
 }
 
 static struct device *usb(const char *id, const char *parent)
 {
-	struct device *d = device_new(HD_BUS_USB, id);
-
-	d->vendor = 0x0781;
-	d->product = 0x5567;
-	d->parent = xstrdup(parent);
-	return d;
+	return testdev_usb(id, 0x0781, 0x5567, 2, parent);
 }
 
 static int group_size_by_walk(struct devtable *t, int group)

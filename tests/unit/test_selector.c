@@ -8,28 +8,22 @@
 #include "common/util.h"
 #include "state/devtable.h"
 #include "state/selector.h"
+#include "tests/unit/testdev.h"
 
 #include <string.h>
 
 static struct device *pci(const char *id, uint32_t vendor, uint32_t product)
 {
-	struct device *d = device_new(HD_BUS_PCI, id);
-
-	d->vendor = vendor;
-	d->product = product;
-	return d;
+	return testdev_pci(id, vendor, product, 0, HD_NO_GROUP, NULL, NULL);
 }
 
 static struct device *usb(const char *id, uint32_t vendor, uint32_t product, const char *serial,
 			  int busnum, int devnum)
 {
-	struct device *d = device_new(HD_BUS_USB, id);
+	struct device *d = testdev_usb(id, vendor, product, devnum, NULL);
 
-	d->vendor = vendor;
-	d->product = product;
 	d->usb.serial = xstrdup(serial);
 	d->usb.busnum = busnum;
-	d->usb.devnum = devnum;
 	return d;
 }
 

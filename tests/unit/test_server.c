@@ -20,6 +20,7 @@
 #include "daemon/watch.h"
 #include "monitor/monitor.h"
 #include "state/devtable.h"
+#include "tests/unit/testdev.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -62,48 +63,15 @@ struct client {
 
 /* ---- synthetic devices ------------------------------------------------ */
 
-static struct device *pci_dev(const char *id, uint32_t vendor, uint32_t product, uint32_t cls,
-			      int group, const char *driver, const char *parent)
-{
-	struct device *d = device_new(HD_BUS_PCI, id);
-	char path[256];
-
-	snprintf(path, sizeof(path), "/sys/devices/pci0000:00/%s", id);
-	d->syspath = xstrdup(path);
-	d->vendor = vendor;
-	d->product = product;
-	d->pci.class_code = cls;
-	d->pci.iommu_group = group;
-	d->driver = device_intern(driver);
-	d->parent = xstrdup(parent);
-	return d;
-}
-
+/* Authorized and bound to its device driver, as a plugged-in device is. */
 static struct device *usb_dev(const char *id, uint32_t vendor, uint32_t product, int devnum,
 			      const char *parent)
 {
-	struct device *d = device_new(HD_BUS_USB, id);
-	char path[256];
+	struct device *d = testdev_usb(id, vendor, product, devnum, parent);
 
-	snprintf(path, sizeof(path), "/sys/devices/pci0000:00/0000:00:14.0/usb1/%s", id);
-	d->syspath = xstrdup(path);
-	d->vendor = vendor;
-	d->product = product;
-	d->usb.busnum = 1;
-	d->usb.devnum = devnum;
 	d->usb.authorized = true;
 	d->driver = device_intern("usb");
-	d->parent = xstrdup(parent);
 	return d;
-}
-
-static void add_iface(struct device *d, const char *id, uint8_t cls, uint8_t sub, uint8_t proto,
-		      const char *driver)
-{
-	struct usb_iface i = { .id = (char *)id, .cls = cls, .subcls = sub, .proto = proto,
-			       .driver = (char *)driver };
-
-	device_usb_iface_set(d, &i);
 }
 
 static void add(struct devtable *t, struct device *d)
@@ -113,7 +81,7 @@ static void add(struct devtable *t, struct device *d)
 
 static struct device *nic(void)
 {
-	struct device *d = pci_dev("0000:01:00.0", 0x8086, 0x10c9, 0x020000, 5, "igb",
+	struct device *d = testdev_pci("0000:01:00.0", 0x8086, 0x10c9, 0x020000, 5, "igb",
 				   "0000:00:1c.0");
 
 	d->pci.revision = 0x01;
@@ -130,7 +98,7 @@ static struct device *nic(void)
 /* Relations are indexed on upsert: set physfn before filing the VFs. */
 static void add_vf(struct devtable *t, const char *id, int group)
 {
-	struct device *d = pci_dev(id, 0x8086, 0x10ca, 0x020000, group, NULL, "0000:00:1c.0");
+	struct device *d = testdev_pci(id, 0x8086, 0x10ca, 0x020000, group, NULL, "0000:00:1c.0");
 
 	d->pci.physfn = xstrdup("0000:01:00.0");
 	add(t, d);
@@ -140,20 +108,20 @@ static void add_pci_devices(struct devtable *t)
 {
 	struct device *d;
 
-	add(t, pci_dev("0000:00:00.0", 0x8086, 0x29c0, 0x060000, 0, NULL, NULL));
-	add(t, pci_dev("0000:00:1c.0", 0x8086, 0x2940, 0x060400, 1, "pcieport", NULL));
+	add(t, testdev_pci("0000:00:00.0", 0x8086, 0x29c0, 0x060000, 0, NULL, NULL));
+	add(t, testdev_pci("0000:00:1c.0", 0x8086, 0x2940, 0x060400, 1, "pcieport", NULL));
 	/* The second function and the VFs arrive before the PF, in reverse
 	 * order: lists in a record are sorted whatever the order of arrival. */
 	add_vf(t, "0000:01:10.2", 13);
 	add_vf(t, "0000:01:10.0", 12);
-	d = pci_dev("0000:01:00.1", 0x8086, 0x10c9, 0x020000, 5, "vfio-pci", "0000:00:1c.0");
+	d = testdev_pci("0000:01:00.1", 0x8086, 0x10c9, 0x020000, 5, "vfio-pci", "0000:00:1c.0");
 	d->pci.driver_override = xstrdup("vfio-pci");
 	add(t, d);
 	add(t, nic());
-	d = pci_dev("0000:00:02.0", 0x8086, 0x3e92, 0x030000, 2, "i915", NULL);
+	d = testdev_pci("0000:00:02.0", 0x8086, 0x3e92, 0x030000, 2, "i915", NULL);
 	d->pci.boot_vga = true;
 	add(t, d);
-	add(t, pci_dev("0000:00:14.0", 0x8086, 0xa36d, 0x0c0330, 3, "xhci_hcd", NULL));
+	add(t, testdev_pci("0000:00:14.0", 0x8086, 0xa36d, 0x0c0330, 3, "xhci_hcd", NULL));
 }
 
 static struct device *keyboard_receiver(void)
@@ -164,8 +132,8 @@ static struct device *keyboard_receiver(void)
 	d->usb.manufacturer = xstrdup("Logitech");
 	d->usb.product = xstrdup("USB Receiver");
 	d->usb.speed = xstrdup("12");
-	add_iface(d, "1-2:1.1", 0x03, 0x01, 0x02, "usbhid");
-	add_iface(d, "1-2:1.0", 0x03, 0x01, 0x01, "usbhid");
+	testdev_iface(d, "1-2:1.1", 0x03, 0x01, 0x02, "usbhid");
+	testdev_iface(d, "1-2:1.0", 0x03, 0x01, 0x01, "usbhid");
 	return d;
 }
 
@@ -175,7 +143,7 @@ static struct device *usb_stick(const char *iface_driver)
 
 	d->usb.serial = xstrdup("4C530001");
 	d->usb.authorized = false;
-	add_iface(d, "1-3:1.0", 0x08, 0x06, 0x50, iface_driver);
+	testdev_iface(d, "1-3:1.0", 0x08, 0x06, 0x50, iface_driver);
 	return d;
 }
 
@@ -188,7 +156,7 @@ static void add_usb_devices(struct devtable *t)
 	d->usb.device_class = 0x09;
 	d->usb.bcd_device = 0x0601;
 	d->usb.serial = xstrdup("0000:00:14.0");
-	add_iface(d, "1-0:1.0", 0x09, 0x00, 0x00, "hub");
+	testdev_iface(d, "1-0:1.0", 0x09, 0x00, 0x00, "hub");
 	add(t, d);
 	add(t, twin);
 	add(t, keyboard_receiver());
@@ -764,7 +732,7 @@ static void test_device_relations(void **state)
 static void test_devjson_wide_values(void **state)
 {
 	struct fixture *f = *state;
-	struct device *d = pci_dev("0000:02:00.0", 0x1ffff, 0xabcd, 0x1234567, HD_NO_GROUP, NULL,
+	struct device *d = testdev_pci("0000:02:00.0", 0x1ffff, 0xabcd, 0x1234567, HD_NO_GROUP, NULL,
 				   NULL);
 	json_object *o, *pci;
 
