@@ -121,13 +121,6 @@ static void expect_denied(json_object *reply, const char *method, const char *pe
 	json_object_put(reply);
 }
 
-static void expect_ok(json_object *reply)
-{
-	if (vlc_error(reply))
-		fail_msg("unexpected %s", vlc_error(reply));
-	json_object_put(reply);
-}
-
 /* Calls method with params (consumed) as uid, expecting success; then as
  * `without`, expecting PermissionDenied for perm. */
 static void check(struct fixture *f, const char *method, json_object *(*params)(void),
@@ -136,7 +129,7 @@ static void check(struct fixture *f, const char *method, json_object *(*params)(
 	json_object *p = params ? params() : NULL;
 
 	expect_denied(call_as(f, without, method, p), method, perm);
-	expect_ok(call_as(f, with, method, p));
+	vlc_expect_ok(call_as(f, with, method, p));
 	json_object_put(p);
 }
 
@@ -175,10 +168,10 @@ static void test_list(void **state)
 	check(f, "io.hostdevd.CheckPolicy", nic_params, U_LIST, U_DETACH, "list");
 	check(f, "io.hostdevd.ListClaims", no_params, U_LIST, U_RESET, "list");
 	/* Introspection needs nothing. */
-	expect_ok(call_as(f, U_NONE, "org.varlink.service.GetInfo", NULL));
+	vlc_expect_ok(call_as(f, U_NONE, "org.varlink.service.GetInfo", NULL));
 	/* A supplementary group counts. */
 	c = connect_as(f, U_GROUPED, G_LISTERS);
-	expect_ok(vlc_call(c, "io.hostdevd.ListDevices", NULL));
+	vlc_expect_ok(vlc_call(c, "io.hostdevd.ListDevices", NULL));
 	vlc_free(c);
 	expect_denied(call_as(f, U_GROUPED, "io.hostdevd.ListDevices", NULL),
 		      "io.hostdevd.ListDevices", "list");
@@ -225,7 +218,7 @@ static void test_claim_and_release(void **state)
 	assert_int_equal(kemu_writes(f->root, "driver_override", NIC), 0);
 	/* Within them. */
 	p = owner_params("qemu", "vm1", NIC);
-	expect_ok(call_as(f, U_CLAIM, "io.hostdevd.Claim", p));
+	vlc_expect_ok(call_as(f, U_CLAIM, "io.hostdevd.Claim", p));
 	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
 	/* Its own claim, but no release permission. */
 	expect_denied(call_as(f, U_CLAIM, "io.hostdevd.Release", p), "io.hostdevd.Release",
@@ -234,13 +227,13 @@ static void test_claim_and_release(void **state)
 	expect_denied(call_as(f, U_RELEASE, "io.hostdevd.Release", p), "io.hostdevd.Release",
 		      "admin");
 	assert_int_equal(kfix_claims(f), 1);
-	expect_ok(call_as(f, U_ADMIN, "io.hostdevd.Release", p));
+	vlc_expect_ok(call_as(f, U_ADMIN, "io.hostdevd.Release", p));
 	assert_int_equal(kfix_claims(f), 0);
 	json_object_put(p);
 	/* Claim and release of one's own. */
 	p = owner_params("libxl", "dom7", NIC2);
-	expect_ok(call_as(f, U_RELEASE, "io.hostdevd.Claim", p));
-	expect_ok(call_as(f, U_RELEASE, "io.hostdevd.Release", p));
+	vlc_expect_ok(call_as(f, U_RELEASE, "io.hostdevd.Claim", p));
+	vlc_expect_ok(call_as(f, U_RELEASE, "io.hostdevd.Release", p));
 	json_object_put(p);
 	assert_string_equal(kfix_kernel_driver(f, NIC2), "e1000e");
 }
@@ -254,19 +247,19 @@ static void test_detach_reset_admin(void **state)
 		skip();
 	expect_denied(call_as(f, U_CLAIM, "io.hostdevd.Detach", p), "io.hostdevd.Detach",
 		      "detach");
-	expect_ok(call_as(f, U_DETACH, "io.hostdevd.Detach", p));
+	vlc_expect_ok(call_as(f, U_DETACH, "io.hostdevd.Detach", p));
 	expect_denied(call_as(f, U_RESET, "io.hostdevd.Reattach", p), "io.hostdevd.Reattach",
 		      "detach");
-	expect_ok(call_as(f, U_DETACH, "io.hostdevd.Reattach", p));
+	vlc_expect_ok(call_as(f, U_DETACH, "io.hostdevd.Reattach", p));
 	expect_denied(call_as(f, U_DETACH, "io.hostdevd.Reset", p), "io.hostdevd.Reset",
 		      "reset");
-	expect_ok(call_as(f, U_RESET, "io.hostdevd.Reset", p));
+	vlc_expect_ok(call_as(f, U_RESET, "io.hostdevd.Reset", p));
 	json_object_put(p);
 	expect_denied(call_as(f, U_RELEASE, "io.hostdevd.ReloadPolicy", NULL),
 		      "io.hostdevd.ReloadPolicy", "admin");
-	expect_ok(call_as(f, U_ADMIN, "io.hostdevd.ReloadPolicy", NULL));
+	vlc_expect_ok(call_as(f, U_ADMIN, "io.hostdevd.ReloadPolicy", NULL));
 	/* admin is every permission. */
-	expect_ok(call_as(f, U_ADMIN, "io.hostdevd.ListDevices", NULL));
+	vlc_expect_ok(call_as(f, U_ADMIN, "io.hostdevd.ListDevices", NULL));
 }
 
 int main(void)

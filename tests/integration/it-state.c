@@ -39,13 +39,6 @@ static int teardown(void **state)
 #define claim(f, id) kfix_owner_call(f, "io.hostdevd.Claim", id)
 #define release(f, id) kfix_owner_call(f, "io.hostdevd.Release", id)
 
-static void expect_ok(json_object *reply)
-{
-	if (vlc_error(reply))
-		fail_msg("%s", json_object_to_json_string(reply));
-	json_object_put(reply);
-}
-
 static const char *state_dir(struct fixture *f)
 {
 	return f->daemon.state_dir;
@@ -115,7 +108,7 @@ static void test_claim_survives_a_crash(void **state)
 	struct fixture *f = *state;
 	json_object *reply, *d;
 
-	expect_ok(claim(f, NIC));
+	vlc_expect_ok(claim(f, NIC));
 	restart(f);
 	assert_int_equal(kfix_claims(f), 1);
 	d = device(f, NIC, &reply);
@@ -128,7 +121,7 @@ static void test_claim_survives_a_crash(void **state)
 	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.DeviceInUse");
 	json_object_put(reply);
-	expect_ok(release(f, NIC));
+	vlc_expect_ok(release(f, NIC));
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 	restart(f);
 	assert_int_equal(kfix_claims(f), 0);
@@ -139,7 +132,7 @@ static void test_pool_survives_a_crash(void **state)
 	struct fixture *f = *state;
 	json_object *reply, *d;
 
-	expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC2, NULL));
+	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC2, NULL));
 	restart(f);
 	d = device(f, NIC2, &reply);
 	assert_string_equal(kfix_str_at(d, "state", NULL), "detached");
@@ -158,7 +151,7 @@ static void test_missing_device_keeps_its_claim(void **state)
 	struct fixture *f = *state;
 	char dir[PATH_MAX];
 
-	expect_ok(claim(f, NIC));
+	vlc_expect_ok(claim(f, NIC));
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	tb_unplug(f->tb, NIC);
@@ -178,7 +171,7 @@ static void test_other_device_inherits_nothing(void **state)
 	char dir[PATH_MAX];
 	char *log;
 
-	expect_ok(claim(f, NIC));
+	vlc_expect_ok(claim(f, NIC));
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	tb_unplug(f->tb, NIC);
@@ -202,7 +195,7 @@ static void test_drifted_device(void **state)
 	char dir[PATH_MAX];
 	char *log;
 
-	expect_ok(claim(f, NIC));
+	vlc_expect_ok(claim(f, NIC));
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	tb_unbind(f->tb, NIC);
@@ -228,7 +221,7 @@ static void test_unacknowledged_claim_rolled_back(void **state)
 	char *log;
 	FILE *fp;
 
-	expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
+	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	snprintf(path, sizeof(path), "%s/state.json", dir);
@@ -406,7 +399,7 @@ static void test_crash_at_failpoint(void **state)
 	if (row->during_release) {
 		char fp[128];
 
-		expect_ok(claim(f, NIC));
+		vlc_expect_ok(claim(f, NIC));
 		/* Armed in a restarted daemon: the claim is on disk. */
 		snprintf(fp, sizeof(fp), "%s", row->failpoint);
 		setenv("HOSTDEVD_FAILPOINT", fp, 1);

@@ -76,12 +76,6 @@ static bool entry_managed(json_object *e)
 	return json_object_get_boolean(v);
 }
 
-static void expect_ok(json_object *reply)
-{
-	assert_null(vlc_error(reply));
-	json_object_put(reply);
-}
-
 /* In use, recorded, nothing written; another owner is told who holds it. */
 static void test_record_only(void **state)
 {
@@ -104,7 +98,7 @@ static void test_record_only(void **state)
 	assert_string_equal(param_str(reply, "domain"), "vm1");
 	json_object_put(reply);
 
-	expect_ok(RELEASE(f, "vm1", KBD));
+	vlc_expect_ok(RELEASE(f, "vm1", KBD));
 	kfix_wait_state(f, KBD, "host");
 	assert_int_equal(kemu_writes(f->root, "bind", NULL), 0);
 }
@@ -136,7 +130,7 @@ static void test_selectors(void **state)
 	assert_string_equal(vlc_error(reply), "io.hostdevd.DeviceNotFound");
 	json_object_put(reply);
 	/* Release by another selector of the same device. */
-	expect_ok(RELEASE(f, "vm1", "usb:1.5"));
+	vlc_expect_ok(RELEASE(f, "vm1", "usb:1.5"));
 	assert_int_equal(kfix_claims(f), 0);
 }
 
@@ -230,7 +224,7 @@ static void test_rebind_fault_at_release(void **state)
 	struct fixture *f = *state;
 	json_object *reply;
 
-	expect_ok(CLAIM(f, "vm1", true, KBD));
+	vlc_expect_ok(CLAIM(f, "vm1", true, KBD));
 	kemu_fault(f->root, "bind", KBD_IF0, ENODEV);
 	reply = RELEASE(f, "vm1", KBD);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.OperationFailed");

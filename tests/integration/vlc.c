@@ -130,15 +130,26 @@ const char *vlc_error(json_object *reply)
 	return json_object_object_get_ex(reply, "error", &e) ? json_object_get_string(e) : NULL;
 }
 
+static void assert_success(json_object *reply)
+{
+	if (vlc_error(reply))
+		fail_msg("unexpected error reply: %s",
+			 json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+}
+
 json_object *vlc_params(json_object *reply)
 {
 	json_object *p;
 
-	if (vlc_error(reply))
-		fail_msg("unexpected error reply: %s",
-			 json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	assert_success(reply);
 	assert_true(json_object_object_get_ex(reply, "parameters", &p));
 	return p;
+}
+
+void vlc_expect_ok(json_object *reply)
+{
+	assert_success(reply);
+	json_object_put(reply);
 }
 
 void vlc_assert_json_equal(json_object *expected, json_object *actual, const char *what)

@@ -34,6 +34,9 @@ json_object *vlc_call(struct vlc *c, const char *method, json_object *params);
 json_object *vlc_params(json_object *reply);
 /* The error name of a reply, NULL for success (borrowed). */
 const char *vlc_error(json_object *reply);
+/* Frees a reply that must be a success; fails on an error reply, printing
+ * it. */
+void vlc_expect_ok(json_object *reply);
 
 /* json_object_equal, printing both sides when they differ. */
 void vlc_assert_json_equal(json_object *expected, json_object *actual, const char *what);
