@@ -114,7 +114,7 @@ static void expect_denied(json_object *reply, const char *method, const char *pe
 
 	assert_non_null(vlc_error(reply));
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PermissionDenied");
-	assert_true(json_object_object_get_ex(reply, "parameters", &p));
+	p = vlc_reply_params(reply);
 	assert_string_equal(kfix_str_at(p, "method", NULL), method);
 	assert_string_equal(kfix_str_at(p, "permission", NULL), perm);
 	assert_non_null(kfix_str_at(p, "reason", NULL));

@@ -52,14 +52,6 @@ static json_object *claim_for(struct fixture *f, const char *domain, const char 
 	return reply;
 }
 
-static json_object *params_of(json_object *reply)
-{
-	json_object *p;
-
-	assert_true(json_object_object_get_ex(reply, "parameters", &p));
-	return p;
-}
-
 static int int_at(json_object *o, const char *key)
 {
 	json_object *v;
@@ -75,7 +67,7 @@ static void test_refuse(void **state)
 
 	assert_non_null(vlc_error(reply));
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
-	p = params_of(reply);
+	p = vlc_reply_params(reply);
 	assert_string_equal(kfix_str_at(p, "device", NULL), NIC);
 	assert_string_equal(kfix_str_at(p, "action", NULL), "refuse");
 	assert_int_equal(int_at(p, "rule"), 1);
@@ -86,7 +78,7 @@ static void test_refuse(void **state)
 	/* ignore refuses too. */
 	reply = claim_for(f, "vm1", AHCI);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
-	assert_string_equal(kfix_str_at(params_of(reply), "action", NULL), "ignore");
+	assert_string_equal(kfix_str_at(vlc_reply_params(reply), "action", NULL), "ignore");
 	json_object_put(reply);
 }
 
@@ -100,7 +92,7 @@ static void test_assign(void **state)
 	reply = claim_for(f, "vm1", NIC2);
 
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
-	assert_non_null(strstr(kfix_str_at(params_of(reply), "reason", NULL),
+	assert_non_null(strstr(kfix_str_at(vlc_reply_params(reply), "reason", NULL),
 			       "reserves it for driver qemu, domain router"));
 	json_object_put(reply);
 	reply = claim_for(f, "router", NIC2);
@@ -140,8 +132,8 @@ static void test_detach(void **state)
 	json_object *reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
 
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
-	assert_string_equal(kfix_str_at(params_of(reply), "action", NULL), "refuse");
-	assert_int_equal(int_at(params_of(reply), "line"), 3);
+	assert_string_equal(kfix_str_at(vlc_reply_params(reply), "action", NULL), "refuse");
+	assert_int_equal(int_at(vlc_reply_params(reply), "line"), 3);
 	json_object_put(reply);
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 	reply = kfix_call_dev(f, "io.hostdevd.Detach", GPU, NULL);
@@ -272,7 +264,7 @@ static void test_reload(void **state)
 		       ");\n");
 	reply = reload(f);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyInvalid");
-	p = params_of(reply);
+	p = vlc_reply_params(reply);
 	assert_string_equal(kfix_str_at(p, "file", NULL), f->policy_path);
 	assert_int_equal(int_at(p, "line"), 3);
 	assert_non_null(strstr(kfix_str_at(p, "message", NULL), "unknown match key 'vendr'"));

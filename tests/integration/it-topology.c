@@ -171,13 +171,12 @@ static void expect_error(struct fixture *f, const char *method, const char *para
 {
 	json_object *params = vlc_json(params_json);
 	json_object *reply = vlc_call(f->c, method, params);
-	json_object *expected = vlc_json(error_params_json), *p;
+	json_object *expected = vlc_json(error_params_json);
 
 	if (!streq(vlc_error(reply), error))
 		fail_msg("%s %s: expected %s, got %s", method, params_json, error,
 			 json_object_to_json_string(reply));
-	assert_true(json_object_object_get_ex(reply, "parameters", &p));
-	vlc_assert_json_equal(expected, p, error);
+	vlc_assert_json_equal(expected, vlc_reply_params(reply), error);
 	json_object_put(expected);
 	json_object_put(reply);
 	json_object_put(params);

@@ -38,6 +38,14 @@ const char *vlc_error(json_object *reply);
  * it. */
 void vlc_expect_ok(json_object *reply);
 
+/* Parameters of any reply, an error's too (borrowed); fails when there are
+ * none. */
+json_object *vlc_reply_params(json_object *reply);
+/* One parameter of any reply, which must be there (borrowed), and the same
+ * as a string. */
+json_object *vlc_param(json_object *reply, const char *key);
+const char *vlc_param_str(json_object *reply, const char *key);
+
 /* json_object_equal, printing both sides when they differ. */
 void vlc_assert_json_equal(json_object *expected, json_object *actual, const char *what);
 
