@@ -72,11 +72,9 @@ static int row_setup(void **state)
 
 static json_object *owner_call(struct fixture *f, const char *method)
 {
-	json_object *p = json_object_new_object(), *o = json_object_new_object(), *reply;
+	json_object *p = json_object_new_object(), *reply;
 
-	json_object_object_add(o, "driver", json_object_new_string("qemu"));
-	json_object_object_add(o, "domain", json_object_new_string("vm1"));
-	json_object_object_add(p, "owner", o);
+	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
 	if (streq(method, "io.hostdevd.Claim")) {
 		json_object *arr = json_object_new_array();
 

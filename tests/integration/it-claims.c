@@ -339,12 +339,10 @@ static void test_racing_claims(void **state)
 		char domain[16];
 
 		for (int i = 0; i < RACERS; i++) {
-			json_object *p = json_object_new_object(), *arr = json_object_new_array();
+			json_object *p;
 
 			snprintf(domain, sizeof(domain), "vm%d", i);
-			json_object_object_add(p, "owner", kfix_owner("qemu", domain));
-			json_object_array_add(arr, json_object_new_string(NIC));
-			json_object_object_add(p, "devices", arr);
+			p = kfix_owner_params("qemu", domain, NIC);
 			vlc_send(c[i], "io.hostdevd.Claim", p, false);
 			json_object_put(p);
 		}
@@ -377,9 +375,8 @@ static void test_racing_claims(void **state)
 static json_object *call_reset(struct vlc *c, const char *id, const char *driver,
 			       const char *domain)
 {
-	json_object *p = json_object_new_object(), *reply;
+	json_object *p = kfix_dev_params(id, NULL), *reply;
 
-	json_object_object_add(p, "device", json_object_new_string(id));
 	if (driver)
 		json_object_object_add(p, "owner", kfix_owner(driver, domain));
 	reply = vlc_call(c, "io.hostdevd.Reset", p);
@@ -495,11 +492,10 @@ static void test_reset_stuck(void **state)
 	struct fixture *f = *state;
 	struct vlc *blocked = vlc_connect(f->daemon.socket_path);
 	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;
-	json_object *p = json_object_new_object(), *reply;
+	json_object *p = kfix_dev_params(NIC, NULL), *reply;
 	const char *err;
 
 	kemu_block(f->root, "reset", NIC);
-	json_object_object_add(p, "device", json_object_new_string(NIC));
 	vlc_send(blocked, "io.hostdevd.Reset", p, false);
 	json_object_put(p);
 	assert_true(kemu_wait_blocked(f->root, "reset", NIC, IT_TIMEOUT_MS));

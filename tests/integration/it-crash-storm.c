@@ -63,17 +63,10 @@ static size_t n_dead;
 
 static json_object *request(int dev, int owner)
 {
-	json_object *p = json_object_new_object(), *o = json_object_new_object();
-	json_object *arr = json_object_new_array();
 	char domain[16];
 
 	snprintf(domain, sizeof(domain), "vm%d", owner);
-	json_object_object_add(o, "driver", json_object_new_string("qemu"));
-	json_object_object_add(o, "domain", json_object_new_string(domain));
-	json_object_object_add(p, "owner", o);
-	json_object_array_add(arr, json_object_new_string(devs[dev]));
-	json_object_object_add(p, "devices", arr);
-	return p;
+	return kfix_owner_params("qemu", domain, devs[dev]);
 }
 
 /* One client's loop: no cmocka here, only the model under its lock. */

@@ -89,24 +89,6 @@ static json_object *call_as(struct fixture *f, uid_t uid, const char *method, js
 	return reply;
 }
 
-static json_object *dev_params(const char *id)
-{
-	json_object *p = json_object_new_object();
-
-	json_object_object_add(p, "device", json_object_new_string(id));
-	return p;
-}
-
-static json_object *owner_params(const char *driver, const char *domain, const char *id)
-{
-	json_object *p = json_object_new_object(), *arr = json_object_new_array();
-
-	json_object_object_add(p, "owner", kfix_owner(driver, domain));
-	json_object_array_add(arr, json_object_new_string(id));
-	json_object_object_add(p, "devices", arr);
-	return p;
-}
-
 /* PermissionDenied naming the method and the permission. */
 static void expect_denied(json_object *reply, const char *method, const char *perm)
 {
@@ -135,7 +117,7 @@ static void check(struct fixture *f, const char *method, json_object *(*params)(
 
 static json_object *nic_params(void)
 {
-	return dev_params(NIC);
+	return kfix_dev_params(NIC, NULL);
 }
 
 static json_object *no_params(void)
@@ -205,19 +187,19 @@ static void test_claim_and_release(void **state)
 
 	if (!f)
 		skip();
-	p = owner_params("qemu", "vm1", NIC);
+	p = kfix_owner_params("qemu", "vm1", NIC);
 	expect_denied(call_as(f, U_LIST, "io.hostdevd.Claim", p), "io.hostdevd.Claim", "claim");
 	/* Outside the client's drivers and domains. */
 	json_object_put(p);
-	p = owner_params("libxl", "vm1", NIC);
+	p = kfix_owner_params("libxl", "vm1", NIC);
 	expect_denied(call_as(f, U_CLAIM, "io.hostdevd.Claim", p), "io.hostdevd.Claim", "claim");
 	json_object_put(p);
-	p = owner_params("qemu", "web", NIC);
+	p = kfix_owner_params("qemu", "web", NIC);
 	expect_denied(call_as(f, U_CLAIM, "io.hostdevd.Claim", p), "io.hostdevd.Claim", "claim");
 	json_object_put(p);
 	assert_int_equal(kemu_writes(f->root, "driver_override", NIC), 0);
 	/* Within them. */
-	p = owner_params("qemu", "vm1", NIC);
+	p = kfix_owner_params("qemu", "vm1", NIC);
 	vlc_expect_ok(call_as(f, U_CLAIM, "io.hostdevd.Claim", p));
 	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
 	/* Its own claim, but no release permission. */
@@ -231,7 +213,7 @@ static void test_claim_and_release(void **state)
 	assert_int_equal(kfix_claims(f), 0);
 	json_object_put(p);
 	/* Claim and release of one's own. */
-	p = owner_params("libxl", "dom7", NIC2);
+	p = kfix_owner_params("libxl", "dom7", NIC2);
 	vlc_expect_ok(call_as(f, U_RELEASE, "io.hostdevd.Claim", p));
 	vlc_expect_ok(call_as(f, U_RELEASE, "io.hostdevd.Release", p));
 	json_object_put(p);
@@ -241,7 +223,7 @@ static void test_claim_and_release(void **state)
 static void test_detach_reset_admin(void **state)
 {
 	struct fixture *f = *state;
-	json_object *p = dev_params(NIC);
+	json_object *p = kfix_dev_params(NIC, NULL);
 
 	if (!f)
 		skip();

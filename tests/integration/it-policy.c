@@ -42,11 +42,8 @@ static int setup(void **state)
 
 static json_object *claim_for(struct fixture *f, const char *domain, const char *id)
 {
-	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
+	json_object *p = kfix_owner_params("qemu", domain, id), *reply;
 
-	json_object_object_add(p, "owner", kfix_owner("qemu", domain));
-	json_object_array_add(arr, json_object_new_string(id));
-	json_object_object_add(p, "devices", arr);
 	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
 	json_object_put(p);
 	return reply;
@@ -107,15 +104,11 @@ static void test_assign(void **state)
 static void test_host_critical_lifted(void **state)
 {
 	struct fixture *f = *state;
-	json_object *reply = claim_for(f, "vm1", GPU), *p, *arr;
+	json_object *reply = claim_for(f, "vm1", GPU), *p;
 
 	assert_string_equal(vlc_error(reply), "io.hostdevd.GroupNotViable");
 	json_object_put(reply);
-	p = json_object_new_object();
-	arr = json_object_new_array();
-	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
-	json_object_array_add(arr, json_object_new_string(GPU));
-	json_object_object_add(p, "devices", arr);
+	p = kfix_owner_params("qemu", "vm1", GPU);
 	json_object_object_add(p, "whole_group", json_object_new_boolean(1));
 	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
 	json_object_put(p);
@@ -273,9 +266,8 @@ static void test_reload(void **state)
 	assert_string_equal(decision(f, NIC2), "refuse");
 	/* The claim can still be released; releasing it ends the conflict. */
 	{
-		json_object *rp = json_object_new_object();
+		json_object *rp = kfix_owner_params("qemu", "router", NULL);
 
-		json_object_object_add(rp, "owner", kfix_owner("qemu", "router"));
 		reply = vlc_call(f->c, "io.hostdevd.Release", rp);
 		json_object_put(rp);
 		assert_null(vlc_error(reply));

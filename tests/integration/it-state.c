@@ -393,7 +393,7 @@ static void test_crash_at_failpoint(void **state)
 {
 	struct fixture *f = *state;
 	const struct crash_row *row = crash_row;
-	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply, *att;
+	json_object *p = kfix_owner_params("qemu", "vm1", NIC), *reply, *att;
 	char dir[PATH_MAX];
 
 	if (row->during_release) {
@@ -406,9 +406,6 @@ static void test_crash_at_failpoint(void **state)
 		restart(f);
 		unsetenv("HOSTDEVD_FAILPOINT");
 	}
-	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
-	json_object_array_add(arr, json_object_new_string(NIC));
-	json_object_object_add(p, "devices", arr);
 	vlc_send(f->c, row->during_release ? "io.hostdevd.Release" : "io.hostdevd.Claim", p, false);
 	json_object_put(p);
 	assert_true(hdproc_wait(&f->daemon, 20000) >= 0);

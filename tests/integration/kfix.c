@@ -181,14 +181,21 @@ const char *kfix_kernel_override(struct fixture *f, const char *id)
 	return value;
 }
 
-json_object *kfix_call_dev(struct fixture *f, const char *method, const char *id,
-			   const char *driver)
+json_object *kfix_dev_params(const char *id, const char *driver)
 {
-	json_object *p = json_object_new_object(), *reply;
+	json_object *p = json_object_new_object();
 
 	json_object_object_add(p, "device", json_object_new_string(id));
 	if (driver)
 		json_object_object_add(p, "driver", json_object_new_string(driver));
+	return p;
+}
+
+json_object *kfix_call_dev(struct fixture *f, const char *method, const char *id,
+			   const char *driver)
+{
+	json_object *p = kfix_dev_params(id, driver), *reply;
+
 	reply = vlc_call(f->c, method, p);
 	json_object_put(p);
 	return reply;
@@ -282,13 +289,24 @@ size_t kfix_claims(struct fixture *f)
 	return n;
 }
 
+json_object *kfix_owner_params(const char *driver, const char *domain, const char *id)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "owner", kfix_owner(driver, domain));
+	if (id) {
+		json_object *arr = json_object_new_array();
+
+		json_object_array_add(arr, json_object_new_string(id));
+		json_object_object_add(p, "devices", arr);
+	}
+	return p;
+}
+
 json_object *kfix_owner_call(struct fixture *f, const char *method, const char *id)
 {
-	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
+	json_object *p = kfix_owner_params("qemu", "vm1", id), *reply;
 
-	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
-	json_object_array_add(arr, json_object_new_string(id));
-	json_object_object_add(p, "devices", arr);
 	reply = vlc_call(f->c, method, p);
 	json_object_put(p);
 	return reply;

@@ -40,6 +40,8 @@ int kfix_teardown(void **state);
 const char *kfix_kernel_driver(struct fixture *f, const char *id);
 const char *kfix_kernel_override(struct fixture *f, const char *id);
 
+/* {device: id, driver?}: a new reference. */
+json_object *kfix_dev_params(const char *id, const char *driver);
 /* Calls method with {device: id, driver?} and returns the whole reply. */
 json_object *kfix_call_dev(struct fixture *f, const char *method, const char *id,
 			   const char *driver);
@@ -49,6 +51,11 @@ const char *kfix_str_at(json_object *o, const char *k1, const char *k2);
 
 /* The schema's Owner {driver, domain}: a new reference. */
 json_object *kfix_owner(const char *driver, const char *domain);
+/* {owner, devices: [id]}, a Claim or Release of one device; id NULL leaves
+ * devices out (a Release of all the owner holds).  A new reference.  It
+ * asserts nothing, so that client threads, which must not fail a cmocka
+ * test, build their requests with it too. */
+json_object *kfix_owner_params(const char *driver, const char *domain, const char *id);
 
 /* Claim or Release (method) of one device for qemu/vm1; the whole reply. */
 json_object *kfix_owner_call(struct fixture *f, const char *method, const char *id);
