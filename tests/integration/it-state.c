@@ -44,27 +44,13 @@ static const char *state_dir(struct fixture *f)
 	return f->daemon.state_dir;
 }
 
-/* kill -9, nothing else: no chance to write anything. */
 static void crash(struct fixture *f)
 {
-	/* A daemon a failpoint killed is dead and reaped already. */
-	if (!f->daemon.reaped) {
-		assert_int_equal(kill(f->daemon.pid, SIGKILL), 0);
-		assert_true(hdproc_wait(&f->daemon, 10000) >= 0);
-	}
-	vlc_free(f->c);
-	f->c = NULL;
+	struct hdproc gone;
+
+	kfix_crash(f, &gone);
 	assert_true(n_dead < ARRAY_SIZE(dead));
-	dead[n_dead++] = f->daemon;
-	memset(&f->daemon, 0, sizeof(f->daemon));
-}
-
-static void start_on(struct fixture *f, const char *dir)
-{
-	struct hdproc_config cfg = { .state_dir = dir };
-
-	hdproc_start_ok(&f->daemon, &cfg);
-	f->c = vlc_connect(f->daemon.socket_path);
+	dead[n_dead++] = gone;
 }
 
 static void restart(struct fixture *f)
@@ -73,7 +59,7 @@ static void restart(struct fixture *f)
 
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 }
 
 static json_object *device(struct fixture *f, const char *id, json_object **reply)
@@ -155,7 +141,7 @@ static void test_missing_device_keeps_its_claim(void **state)
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	tb_unplug(f->tb, NIC);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	assert_int_equal(kfix_claims(f), 1);
 	assert_attention(f, NIC, "missing");
 	tb_plug(f->tb, NIC);
@@ -177,7 +163,7 @@ static void test_other_device_inherits_nothing(void **state)
 	tb_unplug(f->tb, NIC);
 	tb_set_pci_ids(f->tb, NIC, 0x8086, 0x1533);
 	tb_plug(f->tb, NIC);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	assert_int_equal(kfix_claims(f), 0);
 	kfix_wait_state(f, NIC, "host");
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
@@ -200,7 +186,7 @@ static void test_drifted_device(void **state)
 	crash(f);
 	tb_unbind(f->tb, NIC);
 	tb_bind(f->tb, NIC, "e1000e");
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	assert_int_equal(kfix_claims(f), 1);
 	d = device(f, NIC, &reply);
 	assert_string_equal(kfix_str_at(d, "driver", NULL), "e1000e");
@@ -233,7 +219,7 @@ static void test_unacknowledged_claim_rolled_back(void **state)
 		    "\"managed\": true, \"stub\": \"vfio-pci\", \"original_driver\": \"e1000e\" } ], "
 		    "\"pool\": [] }\n");
 	fclose(fp);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	kfix_wait_state(f, NIC, "host");
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 	assert_int_equal(kfix_claims(f), 0);
@@ -255,7 +241,7 @@ static void test_orphans(void **state)
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	setenv("HOSTDEVD_ORPHANS", "reattach", 1);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	unsetenv("HOSTDEVD_ORPHANS");
 	kfix_wait_state(f, "0000:06:10.2", "host");
 	assert_string_equal(kfix_kernel_driver(f, "0000:06:10.2"), "igbvf");
@@ -295,7 +281,7 @@ static void test_bad_state_file(void **state)
 		hdproc_cleanup(&p);
 	}
 	unlink(path);
-	start_on(f, dir); /* without a state file: a first start */
+	kfix_start_on(f, dir); /* without a state file: a first start */
 	assert_int_equal(kfix_claims(f), 0);
 }
 
@@ -319,7 +305,7 @@ static void test_full_state_directory(void **state)
 	crash(f);
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	reply = claim(f, NIC);
 	assert_non_null(vlc_error(reply));
@@ -413,7 +399,7 @@ static void test_crash_at_failpoint(void **state)
 
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f); /* dead already: only the bookkeeping */
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	if (row->claimed_after) {
 		kfix_wait_state(f, NIC, "claimed");
 		assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");

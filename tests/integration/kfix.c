@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,26 @@ int kfix_teardown(void **state)
 	tb_free(f->tb);
 	free(f);
 	return 0;
+}
+
+void kfix_crash(struct fixture *f, struct hdproc *dead)
+{
+	if (!f->daemon.reaped) {
+		assert_int_equal(kill(f->daemon.pid, SIGKILL), 0);
+		assert_true(hdproc_wait(&f->daemon, 10000) >= 0);
+	}
+	vlc_free(f->c);
+	f->c = NULL;
+	*dead = f->daemon;
+	memset(&f->daemon, 0, sizeof(f->daemon));
+}
+
+void kfix_start_on(struct fixture *f, const char *state_dir)
+{
+	struct hdproc_config cfg = { .state_dir = state_dir };
+
+	hdproc_start_ok(&f->daemon, &cfg);
+	f->c = vlc_connect(f->daemon.socket_path);
 }
 
 /* The kernel's view: the driver a device is bound to now ("" if none). */

@@ -34,6 +34,14 @@ int kfix_setup_policy(void **state, const char *text);
 void kfix_write_policy(char path[64], const char *text);
 int kfix_teardown(void **state);
 
+/* kill -9, nothing else: the daemon gets no chance to write anything (one
+ * a failpoint killed is only reaped).  f->c is closed and the dead daemon
+ * moved to *dead: its directory may hold the state directory the next one
+ * starts on, so the caller cleans it up later (hdproc_cleanup). */
+void kfix_crash(struct fixture *f, struct hdproc *dead);
+/* Starts a daemon on `state_dir` and connects f->c to it. */
+void kfix_start_on(struct fixture *f, const char *state_dir);
+
 /* The kernel's view: the driver a PCI function, USB device or USB
  * interface is bound to now ("" if none) and
  * its driver_override ("(null)" when clear).  Static buffers. */
