@@ -1,5 +1,6 @@
 #include "tests/integration/kfix.h"
 #include "tests/kemu/kemu.h"
+#include "tests/kemu/kfs.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -8,24 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static void mkdir_p(const char *dir)
 {
-	char p[PATH_MAX];
+	int r = kfs_mkdir_p(dir);
 
-	snprintf(p, sizeof(p), "%s", dir);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			fail_msg("mkdir %s: %s", p, strerror(errno));
-		*s = '/';
-	}
-	if (mkdir(p, 0755) < 0 && errno != EEXIST)
-		fail_msg("mkdir %s: %s", p, strerror(errno));
+	if (r < 0)
+		fail_msg("mkdir -p %s: %s", dir, strerror(-r));
 }
 
 void kfix_put(struct fixture *f, const char *rel, const char *content)
