@@ -1,4 +1,5 @@
 #include "tests/integration/kfix.h"
+#include "tests/integration/stdmachine.h"
 #include "tests/kemu/kemu.h"
 #include "tests/kemu/kfs.h"
 #include "common/util.h"
@@ -132,9 +133,7 @@ int kfix_teardown(void **state)
 	if (f->policy_path[0])
 		unlink(f->policy_path);
 	vlc_free(f->c);
-	hdproc_stop_ok(&f->daemon);
-	hdproc_cleanup(&f->daemon);
-	tb_free(f->tb);
+	stdm_stop(f->tb, &f->daemon);
 	free(f);
 	return 0;
 }
