@@ -1,10 +1,10 @@
 #include "tests/integration/hdproc.h"
 #include "tests/integration/itest.h"
+#include "tests/common/rmtree.h"
 #include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -234,11 +234,6 @@ int hdproc_stop(struct hdproc *p)
 	return r;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
-}
-
 void hdproc_cleanup(struct hdproc *p)
 {
 	if (p->pid > 0 && !p->reaped) {
@@ -248,7 +243,7 @@ void hdproc_cleanup(struct hdproc *p)
 	if (p->pidfd >= 0)
 		close(p->pidfd);
 	if (p->dir)
-		nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		rmtree(p->dir);
 	free(p->dir);
 	free(p->socket_path);
 	free(p->state_dir);

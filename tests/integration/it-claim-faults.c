@@ -72,11 +72,9 @@ static int row_setup(void **state)
 
 static json_object *owner_call(struct fixture *f, const char *method)
 {
-	json_object *p = json_object_new_object(), *o = json_object_new_object(), *reply;
+	json_object *p = json_object_new_object(), *reply;
 
-	json_object_object_add(o, "driver", json_object_new_string("qemu"));
-	json_object_object_add(o, "domain", json_object_new_string("vm1"));
-	json_object_object_add(p, "owner", o);
+	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
 	if (streq(method, "io.hostdevd.Claim")) {
 		json_object *arr = json_object_new_array();
 
@@ -90,13 +88,6 @@ static json_object *owner_call(struct fixture *f, const char *method)
 	return reply;
 }
 
-static json_object *params_of(json_object *reply);
-
-static const char *param_str(json_object *reply, const char *key)
-{
-	return kfix_str_at(params_of(reply), key, NULL);
-}
-
 static void inject(struct fixture *f, const struct row *r)
 {
 	if (streq(r->op, "refuse"))
@@ -105,26 +96,14 @@ static void inject(struct fixture *f, const struct row *r)
 		kemu_fault_times(f->root, r->op, r->id, r->err, 1);
 }
 
-static json_object *params_of(json_object *reply)
-{
-	json_object *p;
-
-	assert_true(json_object_object_get_ex(reply, "parameters", &p));
-	return p;
-}
-
 static void assert_fault_named(json_object *reply, const struct row *r)
 {
-	json_object *v;
-
 	assert_non_null(vlc_error(reply));
 	assert_string_equal(vlc_error(reply), r->error);
-	assert_string_equal(param_str(reply, "device"), r->device);
-	assert_string_equal(param_str(reply, "step"), r->step);
-	if (r->err) {
-		assert_true(json_object_object_get_ex(params_of(reply), "errno", &v));
-		assert_int_equal(json_object_get_int(v), r->err);
-	}
+	assert_string_equal(vlc_param_str(reply, "device"), r->device);
+	assert_string_equal(vlc_param_str(reply, "step"), r->step);
+	if (r->err)
+		assert_int_equal(json_object_get_int(vlc_param(reply, "errno")), r->err);
 }
 
 /* Device i as it was before any claim: its host driver, no override,
@@ -213,7 +192,7 @@ static void check_release_fault(struct fixture *f, const struct row *r)
 		kemu_never_bind_clear(f->root, r->device);
 		reply = kfix_call_dev(f, "io.hostdevd.Reattach", r->device, NULL);
 		assert_null(vlc_error(reply));
-		assert_string_equal(param_str(reply, "outcome"), "original");
+		assert_string_equal(vlc_param_str(reply, "outcome"), "original");
 		json_object_put(reply);
 		assert_original(f, k);
 	}

@@ -43,16 +43,11 @@ struct racer {
 
 static json_object *claim_params(int index, int round)
 {
-	json_object *p = json_object_new_object(), *o = json_object_new_object();
-	json_object *arr = json_object_new_array();
+	json_object *p;
 	char domain[16];
 
 	snprintf(domain, sizeof(domain), "vm%d", index);
-	json_object_object_add(o, "driver", json_object_new_string("qemu"));
-	json_object_object_add(o, "domain", json_object_new_string(domain));
-	json_object_object_add(p, "owner", o);
-	json_object_array_add(arr, json_object_new_string(round % 2 ? group[index % 3] : NIC));
-	json_object_object_add(p, "devices", arr);
+	p = kfix_owner_params("qemu", domain, round % 2 ? group[index % 3] : NIC);
 	if (round % 2)
 		json_object_object_add(p, "whole_group", json_object_new_boolean(1));
 	return p;
@@ -116,13 +111,11 @@ static void assert_table(struct fixture *f, size_t n, int winner)
 
 static void release(struct fixture *f, int winner)
 {
-	json_object *p = json_object_new_object(), *o = json_object_new_object(), *reply;
+	json_object *p, *reply;
 	char domain[16];
 
 	snprintf(domain, sizeof(domain), "vm%d", winner);
-	json_object_object_add(o, "driver", json_object_new_string("qemu"));
-	json_object_object_add(o, "domain", json_object_new_string(domain));
-	json_object_object_add(p, "owner", o);
+	p = kfix_owner_params("qemu", domain, NULL);
 	reply = vlc_call(f->c, "io.hostdevd.Release", p);
 	assert_null(vlc_error(reply));
 	json_object_put(reply);

@@ -51,19 +51,10 @@ static json_object *call_claims(struct vlc *c, const char *method, const char *d
 		    (const char *const[]){ __VA_ARGS__ },                                       \
 		    ARRAY_SIZE(((const char *const[]){ __VA_ARGS__ })), -1, false)
 
-static json_object *param(json_object *reply, const char *key)
-{
-	json_object *p, *v;
-
-	assert_true(json_object_object_get_ex(reply, "parameters", &p));
-	assert_true(json_object_object_get_ex(p, key, &v));
-	return v;
-}
-
 static void assert_error(json_object *reply, const char *error, const char *device)
 {
 	assert_string_equal(vlc_error(reply), error);
-	assert_string_equal(json_object_get_string(param(reply, "device")), device);
+	assert_string_equal(vlc_param_str(reply, "device"), device);
 }
 
 static void test_managed_claim_and_release(void **state)
@@ -134,8 +125,8 @@ static void test_two_owners_contend(void **state)
 	json_object_put(reply);
 	reply = CLAIM(f, "libxl", "vm2", NIC);
 	assert_error(reply, "io.hostdevd.DeviceInUse", NIC);
-	assert_string_equal(json_object_get_string(param(reply, "driver")), "qemu");
-	assert_string_equal(json_object_get_string(param(reply, "domain")), "vm1");
+	assert_string_equal(vlc_param_str(reply, "driver"), "qemu");
+	assert_string_equal(vlc_param_str(reply, "domain"), "vm1");
 	json_object_put(reply);
 	/* The wrong owner cannot release it either, and nothing is released. */
 	reply = RELEASE(f, "libxl", "vm2", NIC);
@@ -152,8 +143,8 @@ static void test_shared_group(void **state)
 
 	reply = CLAIM(f, "qemu", "vm1", G10_A);
 	assert_error(reply, "io.hostdevd.GroupNotViable", G10_A);
-	assert_int_equal(json_object_get_int(param(reply, "group")), 10);
-	members = param(reply, "members");
+	assert_int_equal(json_object_get_int(vlc_param(reply, "group")), 10);
+	members = vlc_param(reply, "members");
 	assert_int_equal(json_object_array_length(members), 2);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(members, 0)), G10_B);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(members, 1)), G10_C);
@@ -201,8 +192,8 @@ static void test_group_member_held_elsewhere(void **state)
 	reply = call_claims(f->c, "io.hostdevd.Claim", "libxl", "vm2",
 			    (const char *const[]){ G10_B }, 1, false, false);
 	assert_error(reply, "io.hostdevd.DeviceInUse", G10_A);
-	assert_string_equal(json_object_get_string(param(reply, "driver")), "qemu");
-	assert_string_equal(json_object_get_string(param(reply, "domain")), "vm1");
+	assert_string_equal(vlc_param_str(reply, "driver"), "qemu");
+	assert_string_equal(vlc_param_str(reply, "domain"), "vm1");
 	json_object_put(reply);
 	/* Nothing moved for the refused claim. */
 	assert_string_equal(kfix_kernel_driver(f, G10_B), "vfio-pci");
@@ -269,8 +260,8 @@ static void test_failure_rolls_back_every_device(void **state)
 	kemu_fault(f->root, "unbind", G10_B, EBUSY);
 	reply = CLAIM(f, "qemu", "vm1", G10_A, G10_B, G10_C);
 	assert_error(reply, "io.hostdevd.OperationFailed", G10_B);
-	assert_string_equal(json_object_get_string(param(reply, "step")), "unbind");
-	assert_int_equal(json_object_get_int(param(reply, "errno")), EBUSY);
+	assert_string_equal(vlc_param_str(reply, "step"), "unbind");
+	assert_int_equal(json_object_get_int(vlc_param(reply, "errno")), EBUSY);
 	json_object_put(reply);
 	assert_string_equal(kfix_kernel_driver(f, G10_A), "r8169");
 	assert_string_equal(kfix_kernel_driver(f, G10_B), "serial");
@@ -348,12 +339,10 @@ static void test_racing_claims(void **state)
 		char domain[16];
 
 		for (int i = 0; i < RACERS; i++) {
-			json_object *p = json_object_new_object(), *arr = json_object_new_array();
+			json_object *p;
 
 			snprintf(domain, sizeof(domain), "vm%d", i);
-			json_object_object_add(p, "owner", kfix_owner("qemu", domain));
-			json_object_array_add(arr, json_object_new_string(NIC));
-			json_object_object_add(p, "devices", arr);
+			p = kfix_owner_params("qemu", domain, NIC);
 			vlc_send(c[i], "io.hostdevd.Claim", p, false);
 			json_object_put(p);
 		}
@@ -386,9 +375,8 @@ static void test_racing_claims(void **state)
 static json_object *call_reset(struct vlc *c, const char *id, const char *driver,
 			       const char *domain)
 {
-	json_object *p = json_object_new_object(), *reply;
+	json_object *p = kfix_dev_params(id, NULL), *reply;
 
-	json_object_object_add(p, "device", json_object_new_string(id));
 	if (driver)
 		json_object_object_add(p, "owner", kfix_owner(driver, domain));
 	reply = vlc_call(c, "io.hostdevd.Reset", p);
@@ -398,11 +386,11 @@ static json_object *call_reset(struct vlc *c, const char *id, const char *driver
 
 static void assert_reset_done(json_object *reply, const char *id)
 {
-	json_object *m = param(reply, "methods");
+	json_object *m = vlc_param(reply, "methods");
 	static const char *const want[] = { "flr", "pm", "bus" };
 
 	assert_null(vlc_error(reply));
-	assert_string_equal(json_object_get_string(param(reply, "device")), id);
+	assert_string_equal(vlc_param_str(reply, "device"), id);
 	assert_int_equal(json_object_array_length(m), ARRAY_SIZE(want));
 	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
 		assert_string_equal(json_object_get_string(json_object_array_get_idx(m, i)),
@@ -412,8 +400,8 @@ static void assert_reset_done(json_object *reply, const char *id)
 static void assert_failed(json_object *reply, const char *id, const char *step, int err)
 {
 	assert_error(reply, "io.hostdevd.OperationFailed", id);
-	assert_string_equal(json_object_get_string(param(reply, "step")), step);
-	assert_int_equal(json_object_get_int(param(reply, "errno")), err);
+	assert_string_equal(vlc_param_str(reply, "step"), step);
+	assert_int_equal(json_object_get_int(vlc_param(reply, "errno")), err);
 }
 
 /* One write of "1" to reset; the reply lists the kernel's methods in its
@@ -438,7 +426,7 @@ static void test_reset_refusals(void **state)
 	/* No reset attribute: nothing to write to. */
 	reply = call_reset(f->c, "0000:05:01.0", NULL, NULL);
 	assert_failed(reply, "0000:05:01.0", "reset", ENOTTY);
-	assert_non_null(strstr(json_object_get_string(param(reply, "message")), "no reset"));
+	assert_non_null(strstr(vlc_param_str(reply, "message"), "no reset"));
 	json_object_put(reply);
 	assert_int_equal(kemu_writes(f->root, "reset", "0000:05:01.0"), 0);
 	/* A bridge stays with the host. */
@@ -482,7 +470,7 @@ static void test_reset_claimed(void **state)
 	kfix_wait_state(f, NIC, "claimed");
 	reply = call_reset(f->c, NIC, NULL, NULL);
 	assert_error(reply, "io.hostdevd.DeviceInUse", NIC);
-	assert_string_equal(json_object_get_string(param(reply, "domain")), "vm1");
+	assert_string_equal(vlc_param_str(reply, "domain"), "vm1");
 	json_object_put(reply);
 	reply = call_reset(f->c, NIC, "libxl", "vm2");
 	assert_error(reply, "io.hostdevd.DeviceInUse", NIC);
@@ -504,21 +492,20 @@ static void test_reset_stuck(void **state)
 	struct fixture *f = *state;
 	struct vlc *blocked = vlc_connect(f->daemon.socket_path);
 	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;
-	json_object *p = json_object_new_object(), *reply;
+	json_object *p = kfix_dev_params(NIC, NULL), *reply;
 	const char *err;
 
 	kemu_block(f->root, "reset", NIC);
-	json_object_object_add(p, "device", json_object_new_string(NIC));
 	vlc_send(blocked, "io.hostdevd.Reset", p, false);
 	json_object_put(p);
 	assert_true(kemu_wait_blocked(f->root, "reset", NIC, IT_TIMEOUT_MS));
 	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
 	assert_error(reply, "io.hostdevd.DeviceBusy", NIC);
-	assert_string_equal(json_object_get_string(param(reply, "operation")), "Reset");
+	assert_string_equal(vlc_param_str(reply, "operation"), "Reset");
 	json_object_put(reply);
 	reply = vlc_recv(blocked);
 	assert_error(reply, "io.hostdevd.Timeout", NIC);
-	assert_string_equal(json_object_get_string(param(reply, "step")), "reset");
+	assert_string_equal(vlc_param_str(reply, "step"), "reset");
 	json_object_put(reply);
 	kemu_release(f->root, "reset", NIC);
 	/* The late return is applied on the daemon's loop: ask until it is. */

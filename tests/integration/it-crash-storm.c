@@ -19,12 +19,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define CLIENTS 4
@@ -63,17 +61,10 @@ static size_t n_dead;
 
 static json_object *request(int dev, int owner)
 {
-	json_object *p = json_object_new_object(), *o = json_object_new_object();
-	json_object *arr = json_object_new_array();
 	char domain[16];
 
 	snprintf(domain, sizeof(domain), "vm%d", owner);
-	json_object_object_add(o, "driver", json_object_new_string("qemu"));
-	json_object_object_add(o, "domain", json_object_new_string(domain));
-	json_object_object_add(p, "owner", o);
-	json_object_array_add(arr, json_object_new_string(devs[dev]));
-	json_object_object_add(p, "devices", arr);
-	return p;
+	return kfix_owner_params("qemu", domain, devs[dev]);
 }
 
 /* One client's loop: no cmocka here, only the model under its lock. */
@@ -127,20 +118,15 @@ static char state_dir[PATH_MAX];
  * another on the same state. */
 static void kill_and_restart(struct fixture *f)
 {
-	char dir[PATH_MAX];
-	struct hdproc_config cfg = { .state_dir = dir };
+	struct hdproc gone;
 
-	snprintf(dir, sizeof(dir), "%s", state_dir);
-	assert_int_equal(kill(f->daemon.pid, SIGKILL), 0);
-	assert_true(hdproc_wait(&f->daemon, 10000) >= 0);
-	vlc_free(f->c);
+	kfix_crash(f, &gone);
 	/* The first daemon's directory holds the state: it stays; of the
 	 * later ones only the last is kept. */
 	if (n_dead == ARRAY_SIZE(dead))
 		hdproc_cleanup(&dead[--n_dead]);
-	dead[n_dead++] = f->daemon;
-	hdproc_start_ok(&f->daemon, &cfg);
-	f->c = vlc_connect(f->daemon.socket_path);
+	dead[n_dead++] = gone;
+	kfix_start_on(f, state_dir);
 }
 
 /* Until no device of ours is moving (a restart may reattach some). */

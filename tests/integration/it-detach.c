@@ -117,10 +117,9 @@ static void test_blocked_unbind_keeps_the_daemon_answering(void **state)
 {
 	struct fixture *f = *state;
 	struct vlc *blocked = vlc_connect(f->daemon.socket_path);
-	json_object *p = json_object_new_object(), *reply, *v;
+	json_object *p = kfix_dev_params(NIC, NULL), *reply, *v;
 
 	kemu_block(f->root, "unbind", NIC);
-	json_object_object_add(p, "device", json_object_new_string(NIC));
 	vlc_send(blocked, "io.hostdevd.Detach", p, false);
 	json_object_put(p);
 	assert_true(kemu_wait_blocked(f->root, "unbind", NIC, IT_TIMEOUT_MS));

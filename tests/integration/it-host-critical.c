@@ -23,22 +23,14 @@
 
 #define claim(f, id) kfix_owner_call(f, "io.hostdevd.Claim", id)
 
-static const char *param_str(json_object *reply, const char *key)
-{
-	json_object *p;
-
-	assert_true(json_object_object_get_ex(reply, "parameters", &p));
-	return kfix_str_at(p, key, NULL);
-}
-
 /* The reply refuses `id` as host-critical with a reason holding `why`. */
 static void assert_critical(json_object *reply, const char *id, const char *why)
 {
 	assert_non_null(vlc_error(reply));
 	assert_string_equal(vlc_error(reply), "io.hostdevd.HostCritical");
-	assert_string_equal(param_str(reply, "device"), id);
-	if (!strstr(param_str(reply, "reason"), why))
-		fail_msg("reason '%s' does not say '%s'", param_str(reply, "reason"), why);
+	assert_string_equal(vlc_param_str(reply, "device"), id);
+	if (!strstr(vlc_param_str(reply, "reason"), why))
+		fail_msg("reason '%s' does not say '%s'", vlc_param_str(reply, "reason"), why);
 	json_object_put(reply);
 }
 

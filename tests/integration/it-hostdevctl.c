@@ -1,9 +1,8 @@
 /* hostdevctl, the real binary, against the real daemon on the standard mock
  * machine: what it prints and the exit codes scripts rely on (0 done,
  * 1 refused or failed, 2 usage, 3 daemon unreachable). */
-#include "tests/integration/hdproc.h"
 #include "tests/integration/itest.h"
-#include "tests/integration/testbed.h"
+#include "tests/integration/stdmachine.h"
 #include "tests/integration/vlc.h"
 #include "common/util.h"
 
@@ -20,9 +19,6 @@
 
 #ifndef HOSTDEVCTL_BIN
 #error "HOSTDEVCTL_BIN must name the hostdevctl binary under test"
-#endif
-#ifndef STANDARD_DEVICES_JSON
-#error "STANDARD_DEVICES_JSON must name the expected ListDevices of the standard machine"
 #endif
 
 extern char **environ;
@@ -43,15 +39,11 @@ static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 
-	f->tb = tb_new();
-	tb_build_standard(f->tb);
-	if (!hdproc_try_start(&f->daemon, NULL)) {
-		tb_free(f->tb);
+	if (!stdm_try_start(&f->tb, &f->daemon)) {
 		free(f);
 		fail_msg("hostdevd did not start");
 	}
-	f->expected = json_object_from_file(STANDARD_DEVICES_JSON);
-	assert_non_null(f->expected);
+	f->expected = stdm_expected();
 	*state = f;
 	return 0;
 }
@@ -64,10 +56,8 @@ static int teardown(void **state)
 	if (!f)
 		return 0;
 	vlc_free(f->watch);
-	hdproc_stop_ok(&f->daemon);
-	hdproc_cleanup(&f->daemon);
+	stdm_stop(f->tb, &f->daemon);
 	json_object_put(f->expected);
-	tb_free(f->tb);
 	free(f);
 	unsetenv("HOSTDEVD_SOCKET");
 	return 0;
@@ -165,18 +155,6 @@ static void assert_contains(const char *text, const char *needle, const char *wh
 		fail_msg("%s lacks \"%s\":\n%s", what, needle, text);
 }
 
-static json_object *expected_device(struct fixture *f, const char *id)
-{
-	for (size_t i = 0; i < json_object_array_length(f->expected); i++) {
-		json_object *d = json_object_array_get_idx(f->expected, i), *v;
-
-		if (json_object_object_get_ex(d, "id", &v) && streq(json_object_get_string(v), id))
-			return d;
-	}
-	fail_msg("%s is not in the expected devices", id);
-	return NULL;
-}
-
 #define SOCK(f) "--socket", (f)->daemon.socket_path
 
 /* ---- list --------------------------------------------------------------- */
@@ -228,8 +206,8 @@ static void test_list_filters(void **state)
 	assert_exit(&r, 0);
 	devs = vlc_json(r.out);
 	assert_int_equal(json_object_array_length(devs), 4);
-	vlc_assert_json_equal(expected_device(f, "0000:05:01.0"), json_object_array_get_idx(devs, 2),
-			      "third of group 10");
+	vlc_assert_json_equal(stdm_expected_device(f->expected, "0000:05:01.0"),
+			      json_object_array_get_idx(devs, 2), "third of group 10");
 	json_object_put(devs);
 	ctl_done(&r);
 
@@ -252,7 +230,7 @@ static void test_show_usb_by_serial(void **state)
 
 	assert_exit(&r, 0);
 	dev = vlc_json(r.out);
-	vlc_assert_json_equal(expected_device(f, "1-2.3"), dev, "show --json");
+	vlc_assert_json_equal(stdm_expected_device(f->expected, "1-2.3"), dev, "show --json");
 	json_object_put(dev);
 	ctl_done(&r);
 

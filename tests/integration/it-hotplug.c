@@ -4,9 +4,8 @@
  *
  * The testbed is paced: after each uevent the test waits for its Watch event
  * before sysfs changes again, so the daemon sees every step on its own. */
-#include "tests/integration/hdproc.h"
 #include "tests/integration/itest.h"
-#include "tests/integration/testbed.h"
+#include "tests/integration/stdmachine.h"
 #include "tests/integration/vlc.h"
 #include "common/util.h"
 
@@ -111,10 +110,7 @@ static int setup(void **state)
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	json_object *reply;
 
-	f->tb = tb_new();
-	tb_build_standard(f->tb);
-	if (!hdproc_try_start(&f->daemon, NULL)) {
-		tb_free(f->tb);
+	if (!stdm_try_start(&f->tb, &f->daemon)) {
 		free(f);
 		fail_msg("hostdevd did not start");
 	}
@@ -147,9 +143,7 @@ static int teardown(void **state)
 	forget_seen(f);
 	vlc_free(f->watch);
 	vlc_free(f->query);
-	hdproc_stop_ok(&f->daemon);
-	hdproc_cleanup(&f->daemon);
-	tb_free(f->tb);
+	stdm_stop(f->tb, &f->daemon);
 	free(f);
 	return 0;
 }

@@ -89,24 +89,6 @@ static json_object *call_as(struct fixture *f, uid_t uid, const char *method, js
 	return reply;
 }
 
-static json_object *dev_params(const char *id)
-{
-	json_object *p = json_object_new_object();
-
-	json_object_object_add(p, "device", json_object_new_string(id));
-	return p;
-}
-
-static json_object *owner_params(const char *driver, const char *domain, const char *id)
-{
-	json_object *p = json_object_new_object(), *arr = json_object_new_array();
-
-	json_object_object_add(p, "owner", kfix_owner(driver, domain));
-	json_object_array_add(arr, json_object_new_string(id));
-	json_object_object_add(p, "devices", arr);
-	return p;
-}
-
 /* PermissionDenied naming the method and the permission. */
 static void expect_denied(json_object *reply, const char *method, const char *perm)
 {
@@ -114,17 +96,10 @@ static void expect_denied(json_object *reply, const char *method, const char *pe
 
 	assert_non_null(vlc_error(reply));
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PermissionDenied");
-	assert_true(json_object_object_get_ex(reply, "parameters", &p));
+	p = vlc_reply_params(reply);
 	assert_string_equal(kfix_str_at(p, "method", NULL), method);
 	assert_string_equal(kfix_str_at(p, "permission", NULL), perm);
 	assert_non_null(kfix_str_at(p, "reason", NULL));
-	json_object_put(reply);
-}
-
-static void expect_ok(json_object *reply)
-{
-	if (vlc_error(reply))
-		fail_msg("unexpected %s", vlc_error(reply));
 	json_object_put(reply);
 }
 
@@ -136,13 +111,13 @@ static void check(struct fixture *f, const char *method, json_object *(*params)(
 	json_object *p = params ? params() : NULL;
 
 	expect_denied(call_as(f, without, method, p), method, perm);
-	expect_ok(call_as(f, with, method, p));
+	vlc_expect_ok(call_as(f, with, method, p));
 	json_object_put(p);
 }
 
 static json_object *nic_params(void)
 {
-	return dev_params(NIC);
+	return kfix_dev_params(NIC, NULL);
 }
 
 static json_object *no_params(void)
@@ -175,10 +150,10 @@ static void test_list(void **state)
 	check(f, "io.hostdevd.CheckPolicy", nic_params, U_LIST, U_DETACH, "list");
 	check(f, "io.hostdevd.ListClaims", no_params, U_LIST, U_RESET, "list");
 	/* Introspection needs nothing. */
-	expect_ok(call_as(f, U_NONE, "org.varlink.service.GetInfo", NULL));
+	vlc_expect_ok(call_as(f, U_NONE, "org.varlink.service.GetInfo", NULL));
 	/* A supplementary group counts. */
 	c = connect_as(f, U_GROUPED, G_LISTERS);
-	expect_ok(vlc_call(c, "io.hostdevd.ListDevices", NULL));
+	vlc_expect_ok(vlc_call(c, "io.hostdevd.ListDevices", NULL));
 	vlc_free(c);
 	expect_denied(call_as(f, U_GROUPED, "io.hostdevd.ListDevices", NULL),
 		      "io.hostdevd.ListDevices", "list");
@@ -212,20 +187,20 @@ static void test_claim_and_release(void **state)
 
 	if (!f)
 		skip();
-	p = owner_params("qemu", "vm1", NIC);
+	p = kfix_owner_params("qemu", "vm1", NIC);
 	expect_denied(call_as(f, U_LIST, "io.hostdevd.Claim", p), "io.hostdevd.Claim", "claim");
 	/* Outside the client's drivers and domains. */
 	json_object_put(p);
-	p = owner_params("libxl", "vm1", NIC);
+	p = kfix_owner_params("libxl", "vm1", NIC);
 	expect_denied(call_as(f, U_CLAIM, "io.hostdevd.Claim", p), "io.hostdevd.Claim", "claim");
 	json_object_put(p);
-	p = owner_params("qemu", "web", NIC);
+	p = kfix_owner_params("qemu", "web", NIC);
 	expect_denied(call_as(f, U_CLAIM, "io.hostdevd.Claim", p), "io.hostdevd.Claim", "claim");
 	json_object_put(p);
 	assert_int_equal(kemu_writes(f->root, "driver_override", NIC), 0);
 	/* Within them. */
-	p = owner_params("qemu", "vm1", NIC);
-	expect_ok(call_as(f, U_CLAIM, "io.hostdevd.Claim", p));
+	p = kfix_owner_params("qemu", "vm1", NIC);
+	vlc_expect_ok(call_as(f, U_CLAIM, "io.hostdevd.Claim", p));
 	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
 	/* Its own claim, but no release permission. */
 	expect_denied(call_as(f, U_CLAIM, "io.hostdevd.Release", p), "io.hostdevd.Release",
@@ -234,13 +209,13 @@ static void test_claim_and_release(void **state)
 	expect_denied(call_as(f, U_RELEASE, "io.hostdevd.Release", p), "io.hostdevd.Release",
 		      "admin");
 	assert_int_equal(kfix_claims(f), 1);
-	expect_ok(call_as(f, U_ADMIN, "io.hostdevd.Release", p));
+	vlc_expect_ok(call_as(f, U_ADMIN, "io.hostdevd.Release", p));
 	assert_int_equal(kfix_claims(f), 0);
 	json_object_put(p);
 	/* Claim and release of one's own. */
-	p = owner_params("libxl", "dom7", NIC2);
-	expect_ok(call_as(f, U_RELEASE, "io.hostdevd.Claim", p));
-	expect_ok(call_as(f, U_RELEASE, "io.hostdevd.Release", p));
+	p = kfix_owner_params("libxl", "dom7", NIC2);
+	vlc_expect_ok(call_as(f, U_RELEASE, "io.hostdevd.Claim", p));
+	vlc_expect_ok(call_as(f, U_RELEASE, "io.hostdevd.Release", p));
 	json_object_put(p);
 	assert_string_equal(kfix_kernel_driver(f, NIC2), "e1000e");
 }
@@ -248,25 +223,25 @@ static void test_claim_and_release(void **state)
 static void test_detach_reset_admin(void **state)
 {
 	struct fixture *f = *state;
-	json_object *p = dev_params(NIC);
+	json_object *p = kfix_dev_params(NIC, NULL);
 
 	if (!f)
 		skip();
 	expect_denied(call_as(f, U_CLAIM, "io.hostdevd.Detach", p), "io.hostdevd.Detach",
 		      "detach");
-	expect_ok(call_as(f, U_DETACH, "io.hostdevd.Detach", p));
+	vlc_expect_ok(call_as(f, U_DETACH, "io.hostdevd.Detach", p));
 	expect_denied(call_as(f, U_RESET, "io.hostdevd.Reattach", p), "io.hostdevd.Reattach",
 		      "detach");
-	expect_ok(call_as(f, U_DETACH, "io.hostdevd.Reattach", p));
+	vlc_expect_ok(call_as(f, U_DETACH, "io.hostdevd.Reattach", p));
 	expect_denied(call_as(f, U_DETACH, "io.hostdevd.Reset", p), "io.hostdevd.Reset",
 		      "reset");
-	expect_ok(call_as(f, U_RESET, "io.hostdevd.Reset", p));
+	vlc_expect_ok(call_as(f, U_RESET, "io.hostdevd.Reset", p));
 	json_object_put(p);
 	expect_denied(call_as(f, U_RELEASE, "io.hostdevd.ReloadPolicy", NULL),
 		      "io.hostdevd.ReloadPolicy", "admin");
-	expect_ok(call_as(f, U_ADMIN, "io.hostdevd.ReloadPolicy", NULL));
+	vlc_expect_ok(call_as(f, U_ADMIN, "io.hostdevd.ReloadPolicy", NULL));
 	/* admin is every permission. */
-	expect_ok(call_as(f, U_ADMIN, "io.hostdevd.ListDevices", NULL));
+	vlc_expect_ok(call_as(f, U_ADMIN, "io.hostdevd.ListDevices", NULL));
 }
 
 int main(void)

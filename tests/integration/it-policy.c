@@ -42,22 +42,11 @@ static int setup(void **state)
 
 static json_object *claim_for(struct fixture *f, const char *domain, const char *id)
 {
-	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
+	json_object *p = kfix_owner_params("qemu", domain, id), *reply;
 
-	json_object_object_add(p, "owner", kfix_owner("qemu", domain));
-	json_object_array_add(arr, json_object_new_string(id));
-	json_object_object_add(p, "devices", arr);
 	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
 	json_object_put(p);
 	return reply;
-}
-
-static json_object *params_of(json_object *reply)
-{
-	json_object *p;
-
-	assert_true(json_object_object_get_ex(reply, "parameters", &p));
-	return p;
 }
 
 static int int_at(json_object *o, const char *key)
@@ -75,7 +64,7 @@ static void test_refuse(void **state)
 
 	assert_non_null(vlc_error(reply));
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
-	p = params_of(reply);
+	p = vlc_reply_params(reply);
 	assert_string_equal(kfix_str_at(p, "device", NULL), NIC);
 	assert_string_equal(kfix_str_at(p, "action", NULL), "refuse");
 	assert_int_equal(int_at(p, "rule"), 1);
@@ -86,7 +75,7 @@ static void test_refuse(void **state)
 	/* ignore refuses too. */
 	reply = claim_for(f, "vm1", AHCI);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
-	assert_string_equal(kfix_str_at(params_of(reply), "action", NULL), "ignore");
+	assert_string_equal(kfix_str_at(vlc_reply_params(reply), "action", NULL), "ignore");
 	json_object_put(reply);
 }
 
@@ -100,7 +89,7 @@ static void test_assign(void **state)
 	reply = claim_for(f, "vm1", NIC2);
 
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
-	assert_non_null(strstr(kfix_str_at(params_of(reply), "reason", NULL),
+	assert_non_null(strstr(kfix_str_at(vlc_reply_params(reply), "reason", NULL),
 			       "reserves it for driver qemu, domain router"));
 	json_object_put(reply);
 	reply = claim_for(f, "router", NIC2);
@@ -115,15 +104,11 @@ static void test_assign(void **state)
 static void test_host_critical_lifted(void **state)
 {
 	struct fixture *f = *state;
-	json_object *reply = claim_for(f, "vm1", GPU), *p, *arr;
+	json_object *reply = claim_for(f, "vm1", GPU), *p;
 
 	assert_string_equal(vlc_error(reply), "io.hostdevd.GroupNotViable");
 	json_object_put(reply);
-	p = json_object_new_object();
-	arr = json_object_new_array();
-	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
-	json_object_array_add(arr, json_object_new_string(GPU));
-	json_object_object_add(p, "devices", arr);
+	p = kfix_owner_params("qemu", "vm1", GPU);
 	json_object_object_add(p, "whole_group", json_object_new_boolean(1));
 	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
 	json_object_put(p);
@@ -140,8 +125,8 @@ static void test_detach(void **state)
 	json_object *reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
 
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyRefused");
-	assert_string_equal(kfix_str_at(params_of(reply), "action", NULL), "refuse");
-	assert_int_equal(int_at(params_of(reply), "line"), 3);
+	assert_string_equal(kfix_str_at(vlc_reply_params(reply), "action", NULL), "refuse");
+	assert_int_equal(int_at(vlc_reply_params(reply), "line"), 3);
 	json_object_put(reply);
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 	reply = kfix_call_dev(f, "io.hostdevd.Detach", GPU, NULL);
@@ -272,7 +257,7 @@ static void test_reload(void **state)
 		       ");\n");
 	reply = reload(f);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyInvalid");
-	p = params_of(reply);
+	p = vlc_reply_params(reply);
 	assert_string_equal(kfix_str_at(p, "file", NULL), f->policy_path);
 	assert_int_equal(int_at(p, "line"), 3);
 	assert_non_null(strstr(kfix_str_at(p, "message", NULL), "unknown match key 'vendr'"));
@@ -281,9 +266,8 @@ static void test_reload(void **state)
 	assert_string_equal(decision(f, NIC2), "refuse");
 	/* The claim can still be released; releasing it ends the conflict. */
 	{
-		json_object *rp = json_object_new_object();
+		json_object *rp = kfix_owner_params("qemu", "router", NULL);
 
-		json_object_object_add(rp, "owner", kfix_owner("qemu", "router"));
 		reply = vlc_call(f->c, "io.hostdevd.Release", rp);
 		json_object_put(rp);
 		assert_null(vlc_error(reply));

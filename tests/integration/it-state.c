@@ -39,39 +39,18 @@ static int teardown(void **state)
 #define claim(f, id) kfix_owner_call(f, "io.hostdevd.Claim", id)
 #define release(f, id) kfix_owner_call(f, "io.hostdevd.Release", id)
 
-static void expect_ok(json_object *reply)
-{
-	if (vlc_error(reply))
-		fail_msg("%s", json_object_to_json_string(reply));
-	json_object_put(reply);
-}
-
 static const char *state_dir(struct fixture *f)
 {
 	return f->daemon.state_dir;
 }
 
-/* kill -9, nothing else: no chance to write anything. */
 static void crash(struct fixture *f)
 {
-	/* A daemon a failpoint killed is dead and reaped already. */
-	if (!f->daemon.reaped) {
-		assert_int_equal(kill(f->daemon.pid, SIGKILL), 0);
-		assert_true(hdproc_wait(&f->daemon, 10000) >= 0);
-	}
-	vlc_free(f->c);
-	f->c = NULL;
+	struct hdproc gone;
+
+	kfix_crash(f, &gone);
 	assert_true(n_dead < ARRAY_SIZE(dead));
-	dead[n_dead++] = f->daemon;
-	memset(&f->daemon, 0, sizeof(f->daemon));
-}
-
-static void start_on(struct fixture *f, const char *dir)
-{
-	struct hdproc_config cfg = { .state_dir = dir };
-
-	hdproc_start_ok(&f->daemon, &cfg);
-	f->c = vlc_connect(f->daemon.socket_path);
+	dead[n_dead++] = gone;
 }
 
 static void restart(struct fixture *f)
@@ -80,7 +59,7 @@ static void restart(struct fixture *f)
 
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 }
 
 static json_object *device(struct fixture *f, const char *id, json_object **reply)
@@ -115,7 +94,7 @@ static void test_claim_survives_a_crash(void **state)
 	struct fixture *f = *state;
 	json_object *reply, *d;
 
-	expect_ok(claim(f, NIC));
+	vlc_expect_ok(claim(f, NIC));
 	restart(f);
 	assert_int_equal(kfix_claims(f), 1);
 	d = device(f, NIC, &reply);
@@ -128,7 +107,7 @@ static void test_claim_survives_a_crash(void **state)
 	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.DeviceInUse");
 	json_object_put(reply);
-	expect_ok(release(f, NIC));
+	vlc_expect_ok(release(f, NIC));
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 	restart(f);
 	assert_int_equal(kfix_claims(f), 0);
@@ -139,7 +118,7 @@ static void test_pool_survives_a_crash(void **state)
 	struct fixture *f = *state;
 	json_object *reply, *d;
 
-	expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC2, NULL));
+	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC2, NULL));
 	restart(f);
 	d = device(f, NIC2, &reply);
 	assert_string_equal(kfix_str_at(d, "state", NULL), "detached");
@@ -158,11 +137,11 @@ static void test_missing_device_keeps_its_claim(void **state)
 	struct fixture *f = *state;
 	char dir[PATH_MAX];
 
-	expect_ok(claim(f, NIC));
+	vlc_expect_ok(claim(f, NIC));
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	tb_unplug(f->tb, NIC);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	assert_int_equal(kfix_claims(f), 1);
 	assert_attention(f, NIC, "missing");
 	tb_plug(f->tb, NIC);
@@ -178,13 +157,13 @@ static void test_other_device_inherits_nothing(void **state)
 	char dir[PATH_MAX];
 	char *log;
 
-	expect_ok(claim(f, NIC));
+	vlc_expect_ok(claim(f, NIC));
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	tb_unplug(f->tb, NIC);
 	tb_set_pci_ids(f->tb, NIC, 0x8086, 0x1533);
 	tb_plug(f->tb, NIC);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	assert_int_equal(kfix_claims(f), 0);
 	kfix_wait_state(f, NIC, "host");
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
@@ -202,12 +181,12 @@ static void test_drifted_device(void **state)
 	char dir[PATH_MAX];
 	char *log;
 
-	expect_ok(claim(f, NIC));
+	vlc_expect_ok(claim(f, NIC));
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	tb_unbind(f->tb, NIC);
 	tb_bind(f->tb, NIC, "e1000e");
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	assert_int_equal(kfix_claims(f), 1);
 	d = device(f, NIC, &reply);
 	assert_string_equal(kfix_str_at(d, "driver", NULL), "e1000e");
@@ -228,7 +207,7 @@ static void test_unacknowledged_claim_rolled_back(void **state)
 	char *log;
 	FILE *fp;
 
-	expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
+	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	snprintf(path, sizeof(path), "%s/state.json", dir);
@@ -240,7 +219,7 @@ static void test_unacknowledged_claim_rolled_back(void **state)
 		    "\"managed\": true, \"stub\": \"vfio-pci\", \"original_driver\": \"e1000e\" } ], "
 		    "\"pool\": [] }\n");
 	fclose(fp);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	kfix_wait_state(f, NIC, "host");
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 	assert_int_equal(kfix_claims(f), 0);
@@ -262,7 +241,7 @@ static void test_orphans(void **state)
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f);
 	setenv("HOSTDEVD_ORPHANS", "reattach", 1);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	unsetenv("HOSTDEVD_ORPHANS");
 	kfix_wait_state(f, "0000:06:10.2", "host");
 	assert_string_equal(kfix_kernel_driver(f, "0000:06:10.2"), "igbvf");
@@ -302,7 +281,7 @@ static void test_bad_state_file(void **state)
 		hdproc_cleanup(&p);
 	}
 	unlink(path);
-	start_on(f, dir); /* without a state file: a first start */
+	kfix_start_on(f, dir); /* without a state file: a first start */
 	assert_int_equal(kfix_claims(f), 0);
 }
 
@@ -326,7 +305,7 @@ static void test_full_state_directory(void **state)
 	crash(f);
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	reply = claim(f, NIC);
 	assert_non_null(vlc_error(reply));
@@ -400,22 +379,19 @@ static void test_crash_at_failpoint(void **state)
 {
 	struct fixture *f = *state;
 	const struct crash_row *row = crash_row;
-	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply, *att;
+	json_object *p = kfix_owner_params("qemu", "vm1", NIC), *reply, *att;
 	char dir[PATH_MAX];
 
 	if (row->during_release) {
 		char fp[128];
 
-		expect_ok(claim(f, NIC));
+		vlc_expect_ok(claim(f, NIC));
 		/* Armed in a restarted daemon: the claim is on disk. */
 		snprintf(fp, sizeof(fp), "%s", row->failpoint);
 		setenv("HOSTDEVD_FAILPOINT", fp, 1);
 		restart(f);
 		unsetenv("HOSTDEVD_FAILPOINT");
 	}
-	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
-	json_object_array_add(arr, json_object_new_string(NIC));
-	json_object_object_add(p, "devices", arr);
 	vlc_send(f->c, row->during_release ? "io.hostdevd.Release" : "io.hostdevd.Claim", p, false);
 	json_object_put(p);
 	assert_true(hdproc_wait(&f->daemon, 20000) >= 0);
@@ -423,7 +399,7 @@ static void test_crash_at_failpoint(void **state)
 
 	snprintf(dir, sizeof(dir), "%s", state_dir(f));
 	crash(f); /* dead already: only the bookkeeping */
-	start_on(f, dir);
+	kfix_start_on(f, dir);
 	if (row->claimed_after) {
 		kfix_wait_state(f, NIC, "claimed");
 		assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");

@@ -2,11 +2,11 @@
  * sysfs, and its uevents reach libudev monitors as the kernel's would. */
 #include "tests/integration/itest.h"
 #include "tests/integration/testbed.h"
+#include "tests/integration/uevmon.h"
 #include "common/util.h"
 
 #include <libudev.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -191,39 +191,11 @@ static void test_usb_tree_through_libudev(void **state)
 
 /* ---- uevents ------------------------------------------------------------ */
 
-static struct udev_monitor *monitor(struct udev *udev, const char *name, const char *subsystem,
-				    const char *devtype)
-{
-	struct udev_monitor *m = udev_monitor_new_from_netlink(udev, name);
-
-	assert_non_null(m);
-	assert_int_equal(udev_monitor_filter_add_match_subsystem_devtype(m, subsystem, devtype), 0);
-	assert_int_equal(udev_monitor_enable_receiving(m), 0);
-	return m;
-}
-
-/* The next event, or NULL when none came within the deadline. */
-static struct udev_device *next_event(struct udev_monitor *m, int timeout_ms)
-{
-	struct pollfd p = { .fd = udev_monitor_get_fd(m), .events = POLLIN };
-
-	if (poll(&p, 1, timeout_ms) != 1)
-		return NULL;
-	return udev_monitor_receive_device(m);
-}
-
 static void expect_event(struct udev_monitor *m, const char *action, const char *sysname,
 			 const char *driver)
 {
-	struct udev_device *d = next_event(m, IT_TIMEOUT_MS);
+	struct udev_device *d = uevmon_expect(m, action, sysname, driver);
 
-	assert_non_null(d);
-	assert_string_equal(udev_device_get_action(d), action);
-	assert_string_equal(udev_device_get_sysname(d), sysname);
-	if (driver)
-		assert_string_equal(udev_device_get_property_value(d, "DRIVER"), driver);
-	else
-		assert_null(udev_device_get_property_value(d, "DRIVER"));
 	assert_non_null(udev_device_get_property_value(d, "SEQNUM"));
 	udev_device_unref(d);
 }
@@ -231,8 +203,8 @@ static void expect_event(struct udev_monitor *m, const char *action, const char 
 static void test_bind_events_carry_driver(void **state)
 {
 	struct fixture *f = *state;
-	struct udev_monitor *udev_mon = monitor(f->udev, "udev", "pci", NULL);
-	struct udev_monitor *kernel_mon = monitor(f->udev, "kernel", "pci", NULL);
+	struct udev_monitor *udev_mon = uevmon_new(f->udev, "udev", "pci", NULL);
+	struct udev_monitor *kernel_mon = uevmon_new(f->udev, "kernel", "pci", NULL);
 
 	tb_unbind(f->tb, "0000:02:00.0");
 	tb_bind(f->tb, "0000:02:00.0", "vfio-pci");
@@ -252,7 +224,7 @@ static void test_bind_events_carry_driver(void **state)
 static void test_usb_plug_and_unplug_sequence(void **state)
 {
 	struct fixture *f = *state;
-	struct udev_monitor *m = monitor(f->udev, "udev", "usb", NULL);
+	struct udev_monitor *m = uevmon_new(f->udev, "udev", "usb", NULL);
 
 	tb_plug(f->tb, "1-2.4");
 	expect_event(m, "add", "1-2.4", NULL);
@@ -280,7 +252,7 @@ static void test_usb_plug_and_unplug_sequence(void **state)
 static void test_monitor_filters_apply(void **state)
 {
 	struct fixture *f = *state;
-	struct udev_monitor *m = monitor(f->udev, "udev", "usb", "usb_interface");
+	struct udev_monitor *m = uevmon_new(f->udev, "udev", "usb", "usb_interface");
 
 	tb_unbind(f->tb, "0000:03:00.0");
 	tb_unbind(f->tb, "1-2.1");
@@ -292,7 +264,7 @@ static void test_monitor_filters_apply(void **state)
 static void test_pci_unplug_takes_the_subtree(void **state)
 {
 	struct fixture *f = *state;
-	struct udev_monitor *m = monitor(f->udev, "udev", "pci", NULL);
+	struct udev_monitor *m = uevmon_new(f->udev, "udev", "pci", NULL);
 
 	tb_unplug(f->tb, "0000:04:00.0");
 	/* Children in reverse order of arrival, each unbound first. */
@@ -321,7 +293,7 @@ static void test_pci_unplug_takes_the_subtree(void **state)
 static void test_muted_changes_send_nothing(void **state)
 {
 	struct fixture *f = *state;
-	struct udev_monitor *m = monitor(f->udev, "udev", "pci", NULL);
+	struct udev_monitor *m = uevmon_new(f->udev, "udev", "pci", NULL);
 
 	tb_set_muted(f->tb, true);
 	tb_unplug(f->tb, "0000:03:00.0");

@@ -1,18 +1,14 @@
 /* The real hostdevd on the standard mock machine, asked over its socket:
  * every record exactly as standard-devices.json (written by hand from the
  * machine's inventory) says, filters, selectors, errors, introspection. */
-#include "tests/integration/hdproc.h"
 #include "tests/integration/itest.h"
-#include "tests/integration/testbed.h"
+#include "tests/integration/stdmachine.h"
 #include "tests/integration/vlc.h"
 #include "common/util.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#ifndef STANDARD_DEVICES_JSON
-#error "STANDARD_DEVICES_JSON must name the expected ListDevices of the standard machine"
-#endif
 #ifndef HOSTDEVD_IDL
 #error "HOSTDEVD_IDL must name docs/io.hostdevd.varlink"
 #endif
@@ -28,16 +24,12 @@ static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 
-	f->tb = tb_new();
-	tb_build_standard(f->tb);
-	if (!hdproc_try_start(&f->daemon, NULL)) {
-		tb_free(f->tb);
+	if (!stdm_try_start(&f->tb, &f->daemon)) {
 		free(f);
 		fail_msg("hostdevd did not start");
 	}
 	f->c = vlc_connect(f->daemon.socket_path);
-	f->expected = json_object_from_file(STANDARD_DEVICES_JSON);
-	assert_non_null(f->expected);
+	f->expected = stdm_expected();
 	*state = f;
 	return 0;
 }
@@ -50,24 +42,10 @@ static int teardown(void **state)
 	if (!f)
 		return 0;
 	vlc_free(f->c);
-	hdproc_stop_ok(&f->daemon);
-	hdproc_cleanup(&f->daemon);
+	stdm_stop(f->tb, &f->daemon);
 	json_object_put(f->expected);
-	tb_free(f->tb);
 	free(f);
 	return 0;
-}
-
-static json_object *expected_device(struct fixture *f, const char *id)
-{
-	for (size_t i = 0; i < json_object_array_length(f->expected); i++) {
-		json_object *d = json_object_array_get_idx(f->expected, i), *v;
-
-		if (json_object_object_get_ex(d, "id", &v) && streq(json_object_get_string(v), id))
-			return d;
-	}
-	fail_msg("%s is not in the expected devices", id);
-	return NULL;
 }
 
 static const char *id_of(json_object *dev)
@@ -93,7 +71,7 @@ static void assert_devices(struct fixture *f, json_object *reply, const char *co
 		if (i >= n || !d || !streq(id_of(d), ids[i]))
 			fail_msg("device %zu: got %s, expected %s", i, d ? id_of(d) : "nothing",
 				 i < n ? ids[i] : "nothing");
-		vlc_assert_json_equal(expected_device(f, ids[i]), d, ids[i]);
+		vlc_assert_json_equal(stdm_expected_device(f->expected, ids[i]), d, ids[i]);
 	}
 }
 
@@ -171,13 +149,12 @@ static void expect_error(struct fixture *f, const char *method, const char *para
 {
 	json_object *params = vlc_json(params_json);
 	json_object *reply = vlc_call(f->c, method, params);
-	json_object *expected = vlc_json(error_params_json), *p;
+	json_object *expected = vlc_json(error_params_json);
 
 	if (!streq(vlc_error(reply), error))
 		fail_msg("%s %s: expected %s, got %s", method, params_json, error,
 			 json_object_to_json_string(reply));
-	assert_true(json_object_object_get_ex(reply, "parameters", &p));
-	vlc_assert_json_equal(expected, p, error);
+	vlc_assert_json_equal(expected, vlc_reply_params(reply), error);
 	json_object_put(expected);
 	json_object_put(reply);
 	json_object_put(params);
@@ -210,7 +187,7 @@ static void expect_device(struct fixture *f, const char *selector, const char *i
 	json_object_object_add(params, "device", json_object_new_string(selector));
 	reply = vlc_call(f->c, "io.hostdevd.GetDevice", params);
 	assert_true(json_object_object_get_ex(vlc_params(reply), "device", &dev));
-	vlc_assert_json_equal(expected_device(f, id), dev, selector);
+	vlc_assert_json_equal(stdm_expected_device(f->expected, id), dev, selector);
 	json_object_put(reply);
 	json_object_put(params);
 }

@@ -43,20 +43,6 @@ static json_object *call(struct fixture *f, const char *method, const char *doma
 #define CLAIM(f, dom, unbind, ...) call(f, "io.hostdevd.Claim", dom, IDS(__VA_ARGS__), unbind)
 #define RELEASE(f, dom, ...) call(f, "io.hostdevd.Release", dom, IDS(__VA_ARGS__), false)
 
-static json_object *param(json_object *reply, const char *key)
-{
-	json_object *p, *v;
-
-	assert_true(json_object_object_get_ex(reply, "parameters", &p));
-	assert_true(json_object_object_get_ex(p, key, &v));
-	return v;
-}
-
-static const char *param_str(json_object *reply, const char *key)
-{
-	return json_object_get_string(param(reply, key));
-}
-
 /* The one claim entry of a successful Claim reply. */
 static json_object *only_entry(json_object *reply)
 {
@@ -74,12 +60,6 @@ static bool entry_managed(json_object *e)
 
 	assert_true(json_object_object_get_ex(e, "managed", &v));
 	return json_object_get_boolean(v);
-}
-
-static void expect_ok(json_object *reply)
-{
-	assert_null(vlc_error(reply));
-	json_object_put(reply);
 }
 
 /* In use, recorded, nothing written; another owner is told who holds it. */
@@ -100,11 +80,11 @@ static void test_record_only(void **state)
 
 	reply = CLAIM(f, "vm2", false, KBD);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.DeviceInUse");
-	assert_string_equal(param_str(reply, "device"), KBD);
-	assert_string_equal(param_str(reply, "domain"), "vm1");
+	assert_string_equal(vlc_param_str(reply, "device"), KBD);
+	assert_string_equal(vlc_param_str(reply, "domain"), "vm1");
 	json_object_put(reply);
 
-	expect_ok(RELEASE(f, "vm1", KBD));
+	vlc_expect_ok(RELEASE(f, "vm1", KBD));
 	kfix_wait_state(f, KBD, "host");
 	assert_int_equal(kemu_writes(f->root, "bind", NULL), 0);
 }
@@ -117,7 +97,7 @@ static void test_selectors(void **state)
 	/* Two identical drives: vendor and product alone name both. */
 	reply = CLAIM(f, "vm1", false, "id:0781:5567");
 	assert_string_equal(vlc_error(reply), "io.hostdevd.AmbiguousDevice");
-	matches = param(reply, "matches");
+	matches = vlc_param(reply, "matches");
 	assert_int_equal(json_object_array_length(matches), 2);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(matches, 0)), DRIVE_A);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(matches, 1)), DRIVE_B);
@@ -130,13 +110,13 @@ static void test_selectors(void **state)
 	json_object_put(reply);
 	reply = CLAIM(f, "vm2", false, "usb:1.5");
 	assert_string_equal(vlc_error(reply), "io.hostdevd.DeviceInUse");
-	assert_string_equal(param_str(reply, "device"), DRIVE_B);
+	assert_string_equal(vlc_param_str(reply, "device"), DRIVE_B);
 	json_object_put(reply);
 	reply = CLAIM(f, "vm2", false, "usb:9.9");
 	assert_string_equal(vlc_error(reply), "io.hostdevd.DeviceNotFound");
 	json_object_put(reply);
 	/* Release by another selector of the same device. */
-	expect_ok(RELEASE(f, "vm1", "usb:1.5"));
+	vlc_expect_ok(RELEASE(f, "vm1", "usb:1.5"));
 	assert_int_equal(kfix_claims(f), 0);
 }
 
@@ -178,10 +158,10 @@ static void test_unbind_fault_rolls_back(void **state)
 	kemu_fault(f->root, "unbind", KBD_IF1, EBUSY);
 	reply = CLAIM(f, "vm1", true, KBD);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.OperationFailed");
-	assert_string_equal(param_str(reply, "device"), KBD);
-	assert_string_equal(param_str(reply, "step"), "unbind_interface");
-	assert_int_equal(json_object_get_int(param(reply, "errno")), EBUSY);
-	assert_non_null(strstr(param_str(reply, "message"), KBD_IF1));
+	assert_string_equal(vlc_param_str(reply, "device"), KBD);
+	assert_string_equal(vlc_param_str(reply, "step"), "unbind_interface");
+	assert_int_equal(json_object_get_int(vlc_param(reply, "errno")), EBUSY);
+	assert_non_null(strstr(vlc_param_str(reply, "message"), KBD_IF1));
 	json_object_put(reply);
 	assert_string_equal(kfix_kernel_driver(f, KBD_IF0), "usbhid");
 	assert_string_equal(kfix_kernel_driver(f, KBD_IF1), "usbhid");
@@ -200,7 +180,7 @@ static void test_mixed_claim_rolls_back(void **state)
 	kemu_fault(f->root, "unbind", DRIVE_A ":1.0", EIO);
 	reply = CLAIM(f, "vm1", true, NIC, DRIVE_A);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.OperationFailed");
-	assert_string_equal(param_str(reply, "device"), DRIVE_A);
+	assert_string_equal(vlc_param_str(reply, "device"), DRIVE_A);
 	json_object_put(reply);
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 	assert_string_equal(kfix_kernel_override(f, NIC), "(null)");
@@ -230,12 +210,12 @@ static void test_rebind_fault_at_release(void **state)
 	struct fixture *f = *state;
 	json_object *reply;
 
-	expect_ok(CLAIM(f, "vm1", true, KBD));
+	vlc_expect_ok(CLAIM(f, "vm1", true, KBD));
 	kemu_fault(f->root, "bind", KBD_IF0, ENODEV);
 	reply = RELEASE(f, "vm1", KBD);
 	assert_string_equal(vlc_error(reply), "io.hostdevd.OperationFailed");
-	assert_string_equal(param_str(reply, "step"), "bind_interface");
-	assert_int_equal(json_object_get_int(param(reply, "errno")), ENODEV);
+	assert_string_equal(vlc_param_str(reply, "step"), "bind_interface");
+	assert_int_equal(json_object_get_int(vlc_param(reply, "errno")), ENODEV);
 	json_object_put(reply);
 	assert_string_equal(kfix_kernel_driver(f, KBD_IF0), "");
 	assert_string_equal(kfix_kernel_driver(f, KBD_IF1), "usbhid");
@@ -250,12 +230,12 @@ static void test_hubs_refused(void **state)
 
 	reply = CLAIM(f, "vm1", false, "1-2");
 	assert_string_equal(vlc_error(reply), "io.hostdevd.HostCritical");
-	assert_string_equal(param_str(reply, "device"), "1-2");
-	assert_non_null(strstr(param_str(reply, "reason"), "hub"));
+	assert_string_equal(vlc_param_str(reply, "device"), "1-2");
+	assert_non_null(strstr(vlc_param_str(reply, "reason"), "hub"));
 	json_object_put(reply);
 	reply = CLAIM(f, "vm1", false, "usb1");
 	assert_string_equal(vlc_error(reply), "io.hostdevd.HostCritical");
-	assert_non_null(strstr(param_str(reply, "reason"), "root hub"));
+	assert_non_null(strstr(vlc_param_str(reply, "reason"), "root hub"));
 	json_object_put(reply);
 	assert_int_equal(kfix_claims(f), 0);
 }
@@ -268,7 +248,7 @@ static void test_interface_not_claimable(void **state)
 	json_object *reply = CLAIM(f, "vm1", false, KBD_IF0);
 
 	assert_string_equal(vlc_error(reply), "org.varlink.service.InvalidParameter");
-	assert_string_equal(param_str(reply, "parameter"), "devices");
+	assert_string_equal(vlc_param_str(reply, "parameter"), "devices");
 	json_object_put(reply);
 }
 

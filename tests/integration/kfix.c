@@ -1,30 +1,23 @@
 #include "tests/integration/kfix.h"
+#include "tests/integration/stdmachine.h"
 #include "tests/kemu/kemu.h"
+#include "tests/kemu/kfs.h"
 #include "common/util.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static void mkdir_p(const char *dir)
 {
-	char p[PATH_MAX];
+	int r = kfs_mkdir_p(dir);
 
-	snprintf(p, sizeof(p), "%s", dir);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			fail_msg("mkdir %s: %s", p, strerror(errno));
-		*s = '/';
-	}
-	if (mkdir(p, 0755) < 0 && errno != EEXIST)
-		fail_msg("mkdir %s: %s", p, strerror(errno));
+	if (r < 0)
+		fail_msg("mkdir -p %s: %s", dir, strerror(-r));
 }
 
 void kfix_put(struct fixture *f, const char *rel, const char *content)
@@ -140,11 +133,29 @@ int kfix_teardown(void **state)
 	if (f->policy_path[0])
 		unlink(f->policy_path);
 	vlc_free(f->c);
-	hdproc_stop_ok(&f->daemon);
-	hdproc_cleanup(&f->daemon);
-	tb_free(f->tb);
+	stdm_stop(f->tb, &f->daemon);
 	free(f);
 	return 0;
+}
+
+void kfix_crash(struct fixture *f, struct hdproc *dead)
+{
+	if (!f->daemon.reaped) {
+		assert_int_equal(kill(f->daemon.pid, SIGKILL), 0);
+		assert_true(hdproc_wait(&f->daemon, 10000) >= 0);
+	}
+	vlc_free(f->c);
+	f->c = NULL;
+	*dead = f->daemon;
+	memset(&f->daemon, 0, sizeof(f->daemon));
+}
+
+void kfix_start_on(struct fixture *f, const char *state_dir)
+{
+	struct hdproc_config cfg = { .state_dir = state_dir };
+
+	hdproc_start_ok(&f->daemon, &cfg);
+	f->c = vlc_connect(f->daemon.socket_path);
 }
 
 /* The kernel's view: the driver a device is bound to now ("" if none). */
@@ -181,14 +192,21 @@ const char *kfix_kernel_override(struct fixture *f, const char *id)
 	return value;
 }
 
-json_object *kfix_call_dev(struct fixture *f, const char *method, const char *id,
-			   const char *driver)
+json_object *kfix_dev_params(const char *id, const char *driver)
 {
-	json_object *p = json_object_new_object(), *reply;
+	json_object *p = json_object_new_object();
 
 	json_object_object_add(p, "device", json_object_new_string(id));
 	if (driver)
 		json_object_object_add(p, "driver", json_object_new_string(driver));
+	return p;
+}
+
+json_object *kfix_call_dev(struct fixture *f, const char *method, const char *id,
+			   const char *driver)
+{
+	json_object *p = kfix_dev_params(id, driver), *reply;
+
 	reply = vlc_call(f->c, method, p);
 	json_object_put(p);
 	return reply;
@@ -282,13 +300,24 @@ size_t kfix_claims(struct fixture *f)
 	return n;
 }
 
+json_object *kfix_owner_params(const char *driver, const char *domain, const char *id)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "owner", kfix_owner(driver, domain));
+	if (id) {
+		json_object *arr = json_object_new_array();
+
+		json_object_array_add(arr, json_object_new_string(id));
+		json_object_object_add(p, "devices", arr);
+	}
+	return p;
+}
+
 json_object *kfix_owner_call(struct fixture *f, const char *method, const char *id)
 {
-	json_object *p = json_object_new_object(), *arr = json_object_new_array(), *reply;
+	json_object *p = kfix_owner_params("qemu", "vm1", id), *reply;
 
-	json_object_object_add(p, "owner", kfix_owner("qemu", "vm1"));
-	json_object_array_add(arr, json_object_new_string(id));
-	json_object_object_add(p, "devices", arr);
 	reply = vlc_call(f->c, method, p);
 	json_object_put(p);
 	return reply;

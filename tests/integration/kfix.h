@@ -34,12 +34,22 @@ int kfix_setup_policy(void **state, const char *text);
 void kfix_write_policy(char path[64], const char *text);
 int kfix_teardown(void **state);
 
+/* kill -9, nothing else: the daemon gets no chance to write anything (one
+ * a failpoint killed is only reaped).  f->c is closed and the dead daemon
+ * moved to *dead: its directory may hold the state directory the next one
+ * starts on, so the caller cleans it up later (hdproc_cleanup). */
+void kfix_crash(struct fixture *f, struct hdproc *dead);
+/* Starts a daemon on `state_dir` and connects f->c to it. */
+void kfix_start_on(struct fixture *f, const char *state_dir);
+
 /* The kernel's view: the driver a PCI function, USB device or USB
  * interface is bound to now ("" if none) and
  * its driver_override ("(null)" when clear).  Static buffers. */
 const char *kfix_kernel_driver(struct fixture *f, const char *id);
 const char *kfix_kernel_override(struct fixture *f, const char *id);
 
+/* {device: id, driver?}: a new reference. */
+json_object *kfix_dev_params(const char *id, const char *driver);
 /* Calls method with {device: id, driver?} and returns the whole reply. */
 json_object *kfix_call_dev(struct fixture *f, const char *method, const char *id,
 			   const char *driver);
@@ -49,6 +59,11 @@ const char *kfix_str_at(json_object *o, const char *k1, const char *k2);
 
 /* The schema's Owner {driver, domain}: a new reference. */
 json_object *kfix_owner(const char *driver, const char *domain);
+/* {owner, devices: [id]}, a Claim or Release of one device; id NULL leaves
+ * devices out (a Release of all the owner holds).  A new reference.  It
+ * asserts nothing, so that client threads, which must not fail a cmocka
+ * test, build their requests with it too. */
+json_object *kfix_owner_params(const char *driver, const char *domain, const char *id);
 
 /* Claim or Release (method) of one device for qemu/vm1; the whole reply. */
 json_object *kfix_owner_call(struct fixture *f, const char *method, const char *id);

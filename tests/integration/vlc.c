@@ -130,15 +130,49 @@ const char *vlc_error(json_object *reply)
 	return json_object_object_get_ex(reply, "error", &e) ? json_object_get_string(e) : NULL;
 }
 
+static void assert_success(json_object *reply)
+{
+	if (vlc_error(reply))
+		fail_msg("unexpected error reply: %s",
+			 json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+}
+
 json_object *vlc_params(json_object *reply)
 {
 	json_object *p;
 
-	if (vlc_error(reply))
-		fail_msg("unexpected error reply: %s",
-			 json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	assert_success(reply);
 	assert_true(json_object_object_get_ex(reply, "parameters", &p));
 	return p;
+}
+
+void vlc_expect_ok(json_object *reply)
+{
+	assert_success(reply);
+	json_object_put(reply);
+}
+
+json_object *vlc_reply_params(json_object *reply)
+{
+	json_object *p;
+
+	if (!json_object_object_get_ex(reply, "parameters", &p))
+		fail_msg("a reply without parameters: %s", json_object_to_json_string(reply));
+	return p;
+}
+
+json_object *vlc_param(json_object *reply, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(vlc_reply_params(reply), key, &v))
+		fail_msg("no parameter %s in the reply %s", key, json_object_to_json_string(reply));
+	return v;
+}
+
+const char *vlc_param_str(json_object *reply, const char *key)
+{
+	return json_object_get_string(vlc_param(reply, key));
 }
 
 void vlc_assert_json_equal(json_object *expected, json_object *actual, const char *what)

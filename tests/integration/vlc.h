@@ -34,6 +34,17 @@ json_object *vlc_call(struct vlc *c, const char *method, json_object *params);
 json_object *vlc_params(json_object *reply);
 /* The error name of a reply, NULL for success (borrowed). */
 const char *vlc_error(json_object *reply);
+/* Frees a reply that must be a success; fails on an error reply, printing
+ * it. */
+void vlc_expect_ok(json_object *reply);
+
+/* Parameters of any reply, an error's too (borrowed); fails when there are
+ * none. */
+json_object *vlc_reply_params(json_object *reply);
+/* One parameter of any reply, which must be there (borrowed), and the same
+ * as a string. */
+json_object *vlc_param(json_object *reply, const char *key);
+const char *vlc_param_str(json_object *reply, const char *key);
 
 /* json_object_equal, printing both sides when they differ. */
 void vlc_assert_json_equal(json_object *expected, json_object *actual, const char *what);

@@ -5,6 +5,7 @@
  * monitor receives; all of them arrive before write() returns. */
 #include "tests/integration/itest.h"
 #include "tests/integration/testbed.h"
+#include "tests/integration/uevmon.h"
 #include "tests/kemu/kemu.h"
 #include "common/util.h"
 
@@ -13,7 +14,6 @@
 #include <fcntl.h>
 #include <libudev.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -52,9 +52,7 @@ static int setup(void **state)
 	f->root = tb_root(f->tb);
 	tb_build_standard(f->tb);
 	f->udev = udev_new();
-	f->mon = udev_monitor_new_from_netlink(f->udev, "udev");
-	assert_non_null(f->mon);
-	assert_int_equal(udev_monitor_enable_receiving(f->mon), 0);
+	f->mon = uevmon_new(f->udev, "udev", NULL, NULL);
 	*state = f;
 	return 0;
 }
@@ -153,30 +151,13 @@ static bool exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
-static struct udev_device *next_event(struct fixture *f, int timeout_ms)
-{
-	struct pollfd p = { .fd = udev_monitor_get_fd(f->mon), .events = POLLIN };
-
-	if (poll(&p, 1, timeout_ms) != 1)
-		return NULL;
-	return udev_monitor_receive_device(f->mon);
-}
-
 /* Returns the event's SEQNUM. */
 static unsigned long long expect_event(struct fixture *f, const char *action, const char *id,
 				       const char *driver)
 {
-	struct udev_device *d = next_event(f, IT_TIMEOUT_MS);
-	unsigned long long seqnum;
+	struct udev_device *d = uevmon_expect(f->mon, action, id, driver);
+	unsigned long long seqnum = udev_device_get_seqnum(d);
 
-	assert_non_null(d);
-	assert_string_equal(udev_device_get_action(d), action);
-	assert_string_equal(udev_device_get_sysname(d), id);
-	if (driver)
-		assert_string_equal(udev_device_get_property_value(d, "DRIVER"), driver);
-	else
-		assert_null(udev_device_get_property_value(d, "DRIVER"));
-	seqnum = udev_device_get_seqnum(d);
 	assert_true(seqnum > 0);
 	udev_device_unref(d);
 	return seqnum;
@@ -186,7 +167,7 @@ static unsigned long long expect_event(struct fixture *f, const char *action, co
  * comes. */
 static void expect_quiet(struct fixture *f)
 {
-	struct udev_device *d = next_event(f, 0);
+	struct udev_device *d = uevmon_next(f->mon, 0);
 
 	if (d)
 		fail_msg("unexpected %s event of %s", udev_device_get_action(d),
@@ -447,7 +428,7 @@ static void drain(struct fixture *f)
 {
 	struct udev_device *d;
 
-	while ((d = next_event(f, 0)))
+	while ((d = uevmon_next(f->mon, 0)))
 		udev_device_unref(d);
 }
 
@@ -713,17 +694,6 @@ static void test_usb_interface_unbind_and_bind(void **state)
 	assert_false(tb_present(f->tb, "1-2.3"));
 }
 
-static struct udev_monitor *filtered(struct fixture *f, const char *subsystem,
-				     const char *devtype)
-{
-	struct udev_monitor *m = udev_monitor_new_from_netlink(f->udev, "udev");
-
-	assert_non_null(m);
-	assert_int_equal(udev_monitor_filter_add_match_subsystem_devtype(m, subsystem, devtype), 0);
-	assert_int_equal(udev_monitor_enable_receiving(m), 0);
-	return m;
-}
-
 /* usb_disconnect() order: behind a hub, device by device, each after its
  * interfaces; the hub's own interface, then the hub.  (Devices only here:
  * a monitor's queue holds ten events.) */
@@ -732,7 +702,7 @@ static void test_usb_hub_removal_order(void **state)
 	struct fixture *f = *state;
 
 	udev_monitor_unref(f->mon);
-	f->mon = filtered(f, "usb", "usb_device");
+	f->mon = uevmon_new(f->udev, "udev", "usb", "usb_device");
 	write_ok("/sys/bus/usb/devices/1-2/remove", "1");
 	expect_event(f, "unbind", "1-2.1", NULL);
 	expect_event(f, "remove", "1-2.1", NULL);
@@ -756,12 +726,12 @@ static void test_remove_a_host_controller(void **state)
 	struct udev_monitor *usb;
 
 	udev_monitor_unref(f->mon);
-	f->mon = filtered(f, "pci", NULL);
-	usb = filtered(f, "usb", "usb_device");
+	f->mon = uevmon_new(f->udev, "udev", "pci", NULL);
+	usb = uevmon_new(f->udev, "udev", "usb", "usb_device");
 	/* Eight USB devices' events would overflow one queue: keep two. */
 	write_ok("/sys/bus/usb/devices/1-2/remove", "1");
 	udev_monitor_unref(usb);
-	usb = filtered(f, "usb", "usb_device");
+	usb = uevmon_new(f->udev, "udev", "usb", "usb_device");
 	write_ok("/sys/bus/pci/devices/0000:00:14.0/remove", "1");
 	expect_event(f, "unbind", "0000:00:14.0", NULL);
 	expect_event(f, "remove", "0000:00:14.0", NULL);

@@ -1,8 +1,8 @@
 #include "tests/kemu/kfs.h"
+#include "tests/common/rmtree.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,16 +131,11 @@ int kfs_mkdir_p(const char *path)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
-}
-
 int kfs_rm_tree(const char *path)
 {
 	if (!kfs_exists(path))
 		return 0;
-	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+	return rmtree(path);
 }
 
 static size_t count_components(const char *p)

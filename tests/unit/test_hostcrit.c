@@ -11,11 +11,11 @@
 #include "common/util.h"
 #include "policy/hostcrit.h"
 #include "state/device.h"
+#include "tests/common/rmtree.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <ifaddrs.h>
 #include <limits.h>
 #include <net/if.h>
@@ -229,11 +229,6 @@ static void assert_reason(const struct device *d, const char *want)
 
 /* ---- fixture ------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	F = xcalloc(1, sizeof(*F));
@@ -254,7 +249,7 @@ static int teardown(void **state)
 	hostcrit_free(F->hc);
 	for (size_t i = 0; i < F->n_devs; i++)
 		device_free(F->devs[i]);
-	nftw(F->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rmtree(F->root);
 	free(F);
 	F = NULL;
 	return 0;
