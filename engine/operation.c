@@ -352,7 +352,7 @@ void op_submit(struct op *op, enum op_phase phase, const char *path, const char 
 	worker_submit(op->e->workers, op->e->step_timeout_ms, op_run_step, done, op);
 }
 
-void op_timed_out(struct op *op)
+void op_timed_out(struct op *op, bool binding_unknown)
 {
 	struct device *dev = devtable_get(op->e->devices, op->id);
 	const char *step = phase_names[op->io.phase];
@@ -361,12 +361,50 @@ void op_timed_out(struct op *op)
 	op_error_set(&err, ETIMEDOUT, step, op->io.path, "%s: %s did not return within %u ms",
 		     op->id, step, op->e->step_timeout_ms);
 	op_set_failure(op, HDE_TIMEOUT, &err);
-	/* The write is still inside the kernel: what the device is on is
+	/* A binding write still inside the kernel: what the device is on is
 	 * unknown until it returns. */
-	if (dev)
+	if (dev && binding_unknown)
 		op_move(op, dev, DEV_ERROR, "step timed out");
 	op_enter(op, PH_LATE);
 	op_reply(op);
+}
+
+/* ---- one-write operations ----------------------------------------------- */
+
+static void single_job_done(void *arg, enum worker_outcome outcome)
+{
+	struct op *op = arg;
+
+	switch (outcome) {
+	case WORKER_TIMED_OUT:
+		/* The operation stays until the write returns: the device is
+		 * busy while the kernel still works on it. */
+		op_timed_out(op, false);
+		break;
+	case WORKER_LATE:
+		log_dev_info(op->id, "%s returned %d after its timeout", phase_names[op->io.phase],
+			     op->io.r);
+		op_finish(op);
+		break;
+	case WORKER_DONE:
+		if (op->io.r < 0)
+			op_set_failure(op, HDE_OPERATION_FAILED, &op->io.err);
+		else
+			op->written(op);
+		op_finish(op);
+		break;
+	}
+}
+
+void op_single_write(struct op *op, enum op_phase phase, const char *path, const char *value,
+		     void (*written)(struct op *op))
+{
+	op->io = (struct step_io){ .phase = phase };
+	snprintf(op->io.path, sizeof(op->io.path), "%s", path);
+	snprintf(op->io.value, sizeof(op->io.value), "%s", value);
+	op->written = written;
+	op_enter(op, phase);
+	worker_submit(op->e->workers, op->e->step_timeout_ms, op_run_step, single_job_done, op);
 }
 
 /* ---- the engine --------------------------------------------------------- */

@@ -82,6 +82,7 @@ struct op {
 	struct event *confirm_timer;
 	struct detach_result res;
 	char *res_driver;
+	void (*written)(struct op *op); /* a one-write operation's success */
 	bool replied;
 	detach_done_fn done;
 	void *ctx;
@@ -140,9 +141,16 @@ void op_run_step(void *arg);
  * timeout; `done` gets the outcome on the loop. */
 void op_submit(struct op *op, enum op_phase phase, const char *path, const char *value,
 	       bool read_back, worker_done_fn done);
-/* A write that did not return in time: answered Timeout now, the device in
- * `error` (what it is bound to is unknown until the write returns). */
-void op_timed_out(struct op *op);
+/* A write that did not return in time: answered Timeout now; with
+ * binding_unknown the device goes to `error` (what it is bound to is
+ * unknown until the write returns). */
+void op_timed_out(struct op *op, bool binding_unknown);
+/* A one-write operation (Reset, Authorize): answered when the write
+ * returns, `written` filling the answer; at the step timeout answered
+ * Timeout, the operation staying (the device busy) until the write
+ * returns.  Nothing is rolled back. */
+void op_single_write(struct op *op, enum op_phase phase, const char *path, const char *value,
+		     void (*written)(struct op *op));
 
 /* The per-bus halves (engine/pci.c, engine/usb.c). */
 void pci_op_device_event(struct op *op, enum dev_event ev, const struct device *dev);

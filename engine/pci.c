@@ -186,7 +186,7 @@ static void step_job_done(void *arg, enum worker_outcome outcome)
 
 	switch (outcome) {
 	case WORKER_TIMED_OUT:
-		op_timed_out(op);
+		op_timed_out(op, true);
 		break;
 	case WORKER_LATE:
 		log_dev_info(op->id, "%s returned %d after its timeout: rolling back",
@@ -430,46 +430,18 @@ void detach_undo_interrupted(struct detach_engine *e, struct device *dev, const 
 
 /* ---- Reset -------------------------------------------------------------- */
 
-static void reset_job_done(void *arg, enum worker_outcome outcome)
+static void reset_written(struct op *op)
 {
-	struct op *op = arg;
-	struct device *dev;
+	struct device *dev = devtable_get(op->e->devices, op->id);
 
-	switch (outcome) {
-	case WORKER_TIMED_OUT: {
-		struct op_error err;
-
-		op_error_set(&err, ETIMEDOUT, op_phase_name(op->io.phase), op->io.path,
-			     "%s: %s did not return within %u ms", op->id,
-			     op_phase_name(op->io.phase), op->e->step_timeout_ms);
-		op_set_failure(op, HDE_TIMEOUT, &err);
-		/* The operation stays until the write returns: the device is
-		 * busy while the kernel still resets it. */
-		op_enter(op, PH_LATE);
-		op_reply(op);
-		break;
-	}
-	case WORKER_LATE:
-		log_dev_info(op->id, "%s returned %d after its timeout", op_phase_name(op->io.phase),
-			     op->io.r);
-		op_finish(op);
-		break;
-	case WORKER_DONE:
-		if (op->io.r < 0) {
-			op_set_failure(op, HDE_OPERATION_FAILED, &op->io.err);
-		} else {
-			op->res.outcome = "reset";
-			dev = devtable_get(op->e->devices, op->id);
-			op->res.methods = dev ? dev->pci.reset_methods : NULL;
-		}
-		op_finish(op);
-		break;
-	}
+	op->res.outcome = "reset";
+	op->res.methods = dev ? dev->pci.reset_methods : NULL;
 }
 
 void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx)
 {
 	struct device *dev = devtable_get(e->devices, id);
+	char path[PATH_MAX];
 	struct hd_err err;
 	struct op *op;
 
@@ -485,12 +457,9 @@ void reset_start(struct detach_engine *e, const char *id, detach_done_fn done, v
 		return;
 	}
 	op = pci_op_new(e, DETACH_KIND_RESET, dev, done, ctx);
-	op->io = (struct step_io){ .phase = PH_RESET };
-	snprintf(op->io.path, sizeof(op->io.path), PCI_DEVICES "/%s/reset", id);
-	snprintf(op->io.value, sizeof(op->io.value), "1");
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/reset", id);
 	log_dev_info(id, "resetting");
-	op_enter(op, PH_RESET);
-	worker_submit(e->workers, e->step_timeout_ms, op_run_step, reset_job_done, op);
+	op_single_write(op, PH_RESET, path, "1", reset_written);
 }
 
 /* ---- claims, restart and policy (engine/bus.h) --------------------------- */

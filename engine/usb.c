@@ -16,46 +16,17 @@
 
 /* ---- authorization ------------------------------------------------------ */
 
-static void authorize_job_done(void *arg, enum worker_outcome outcome)
+/* The kernel tells no event for the attribute itself: the record is
+ * brought up to date here, and the table tells its subscribers. */
+static void authorize_written(struct op *op)
 {
-	struct op *op = arg;
-	struct device *dev;
+	bool authorized = !streq(op->io.value, "0");
+	struct device *dev = devtable_get(op->e->devices, op->id);
 
-	switch (outcome) {
-	case WORKER_TIMED_OUT: {
-		struct op_error err;
-
-		op_error_set(&err, ETIMEDOUT, op_phase_name(op->io.phase), op->io.path,
-			     "%s: %s did not return within %u ms", op->id,
-			     op_phase_name(op->io.phase), op->e->step_timeout_ms);
-		op_set_failure(op, HDE_TIMEOUT, &err);
-		/* The operation stays until the write returns: the device is
-		 * busy meanwhile. */
-		op_enter(op, PH_LATE);
-		op_reply(op);
-		break;
-	}
-	case WORKER_LATE:
-		log_dev_info(op->id, "%s returned %d after its timeout", op_phase_name(op->io.phase),
-			     op->io.r);
-		op_finish(op);
-		break;
-	case WORKER_DONE:
-		if (op->io.r < 0) {
-			op_set_failure(op, HDE_OPERATION_FAILED, &op->io.err);
-		} else {
-			bool authorized = !streq(op->io.value, "0");
-
-			op->res.outcome = authorized ? "authorized" : "deauthorized";
-			/* The kernel tells no event for the attribute itself. */
-			dev = devtable_get(op->e->devices, op->id);
-			if (dev && dev->usb.authorized != authorized) {
-				dev->usb.authorized = authorized;
-				devtable_touch(op->e->devices, dev);
-			}
-		}
-		op_finish(op);
-		break;
+	op->res.outcome = authorized ? "authorized" : "deauthorized";
+	if (dev && dev->usb.authorized != authorized) {
+		dev->usb.authorized = authorized;
+		devtable_touch(op->e->devices, dev);
 	}
 }
 
@@ -65,6 +36,7 @@ void usb_authorize_start(struct detach_engine *e, const char *id, bool authorize
 			 detach_done_fn done, void *ctx)
 {
 	struct device *dev = devtable_get(e->devices, id);
+	char path[PATH_MAX];
 	struct op *op;
 
 	if (op_refuse_common(e, DETACH_KIND_USB_AUTHORIZE, id, dev, done, ctx))
@@ -73,12 +45,9 @@ void usb_authorize_start(struct detach_engine *e, const char *id, bool authorize
 	if (!authorize && op_refuse_critical(e, DETACH_KIND_USB_AUTHORIZE, dev, done, ctx))
 		return;
 	op = op_new(e, DETACH_KIND_USB_AUTHORIZE, dev, done, ctx);
-	op->io = (struct step_io){ .phase = PH_AUTHORIZE };
-	snprintf(op->io.path, sizeof(op->io.path), USB_DEVICES "/%s/authorized", id);
-	snprintf(op->io.value, sizeof(op->io.value), "%d", authorize);
+	snprintf(path, sizeof(path), USB_DEVICES "/%s/authorized", id);
 	log_dev_info(id, "%s", authorize ? "authorizing" : "deauthorizing: no host driver may use it");
-	op_enter(op, PH_AUTHORIZE);
-	worker_submit(e->workers, e->step_timeout_ms, op_run_step, authorize_job_done, op);
+	op_single_write(op, PH_AUTHORIZE, path, authorize ? "1" : "0", authorize_written);
 }
 
 /* ---- interface drivers -------------------------------------------------- */

@@ -379,6 +379,86 @@ static void test_usb_interfaces(void **state)
 	devtable_free(t);
 }
 
+/* ---- the channel -------------------------------------------------------- */
+
+/* What subscribers heard, in order, as "ev:id:state" words. */
+struct journal {
+	struct devtable *t;
+	char log[512];
+	int depth, max_depth;
+};
+
+static void journal_add(struct journal *j, const char *who, enum dev_event ev,
+			const struct device *dev)
+{
+	size_t len = strlen(j->log);
+
+	snprintf(j->log + len, sizeof(j->log) - len, "%s%s:%s:%s:%s", len ? " " : "", who,
+		 dev_event_name(ev), dev->id, dev_state_name(dev->state));
+}
+
+/* An engine: moves a device's state when it binds to a stub, as the
+ * detach engine does when the bind it waited for comes. */
+static void mover(enum dev_event ev, const struct device *dev, const char *detail, void *ctx)
+{
+	struct journal *j = ctx;
+
+	if (++j->depth > j->max_depth)
+		j->max_depth = j->depth;
+	journal_add(j, "A", ev, dev);
+	if (ev == DEV_EVENT_BIND)
+		assert_true(devtable_set_state(j->t, devtable_get(j->t, dev->id), DEV_CLAIMED,
+					       "test"));
+	j->depth--;
+}
+
+static void watcher(enum dev_event ev, const struct device *dev, const char *detail, void *ctx)
+{
+	journal_add(ctx, "B", ev, dev);
+}
+
+/* Every subscriber hears the bind before the state change it caused, and
+ * nobody is called again while still being told of the bind.  What each
+ * is handed is the live record: B, told after A moved it, sees it claimed
+ * already (which is why the daemon subscribes Watch before the engines). */
+static void test_channel_order(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct journal j = { .t = t };
+
+	devtable_subscribe(t, mover, &j);
+	devtable_subscribe(t, watcher, &j);
+	devtable_upsert(t, pci("0000:01:00.0", NULL, 1, "e1000e"), DEV_EVENT_ADD, NULL);
+	j.log[0] = '\0';
+	assert_true(devtable_update_binding(t, "0000:01:00.0", "vfio-pci", "vfio-pci",
+					    DEV_EVENT_BIND));
+	assert_string_equal(j.log, "A:bind:0000:01:00.0:detached B:bind:0000:01:00.0:claimed "
+				   "A:change:0000:01:00.0:claimed B:change:0000:01:00.0:claimed");
+	assert_int_equal(j.max_depth, 1);
+	devtable_free(t);
+}
+
+/* A refused transition changes nothing and tells nobody; touching a device
+ * tells a change without moving it. */
+static void test_set_state_and_touch(void **state)
+{
+	struct devtable *t = devtable_new();
+	struct seen s = { 0 };
+	struct device *d;
+
+	devtable_subscribe(t, listener, &s);
+	d = devtable_upsert(t, pci("0000:01:00.0", NULL, 1, "e1000e"), DEV_EVENT_ADD, NULL);
+	assert_false(devtable_set_state(t, d, DEV_CLAIMED, "skipping the engine"));
+	assert_true(devtable_set_state(t, d, DEV_HOST, "already there"));
+	assert_int_equal(s.count[DEV_EVENT_CHANGE], 0);
+	assert_true(devtable_set_state(t, d, DEV_DETACHING, "test"));
+	assert_int_equal(s.count[DEV_EVENT_CHANGE], 1);
+	devtable_touch(t, d);
+	assert_int_equal(s.count[DEV_EVENT_CHANGE], 2);
+	assert_int_equal(d->state, DEV_DETACHING);
+	devtable_free(t);
+}
+
 static void test_helpers(void **state)
 {
 	struct device *d = device_new(HD_BUS_PCI, "0000:00:01.0");
@@ -447,6 +527,8 @@ int main(void)
 		cmocka_unit_test(test_resync_removes_unseen),
 		cmocka_unit_test(test_resync_abort_keeps_everything),
 		cmocka_unit_test(test_usb_interfaces),
+		cmocka_unit_test(test_channel_order),
+		cmocka_unit_test(test_set_state_and_touch),
 		cmocka_unit_test(test_helpers),
 	};
 
