@@ -1,4 +1,5 @@
 #include "client/format.h"
+#include "client/format-bus.h"
 #include "common/errors.h"
 #include "common/errtext.h"
 #include "common/jsonget.h"
@@ -8,11 +9,10 @@
 #include <stdarg.h>
 #include <string.h>
 
-#define NONE "-"
-
 /* ---- typed access to untrusted replies (common/jsonget.h) ---- */
-/* "yes", "no", or "-" when the field is missing or not a boolean. */
-static const char *get_yes_no(json_object *obj, const char *key)
+/* These and the line writers below are lent to the buses' rows
+ * (client/format-bus.h). */
+const char *get_yes_no(json_object *obj, const char *key)
 {
 	json_object *v = json_get_typed(obj, key, json_type_boolean);
 
@@ -21,24 +21,24 @@ static const char *get_yes_no(json_object *obj, const char *key)
 	return json_object_get_boolean(v) ? "yes" : "no";
 }
 
-static char *sanitized(const char *s)
+char *sanitized(const char *s)
 {
 	return text_sanitized(s, NONE);
 }
 
-static const char *or_none(const char *s)
+const char *or_none(const char *s)
 {
 	return s ? s : NONE;
 }
 
-static void put_field(FILE *out, const char *key, const char *value)
+void put_field(FILE *out, const char *key, const char *value)
 {
 	_cleanup_free_ char *clean = sanitized(value);
 
 	fprintf(out, "%-17s %s\n", key, clean);
 }
 
-static void put_int_field(FILE *out, json_object *obj, const char *key, const char *label)
+void put_int_field(FILE *out, json_object *obj, const char *key, const char *label)
 {
 	int64_t v;
 
@@ -53,158 +53,33 @@ static char *join_strings(json_object *array)
 	return json_join_strings(array, NONE);
 }
 
-/* ---- class names ---- */
+/* ---- the buses (client/format-bus.h) ---- */
 
-struct class_name {
-	uint32_t code;
-	const char *name;
-};
-
-/* Matched on the full 24 bits first, where the programming interface tells
- * users something they look for (which USB controller, NVMe vs. other). */
-static const struct class_name pci_progif_names[] = {
-	{ 0x010601, "SATA controller (AHCI)" },
-	{ 0x010802, "NVMe controller" },
-	{ 0x0c0300, "USB controller (UHCI)" },
-	{ 0x0c0310, "USB controller (OHCI)" },
-	{ 0x0c0320, "USB controller (EHCI)" },
-	{ 0x0c0330, "USB controller (xHCI)" },
-	{ 0x0c0340, "USB controller (USB4)" },
-};
-
-static const struct class_name pci_subclass_names[] = {
-	{ 0x0000, "Non-VGA unclassified device" },
-	{ 0x0001, "VGA compatible unclassified device" },
-	{ 0x0100, "SCSI storage controller" },
-	{ 0x0101, "IDE interface" },
-	{ 0x0104, "RAID bus controller" },
-	{ 0x0105, "ATA controller" },
-	{ 0x0106, "SATA controller" },
-	{ 0x0107, "Serial Attached SCSI controller" },
-	{ 0x0108, "Non-Volatile memory controller" },
-	{ 0x0200, "Ethernet controller" },
-	{ 0x0207, "Infiniband controller" },
-	{ 0x0280, "Network controller" },
-	{ 0x0300, "VGA compatible controller" },
-	{ 0x0302, "3D controller" },
-	{ 0x0380, "Display controller" },
-	{ 0x0400, "Multimedia video controller" },
-	{ 0x0401, "Multimedia audio controller" },
-	{ 0x0403, "Audio device" },
-	{ 0x0500, "RAM memory" },
-	{ 0x0600, "Host bridge" },
-	{ 0x0601, "ISA bridge" },
-	{ 0x0604, "PCI bridge" },
-	{ 0x0680, "Bridge" },
-	{ 0x0700, "Serial controller" },
-	{ 0x0780, "Communication controller" },
-	{ 0x0800, "PIC" },
-	{ 0x0805, "SD Host controller" },
-	{ 0x0806, "IOMMU" },
-	{ 0x0880, "System peripheral" },
-	{ 0x0b40, "Co-processor" },
-	{ 0x0c03, "USB controller" },
-	{ 0x0c04, "Fibre Channel" },
-	{ 0x0c05, "SMBus" },
-	{ 0x0c80, "Serial bus controller" },
-	{ 0x0d11, "Bluetooth" },
-	{ 0x0d80, "Wireless controller" },
-	{ 0x1080, "Encryption controller" },
-	{ 0x1180, "Signal processing controller" },
-	{ 0x1200, "Processing accelerators" },
-};
-
-static const struct class_name pci_base_names[] = {
-	{ 0x00, "Unclassified device" },
-	{ 0x01, "Mass storage controller" },
-	{ 0x02, "Network controller" },
-	{ 0x03, "Display controller" },
-	{ 0x04, "Multimedia controller" },
-	{ 0x05, "Memory controller" },
-	{ 0x06, "Bridge" },
-	{ 0x07, "Communication controller" },
-	{ 0x08, "Generic system peripheral" },
-	{ 0x09, "Input device controller" },
-	{ 0x0a, "Docking station" },
-	{ 0x0b, "Processor" },
-	{ 0x0c, "Serial bus controller" },
-	{ 0x0d, "Wireless controller" },
-	{ 0x0e, "Intelligent controller" },
-	{ 0x0f, "Satellite communications controller" },
-	{ 0x10, "Encryption controller" },
-	{ 0x11, "Signal processing controller" },
-	{ 0x12, "Processing accelerators" },
-	{ 0x13, "Non-Essential Instrumentation" },
-	{ 0x40, "Coprocessor" },
-	{ 0xff, "Unassigned class" },
-};
-
-static const struct class_name usb_class_names[] = {
-	{ 0x01, "Audio" },
-	{ 0x02, "Communications" },
-	{ 0x03, "Human Interface Device" },
-	{ 0x05, "Physical Interface Device" },
-	{ 0x06, "Imaging" },
-	{ 0x07, "Printer" },
-	{ 0x08, "Mass Storage" },
-	{ 0x09, "Hub" },
-	{ 0x0a, "CDC Data" },
-	{ 0x0b, "Smart Card" },
-	{ 0x0d, "Content Security" },
-	{ 0x0e, "Video" },
-	{ 0x0f, "Personal Healthcare" },
-	{ 0x10, "Audio/Video" },
-	{ 0x11, "Billboard" },
-	{ 0xdc, "Diagnostic" },
-	{ 0xe0, "Wireless" },
-	{ 0xef, "Miscellaneous Device" },
-	{ 0xfe, "Application Specific" },
-	{ 0xff, "Vendor Specific" },
-};
-
-static const char *class_lookup(const struct class_name *table, size_t n, uint32_t code)
+/* The first bus whose object the device carries; a Device carries one. */
+static const struct format_bus *device_bus(json_object *device, json_object **info)
 {
-	for (size_t i = 0; i < n; i++)
-		if (table[i].code == code)
-			return table[i].name;
+	for (const struct format_bus *const *b = format_buses; *b; b++)
+		if ((*info = json_get_obj(device, (*b)->key)))
+			return *b;
 	return NULL;
 }
 
-const char *format_pci_class_name(uint32_t class_code)
+/* The bus whose ids look like id: a ClaimEntry carries no bus. */
+static const struct format_bus *bus_of_id(const char *id)
 {
-	const char *name;
-
-	name = class_lookup(pci_progif_names, ARRAY_SIZE(pci_progif_names), class_code);
-	if (!name)
-		name = class_lookup(pci_subclass_names, ARRAY_SIZE(pci_subclass_names),
-				    class_code >> 8);
-	if (!name)
-		name = class_lookup(pci_base_names, ARRAY_SIZE(pci_base_names), class_code >> 16);
-	return name ? name : "Unknown class";
-}
-
-const char *format_usb_class_name(uint32_t usb_class)
-{
-	return class_lookup(usb_class_names, ARRAY_SIZE(usb_class_names), usb_class);
-}
-
-static bool hex_field(json_object *obj, const char *key, uint32_t *out)
-{
-	return parse_hex_u32(json_get_str(obj, key), out);
+	for (const struct format_bus *const *b = format_buses; id && *b; b++)
+		if ((*b)->is_id(id))
+			return *b;
+	return NULL;
 }
 
 const char *format_device_description(json_object *device)
 {
-	json_object *pci = json_get_obj(device, "pci"), *usb = json_get_obj(device, "usb");
-	const char *s;
-	uint32_t code;
+	for (const struct format_bus *const *b = format_buses; *b; b++) {
+		json_object *info = json_get_obj(device, (*b)->key);
+		const char *s = info ? (*b)->describe(info) : NULL;
 
-	if (pci && hex_field(pci, "class", &code))
-		return format_pci_class_name(code);
-	if (usb) {
-		if ((s = json_get_str(usb, "product_name")) && *s)
-			return s;
-		if (hex_field(usb, "device_class", &code) && (s = format_usb_class_name(code)))
+		if (s)
 			return s;
 	}
 	return NONE;
@@ -254,9 +129,10 @@ static void text_truncate(char *s, size_t width)
 
 static void device_row(json_object *dev, char *cells[NCOLS])
 {
-	json_object *pci = json_get_obj(dev, "pci"), *usb = json_get_obj(dev, "usb");
+	json_object *info = NULL;
+	const struct format_bus *bus = device_bus(dev, &info);
 	const char *vendor = json_get_str(dev, "vendor"), *product = json_get_str(dev, "product");
-	const char *cls = pci ? json_get_str(pci, "class") : json_get_str(usb, "device_class");
+	const char *cls = bus ? json_get_str(info, bus->class_member) : NULL;
 	int64_t group;
 
 	cells[COL_ID] = sanitized(json_get_str(dev, "id"));
@@ -264,8 +140,9 @@ static void device_row(json_object *dev, char *cells[NCOLS])
 	cells[COL_IDS] = xasprintf("%s:%s", vendor ? vendor : "????", product ? product : "????");
 	cells[COL_CLASS] = sanitized(cls);
 	cells[COL_DRIVER] = sanitized(json_get_str(dev, "driver"));
-	cells[COL_GROUP] = json_get_int(pci, "iommu_group", &group) ? xasprintf("%" PRId64, group)
-							      : xstrdup(NONE);
+	cells[COL_GROUP] = bus && bus->group_member && json_get_int(info, bus->group_member, &group)
+				   ? xasprintf("%" PRId64, group)
+				   : xstrdup(NONE);
 	cells[COL_STATE] = sanitized(json_get_str(dev, "state"));
 	cells[COL_NAME] = sanitized(format_device_description(dev));
 }
@@ -351,107 +228,20 @@ void format_device_table(FILE *out, json_object *devices, int max_width)
 
 /* ---- one device in full ---- */
 
-static void put_list(FILE *out, const char *label, json_object *array)
+void put_list(FILE *out, const char *label, json_object *array)
 {
 	_cleanup_free_ char *joined = join_strings(array);
 
 	put_field(out, label, joined);
 }
 
-static void show_hex_pair(FILE *out, const char *label, json_object *obj, const char *a,
-			  const char *b)
+void show_hex_pair(FILE *out, const char *label, json_object *obj, const char *a,
+		   const char *b)
 {
 	const char *x = json_get_str(obj, a), *y = json_get_str(obj, b);
 	_cleanup_free_ char *pair = xasprintf("%s:%s", x ? x : "????", y ? y : "????");
 
 	put_field(out, label, pair);
-}
-
-static void show_sriov(FILE *out, json_object *pci)
-{
-	int64_t total, num;
-	_cleanup_free_ char *vfs = NULL;
-
-	if (!json_get_int(pci, "sriov_totalvfs", &total)) {
-		put_field(out, "sr-iov:", NONE);
-		return;
-	}
-	if (!json_get_int(pci, "sriov_numvfs", &num))
-		num = 0;
-	vfs = xasprintf("%" PRId64 " of %" PRId64 " virtual functions enabled", num, total);
-	put_field(out, "sr-iov:", vfs);
-}
-
-static void show_pci(FILE *out, json_object *pci)
-{
-	const char *cls = json_get_str(pci, "class");
-	uint32_t code;
-	_cleanup_free_ char *class_line = NULL;
-
-	show_hex_pair(out, "subsystem:", pci, "subsystem_vendor", "subsystem_device");
-	if (cls && parse_hex_u32(cls, &code))
-		class_line = xasprintf("%s (%s)", cls, format_pci_class_name(code));
-	put_field(out, "class:", class_line ? class_line : cls);
-	put_field(out, "revision:", json_get_str(pci, "revision"));
-	put_field(out, "driver override:", json_get_str(pci, "driver_override"));
-	put_int_field(out, pci, "iommu_group", "iommu group:");
-	put_list(out, "group members:", json_get_array(pci, "iommu_group_members"));
-	put_field(out, "physfn:", json_get_str(pci, "physfn"));
-	put_list(out, "virtfns:", json_get_array(pci, "virtfns"));
-	show_sriov(out, pci);
-	put_list(out, "reset methods:", json_get_array(pci, "reset_methods"));
-	put_field(out, "resettable:", get_yes_no(pci, "resettable"));
-	put_field(out, "boot vga:", get_yes_no(pci, "boot_vga"));
-	put_field(out, "bridge:", get_yes_no(pci, "bridge"));
-}
-
-static void show_usb_interfaces(FILE *out, json_object *ifaces)
-{
-	size_t n = ifaces ? json_object_array_length(ifaces) : 0;
-
-	if (n)
-		fputs("interfaces:\n", out);
-	else
-		put_field(out, "interfaces:", NONE);
-	for (size_t i = 0; i < n; i++) {
-		json_object *it = json_object_array_get_idx(ifaces, i);
-		const char *cls = json_get_str(it, "class");
-		uint32_t code;
-		const char *name = cls && parse_hex_u32(cls, &code) ? format_usb_class_name(code)
-								    : NULL;
-		_cleanup_free_ char *line = xasprintf(
-			"  %s  class %s/%s/%s%s%s%s  driver %s", or_none(json_get_str(it, "id")),
-			or_none(cls), or_none(json_get_str(it, "subclass")),
-			or_none(json_get_str(it, "protocol")), name ? " (" : "", name ? name : "",
-			name ? ")" : "", or_none(json_get_str(it, "driver")));
-		_cleanup_free_ char *clean = sanitized(line);
-
-		fprintf(out, "%s\n", clean);
-	}
-}
-
-static void show_usb(FILE *out, json_object *usb)
-{
-	int64_t busnum, devnum;
-	_cleanup_free_ char *address = NULL, *speed = NULL;
-	const char *s;
-
-	if (json_get_int(usb, "busnum", &busnum) && json_get_int(usb, "devnum", &devnum))
-		address = xasprintf("bus %" PRId64 " device %" PRId64 " (usb:%" PRId64
-				    ".%" PRId64 ")",
-				    busnum, devnum, busnum, devnum);
-	put_field(out, "usb address:", address);
-	put_field(out, "device class:", json_get_str(usb, "device_class"));
-	put_field(out, "bcd device:", json_get_str(usb, "bcd_device"));
-	put_field(out, "manufacturer:", json_get_str(usb, "manufacturer"));
-	put_field(out, "product:", json_get_str(usb, "product_name"));
-	put_field(out, "serial:", json_get_str(usb, "serial"));
-	if ((s = json_get_str(usb, "speed")))
-		speed = xasprintf("%s Mbit/s", s);
-	put_field(out, "speed:", speed);
-	put_field(out, "authorized:", get_yes_no(usb, "authorized"));
-	put_field(out, "root hub:", get_yes_no(usb, "root_hub"));
-	show_usb_interfaces(out, json_get_array(usb, "interfaces"));
 }
 
 /* "DRIVER/DOMAIN", the form --owner takes, so that a line can be pasted
@@ -466,8 +256,6 @@ static char *owner_text(json_object *owner)
 
 void format_device_show(FILE *out, json_object *device)
 {
-	json_object *pci = json_get_obj(device, "pci"), *usb = json_get_obj(device, "usb");
-
 	put_field(out, "id:", json_get_str(device, "id"));
 	put_field(out, "bus:", json_get_str(device, "bus"));
 	put_field(out, "name:", format_device_description(device));
@@ -486,27 +274,34 @@ void format_device_show(FILE *out, json_object *device)
 	put_field(out, "parent:", json_get_str(device, "parent"));
 	put_list(out, "children:", json_get_array(device, "children"));
 	put_int_field(out, device, "numa_node", "numa node:");
-	if (pci)
-		show_pci(out, pci);
-	if (usb)
-		show_usb(out, usb);
+	for (const struct format_bus *const *b = format_buses; *b; b++) {
+		json_object *info = json_get_obj(device, (*b)->key);
+
+		if (info)
+			(*b)->show(out, info);
+	}
 }
 
 /* ---- watch, status, JSON ---- */
 
-/* The driver an event is about: the interface's for an interface event. */
-static const char *event_driver(json_object *device, const char *iface_id)
+/* The driver an event is about: the part's (a USB interface's) for an event
+ * about one part of the device. */
+static const char *event_driver(json_object *device, const char *part_id)
 {
-	json_object *ifaces = json_get_array(json_get_obj(device, "usb"), "interfaces");
-	size_t n = ifaces ? json_object_array_length(ifaces) : 0;
-
-	if (!iface_id)
+	if (!part_id)
 		return json_get_str(device, "driver");
-	for (size_t i = 0; i < n; i++) {
-		json_object *it = json_object_array_get_idx(ifaces, i);
+	for (const struct format_bus *const *b = format_buses; *b; b++) {
+		json_object *parts;
 
-		if (streq(json_get_str(it, "id"), iface_id))
-			return json_get_str(it, "driver");
+		if (!(*b)->parts_member)
+			continue;
+		parts = json_get_array(json_get_obj(device, (*b)->key), (*b)->parts_member);
+		for (size_t i = 0; i < array_rows(parts); i++) {
+			json_object *part = json_object_array_get_idx(parts, i);
+
+			if (streq(json_get_str(part, "id"), part_id))
+				return json_get_str(part, "driver");
+		}
 	}
 	return NULL;
 }
@@ -582,20 +377,34 @@ static char *duration_text(double seconds)
 	return xasprintf("%.1fs", seconds > 0 ? seconds : 0.0);
 }
 
+/* "pci 9, usb 3", one per row of the bus table; NULL when a count is missing. */
+static char *bus_counts(json_object *counts)
+{
+	char *text = xstrdup(""), *more;
+	int64_t n;
+
+	for (const struct format_bus *const *b = format_buses; *b; b++) {
+		if (!json_get_int(counts, (*b)->key, &n)) {
+			free(text);
+			return NULL;
+		}
+		more = xasprintf("%s%s%s %" PRId64, text, *text ? ", " : "", (*b)->key, n);
+		free(text);
+		text = more;
+	}
+	return text;
+}
+
+/* "12 (pci 9, usb 3; host 11, detached 1)", or "-" when a count is missing. */
 static void status_devices(FILE *out, json_object *counts)
 {
-	static const char *const keys[] = { "total", "pci", "usb", "host", "detached" };
-	int64_t v[ARRAY_SIZE(keys)];
-	_cleanup_free_ char *line = NULL;
+	_cleanup_free_ char *buses = bus_counts(counts), *line = NULL;
+	int64_t total, host, detached;
 
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-		if (!json_get_int(counts, keys[i], &v[i])) {
-			put_field(out, "devices:", NONE);
-			return;
-		}
-	line = xasprintf("%" PRId64 " (pci %" PRId64 ", usb %" PRId64 "; host %" PRId64
-			 ", detached %" PRId64 ")",
-			 v[0], v[1], v[2], v[3], v[4]);
+	if (buses && json_get_int(counts, "total", &total) && json_get_int(counts, "host", &host) &&
+	    json_get_int(counts, "detached", &detached))
+		line = xasprintf("%" PRId64 " (%s; host %" PRId64 ", detached %" PRId64 ")", total,
+				 buses, host, detached);
 	put_field(out, "devices:", line);
 }
 
@@ -772,11 +581,20 @@ void format_reset_result(FILE *out, json_object *reply)
 
 /* ---- claims ---- */
 
-
-/* A USB id ("1-2.3", "usb1") rather than a PCI address. */
-static bool is_usb_id(const char *id)
+/* What release will do, as far as the entry tells: its unbound interface
+ * drivers, or what `managed` means on its device's bus. */
+static char *claim_release_text(json_object *entry)
 {
-	return id && (strchr(id, '-') || strncmp(id, "usb", 3) == 0);
+	json_object *managed = json_get_typed(entry, "managed", json_type_boolean);
+	const struct format_bus *bus = bus_of_id(json_get_str(entry, "device"));
+
+	if (json_get_typed(entry, "unbound_interfaces", json_type_array))
+		return xstrdup(" (interface drivers unbound: at release they are bound again)");
+	if (!managed || !bus || !bus->managed_release)
+		return xstrdup("");
+	if (json_object_get_boolean(managed))
+		return xasprintf(" (managed: at release it %s)", bus->managed_release);
+	return xasprintf(" (unmanaged: at release it %s)", bus->unmanaged_release);
 }
 
 void format_claim_result(FILE *out, json_object *reply)
@@ -786,15 +604,8 @@ void format_claim_result(FILE *out, json_object *reply)
 
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(claims, i);
-		json_object *managed = json_get_typed(e, "managed", json_type_boolean);
 		_cleanup_free_ char *owner = owner_text(json_get_obj(e, "owner")), *line = NULL;
-		json_object *unbound = json_get_typed(e, "unbound_interfaces", json_type_array);
-		const char *how = unbound ? " (interface drivers unbound: at release they are "
-					    "bound again)"
-				  : !managed || is_usb_id(json_get_str(e, "device")) ? ""
-				  : json_object_get_boolean(managed)
-					  ? " (managed: at release it goes back to its host driver)"
-					  : " (unmanaged: at release it stays on its stub)";
+		_cleanup_free_ char *how = claim_release_text(e);
 
 		line = xasprintf("%s: claimed by %s%s", or_none(json_get_str(e, "device")), owner, how);
 		put_line(out, line);
