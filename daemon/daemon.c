@@ -124,8 +124,7 @@ static void on_policy(const struct policy *p, void *arg)
 	gid_t gid = getegid();
 
 	claim_engine_set_policy(d->claim, p);
-	if (d->automate)
-		automate_set_policy(d->automate, p);
+	automate_set_policy(d->automate, p);
 	/* The socket's group, or the daemon's own when the policy names none. */
 	policy_socket_group(p, &gid);
 	if (d->server)
