@@ -1,5 +1,5 @@
 /* Policy files: loading with file:line errors, and first-match decisions
- * with their explanations (policy/policy.c). */
+ * with their explanations (policy/load.c, decide.c, index.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

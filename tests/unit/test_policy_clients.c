@@ -1,4 +1,4 @@
-/* The clients section of a policy (policy/policy.c): who may do what over
+/* The clients section of a policy (policy/clients.c): who may do what over
  * the socket, the owners a client may claim for, the socket's group, and
  * the errors and warnings of loading it. */
 #include "policy/policy.h"

@@ -1,0 +1,473 @@
+/* Reading policy files: the file or directory, the top-level settings and
+ * the rules, each checked as it is read.  The first problem found is the
+ * error, with its file and line; nothing of a policy that has one is used. */
+#include "policy/internal.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <grp.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *const key_names[K__COUNT] = {
+	[K_BUS] = "bus", [K_ADDRESS] = "address", [K_VENDOR] = "vendor", [K_DEVICE] = "device",
+	[K_SUBVENDOR] = "subsystem_vendor", [K_SUBDEVICE] = "subsystem_device",
+	[K_CLASS] = "class", [K_DRIVER] = "driver", [K_GROUP] = "iommu_group", [K_PORT] = "port",
+	[K_SERIAL] = "serial", [K_IFCLASS] = "interface_class", [K_NUMA] = "numa_node",
+};
+
+/* The file a setting was read from: an @include'd one names itself, by
+ * its path from the including file's directory.  The result is valid
+ * until the next call. */
+static const char *resolve(struct loader *l, const char *f)
+{
+	if (!f || streq(f, l->file))
+		return l->file;
+	if (f[0] == '/' || snprintf(l->path, sizeof(l->path), "%s/%s", l->dir, f) >=
+				   (int)sizeof(l->path))
+		return f;
+	return l->path;
+}
+
+const char *loader_file_of(struct loader *l, const config_setting_t *s)
+{
+	return resolve(l, s ? config_setting_source_file(s) : NULL);
+}
+
+/* The first error only: the one a person fixes first. */
+bool loader_bad(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (l->failed)
+		return false;
+	l->failed = true;
+	snprintf(l->e->file, sizeof(l->e->file), "%s", loader_file_of(l, s));
+	l->e->line = s ? (int)config_setting_source_line(s) : 0;
+	va_start(ap, fmt);
+	vsnprintf(l->e->message, sizeof(l->e->message), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+bool loader_string(struct loader *l, const config_setting_t *s, const char **out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return loader_bad(l, s, "'%s' must be a string", config_setting_name(s));
+	*out = config_setting_get_string(s);
+	return true;
+}
+
+/* Hex ids are strings ("10de"), as lspci prints them: an int 0300 would be
+ * read as octal by some, decimal by others. */
+static bool get_hex(struct loader *l, const config_setting_t *s, unsigned digits_max,
+		    uint32_t *out, unsigned *digits)
+{
+	const char *v;
+	char *end;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return loader_bad(l, s, "'%s' must be up to %u hex digits in quotes (\"10de\")",
+				  config_setting_name(s), digits_max);
+	v = config_setting_get_string(s);
+	*digits = (unsigned)strlen(v);
+	errno = 0;
+	*out = (uint32_t)strtoul(v, &end, 16);
+	/* Digits only: strtoul would also take "0x1", "+1" and " -1". */
+	if (!*v || *end || errno || *digits > digits_max || v[strspn(v, "0123456789abcdefABCDEF")])
+		return loader_bad(l, s, "'%s' must be up to %u hex digits in quotes (\"10de\"), not \"%s\"",
+				  config_setting_name(s), digits_max, v);
+	return true;
+}
+
+bool loader_int(struct loader *l, const config_setting_t *s, int *out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_INT)
+		return loader_bad(l, s, "'%s' must be a number", config_setting_name(s));
+	*out = config_setting_get_int(s);
+	return true;
+}
+
+bool loader_bool(struct loader *l, const config_setting_t *s, bool *out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return loader_bad(l, s, "'%s' must be true or false", config_setting_name(s));
+	*out = config_setting_get_bool(s);
+	return true;
+}
+
+/* A name the system does not know (yet: the package creating the user may
+ * come later) makes an entry that matches nobody: it fails closed, and the
+ * loader says so as a warning naming the line rather than refusing the
+ * whole policy. */
+void loader_warn(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+{
+	struct policy *p = l->p;
+	_cleanup_free_ char *what = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&what, fmt, ap) < 0)
+		fatal("out of memory");
+	va_end(ap);
+	p->warnings = xrealloc(p->warnings, (p->n_warnings + 1) * sizeof(*p->warnings));
+	p->warnings[p->n_warnings++] =
+		xasprintf("%s:%d: %s", loader_file_of(l, s), (int)config_setting_source_line(s), what);
+}
+
+/* class "03" (class), "0300" (class and subclass), "030000" (and
+ * prog-if): the digits given are what must match. */
+static bool parse_class(struct loader *l, const config_setting_t *s, struct rule *r)
+{
+	unsigned digits;
+
+	if (!get_hex(l, s, 6, &r->class_code, &digits))
+		return false;
+	if (digits % 2)
+		return loader_bad(l, s, "'class' takes 2, 4 or 6 hex digits, not %u", digits);
+	r->class_mask = 0xffffffu >> (24 - 4 * digits) << (24 - 4 * digits);
+	r->class_code <<= 24 - 4 * digits;
+	return true;
+}
+
+static bool parse_match_key(struct loader *l, const config_setting_t *s, struct rule *r, int k)
+{
+	const char *v = NULL;
+	unsigned digits;
+
+	switch (k) {
+	case K_BUS:
+		if (!loader_string(l, s, &v))
+			return false;
+		if (hd_bus_from_name(v) < 0)
+			return loader_bad(l, s, "'bus' is \"pci\" or \"usb\", not \"%s\"", v);
+		r->bus = (enum hd_bus)hd_bus_from_name(v);
+		return true;
+	case K_ADDRESS:
+	case K_DRIVER:
+	case K_PORT:
+	case K_SERIAL:
+		if (!loader_string(l, s, &v))
+			return false;
+		*(k == K_ADDRESS ? &r->address : k == K_DRIVER ? &r->driver
+				   : k == K_PORT	    ? &r->port
+							    : &r->serial) = xstrdup(v);
+		return true;
+	case K_VENDOR:
+		return get_hex(l, s, 4, &r->vendor, &digits);
+	case K_DEVICE:
+		return get_hex(l, s, 4, &r->device, &digits);
+	case K_SUBVENDOR:
+		return get_hex(l, s, 4, &r->subvendor, &digits);
+	case K_SUBDEVICE:
+		return get_hex(l, s, 4, &r->subdevice, &digits);
+	case K_CLASS:
+		return parse_class(l, s, r);
+	case K_IFCLASS:
+		return get_hex(l, s, 2, &r->ifclass, &digits);
+	case K_GROUP:
+		return loader_int(l, s, &r->group);
+	default:
+		return loader_int(l, s, &r->numa);
+	}
+}
+
+static bool parse_match(struct loader *l, const config_setting_t *m, struct rule *r)
+{
+	if (!m || config_setting_type(m) != CONFIG_TYPE_GROUP)
+		return loader_bad(l, m, "%s",
+				  "a rule needs 'match = { ... };' (use {} to match every device)");
+	for (int i = 0; i < config_setting_length(m); i++) {
+		const config_setting_t *s = config_setting_get_elem(m, (unsigned)i);
+		int k = name_index(key_names, K__COUNT, config_setting_name(s));
+
+		if (k < 0)
+			return loader_bad(l, s, "unknown match key '%s'", config_setting_name(s));
+		if (!parse_match_key(l, s, r, k))
+			return false;
+		r->keys |= 1u << k;
+	}
+	return true;
+}
+
+static bool parse_owner(struct loader *l, const config_setting_t *o, struct rule *r)
+{
+	const char *drv = NULL, *dom = NULL;
+
+	if (config_setting_type(o) != CONFIG_TYPE_GROUP ||
+	    !config_setting_lookup_string(o, "driver", &drv) ||
+	    !config_setting_lookup_string(o, "domain", &dom) || !*drv || !*dom)
+		return loader_bad(l, o, "%s", "'owner' is { driver = \"qemu\"; domain = \"vm1\"; }");
+	/* A key the daemon would ignore (a uuid, say) would be read as
+	 * narrowing the reservation when it does not. */
+	if (config_setting_length(o) != 2)
+		return loader_bad(l, o, "%s", "'owner' has exactly driver and domain");
+	r->owner_driver = xstrdup(drv);
+	r->owner_domain = xstrdup(dom);
+	return true;
+}
+
+static bool rule_consistent(struct loader *l, const config_setting_t *g, const struct rule *r)
+{
+	if (r->action == POLICY_ASSIGN && !r->owner_driver)
+		return loader_bad(l, g, "%s", "action \"assign\" needs an 'owner'");
+	if (r->action != POLICY_ASSIGN && r->owner_driver)
+		return loader_bad(l, g, "'owner' is only for action \"assign\", not \"%s\"",
+				  policy_action_names[r->action]);
+	if (r->stub && r->action != POLICY_DETACH && r->action != POLICY_ASSIGN)
+		return loader_bad(l, g, "%s", "'driver' (the stub) is only for \"detach\" and \"assign\"");
+	if (r->stub && !stub_is_target(r->stub))
+		return loader_bad(l, g, "'driver' is %s, not \"%s\"", stub_targets_text(), r->stub);
+	if (r->deauthorize && r->action != POLICY_REFUSE)
+		return loader_bad(l, g, "%s", "'deauthorize' is only for action \"refuse\"");
+	/* SPEC: lifted for one device, by address only — never by a class or
+	 * vendor, which could take the host's disk or network with it. */
+	if (r->host_critical_ok && r->keys != 1u << K_ADDRESS)
+		return loader_bad(l, g, "%s",
+				  "'host_critical = true' needs a match on 'address' and nothing else");
+	return true;
+}
+
+static bool parse_rule_key(struct loader *l, const config_setting_t *s, struct rule *r)
+{
+	const char *name = config_setting_name(s), *v = NULL;
+	int i;
+
+	if (streq(name, "match"))
+		return parse_match(l, s, r);
+	if (streq(name, "owner"))
+		return parse_owner(l, s, r);
+	if (streq(name, "deauthorize"))
+		return loader_bool(l, s, &r->deauthorize);
+	if (streq(name, "host_critical"))
+		return loader_bool(l, s, &r->host_critical_ok);
+	if (!streq(name, "action") && !streq(name, "when") && !streq(name, "driver"))
+		return loader_bad(l, s, "unknown rule key '%s'", name);
+	if (!loader_string(l, s, &v))
+		return false;
+	if (streq(name, "driver")) {
+		r->stub = xstrdup(v);
+		return true;
+	}
+	if (streq(name, "action")) {
+		if ((i = name_index(policy_action_names, POLICY_ACTION__COUNT, v)) < 0)
+			return loader_bad(l, s, "unknown action \"%s\" (allow, refuse, detach, assign, ignore)",
+					  v);
+		r->action = (enum policy_action)i;
+		return true;
+	}
+	if ((i = name_index(policy_when_names, ARRAY_SIZE(policy_when_names), v)) < 0)
+		return loader_bad(l, s, "'when' is \"always\", \"startup\" or \"hotplug\", not \"%s\"", v);
+	r->when = (enum policy_when)i;
+	return true;
+}
+
+static bool parse_rule(struct loader *l, const config_setting_t *g)
+{
+	struct rule r = { .file = xstrdup(loader_file_of(l, g)),
+			  .line = (int)config_setting_source_line(g),
+			  .group = -1, .numa = -1 };
+	bool have_action = false, have_match = false;
+
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		policy_rule_free(&r);
+		return loader_bad(l, g, "%s",
+				  "each rule is a group: { match = { ... }; action = \"...\"; }");
+	}
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+
+		have_action |= streq(config_setting_name(s), "action");
+		have_match |= streq(config_setting_name(s), "match");
+		if (!parse_rule_key(l, s, &r)) {
+			policy_rule_free(&r);
+			return false;
+		}
+	}
+	if (!have_match || !have_action || !rule_consistent(l, g, &r)) {
+		policy_rule_free(&r);
+		return have_match && have_action ? false
+		       : loader_bad(l, g, "%s", "a rule needs both 'match' and 'action'");
+	}
+	l->p->rules = xrealloc(l->p->rules, (l->p->n_rules + 1) * sizeof(*l->p->rules));
+	l->p->rules[l->p->n_rules++] = r;
+	return true;
+}
+
+static bool parse_list(struct loader *l, const config_setting_t *s,
+		       bool (*item)(struct loader *, const config_setting_t *))
+{
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return loader_bad(l, s, "'%s' is a list: ( { ... }, { ... } )", config_setting_name(s));
+	for (int i = 0; i < config_setting_length(s); i++)
+		if (!item(l, config_setting_get_elem(s, (unsigned)i)))
+			return false;
+	return true;
+}
+
+static bool parse_top(struct loader *l, const config_setting_t *s)
+{
+	const char *name = config_setting_name(s), *v = NULL;
+	int a;
+
+	if (streq(name, "rules"))
+		return parse_list(l, s, parse_rule);
+	if (streq(name, "clients")) {
+		/* Even empty, a clients section means "only these": an empty
+		 * one leaves everything to root. */
+		l->p->have_clients = true;
+		return parse_list(l, s, policy_client_parse);
+	}
+	if (streq(name, "default")) {
+		if (!loader_string(l, s, &v))
+			return false;
+		a = name_index(policy_action_names, POLICY_ACTION__COUNT, v);
+		/* Detaching every device by default would take the host's. */
+		if (a != POLICY_ALLOW && a != POLICY_REFUSE && a != POLICY_IGNORE)
+			return loader_bad(l, s, "'default' is \"allow\", \"refuse\" or \"ignore\", not \"%s\"",
+					  v);
+		l->p->dflt = (enum policy_action)a;
+		free(l->p->dflt_file);
+		l->p->dflt_file = xstrdup(loader_file_of(l, s));
+		l->p->dflt_line = (int)config_setting_source_line(s);
+		return true;
+	}
+	if (streq(name, "socket_group")) {
+		struct group *g;
+
+		if (!loader_string(l, s, &v))
+			return false;
+		if (!(g = getgrnam(v))) {
+			/* Over an earlier file's group too: the last setting wins,
+			 * and it names no group. */
+			l->p->have_socket_group = false;
+			loader_warn(l, s, "no group \"%s\" on this system: the socket stays with root's "
+					  "group",
+				    v);
+			return true;
+		}
+		l->p->socket_gid = g->gr_gid;
+		l->p->have_socket_group = true;
+		return true;
+	}
+	if (streq(name, "orphans")) {
+		if (!loader_string(l, s, &v))
+			return false;
+		if (!streq(v, "keep") && !streq(v, "reattach"))
+			return loader_bad(l, s, "'orphans' is \"keep\" or \"reattach\", not \"%s\"", v);
+		l->p->orphans = streq(v, "reattach") ? POLICY_ORPHANS_REATTACH : POLICY_ORPHANS_KEEP;
+		return true;
+	}
+	return loader_bad(l, s, "unknown setting '%s' (rules, clients, default, socket_group, orphans)",
+			  name);
+}
+
+static bool load_file(struct loader *l, const char *path)
+{
+	config_t cfg;
+	config_setting_t *root;
+	bool ok = true;
+
+	l->file = path;
+	config_init(&cfg);
+	/* @include "x.conf" is found next to the including file, not in
+	 * whatever directory the daemon runs from. */
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	snprintf(l->dir, sizeof(l->dir), "%s", dirname(l->path));
+	config_set_include_dir(&cfg, l->dir);
+	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+		snprintf(l->e->file, sizeof(l->e->file), "%s", resolve(l, config_error_file(&cfg)));
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {
+			l->e->line = 0;
+			snprintf(l->e->message, sizeof(l->e->message), "cannot read it: %s",
+				 strerror(errno));
+		} else {
+			l->e->line = config_error_line(&cfg);
+			snprintf(l->e->message, sizeof(l->e->message), "%s",
+				 config_error_text(&cfg));
+		}
+		l->failed = true;
+		config_destroy(&cfg);
+		return false;
+	}
+	root = config_root_setting(&cfg);
+	for (int i = 0; ok && i < config_setting_length(root); i++)
+		ok = parse_top(l, config_setting_get_elem(root, (unsigned)i));
+	config_destroy(&cfg);
+	return ok;
+}
+
+static int conf_only(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && n > 5 && streq(d->d_name + n - 5, ".conf");
+}
+
+/* policy.conf, then the .conf files of policy.d in name order. */
+static bool load_dir(struct loader *l, const char *dir)
+{
+	_cleanup_free_ char *main_file = xasprintf("%s/policy.conf", dir);
+	_cleanup_free_ char *dropins = xasprintf("%s/policy.d", dir);
+	struct dirent **names = NULL;
+	struct stat st;
+	bool ok = true;
+	int n;
+
+	if (stat(main_file, &st) == 0 && !load_file(l, main_file))
+		return false;
+	n = scandir(dropins, &names, conf_only, alphasort);
+	for (int i = 0; i < n; i++) {
+		_cleanup_free_ char *f = xasprintf("%s/%s", dropins, names[i]->d_name);
+
+		if (ok)
+			ok = load_file(l, f);
+		free(names[i]);
+	}
+	free(names);
+	return ok;
+}
+
+struct policy *policy_load_checked(const char *path, struct policy_error *e)
+{
+	struct loader l = { .p = policy_default(), .e = e };
+	struct stat st;
+
+	*e = (struct policy_error){ 0 };
+	if (stat(path, &st) < 0) {
+		snprintf(e->file, sizeof(e->file), "%s", path);
+		snprintf(e->message, sizeof(e->message), "%s", strerror(errno));
+		policy_free(l.p);
+		return NULL;
+	}
+	if (!(S_ISDIR(st.st_mode) ? load_dir(&l, path) : load_file(&l, path))) {
+		policy_free(l.p);
+		return NULL;
+	}
+	policy_index_build(l.p);
+	return l.p;
+}
+
+void policy_error_format(const struct policy_error *e, char *buf, size_t size)
+{
+	if (e->line > 0)
+		snprintf(buf, size, "%s:%d: %s", e->file, e->line, e->message);
+	else
+		snprintf(buf, size, "%s: %s", e->file, e->message);
+}
+
+struct policy *policy_load(const char *path, char *err, size_t size)
+{
+	struct policy_error e;
+	struct policy *p = policy_load_checked(path, &e);
+
+	if (!p)
+		policy_error_format(&e, err, size);
+	return p;
+}
