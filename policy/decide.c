@@ -5,58 +5,6 @@
 
 #include <stdio.h>
 
-static bool usb_ifclass(const struct device *dev, uint32_t cls)
-{
-	for (size_t i = 0; i < dev->usb.n_ifaces; i++)
-		if (dev->usb.ifaces[i].cls == cls)
-			return true;
-	return false;
-}
-
-const char *policy_rule_mismatch(const struct rule *r, const struct device *dev,
-				 enum policy_moment m, char *why, size_t size)
-{
-	bool pci = dev->bus == HD_BUS_PCI;
-
-	/* Deciding needs only whether; the words cost more than the test, so
-	 * they are made only for an explanation (why != NULL). */
-#define MISS(...) (why ? (snprintf(why, size, __VA_ARGS__), why) : "")
-	if ((r->when == POLICY_AT_START && m == POLICY_MOMENT_HOTPLUG) ||
-	    (r->when == POLICY_ON_HOTPLUG && m == POLICY_MOMENT_START))
-		return MISS("applies %s only", r->when == POLICY_AT_START ? "at start-up"
-									 : "to hot-plugged devices");
-	if (has(r, K_BUS) && dev->bus != r->bus)
-		return MISS("bus is %s, not %s", hd_bus_name(dev->bus), hd_bus_name(r->bus));
-	if (has(r, K_ADDRESS) && !streq(dev->id, r->address))
-		return MISS("address is %s, not %s", dev->id, r->address);
-	if (has(r, K_VENDOR) && dev->vendor != r->vendor)
-		return MISS("vendor is %04x, not %04x", dev->vendor, r->vendor);
-	if (has(r, K_DEVICE) && dev->product != r->device)
-		return MISS("device is %04x, not %04x", dev->product, r->device);
-	if (has(r, K_SUBVENDOR) && (!pci || dev->pci.subsystem_vendor != r->subvendor))
-		return MISS("subsystem vendor differs (want %04x)", r->subvendor);
-	if (has(r, K_SUBDEVICE) && (!pci || dev->pci.subsystem_device != r->subdevice))
-		return MISS("subsystem device differs (want %04x)", r->subdevice);
-	if (has(r, K_CLASS) && (!pci || (dev->pci.class_code & r->class_mask) != r->class_code))
-		return MISS("class is %06x, not %06x under mask %06x", pci ? dev->pci.class_code : 0,
-			    r->class_code, r->class_mask);
-	if (has(r, K_DRIVER) && !streq(dev->driver, r->driver))
-		return MISS("driver is %s, not %s", dev->driver ? dev->driver : "none", r->driver);
-	if (has(r, K_GROUP) && (!pci || dev->pci.iommu_group != r->group))
-		return MISS("IOMMU group is %d, not %d", pci ? dev->pci.iommu_group : -1, r->group);
-	if (has(r, K_PORT) && (pci || !streq(dev->id, r->port)))
-		return MISS("port is %s, not %s", pci ? "none (PCI)" : dev->id, r->port);
-	if (has(r, K_SERIAL) && (pci || !streq(dev->usb.serial, r->serial)))
-		return MISS("serial is %s, not %s", !pci && dev->usb.serial ? dev->usb.serial : "none",
-			    r->serial);
-	if (has(r, K_IFCLASS) && (pci || !usb_ifclass(dev, r->ifclass)))
-		return MISS("no interface of class %02x", r->ifclass);
-	if (has(r, K_NUMA) && dev->numa_node != r->numa)
-		return MISS("NUMA node is %d, not %d", dev->numa_node, r->numa);
-#undef MISS
-	return NULL;
-}
-
 static void decide_by(const struct policy *p, int i, struct policy_decision *out)
 {
 	const struct rule *r = &p->rules[i];
@@ -79,7 +27,7 @@ void policy_decide_linear(const struct policy *p, const struct device *dev,
 			  enum policy_moment when, struct policy_decision *out)
 {
 	for (size_t i = 0; i < p->n_rules; i++)
-		if (!policy_rule_mismatch(&p->rules[i], dev, when, NULL, 0)) {
+		if (policy_rule_matches(p, i, dev, when)) {
 			decide_by(p, (int)i, out);
 			return;
 		}
@@ -104,6 +52,20 @@ void policy_decide(const struct policy *p, const struct device *dev, enum policy
 		decide_by(p, i, out);
 }
 
+/* Why rule i does not decide dev at moment m. */
+static const char *rule_mismatch(const struct policy *p, size_t i, const struct device *dev,
+				 enum policy_moment m, char *why, size_t size)
+{
+	const struct rule *r = &p->rules[i];
+
+	if (!rule_applies_at(r, m)) {
+		snprintf(why, size, "applies %s only",
+			 r->when == POLICY_AT_START ? "at start-up" : "to hot-plugged devices");
+		return why;
+	}
+	return conditions_miss(rule_conditions(p, r), r->n_conds, dev, why, size);
+}
+
 static void rule_place(const struct policy *p, int i, char *buf, size_t size)
 {
 	if (i < 0 && !p->dflt_file)
@@ -124,7 +86,7 @@ void policy_explain(const struct policy *p, const struct device *dev, enum polic
 	for (int i = 0; i < (d.rule < 0 ? (int)p->n_rules : d.rule); i++) {
 		rule_place(p, i, place, sizeof(place));
 		fprintf(out, "%s: no match: %s\n", place,
-			policy_rule_mismatch(&p->rules[i], dev, when, why, sizeof(why)));
+			rule_mismatch(p, i, dev, when, why, sizeof(why)));
 	}
 	rule_place(p, d.rule, place, sizeof(place));
 	fprintf(out, "%s decides: %s %s", place, policy_action_name(d.action), dev->id);
@@ -141,19 +103,15 @@ void policy_describe(const struct policy *p, FILE *out)
 
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct rule *r = &p->rules[i];
-		bool first = true;
 
 		rule_place(p, (int)i, place, sizeof(place));
 		fprintf(out, "%s: %s", place, policy_action_names[r->action]);
 		if (r->action == POLICY_ASSIGN)
 			fprintf(out, " to %s/%s", r->owner_driver, r->owner_domain);
 		fputs(" if", out);
-		for (int k = 0; k < K__COUNT; k++)
-			if (has(r, (enum key)k)) {
-				fprintf(out, "%s %s", first ? "" : ",", key_names[k]);
-				first = false;
-			}
-		if (first)
+		for (size_t k = 0; k < r->n_conds; k++)
+			fprintf(out, "%s %s", k ? "," : "", rule_conditions(p, r)[k].key->name);
+		if (!r->n_conds)
 			fputs(" any device", out);
 		if (r->when != POLICY_ALWAYS)
 			fprintf(out, " (%s only)", policy_when_names[r->when]);

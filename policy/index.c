@@ -6,7 +6,7 @@
  * a vendor and device, ...) and a decision tries only the rules filed under
  * one of the device's keys, plus those filed under none, merged in rule
  * order: the first that matches is the linear scan's answer, as every rule
- * it skips has a key the device does not have.  policy_rule_mismatch()
+ * it skips has a key the device does not have.  policy_rule_matches()
  * still checks every condition of a candidate, `when` included. */
 #include "policy/internal.h"
 #include "common/log.h"
@@ -14,24 +14,19 @@
 
 #include <stdlib.h>
 
-/* In order of preference: a rule is filed under the first it has. */
-enum ikind {
-	IX_ID,            /* address, or a USB port path: both are dev->id */
-	IX_SERIAL,
-	IX_VENDOR_DEVICE,
-	IX_VENDOR,
-	IX_DEVICE,
-	IX_GROUP,
-	IX_CLASS,         /* the class byte: every class rule names it */
-	IX_DRIVER,
-	IX_BUS,
-	IX__COUNT
-};
+/* Distinct sets of keys rules are filed under (vendor, vendor and device,
+ * ...): each costs a decision one lookup.  The table's ranks make a dozen
+ * at most; a rule whose set would be one too many is tried by every
+ * decision instead, which is slower but as right. */
+#define IX_KINDS_MAX 32
 
+/* A bucket's name: the keys it is for (match_key_bit() of each) and their
+ * values folded into one number.  Only the number is compared, not the
+ * strings behind a hash: two values that collide share a bucket, and the
+ * full match of every candidate turns the wrong ones away. */
 struct ix_key {
-	enum ikind kind;
-	uint64_t num;    /* the value, or str_hash(str) */
-	const char *str; /* string kinds; NULL otherwise */
+	unsigned keys;
+	uint64_t num;
 };
 
 /* The rules filed under one key: order[first .. first + n), ascending. */
@@ -46,7 +41,8 @@ struct policy_index {
 	size_t mask;
 	struct ix_bucket always; /* rules with none of the keys */
 	uint32_t *order;         /* every rule number, bucket by bucket */
-	unsigned kinds;          /* bit per ikind some rule is filed under */
+	unsigned kinds[IX_KINDS_MAX]; /* the sets of keys some rule is filed under */
+	size_t n_kinds;
 };
 
 /* A stretch of one bucket's rule numbers still to try. */
@@ -54,83 +50,59 @@ struct ix_run {
 	const uint32_t *at, *end;
 };
 
-static bool key_num(struct ix_key *k, enum ikind kind, uint64_t num)
+/* Keeps vendor 10de with device 1c82 apart from vendor 1c82 with device
+ * 10de; one value alone is itself. */
+static uint64_t fold(uint64_t h, uint64_t num)
 {
-	*k = (struct ix_key){ .kind = kind, .num = num };
-	return true;
+	return (h << 21 | h >> 43) ^ num;
 }
 
-static bool key_str(struct ix_key *k, enum ikind kind, const char *str)
+/* The rule's keys of the best rank it has, together: a rule naming vendor
+ * and device is filed under the pair, not under the vendor's many
+ * devices.  Its conditions are in table order, as device_key() folds. */
+static bool rule_key(const struct policy *p, const struct rule *r, struct ix_key *k)
 {
-	*k = (struct ix_key){ .kind = kind, .num = str_hash(str), .str = str };
-	return true;
-}
+	const struct condition *c = rule_conditions(p, r);
+	enum key_rank best = KEY_UNINDEXED;
+	uint64_t num;
 
-/* The class byte: a rule's class has 2, 4 or 6 digits, so its mask always
- * covers the first two. */
-static uint64_t class_byte(uint32_t class_code)
-{
-	return class_code >> 16 & 0xff;
-}
+	*k = (struct ix_key){ 0 };
+	for (size_t i = 0; i < r->n_conds; i++) {
+		const struct match_key *mk = c[i].key;
 
-static bool rule_key(const struct rule *r, struct ix_key *k)
-{
-	if (has(r, K_ADDRESS) || has(r, K_PORT))
-		return key_str(k, IX_ID, has(r, K_ADDRESS) ? r->address : r->port);
-	if (has(r, K_SERIAL))
-		return key_str(k, IX_SERIAL, r->serial);
-	if (has(r, K_VENDOR) && has(r, K_DEVICE))
-		return key_num(k, IX_VENDOR_DEVICE, (uint64_t)r->vendor << 32 | r->device);
-	if (has(r, K_VENDOR))
-		return key_num(k, IX_VENDOR, r->vendor);
-	if (has(r, K_DEVICE))
-		return key_num(k, IX_DEVICE, r->device);
-	if (has(r, K_GROUP))
-		return key_num(k, IX_GROUP, (uint32_t)r->group);
-	if (has(r, K_CLASS) && r->class_mask >> 16 == 0xff)
-		return key_num(k, IX_CLASS, class_byte(r->class_code));
-	if (has(r, K_DRIVER))
-		return key_str(k, IX_DRIVER, r->driver);
-	if (has(r, K_BUS))
-		return key_num(k, IX_BUS, r->bus);
-	return false;
-}
-
-/* The device's key of that kind, if it has one that a matching rule could
- * be filed under: policy_rule_mismatch() fails a serial, group or class rule on the
- * other bus, and a driver rule on an unbound device. */
-static bool device_key(const struct device *dev, enum ikind kind, struct ix_key *k)
-{
-	bool pci = dev->bus == HD_BUS_PCI;
-
-	switch (kind) {
-	case IX_ID:
-		/* A record in the device table carries its id's hash already. */
-		*k = (struct ix_key){ .kind = kind, .str = dev->id,
-				      .num = dev->id_hash ? dev->id_hash : str_hash(dev->id) };
-		return true;
-	case IX_SERIAL:
-		return !pci && dev->usb.serial && key_str(k, kind, dev->usb.serial);
-	case IX_VENDOR_DEVICE:
-		return key_num(k, kind, (uint64_t)dev->vendor << 32 | dev->product);
-	case IX_VENDOR:
-		return key_num(k, kind, dev->vendor);
-	case IX_DEVICE:
-		return key_num(k, kind, dev->product);
-	case IX_GROUP:
-		return pci && key_num(k, kind, (uint32_t)dev->pci.iommu_group);
-	case IX_CLASS:
-		return pci && key_num(k, kind, class_byte(dev->pci.class_code));
-	case IX_DRIVER:
-		return dev->driver && key_str(k, kind, dev->driver);
-	default:
-		return key_num(k, kind, dev->bus);
+		if (mk->rank == KEY_UNINDEXED || (best && mk->rank > best) ||
+		    !match_key_want_index(mk, &c[i].want, &num))
+			continue;
+		if (mk->rank != best)
+			*k = (struct ix_key){ 0 };
+		best = mk->rank;
+		k->keys |= match_key_bit(mk);
+		k->num = fold(k->num, num);
 	}
+	return best != KEY_UNINDEXED;
+}
+
+/* The device's values for a set of keys, if it has them all: a device on
+ * another bus than a key's, or without a value (an unbound driver), cannot
+ * match a rule filed under that key. */
+static bool device_key(const struct device *dev, unsigned keys, struct ix_key *k)
+{
+	uint64_t num;
+
+	*k = (struct ix_key){ .keys = keys };
+	for (unsigned bits = keys; bits; bits &= bits - 1) {
+		const struct match_key *mk = &match_keys[__builtin_ctz(bits)];
+
+		if (!match_key_applies(mk, dev) || !match_key_dev_index(mk, dev, &num))
+			return false;
+		k->num = fold(k->num, num);
+	}
+	return true;
 }
 
 static size_t key_slot(const struct ix_key *k, size_t mask)
 {
-	uint64_t h = k->num ^ ((uint64_t)k->kind + 1) * 0x9e3779b97f4a7c15u;
+	uint64_t h = k->num ^ ((uint64_t)k->keys + 1) * 0x9e3779b97f4a7c15u;
 
 	h ^= h >> 31; /* the low bits index the table: fold the high ones in */
 	h *= 0xbf58476d1ce4e5b9u;
@@ -139,7 +111,7 @@ static size_t key_slot(const struct ix_key *k, size_t mask)
 
 static bool key_eq(const struct ix_key *a, const struct ix_key *b)
 {
-	return a->kind == b->kind && a->num == b->num && streq(a->str, b->str);
+	return a->keys == b->keys && a->num == b->num;
 }
 
 /* The bucket for k; a new one when add, else NULL when there is none. */
@@ -178,6 +150,19 @@ static void index_layout(struct policy_index *ix, struct ix_bucket **filed, size
 		ix->order[filed[i]->first + filed[i]->n++] = (uint32_t)i;
 }
 
+/* Whether a rule may be filed under that set of keys: a set not seen
+ * before is taken while there is room. */
+static bool kind_taken(struct policy_index *ix, unsigned keys)
+{
+	for (size_t i = 0; i < ix->n_kinds; i++)
+		if (ix->kinds[i] == keys)
+			return true;
+	if (ix->n_kinds == IX_KINDS_MAX)
+		return false;
+	ix->kinds[ix->n_kinds++] = keys;
+	return true;
+}
+
 void policy_index_build(struct policy *p)
 {
 	struct policy_index *ix = xcalloc(1, sizeof(*ix));
@@ -193,12 +178,10 @@ void policy_index_build(struct policy *p)
 	ix->slots = xcalloc(n_slots, sizeof(*ix->slots));
 	ix->mask = n_slots - 1;
 	for (size_t i = 0; i < p->n_rules; i++) {
-		bool keyed = rule_key(&p->rules[i], &k);
+		bool keyed = rule_key(p, &p->rules[i], &k) && kind_taken(ix, k.keys);
 
 		filed[i] = keyed ? ix_bucket(ix, &k, true) : &ix->always;
 		filed[i]->n++;
-		if (keyed)
-			ix->kinds |= 1u << k.kind;
 	}
 	index_layout(ix, filed, p->n_rules);
 	p->index = ix;
@@ -221,9 +204,8 @@ static size_t index_runs(const struct policy_index *ix, const struct device *dev
 	struct ix_key k;
 	size_t n = 0;
 
-	for (int kind = 0; kind < IX__COUNT; kind++)
-		if ((ix->kinds & 1u << kind) && device_key(dev, (enum ikind)kind, &k) &&
-		    (b = ix_bucket(ix, &k, false)))
+	for (size_t i = 0; i < ix->n_kinds; i++)
+		if (device_key(dev, ix->kinds[i], &k) && (b = ix_bucket(ix, &k, false)))
 			runs[n++] = (struct ix_run){ ix->order + b->first, ix->order + b->first + b->n };
 	if (ix->always.n)
 		runs[n++] = (struct ix_run){ ix->order + ix->always.first,
@@ -246,7 +228,7 @@ static int index_first_match(const struct policy *p, const struct device *dev,
 		i = *runs[low].at++;
 		if (runs[low].at == runs[low].end)
 			runs[low] = runs[--n];
-		if (!policy_rule_mismatch(&p->rules[i], dev, when, NULL, 0))
+		if (policy_rule_matches(p, i, dev, when))
 			return (int)i;
 	}
 	return -1;
@@ -254,7 +236,7 @@ static int index_first_match(const struct policy *p, const struct device *dev,
 
 int policy_index_first(const struct policy *p, const struct device *dev, enum policy_moment when)
 {
-	struct ix_run runs[IX__COUNT + 1];
+	struct ix_run runs[IX_KINDS_MAX + 1];
 
 	return index_first_match(p, dev, when, runs, index_runs(p->index, dev, runs));
 }

@@ -1,9 +1,10 @@
 /* What the files of policy/ share and nothing outside sees: the layout of a
  * loaded policy, the loader's error reporting, and the calls between the
- * loader (load.c), the clients (clients.c), the index (index.c) and the
- * decisions (decide.c).  policy.h is the API. */
+ * loader (load.c), the match keys (keys.c), the clients (clients.c), the
+ * index (index.c) and the decisions (decide.c).  policy.h is the API. */
 #pragma once
 
+#include "policy/keys.h"
 #include "policy/policy.h"
 
 #include <libconfig.h>
@@ -12,24 +13,13 @@
 #include <stdint.h>
 
 extern const char *const policy_action_names[POLICY_ACTION__COUNT];
-extern const char *const policy_when_names[3];
-
-/* One condition of a rule's match. */
-enum key {
-	K_BUS, K_ADDRESS, K_VENDOR, K_DEVICE, K_SUBVENDOR, K_SUBDEVICE, K_CLASS, K_DRIVER,
-	K_GROUP, K_PORT, K_SERIAL, K_IFCLASS, K_NUMA, K__COUNT
-};
-
-extern const char *const key_names[K__COUNT];
+extern const char *const policy_when_names[POLICY_ON_HOTPLUG + 1];
 
 struct rule {
 	char *file;
 	int line;
-	unsigned keys;      /* bit per enum key present */
-	enum hd_bus bus;
-	char *address, *driver, *port, *serial;
-	uint32_t vendor, device, subvendor, subdevice, class_code, class_mask, ifclass;
-	int group, numa;
+	uint32_t n_conds;  /* at most one per match key */
+	size_t first_cond; /* rule_conditions() */
 	enum policy_action action;
 	enum policy_when when;
 	char *stub, *owner_driver, *owner_domain;
@@ -55,6 +45,10 @@ struct policy_index;
 struct policy {
 	struct rule *rules;
 	size_t n_rules;
+	/* Every rule's conditions, rule after rule, so that trying the rules
+	 * in order reads memory in order. */
+	struct condition *conds;
+	size_t n_conds;
 	enum policy_action dflt;
 	char *dflt_file;
 	int dflt_line;
@@ -69,9 +63,11 @@ struct policy {
 	struct policy_index *index; /* built at load; NULL: decide linearly */
 };
 
-static inline bool has(const struct rule *r, enum key k)
+/* In match_keys order, whatever the file's. */
+static inline const struct condition *rule_conditions(const struct policy *p,
+						      const struct rule *r)
 {
-	return r->keys & (1u << k);
+	return p->conds + r->first_cond;
 }
 
 void policy_rule_free(struct rule *r);
@@ -107,10 +103,22 @@ void policy_client_free(struct client *c);
 
 /* ---- deciding (decide.c, index.c) --------------------------------------- */
 
-/* NULL when the rule matches the device; else the first condition that
- * does not, in words written to why (when why is not NULL). */
-const char *policy_rule_mismatch(const struct rule *r, const struct device *dev,
-				 enum policy_moment m, char *why, size_t size);
+static inline bool rule_applies_at(const struct rule *r, enum policy_moment m)
+{
+	return !(r->when == POLICY_AT_START && m == POLICY_MOMENT_HOTPLUG) &&
+	       !(r->when == POLICY_ON_HOTPLUG && m == POLICY_MOMENT_START);
+}
+
+/* Whether rule i decides dev at moment m.  Inline: deciding runs it for
+ * every candidate, and the explanation's words (decide.c) are kept out of
+ * its way. */
+static inline bool policy_rule_matches(const struct policy *p, size_t i,
+				       const struct device *dev, enum policy_moment m)
+{
+	const struct rule *r = &p->rules[i];
+
+	return rule_applies_at(r, m) && conditions_met(rule_conditions(p, r), r->n_conds, dev);
+}
 
 void policy_index_build(struct policy *p);
 void policy_index_free(struct policy_index *ix);

@@ -15,13 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const char *const key_names[K__COUNT] = {
-	[K_BUS] = "bus", [K_ADDRESS] = "address", [K_VENDOR] = "vendor", [K_DEVICE] = "device",
-	[K_SUBVENDOR] = "subsystem_vendor", [K_SUBDEVICE] = "subsystem_device",
-	[K_CLASS] = "class", [K_DRIVER] = "driver", [K_GROUP] = "iommu_group", [K_PORT] = "port",
-	[K_SERIAL] = "serial", [K_IFCLASS] = "interface_class", [K_NUMA] = "numa_node",
-};
-
 /* The file a setting was read from: an @include'd one names itself, by
  * its path from the including file's directory.  The result is valid
  * until the next call. */
@@ -64,28 +57,6 @@ bool loader_string(struct loader *l, const config_setting_t *s, const char **out
 	return true;
 }
 
-/* Hex ids are strings ("10de"), as lspci prints them: an int 0300 would be
- * read as octal by some, decimal by others. */
-static bool get_hex(struct loader *l, const config_setting_t *s, unsigned digits_max,
-		    uint32_t *out, unsigned *digits)
-{
-	const char *v;
-	char *end;
-
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return loader_bad(l, s, "'%s' must be up to %u hex digits in quotes (\"10de\")",
-				  config_setting_name(s), digits_max);
-	v = config_setting_get_string(s);
-	*digits = (unsigned)strlen(v);
-	errno = 0;
-	*out = (uint32_t)strtoul(v, &end, 16);
-	/* Digits only: strtoul would also take "0x1", "+1" and " -1". */
-	if (!*v || *end || errno || *digits > digits_max || v[strspn(v, "0123456789abcdefABCDEF")])
-		return loader_bad(l, s, "'%s' must be up to %u hex digits in quotes (\"10de\"), not \"%s\"",
-				  config_setting_name(s), digits_max, v);
-	return true;
-}
-
 bool loader_int(struct loader *l, const config_setting_t *s, int *out)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_INT)
@@ -121,77 +92,39 @@ void loader_warn(struct loader *l, const config_setting_t *s, const char *fmt, .
 		xasprintf("%s:%d: %s", loader_file_of(l, s), (int)config_setting_source_line(s), what);
 }
 
-/* class "03" (class), "0300" (class and subclass), "030000" (and
- * prog-if): the digits given are what must match. */
-static bool parse_class(struct loader *l, const config_setting_t *s, struct rule *r)
+/* In table order, whatever the file's: an explanation names the first
+ * condition in that order that does not fit.  Room was made for it. */
+static void add_condition(struct policy *p, struct rule *r, const struct condition *c)
 {
-	unsigned digits;
+	struct condition *conds = p->conds + r->first_cond;
+	size_t i = r->n_conds++;
 
-	if (!get_hex(l, s, 6, &r->class_code, &digits))
-		return false;
-	if (digits % 2)
-		return loader_bad(l, s, "'class' takes 2, 4 or 6 hex digits, not %u", digits);
-	r->class_mask = 0xffffffu >> (24 - 4 * digits) << (24 - 4 * digits);
-	r->class_code <<= 24 - 4 * digits;
-	return true;
+	for (; i > 0 && conds[i - 1].key > c->key; i--)
+		conds[i] = conds[i - 1];
+	conds[i] = *c;
+	p->n_conds++;
 }
 
-static bool parse_match_key(struct loader *l, const config_setting_t *s, struct rule *r, int k)
-{
-	const char *v = NULL;
-	unsigned digits;
-
-	switch (k) {
-	case K_BUS:
-		if (!loader_string(l, s, &v))
-			return false;
-		if (hd_bus_from_name(v) < 0)
-			return loader_bad(l, s, "'bus' is \"pci\" or \"usb\", not \"%s\"", v);
-		r->bus = (enum hd_bus)hd_bus_from_name(v);
-		return true;
-	case K_ADDRESS:
-	case K_DRIVER:
-	case K_PORT:
-	case K_SERIAL:
-		if (!loader_string(l, s, &v))
-			return false;
-		*(k == K_ADDRESS ? &r->address : k == K_DRIVER ? &r->driver
-				   : k == K_PORT	    ? &r->port
-							    : &r->serial) = xstrdup(v);
-		return true;
-	case K_VENDOR:
-		return get_hex(l, s, 4, &r->vendor, &digits);
-	case K_DEVICE:
-		return get_hex(l, s, 4, &r->device, &digits);
-	case K_SUBVENDOR:
-		return get_hex(l, s, 4, &r->subvendor, &digits);
-	case K_SUBDEVICE:
-		return get_hex(l, s, 4, &r->subdevice, &digits);
-	case K_CLASS:
-		return parse_class(l, s, r);
-	case K_IFCLASS:
-		return get_hex(l, s, 2, &r->ifclass, &digits);
-	case K_GROUP:
-		return loader_int(l, s, &r->group);
-	default:
-		return loader_int(l, s, &r->numa);
-	}
-}
-
+/* libconfig refuses a setting named twice, so each key comes once. */
 static bool parse_match(struct loader *l, const config_setting_t *m, struct rule *r)
 {
+	int n;
+
 	if (!m || config_setting_type(m) != CONFIG_TYPE_GROUP)
 		return loader_bad(l, m, "%s",
 				  "a rule needs 'match = { ... };' (use {} to match every device)");
-	for (int i = 0; i < config_setting_length(m); i++) {
+	n = config_setting_length(m);
+	l->p->conds = xrealloc(l->p->conds, (l->p->n_conds + (size_t)n) * sizeof(*l->p->conds));
+	r->first_cond = l->p->n_conds;
+	for (int i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_elem(m, (unsigned)i);
-		int k = name_index(key_names, K__COUNT, config_setting_name(s));
+		struct condition c = { .key = match_key_find(config_setting_name(s)) };
 
-		if (k < 0)
+		if (!c.key)
 			return loader_bad(l, s, "unknown match key '%s'", config_setting_name(s));
-		if (!parse_match_key(l, s, r, k))
+		if (!match_key_read(l, s, c.key, &c.want))
 			return false;
-		r->keys |= 1u << k;
+		add_condition(l->p, r, &c);
 	}
 	return true;
 }
@@ -215,6 +148,8 @@ static bool parse_owner(struct loader *l, const config_setting_t *o, struct rule
 
 static bool rule_consistent(struct loader *l, const config_setting_t *g, const struct rule *r)
 {
+	const struct condition *c = rule_conditions(l->p, r);
+
 	if (r->action == POLICY_ASSIGN && !r->owner_driver)
 		return loader_bad(l, g, "%s", "action \"assign\" needs an 'owner'");
 	if (r->action != POLICY_ASSIGN && r->owner_driver)
@@ -228,7 +163,7 @@ static bool rule_consistent(struct loader *l, const config_setting_t *g, const s
 		return loader_bad(l, g, "%s", "'deauthorize' is only for action \"refuse\"");
 	/* SPEC: lifted for one device, by address only — never by a class or
 	 * vendor, which could take the host's disk or network with it. */
-	if (r->host_critical_ok && r->keys != 1u << K_ADDRESS)
+	if (r->host_critical_ok && !(r->n_conds == 1 && c[0].key->lifts_host_critical))
 		return loader_bad(l, g, "%s",
 				  "'host_critical = true' needs a match on 'address' and nothing else");
 	return true;
@@ -271,8 +206,7 @@ static bool parse_rule_key(struct loader *l, const config_setting_t *s, struct r
 static bool parse_rule(struct loader *l, const config_setting_t *g)
 {
 	struct rule r = { .file = xstrdup(loader_file_of(l, g)),
-			  .line = (int)config_setting_source_line(g),
-			  .group = -1, .numa = -1 };
+			  .line = (int)config_setting_source_line(g) };
 	bool have_action = false, have_match = false;
 
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {

@@ -10,7 +10,7 @@ const char *const policy_action_names[POLICY_ACTION__COUNT] = {
 	[POLICY_ASSIGN] = "assign", [POLICY_IGNORE] = "ignore",
 };
 
-const char *const policy_when_names[3] = {
+const char *const policy_when_names[POLICY_ON_HOTPLUG + 1] = {
 	[POLICY_ALWAYS] = "always", [POLICY_AT_START] = "startup", [POLICY_ON_HOTPLUG] = "hotplug",
 };
 
@@ -54,10 +54,6 @@ enum policy_orphans policy_orphans(const struct policy *p)
 void policy_rule_free(struct rule *r)
 {
 	free(r->file);
-	free(r->address);
-	free(r->driver);
-	free(r->port);
-	free(r->serial);
 	free(r->stub);
 	free(r->owner_driver);
 	free(r->owner_domain);
@@ -71,6 +67,7 @@ void policy_free(struct policy *p)
 	for (size_t i = 0; i < p->n_rules; i++)
 		policy_rule_free(&p->rules[i]);
 	free(p->rules);
+	conditions_free(p->conds, p->n_conds);
 	for (size_t i = 0; i < p->n_clients; i++)
 		policy_client_free(&p->clients[i]);
 	free(p->clients);
