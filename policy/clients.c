@@ -34,7 +34,6 @@ void policy_client_free(struct client *c)
 	strv_free(c->domains);
 }
 
-/* A list of strings, kept (out != NULL) or only checked. */
 static bool parse_strings(struct loader *l, const config_setting_t *s, char ***out, size_t *n_out)
 {
 	int n;

@@ -169,38 +169,76 @@ static bool rule_consistent(struct loader *l, const config_setting_t *g, const s
 	return true;
 }
 
-static bool parse_rule_key(struct loader *l, const config_setting_t *s, struct rule *r)
+static bool parse_action(struct loader *l, const config_setting_t *s, struct rule *r)
 {
-	const char *name = config_setting_name(s), *v = NULL;
+	const char *v = NULL;
 	int i;
 
-	if (streq(name, "match"))
-		return parse_match(l, s, r);
-	if (streq(name, "owner"))
-		return parse_owner(l, s, r);
-	if (streq(name, "deauthorize"))
-		return loader_bool(l, s, &r->deauthorize);
-	if (streq(name, "host_critical"))
-		return loader_bool(l, s, &r->host_critical_ok);
-	if (!streq(name, "action") && !streq(name, "when") && !streq(name, "driver"))
-		return loader_bad(l, s, "unknown rule key '%s'", name);
 	if (!loader_string(l, s, &v))
 		return false;
-	if (streq(name, "driver")) {
-		r->stub = xstrdup(v);
-		return true;
-	}
-	if (streq(name, "action")) {
-		if ((i = name_index(policy_action_names, POLICY_ACTION__COUNT, v)) < 0)
-			return loader_bad(l, s, "unknown action \"%s\" (allow, refuse, detach, assign, ignore)",
-					  v);
-		r->action = (enum policy_action)i;
-		return true;
-	}
+	if ((i = name_index(policy_action_names, POLICY_ACTION__COUNT, v)) < 0)
+		return loader_bad(l, s, "unknown action \"%s\" (allow, refuse, detach, assign, ignore)",
+				  v);
+	r->action = (enum policy_action)i;
+	return true;
+}
+
+static bool parse_when(struct loader *l, const config_setting_t *s, struct rule *r)
+{
+	const char *v = NULL;
+	int i;
+
+	if (!loader_string(l, s, &v))
+		return false;
 	if ((i = name_index(policy_when_names, ARRAY_SIZE(policy_when_names), v)) < 0)
 		return loader_bad(l, s, "'when' is \"always\", \"startup\" or \"hotplug\", not \"%s\"", v);
 	r->when = (enum policy_when)i;
 	return true;
+}
+
+/* A rule's `driver` is the stub it detaches to; rule_consistent() checks it
+ * once the action is known. */
+static bool parse_stub(struct loader *l, const config_setting_t *s, struct rule *r)
+{
+	const char *v = NULL;
+
+	if (!loader_string(l, s, &v))
+		return false;
+	r->stub = xstrdup(v);
+	return true;
+}
+
+static bool parse_deauthorize(struct loader *l, const config_setting_t *s, struct rule *r)
+{
+	return loader_bool(l, s, &r->deauthorize);
+}
+
+static bool parse_host_critical(struct loader *l, const config_setting_t *s, struct rule *r)
+{
+	return loader_bool(l, s, &r->host_critical_ok);
+}
+
+static const struct {
+	const char *name;
+	bool (*parse)(struct loader *l, const config_setting_t *s, struct rule *r);
+} rule_keys[] = {
+	{ "match", parse_match },
+	{ "action", parse_action },
+	{ "when", parse_when },
+	{ "owner", parse_owner },
+	{ "driver", parse_stub },
+	{ "deauthorize", parse_deauthorize },
+	{ "host_critical", parse_host_critical },
+};
+
+static bool parse_rule_key(struct loader *l, const config_setting_t *s, struct rule *r)
+{
+	const char *name = config_setting_name(s);
+
+	for (size_t i = 0; i < ARRAY_SIZE(rule_keys); i++)
+		if (streq(rule_keys[i].name, name))
+			return rule_keys[i].parse(l, s, r);
+	return loader_bad(l, s, "unknown rule key '%s'", name);
 }
 
 static bool parse_rule(struct loader *l, const config_setting_t *g)
@@ -245,59 +283,88 @@ static bool parse_list(struct loader *l, const config_setting_t *s,
 	return true;
 }
 
-static bool parse_top(struct loader *l, const config_setting_t *s)
+static bool parse_rules(struct loader *l, const config_setting_t *s)
 {
-	const char *name = config_setting_name(s), *v = NULL;
+	return parse_list(l, s, parse_rule);
+}
+
+static bool parse_clients(struct loader *l, const config_setting_t *s)
+{
+	/* Even empty, a clients section means "only these": an empty one
+	 * leaves everything to root. */
+	l->p->have_clients = true;
+	return parse_list(l, s, policy_client_parse);
+}
+
+static bool parse_default(struct loader *l, const config_setting_t *s)
+{
+	const char *v = NULL;
 	int a;
 
-	if (streq(name, "rules"))
-		return parse_list(l, s, parse_rule);
-	if (streq(name, "clients")) {
-		/* Even empty, a clients section means "only these": an empty
-		 * one leaves everything to root. */
-		l->p->have_clients = true;
-		return parse_list(l, s, policy_client_parse);
-	}
-	if (streq(name, "default")) {
-		if (!loader_string(l, s, &v))
-			return false;
-		a = name_index(policy_action_names, POLICY_ACTION__COUNT, v);
-		/* Detaching every device by default would take the host's. */
-		if (a != POLICY_ALLOW && a != POLICY_REFUSE && a != POLICY_IGNORE)
-			return loader_bad(l, s, "'default' is \"allow\", \"refuse\" or \"ignore\", not \"%s\"",
-					  v);
-		l->p->dflt = (enum policy_action)a;
-		free(l->p->dflt_file);
-		l->p->dflt_file = xstrdup(loader_file_of(l, s));
-		l->p->dflt_line = (int)config_setting_source_line(s);
-		return true;
-	}
-	if (streq(name, "socket_group")) {
-		struct group *g;
+	if (!loader_string(l, s, &v))
+		return false;
+	a = name_index(policy_action_names, POLICY_ACTION__COUNT, v);
+	/* Detaching every device by default would take the host's. */
+	if (a != POLICY_ALLOW && a != POLICY_REFUSE && a != POLICY_IGNORE)
+		return loader_bad(l, s, "'default' is \"allow\", \"refuse\" or \"ignore\", not \"%s\"",
+				  v);
+	l->p->dflt = (enum policy_action)a;
+	free(l->p->dflt_file);
+	l->p->dflt_file = xstrdup(loader_file_of(l, s));
+	l->p->dflt_line = (int)config_setting_source_line(s);
+	return true;
+}
 
-		if (!loader_string(l, s, &v))
-			return false;
-		if (!(g = getgrnam(v))) {
-			/* Over an earlier file's group too: the last setting wins,
-			 * and it names no group. */
-			l->p->have_socket_group = false;
-			loader_warn(l, s, "no group \"%s\" on this system: the socket stays with root's "
-					  "group",
-				    v);
-			return true;
-		}
-		l->p->socket_gid = g->gr_gid;
-		l->p->have_socket_group = true;
+static bool parse_socket_group(struct loader *l, const config_setting_t *s)
+{
+	const char *v = NULL;
+	struct group *g;
+
+	if (!loader_string(l, s, &v))
+		return false;
+	if (!(g = getgrnam(v))) {
+		/* Over an earlier file's group too: the last setting wins, and
+		 * it names no group. */
+		l->p->have_socket_group = false;
+		loader_warn(l, s, "no group \"%s\" on this system: the socket stays with root's group",
+			    v);
 		return true;
 	}
-	if (streq(name, "orphans")) {
-		if (!loader_string(l, s, &v))
-			return false;
-		if (!streq(v, "keep") && !streq(v, "reattach"))
-			return loader_bad(l, s, "'orphans' is \"keep\" or \"reattach\", not \"%s\"", v);
-		l->p->orphans = streq(v, "reattach") ? POLICY_ORPHANS_REATTACH : POLICY_ORPHANS_KEEP;
-		return true;
-	}
+	l->p->socket_gid = g->gr_gid;
+	l->p->have_socket_group = true;
+	return true;
+}
+
+static bool parse_orphans(struct loader *l, const config_setting_t *s)
+{
+	const char *v = NULL;
+
+	if (!loader_string(l, s, &v))
+		return false;
+	if (!streq(v, "keep") && !streq(v, "reattach"))
+		return loader_bad(l, s, "'orphans' is \"keep\" or \"reattach\", not \"%s\"", v);
+	l->p->orphans = streq(v, "reattach") ? POLICY_ORPHANS_REATTACH : POLICY_ORPHANS_KEEP;
+	return true;
+}
+
+static const struct {
+	const char *name;
+	bool (*parse)(struct loader *l, const config_setting_t *s);
+} settings[] = {
+	{ "rules", parse_rules },
+	{ "clients", parse_clients },
+	{ "default", parse_default },
+	{ "socket_group", parse_socket_group },
+	{ "orphans", parse_orphans },
+};
+
+static bool parse_top(struct loader *l, const config_setting_t *s)
+{
+	const char *name = config_setting_name(s);
+
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		if (streq(settings[i].name, name))
+			return settings[i].parse(l, s);
 	return loader_bad(l, s, "unknown setting '%s' (rules, clients, default, socket_group, orphans)",
 			  name);
 }
