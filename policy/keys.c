@@ -201,7 +201,14 @@ static void miss_ifclass(const union key_value *want, const struct device *dev, 
 #define STRING .type = CONFIG_TYPE_STRING
 #define HEX(digits) .type = CONFIG_TYPE_STRING, .hex_digits = (digits)
 #define NUMBER .type = CONFIG_TYPE_INT
-#define FIELD(type, member) .field = FIELD_##type, .offset = offsetof(struct device, member)
+/* A member whose type is not the one the row reads it as (a vendor become
+ * uint16_t, say) has no _Generic association: the build stops at the row. */
+#define FIELD_IS_U32(e) _Generic((e), uint32_t: 0)
+#define FIELD_IS_INT(e) _Generic((e), int: 0, enum hd_bus: 0)
+#define FIELD_IS_STRING(e) _Generic((e), char *: 0, const char *: 0)
+#define FIELD(type, member)                                                                     \
+	.field = FIELD_##type,                                                                  \
+	.offset = offsetof(struct device, member) + FIELD_IS_##type(((struct device *)0)->member)
 
 const struct match_key match_keys[] = {
 	{ .name = "bus", .buses = ON_ANY_BUS, STRING, .parse = parse_bus,
@@ -241,6 +248,9 @@ const struct match_key match_keys[] = {
 #undef HEX
 #undef NUMBER
 #undef FIELD
+#undef FIELD_IS_U32
+#undef FIELD_IS_INT
+#undef FIELD_IS_STRING
 
 const size_t match_key_count = ARRAY_SIZE(match_keys);
 
