@@ -7,6 +7,7 @@
 
 #include "common/util.h"
 #include "policy/policy.h"
+#include "tests/unit/testdev.h"
 #include "state/devtable.h"
 
 #include <limits.h>
@@ -55,14 +56,9 @@ static const char *put(const char *rel, const char *text)
 static struct device *pci(const char *id, uint32_t vendor, uint32_t product, uint32_t cls,
 			  const char *driver)
 {
-	struct device *d = device_new(HD_BUS_PCI, id);
+	struct device *d = testdev_pci(id, vendor, product, cls, 7, driver, NULL);
 
-	d->vendor = vendor;
-	d->product = product;
-	d->pci.class_code = cls;
-	d->pci.iommu_group = 7;
 	d->numa_node = 0;
-	d->driver = device_intern(driver);
 	return d;
 }
 
