@@ -6,6 +6,7 @@
 #include "state/device.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -13,10 +14,16 @@
 /* The names are the daemon's own (state/device.h, state/bus.h). */
 static int check_bus(const char *arg)
 {
-	if (hd_bus_from_name(arg) < 0)
-		return usage_error("--bus is %s or %s, not '%s'", hd_bus_name(HD_BUS_PCI),
-				   hd_bus_name(HD_BUS_USB), arg);
-	return CONTINUE;
+	char names[128] = "";
+	size_t len = 0;
+
+	if (hd_bus_from_name(arg) >= 0)
+		return CONTINUE;
+	for (int i = 0; i < HD_BUS__COUNT; i++)
+		len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+					i == 0 ? "" : i + 1 == HD_BUS__COUNT ? " or " : ", ",
+					hd_bus_name((enum hd_bus)i));
+	return usage_error("--bus is %s, not '%s'", names, arg);
 }
 
 static int check_group(const char *arg)
