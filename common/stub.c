@@ -8,30 +8,17 @@ static const struct {
 	const char *name;
 	bool target; /* hostdevd may detach to it */
 } stubs[] = {
-	{ "vfio-pci", true },
-	{ "pci-stub", true },
-	{ "xen-pciback", true },
-	{ "pciback", false },
+#define STUB_ROW(name, target) { name, target },
+	STUB_DRIVERS(STUB_ROW)
+#undef STUB_ROW
 };
-
-static int stub_find(const char *driver)
-{
-	for (size_t i = 0; driver && i < ARRAY_SIZE(stubs); i++)
-		if (streq(stubs[i].name, driver))
-			return (int)i;
-	return -1;
-}
 
 bool stub_is_target(const char *driver)
 {
-	int i = stub_find(driver);
-
-	return i >= 0 && stubs[i].target;
-}
-
-bool driver_is_stub(const char *driver)
-{
-	return stub_find(driver) >= 0;
+	for (size_t i = 0; driver && i < ARRAY_SIZE(stubs); i++)
+		if (streq(stubs[i].name, driver))
+			return stubs[i].target;
+	return false;
 }
 
 static char targets_text[128];

@@ -7,6 +7,7 @@
 #include "daemon/devjson.h"
 #include "engine/claim.h"
 #include "state/claims.h"
+#include "state/bus.h"
 
 struct claim_call {
 	struct methods_ctx *ctx;

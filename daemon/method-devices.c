@@ -4,6 +4,7 @@
 #include "common/util.h"
 #include "daemon/devjson.h"
 #include "daemon/watch.h"
+#include "state/bus.h"
 
 #include <limits.h>
 

@@ -4,6 +4,7 @@
 #include "engine/bus.h"
 #include "engine/failpoint.h"
 #include "policy/refusal.h"
+#include "state/bus.h"
 
 #include <errno.h>
 #include <stdio.h>

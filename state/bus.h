@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct devtable;
 struct jsonbuf;
@@ -50,9 +51,6 @@ struct bus_desc {
 	bool (*fill)(struct device *dev, const struct sysdir *d);
 	/* Copies the bus's fields of src into dst; true if any changed. */
 	bool (*update)(struct device *dst, const struct device *src);
-	/* Stores driver_override as read on a bind; true if it changed.  NULL:
-	 * the bus has none. */
-	bool (*set_override)(struct device *dev, const char *override);
 
 	/* ---- ids ---- */
 	/* Whether a kernel name of len bytes is one of its devices' (a parent
@@ -69,8 +67,14 @@ struct bus_desc {
 	const char *(*serial)(const struct device *dev);
 
 	/* ---- relations ---- */
-	int (*iommu_group)(const struct device *dev); /* HD_NO_GROUP */
-	const char *(*physfn)(const struct device *dev); /* the PF of a VF, or NULL */
+	/* Where its records keep their IOMMU group (an int) and the PF of a
+	 * VF (a string), as offsets into struct device; -1: it has none.
+	 * Offsets, not functions: the table's indexes read them on every
+	 * event that may move a device between index entries. */
+	ptrdiff_t group_offset, physfn_offset;
+	/* Where they keep driver_override (a string), which has no uevent of
+	 * its own and is read on every bind; -1: the bus has none. */
+	ptrdiff_t override_offset;
 	/* A bridge: it stays with the host, and a group's bridges do not make
 	 * it unviable. */
 	bool (*is_bridge)(const struct device *dev);
@@ -99,6 +103,22 @@ static inline const struct bus_desc *bus_of(const struct device *dev)
 }
 /* The bus whose devices are in `subsystem`; NULL for none of ours. */
 const struct bus_desc *bus_by_subsystem(const char *subsystem, enum hd_bus *bus);
+
+/* A device's IOMMU group (HD_NO_GROUP without one) and the PF it is a VF
+ * of (NULL: none), as its bus keeps them. */
+static inline int device_iommu_group(const struct device *dev)
+{
+	ptrdiff_t off = bus_of(dev)->group_offset;
+
+	return off < 0 ? HD_NO_GROUP : *(const int *)((const char *)dev + off);
+}
+
+static inline const char *device_physfn(const struct device *dev)
+{
+	ptrdiff_t off = bus_of(dev)->physfn_offset;
+
+	return off < 0 ? NULL : *(char *const *)((const char *)dev + off);
+}
 
 /* For the bus files' JSON: the ids of an index list, sorted. */
 typedef const struct device *(*bus_next_fn)(const struct device *dev);

@@ -1,6 +1,7 @@
 #include "state/claims.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "state/bus.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -56,10 +56,10 @@ bool dev_state_transition_allowed(enum dev_state from, enum dev_state to)
 
 static bool transition_allowed(const struct device *dev, enum dev_state from, enum dev_state to)
 {
-	if (!bus_of(dev)->stub_drivers && from < DEV_STATE__COUNT && to < DEV_STATE__COUNT &&
-	    (allowed_stubless[from] & BIT(to)))
+	if (dev_state_transition_allowed(from, to))
 		return true;
-	return dev_state_transition_allowed(from, to);
+	return !bus_of(dev)->stub_drivers && from < DEV_STATE__COUNT && to < DEV_STATE__COUNT &&
+	       (allowed_stubless[from] & BIT(to));
 }
 
 bool device_set_state(struct device *dev, enum dev_state to, const char *why)
@@ -177,19 +177,10 @@ void device_free(struct device *dev)
 	free(dev);
 }
 
+/* Most drivers are not stubs: asked first, the bus is rarely read. */
 enum dev_state device_observed_state(const struct device *dev)
 {
-	return bus_of(dev)->stub_drivers && driver_is_stub(dev->driver) ? DEV_DETACHED : DEV_HOST;
-}
-
-int device_iommu_group(const struct device *dev)
-{
-	return bus_of(dev)->iommu_group(dev);
-}
-
-const char *device_physfn(const struct device *dev)
-{
-	return bus_of(dev)->physfn(dev);
+	return driver_is_stub(dev->driver) && bus_of(dev)->stub_drivers ? DEV_DETACHED : DEV_HOST;
 }
 
 bool device_is_bridge(const struct device *dev)

@@ -143,10 +143,9 @@ bool pci_is_bridge(const struct device *dev);      /* class 0x0604 */
 bool pci_is_host_bridge(const struct device *dev); /* class 0x0600 */
 
 /* What the device's bus says (state/bus.h), for code that must not branch
- * on the bus: its IOMMU group (HD_NO_GROUP), its PF, whether it is a
- * bridge, the serial that tells it from a twin (NULL: none). */
-int device_iommu_group(const struct device *dev);
-const char *device_physfn(const struct device *dev);
+ * on the bus: whether it is a bridge, the serial that tells it from a twin
+ * (NULL: none).  Its IOMMU group and PF: device_iommu_group() and
+ * device_physfn() in state/bus.h. */
 bool device_is_bridge(const struct device *dev);
 const char *device_serial(const struct device *dev);
 /* Whether dev is the device with these ids (and serial, where its bus has

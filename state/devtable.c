@@ -264,8 +264,8 @@ void devtable_subscribe(struct devtable *t, devtable_listener_fn fn, void *ctx)
 	t->subs[t->n_subs++] = (struct subscriber){ fn, ctx };
 }
 
-static void tell(struct devtable *t, enum dev_event ev, const struct device *dev,
-		 const char *detail)
+static inline void tell(struct devtable *t, enum dev_event ev, const struct device *dev,
+			const char *detail)
 {
 	for (size_t i = 0; i < t->n_subs; i++)
 		t->subs[i].fn(ev, dev, detail, t->subs[i].ctx);
@@ -273,7 +273,7 @@ static void tell(struct devtable *t, enum dev_event ev, const struct device *dev
 
 /* Events raised by subscribers, in order; one whose device left the
  * table meanwhile is dropped (its remove was told). */
-static void tell_pending(struct devtable *t)
+static __attribute__((noinline)) void tell_pending(struct devtable *t)
 {
 	while (t->next_pending < t->n_pending) {
 		struct pending p = t->pending[t->next_pending++];
@@ -287,21 +287,28 @@ static void tell_pending(struct devtable *t)
 	t->n_pending = t->next_pending = 0;
 }
 
-static void notify(struct devtable *t, enum dev_event ev, const struct device *dev,
-		   const char *detail)
+static __attribute__((noinline)) void defer(struct devtable *t, enum dev_event ev,
+					    const struct device *dev, const char *detail)
+{
+	if (t->n_pending == t->cap_pending) {
+		t->cap_pending = t->cap_pending ? t->cap_pending * 2 : 8;
+		t->pending = xrealloc(t->pending, t->cap_pending * sizeof(*t->pending));
+	}
+	t->pending[t->n_pending++] = (struct pending){ ev, xstrdup(dev->id), xstrdup(detail) };
+}
+
+/* On every event's path: the common case, nobody being told, inline. */
+static inline void notify(struct devtable *t, enum dev_event ev, const struct device *dev,
+			  const char *detail)
 {
 	if (t->telling) {
-		if (t->n_pending == t->cap_pending) {
-			t->cap_pending = t->cap_pending ? t->cap_pending * 2 : 8;
-			t->pending = xrealloc(t->pending, t->cap_pending * sizeof(*t->pending));
-		}
-		t->pending[t->n_pending++] = (struct pending){ ev, xstrdup(dev->id),
-							       xstrdup(detail) };
+		defer(t, ev, dev, detail);
 		return;
 	}
 	t->telling = true;
 	tell(t, ev, dev, detail);
-	tell_pending(t);
+	if (t->n_pending)
+		tell_pending(t);
 	t->telling = false;
 }
 
@@ -470,8 +477,9 @@ bool devtable_update_binding(struct devtable *t, const char *id, const char *dri
 	driver = device_intern(driver);
 	changed = dev->driver != driver;
 	dev->driver = driver;
-	if (bus_of(dev)->set_override)
-		changed |= bus_of(dev)->set_override(dev, driver_override);
+	if (bus_of(dev)->override_offset >= 0)
+		changed |= str_replace((char **)((char *)dev + bus_of(dev)->override_offset),
+				       driver_override);
 	follow_driver(dev, dev_event_name(ev));
 	if (changed) {
 		log_dev_debug(dev->id, "%s (driver %s)", dev_event_name(ev),

@@ -126,11 +126,6 @@ static bool pci_update(struct device *dst, const struct device *src)
 	return changed;
 }
 
-static bool pci_set_override(struct device *dev, const char *override)
-{
-	return str_replace(&dev->pci.driver_override, override);
-}
-
 /* ---- ids ---------------------------------------------------------------- */
 
 /* "DDDD:BB:DD.F" with hex digits and a domain of 4 or more digits (VMD
@@ -163,16 +158,6 @@ static bool pci_canonical_id(const char *sel, char *out, size_t size)
 }
 
 /* ---- relations ---------------------------------------------------------- */
-
-static int pci_iommu_group(const struct device *dev)
-{
-	return dev->pci.iommu_group;
-}
-
-static const char *pci_physfn(const struct device *dev)
-{
-	return dev->pci.physfn;
-}
 
 static bool pci_bridge(const struct device *dev)
 {
@@ -271,11 +256,11 @@ const struct bus_desc bus_pci = {
 	.clear = pci_clear,
 	.fill = pci_fill,
 	.update = pci_update,
-	.set_override = pci_set_override,
 	.is_device_name = pci_is_device_name,
 	.canonical_id = pci_canonical_id,
-	.iommu_group = pci_iommu_group,
-	.physfn = pci_physfn,
+	.group_offset = offsetof(struct device, pci.iommu_group),
+	.physfn_offset = offsetof(struct device, pci.physfn),
+	.override_offset = offsetof(struct device, pci.driver_override),
 	.is_bridge = pci_bridge,
 	.fixed_critical = pci_fixed_critical,
 	.transport_critical = pci_transport_critical,

@@ -266,16 +266,6 @@ static const char *usb_serial(const struct device *dev)
 	return dev->usb.serial;
 }
 
-static int no_group(const struct device *dev)
-{
-	return HD_NO_GROUP;
-}
-
-static const char *no_physfn(const struct device *dev)
-{
-	return NULL;
-}
-
 static bool no_bridge(const struct device *dev)
 {
 	return false;
@@ -355,8 +345,9 @@ const struct bus_desc bus_usb = {
 	.canonical_id = usb_canonical_id,
 	.at_address = usb_at_address,
 	.serial = usb_serial,
-	.iommu_group = no_group,
-	.physfn = no_physfn,
+	.group_offset = -1,
+	.physfn_offset = -1,
+	.override_offset = -1,
 	.is_bridge = no_bridge,
 	.fixed_critical = usb_fixed_critical,
 	.append_json = usb_append_json,
