@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "tests/common/rmtree.h"
 #include "policy/policy.h"
 #include "tests/unit/testdev.h"
 #include "state/devtable.h"
@@ -28,10 +29,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rmtree(dir), 0);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "tests/common/rmtree.h"
 #include "policy/keys.h"
 #include "policy/policy.h"
 #include "tests/unit/testdev.h"
@@ -29,10 +30,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rmtree(dir), 0);
 	return 0;
 }
 
