@@ -19,7 +19,7 @@ static int check_bus(const char *arg)
 
 	if (hd_bus_from_name(arg) >= 0)
 		return CONTINUE;
-	for (int i = 0; i < HD_BUS__COUNT; i++)
+	for (int i = 0; i < HD_BUS__COUNT && len < sizeof(names); i++)
 		len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
 					i == 0 ? "" : i + 1 == HD_BUS__COUNT ? " or " : ", ",
 					hd_bus_name((enum hd_bus)i));

@@ -2,7 +2,6 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/methods.h"
-#include "daemon/policyctl.h"
 
 #include <string.h>
 

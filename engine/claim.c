@@ -6,7 +6,6 @@
 #include "policy/refusal.h"
 #include "state/bus.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -316,7 +316,7 @@ static void log_ready(const struct monitor *m)
 	char counts[256] = "";
 	size_t len = 0;
 
-	for (int bus = 0; bus < HD_BUS__COUNT; bus++)
+	for (int bus = 0; bus < HD_BUS__COUNT && len < sizeof(counts); bus++)
 		len += (size_t)snprintf(counts + len, sizeof(counts) - len, "%s%zu %s",
 					bus ? ", " : "",
 					devtable_count_bus(m->table, (enum hd_bus)bus),
