@@ -25,10 +25,18 @@ char *errtext_ambiguous(const char *method, json_object *p)
 			 json_param_text(p, "device"), n, list);
 }
 
+/* A device parameter is rejected when it is not a selector of any kind:
+ * say what one looks like. */
 char *errtext_invalid_parameter(const char *method, json_object *p)
 {
-	return xasprintf("hostdevd rejected the parameter '%s' of %s",
-			 json_param_text(p, "parameter"), method);
+	const char *param = json_param_text(p, "parameter");
+	bool selector = streq(param, "device") || streq(param, "devices");
+
+	return xasprintf("hostdevd rejected the parameter '%s' of %s%s", param, method,
+			 selector ? ": name a device by its PCI address (0000:03:00.0, or 03:00.0 "
+				    "in domain 0000), USB port path (1-2.3), id:VVVV:PPPP[:SERIAL] "
+				    "or usb:BUS.DEV"
+				  : "");
 }
 
 char *errtext_method_not_found(const char *method, json_object *p)

@@ -145,16 +145,25 @@ static bool pci_is_device_name(const char *s, size_t len)
 	       s[i + 7] >= '0' && s[i + 7] <= '7';
 }
 
-/* The same shape with a domain of at most 8 digits, in either case. */
+/* The same shape with a domain of at most 8 digits, in either case; or
+ * lspci's short form BB:DD.F, which means domain 0000 (lspci leaves the
+ * domain out when every device is in domain 0). */
 static bool pci_canonical_id(const char *sel, char *out, size_t size)
 {
-	size_t len = strlen(sel), dom = strcspn(sel, ":");
+	static const char domain0[] = "0000:";
+	size_t len = strlen(sel), dom = strcspn(sel, ":"), skip = 0;
 
-	if (len >= size || dom > 8 || !pci_is_device_name(sel, len))
+	if (len == 7 && dom == 2) {
+		if (sizeof(domain0) - 1 + len >= size)
+			return false;
+		memcpy(out, domain0, sizeof(domain0) - 1);
+		skip = sizeof(domain0) - 1;
+	} else if (len >= size || dom > 8) {
 		return false;
+	}
 	for (size_t i = 0; i <= len; i++)
-		out[i] = (char)(sel[i] >= 'A' && sel[i] <= 'F' ? sel[i] | 0x20 : sel[i]);
-	return true;
+		out[skip + i] = (char)(sel[i] >= 'A' && sel[i] <= 'F' ? sel[i] | 0x20 : sel[i]);
+	return pci_is_device_name(out, skip + len);
 }
 
 /* ---- relations ---------------------------------------------------------- */

@@ -3,6 +3,7 @@
  *
  *   0000:03:00.0          canonical PCI id (hex in either case; the domain
  *                         may have more than 4 digits, as behind Intel VMD)
+ *   03:00.0               lspci's short form: the same in domain 0000
  *   1-2.3, usb1           canonical USB id: the port path, or a root hub
  *   id:VVVV:PPPP          USB idVendor and idProduct, 4 hex digits each,
  *   id:VVVV:PPPP:SERIAL   case-insensitive; the serial is compared exactly

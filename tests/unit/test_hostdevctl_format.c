@@ -459,7 +459,12 @@ static void test_varlink_errors(void **state)
 		     "'id:046d:c31c' matches 2 devices: 1-2, 1-3.1; name one of them by its port "
 		     "path (or PCI address) instead (io.hostdevd.AmbiguousDevice)");
 	expect_error("org.varlink.service.InvalidParameter", "{\"parameter\":\"device\"}",
-		     "hostdevd rejected the parameter 'device' of io.hostdevd.GetDevice "
+		     "hostdevd rejected the parameter 'device' of io.hostdevd.GetDevice: name a "
+		     "device by its PCI address (0000:03:00.0, or 03:00.0 in domain 0000), USB "
+		     "port path (1-2.3), id:VVVV:PPPP[:SERIAL] or usb:BUS.DEV "
+		     "(org.varlink.service.InvalidParameter)");
+	expect_error("org.varlink.service.InvalidParameter", "{\"parameter\":\"state\"}",
+		     "hostdevd rejected the parameter 'state' of io.hostdevd.GetDevice "
 		     "(org.varlink.service.InvalidParameter)");
 	expect_error("org.varlink.service.MethodNotFound",
 		     "{\"method\":\"io.hostdevd.GetDevice\"}",

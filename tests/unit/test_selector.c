@@ -109,13 +109,20 @@ static void test_pci_canonical(void **state)
 	assert_found(t, "10000:E1:00.0", "10000:e1:00.0");
 	assert_result(t, "0000:00:03.0", SELECTOR_NOT_FOUND);
 	assert_result(t, "0000:00:02.7", SELECTOR_NOT_FOUND);
+	/* lspci's short form: domain 0000. */
+	assert_found(t, "00:02.0", "0000:00:02.0");
+	assert_found(t, "0A:00.0", "0000:0a:00.0");
+	assert_result(t, "00:03.0", SELECTOR_NOT_FOUND);
+	/* ... only in domain 0000: the VMD function needs its domain. */
+	assert_result(t, "e1:00.0", SELECTOR_NOT_FOUND);
 }
 
 static void test_pci_malformed(void **state)
 {
 	static const char *const bad[] = {
 		"0000:00:02",      "0000:00:02.8",      "000:00:02.0",     "0000:0:02.0",
-		"0000:00:2.0",     "0000:00:02.0x",     "0000:00:02.",     "00:02.0",
+		"0000:00:2.0",     "0000:00:02.0x",     "0000:00:02.",     "0:02.0",
+		"00:2.0",          "00:02.8",           "0g:02.0",         "00:02:0",
 		"0000:00:0g.0",    "0000-00:02.0",      "123456789:00:00.0", "0000:00:02.0 ",
 		" 0000:00:02.0",   "0000:00:02.00",
 	};
