@@ -139,7 +139,7 @@ static int load_policy(struct hostdevd *d)
 	char msg[2048];
 	struct policy_error e;
 
-	d->policy = policyctl_new(d->opts.policy_path);
+	d->policy = policyctl_new(d->opts.policy_path, d->opts.policy_named);
 	policyctl_subscribe(d->policy, on_policy, d);
 	if (policyctl_load(d->policy, &e) < 0) {
 		policy_error_format(&e, msg, sizeof(msg));

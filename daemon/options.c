@@ -52,7 +52,8 @@ void options_usage(FILE *out)
 		"      --policy PATH        the policy: a file, or a directory holding policy.conf\n"
 		"                           and policy.d/ (env HOSTDEVD_POLICY; default\n"
 		"                           /etc/hostdevd; none there: the built-in default,\n"
-		"                           which allows claims by root and detaches nothing)\n"
+		"                           which allows claims by root and detaches nothing;\n"
+		"                           a path named here or in HOSTDEVD_POLICY must exist)\n"
 		"      --check-policy PATH  read the policy file (or directory holding policy.conf\n"
 		"                           and policy.d/) at PATH, print its rules and exit:\n"
 		"                           0 when it is valid, 1 with file:line and the\n"
@@ -167,6 +168,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	o->state_dir = default_state_dir();
 	o->proc_root = xstrdup(env_or("HOSTDEVD_PROC_ROOT", "/proc"));
 	o->policy_path = xstrdup(env_or("HOSTDEVD_POLICY", "/etc/hostdevd"));
+	o->policy_named = getenv("HOSTDEVD_POLICY") && *getenv("HOSTDEVD_POLICY");
 	o->max_message = VL_DEFAULT_MAX_MESSAGE;
 	o->max_outbuf = 16 * 1024 * 1024;
 	o->socket_mode = 0660;
@@ -208,6 +210,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 			break;
 		case OPT_POLICY:
 			str_replace(&o->policy_path, optarg);
+			o->policy_named = true;
 			break;
 		case 'h':
 			options_usage(stdout);

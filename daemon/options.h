@@ -29,6 +29,7 @@ struct daemon_options {
 	bool orphans_set;         /* --orphans or HOSTDEVD_ORPHANS given: over the policy's */
 	const char *check_policy; /* --check-policy PATH: check it and exit */
 	char *policy_path;        /* --policy: a file or a directory */
+	bool policy_named;        /* by --policy or HOSTDEVD_POLICY: it must exist */
 };
 
 enum options_result {

@@ -13,16 +13,18 @@ struct subscriber {
 
 struct policyctl {
 	char *path;
+	bool required; /* named by the administrator: its absence is an error */
 	struct policy *policy;
 	struct subscriber *subs;
 	size_t n_subs;
 };
 
-struct policyctl *policyctl_new(const char *path)
+struct policyctl *policyctl_new(const char *path, bool required)
 {
 	struct policyctl *pc = xcalloc(1, sizeof(*pc));
 
 	pc->path = xstrdup(path);
+	pc->required = required;
 	return pc;
 }
 
@@ -54,12 +56,22 @@ const char *policyctl_path(const struct policyctl *pc)
 	return pc ? pc->path : NULL;
 }
 
-static struct policy *load(const char *path, struct policy_error *e)
+static struct policy *load(const char *path, bool required, struct policy_error *e)
 {
 	struct stat st;
 	struct policy *p;
 
 	if (stat(path, &st) < 0 && errno == ENOENT) {
+		/* A path someone named and mistyped must not turn into "no
+		 * rules at all" without a word. */
+		if (required) {
+			*e = (struct policy_error){ 0 };
+			snprintf(e->file, sizeof(e->file), "%s", path);
+			snprintf(e->message, sizeof(e->message),
+				 "no such file or directory (the policy was named by --policy or "
+				 "HOSTDEVD_POLICY; leave both out for the built-in default)");
+			return NULL;
+		}
 		log_info("no policy at %s: the built-in default (claims by root, nothing detached)",
 			 path);
 		return policy_default();
@@ -95,7 +107,7 @@ int policyctl_load(struct policyctl *pc, struct policy_error *e)
 		*e = (struct policy_error){ .message = "this daemon has no policy path to read" };
 		return -EINVAL;
 	}
-	p = load(pc->path, e);
+	p = load(pc->path, pc->required, e);
 	if (!p)
 		return -EINVAL;
 	install(pc, p);

@@ -20,8 +20,10 @@ struct policyctl;
 /* Told of every policy installed; nothing may keep it past the next one. */
 typedef void (*policyctl_fn)(const struct policy *p, void *ctx);
 
-/* path: a file or a directory (policy/policy.h); NULL: nothing to read. */
-struct policyctl *policyctl_new(const char *path);
+/* path: a file or a directory (policy/policy.h); NULL: nothing to read.
+ * required: the administrator named the path, so its absence is an error
+ * rather than the built-in default. */
+struct policyctl *policyctl_new(const char *path, bool required);
 void policyctl_free(struct policyctl *pc);
 void policyctl_subscribe(struct policyctl *pc, policyctl_fn fn, void *ctx);
 
@@ -29,7 +31,7 @@ const struct policy *policyctl_policy(const struct policyctl *pc);
 const char *policyctl_path(const struct policyctl *pc);
 
 /* Loads the path and installs it: a path that does not exist is the
- * built-in default (logged).  0, or -EINVAL with *e filled. */
+ * built-in default (logged), unless it was required.  0, or -EINVAL with *e filled. */
 int policyctl_load(struct policyctl *pc, struct policy_error *e);
 
 /* Loads again and installs, logging each held claim (of c, devices in t)

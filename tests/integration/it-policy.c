@@ -158,6 +158,29 @@ static void test_check_policy(void **state)
 	json_object_put(reply);
 }
 
+/* A policy path someone named (--policy, HOSTDEVD_POLICY) and mistyped is
+ * refused, not taken for "no policy": the start stops and says so. */
+static void test_named_policy_missing_stops_the_start(void **state)
+{
+	_cleanup_free_ char *saved = xstrdup(getenv("HOSTDEVD_POLICY"));
+	struct hdproc p;
+	char *log;
+
+	(void)state;
+	setenv("HOSTDEVD_POLICY", "/typo/hostdevd-policy", 1);
+	assert_int_equal(hdproc_start(&p, NULL), -ECHILD);
+	if (saved)
+		setenv("HOSTDEVD_POLICY", saved, 1);
+	else
+		unsetenv("HOSTDEVD_POLICY");
+	assert_true(WIFEXITED(p.status) && WEXITSTATUS(p.status) != 0);
+	log = hdproc_log(&p);
+	assert_non_null(strstr(log, "/typo/hostdevd-policy: no such file or directory (the "
+				    "policy was named by --policy or HOSTDEVD_POLICY"));
+	free(log);
+	hdproc_cleanup(&p);
+}
+
 /* A policy that does not load: the daemon does not start, and says why. */
 static void test_bad_policy_stops_the_start(void **state)
 {
@@ -316,6 +339,7 @@ int main(void)
 		T(test_reload),
 		T(test_sighup),
 		cmocka_unit_test(test_bad_policy_stops_the_start),
+		cmocka_unit_test(test_named_policy_missing_stops_the_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
