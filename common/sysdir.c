@@ -10,6 +10,19 @@
 #include <string.h>
 #include <unistd.h>
 
+static _Atomic unsigned long starvations;
+
+unsigned long sysdir_starvations(void)
+{
+	return starvations;
+}
+
+void sysdir_note_errno(int err)
+{
+	if (err == EMFILE || err == ENFILE || err == ENOMEM)
+		starvations++;
+}
+
 void sysdir_close(struct sysdir *d)
 {
 	for (size_t i = 0; i < d->n_names; i++)
@@ -34,11 +47,14 @@ bool sysdir_open(struct sysdir *d, const char *syspath)
 	memset(d, 0, sizeof(*d));
 	d->syspath = syspath;
 	d->fd = open(syspath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->fd < 0)
+	if (d->fd < 0) {
+		sysdir_note_errno(errno);
 		return false;
+	}
 	lfd = dup(d->fd);
 	dir = lfd >= 0 ? fdopendir(lfd) : NULL;
 	if (!dir) {
+		sysdir_note_errno(errno);
 		if (lfd >= 0)
 			close(lfd);
 		return false;
@@ -82,8 +98,10 @@ bool sysdir_read(const struct sysdir *d, const char *name, char *buf, size_t len
 	if (!sysdir_has(d, name))
 		return false;
 	fd = openat(d->fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
+	if (fd < 0) {
+		sysdir_note_errno(errno);
 		return false;
+	}
 	do
 		n = read(fd, buf, len - 1);
 	while (n < 0 && errno == EINTR);
@@ -133,8 +151,10 @@ bool sysdir_link_name(const struct sysdir *d, const char *name, char *out, size_
 	if (!sysdir_has(d, name))
 		return false;
 	n = readlinkat(d->fd, name, target, sizeof(target) - 1);
-	if (n < 0)
+	if (n < 0) {
+		sysdir_note_errno(errno);
 		return false;
+	}
 	target[n] = '\0';
 	base = strrchr(target, '/');
 	base = base ? base + 1 : target;

@@ -17,6 +17,16 @@ struct sysdir {
 	size_t n_names;
 };
 
+/* How many reads have failed for want of a descriptor or memory (EMFILE,
+ * ENFILE, ENOMEM), in any thread, since start.  Such a failure says
+ * nothing about the device, so a reader compares the count before and
+ * after building a record: a change means "could not read", which must
+ * never be taken for "gone" (or for "this attribute is absent"). */
+unsigned long sysdir_starvations(void);
+/* Counts errno as a starvation when it is one; for readers outside this
+ * file that open sysfs themselves. */
+void sysdir_note_errno(int err);
+
 /* Opens and lists the directory; false when it is gone. */
 bool sysdir_open(struct sysdir *d, const char *syspath);
 void sysdir_close(struct sysdir *d);

@@ -2,6 +2,7 @@
 #include "state/bus.h"
 #include "monitor/record.h"
 #include "common/log.h"
+#include "common/sysdir.h"
 #include "common/util.h"
 
 #include <dirent.h>
@@ -17,6 +18,10 @@
 #define MONITOR_RCVBUF (64 * 1024 * 1024)
 /* Events handled per wake-up, so one burst cannot starve socket clients. */
 #define MONITOR_BATCH 256
+/* Out of descriptors: the first re-read is tried after this, then at
+ * doubling intervals up to the cap, until one reads everything. */
+#define STARVED_RETRY_MIN_MS 50
+#define STARVED_RETRY_MAX_MS 2000
 
 struct monitor {
 	struct event_base *base;
@@ -26,6 +31,8 @@ struct monitor {
 	struct udev *udev;
 	struct udev_monitor *mon;
 	struct event *ev;
+	struct event *retry_ev; /* re-reads sysfs once descriptors return */
+	unsigned retry_ms;      /* 0: not starved */
 	struct monitor_stats stats;
 	void (*resync_cb)(void *ctx);
 	void *resync_ctx;
@@ -53,6 +60,8 @@ static void closedirp(DIR **d)
 		closedir(*d);
 }
 
+static void on_retry(evutil_socket_t fd, short what, void *arg);
+
 struct monitor *monitor_new(struct event_base *base, struct devtable *table,
 			    enum monitor_source source, const struct monitor_hooks *hooks)
 {
@@ -63,6 +72,9 @@ struct monitor *monitor_new(struct event_base *base, struct devtable *table,
 	m->requested = source;
 	if (hooks)
 		m->hooks = *hooks;
+	m->retry_ev = evtimer_new(base, on_retry, m);
+	if (!m->retry_ev)
+		fatal("out of memory");
 	return m;
 }
 
@@ -72,6 +84,8 @@ void monitor_free(struct monitor *m)
 		return;
 	if (m->ev)
 		event_free(m->ev);
+	if (m->retry_ev)
+		event_free(m->retry_ev);
 	if (m->mon)
 		udev_monitor_unref(m->mon);
 	if (m->udev)
@@ -100,12 +114,24 @@ static enum monitor_source pick_source(enum monitor_source requested)
 						      : MONITOR_SOURCE_KERNEL;
 }
 
+static void starved(struct monitor *m, const char *what);
+
 /* Rebuilds the record of the device a uevent concerns and files it. */
 static void apply_device(struct monitor *m, struct udev_device *ud, enum dev_event ev,
 			 const char *detail)
 {
+	unsigned long mark = sysdir_starvations();
 	struct device *rec = record_from_udev(ud);
 
+	if (sysdir_starvations() != mark) {
+		/* Some read failed for want of a descriptor: the record may lack
+		 * what the device has (or the device may look gone).  File
+		 * nothing; the re-read files the truth. */
+		if (rec)
+			device_free(rec);
+		starved(m, udev_device_get_sysname(ud));
+		return;
+	}
 	if (!rec) {
 		/* Gone before we could read it: its remove event follows. */
 		log_dev_debug(udev_device_get_sysname(ud), "%s for a device no longer in sysfs",
@@ -137,10 +163,17 @@ static bool apply_binding(struct monitor *m, struct udev_device *ud, enum dev_ev
 {
 	const char *id = record_id_from_sysname(udev_device_get_sysname(ud));
 	_cleanup_free_ char *driver = NULL, *override = NULL;
+	unsigned long mark = sysdir_starvations();
+	bool read;
 
 	if (!devtable_get(m->table, id))
 		return false;
-	if (!record_read_binding(udev_device_get_syspath(ud), &driver, &override)) {
+	read = record_read_binding(udev_device_get_syspath(ud), &driver, &override);
+	if (sysdir_starvations() != mark) {
+		starved(m, id);
+		return true;
+	}
+	if (!read) {
 		log_dev_debug(id, "%s for a device no longer in sysfs", dev_event_name(ev));
 		return true;
 	}
@@ -194,9 +227,11 @@ static int enumerate_bus(struct monitor *m, enum hd_bus bus, enum dev_event ev)
 
 	snprintf(dir, sizeof(dir), "/sys/bus/%s/devices", b->subsystem);
 	d = opendir(dir);
-	if (!d)
+	if (!d) {
+		sysdir_note_errno(errno);
 		/* A machine without USB has no /sys/bus/usb at all. */
 		return errno == ENOENT ? 0 : -errno;
+	}
 	while ((de = readdir(d))) {
 		char target[PATH_MAX], syspath[PATH_MAX];
 		struct device *rec;
@@ -222,11 +257,16 @@ static int enumerate_bus(struct monitor *m, enum hd_bus bus, enum dev_event ev)
 static int enumerate(struct monitor *m, enum dev_event ev)
 {
 	uint64_t start = now_ns();
+	unsigned long mark = sysdir_starvations();
 	int r = 0;
 
 	devtable_resync_begin(m->table);
 	for (int bus = 0; r == 0 && bus < HD_BUS__COUNT; bus++)
 		r = enumerate_bus(m, (enum hd_bus)bus, ev);
+	/* A device that could not be read for want of a descriptor is not
+	 * gone: such a pass proves nothing about what is missing. */
+	if (r == 0 && sysdir_starvations() != mark)
+		r = -EMFILE;
 	/* A failed listing must not be read as "every device is gone". */
 	if (r < 0) {
 		devtable_resync_abort(m->table);
@@ -237,20 +277,75 @@ static int enumerate(struct monitor *m, enum dev_event ev)
 	return 0;
 }
 
+static int resync(struct monitor *m)
+{
+	int r = enumerate(m, DEV_EVENT_CHANGE);
+
+	if (r < 0)
+		return r;
+	m->stats.resyncs++;
+	if (m->resync_cb)
+		m->resync_cb(m->resync_ctx);
+	return 0;
+}
+
+/* A read failed for want of descriptors or memory, or an event was lost
+ * for that reason: the table may be stale, and a device that appeared may
+ * have an action (policy) waiting on it.  Re-read all of sysfs once
+ * resources return, trying at growing intervals meanwhile; the device
+ * that appeared is then filed (and announced) as an add. */
+static void starved(struct monitor *m, const char *what)
+{
+	struct timeval tv;
+
+	m->stats.starvations++;
+	if (m->retry_ms && evtimer_pending(m->retry_ev, NULL))
+		return;
+	if (!m->retry_ms) {
+		log_warn("%s: cannot read sysfs: out of descriptors or memory; sysfs is read again "
+			 "once they are back",
+			 what ? what : "uevent");
+		m->retry_ms = STARVED_RETRY_MIN_MS;
+	} else if (m->retry_ms < STARVED_RETRY_MAX_MS) {
+		m->retry_ms *= 2;
+		if (m->retry_ms > STARVED_RETRY_MAX_MS)
+			m->retry_ms = STARVED_RETRY_MAX_MS;
+	}
+	tv = (struct timeval){ .tv_sec = m->retry_ms / 1000,
+			       .tv_usec = (m->retry_ms % 1000) * 1000 };
+	evtimer_add(m->retry_ev, &tv);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct monitor *m = arg;
+	int r = resync(m);
+
+	if (r == -EMFILE || r == -ENFILE || r == -ENOMEM) {
+		starved(m, NULL);
+		return;
+	}
+	if (r < 0) {
+		log_error("re-reading sysfs failed: %s", strerror(-r));
+		return;
+	}
+	log_info("descriptors are back: sysfs read again (%zu devices)", devtable_count(m->table));
+	m->retry_ms = 0;
+}
+
 int monitor_resync(struct monitor *m)
 {
 	int r;
 
 	log_warn("re-reading sysfs: uevents were lost");
-	r = enumerate(m, DEV_EVENT_CHANGE);
-	if (r < 0) {
-		log_error("resync failed: %s", strerror(-r));
+	r = resync(m);
+	if (r == -EMFILE || r == -ENFILE || r == -ENOMEM) {
+		starved(m, NULL);
 		return r;
 	}
-	m->stats.resyncs++;
-	if (m->resync_cb)
-		m->resync_cb(m->resync_ctx);
-	return 0;
+	if (r < 0)
+		log_error("resync failed: %s", strerror(-r));
+	return r;
 }
 
 static struct udev_device *receive(struct monitor *m)
@@ -280,6 +375,11 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 				return;
 			if (errno == EINTR)
 				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+				/* The event is lost, not merely unread. */
+				starved(m, NULL);
+				return;
+			}
 			log_debug("uevent receive: %s", strerror(errno));
 			continue;
 		}

@@ -43,6 +43,8 @@ struct monitor_stats {
 	uint64_t events_applied;    /* of those, the ones that concerned our buses */
 	uint64_t overflows;         /* ENOBUFS seen */
 	uint64_t resyncs;           /* full re-reads of sysfs */
+	uint64_t starvations;       /* reads or events that failed for want of descriptors
+				     * or memory (each leads to a re-read) */
 	uint64_t enumerate_ns;      /* how long the last enumeration took */
 };
 

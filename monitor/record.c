@@ -4,6 +4,7 @@
 #include "common/util.h"
 #include "state/bus.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <libudev.h>
 #include <stdio.h>
@@ -67,8 +68,10 @@ bool record_read_binding(const char *syspath, char **driver, char **driver_overr
 	*driver = *driver_override = NULL;
 	/* Two reads: no directory listing, so look the files up directly. */
 	d.fd = open(syspath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d.fd < 0)
+	if (d.fd < 0) {
+		sysdir_note_errno(errno);
 		return false;
+	}
 	*driver = sysdir_driver(&d, NULL);
 	if (sysdir_read(&d, "driver_override", buf, sizeof(buf)) && buf[0] &&
 	    !streq(buf, "(null)"))

@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <libudev.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +32,10 @@ struct fixture {
 	struct heard heard[MAX_HEARD];
 	size_t n_heard;
 	int overflows_to_inject;
+	bool starve_after_receive; /* use up every descriptor once an event is in */
+	int *hoard;                /* the descriptors used up */
+	size_t n_hoard;
+	struct rlimit saved_nofile;
 	int resync_callbacks;
 	void (*during_startup)(struct fixture *f);
 };
@@ -46,16 +52,49 @@ static void on_event(enum dev_event ev, const struct device *dev, const char *de
 	snprintf(h->detail, sizeof(h->detail), "%s", detail ? detail : "");
 }
 
+/* Uses up the process's descriptors, as a flood of connections would the
+ * daemon's; a lower soft limit keeps the count small. */
+static void hoard_descriptors(struct fixture *f)
+{
+	struct rlimit rl;
+	int fd;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &f->saved_nofile), 0);
+	rl = f->saved_nofile;
+	rl.rlim_cur = 1024;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	f->hoard = xcalloc(1024, sizeof(*f->hoard));
+	while ((fd = dup(2)) >= 0)
+		f->hoard[f->n_hoard++] = fd;
+	assert_int_equal(errno, EMFILE);
+}
+
+static void release_descriptors(struct fixture *f)
+{
+	for (size_t i = 0; i < f->n_hoard; i++)
+		close(f->hoard[i]);
+	free(f->hoard);
+	f->hoard = NULL;
+	f->n_hoard = 0;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &f->saved_nofile), 0);
+}
+
 static struct udev_device *hook_receive(struct udev_monitor *mon, void *ctx)
 {
 	struct fixture *f = ctx;
+	struct udev_device *ud;
 
 	if (f->overflows_to_inject > 0) {
 		f->overflows_to_inject--;
 		errno = ENOBUFS;
 		return NULL;
 	}
-	return udev_monitor_receive_device(mon);
+	ud = udev_monitor_receive_device(mon);
+	if (ud && f->starve_after_receive) {
+		f->starve_after_receive = false;
+		hoard_descriptors(f);
+	}
+	return ud;
 }
 
 static void hook_after_enumerate(void *ctx)
@@ -93,6 +132,8 @@ static int teardown(void **state)
 	/* A failed setup leaves no fixture. */
 	if (!f)
 		return 0;
+	if (f->hoard)
+		release_descriptors(f);
 	monitor_free(f->mon);
 	devtable_free(f->table);
 	event_base_free(f->base);
@@ -305,6 +346,51 @@ static void test_overflow_leads_to_resync(void **state)
 	assert_null(devtable_get(f->table, "1-2.1")->usb.ifaces[0].driver);
 }
 
+static bool starved_twice(struct fixture *f)
+{
+	struct monitor_stats st;
+
+	monitor_get_stats(f->mon, &st);
+	return st.starvations >= 2;
+}
+
+static bool stick_filed(struct fixture *f)
+{
+	return devtable_get(f->table, "1-2.4") != NULL;
+}
+
+/* A device plugged while the daemon has no descriptor left (a flood of
+ * connections): its record cannot be read.  That is not "gone": the
+ * monitor re-reads sysfs once descriptors are back, the device is filed
+ * and announced as an add (what a policy acts on), and a re-read that is
+ * itself starved removes nothing. */
+static void test_out_of_descriptors_is_not_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct monitor_stats st;
+
+	start(f, MONITOR_SOURCE_UDEV);
+	tb_set_muted(f->tb, true);
+	tb_plug(f->tb, "1-2.4");
+	tb_set_muted(f->tb, false);
+	f->n_heard = 0;
+	f->starve_after_receive = true;
+	tb_uevent(f->tb, "1-2.4", "add");
+	/* The event's read fails, and so does the first re-read. */
+	run_until(f, starved_twice, "two reads failing for want of descriptors");
+	assert_null(devtable_get(f->table, "1-2.4"));
+	assert_int_equal(devtable_count(f->table), 26);
+	assert_int_equal(f->n_heard, 0);
+	release_descriptors(f);
+	run_until(f, stick_filed, "1-2.4 filed once descriptors are back");
+	assert_true(heard(f, DEV_EVENT_ADD, "1-2.4", NULL));
+	assert_int_equal(f->n_heard, 1);
+	monitor_get_stats(f->mon, &st);
+	assert_int_equal(st.resyncs, 1);
+	assert_int_equal(f->resync_callbacks, 1);
+	assert_table_is_truth(f);
+}
+
 /* Without udevd the monitor listens to the kernel's own events. */
 static bool vf_unbound(struct fixture *f)
 {
@@ -337,6 +423,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_during_enumeration_are_not_lost, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_overflow_leads_to_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_descriptors_is_not_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_source, setup, teardown),
 	};
 
