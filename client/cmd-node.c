@@ -1,8 +1,11 @@
 /* detach, reattach, reset: one PCI function, moved between its host driver
- * and a stub, or reset.  Each waits for the kernel (CMD_WAITS_DEVICE). */
+ * and a stub, or reset; repair: a device in `error` put back.  Each waits
+ * for the kernel (CMD_WAITS_DEVICE). */
 #include "client/cmd.h"
 #include "client/format.h"
+#include "common/jsonget.h"
 #include "common/stub.h"
+#include "common/util.h"
 
 int check_stub(const char *arg)
 {
@@ -54,6 +57,48 @@ const struct cmd_entry cmd_reattach_entry = {
 	.member_type = json_type_object,
 	.build = add_device_param,
 	.render = format_reattach_result,
+};
+
+/* What Repair did, in words (the outcome words are the schema's). */
+static void format_repair_result(FILE *out, json_object *reply)
+{
+	json_object *device = json_get_obj(reply, "device");
+	const char *id = json_get_str(device, "id"), *state = json_get_str(device, "state");
+	const char *driver = json_get_str(reply, "driver"), *outcome = json_get_str(reply, "outcome");
+	static const struct {
+		const char *outcome, *text;
+	} words[] = {
+		{ "host", "on its host driver already, nothing written" },
+		{ "pool", "on its stub in the detached pool already, nothing written" },
+		{ "rebound", "bound to its stub again, back in the detached pool" },
+		{ "original", "reattached to its original driver" },
+		{ "native", "reattached to the driver the kernel chose (none was recorded)" },
+		{ "unbound", "probed, but no driver took it" },
+	};
+	const char *text = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+		if (streq(outcome, words[i].outcome))
+			text = words[i].text;
+	fprintf(out, "%s: repaired, now %s on %s: %s\n", id ? id : "?", state ? state : "?",
+		driver ? driver : "no driver", text ? text : outcome ? outcome : "?");
+}
+
+const struct cmd_entry cmd_repair_entry = {
+	.name = "repair",
+	.usage = "DEVICE",
+	.text = "Put a device in state error back, once what made its\n"
+		"operation fail is cleared: hostdevd reads the kernel's\n"
+		"view again and returns it to its host driver, or to the\n"
+		"detached pool if it came from there.\n",
+	.args = { .min = 1, .max = 1, .name = "DEVICE",
+		  .hint = "a PCI address such as 0000:03:00.0, or a USB device" },
+	.flags = CMD_WAITS_DEVICE,
+	.method = "io.hostdevd.Repair",
+	.member = "device",
+	.member_type = json_type_object,
+	.build = add_device_param,
+	.render = format_repair_result,
 };
 
 static const struct cmd_option reset_options[] = {

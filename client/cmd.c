@@ -21,6 +21,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_detach_entry,
 	&cmd_reattach_entry,
 	&cmd_reset_entry,
+	&cmd_repair_entry,
 	&cmd_claim_entry,
 	&cmd_release_entry,
 	&cmd_claims_entry,

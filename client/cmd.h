@@ -142,7 +142,8 @@ extern const struct cmd_option cmd_common_options[];
 
 extern const struct cmd_entry cmd_list_entry, cmd_show_entry, cmd_status_entry;
 extern const struct cmd_entry cmd_watch_entry;
-extern const struct cmd_entry cmd_detach_entry, cmd_reattach_entry, cmd_reset_entry;
+extern const struct cmd_entry cmd_detach_entry, cmd_reattach_entry, cmd_reset_entry,
+	cmd_repair_entry;
 extern const struct cmd_entry cmd_claim_entry, cmd_release_entry, cmd_claims_entry;
 extern const struct cmd_entry cmd_policy_explain_entry, cmd_policy_check_entry,
 	cmd_policy_reload_entry;

@@ -75,6 +75,11 @@ static const struct hd_errdef defs[HDE__COUNT] = {
 				    "hostdevd could not save its state, so the %v of %1 did not "
 				    "happen: %2",
 				    errtext_state_unavailable },
+	[HDE_NO_IOMMU] = { IFACE "NoIommu", { HDP_DEVICE, HDP_DRIVER }, ENXIO, { "device", "driver" },
+			   "%1 has no IOMMU group, so %2 cannot take it: the IOMMU is off; turn it "
+			   "on with intel_iommu=on or amd_iommu=on (and iommu=pt) on the kernel "
+			   "command line and reboot",
+			   errtext_no_iommu },
 	[HDE_INTERFACE_NOT_FOUND] = { SERVICE "InterfaceNotFound", { HDP_INTERFACE }, EOPNOTSUPP,
 				      { "interface" }, "hostdevd does not serve the interface %1",
 				      errtext_interface_not_found },

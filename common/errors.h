@@ -34,6 +34,7 @@ enum hd_errcode {
 	HDE_PERMISSION_DENIED,
 	HDE_POLICY_INVALID,
 	HDE_STATE_UNAVAILABLE,
+	HDE_NO_IOMMU,
 	/* org.varlink.service */
 	HDE_INTERFACE_NOT_FOUND,
 	HDE_METHOD_NOT_FOUND,
@@ -115,7 +116,7 @@ struct hd_err {
 	const char *operation;   /* DeviceBusy: "Detach", "Claim"... */
 	const char *state;       /* InvalidDeviceState */
 	char reason[512];        /* HostCritical, PolicyRefused, PermissionDenied, InvalidRequest */
-	const char *driver, *domain; /* DeviceInUse: who holds it */
+	const char *driver, *domain; /* DeviceInUse: who holds it; NoIommu: the stub */
 	int group;               /* GroupNotViable */
 	char *const *members;    /* GroupNotViable, AmbiguousDevice: NULL-terminated */
 	const char *action;      /* PolicyRefused */

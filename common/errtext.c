@@ -63,6 +63,8 @@ static const struct operation {
 	{ "io.hostdevd.Claim", "claim", "claim",
 	  "host or detached (an unmanaged claim: detached)" },
 	{ "io.hostdevd.Release", "release", "release", "claimed" },
+	{ "io.hostdevd.Repair", "repair", "detach",
+	  "error, host or detached, with no operation or claim on it" },
 	/* No state needed: Reset never answers InvalidDeviceState. */
 	{ "io.hostdevd.Reset", "reset", "reset", NULL },
 };
@@ -173,7 +175,7 @@ static const char *state_advice(const char *method, const char *state)
 		{ NULL, "refused", "hostdevd's policy keeps it with the host" },
 		{ NULL, "error",
 		  "an earlier operation failed or is stuck in the kernel; hostdevd's log says "
-		  "which" },
+		  "which; once the fault is cleared, 'hostdevctl repair DEVICE' puts it back" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(advice); i++)
@@ -318,6 +320,18 @@ char *errtext_state_unavailable(const char *method, json_object *p)
 			 "in or make writable its state directory (--state-dir) and try again",
 			 op ? op->verb : "act on", json_param_text(p, "device"),
 			 json_param_text(p, "message"));
+}
+
+char *errtext_no_iommu(const char *method, json_object *p)
+{
+	const struct operation *op = find_operation(method);
+
+	return xasprintf("cannot %s %s: it has no IOMMU group, because the IOMMU is off, and %s "
+			 "needs one; turn the IOMMU on with intel_iommu=on (Intel) or amd_iommu=on "
+			 "(AMD), and iommu=pt, on the kernel command line and reboot (or use "
+			 "--driver pci-stub, which needs none)",
+			 op ? op->verb : "move", json_param_text(p, "device"),
+			 json_param_text(p, "driver"));
 }
 
 char *errtext_not_claimed(const char *method, json_object *p)

@@ -1,4 +1,5 @@
-/* Node operations (like virsh nodedev-*): Detach, Reattach and Reset. */
+/* Node operations (like virsh nodedev-*): Detach, Reattach and Reset, and
+ * Repair, the way out of `error`. */
 #include "daemon/methods.h"
 #include "common/jsonbuf.h"
 #include "common/util.h"
@@ -29,7 +30,7 @@ static void detach_reply(struct methods_ctx *ctx, struct jsonbuf *out,
 
 	JSONBUF_LIT(&b, "{\"device\":");
 	devjson_append_device(&b, ctx->devices, ctx->claims, dev);
-	if (r->kind == DETACH_KIND_REATTACH) {
+	if (r->kind == DETACH_KIND_REATTACH || r->kind == DETACH_KIND_REPAIR) {
 		JSONBUF_LIT(&b, ",\"driver\":");
 		if (r->driver)
 			jsonbuf_string(&b, r->driver);
@@ -154,6 +155,20 @@ static void method_reattach(struct methods_ctx *ctx, struct server_call *call,
 		reattach_start(ctx->detach, dev->id, on_detach_done, detach_call_new(ctx, call));
 }
 
+/* The administrator's way out of `error` once the fault is cleared (the
+ * detach permission: it moves drivers as Detach and Reattach do).  A
+ * claimed device stays its owner's, as for Reattach. */
+static void method_repair(struct methods_ctx *ctx, struct server_call *call, json_object *params)
+{
+	const char *sel = NULL;
+	struct device *dev;
+
+	vl_param_string(params, "device", &sel);
+	dev = methods_resolve(ctx, call, sel, "device");
+	if (dev && !refuse_claimed(ctx, call, dev->id))
+		repair_start(ctx->detach, dev->id, on_detach_done, detach_call_new(ctx, call));
+}
+
 /* ---- Reset ------------------------------------------------------------ */
 
 static void on_reset_done(const struct detach_result *r, void *arg)
@@ -235,5 +250,6 @@ const struct method_def node_methods[] = {
 	{ "io.hostdevd.Detach", method_detach, PERM_DETACH, 0, detach_params },
 	{ "io.hostdevd.Reattach", method_reattach, PERM_DETACH, 0, device_params },
 	{ "io.hostdevd.Reset", method_reset, PERM_RESET, 0, reset_params },
+	{ "io.hostdevd.Repair", method_repair, PERM_DETACH, 0, device_params },
 	{ NULL },
 };

@@ -45,13 +45,16 @@ struct event_base;
  * filled; `read_driver` too: it stores the bound driver's name (malloc'd,
  * NULL when unbound) and returns false when the device is gone.
  * `driver_present` runs on the loop: /sys/bus/SUBSYSTEM/drivers/NAME
- * exists. */
+ * exists.  `unsafe_noiommu` runs on the loop too: vfio's
+ * enable_unsafe_noiommu_mode reads Y, so vfio-pci takes a device that has
+ * no IOMMU group (NULL: never). */
 struct detach_ops {
 	int (*write)(void *ctx, const char *step, const char *path, const char *value,
 		     struct op_error *err);
 	int (*module_load)(void *ctx, const char *name, struct op_error *err);
 	bool (*read_driver)(void *ctx, const char *id, char **driver);
 	bool (*driver_present)(void *ctx, const char *subsystem, const char *driver);
+	bool (*unsafe_noiommu)(void *ctx);
 	void *ctx;
 };
 
@@ -73,6 +76,7 @@ enum detach_kind {
 	DETACH_KIND_USB_UNBIND, /* a USB claim's interface drivers, unbound */
 	DETACH_KIND_USB_BIND,   /* ... and bound again */
 	DETACH_KIND_USB_AUTHORIZE, /* a USB device's `authorized` written */
+	DETACH_KIND_REPAIR,     /* a device put back where it belongs */
 };
 
 /* What an operation came to.  Strings are valid during the callback only. */
@@ -80,15 +84,19 @@ struct detach_result {
 	enum detach_kind kind;
 	const char *device;
 	/* HDE_OK, or why not: DeviceNotFound, DeviceBusy (operation),
-	 * HostCritical (reason), InvalidDeviceState (state), OperationFailed
-	 * (failure), Timeout (failure.step, seconds). */
+	 * HostCritical (reason), InvalidDeviceState (state), NoIommu (driver:
+	 * the stub), OperationFailed (failure), Timeout (failure.step,
+	 * seconds). */
 	struct hd_err err;
 	const char *driver;      /* OK: the driver bound now, NULL when none */
 	/* OK: "bound" (detach), "already" (was on the stub: nothing written);
 	 * reattach: "original" (the recorded driver is back), "native" (no
 	 * driver recorded, a non-stub one bound), "unbound" (no driver took it);
 	 * USB: "unbound" / "bound" (every interface named), "deauthorized" /
-	 * "authorized"; Reset: "reset". */
+	 * "authorized"; Reset: "reset"; Repair: "host" or "pool" (where the
+	 * kernel had it already: nothing written), "original", "native" or
+	 * "unbound" (reattached, as above), "rebound" (back on its stub in
+	 * the pool). */
 	const char *outcome;
 	char *const *methods; /* Reset OK: the methods the kernel has enabled */
 };
@@ -105,7 +113,10 @@ void detach_engine_free(struct detach_engine *e);
 
 /* Starts an operation on the device with canonical id `id`; `done` runs
  * exactly once, on the loop, possibly before these return (refusals and
- * "already on the stub"). */
+ * "already on the stub").  A PCI function with no IOMMU group (the IOMMU
+ * is off) is refused NoIommu, before anything is written, when the stub
+ * needs one: vfio-pci, unless vfio's unsafe no-IOMMU mode is on (pci-stub
+ * and xen-pciback need none). */
 void detach_start(struct detach_engine *e, const char *id, const char *stub, detach_done_fn done,
 		  void *ctx);
 /* The same, for a caller that has applied the host-critical rules itself
@@ -113,7 +124,24 @@ void detach_start(struct detach_engine *e, const char *id, const char *stub, det
  * lift the rules for one address): the scan is not repeated. */
 void detach_start_checked(struct detach_engine *e, const char *id, const char *stub,
 			  detach_done_fn done, void *ctx);
+/* Reattach takes a device in the detached pool, or a PCI function in
+ * `host` with no driver (left unbound by a crash or a failure): it is
+ * probed, and whichever host driver the kernel binds takes it (outcome
+ * "native", or "unbound" when none does). */
 void reattach_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx);
+/* Repair (an administrator's way out of `error`): the driver link is read
+ * again and the device put back where its failed operation started.  On a
+ * host driver: `host`, nothing written.  On a stub: `detached` (the pool)
+ * if it came from the pool (or is in it), else reattached to its recorded
+ * original driver (or the kernel's choice).  With no driver: bound to its
+ * stub again (driver_override, drivers_probe) if it came from the pool,
+ * else probed for its host driver.  A USB device (interfaces are bound by
+ * the kernel or a release) is set to `host` as it is.  Refuses what
+ * Reattach refuses (not found, busy) and a device in detaching, releasing
+ * or claimed (InvalidDeviceState).  The moves are Detach's and Reattach's
+ * sequences, with their rollback: a failure leaves the device in `error`
+ * again. */
+void repair_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx);
 /* Writes "1" to the function's `reset` (one step, with the step timeout;
  * nothing to roll back, the binding and state are left as they are).
  * Refuses what Detach refuses (not found, busy, not PCI, host-critical) and a
@@ -155,7 +183,9 @@ const char *detach_host_critical(struct detach_engine *e, const struct device *d
 				 size_t size);
 
 /* Feed of the device table's events: a bind may be the confirmation an
- * operation waits for; a remove ends one.  detach_engine_listener is the
+ * operation waits for; a remove ends one; a bind of a PCI function in
+ * `error` that no operation holds says where it is now (host driver ->
+ * `host`, stub -> `detached`).  detach_engine_listener is the
  * same as a devtable subscriber (ctx: the engine). */
 void detach_engine_device_event(struct detach_engine *e, enum dev_event ev,
 				const struct device *dev);

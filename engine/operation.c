@@ -43,6 +43,7 @@ static const struct {
 	[DETACH_KIND_USB_UNBIND] = { "UnbindInterfaces", HD_BUS_USB, "reattach" },
 	[DETACH_KIND_USB_BIND] = { "BindInterfaces", HD_BUS_USB, "reattach" },
 	[DETACH_KIND_USB_AUTHORIZE] = { "Authorize", HD_BUS_USB, "reattach" },
+	[DETACH_KIND_REPAIR] = { "Repair", HD_BUS_PCI, "reattach" },
 };
 
 const char *detach_kind_name(enum detach_kind kind)
@@ -101,6 +102,21 @@ static bool sysfs_ops_driver_present(void *ctx, const char *subsystem, const cha
 	return access(path, F_OK) == 0;
 }
 
+/* One small attribute, read where umockdev's redirection of /sys reaches
+ * (a testbed decides it). */
+static bool sysfs_ops_unsafe_noiommu(void *ctx)
+{
+	char buf[8] = "";
+	FILE *f = fopen("/sys/module/vfio/parameters/enable_unsafe_noiommu_mode", "re");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return buf[0] == 'Y' || buf[0] == 'y' || buf[0] == '1';
+}
+
 const struct detach_ops *detach_sysfs_ops(void)
 {
 	static const struct detach_ops ops = {
@@ -108,6 +124,7 @@ const struct detach_ops *detach_sysfs_ops(void)
 		.module_load = sysfs_ops_module_load,
 		.read_driver = sysfs_ops_read_driver,
 		.driver_present = sysfs_ops_driver_present,
+		.unsafe_noiommu = sysfs_ops_unsafe_noiommu,
 	};
 
 	return &ops;
@@ -158,8 +175,15 @@ struct op *op_find(const struct detach_engine *e, const char *id)
 	return NULL;
 }
 
+/* Entering `error`, the device keeps where the operation started from:
+ * Repair and a later bind take it back there (a repair that fails keeps
+ * the first one's). */
 void op_move(struct op *op, struct device *dev, enum dev_state to, const char *why)
 {
+	if (to == DEV_ERROR && dev->state != DEV_ERROR)
+		dev->error_home = op->from_state == DEV_DETACHED || op->from_state == DEV_CLAIMED
+					  ? DEV_DETACHED
+					  : DEV_HOST;
 	devtable_set_state(op->e->devices, dev, to, why);
 }
 
@@ -418,6 +442,8 @@ void detach_engine_device_event(struct detach_engine *e, enum dev_event ev,
 	 * its own read of the link decides. */
 	if (op && op->phase == PH_CONFIRM)
 		pci_op_device_event(op, ev, dev);
+	else if (!op && ev == DEV_EVENT_BIND && dev->state == DEV_ERROR)
+		pci_error_rebound(e, devtable_get(e->devices, dev->id));
 }
 
 void detach_engine_listener(enum dev_event ev, const struct device *dev, const char *detail,

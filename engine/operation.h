@@ -154,3 +154,7 @@ void op_single_write(struct op *op, enum op_phase phase, const char *path, const
 
 /* The per-bus halves (engine/pci.c, engine/usb.c). */
 void pci_op_device_event(struct op *op, enum dev_event ev, const struct device *dev);
+/* A bind of a device in `error` with no operation on it: the kernel says
+ * where it is now (PCI only: a USB device's interfaces say nothing of the
+ * whole). */
+void pci_error_rebound(struct detach_engine *e, struct device *dev);

@@ -90,7 +90,8 @@ static void rollback_finish(struct op *op)
 	}
 	devtable_update_binding(e->devices, op->id, op->rb.driver, op->from_override,
 				op->rb.driver ? DEV_EVENT_BIND : DEV_EVENT_UNBIND);
-	if (ok && op->kind == DETACH_KIND_DETACH)
+	/* A repair's rebind to the stub keeps the pool's record. */
+	if (ok && op->kind == DETACH_KIND_DETACH && op->from_state == DEV_HOST)
 		str_replace(&dev->original_driver, NULL);
 	op_move(op, dev, ok ? op->from_state : DEV_ERROR, ok ? "rolled back" : "rollback failed");
 	if (!ok && op->rb.failed)
@@ -327,6 +328,29 @@ static struct op *pci_op_new(struct detach_engine *e, enum detach_kind kind, str
 	return op;
 }
 
+/* vfio-pci takes a function only through its IOMMU group (unless vfio's
+ * unsafe no-IOMMU mode makes one up); without a group the probe fails
+ * after the host driver is gone.  Said before anything is written, with
+ * how to turn the IOMMU on.  Answers and returns true when refused. */
+static bool refuse_no_iommu(struct detach_engine *e, const struct device *dev, const char *stub,
+			    detach_done_fn done, void *ctx)
+{
+	const struct detach_ops *ops = &e->ops;
+	struct hd_err err;
+
+	if (!streq(stub, "vfio-pci") || device_iommu_group(dev) != HD_NO_GROUP)
+		return false;
+	if (ops->unsafe_noiommu && ops->unsafe_noiommu(ops->ctx)) {
+		log_dev_warn(dev->id, "no IOMMU group: vfio's unsafe no-IOMMU mode is on, so "
+				      "vfio-pci may take it without isolation");
+		return false;
+	}
+	err_set(&err, HDE_NO_IOMMU, dev->id);
+	err.driver = stub;
+	op_answer_now(DETACH_KIND_DETACH, dev->id, &err, done, ctx);
+	return true;
+}
+
 static void start_detach(struct detach_engine *e, const char *id, const char *stub,
 			 bool check_critical, detach_done_fn done, void *ctx)
 {
@@ -354,6 +378,8 @@ static void start_detach(struct detach_engine *e, const char *id, const char *st
 		op_answer_now(DETACH_KIND_DETACH, id, &err, done, ctx);
 		return;
 	}
+	if (refuse_no_iommu(e, dev, stub, done, ctx))
+		return;
 	op = pci_op_new(e, DETACH_KIND_DETACH, dev, done, ctx);
 	op->stub = xstrdup(stub);
 	str_replace(&dev->original_driver, dev->driver);
@@ -374,27 +400,177 @@ void detach_start_checked(struct detach_engine *e, const char *id, const char *s
 	start_detach(e, id, stub, false, done, ctx);
 }
 
+/* Reattach's sequence from where dev is: `releasing` while it runs when
+ * it leaves the pool (move), else the state stays until it succeeds. */
+static void start_reattach_op(struct detach_engine *e, struct device *dev, bool move,
+			      detach_done_fn done, void *ctx)
+{
+	struct op *op = pci_op_new(e, DETACH_KIND_REATTACH, dev, done, ctx);
+
+	op->stub = xstrdup(dev->driver);
+	op->target = xstrdup(dev->original_driver);
+	if (move)
+		op_move(op, dev, DEV_RELEASING, "reattach");
+	op_next(op);
+}
+
 void reattach_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx)
 {
 	struct device *dev = devtable_get(e->devices, id);
 	struct hd_err err;
-	struct op *op;
 
 	if (op_refuse_common(e, DETACH_KIND_REATTACH, id, dev, done, ctx))
 		return;
+	/* In `host` with no driver (a crash or a failure left it unbound):
+	 * nothing holds it, so it is only probed, and stays `host`. */
+	if (dev->state == DEV_HOST && !dev->driver) {
+		log_dev_info(id, "in host with no driver: probing for %s",
+			     dev->original_driver ? dev->original_driver : "its host driver");
+		start_reattach_op(e, dev, false, done, ctx);
+		return;
+	}
 	if (dev->state != DEV_DETACHED) {
 		err_set(&err, HDE_INVALID_DEVICE_STATE, id);
 		err.state = dev_state_name(dev->state);
 		op_answer_now(DETACH_KIND_REATTACH, id, &err, done, ctx);
 		return;
 	}
-	op = pci_op_new(e, DETACH_KIND_REATTACH, dev, done, ctx);
-	op->stub = xstrdup(dev->driver);
-	op->target = xstrdup(dev->original_driver);
 	log_dev_info(id, "reattaching from %s to %s", dev->driver ? dev->driver : "no driver",
-		     op->target ? op->target : "whichever host driver wants it");
-	op_move(op, dev, DEV_RELEASING, "reattach");
-	op_next(op);
+		     dev->original_driver ? dev->original_driver : "whichever host driver wants it");
+	start_reattach_op(e, dev, true, done, ctx);
+}
+
+/* ---- Repair ------------------------------------------------------------- */
+
+struct repair {
+	detach_done_fn done;
+	void *ctx;
+};
+
+/* The move Repair ran answers as Repair. */
+static void on_repair_moved(const struct detach_result *r, void *arg)
+{
+	struct repair rp = *(struct repair *)arg;
+	struct detach_result out = *r;
+
+	free(arg);
+	out.kind = DETACH_KIND_REPAIR;
+	if (r->err.code == HDE_OK && r->kind == DETACH_KIND_DETACH)
+		out.outcome = "rebound";
+	rp.done(&out, rp.ctx);
+}
+
+static struct repair *repair_new(detach_done_fn done, void *ctx)
+{
+	struct repair *rp = xcalloc(1, sizeof(*rp));
+
+	rp->done = done;
+	rp->ctx = ctx;
+	return rp;
+}
+
+static void repair_answer(const struct device *dev, const char *outcome, detach_done_fn done,
+			  void *ctx)
+{
+	struct detach_result r = { .kind = DETACH_KIND_REPAIR, .device = dev->id,
+				   .driver = dev->driver, .outcome = outcome };
+
+	log_dev_info(dev->id, "Repair done: %s (driver %s)", outcome,
+		     dev->driver ? dev->driver : "none");
+	done(&r, ctx);
+}
+
+/* Where the device belongs when Repair finds it: the pool if it is in it
+ * or its failed operation started there. */
+static bool repair_to_pool(const struct device *dev)
+{
+	return dev->state == DEV_DETACHED ||
+	       (dev->state == DEV_ERROR && dev->error_home == DEV_DETACHED);
+}
+
+/* The stub to bind a pool device to again: the one its override names,
+ * else the default. */
+static const char *repair_stub(const struct device *dev)
+{
+	return stub_is_target(dev->pci.driver_override) ? dev->pci.driver_override : STUB_DEFAULT;
+}
+
+/* The kernel's view, read again: the record follows the driver link. */
+static bool repair_read(struct detach_engine *e, struct device *dev)
+{
+	const struct detach_ops *ops = &e->ops;
+	_cleanup_free_ char *driver = NULL;
+
+	if (!ops->read_driver(ops->ctx, dev->id, &driver))
+		return false;
+	devtable_update_binding(e->devices, dev->id, driver, dev->pci.driver_override,
+				driver ? DEV_EVENT_BIND : DEV_EVENT_UNBIND);
+	return true;
+}
+
+static void repair_pci(struct detach_engine *e, struct device *dev, detach_done_fn done,
+		       void *ctx)
+{
+	bool pool = repair_to_pool(dev);
+	struct op *op;
+
+	if (dev->driver && !driver_is_stub(dev->driver)) {
+		str_replace(&dev->original_driver, NULL);
+		devtable_set_state(e->devices, dev, DEV_HOST, "repair: on its host driver");
+		repair_answer(dev, "host", done, ctx);
+	} else if (dev->driver && pool) {
+		devtable_set_state(e->devices, dev, DEV_DETACHED, "repair: on its stub");
+		repair_answer(dev, "pool", done, ctx);
+	} else if (pool) {
+		log_dev_info(dev->id, "repair: unbound, from the pool: binding it to %s again",
+			     repair_stub(dev));
+		op = pci_op_new(e, DETACH_KIND_DETACH, dev, on_repair_moved, repair_new(done, ctx));
+		op->stub = xstrdup(repair_stub(dev));
+		op_next(op);
+	} else {
+		log_dev_info(dev->id, "repair: on %s: back to %s", dev->driver ? dev->driver : "no driver",
+			     dev->original_driver ? dev->original_driver : "its host driver");
+		start_reattach_op(e, dev, false, on_repair_moved, repair_new(done, ctx));
+	}
+}
+
+void repair_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx)
+{
+	struct device *dev = devtable_get(e->devices, id);
+	struct hd_err err;
+
+	if (dev && dev->bus != HD_BUS_PCI && !op_find(e, id) &&
+	    (dev->state == DEV_ERROR || dev->state == DEV_HOST)) {
+		/* USB: the kernel binds interfaces itself; nothing to move. */
+		devtable_set_state(e->devices, dev, DEV_HOST, "repair");
+		repair_answer(dev, "host", done, ctx);
+		return;
+	}
+	if (op_refuse_common(e, DETACH_KIND_REPAIR, id, dev, done, ctx))
+		return;
+	if (dev->state != DEV_ERROR && dev->state != DEV_HOST && dev->state != DEV_DETACHED) {
+		err_set(&err, HDE_INVALID_DEVICE_STATE, id);
+		err.state = dev_state_name(dev->state);
+		op_answer_now(DETACH_KIND_REPAIR, id, &err, done, ctx);
+		return;
+	}
+	if (!repair_read(e, dev)) {
+		err_set(&err, HDE_DEVICE_NOT_FOUND, id);
+		op_answer_now(DETACH_KIND_REPAIR, id, &err, done, ctx);
+		return;
+	}
+	repair_pci(e, dev, done, ctx);
+}
+
+void pci_error_rebound(struct detach_engine *e, struct device *dev)
+{
+	if (!dev || !bus_of(dev)->stub_drivers || !dev->driver)
+		return;
+	if (!driver_is_stub(dev->driver))
+		str_replace(&dev->original_driver, NULL);
+	log_dev_info(dev->id, "bound to %s while in error: %s now", dev->driver,
+		     driver_is_stub(dev->driver) ? "detached" : "host");
+	devtable_set_state(e->devices, dev, device_observed_state(dev), "bound while in error");
 }
 
 /* ---- after a crash ------------------------------------------------------ */

@@ -144,8 +144,11 @@ int restore_state(const struct restore_config *cfg)
 	char err[512];
 	int r = persist_read(cfg->persist, &body, err, sizeof(err));
 
+	/* A first start is every boot (the file lives under /run): exactly
+	 * when vfio-pci.ids or driverctl have put devices on a stub. */
 	if (r == -ENOENT) {
 		log_info("no state at %s: a first start", persist_path(cfg->persist));
+		report_orphans(cfg);
 		return persist_save(cfg->persist, err, sizeof(err));
 	}
 	if (r < 0) {

@@ -6,7 +6,8 @@
  * a claim never acknowledged is rolled back and a release under way is
  * completed (what its bus has to undo, engine/bus.h); the pool's original
  * drivers are restored; a device on a stub with no record (an orphan) is
- * reported, or reattached when asked.  Every decision is logged. */
+ * reported, or reattached when asked, on a first start (no document) too.
+ * Every decision is logged. */
 #pragma once
 
 #include "engine/detach.h"

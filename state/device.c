@@ -17,7 +17,10 @@ static const char *const state_names[DEV_STATE__COUNT] = {
 /* Which transitions the state machine allows: allowed[from] is a bit mask of
  * destination states.  host <-> detached also happen without hostdevd (an
  * administrator or another tool rebinding a driver), so observation may move
- * between them directly.  A device that is gone has no record (a claim on
+ * between them directly.  `error` is left for host or detached when
+ * Repair or a bind uevent finds where the device is (an operation Repair
+ * runs to get it there keeps it in `error` until it succeeds, as a
+ * driverless host device being probed stays `host`).  A device that is gone has no record (a claim on
  * it stays in the claim table, shown as `missing` by GetStatus), and one the
  * policy refuses stays in `host`: the policy decides at each claim, so a
  * reload takes effect without moving any device. */

@@ -31,7 +31,7 @@ enum dev_state {
 	DEV_DETACHED,   /* on a stub, unclaimed: the detached pool */
 	DEV_CLAIMED,    /* in use by an owner */
 	DEV_RELEASING,  /* being handed back to its host driver */
-	DEV_ERROR,      /* an operation failed; needs an administrator */
+	DEV_ERROR,      /* an operation failed; needs an administrator (Repair) */
 	DEV_STATE__COUNT
 };
 
@@ -97,6 +97,9 @@ struct device {
 	 * while it is detached so Reattach can confirm it came back; NULL when
 	 * it was unbound or hostdevd did not detach it (engine/detach.h). */
 	char *original_driver;
+	/* In `error`: the state the failed operation started from (host, or
+	 * detached for the pool), where Repair and a bind uevent return it. */
+	enum dev_state error_home;
 	union {
 		struct pci_info pci;
 		struct usb_info usb;

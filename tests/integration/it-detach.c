@@ -190,6 +190,162 @@ static void test_hostdevctl_detach_and_reattach(void **state)
 	assert_string_equal(kfix_kernel_driver(f, "0000:02:00.0"), "e1000e");
 }
 
+/* ---- error, and the way out (Repair) ---------------------------------- */
+
+static json_object *expect_repair(struct fixture *f, const char *id, const char *outcome,
+				  const char *state, const char *driver)
+{
+	json_object *reply = kfix_call_dev(f, "io.hostdevd.Repair", id, NULL), *p;
+
+	if (vlc_error(reply))
+		fail_msg("Repair of %s: %s", id, json_object_to_json_string(reply));
+	p = vlc_params(reply);
+	assert_string_equal(kfix_str_at(p, "outcome", NULL), outcome);
+	assert_string_equal(kfix_str_at(p, "device", "state"), state);
+	if (driver)
+		assert_string_equal(kfix_str_at(p, "driver", NULL), driver);
+	return reply;
+}
+
+/* A Detach whose rollback cannot bind e1000e again leaves the function
+ * unbound in `error`: Detach and Reattach refuse it.  Once the kernel binds
+ * again, Repair probes it back to e1000e. */
+static void test_repair_back_to_the_host(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply;
+
+	kemu_never_bind(f->root, NIC);
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
+	assert_string_equal(vlc_error(reply), "io.hostdevd.Timeout");
+	json_object_put(reply);
+	kfix_wait_state(f, NIC, "error");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "");
+	for (size_t i = 0; i < 2; i++) {
+		reply = kfix_call_dev(f, i ? "io.hostdevd.Reattach" : "io.hostdevd.Detach", NIC,
+				      NULL);
+		assert_string_equal(vlc_error(reply), "io.hostdevd.InvalidDeviceState");
+		json_object_put(reply);
+	}
+	kemu_never_bind_clear(f->root, NIC);
+	json_object_put(expect_repair(f, NIC, "original", "host", "e1000e"));
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_override(f, NIC), "(null)");
+	/* Settled: another Repair writes nothing. */
+	assert_int_equal(kemu_writes(f->root, "drivers_probe", NIC), 3);
+	json_object_put(expect_repair(f, NIC, "host", "host", "e1000e"));
+	assert_int_equal(kemu_writes(f->root, "drivers_probe", NIC), 3);
+	/* And the ordinary operations work again. */
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "state"), "detached");
+	json_object_put(reply);
+}
+
+/* A Reattach from the pool that fails the same way: Repair binds it to its
+ * stub again, into the pool it came from, and Reattach then works. */
+static void test_repair_back_to_the_pool(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply;
+
+	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
+	kemu_never_bind(f->root, NIC);
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
+	assert_string_equal(vlc_error(reply), "io.hostdevd.Timeout");
+	json_object_put(reply);
+	kfix_wait_state(f, NIC, "error");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "");
+	kemu_never_bind_clear(f->root, NIC);
+	reply = expect_repair(f, NIC, "rebound", "detached", "vfio-pci");
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "original_driver"), "e1000e");
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
+	assert_true(kemu_vfio_present(f->root, NIC_GROUP));
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "outcome", NULL), "original");
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+}
+
+/* Someone binds a device in `error` (the administrator, by hand): the bind
+ * uevent says where it is, and it leaves `error` without a Repair. */
+static void test_bind_event_moves_a_device_out_of_error(void **state)
+{
+	struct fixture *f = *state;
+
+	kemu_never_bind(f->root, NIC);
+	json_object_put(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
+	kfix_wait_state(f, NIC, "error");
+	tb_bind(f->tb, NIC, "e1000e");
+	kfix_wait_state(f, NIC, "host");
+}
+
+/* hostdevctl repair: the line a user reads. */
+static void test_hostdevctl_repair(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *cmd = NULL;
+	char out[512] = "";
+	size_t n;
+	FILE *p;
+
+	kemu_never_bind(f->root, NIC);
+	json_object_put(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
+	kfix_wait_state(f, NIC, "error");
+	kemu_never_bind_clear(f->root, NIC);
+	assert_true(asprintf(&cmd, "%s --socket %s repair " NIC, HOSTDEVCTL_BIN,
+			     f->daemon.socket_path) > 0);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	assert_int_equal(pclose(p), 0);
+	assert_string_equal(out, NIC ": repaired, now host on e1000e: reattached to its original "
+				     "driver\n");
+}
+
+/* ---- no IOMMU ------------------------------------------------------------ */
+
+#define NOGROUP "0000:0a:00.0"
+
+/* A function plugged in with no IOMMU group (the IOMMU off): Detach and
+ * Claim to vfio-pci are refused before anything is written, unless vfio's
+ * unsafe no-IOMMU mode is on. */
+static void test_no_iommu_refused_before_any_write(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply, *p;
+
+	tb_add_pci(f->tb, &(struct tb_pci){ .addr = NOGROUP, .vendor = 0x8086, .device = 0x10d3,
+					     .class_code = 0x020000, .driver = "e1000e",
+					     .absent = true });
+	tb_plug(f->tb, NOGROUP);
+	kfix_wait_state(f, NOGROUP, "host");
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NOGROUP, NULL);
+	assert_string_equal(vlc_error(reply), "io.hostdevd.NoIommu");
+	assert_string_equal(vlc_param_str(reply, "device"), NOGROUP);
+	assert_string_equal(vlc_param_str(reply, "driver"), "vfio-pci");
+	json_object_put(reply);
+	p = kfix_owner_params("qemu", "vm1", NOGROUP);
+	reply = vlc_call(f->c, "io.hostdevd.Claim", p);
+	json_object_put(p);
+	assert_string_equal(vlc_error(reply), "io.hostdevd.NoIommu");
+	json_object_put(reply);
+	_cleanup_free_ char *log = kemu_log(f->root);
+	if (strstr(log, NOGROUP))
+		fail_msg("written: %s", log);
+	assert_string_equal(kfix_kernel_driver(f, NOGROUP), "e1000e");
+	kfix_wait_state(f, NOGROUP, "host");
+	assert_int_equal(kfix_claims(f), 0);
+
+	kfix_put(f, "sys/module/vfio/parameters/enable_unsafe_noiommu_mode", "Y\n");
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NOGROUP, NULL);
+	if (vlc_error(reply))
+		fail_msg("Detach in no-IOMMU mode: %s", json_object_to_json_string(reply));
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NOGROUP), "vfio-pci");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, kfix_setup, kfix_teardown)
 
 int main(void)
@@ -202,6 +358,11 @@ int main(void)
 		T(test_blocked_unbind_keeps_the_daemon_answering),
 		T(test_host_critical_refused_without_a_write),
 		T(test_hostdevctl_detach_and_reattach),
+		T(test_repair_back_to_the_host),
+		T(test_repair_back_to_the_pool),
+		T(test_bind_event_moves_a_device_out_of_error),
+		T(test_hostdevctl_repair),
+		T(test_no_iommu_refused_before_any_write),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

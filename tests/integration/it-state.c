@@ -248,6 +248,58 @@ static void test_orphans(void **state)
 	assert_string_equal(kfix_kernel_override(f, "0000:06:10.2"), "(null)");
 }
 
+/* A first start (no state file: every boot, as it lives under /run) is
+ * when vfio-pci.ids and driverctl have put devices on a stub: the orphan is
+ * reported and kept by default, and reattached with --orphans reattach. */
+static void test_orphans_on_a_first_start(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_MAX], file[PATH_MAX + 16];
+
+	kfix_wait_log(f, "a first start");
+	kfix_wait_log(f, "0000:06:10.2: on vfio-pci with no record of hostdevd's");
+	assert_attention(f, "0000:06:10.2", "orphan");
+	assert_string_equal(kfix_kernel_driver(f, "0000:06:10.2"), "vfio-pci");
+	kfix_wait_state(f, "0000:06:10.2", "detached");
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f);
+	snprintf(file, sizeof(file), "%s/state.json", dir);
+	assert_int_equal(unlink(file), 0);
+	setenv("HOSTDEVD_ORPHANS", "reattach", 1);
+	kfix_start_on(f, dir);
+	unsetenv("HOSTDEVD_ORPHANS");
+	kfix_wait_log(f, "a first start");
+	kfix_wait_state(f, "0000:06:10.2", "host");
+	assert_string_equal(kfix_kernel_driver(f, "0000:06:10.2"), "igbvf");
+	assert_string_equal(kfix_kernel_override(f, "0000:06:10.2"), "(null)");
+}
+
+/* A function a failure left unbound reads `host` with no driver after a
+ * restart (an error is not saved): Reattach probes it for a host driver
+ * rather than call it with the host already. */
+static void test_reattach_of_an_unbound_function_after_a_restart(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply, *p;
+
+	kemu_never_bind(f->root, NIC);
+	json_object_put(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
+	kfix_wait_state(f, NIC, "error");
+	restart(f);
+	kemu_never_bind_clear(f->root, NIC);
+	kfix_wait_state(f, NIC, "host");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "");
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
+	if (vlc_error(reply))
+		fail_msg("Reattach: %s", json_object_to_json_string(reply));
+	p = vlc_params(reply);
+	assert_string_equal(kfix_str_at(p, "outcome", NULL), "native");
+	assert_string_equal(kfix_str_at(p, "driver", NULL), "e1000e");
+	assert_string_equal(kfix_str_at(p, "device", "state"), "host");
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+}
+
 /* A state file that cannot be understood stops the start, naming it. */
 static void test_bad_state_file(void **state)
 {
@@ -429,6 +481,8 @@ int main(void)
 		T(test_drifted_device),
 		T(test_unacknowledged_claim_rolled_back),
 		T(test_orphans),
+		T(test_orphans_on_a_first_start),
+		T(test_reattach_of_an_unbound_function_after_a_restart),
 		T(test_bad_state_file),
 		T(test_full_state_directory),
 	};

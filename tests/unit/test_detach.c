@@ -326,6 +326,8 @@ static void add_pci(struct fixture *f, const char *id, uint32_t cls, const char 
 	d->syspath = xstrdup("/sys/devices/pci0000:00/x");
 	d->pci.class_code = cls;
 	d->driver = device_intern(driver);
+	/* The IOMMU on: each function its own group (vfio-pci needs one). */
+	d->pci.iommu_group = (int)devtable_count(f->t);
 	devtable_upsert(f->t, d, DEV_EVENT_ADD, NULL);
 }
 
@@ -611,6 +613,144 @@ static void test_confirm_timeout(void **state)
 					NULL });
 	assert_on(f, NIC, DEV_ERROR, NULL);
 	assert_non_null(strstr(o.message, "rollback left it on no driver, not e1000e"));
+	fixture_free(f);
+}
+
+static void run_repair(struct fixture *f, const char *id, struct outcome *o)
+{
+	*o = (struct outcome){ 0 };
+	repair_start(f->e, id, record, o);
+	pump_until(f, answered, o);
+	pump_until(f, idle, NULL);
+	assert_int_equal(o->calls, 1);
+}
+
+/* A detach left in `error` (its rollback could not bind e1000e again):
+ * Detach and Reattach refuse it; once the kernel binds again, Repair reads
+ * the link and probes it back to its original driver. */
+static void test_repair_to_host(void **state)
+{
+	struct fixture *f = fixture_new(SHORT_TIMEOUT_MS);
+	struct outcome o;
+
+	fk.devs[0].never_bind = true;
+	run_detach(f, NIC, "vfio-pci", &o);
+	assert_on(f, NIC, DEV_ERROR, NULL);
+	run_reattach(f, NIC, &o);
+	assert_string_equal(o.error, "io.hostdevd.InvalidDeviceState");
+	fk.devs[0].never_bind = false;
+	fk.n_log = 0;
+	run_repair(f, NIC, &o);
+	assert_int_equal(o.status, HDE_OK);
+	assert_string_equal(o.result, "original");
+	assert_string_equal(o.driver, "e1000e");
+	expect_writes((const char *[]){ OVR("\\n"), PROBE, NULL });
+	assert_on(f, NIC, DEV_HOST, "e1000e");
+	assert_null(dev(f, NIC)->original_driver);
+	/* Settled: a second Repair writes nothing and says so. */
+	fk.n_log = 0;
+	run_repair(f, NIC, &o);
+	assert_string_equal(o.result, "host");
+	expect_writes((const char *[]){ NULL });
+	fixture_free(f);
+}
+
+/* A reattach from the pool left in `error` goes back to the pool: bound
+ * to its stub again when unbound, or taken as it is when a bind event
+ * shows it on the stub. */
+static void test_repair_to_pool(void **state)
+{
+	struct fixture *f = fixture_new(SHORT_TIMEOUT_MS);
+	struct outcome o;
+
+	run_detach(f, NIC, "vfio-pci", &o);
+	fk.devs[0].never_bind = true;
+	run_reattach(f, NIC, &o);
+	assert_int_equal(o.status, HDE_TIMEOUT);
+	assert_on(f, NIC, DEV_ERROR, NULL);
+	assert_int_equal(dev(f, NIC)->error_home, DEV_DETACHED);
+	fk.devs[0].never_bind = false;
+	fk.n_log = 0;
+	run_repair(f, NIC, &o);
+	assert_int_equal(o.status, HDE_OK);
+	assert_string_equal(o.result, "rebound");
+	assert_string_equal(o.driver, "vfio-pci");
+	expect_writes((const char *[]){ OVR("vfio-pci"), PROBE, NULL });
+	assert_on(f, NIC, DEV_DETACHED, "vfio-pci");
+	assert_string_equal(dev(f, NIC)->original_driver, "e1000e");
+	run_reattach(f, NIC, &o);
+	assert_string_equal(o.result, "original");
+	assert_on(f, NIC, DEV_HOST, "e1000e");
+	fixture_free(f);
+}
+
+/* A device in `error` that something binds: the bind says where it is. */
+static void test_error_left_by_a_bind(void **state)
+{
+	struct fixture *f = fixture_new(SHORT_TIMEOUT_MS);
+	struct outcome o;
+
+	fk.devs[0].never_bind = true;
+	run_detach(f, NIC, "vfio-pci", &o);
+	assert_on(f, NIC, DEV_ERROR, NULL);
+	devtable_update_binding(f->t, NIC, "e1000e", NULL, DEV_EVENT_BIND);
+	assert_string_equal(dev_state_name(dev(f, NIC)->state), "host");
+	assert_null(dev(f, NIC)->original_driver);
+	fixture_free(f);
+}
+
+/* After a restart a function unbound by a failure reads `host` with no
+ * driver: Reattach probes it instead of calling it reattached. */
+static void test_reattach_of_a_driverless_host_device(void **state)
+{
+	struct fixture *f = fixture_new(5000);
+	struct outcome o;
+
+	free(fake_dev(NIC)->driver);
+	fake_dev(NIC)->driver = NULL;
+	devtable_update_binding(f->t, NIC, NULL, NULL, DEV_EVENT_UNBIND);
+	assert_on(f, NIC, DEV_HOST, NULL);
+	run_reattach(f, NIC, &o);
+	assert_int_equal(o.status, HDE_OK);
+	assert_string_equal(o.result, "native");
+	assert_string_equal(o.driver, "e1000e");
+	expect_writes((const char *[]){ OVR("\\n"), PROBE, NULL });
+	assert_on(f, NIC, DEV_HOST, "e1000e");
+	/* With a driver it is with the host already. */
+	run_reattach(f, NIC, &o);
+	assert_string_equal(o.error, "io.hostdevd.InvalidDeviceState");
+	fixture_free(f);
+}
+
+static bool noiommu_on(void *ctx)
+{
+	return true;
+}
+
+/* No IOMMU group: vfio-pci is refused before any write, unless vfio's
+ * unsafe no-IOMMU mode is on; pci-stub needs no group. */
+static void test_no_iommu(void **state)
+{
+	struct detach_ops unsafe = fake_ops;
+	struct fixture *f = fixture_new(5000);
+	struct outcome o;
+
+	dev(f, NIC)->pci.iommu_group = HD_NO_GROUP;
+	run_detach(f, NIC, "vfio-pci", &o);
+	assert_int_equal(o.status, HDE_NO_IOMMU);
+	assert_string_equal(o.error, "io.hostdevd.NoIommu");
+	expect_writes((const char *[]){ NULL });
+	assert_int_equal(fk.module_loads, 0);
+	assert_on(f, NIC, DEV_HOST, "e1000e");
+	assert_null(dev(f, NIC)->original_driver);
+	fixture_free(f);
+
+	unsafe.unsafe_noiommu = noiommu_on;
+	f = fixture_new_with(5000, &unsafe);
+	dev(f, NIC)->pci.iommu_group = HD_NO_GROUP;
+	run_detach(f, NIC, "vfio-pci", &o);
+	assert_int_equal(o.status, HDE_OK);
+	assert_on(f, NIC, DEV_DETACHED, "vfio-pci");
 	fixture_free(f);
 }
 
@@ -1143,6 +1283,11 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_reattach_without_original),
 		cmocka_unit_test(test_reattach_rollback),
+		cmocka_unit_test(test_repair_to_host),
+		cmocka_unit_test(test_repair_to_pool),
+		cmocka_unit_test(test_error_left_by_a_bind),
+		cmocka_unit_test(test_reattach_of_a_driverless_host_device),
+		cmocka_unit_test(test_no_iommu),
 		cmocka_unit_test(test_guard_refuses_outside_testbed),
 		cmocka_unit_test(test_engine_real_seam_guarded),
 		cmocka_unit_test(test_reset),

@@ -679,7 +679,8 @@ static void test_invalid_state(void **state)
 			"{\"device\":\"0000:03:00.0\",\"state\":\"error\"}",
 			"cannot reattach 0000:03:00.0: it is in state error, and reattach needs "
 			"state detached; an earlier operation failed or is stuck in the kernel; "
-			"hostdevd's log says which (io.hostdevd.InvalidDeviceState)");
+			"hostdevd's log says which; once the fault is cleared, 'hostdevctl repair "
+			"DEVICE' puts it back (io.hostdevd.InvalidDeviceState)");
 	expect_op_error(DETACH, "io.hostdevd.InvalidDeviceState",
 			"{\"device\":\"0000:03:00.0\",\"state\":\"claimed\"}",
 			"cannot detach 0000:03:00.0: it is in state claimed, and detach needs state "
