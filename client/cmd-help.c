@@ -25,11 +25,12 @@ static const char notes[] =
 	"guest's UUID is recorded when given.  claim and release need hostdevd's\n"
 	"'claim' and 'release' permissions (root by default).\n"
 	"\n"
-	"DEVICE is a PCI address (0000:03:00.0), a USB port path (1-2.3, usb1 for a\n"
-	"root hub), id:VVVV:PPPP[:SERIAL] (USB vendor, product, serial) or\n"
-	"usb:BUS.DEV (USB bus and device number); detach, reattach and reset take\n"
-	"PCI functions only; detach and reattach need hostdevd's 'detach' permission,\n"
-	"reset its 'reset' permission (root by default).\n";
+	"DEVICE is a PCI address (0000:03:00.0, or 03:00.0 in domain 0000), a USB\n"
+	"port path (1-2.3, usb1 for a root hub), id:VVVV:PPPP[:SERIAL] (USB vendor,\n"
+	"product, serial) or usb:BUS.DEV (USB bus and device number); detach,\n"
+	"reattach and reset take PCI functions only; detach, reattach and repair\n"
+	"need hostdevd's 'detach' permission, reset its 'reset' permission (root by\n"
+	"default).\n";
 
 static const char interrupting[] =
 	"\n"

@@ -109,6 +109,9 @@ enum {
 /* hostdevd's policy refuses the device (refuse, ignore, or assigned to
  * another owner); the parameters name the rule (rule, file, line). */
 #define HD_ERROR_POLICY_REFUSED "io.hostdevd.PolicyRefused"
+/* The device has no IOMMU group, so vfio-pci cannot take it: the IOMMU is
+ * off (the sentence says which kernel parameter turns it on). */
+#define HD_ERROR_NO_IOMMU "io.hostdevd.NoIommu"
 /* hostdevd's state directory is full or read-only: nothing was done. */
 #define HD_ERROR_STATE_UNAVAILABLE "io.hostdevd.StateUnavailable"
 #define HD_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
