@@ -127,6 +127,16 @@ static void text_truncate(char *s, size_t width)
 	strcpy(cut, width > 3 ? "..." : "");
 }
 
+/* "claimed (drifted)": claimed, but the kernel has it on a host driver. */
+static const char *device_state_text(json_object *dev)
+{
+	json_object *drifted = json_get_typed(dev, "drifted", json_type_boolean);
+
+	if (drifted && json_object_get_boolean(drifted))
+		return "claimed (drifted)";
+	return json_get_str(dev, "state");
+}
+
 static void device_row(json_object *dev, char *cells[NCOLS])
 {
 	json_object *info = NULL;
@@ -143,7 +153,7 @@ static void device_row(json_object *dev, char *cells[NCOLS])
 	cells[COL_GROUP] = bus && bus->group_member && json_get_int(info, bus->group_member, &group)
 				   ? xasprintf("%" PRId64, group)
 				   : xstrdup(NONE);
-	cells[COL_STATE] = sanitized(json_get_str(dev, "state"));
+	cells[COL_STATE] = sanitized(device_state_text(dev));
 	cells[COL_NAME] = sanitized(format_device_description(dev));
 }
 
@@ -259,7 +269,7 @@ void format_device_show(FILE *out, json_object *device)
 	put_field(out, "id:", json_get_str(device, "id"));
 	put_field(out, "bus:", json_get_str(device, "bus"));
 	put_field(out, "name:", format_device_description(device));
-	put_field(out, "state:", json_get_str(device, "state"));
+	put_field(out, "state:", device_state_text(device));
 	show_hex_pair(out, "vendor:product:", device, "vendor", "product");
 	put_field(out, "driver:", json_get_str(device, "driver"));
 	/* Only while detached: the driver Reattach will bring back. */

@@ -162,6 +162,8 @@ static const char *state_advice(const char *method, const char *state)
 		{ "io.hostdevd.Detach", "detached",
 		  "it is on another stub: reattach it first, then detach it to this one" },
 		{ "io.hostdevd.Reattach", "host", "it is with the host already" },
+		{ "io.hostdevd.Claim", "detached",
+		  "reattach it first, or claim it for the stub it is on" },
 		{ "io.hostdevd.Claim", "host",
 		  "an unmanaged claim takes only a device already on a stub: detach it first, "
 		  "or claim it without --unmanaged" },
@@ -192,7 +194,13 @@ char *errtext_invalid_state(const char *method, json_object *p)
 	const char *advice = state_advice(method, state);
 	_cleanup_free_ char *head = NULL;
 
-	if (!op || !op->needs)
+	if (streq(method, "io.hostdevd.Claim") && streq(state, "detached"))
+		/* The one detached device a claim refuses: on another stub than
+		 * the one the claim names. */
+		head = xasprintf("cannot claim %s: it is detached on another stub than the one "
+				 "named",
+				 json_param_text(p, "device"));
+	else if (!op || !op->needs)
 		head = xasprintf("hostdevd refused %s on %s: it is in state %s", method,
 				 json_param_text(p, "device"), state);
 	else

@@ -30,9 +30,20 @@ static void append_holder(struct jsonbuf *b, const struct claims *c, const struc
 	JSONBUF_LIT(b, "}");
 }
 
+enum dev_state devjson_state(const struct claims *c, const struct device *dev, bool *drifted)
+{
+	const struct claim_entry *e = c ? claims_find(c, dev->id) : NULL;
+
+	*drifted = e && e->phase == CLAIM_HELD && dev->state == DEV_HOST;
+	return *drifted ? DEV_CLAIMED : dev->state;
+}
+
 void devjson_append_device(struct jsonbuf *b, const struct devtable *t,
 			   const struct claims *c, const struct device *dev)
 {
+	bool drifted;
+	enum dev_state state = devjson_state(c, dev, &drifted);
+
 	JSONBUF_LIT(b, "{\"bus\":");
 	jsonbuf_string(b, bus_of(dev)->name);
 	JSONBUF_KEY(b, "id");
@@ -41,7 +52,9 @@ void devjson_append_device(struct jsonbuf *b, const struct devtable *t,
 	JSONBUF_KEY(b, "syspath");
 	jsonbuf_string(b, dev->syspath ? dev->syspath : "");
 	JSONBUF_KEY(b, "state");
-	jsonbuf_string(b, dev_state_name(dev->state));
+	jsonbuf_string(b, dev_state_name(state));
+	if (drifted)
+		JSONBUF_LIT(b, ",\"drifted\":true");
 	JSONBUF_KEY(b, "vendor");
 	jsonbuf_hex(b, dev->vendor, 4);
 	JSONBUF_KEY(b, "product");

@@ -21,7 +21,14 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
-/* Appends the schema's Device; `c` (may be NULL) gives its `claim`. */
+/* The state a client is shown: the table's, except that a device held by a
+ * settled claim but back with the host (rebound behind hostdevd's back
+ * while it was down, or an unmanaged claim's device bound by someone) is
+ * `claimed` — the claim stands, nobody else may take it — with *drifted
+ * set: the kernel disagrees, and `driver` says where it is. */
+enum dev_state devjson_state(const struct claims *c, const struct device *dev, bool *drifted);
+/* Appends the schema's Device; `c` (may be NULL) gives its `claim`, and
+ * `drifted: true` as devjson_state() says. */
 void devjson_append_device(struct jsonbuf *b, const struct devtable *t, const struct claims *c,
 			   const struct device *dev);
 /* Appends the schema's DeviceEvent: `detail` is the USB interface the event

@@ -153,23 +153,32 @@ static struct claim_cred peer_cred(struct server_call *call)
 	return (struct claim_cred){ peer->uid, peer->gid, peer->pid };
 }
 
+static struct claim_actor peer_actor(struct methods_ctx *ctx, struct server_call *call)
+{
+	const struct hd_peer *peer = server_call_peer(call);
+
+	return (struct claim_actor){ .admin = peer_has_permission(ctx, peer, PERM_ADMIN),
+				     .may_list = peer_has_permission(ctx, peer, PERM_LIST) };
+}
+
 static void method_claim(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
 	struct claim_request req = { .managed = true, .stub = STUB_DEFAULT };
 	bool whole_group = false;
 	json_object *arr;
 	_cleanup_free_ char **ids = NULL;
+	const char *bad;
 	size_t n;
 
-	if (!methods_owner(params, &req.owner)) {
-		reply_invalid_parameter(call, "owner");
+	if ((bad = methods_owner(params, &req.owner))) {
+		reply_invalid_parameter(call, bad);
 		return;
 	}
 	json_object_object_get_ex(params, "devices", &arr);
 	vl_param_bool(params, "managed", &req.managed);
 	vl_param_bool(params, "whole_group", &whole_group);
 	vl_param_bool(params, "unbind_interfaces", &req.unbind_interfaces);
-	vl_param_string(params, "driver", &req.stub);
+	req.stub_named = vl_param_string(params, "driver", &req.stub) == 1;
 	if (!stub_is_target(req.stub)) {
 		reply_invalid_parameter(call, "driver");
 		return;
@@ -186,6 +195,7 @@ static void method_claim(struct methods_ctx *ctx, struct server_call *call, json
 	if (whole_group)
 		ids_add_groups(ctx->devices, &ids, &n);
 	req.cred = peer_cred(call);
+	req.actor = peer_actor(ctx, call);
 	req.devices = ids;
 	req.n_devices = n;
 	claim_start(ctx->claim, &req, on_claim_done, claim_call_new(ctx, call));
@@ -193,13 +203,13 @@ static void method_claim(struct methods_ctx *ctx, struct server_call *call, json
 
 static void method_release(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
-	struct release_request req = { .admin = peer_has_permission(
-					       ctx, server_call_peer(call), PERM_ADMIN) };
+	struct release_request req = { .actor = peer_actor(ctx, call) };
 	json_object *arr = NULL;
 	_cleanup_free_ char **ids = NULL;
+	const char *bad;
 
-	if (!methods_owner(params, &req.owner)) {
-		reply_invalid_parameter(call, "owner");
+	if ((bad = methods_owner(params, &req.owner))) {
+		reply_invalid_parameter(call, bad);
 		return;
 	}
 	if (json_object_object_get_ex(params, "devices", &arr) && arr) {

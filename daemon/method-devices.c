@@ -35,11 +35,15 @@ static bool device_filter_parse(json_object *params, struct device_filter *f, co
 	return false;
 }
 
-static bool device_filter_match(const struct device_filter *f, const struct device *dev)
+static bool device_filter_match(const struct device_filter *f, const struct claims *c,
+				const struct device *dev)
 {
+	bool drifted;
+
 	if (f->bus >= 0 && (int)dev->bus != f->bus)
 		return false;
-	if (f->state >= 0 && (int)dev->state != f->state)
+	/* The state as shown: a drifted device is listed as claimed. */
+	if (f->state >= 0 && (int)devjson_state(c, dev, &drifted) != f->state)
 		return false;
 	if (f->driver && !streq(f->driver, dev->driver))
 		return false;
@@ -62,7 +66,7 @@ static void method_list_devices(struct methods_ctx *ctx, struct server_call *cal
 	n = devtable_sorted(ctx->devices, &devs);
 	JSONBUF_LIT(&b, "{\"devices\":[");
 	for (size_t i = 0; i < n; i++) {
-		if (!device_filter_match(&f, devs[i]))
+		if (!device_filter_match(&f, ctx->claims, devs[i]))
 			continue;
 		if (listed++)
 			JSONBUF_LIT(&b, ",");

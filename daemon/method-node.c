@@ -196,17 +196,27 @@ static void on_reset_done(const struct detach_result *r, void *arg)
 }
 
 /* A claimed device belongs to its owner: only a call naming that owner may
- * reset it (a hypervisor resetting its own guest's device).  Answers the call
- * and returns true when refused. */
+ * reset it (a hypervisor resetting its own guest's device), and naming it
+ * proves nothing: the caller must be the uid that made the claim, or admin.
+ * Answers the call and returns true when refused. */
 static bool refuse_reset_claimed(struct methods_ctx *ctx, struct server_call *call,
 				 const char *id, const struct claim_owner *owner)
 {
+	const struct hd_peer *peer = server_call_peer(call);
 	const struct claim_entry *e;
+	struct claim_actor actor;
 	struct hd_err err;
 
-	if (!claim_blocks(ctx->claim, id, &e, &err) ||
-	    (err.code == HDE_DEVICE_IN_USE && owner && claim_owned_by(e, owner)))
+	if (!claim_blocks(ctx->claim, id, &e, &err))
 		return false;
+	if (err.code == HDE_DEVICE_IN_USE && owner && claim_owned_by(e, owner)) {
+		actor = (struct claim_actor){
+			.admin = peer_has_permission(ctx, peer, PERM_ADMIN),
+			.may_list = peer_has_permission(ctx, peer, PERM_LIST),
+		};
+		if (claim_may_act(e, peer->uid, &actor, "io.hostdevd.Reset", &err))
+			return false;
+	}
 	server_call_err(call, &err);
 	return true;
 }
@@ -215,12 +225,12 @@ static void method_reset(struct methods_ctx *ctx, struct server_call *call, json
 {
 	struct claim_owner owner;
 	json_object *o = NULL;
-	const char *sel = NULL;
+	const char *sel = NULL, *bad;
 	struct device *dev;
 
 	json_object_object_get_ex(params, "owner", &o);
-	if (o && !methods_owner(params, &owner)) {
-		reply_invalid_parameter(call, "owner");
+	if (o && (bad = methods_owner(params, &owner))) {
+		reply_invalid_parameter(call, bad);
 		return;
 	}
 	vl_param_string(params, "device", &sel);

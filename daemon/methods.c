@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 static const struct method_def *const families[] = {
 	service_methods, device_methods, node_methods,
@@ -66,13 +67,22 @@ struct device *methods_resolve(struct methods_ctx *ctx, struct server_call *call
 	return NULL;
 }
 
-bool methods_owner(json_object *params, struct claim_owner *owner)
+/* The parameter InvalidParameter names for one of the owner's fields. */
+static const char *owner_param(const char *field)
+{
+	return streq(field, "driver") ? "owner.driver"
+	       : streq(field, "domain") ? "owner.domain"
+					: "owner.uuid";
+}
+
+const char *methods_owner(json_object *params, struct claim_owner *owner)
 {
 	json_object *o;
+	const char *bad;
 
 	*owner = (struct claim_owner){ 0 };
 	if (!json_object_object_get_ex(params, "owner", &o))
-		return false;
+		return "owner";
 	json_object_object_foreach(o, key, val) {
 		const char **field = streq(key, "driver") ? &owner->driver
 				   : streq(key, "domain") ? &owner->domain
@@ -80,12 +90,17 @@ bool methods_owner(json_object *params, struct claim_owner *owner)
 							  : NULL;
 
 		if (!field || (val && !json_object_is_type(val, json_type_string)))
-			return false;
+			return "owner";
 		*field = val ? json_object_get_string(val) : NULL;
+		/* "\u0000" inside: the C string would be a shorter name. */
+		if (val && strlen(*field) != (size_t)json_object_get_string_len(val))
+			return owner_param(key);
 	}
-	return owner->driver && *owner->driver && owner->domain && *owner->domain;
+	if (!owner->driver || !*owner->driver || !owner->domain || !*owner->domain)
+		return "owner";
+	bad = claim_owner_invalid(owner);
+	return bad ? owner_param(bad) : NULL;
 }
-
 
 void methods_add_count(json_object *o, const char *key, uint64_t v)
 {

@@ -55,8 +55,11 @@ extern const struct method_def service_methods[], device_methods[], node_methods
 struct device *methods_resolve(struct methods_ctx *ctx, struct server_call *call,
 			       const char *sel, const char *param);
 /* The schema's Owner in params' "owner": driver and domain non-empty
- * strings, uuid optional; false when it is not one. */
-bool methods_owner(json_object *params, struct claim_owner *owner);
+ * strings, uuid optional, each as claim_owner_invalid() (state/claims.h)
+ * wants it.  NULL when it is one; else the parameter to name in
+ * InvalidParameter: "owner" (missing, not an Owner) or "owner.driver",
+ * "owner.domain", "owner.uuid". */
+const char *methods_owner(json_object *params, struct claim_owner *owner);
 /* A count as a JSON int (capped at INT64_MAX). */
 void methods_add_count(json_object *o, const char *key, uint64_t v);
 /* The policy in force, or NULL for the built-in default. */

@@ -180,6 +180,55 @@ bool claim_blocks(const struct claim_engine *ce, const char *device,
 	return true;
 }
 
+/* ---- Acting as an owner ------------------------------------------------- */
+
+/* "uid 1000", or "another user" to a caller that may not list claims. */
+static const char *claim_holder_text(const struct claim_entry *e,
+				     const struct claim_actor *actor, char *buf, size_t size)
+{
+	if (!actor->may_list)
+		return "another user";
+	snprintf(buf, size, "uid %u", (unsigned)e->cred.uid);
+	return buf;
+}
+
+bool claim_may_act(const struct claim_entry *e, uid_t uid, const struct claim_actor *actor,
+		   const char *method, struct hd_err *err)
+{
+	char who[32];
+
+	if (actor->admin || e->cred.uid == uid)
+		return true;
+	err_reason(err, HDE_PERMISSION_DENIED, e->device,
+		   "the claim of %s for %s/%s was made by %s; acting on another user's claim "
+		   "needs admin",
+		   e->device, e->driver, e->domain, claim_holder_text(e, actor, who, sizeof(who)));
+	err->method = method;
+	err->permission = policy_permission_name(POLICY_PERM_ADMIN);
+	return false;
+}
+
+/* The owner name is another uid's: refused before anything is looked at,
+ * so the answer never echoes that uid's claims either. */
+static bool check_owner_uid(struct claim_engine *ce, const struct claim_request *req,
+			    struct hd_err *err)
+{
+	const struct claim_entry *e =
+		claims_owner_other_uid(ce->claims, &req->owner, req->cred.uid);
+	char who[32];
+
+	if (!e)
+		return true;
+	err_reason(err, HDE_PERMISSION_DENIED, NULL,
+		   "owner %s/%s is held by the claims of %s; an owner name belongs to the "
+		   "user whose claims hold it until they are all released",
+		   req->owner.driver, req->owner.domain,
+		   claim_holder_text(e, &req->actor, who, sizeof(who)));
+	err->method = "io.hostdevd.Claim";
+	err->permission = policy_permission_name(POLICY_PERM_CLAIM);
+	return false;
+}
+
 /* ---- Claim: checks ------------------------------------------------------ */
 
 /* The device's own entry and state; returns false with *e filled when the
@@ -196,6 +245,12 @@ static bool check_device(struct claim_engine *ce, const struct claim_request *re
 		e->operation = phase_operation(c->phase);
 	} else if (c && !claim_owned_by(c, &req->owner)) {
 		in_use(e, dev->id, c);
+	} else if (req->stub_named && driver_is_stub(dev->driver) &&
+		   !streq(dev->driver, req->stub)) {
+		log_dev_info(dev->id, "on %s, not on the %s the claim names", dev->driver,
+			     req->stub);
+		err_set(e, HDE_INVALID_DEVICE_STATE, dev->id);
+		e->state = dev_state_name(dev->state);
 	} else if (c) {
 		*held = true;
 		return true;
@@ -245,7 +300,8 @@ static void log_refusal(const struct claim_request *req, const struct hd_err *e)
 	if (e->code == HDE_DEVICE_IN_USE)
 		log_dev_info(e->device, "claim by %s/%s refused: %s is in use by driver %s, domain %s",
 			     who, what, e->device, e->driver, e->domain);
-	else if (e->code == HDE_HOST_CRITICAL || e->code == HDE_POLICY_REFUSED)
+	else if (e->code == HDE_HOST_CRITICAL || e->code == HDE_POLICY_REFUSED ||
+		 e->code == HDE_PERMISSION_DENIED)
 		log_dev_info(e->device, "claim by %s/%s refused: %s", who, what, e->reason);
 	else if (e->code == HDE_GROUP_NOT_VIABLE)
 		log_dev_info(e->device, "claim by %s/%s refused: IOMMU group %d has members "
@@ -258,6 +314,10 @@ static void log_refusal(const struct claim_request *req, const struct hd_err *e)
 static bool claim_check(struct claim_engine *ce, const struct claim_request *req, bool *skip,
 			struct hd_err *e)
 {
+	if (!check_owner_uid(ce, req, e)) {
+		log_refusal(req, e);
+		return false;
+	}
 	for (size_t i = 0; i < req->n_devices; i++) {
 		struct device *dev = devtable_get(ce->devices, req->devices[i]);
 
@@ -540,10 +600,8 @@ static bool release_check_entry(const struct release_request *req,
 	} else if (e->phase != CLAIM_HELD) {
 		err_set(err, HDE_DEVICE_BUSY, id);
 		err->operation = phase_operation(e->phase);
-	} else if (!req->admin && e->cred.uid != req->cred.uid) {
-		err_reason(err, HDE_PERMISSION_DENIED, id, "the claim was made by another user");
-		err->method = "io.hostdevd.Release";
-		err->permission = policy_permission_name(POLICY_PERM_ADMIN);
+	} else if (!claim_may_act(e, req->cred.uid, &req->actor, "io.hostdevd.Release", err)) {
+		return false;
 	} else {
 		return true;
 	}

@@ -19,6 +19,11 @@
  * a disk's controller, a NIC in use, a USB stick with a mounted filesystem,
  * a hub, a bridge are refused with HostCritical and the reason.
  *
+ * An owner name ({driver, domain}) belongs to the uid whose claims hold it:
+ * a Claim for it by another uid is refused (PermissionDenied) before any
+ * device is looked at, admin included — a claim records its caller's uid,
+ * and an owner whose claims had two could not be released by either.
+ *
  * A release checks every device first (all the owner's, or those named),
  * then hands them back one by one: managed ones are reattached through the
  * engine (releasing -> host), unmanaged ones return to the detached pool.
@@ -39,7 +44,8 @@ struct claim_engine;
 struct claim_result {
 	/* HDE_OK, or why not: DeviceInUse (the holder), GroupNotViable (group,
 	 * members), DeviceBusy, InvalidDeviceState, NotClaimed,
-	 * PermissionDenied (another uid's claim), HostCritical,
+	 * PermissionDenied (Release: another uid's claim; Claim: an owner name
+	 * another uid's claims hold), HostCritical,
 	 * StateUnavailable, PolicyRefused, or the failed operation's error. */
 	struct hd_err err;
 	/* OK: the devices claimed (with their entries) or released, in order. */
@@ -49,20 +55,35 @@ struct claim_result {
 
 typedef void (*claim_done_fn)(const struct claim_result *r, void *ctx);
 
+/* Who asks to act as an owner, beyond its credentials: acting on a claim
+ * is proven by the claim's uid or by admin, never by knowing the owner's
+ * name (SPEC "Claims").  may_list: the caller may read ListClaims, so an
+ * error may name the uid holding a claim (ListClaims shows it); otherwise
+ * it says "another user". */
+struct claim_actor {
+	bool admin;
+	bool may_list;
+};
+
 struct claim_request {
 	struct claim_owner owner;
 	struct claim_cred cred;
+	struct claim_actor actor;
 	char **devices; /* canonical ids, no duplicates */
 	size_t n_devices;
 	bool managed;
 	const char *stub; /* managed: the driver to detach to */
+	/* The request named `stub`: the device must end on it.  One already on
+	 * another stub is refused (InvalidDeviceState), as Detach refuses it:
+	 * moving between stubs is a Reattach and a Claim. */
+	bool stub_named;
 	bool unbind_interfaces; /* USB: unbind interface drivers until release */
 };
 
 struct release_request {
 	struct claim_owner owner;
 	struct claim_cred cred;
-	bool admin;     /* may release claims another uid made */
+	struct claim_actor actor; /* admin: may release claims another uid made */
 	char **devices; /* canonical ids; NULL: every claim of the owner */
 	size_t n_devices;
 };
@@ -119,3 +140,9 @@ void release_start(struct claim_engine *ce, const struct release_request *req,
  * (naming the holder) once held.  *entry: the claim, if there is one. */
 bool claim_blocks(const struct claim_engine *ce, const char *device,
 		  const struct claim_entry **entry, struct hd_err *err);
+
+/* Whether the caller (uid, actor) may act as the owner of the claim e
+ * (Release, Reset): it made the claim, or it has admin.  False with *err
+ * filled: PermissionDenied for `method`, permission admin. */
+bool claim_may_act(const struct claim_entry *e, uid_t uid, const struct claim_actor *actor,
+		   const char *method, struct hd_err *err);

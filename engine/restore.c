@@ -88,6 +88,19 @@ static void on_claim(const struct snapshot_claim *c, void *arg)
 
 	if (claims_find(cfg->claims, c->device))
 		return;
+	if (c->phase == CLAIM_HELD && claim_owner_invalid(&c->owner)) {
+		/* A hand-edited file: the owner is not one a request could give,
+		 * and is not logged (it may hold a newline).  The device stays
+		 * where it is; on a stub it joins the pool.  An unfinished claim
+		 * or release is undone below whatever its owner: that needs
+		 * none. */
+		log_dev_warn(c->device, "restart: the claim's owner %s in the state file is not "
+					"valid: claim forgotten, the device left where it is",
+			     claim_owner_invalid(&c->owner));
+		if (dev && driver_is_stub(dev->driver) && c->original_driver)
+			str_replace(&dev->original_driver, c->original_driver);
+		return;
+	}
 	if (c->phase == CLAIM_HELD)
 		restore_held(cfg, c, dev);
 	else if (c->phase == CLAIM_RELEASING)

@@ -3,6 +3,7 @@
 #include "common/util.h"
 #include "state/bus.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,4 +250,100 @@ void claims_members_free(char **members)
 	for (char **m = members; *m; m++)
 		free(*m);
 	free(members);
+}
+
+/* ---- owner strings ------------------------------------------------------ */
+
+/* The length of the well-formed UTF-8 sequence at s (shortest form, no
+ * surrogates, at most U+10FFFF), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
+{
+	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+		   : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	uint32_t v;
+
+	if (!len)
+		return 0;
+	v = len == 1 ? s[0] : s[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if (v < min[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return len;
+}
+
+/* C0, DEL and C1 controls, and the two Unicode line breaks: what could end
+ * or forge a line in a log, a terminal or hostdevctl's tables. */
+static bool is_control(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029;
+}
+
+static bool domain_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > CLAIM_DOMAIN_MAX)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		uint32_t cp;
+		size_t len = utf8_seq(p, &cp);
+
+		if (!len || is_control(cp))
+			return false;
+		p += len;
+	}
+	return true;
+}
+
+static bool driver_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > CLAIM_DRIVER_MAX)
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+/* 8-4-4-4-12 hex digits, either case. */
+static bool uuid_valid(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
+const char *claim_owner_invalid(const struct claim_owner *owner)
+{
+	if (!driver_valid(owner->driver))
+		return "driver";
+	if (!domain_valid(owner->domain))
+		return "domain";
+	if (owner->uuid && !uuid_valid(owner->uuid))
+		return "uuid";
+	return NULL;
+}
+
+const struct claim_entry *claims_owner_other_uid(const struct claims *c,
+						 const struct claim_owner *owner, uid_t uid)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct claim_entry *e = c->v[i];
+
+		if (e->cred.uid != uid && streq(e->driver, owner->driver) &&
+		    streq(e->domain, owner->domain))
+			return e;
+	}
+	return NULL;
 }

@@ -84,6 +84,24 @@ void claim_set_phase(struct claim_entry *e, enum claim_phase to, const char *why
 
 bool claim_owned_by(const struct claim_entry *e, const struct claim_owner *owner);
 
+/* What an owner's strings may be: they are stored, written to state.json,
+ * served to every client that may list and logged, so they are checked
+ * where they come in (a request, the state file).  driver: 1 to
+ * CLAIM_DRIVER_MAX bytes of [A-Za-z0-9._-]; domain: 1 to CLAIM_DOMAIN_MAX
+ * bytes of well-formed UTF-8 without control characters (C0, DEL, C1,
+ * U+2028, U+2029); uuid: absent or 8-4-4-4-12 hex digits. */
+#define CLAIM_DRIVER_MAX 63
+#define CLAIM_DOMAIN_MAX 255
+/* NULL when owner is one; else the field at fault: "driver", "domain" or
+ * "uuid". */
+const char *claim_owner_invalid(const struct claim_owner *owner);
+
+/* An owner name ({driver, domain}, whatever the uuid) belongs to the uid
+ * whose claims hold it: an entry, in any phase, for that name made under
+ * another uid than `uid`, or NULL. */
+const struct claim_entry *claims_owner_other_uid(const struct claims *c,
+						 const struct claim_owner *owner, uid_t uid);
+
 /* The log's and the error's wording: "0000:03:00.0 is in use by driver
  * qemu, domain vm1".  Writes at most `size` bytes to buf; returns buf. */
 const char *claim_in_use_message(const struct claim_entry *e, char *buf, size_t size);

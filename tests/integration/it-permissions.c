@@ -23,7 +23,11 @@
 /* One uid per permission, a group, and a stranger. */
 enum {
 	U_LIST = 60001, U_WATCH, U_CLAIM, U_RELEASE, U_DETACH, U_RESET, U_ADMIN, U_NONE,
-	U_GROUPED, G_LISTERS = 60100
+	U_GROUPED,
+	/* Hypervisors: claim, release and reset for qemu/vm-*; the first may
+	 * list too (and so be told which uid holds a claim). */
+	U_HYPER, U_OTHER,
+	G_LISTERS = 60100
 };
 
 static gid_t sock_gid;
@@ -50,10 +54,14 @@ static int setup(void **state)
 		 "  { uid = %d; permissions = [\"detach\"]; },\n"
 		 "  { uid = %d; permissions = [\"reset\"]; },\n"
 		 "  { uid = %d; permissions = [\"admin\"]; },\n"
-		 "  { gid = %d; permissions = [\"list\"]; }\n"
+		 "  { gid = %d; permissions = [\"list\"]; },\n"
+		 "  { uid = %d; permissions = [\"claim\", \"release\", \"reset\", \"list\"];\n"
+		 "    drivers = [\"qemu\"]; domains = [\"vm-*\"]; },\n"
+		 "  { uid = %d; permissions = [\"claim\", \"release\", \"reset\"];\n"
+		 "    drivers = [\"qemu\"]; domains = [\"vm-*\"]; }\n"
 		 ");\n",
 		 g->gr_name, U_LIST, U_WATCH, U_CLAIM, U_RELEASE, U_DETACH, U_RESET, U_ADMIN,
-		 G_LISTERS);
+		 G_LISTERS, U_HYPER, U_OTHER);
 	r = kfix_setup_policy(state, text);
 	/* Other uids must reach the socket: the daemon's private directory
 	 * is root's, mode 0700. */
@@ -244,12 +252,118 @@ static void test_detach_reset_admin(void **state)
 	vlc_expect_ok(call_as(f, U_ADMIN, "io.hostdevd.ListDevices", NULL));
 }
 
+/* PermissionDenied as expect_denied, whose reason holds `text`. */
+static void expect_denied_saying(json_object *reply, const char *method, const char *perm,
+				 const char *text)
+{
+	const char *reason = kfix_str_at(vlc_reply_params(reply), "reason", NULL);
+
+	if (!reason || !strstr(reason, text))
+		fail_msg("%s: reason '%s' does not say '%s'", method, reason ? reason : "(none)",
+			 text);
+	expect_denied(reply, method, perm);
+}
+
+/* Issue 12: a peer with reset and a claim grant for qemu/vm-* passed
+ * root's owner name {libxl, prod-db} and reset root's device.  Naming an
+ * owner proves nothing: the claim's uid or admin does. */
+static void test_reset_needs_the_claims_uid(void **state)
+{
+	struct fixture *f = *state;
+	json_object *p, *o;
+
+	if (!f)
+		skip();
+	p = kfix_owner_params("libxl", "prod-db", NIC);
+	vlc_expect_ok(vlc_call(f->c, "io.hostdevd.Claim", p));
+	json_object_put(p);
+	p = kfix_dev_params(NIC, NULL);
+	o = kfix_owner("libxl", "prod-db");
+	json_object_object_add(p, "owner", o);
+	/* The uid is named to a peer that may list claims, not to others. */
+	expect_denied_saying(call_as(f, U_HYPER, "io.hostdevd.Reset", p), "io.hostdevd.Reset",
+			     "admin", "uid 0");
+	expect_denied_saying(call_as(f, U_OTHER, "io.hostdevd.Reset", p), "io.hostdevd.Reset",
+			     "admin", "another user");
+	assert_int_equal(kemu_writes(f->root, "reset", NIC), 0);
+	/* Nor may it end root's claim by naming it. */
+	json_object_object_del(p, "device");
+	json_object_object_del(p, "owner");
+	json_object_object_add(p, "owner", kfix_owner("libxl", "prod-db"));
+	expect_denied(call_as(f, U_HYPER, "io.hostdevd.Release", p), "io.hostdevd.Release",
+		      "admin");
+	assert_int_equal(kfix_claims(f), 1);
+	json_object_put(p);
+	/* admin may, and root itself. */
+	p = kfix_dev_params(NIC, NULL);
+	json_object_object_add(p, "owner", kfix_owner("libxl", "prod-db"));
+	vlc_expect_ok(call_as(f, U_ADMIN, "io.hostdevd.Reset", p));
+	vlc_expect_ok(vlc_call(f->c, "io.hostdevd.Reset", p));
+	assert_int_equal(kemu_writes(f->root, "reset", NIC), 2);
+	json_object_put(p);
+	/* A hypervisor resets its own claim's device. */
+	p = kfix_owner_params("qemu", "vm-7", NIC2);
+	vlc_expect_ok(call_as(f, U_HYPER, "io.hostdevd.Claim", p));
+	json_object_put(p);
+	p = kfix_dev_params(NIC2, NULL);
+	json_object_object_add(p, "owner", kfix_owner("qemu", "vm-7"));
+	expect_denied(call_as(f, U_OTHER, "io.hostdevd.Reset", p), "io.hostdevd.Reset", "admin");
+	vlc_expect_ok(call_as(f, U_HYPER, "io.hostdevd.Reset", p));
+	assert_int_equal(kemu_writes(f->root, "reset", NIC2), 1);
+	json_object_put(p);
+}
+
+/* An owner name belongs to the uid whose claims hold it: another uid may
+ * not claim for it (not even admin: the claim would record its uid, and
+ * the owner's Release would then fail for both), nor be answered with the
+ * other's claim. */
+static void test_owner_name_belongs_to_one_uid(void **state)
+{
+	struct fixture *f = *state;
+	json_object *p, *reply;
+
+	if (!f)
+		skip();
+	p = kfix_owner_params("qemu", "vm-1", NIC);
+	vlc_expect_ok(call_as(f, U_HYPER, "io.hostdevd.Claim", p));
+	/* Re-declaring the other uid's claim: no success echoing it. */
+	reply = call_as(f, U_OTHER, "io.hostdevd.Claim", p);
+	assert_false(json_object_object_get_ex(vlc_reply_params(reply), "claims", NULL));
+	expect_denied_saying(reply, "io.hostdevd.Claim", "claim", "another user");
+	json_object_put(p);
+	/* A new device for the same owner name. */
+	p = kfix_owner_params("qemu", "vm-1", NIC2);
+	expect_denied_saying(call_as(f, U_OTHER, "io.hostdevd.Claim", p), "io.hostdevd.Claim",
+			     "claim", "another user");
+	expect_denied_saying(vlc_call(f->c, "io.hostdevd.Claim", p), "io.hostdevd.Claim",
+			     "claim", "uid 60010");
+	assert_string_equal(kfix_kernel_driver(f, NIC2), "e1000e");
+	assert_int_equal(kemu_writes(f->root, "driver_override", NIC2), 0);
+	assert_int_equal(kfix_claims(f), 1);
+	json_object_put(p);
+	/* Release of all the owner holds: only its uid (or admin). */
+	p = kfix_owner_params("qemu", "vm-1", NULL);
+	expect_denied(call_as(f, U_OTHER, "io.hostdevd.Release", p), "io.hostdevd.Release",
+		      "admin");
+	assert_int_equal(kfix_claims(f), 1);
+	vlc_expect_ok(call_as(f, U_HYPER, "io.hostdevd.Release", p));
+	assert_int_equal(kfix_claims(f), 0);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	/* Released, the name is free for another uid. */
+	json_object_put(p);
+	p = kfix_owner_params("qemu", "vm-1", NIC2);
+	vlc_expect_ok(call_as(f, U_OTHER, "io.hostdevd.Claim", p));
+	vlc_expect_ok(call_as(f, U_OTHER, "io.hostdevd.Release", p));
+	json_object_put(p);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, kfix_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_socket), T(test_list), T(test_watch), T(test_claim_and_release),
-		T(test_detach_reset_admin),
+		T(test_detach_reset_admin), T(test_reset_needs_the_claims_uid),
+		T(test_owner_name_belongs_to_one_uid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

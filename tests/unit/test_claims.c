@@ -110,12 +110,92 @@ static void test_group_rules(void **state)
 	devtable_free(t);
 }
 
+static const char *invalid(const char *driver, const char *domain, const char *uuid)
+{
+	return claim_owner_invalid(&(struct claim_owner){ driver, domain, uuid });
+}
+
+/* What an owner's strings may be, as a request and the state file give
+ * them: the field at fault is named. */
+static void test_owner_strings(void **state)
+{
+	char long_domain[CLAIM_DOMAIN_MAX + 2], long_driver[CLAIM_DRIVER_MAX + 2];
+
+	assert_null(invalid("qemu", "vm1", NULL));
+	assert_null(invalid("libxl", "prod-db", "6F1C2A4E-0000-4000-8000-00000000000a"));
+	assert_null(invalid("cloud-hypervisor_2.x", "vm 1 (test)", NULL));
+	/* UTF-8 is fine in a domain: "仮想マシン" and an emoji. */
+	assert_null(invalid("qemu", "\xe4\xbb\xae\xe6\x83\xb3\xe3\x83\x9e\xe3\x82\xb7\xe3\x83\xb3", NULL));
+	assert_null(invalid("qemu", "vm-\xf0\x9f\x90\xa7", NULL));
+	/* Empty, missing, a newline, other controls, invalid UTF-8. */
+	assert_string_equal(invalid("", "vm1", NULL), "driver");
+	assert_string_equal(invalid(NULL, "vm1", NULL), "driver");
+	assert_string_equal(invalid("qemu", "", NULL), "domain");
+	assert_string_equal(invalid("qemu", NULL, NULL), "domain");
+	assert_string_equal(invalid("qemu", "vm1\nhostdevd: forged line", NULL), "domain");
+	assert_string_equal(invalid("qemu", "vm\x1b[31m", NULL), "domain");
+	assert_string_equal(invalid("qemu", "vm\x7f", NULL), "domain");
+	assert_string_equal(invalid("qemu", "vm\xc2\x85", NULL), "domain"); /* NEL, a C1 control */
+	assert_string_equal(invalid("qemu", "vm\xe2\x80\xa8", NULL), "domain"); /* U+2028 */
+	assert_string_equal(invalid("qemu", "vm\xff", NULL), "domain");
+	assert_string_equal(invalid("qemu", "vm\xe4\xbb", NULL), "domain");     /* cut short */
+	assert_string_equal(invalid("qemu", "vm\xc0\xaf", NULL), "domain");     /* overlong '/' */
+	assert_string_equal(invalid("qemu", "vm\xed\xa0\x80", NULL), "domain"); /* a surrogate */
+	assert_string_equal(invalid("qemu", "vm\xf4\x90\x80\x80", NULL), "domain"); /* > U+10FFFF */
+	/* The driver is a name: letters, digits, '.', '_', '-'. */
+	assert_string_equal(invalid("qe mu", "vm1", NULL), "driver");
+	assert_string_equal(invalid("qemu/x", "vm1", NULL), "driver");
+	assert_string_equal(invalid("q\xc3\xa9mu", "vm1", NULL), "driver");
+	assert_string_equal(invalid("qemu\n", "vm1", NULL), "driver");
+	/* The uuid's form. */
+	assert_string_equal(invalid("qemu", "vm1", ""), "uuid");
+	assert_string_equal(invalid("qemu", "vm1", "6f1c2a4e00004000800000000000000a"), "uuid");
+	assert_string_equal(invalid("qemu", "vm1", "6f1c2a4e-0000-4000-8000-00000000000g"), "uuid");
+	assert_string_equal(invalid("qemu", "vm1", "6f1c2a4e-0000-4000-8000-00000000000a\n"), "uuid");
+	/* Length bounds, to the byte. */
+	memset(long_domain, 'd', sizeof(long_domain));
+	long_domain[CLAIM_DOMAIN_MAX] = '\0';
+	assert_null(invalid("qemu", long_domain, NULL));
+	long_domain[CLAIM_DOMAIN_MAX] = 'd';
+	long_domain[CLAIM_DOMAIN_MAX + 1] = '\0';
+	assert_string_equal(invalid("qemu", long_domain, NULL), "domain");
+	memset(long_driver, 'q', sizeof(long_driver));
+	long_driver[CLAIM_DRIVER_MAX] = '\0';
+	assert_null(invalid(long_driver, "vm1", NULL));
+	long_driver[CLAIM_DRIVER_MAX] = 'q';
+	long_driver[CLAIM_DRIVER_MAX + 1] = '\0';
+	assert_string_equal(invalid(long_driver, "vm1", NULL), "driver");
+}
+
+/* An owner name belongs to the uid whose claims hold it, in any phase and
+ * whatever the uuid. */
+static void test_owner_name_has_one_uid(void **state)
+{
+	static const struct claim_cred alice = { .uid = 1000, .pid = 1 };
+	struct claim_owner vm1_uuid = { .driver = "qemu", .domain = "vm1",
+					.uuid = "6f1c2a4e-0000-4000-8000-000000000001" };
+	struct claims *c = claims_new();
+	struct claim_entry *e;
+
+	assert_null(claims_owner_other_uid(c, &qemu_vm1, 1000));
+	e = claims_reserve(c, "0000:03:00.0", &qemu_vm1, true, &alice);
+	assert_null(claims_owner_other_uid(c, &qemu_vm1, 1000));
+	assert_ptr_equal(claims_owner_other_uid(c, &qemu_vm1, 0), e);
+	assert_ptr_equal(claims_owner_other_uid(c, &vm1_uuid, 0), e);
+	assert_null(claims_owner_other_uid(c, &libxl_vm2, 0));
+	claim_set_phase(e, CLAIM_HELD, "test");
+	assert_ptr_equal(claims_owner_other_uid(c, &qemu_vm1, 1001), e);
+	claims_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_entries),
 		cmocka_unit_test(test_uuid_tells_incarnations_apart),
 		cmocka_unit_test(test_group_rules),
+		cmocka_unit_test(test_owner_strings),
+		cmocka_unit_test(test_owner_name_has_one_uid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

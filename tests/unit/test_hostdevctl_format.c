@@ -231,6 +231,26 @@ static void test_show_detached(void **state)
 		      "bridge:           -\n");
 }
 
+/* A claimed device the kernel has back on its host driver (issue 12):
+ * shown claimed and drifted, on the driver it is on. */
+static void test_show_drifted(void **state)
+{
+	expect_render(format_device_show,
+		      "{\"id\":\"0000:03:00.0\",\"state\":\"claimed\",\"drifted\":true,"
+		      "\"driver\":\"e1000e\",\"claim\":{\"driver\":\"qemu\",\"domain\":\"vm1\"}}",
+		      "id:               0000:03:00.0\n"
+		      "bus:              -\n"
+		      "name:             -\n"
+		      "state:            claimed (drifted)\n"
+		      "vendor:product:   ????:????\n"
+		      "driver:           e1000e\n"
+		      "claimed by:       qemu/vm1\n"
+		      "syspath:          -\n"
+		      "parent:           -\n"
+		      "children:         -\n"
+		      "numa node:        -\n");
+}
+
 static void test_show_usb(void **state)
 {
 	expect_render(format_device_show, KEYBOARD,
@@ -689,6 +709,12 @@ static void test_invalid_state(void **state)
 			"{\"device\":\"0000:03:00.0\",\"state\":\"missing\"}",
 			"cannot detach 0000:03:00.0: it is in state missing, and detach needs state "
 			"host; the device is gone from the system (io.hostdevd.InvalidDeviceState)");
+	/* A claim naming another stub than the one the device is on. */
+	expect_op_error("io.hostdevd.Claim", "io.hostdevd.InvalidDeviceState",
+			"{\"device\":\"0000:03:00.0\",\"state\":\"detached\"}",
+			"cannot claim 0000:03:00.0: it is detached on another stub than the one "
+			"named; reattach it first, or claim it for the stub it is on "
+			"(io.hostdevd.InvalidDeviceState)");
 	/* A state this hostdevctl does not know, from a method it has no verb for. */
 	expect_op_error("io.hostdevd.Reset", "io.hostdevd.InvalidDeviceState",
 			"{\"device\":\"0000:03:00.0\",\"state\":\"resetting\"}",
@@ -937,6 +963,7 @@ int main(void)
 		cmocka_unit_test(test_table_untrusted_fields),
 		cmocka_unit_test(test_show_pci),
 		cmocka_unit_test(test_show_detached),
+		cmocka_unit_test(test_show_drifted),
 		cmocka_unit_test(test_show_usb),
 		cmocka_unit_test(test_show_sparse_record),
 		cmocka_unit_test(test_watch_lines),
