@@ -75,6 +75,10 @@ static const struct hd_errdef defs[HDE__COUNT] = {
 				    "hostdevd could not save its state, so the %v of %1 did not "
 				    "happen: %2",
 				    errtext_state_unavailable },
+	[HDE_TOO_MANY_CONNECTIONS] = { IFACE "TooManyConnections", { HDP_LIMIT, HDP_REASON },
+				       EMFILE, { "reason" },
+				       "hostdevd refused the connection: %1; close some and try again",
+				       errtext_too_many_connections },
 	[HDE_INTERFACE_NOT_FOUND] = { SERVICE "InterfaceNotFound", { HDP_INTERFACE }, EOPNOTSUPP,
 				      { "interface" }, "hostdevd does not serve the interface %1",
 				      errtext_interface_not_found },
