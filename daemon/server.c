@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -33,6 +34,7 @@ struct conn {
 	struct server_call *pending; /* a deferred call not answered yet */
 	unsigned call_refs; /* deferred calls still referenced: they keep the memory */
 	struct event *timer_ev; /* the partial-message and idle timeouts */
+	struct event *closed_ev; /* the peer hung up while it is not read */
 	struct evbuffer *in, *out;
 	size_t scanned;   /* leading bytes of `in` known to hold no NUL */
 	size_t held;      /* bytes of in + out, as counted in the server's total */
@@ -68,6 +70,7 @@ struct server {
 	struct event *accept_ev, *backoff_ev, *trim_ev;
 	struct conn *conns, *watchers;
 	size_t n_conns, n_watchers;
+	size_t n_root; /* connections of uid 0, counted apart from the others */
 	size_t max_conns, max_conns_per_uid, root_conns;
 	unsigned partial_ms, idle_ms;
 	size_t budget, out_high;
@@ -96,6 +99,7 @@ struct server_call {
 
 static void conn_flush(struct conn *c);
 static void conn_update_read(struct conn *c);
+static void conn_free(struct conn *c);
 
 static uint64_t now_ms(void)
 {
@@ -205,11 +209,30 @@ static void conn_update_read(struct conn *c)
 	else
 		want = !c->eof && !c->throttled &&
 		       !(conn_held(c) && evbuffer_get_length(c->in) > s->max_message);
-	if (want && !c->reading)
+	if (want && !c->reading) {
 		event_add(c->read_ev, NULL);
-	else if (!want && c->reading)
+		event_del(c->closed_ev);
+	} else if (!want && c->reading) {
 		event_del(c->read_ev);
+		if (!c->eof)
+			event_add(c->closed_ev, NULL);
+	}
 	c->reading = want;
+}
+
+/* A peer not read from may still go away: then what it holds goes now,
+ * not at a timeout.  A half-close (it still waits for its answers) is
+ * seen when reading resumes. */
+static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR))) {
+		log_debug("client pid %d uid %d hung up while not being read", (int)c->peer.pid,
+			  (int)c->peer.uid);
+		conn_free(c);
+	}
 }
 
 /* ---- timeouts --------------------------------------------------------- */
@@ -254,6 +277,7 @@ static void conn_destroy(struct conn *c)
 	event_free(c->resume_ev);
 	event_free(c->write_ev);
 	event_free(c->timer_ev);
+	event_free(c->closed_ev);
 	if (c->drain_ev)
 		event_free(c->drain_ev);
 	evbuffer_free(c->in);
@@ -280,10 +304,13 @@ static void conn_free(struct conn *c)
 	s->n_conns--;
 	if (c->uidc)
 		c->uidc->n--;
+	if (c->peer.uid == 0)
+		s->n_root--;
 	if (c->throttled)
 		s->n_throttled--;
 	conn_account(c); /* counts nothing now that it is dead */
 	event_del(c->timer_ev);
+	event_del(c->closed_ev);
 	event_del(c->read_ev);
 	event_del(c->write_ev);
 	event_del(c->resume_ev);
@@ -643,8 +670,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (!c->watching && !c->pending && now >= c->last_active_ms + s->idle_ms) {
-		log_info("client pid %d uid %d idle for %u s: closing", (int)c->peer.pid,
-			 (int)c->peer.uid, s->idle_ms / 1000);
+		log_info("client pid %d uid %d idle for %u ms: closing", (int)c->peer.pid,
+			 (int)c->peer.uid, s->idle_ms);
 		conn_free(c);
 		return;
 	}
@@ -711,11 +738,11 @@ static bool conn_admissible(struct server *s, const struct hd_peer *peer, struct
 		e->number = (int64_t)s->max_conns_per_uid;
 		return false;
 	}
-	if (s->n_conns >= s->max_conns) {
+	if (s->n_conns - s->n_root >= s->max_conns) {
 		err_reason(e, HDE_TOO_MANY_CONNECTIONS, NULL,
-			   "hostdevd has %zu connections open, as many as it takes from users "
-			   "other than root",
-			   s->n_conns);
+			   "hostdevd has %zu connections open from users other than root, as many "
+			   "as it takes",
+			   s->n_conns - s->n_root);
 		e->number = (int64_t)s->max_conns;
 		return false;
 	}
@@ -767,13 +794,16 @@ static void conn_new(struct server *s, int fd)
 	c->peer = peer;
 	c->uidc = u;
 	u->n++;
+	s->n_root += peer.uid == 0;
 	c->read_ev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->write_ev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
 	c->resume_ev = event_new(s->base, -1, 0, on_resume, c);
 	c->timer_ev = evtimer_new(s->base, on_timer, c);
+	c->closed_ev = event_new(s->base, fd, EV_CLOSED, on_peer_closed, c);
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
-	if (!c->read_ev || !c->write_ev || !c->resume_ev || !c->timer_ev || !c->in || !c->out)
+	if (!c->read_ev || !c->write_ev || !c->resume_ev || !c->timer_ev || !c->closed_ev ||
+	    !c->in || !c->out)
 		fatal("out of memory");
 	c->last_active_ms = now_ms();
 	conn_update_read(c);
