@@ -77,6 +77,9 @@ struct server {
 	size_t held_total;  /* every connection's `held` */
 	size_t released;    /* bytes freed since the last trim */
 	size_t n_throttled;
+	bool over_budget;   /* logged once per crossing */
+	uint64_t refused_logged_ms; /* refusals are logged at most once a second */
+	size_t refused_quiet;       /* refusals since, not logged */
 	struct uid_count *uids; /* connections per uid, one entry per uid seen */
 	size_t n_uids;
 };
@@ -120,8 +123,8 @@ static void conn_throttle(struct conn *c)
 {
 	if (c->throttled || c->dead)
 		return;
-	log_info("client pid %d uid %d holds %zu bytes with the daemon over its memory budget "
-		 "(%zu of %zu): not reading it for now",
+	log_debug("client pid %d uid %d holds %zu bytes with the daemon over its memory budget "
+		  "(%zu of %zu): not reading it for now",
 		 (int)c->peer.pid, (int)c->peer.uid, c->held, c->server->held_total,
 		 c->server->budget);
 	c->throttled = true;
@@ -174,6 +177,14 @@ static void conn_account(struct conn *c)
 		s->released += c->held - now;
 	}
 	c->held = now;
+	if (s->held_total > s->budget && !s->over_budget) {
+		s->over_budget = true;
+		log_warn("clients' buffers hold %zu bytes, over the memory budget of %zu: the "
+			 "largest holders wait",
+			 s->held_total, s->budget);
+	} else if (s->held_total <= s->budget / 4 * 3) {
+		s->over_budget = false;
+	}
 	if (s->held_total > s->budget && now > old)
 		server_over_budget(s, c);
 	else if (s->n_throttled && s->held_total <= s->budget / 4 * 3)
@@ -751,15 +762,24 @@ static bool conn_admissible(struct server *s, const struct hd_peer *peer, struct
 
 /* One error, then the door: the peer reads why rather than hanging.  The
  * socket is new and its buffer empty, so the short message fits. */
-static void conn_refuse(int fd, const struct hd_peer *peer, const struct hd_err *e)
+static void conn_refuse(struct server *s, int fd, const struct hd_peer *peer,
+			const struct hd_err *e)
 {
 	json_object *params = err_params(e);
 	size_t len;
 	char *buf = vl_format_error(err_name(e->code), params, &len);
+	uint64_t now = now_ms();
 
 	json_object_put(params);
-	log_warn("refused a connection from pid %d uid %d: %s", (int)peer->pid, (int)peer->uid,
-		 e->reason);
+	/* A flood must not become a flood of the log as well. */
+	if (now >= s->refused_logged_ms + 1000) {
+		log_warn("refused a connection from pid %d uid %d: %s (%zu more refused unlogged)",
+			 (int)peer->pid, (int)peer->uid, e->reason, s->refused_quiet);
+		s->refused_logged_ms = now;
+		s->refused_quiet = 0;
+	} else {
+		s->refused_quiet++;
+	}
 	if (send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("client pid %d: write: %s", (int)peer->pid, strerror(errno));
 	shutdown(fd, SHUT_WR);
@@ -785,7 +805,7 @@ static void conn_new(struct server *s, int fd)
 	}
 	u = uid_count_of(s, peer.uid);
 	if (!conn_admissible(s, &peer, u, &e)) {
-		conn_refuse(fd, &peer, &e);
+		conn_refuse(s, fd, &peer, &e);
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
