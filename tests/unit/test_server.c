@@ -2087,7 +2087,7 @@ static void test_deferred_input_capped(void **state)
 	struct fixture *f = deferring_fixture();
 	struct client *c = client_new(f);
 	size_t len, sent, one = strlen("{\"method\":\"io.hostdevd.Now\"}") + 1;
-	_cleanup_free_ char *reqs = repeat("{\"method\":\"io.hostdevd.Now\"}", 100000, &len);
+	_cleanup_free_ char *reqs = repeat("{\"method\":\"io.hostdevd.Now\"}", 5000, &len);
 	json_object *root;
 
 	small_sndbuf(c);
