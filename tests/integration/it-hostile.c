@@ -69,6 +69,20 @@ static int setup(void **state)
 	return r;
 }
 
+/* The daemon's RSS means what it says only when it runs bare: ASan keeps
+ * freed memory in quarantine, valgrind (HOSTDEVD_TEST_WRAPPER) has its own.
+ * Otherwise the figures are printed, not held to a bound. */
+static bool rss_meaningful(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	return false;
+#else
+	const char *w = getenv("HOSTDEVD_TEST_WRAPPER");
+
+	return !w || !*w;
+#endif
+}
+
 static double now_ms(void)
 {
 	return (double)now_ns() / 1e6;
@@ -352,6 +366,8 @@ static void test_pipelined_non_readers(void **state)
 	after = proc_kb(f->daemon.pid, "VmRSS");
 	fprintf(stderr, "it-hostile: 40 non-readers: RSS %.1f MiB, peak %.1f MiB, after %.1f MiB\n",
 		before / 1024.0, peak / 1024.0, after / 1024.0);
+	if (!rss_meaningful())
+		return;
 	if (peak - before > 96 * 1024)
 		fail_msg("the daemon grew by %ld kB for 40 clients that do not read", peak - before);
 	assert_true(after - before < 16 * 1024);
@@ -386,7 +402,7 @@ static void test_input_behind_deferred_call(void **state)
 		(double)sent / MiB, (peak - before) / 1024.0);
 	if (sent > 8u << 20)
 		fail_msg("the daemon took %zu bytes behind a deferred call", sent);
-	assert_true(peak - before < 16 * 1024);
+	assert_true(!rss_meaningful() || peak - before < 16 * 1024);
 	/* The Detach is answered (the unbind took longer than the step
 	 * timeout, or went through once released) before anything else. */
 	answer = read_message(fd);
