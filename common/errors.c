@@ -80,6 +80,10 @@ static const struct hd_errdef defs[HDE__COUNT] = {
 			   "on with intel_iommu=on or amd_iommu=on (and iommu=pt) on the kernel "
 			   "command line and reboot",
 			   errtext_no_iommu },
+	[HDE_TOO_MANY_CONNECTIONS] = { IFACE "TooManyConnections", { HDP_LIMIT, HDP_REASON },
+				       EMFILE, { "reason" },
+				       "hostdevd refused the connection: %1; close some and try again",
+				       errtext_too_many_connections },
 	[HDE_INTERFACE_NOT_FOUND] = { SERVICE "InterfaceNotFound", { HDP_INTERFACE }, EOPNOTSUPP,
 				      { "interface" }, "hostdevd does not serve the interface %1",
 				      errtext_interface_not_found },

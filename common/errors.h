@@ -35,6 +35,7 @@ enum hd_errcode {
 	HDE_POLICY_INVALID,
 	HDE_STATE_UNAVAILABLE,
 	HDE_NO_IOMMU,
+	HDE_TOO_MANY_CONNECTIONS,
 	/* org.varlink.service */
 	HDE_INTERFACE_NOT_FOUND,
 	HDE_METHOD_NOT_FOUND,
@@ -125,7 +126,8 @@ struct hd_err {
 	int line;                /* PolicyRefused, PolicyInvalid */
 	const char *method;      /* PermissionDenied, MethodNotFound */
 	const char *permission;  /* PermissionDenied */
-	int64_t number;          /* RequestTooLarge: limit; WatcherTooSlow: sequence */
+	int64_t number;          /* RequestTooLarge, TooManyConnections: limit;
+				  * WatcherTooSlow: sequence */
 	const char *name;        /* InterfaceNotFound: the interface; InvalidParameter:
 				  * the parameter */
 };

@@ -134,6 +134,13 @@ char *errtext_watcher_too_slow(const char *method, json_object *p)
 			 json_param_text(p, "sequence"));
 }
 
+char *errtext_too_many_connections(const char *method, json_object *p)
+{
+	return xasprintf("hostdevd refused the connection: %s (limit %s); close some of them and "
+			 "try again",
+			 json_param_text(p, "reason"), json_param_text(p, "limit"));
+}
+
 char *errtext_device_busy(const char *method, json_object *p)
 {
 	return xasprintf("hostdevd is already running a %s of %s; try again when it has "

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -292,6 +293,27 @@ static int add_signal(struct hostdevd *d, int sig, struct event **out)
 	return *out && evsignal_add(*out, NULL) == 0 ? 0 : -ENOMEM;
 }
 
+/* systemd's soft limit is 1,024 descriptors, too few for the clients the
+ * server admits; the hard limit is the administrator's word. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t soft;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max) {
+		log_info("descriptor limit %llu", (unsigned long long)rl.rlim_cur);
+		return;
+	}
+	soft = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("cannot raise the descriptor limit from %llu to %llu: %s",
+			 (unsigned long long)soft, (unsigned long long)rl.rlim_max, strerror(errno));
+	else
+		log_info("descriptor limit raised from %llu to %llu", (unsigned long long)soft,
+			 (unsigned long long)rl.rlim_max);
+}
+
 int hostdevd_start(struct hostdevd *d)
 {
 	struct server_config cfg = {
@@ -299,6 +321,11 @@ int hostdevd_start(struct hostdevd *d)
 		.max_message = d->opts.max_message,
 		.max_outbuf = d->opts.max_outbuf,
 		.socket_mode = d->opts.socket_mode,
+		.max_conns = d->opts.max_conns,
+		.max_conns_per_uid = d->opts.max_conns_per_uid,
+		.partial_timeout_ms = d->opts.partial_timeout_ms,
+		.idle_timeout_ms = d->opts.idle_timeout_ms,
+		.memory_budget = d->opts.memory_budget,
 		.dispatch = dispatch_call,
 		.dispatch_ctx = &d->dispatcher,
 	};
@@ -309,6 +336,7 @@ int hostdevd_start(struct hostdevd *d)
 	/* A file-size limit reached while saving state is an error to report
 	 * (EFBIG, like a full disk), not a reason to die. */
 	signal(SIGXFSZ, SIG_IGN);
+	raise_fd_limit();
 	r = take_lock(d);
 	if (r < 0)
 		return r;

@@ -34,6 +34,26 @@ void options_usage(FILE *out)
 		"                           default auto: udevd's events when udevd runs,\n"
 		"                           the kernel's otherwise)\n"
 		"      --max-message BYTES  largest request accepted (default 1048576)\n"
+		"      --max-connections N  connections taken from users other than root (env\n"
+		"                           HOSTDEVD_MAX_CONNECTIONS; default the descriptor\n"
+		"                           limit less 64 for the daemon's own files and 32 kept\n"
+		"                           for root); a connection over a limit is answered\n"
+		"                           io.hostdevd.TooManyConnections and closed\n"
+		"      --max-connections-per-uid N\n"
+		"                           connections one uid other than root may have open\n"
+		"                           (env HOSTDEVD_MAX_CONNECTIONS_PER_UID; default 128)\n"
+		"      --partial-timeout SECONDS\n"
+		"                           how long part of a message may wait for the rest\n"
+		"                           before the connection is closed (env\n"
+		"                           HOSTDEVD_PARTIAL_TIMEOUT; default 10)\n"
+		"      --idle-timeout SECONDS\n"
+		"                           a connection with no traffic, no call in flight and\n"
+		"                           no Watch is closed after this long (env\n"
+		"                           HOSTDEVD_IDLE_TIMEOUT; default 600)\n"
+		"      --memory-budget BYTES\n"
+		"                           input and output buffered for all clients together;\n"
+		"                           over it the clients holding the most wait (env\n"
+		"                           HOSTDEVD_MEMORY_BUDGET; default 67108864)\n"
 		"      --step-timeout SECONDS\n"
 		"                           how long each step of a detach or reattach (a sysfs\n"
 		"                           write, or waiting for the bind) may take before it is\n"
@@ -128,6 +148,46 @@ __attribute__((format(printf, 1, 2))) static enum options_result usage_error(con
 	return OPTIONS_USAGE_ERROR;
 }
 
+static bool parse_count(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > 1000000)
+		return false;
+	*out = (size_t)v;
+	return true;
+}
+
+/* The connection and memory limits; NULL leaves the server's default. */
+static enum options_result parse_limits(struct daemon_options *o, const char *max_conns,
+					const char *per_uid, const char *partial,
+					const char *idle, const char *budget)
+{
+	if (max_conns && *max_conns && !parse_count(max_conns, &o->max_conns))
+		return usage_error("--max-connections wants a count from 1 to 1000000, not '%s'",
+				   max_conns);
+	if (per_uid && *per_uid && !parse_count(per_uid, &o->max_conns_per_uid))
+		return usage_error("--max-connections-per-uid wants a count from 1 to 1000000, "
+				   "not '%s'",
+				   per_uid);
+	if (partial && *partial && !parse_seconds_ms(partial, &o->partial_timeout_ms))
+		return usage_error("--partial-timeout wants seconds between 0.001 and 3600, not "
+				   "'%s'",
+				   partial);
+	if (idle && *idle && !parse_seconds_ms(idle, &o->idle_timeout_ms))
+		return usage_error("--idle-timeout wants seconds between 0.001 and 3600, not '%s'",
+				   idle);
+	if (budget && *budget &&
+	    (!parse_size(budget, &o->memory_budget) || o->memory_budget < (1u << 20)))
+		return usage_error("--memory-budget wants a size in bytes between 1048576 and "
+				   "1073741824, not '%s'",
+				   budget);
+	return OPTIONS_OK;
+}
+
 enum options_result options_parse(struct daemon_options *o, int argc, char **argv)
 {
 	enum {
@@ -138,6 +198,11 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		OPT_ORPHANS,
 		OPT_CHECK_POLICY,
 		OPT_POLICY,
+		OPT_MAX_CONNS,
+		OPT_MAX_CONNS_PER_UID,
+		OPT_PARTIAL_TIMEOUT,
+		OPT_IDLE_TIMEOUT,
+		OPT_MEMORY_BUDGET,
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -151,6 +216,11 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		{ "orphans", required_argument, NULL, OPT_ORPHANS },
 		{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
 		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+		{ "max-connections-per-uid", required_argument, NULL, OPT_MAX_CONNS_PER_UID },
+		{ "partial-timeout", required_argument, NULL, OPT_PARTIAL_TIMEOUT },
+		{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+		{ "memory-budget", required_argument, NULL, OPT_MEMORY_BUDGET },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -159,6 +229,11 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	const char *source = env_or("HOSTDEVD_UEVENT_SOURCE", "auto");
 	const char *step_timeout = env_or("HOSTDEVD_STEP_TIMEOUT", "10");
 	const char *orphans = getenv("HOSTDEVD_ORPHANS");
+	const char *max_conns = getenv("HOSTDEVD_MAX_CONNECTIONS");
+	const char *per_uid = getenv("HOSTDEVD_MAX_CONNECTIONS_PER_UID");
+	const char *partial = getenv("HOSTDEVD_PARTIAL_TIMEOUT");
+	const char *idle = getenv("HOSTDEVD_IDLE_TIMEOUT");
+	const char *budget = getenv("HOSTDEVD_MEMORY_BUDGET");
 	int c, v;
 
 	if (orphans && !*orphans)
@@ -212,6 +287,21 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 			str_replace(&o->policy_path, optarg);
 			o->policy_named = true;
 			break;
+		case OPT_MAX_CONNS:
+			max_conns = optarg;
+			break;
+		case OPT_MAX_CONNS_PER_UID:
+			per_uid = optarg;
+			break;
+		case OPT_PARTIAL_TIMEOUT:
+			partial = optarg;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			idle = optarg;
+			break;
+		case OPT_MEMORY_BUDGET:
+			budget = optarg;
+			break;
 		case 'h':
 			options_usage(stdout);
 			return OPTIONS_EXIT_SUCCESS;
@@ -240,6 +330,8 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		return usage_error("--orphans is keep or reattach, not '%s'", orphans);
 	o->orphans_set = orphans != NULL;
 	o->reattach_orphans = orphans && streq(orphans, "reattach");
+	if (parse_limits(o, max_conns, per_uid, partial, idle, budget) != OPTIONS_OK)
+		return OPTIONS_USAGE_ERROR;
 	if (o->proc_root[0] != '/')
 		return usage_error("--proc-root wants an absolute path, not '%s'", o->proc_root);
 	return OPTIONS_OK;

@@ -23,6 +23,12 @@ struct daemon_options {
 	size_t max_message;
 	size_t max_outbuf;
 	unsigned socket_mode;
+	/* Connection and memory limits (daemon/server.h); 0: the default. */
+	size_t max_conns;
+	size_t max_conns_per_uid;
+	unsigned partial_timeout_ms;
+	unsigned idle_timeout_ms;
+	size_t memory_budget;
 	unsigned step_timeout_ms; /* each detach/reattach step's deadline */
 	char *proc_root;          /* where the host-critical checks read /proc */
 	bool reattach_orphans;    /* --orphans reattach (default keep) */

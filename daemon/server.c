@@ -5,14 +5,24 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define READ_CHUNK 65536
 #define ACCEPT_BATCH 64
 #define ACCEPT_BACKOFF_S 1
+/* Over the memory budget a connection holding no more than this is still
+ * read: a small call (root's GetInfo) always gets through. */
+#define BUDGET_SMALL (64 * 1024)
+/* Memory freed since the last malloc_trim() that is worth returning. */
+#define TRIM_AFTER (8u * 1024 * 1024)
 
 struct conn {
 	struct server *server;
@@ -23,8 +33,18 @@ struct conn {
 	struct event *resume_ev; /* reads the held calls once a deferred one is answered */
 	struct server_call *pending; /* a deferred call not answered yet */
 	unsigned call_refs; /* deferred calls still referenced: they keep the memory */
+	struct event *timer_ev; /* the partial-message and idle timeouts */
+	struct event *closed_ev; /* the peer hung up while it is not read */
 	struct evbuffer *in, *out;
 	size_t scanned;   /* leading bytes of `in` known to hold no NUL */
+	size_t held;      /* bytes of in + out, as counted in the server's total */
+	uint64_t last_active_ms; /* the last byte read or written, the last answer */
+	uint64_t partial_since_ms; /* an incomplete message began waiting; 0: none */
+	uint64_t last_queued_seq;  /* a watcher's last event queued */
+	struct uid_count *uidc;    /* this peer's uid's connection count */
+	bool reading;     /* the read event is added */
+	bool throttled;   /* over the memory budget: not read, calls wait */
+	bool out_blocked; /* calls wait for the peer to read its replies */
 	bool watching;    /* a Watch call owns the connection */
 	bool draining;    /* no further calls: close once the output is flushed */
 	bool write_shut;  /* output flushed and shut; waiting for the peer to hang up */
@@ -47,9 +67,27 @@ struct server {
 	ino_t socket_ino; /* of the socket file we bound, to remove only ours */
 	bool have_gid;    /* server_set_group() was called */
 	gid_t socket_gid;
-	struct event *accept_ev, *backoff_ev;
+	struct event *accept_ev, *backoff_ev, *trim_ev;
 	struct conn *conns, *watchers;
 	size_t n_conns, n_watchers;
+	size_t n_root; /* connections of uid 0, counted apart from the others */
+	size_t max_conns, max_conns_per_uid, root_conns;
+	unsigned partial_ms, idle_ms;
+	size_t budget, out_high;
+	size_t held_total;  /* every connection's `held` */
+	size_t released;    /* bytes freed since the last trim */
+	size_t n_throttled;
+	bool over_budget;   /* logged once per crossing */
+	uint64_t refused_logged_ms; /* refusals are logged at most once a second */
+	size_t refused_quiet;       /* refusals since, not logged */
+	struct uid_count *uids; /* connections per uid, one entry per uid seen */
+	size_t n_uids;
+};
+
+struct uid_count {
+	uid_t uid;
+	size_t n;
+	struct uid_count *next;
 };
 
 struct server_call {
@@ -63,6 +101,167 @@ struct server_call {
 };
 
 static void conn_flush(struct conn *c);
+static void conn_update_read(struct conn *c);
+static void conn_free(struct conn *c);
+
+static uint64_t now_ms(void)
+{
+	return now_ns() / 1000000;
+}
+
+/* ---- the memory budget ------------------------------------------------ */
+
+/* Calls wait (and input beyond one message is not read) while one is
+ * deferred, while the connection is a watcher's or while its peer has more
+ * than out_high of replies unread. */
+static bool conn_held(const struct conn *c)
+{
+	return c->pending || c->watching || evbuffer_get_length(c->out) > c->server->out_high;
+}
+
+static void conn_throttle(struct conn *c)
+{
+	if (c->throttled || c->dead)
+		return;
+	log_debug("client pid %d uid %d holds %zu bytes with the daemon over its memory budget "
+		  "(%zu of %zu): not reading it for now",
+		 (int)c->peer.pid, (int)c->peer.uid, c->held, c->server->held_total,
+		 c->server->budget);
+	c->throttled = true;
+	c->server->n_throttled++;
+	conn_update_read(c);
+}
+
+/* Back under three quarters of the budget: everyone is read again, and
+ * the calls that waited run (from the loop). */
+static void server_unthrottle(struct server *s)
+{
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (!c->throttled)
+			continue;
+		c->throttled = false;
+		conn_update_read(c);
+		event_active(c->resume_ev, EV_TIMEOUT, 1);
+	}
+	s->n_throttled = 0;
+}
+
+/* Over the budget, the connection holding the most is throttled, and so is
+ * `c`, the one that just grew, unless it holds little: whoever floods is
+ * stopped, a small call still gets through. */
+static void server_over_budget(struct server *s, struct conn *c)
+{
+	struct conn *largest = NULL;
+
+	for (struct conn *o = s->conns; o; o = o->next)
+		if (!o->throttled && !o->watching && (!largest || o->held > largest->held))
+			largest = o;
+	if (largest && largest->held > BUDGET_SMALL)
+		conn_throttle(largest);
+	if (c && !c->watching && c->held > BUDGET_SMALL)
+		conn_throttle(c);
+}
+
+/* Counts what c holds now into the server's total and acts on the budget.
+ * Never frees anything: callable anywhere. */
+static void conn_account(struct conn *c)
+{
+	struct server *s = c->server;
+	size_t now = c->dead ? 0 : evbuffer_get_length(c->in) + evbuffer_get_length(c->out);
+	size_t old = c->held;
+
+	if (now >= c->held) {
+		s->held_total += now - c->held;
+	} else {
+		s->held_total -= c->held - now;
+		s->released += c->held - now;
+	}
+	c->held = now;
+	if (s->held_total > s->budget && !s->over_budget) {
+		s->over_budget = true;
+		log_warn("clients' buffers hold %zu bytes, over the memory budget of %zu: the "
+			 "largest holders wait",
+			 s->held_total, s->budget);
+	} else if (s->held_total <= s->budget / 4 * 3) {
+		s->over_budget = false;
+	}
+	if (s->held_total > s->budget && now > old)
+		server_over_budget(s, c);
+	else if (s->n_throttled && s->held_total <= s->budget / 4 * 3)
+		server_unthrottle(s);
+	if (s->released >= TRIM_AFTER && !event_pending(s->trim_ev, EV_TIMEOUT, NULL))
+		event_active(s->trim_ev, EV_TIMEOUT, 1);
+}
+
+/* After big buffers are freed, glibc keeps the pages unless asked: give
+ * them back, so a flood that ended leaves the daemon's size as it was. */
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	s->released = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/* Reading stops when the peer may not send more now: it hung up, it is
+ * throttled, or its calls wait and it has a whole message's worth unread.
+ * The kernel's socket buffer then pushes back on the peer. */
+static void conn_update_read(struct conn *c)
+{
+	struct server *s = c->server;
+	bool want;
+
+	if (c->dead)
+		return;
+	if (c->draining)
+		want = !c->eof; /* read only to be dropped */
+	else
+		want = !c->eof && !c->throttled &&
+		       !(conn_held(c) && evbuffer_get_length(c->in) > s->max_message);
+	if (want && !c->reading) {
+		event_add(c->read_ev, NULL);
+		event_del(c->closed_ev);
+	} else if (!want && c->reading) {
+		event_del(c->read_ev);
+		if (!c->eof)
+			event_add(c->closed_ev, NULL);
+	}
+	c->reading = want;
+}
+
+/* A peer not read from may still go away: then what it holds goes now,
+ * not at a timeout.  A half-close (it still waits for its answers) is
+ * seen when reading resumes. */
+static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR))) {
+		log_debug("client pid %d uid %d hung up while not being read", (int)c->peer.pid,
+			  (int)c->peer.uid);
+		conn_free(c);
+	}
+}
+
+/* ---- timeouts --------------------------------------------------------- */
+
+static void conn_arm_timer(struct conn *c)
+{
+	struct server *s = c->server;
+	uint64_t now = now_ms(), due = c->last_active_ms + s->idle_ms;
+	struct timeval tv;
+
+	if (c->dead)
+		return;
+	if (c->partial_since_ms && c->partial_since_ms + s->partial_ms < due)
+		due = c->partial_since_ms + s->partial_ms;
+	due = due > now ? due - now : 0;
+	tv = (struct timeval){ .tv_sec = (time_t)(due / 1000), .tv_usec = (long)(due % 1000) * 1000 };
+	evtimer_add(c->timer_ev, &tv);
+}
 
 /* ---- connection lifetime ---------------------------------------------- */
 
@@ -88,6 +287,8 @@ static void conn_destroy(struct conn *c)
 	event_free(c->read_ev);
 	event_free(c->resume_ev);
 	event_free(c->write_ev);
+	event_free(c->timer_ev);
+	event_free(c->closed_ev);
 	if (c->drain_ev)
 		event_free(c->drain_ev);
 	evbuffer_free(c->in);
@@ -112,6 +313,15 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->n_conns--;
+	if (c->uidc)
+		c->uidc->n--;
+	if (c->peer.uid == 0)
+		s->n_root--;
+	if (c->throttled)
+		s->n_throttled--;
+	conn_account(c); /* counts nothing now that it is dead */
+	event_del(c->timer_ev);
+	event_del(c->closed_ev);
 	event_del(c->read_ev);
 	event_del(c->write_ev);
 	event_del(c->resume_ev);
@@ -144,6 +354,7 @@ static void conn_start_drain(struct conn *c)
 		return;
 	c->draining = true;
 	watcher_unlink(c);
+	event_del(c->timer_ev);
 	c->drain_ev = evtimer_new(s->base, on_drain_timeout, c);
 	if (!c->drain_ev)
 		fatal("out of memory");
@@ -167,6 +378,15 @@ static void conn_drained(struct conn *c)
 
 /* ---- output ----------------------------------------------------------- */
 
+/* The peer read enough of its replies: the calls that waited may run. */
+static void conn_output_read(struct conn *c)
+{
+	if (c->out_blocked && evbuffer_get_length(c->out) <= c->server->out_high) {
+		c->out_blocked = false;
+		event_active(c->resume_ev, EV_TIMEOUT, 1);
+	}
+}
+
 static void conn_flush(struct conn *c)
 {
 	while (evbuffer_get_length(c->out) > 0) {
@@ -189,6 +409,9 @@ static void conn_flush(struct conn *c)
 			return;
 		}
 		evbuffer_drain(c->out, (size_t)n);
+		c->last_active_ms = now_ms();
+		conn_account(c);
+		conn_output_read(c);
 	}
 	event_del(c->write_ev);
 	if (c->draining)
@@ -224,6 +447,7 @@ static void out_add(struct conn *c, const void *data, size_t len)
 {
 	if (evbuffer_add(c->out, data, len) < 0)
 		fatal("out of memory");
+	conn_account(c);
 }
 
 /* Hands `buf` (malloc'd) to the output without copying it. */
@@ -231,6 +455,7 @@ static void out_add_owned(struct conn *c, char *buf, size_t len)
 {
 	if (evbuffer_add_reference(c->out, buf, len, free_reply, NULL) < 0)
 		fatal("out of memory");
+	conn_account(c);
 }
 
 static void conn_kick(struct conn *c)
@@ -277,6 +502,24 @@ static void conn_refuse_too_large(struct conn *c)
 	err_set(&e, HDE_REQUEST_TOO_LARGE, NULL);
 	e.number = (int64_t)c->server->max_message;
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	conn_account(c);
+	conn_start_drain(c);
+	conn_send_err(c, &e);
+}
+
+/* Part of a message waited longer than the partial timeout: a peer that
+ * trickles (or parks) bytes does not keep a connection and its buffer. */
+static void conn_refuse_partial(struct conn *c)
+{
+	struct hd_err e;
+	unsigned ms = c->server->partial_ms;
+
+	log_info("client pid %d uid %d left %zu bytes of an incomplete message for %u ms: closing",
+		 (int)c->peer.pid, (int)c->peer.uid, evbuffer_get_length(c->in), ms);
+	err_reason(&e, HDE_INVALID_REQUEST, NULL,
+		   "the message was not completed (no NUL) within %u.%03u s", ms / 1000, ms % 1000);
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	conn_account(c);
 	conn_start_drain(c);
 	conn_send_err(c, &e);
 }
@@ -306,24 +549,38 @@ static void conn_handle_message(struct conn *c, size_t len)
 		json_object_put(root);
 	}
 	evbuffer_drain(c->in, len + 1);
+	c->partial_since_ms = 0;
+	c->last_active_ms = now_ms();
+	conn_account(c);
 }
 
 /* Runs every complete message in the input, in order.  A watcher's further
- * input is held, not run: its connection belongs to the Watch stream. */
+ * input is held, not run: its connection belongs to the Watch stream.  So
+ * are the calls of a throttled peer, and of one that leaves more than
+ * out_high of replies unread (backpressure: it gets them once it reads). */
 static void conn_process(struct conn *c)
 {
-	size_t max = c->server->max_message;
+	struct server *s = c->server;
+	size_t max = s->max_message;
 
 	c->dispatching = true;
-	while (!c->dead && !c->draining && !c->watching && !c->pending) {
+	while (!c->dead && !c->draining && !c->watching && !c->pending && !c->throttled) {
 		struct evbuffer_ptr p;
 
+		if (evbuffer_get_length(c->out) > s->out_high) {
+			c->out_blocked = true;
+			break;
+		}
 		evbuffer_ptr_set(c->in, &p, c->scanned, EVBUFFER_PTR_SET);
 		p = evbuffer_search(c->in, "", 1, &p);
 		if (p.pos < 0) {
 			c->scanned = evbuffer_get_length(c->in);
-			if (c->scanned > max)
+			if (c->scanned > max) {
 				conn_refuse_too_large(c);
+			} else if (c->scanned && !c->partial_since_ms) {
+				c->partial_since_ms = now_ms();
+				conn_arm_timer(c);
+			}
 			break;
 		}
 		c->scanned = 0;
@@ -335,14 +592,16 @@ static void conn_process(struct conn *c)
 	}
 	if (!c->dead && c->watching && evbuffer_get_length(c->in) > max)
 		conn_refuse_too_large(c);
-	/* The peer hung up while a deferred call held its input: now that
-	 * everything it sent is answered, finish as conn_eof() would have. */
-	if (!c->dead && c->eof && !c->pending && !c->draining) {
+	/* The peer hung up while its calls waited: now that everything it
+	 * sent is answered, finish as conn_eof() would have. */
+	if (!c->dead && c->eof && !c->pending && !c->draining && !c->watching &&
+	    !c->throttled && !c->out_blocked) {
 		if (evbuffer_get_length(c->out) == 0)
 			conn_free(c);
 		else
 			conn_start_drain(c);
 	}
+	conn_update_read(c);
 	c->dispatching = false;
 	if (c->dead && !c->call_refs)
 		conn_destroy(c);
@@ -356,37 +615,80 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 static void conn_eof(struct conn *c)
 {
 	c->eof = true;
-	event_del(c->read_ev);
-	/* A call still being worked on is answered first (conn_process). */
-	if (c->pending)
-		return;
+	conn_update_read(c);
 	/* A watcher that hangs up is gone; a caller may have replies to read. */
-	if (c->watching || evbuffer_get_length(c->out) == 0) {
+	if (c->watching || (c->draining && evbuffer_get_length(c->out) == 0)) {
 		conn_free(c);
 		return;
 	}
-	/* Output left means the socket is full: the write event flushes it. */
-	conn_start_drain(c);
+	if (c->draining)
+		return; /* the write event flushes the rest */
+	/* Calls still held (a deferred one, replies unread, throttled) are
+	 * answered first; conn_process() finishes. */
+	conn_process(c);
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	int n = evbuffer_read(c->in, fd, READ_CHUNK);
+	size_t have = evbuffer_get_length(c->in), cap = c->server->max_message + 1;
+	int n;
 
+	/* Calls that wait leave their input unread beyond one whole message
+	 * (and its NUL): no more is taken in than the cap allows. */
+	if (!c->draining && conn_held(c)) {
+		if (have >= cap) {
+			conn_update_read(c);
+			return;
+		}
+		n = evbuffer_read(c->in, fd, (int)(cap - have < READ_CHUNK ? cap - have : READ_CHUNK));
+	} else {
+		n = evbuffer_read(c->in, fd, READ_CHUNK);
+	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n < 0) {
 		log_debug("client pid %d: read: %s", (int)c->peer.pid, strerror(errno));
 		conn_free(c);
-	} else if (n == 0) {
+		return;
+	}
+	if (n == 0) {
 		conn_eof(c);
-	} else if (c->draining) {
+		return;
+	}
+	c->last_active_ms = now_ms();
+	if (c->draining) {
 		/* Closing: what the client still sends is read only to be dropped. */
 		evbuffer_drain(c->in, evbuffer_get_length(c->in));
-	} else {
-		conn_process(c);
+		return;
 	}
+	conn_account(c);
+	conn_process(c);
+}
+
+/* The partial-message and idle timeouts, checked lazily: the timer is
+ * pushed back rather than re-added on every byte. */
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct server *s = c->server;
+	uint64_t now = now_ms();
+
+	if (c->dead || c->draining)
+		return;
+	if (c->partial_since_ms && now >= c->partial_since_ms + s->partial_ms) {
+		conn_refuse_partial(c);
+		return;
+	}
+	if (!c->watching && !c->pending && now >= c->last_active_ms + s->idle_ms) {
+		log_info("client pid %d uid %d idle for %u ms: closing", (int)c->peer.pid,
+			 (int)c->peer.uid, s->idle_ms);
+		conn_free(c);
+		return;
+	}
+	if (c->watching || c->pending)
+		c->last_active_ms = now; /* not idle: look again a period later */
+	conn_arm_timer(c);
 }
 
 /* ---- accepting -------------------------------------------------------- */
@@ -413,30 +715,119 @@ static void peer_groups(int fd, struct hd_peer *peer)
 	log_debug("client pid %d: SO_PEERGROUPS: %s", (int)peer->pid, strerror(errno));
 }
 
+static struct uid_count *uid_count_of(struct server *s, uid_t uid)
+{
+	struct uid_count *u;
+
+	for (u = s->uids; u; u = u->next)
+		if (u->uid == uid)
+			return u;
+	u = xcalloc(1, sizeof(*u));
+	u->uid = uid;
+	u->next = s->uids;
+	s->uids = u;
+	return u;
+}
+
+/* Whether a new connection of `peer` would pass a limit; if not, why.
+ * Root is not limited per uid and has root_conns beyond the total, so a
+ * flood by others never locks it out. */
+static bool conn_admissible(struct server *s, const struct hd_peer *peer, struct uid_count *u,
+			    struct hd_err *e)
+{
+	if (peer->uid == 0) {
+		if (s->n_conns < s->max_conns + s->root_conns)
+			return true;
+		err_reason(e, HDE_TOO_MANY_CONNECTIONS, NULL,
+			   "hostdevd has %zu connections open, as many as it takes", s->n_conns);
+		e->number = (int64_t)(s->max_conns + s->root_conns);
+		return false;
+	}
+	if (u->n >= s->max_conns_per_uid) {
+		err_reason(e, HDE_TOO_MANY_CONNECTIONS, NULL,
+			   "uid %d already has %zu connections open", (int)peer->uid, u->n);
+		e->number = (int64_t)s->max_conns_per_uid;
+		return false;
+	}
+	if (s->n_conns - s->n_root >= s->max_conns) {
+		err_reason(e, HDE_TOO_MANY_CONNECTIONS, NULL,
+			   "hostdevd has %zu connections open from users other than root, as many "
+			   "as it takes",
+			   s->n_conns - s->n_root);
+		e->number = (int64_t)s->max_conns;
+		return false;
+	}
+	return true;
+}
+
+/* One error, then the door: the peer reads why rather than hanging.  The
+ * socket is new and its buffer empty, so the short message fits. */
+static void conn_refuse(struct server *s, int fd, const struct hd_peer *peer,
+			const struct hd_err *e)
+{
+	json_object *params = err_params(e);
+	size_t len;
+	char *buf = vl_format_error(err_name(e->code), params, &len);
+	uint64_t now = now_ms();
+
+	json_object_put(params);
+	/* A flood must not become a flood of the log as well. */
+	if (now >= s->refused_logged_ms + 1000) {
+		log_warn("refused a connection from pid %d uid %d: %s (%zu more refused unlogged)",
+			 (int)peer->pid, (int)peer->uid, e->reason, s->refused_quiet);
+		s->refused_logged_ms = now;
+		s->refused_quiet = 0;
+	} else {
+		s->refused_quiet++;
+	}
+	if (send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("client pid %d: write: %s", (int)peer->pid, strerror(errno));
+	shutdown(fd, SHUT_WR);
+	close(fd);
+	free(buf);
+}
+
 static void conn_new(struct server *s, int fd)
 {
-	struct conn *c = xcalloc(1, sizeof(*c));
+	struct conn *c;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-
-	c->server = s;
-	c->fd = fd;
 	/* A peer the kernel cannot name gets no more than anyone else. */
-	c->peer = (struct hd_peer){ .uid = (uid_t)-1, .gid = (gid_t)-1, .pid = 0 };
+	struct hd_peer peer = { .uid = (uid_t)-1, .gid = (gid_t)-1, .pid = 0 };
+	struct uid_count *u;
+	struct hd_err e;
+
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-		c->peer = (struct hd_peer){ .uid = cred.uid, .gid = cred.gid, .pid = cred.pid };
-		peer_groups(fd, &c->peer);
+		peer = (struct hd_peer){ .uid = cred.uid, .gid = cred.gid, .pid = cred.pid };
+		peer_groups(fd, &peer);
 	} else {
 		log_warn("client on fd %d: SO_PEERCRED: %s", fd, strerror(errno));
 	}
+	u = uid_count_of(s, peer.uid);
+	if (!conn_admissible(s, &peer, u, &e)) {
+		conn_refuse(s, fd, &peer, &e);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->server = s;
+	c->fd = fd;
+	c->peer = peer;
+	c->uidc = u;
+	u->n++;
+	s->n_root += peer.uid == 0;
 	c->read_ev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->write_ev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
 	c->resume_ev = event_new(s->base, -1, 0, on_resume, c);
+	c->timer_ev = evtimer_new(s->base, on_timer, c);
+	c->closed_ev = event_new(s->base, fd, EV_CLOSED, on_peer_closed, c);
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
-	if (!c->read_ev || !c->write_ev || !c->resume_ev || !c->in || !c->out)
+	if (!c->read_ev || !c->write_ev || !c->resume_ev || !c->timer_ev || !c->closed_ev ||
+	    !c->in || !c->out)
 		fatal("out of memory");
-	event_add(c->read_ev, NULL);
+	c->last_active_ms = now_ms();
+	conn_update_read(c);
+	conn_arm_timer(c);
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -586,11 +977,29 @@ int server_start(struct server *s)
 	fd = -1;
 	if (s->have_gid)
 		apply_group(s);
-	log_info("listening on %s", s->socket_path);
+	log_info("listening on %s: at most %zu connections (%zu per uid) and %zu more for root, "
+		 "%zu bytes buffered in all",
+		 s->socket_path, s->max_conns, s->max_conns_per_uid, s->root_conns, s->budget);
 	return 0;
 }
 
 /* ---- the server ------------------------------------------------------- */
+
+/* Every descriptor the daemon may have, less its own reserve and root's
+ * room: non-root peers can never take the last ones. */
+static size_t default_max_conns(size_t root_conns)
+{
+	struct rlimit rl;
+	size_t fds = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		fds = (size_t)rl.rlim_cur;
+	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		fds = 1u << 20;
+	if (fds < SERVER_FD_RESERVE + root_conns + 16)
+		return 16;
+	return fds - SERVER_FD_RESERVE - root_conns;
+}
 
 struct server *server_new(struct event_base *base, const struct server_config *cfg)
 {
@@ -611,6 +1020,18 @@ struct server *server_new(struct event_base *base, const struct server_config *c
 	/* Watchers get half: a slow one is told so while there is room to. */
 	s->watch_limit = s->max_outbuf / 2;
 	s->socket_mode = cfg->socket_mode ? cfg->socket_mode : SERVER_DEFAULT_SOCKET_MODE;
+	s->max_conns_per_uid = cfg->max_conns_per_uid ? cfg->max_conns_per_uid
+						      : SERVER_DEFAULT_MAX_CONNS_PER_UID;
+	s->root_conns = cfg->root_conns ? cfg->root_conns : SERVER_DEFAULT_ROOT_CONNS;
+	s->max_conns = cfg->max_conns ? cfg->max_conns : default_max_conns(s->root_conns);
+	s->partial_ms = cfg->partial_timeout_ms ? cfg->partial_timeout_ms
+						: SERVER_DEFAULT_PARTIAL_TIMEOUT_MS;
+	s->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : SERVER_DEFAULT_IDLE_TIMEOUT_MS;
+	s->budget = cfg->memory_budget ? cfg->memory_budget : SERVER_DEFAULT_MEMORY_BUDGET;
+	s->out_high = cfg->out_high ? cfg->out_high : SERVER_DEFAULT_OUT_HIGH;
+	s->trim_ev = event_new(base, -1, 0, on_trim, s);
+	if (!s->trim_ev)
+		fatal("out of memory");
 	s->drain_timeout = (struct timeval){ .tv_sec = drain_ms / 1000,
 					     .tv_usec = (drain_ms % 1000) * 1000 };
 	s->listen_fd = -1;
@@ -634,6 +1055,13 @@ void server_free(struct server *s)
 		event_free(s->accept_ev);
 	if (s->backoff_ev)
 		event_free(s->backoff_ev);
+	event_free(s->trim_ev);
+	while (s->uids) {
+		struct uid_count *u = s->uids;
+
+		s->uids = u->next;
+		free(u);
+	}
 	if (s->listen_fd >= 0) {
 		close(s->listen_fd);
 		/* Another daemon may have replaced the file since: keep theirs. */
@@ -654,18 +1082,67 @@ size_t server_watcher_count(const struct server *s)
 	return s->n_watchers;
 }
 
+size_t server_buffered(const struct server *s)
+{
+	return s->held_total;
+}
+
+size_t server_max_conns(const struct server *s)
+{
+	return s->max_conns;
+}
+
 /* ---- watchers --------------------------------------------------------- */
 
-/* The watcher holds more unread events than it may: tell it which event it
- * got last and close it, rather than let it grow without bound. */
-static void watcher_too_slow(struct conn *c, uint64_t last_sent)
+/* Messages (NULs) in the output. */
+static size_t out_messages(struct conn *c)
 {
+	struct evbuffer_ptr p;
+	size_t n = 0;
+
+	evbuffer_ptr_set(c->out, &p, 0, EVBUFFER_PTR_SET);
+	for (;;) {
+		p = evbuffer_search(c->out, "", 1, &p);
+		if (p.pos < 0)
+			return n;
+		n++;
+		if (evbuffer_ptr_set(c->out, &p, 1, EVBUFFER_PTR_ADD) < 0)
+			return n;
+	}
+}
+
+/* The watcher holds more unread events than it may: its backlog goes, but
+ * for the first message, which may be partly written already (framing
+ * stays whole); then it is told the last event it will have got, and
+ * closed.  The error comes right behind what it has, not behind megabytes
+ * it will never read. */
+static void watcher_too_slow(struct conn *c)
+{
+	struct server *s = c->server;
+	struct evbuffer_ptr p = evbuffer_search(c->out, "", 1, NULL);
+	size_t unread = evbuffer_get_length(c->out), queued = out_messages(c);
+	uint64_t last = c->last_queued_seq;
 	struct hd_err e;
 
-	log_warn("watcher pid %d uid %d left %zu bytes unread: dropping it", (int)c->peer.pid,
-		 (int)c->peer.uid, evbuffer_get_length(c->out));
+	/* The messages queued are the stream's, numbered one after another
+	 * up to the last one queued. */
+	if (queued > 1) {
+		struct evbuffer *kept = evbuffer_new();
+
+		if (!kept)
+			fatal("out of memory");
+		last -= queued - 1;
+		evbuffer_remove_buffer(c->out, kept, (size_t)p.pos + 1);
+		evbuffer_free(c->out);
+		c->out = kept;
+		conn_account(c);
+	}
+	log_warn("watcher pid %d uid %d left %zu bytes unread%s: dropping it after event %llu",
+		 (int)c->peer.pid, (int)c->peer.uid, unread,
+		 s->held_total > s->budget ? " with the daemon over its memory budget" : "",
+		 (unsigned long long)last);
 	err_set(&e, HDE_WATCHER_TOO_SLOW, NULL);
-	e.number = (int64_t)last_sent;
+	e.number = (int64_t)last;
 	conn_start_drain(c);
 	conn_send_err(c, &e);
 }
@@ -675,12 +1152,17 @@ void server_broadcast(struct server *s, const char *msg, size_t len, uint64_t la
 	struct conn *next;
 
 	for (struct conn *c = s->watchers; c; c = next) {
+		size_t unread = evbuffer_get_length(c->out);
+
 		next = c->watch_next;
-		if (evbuffer_get_length(c->out) > s->watch_limit) {
-			watcher_too_slow(c, last_sent);
+		/* Over the budget, a watcher that fell behind at all is the one
+		 * to go: it cannot be throttled. */
+		if (unread > s->watch_limit || (s->held_total > s->budget && unread > BUDGET_SMALL)) {
+			watcher_too_slow(c);
 			continue;
 		}
 		out_add(c, msg, len);
+		c->last_queued_seq = last_sent + 1;
 		conn_kick(c);
 	}
 }

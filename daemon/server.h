@@ -4,8 +4,15 @@
  * credentials, frames NUL-terminated messages, refuses ones over the size
  * cap, hands every call to the dispatch function it is given
  * (daemon/dispatch.h) and queues what watchers are sent (daemon/watch.h).
- * It knows no method and no device.  A client whose unread replies pile up
- * beyond a cap is dropped without slowing the others. */
+ * It knows no method and no device.
+ *
+ * Limits (docs/protocol.md "Limits"): connections per uid and in total, with
+ * room kept for root beyond the total; a refused connection is told
+ * TooManyConnections and closed.  A half-sent message is closed after a
+ * timeout, an idle connection after a longer one.  Input is never buffered
+ * beyond max_message per connection (reading stops instead), calls are not
+ * run while a connection's unread output is above out_high, and one budget
+ * covers every buffer: over it, the largest holders are throttled. */
 #pragma once
 
 #include "common/errors.h"
@@ -46,6 +53,15 @@ struct server_config {
 	/* How long a connection being closed (after RequestTooLarge or
 	 * WatcherTooSlow) may take to read its last reply; default 5000 ms. */
 	unsigned drain_timeout_ms;
+	/* Connections a non-root peer may open: in total (default: the soft
+	 * RLIMIT_NOFILE less SERVER_FD_RESERVE and root_conns) and per uid. */
+	size_t max_conns;
+	size_t max_conns_per_uid;
+	size_t root_conns;         /* root's room beyond max_conns */
+	unsigned partial_timeout_ms; /* an incomplete message may wait this long */
+	unsigned idle_timeout_ms;  /* no traffic, no call in flight, no watch */
+	size_t memory_budget;      /* bytes of input and output over all connections */
+	size_t out_high;           /* unread output above which calls wait */
 	server_dispatch_fn dispatch; /* required */
 	void *dispatch_ctx;
 };
@@ -53,6 +69,18 @@ struct server_config {
 #define SERVER_DEFAULT_MAX_OUTBUF (16u * 1024 * 1024)
 #define SERVER_DEFAULT_SOCKET_MODE 0660
 #define SERVER_DEFAULT_DRAIN_TIMEOUT_MS 5000
+#define SERVER_DEFAULT_MAX_CONNS_PER_UID 128
+#define SERVER_DEFAULT_ROOT_CONNS 32
+/* Descriptors kept for the daemon's own files: the lock and state files
+ * (and their temporary copies and directory), sysfs reads of a uevent and of
+ * a worker's steps, the udev and kernel monitors, libevent's epoll, signal
+ * and wake-up pipes, syslog, the listening socket; about 20 at the busiest,
+ * kept threefold. */
+#define SERVER_FD_RESERVE 64
+#define SERVER_DEFAULT_PARTIAL_TIMEOUT_MS 10000
+#define SERVER_DEFAULT_IDLE_TIMEOUT_MS (10u * 60 * 1000)
+#define SERVER_DEFAULT_MEMORY_BUDGET (64u * 1024 * 1024)
+#define SERVER_DEFAULT_OUT_HIGH (256u * 1024)
 
 struct server *server_new(struct event_base *base, const struct server_config *cfg);
 /* Binds (replacing a stale socket file) and listens.  Returns 0 or -errno. */
@@ -70,6 +98,10 @@ void server_broadcast(struct server *s, const char *msg, size_t len, uint64_t la
 
 size_t server_client_count(const struct server *s);
 size_t server_watcher_count(const struct server *s);
+/* Bytes held in every connection's input and output buffers. */
+size_t server_buffered(const struct server *s);
+/* The connection limit for peers other than root, after defaults. */
+size_t server_max_conns(const struct server *s);
 
 /* One call being answered, handed to the dispatch function.
  * Valid until the handler returns, unless deferred. */

@@ -112,6 +112,9 @@ enum {
 /* The device has no IOMMU group, so vfio-pci cannot take it: the IOMMU is
  * off (the sentence says which kernel parameter turns it on). */
 #define HD_ERROR_NO_IOMMU "io.hostdevd.NoIommu"
+/* hostdevd refused the connection: the caller's uid (or everyone) has as
+ * many connections open as it allows; close some and try again. */
+#define HD_ERROR_TOO_MANY_CONNECTIONS "io.hostdevd.TooManyConnections"
 /* hostdevd's state directory is full or read-only: nothing was done. */
 #define HD_ERROR_STATE_UNAVAILABLE "io.hostdevd.StateUnavailable"
 #define HD_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"

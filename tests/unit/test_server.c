@@ -38,6 +38,8 @@
 #define DEADLINE_MS 5000
 #define TEST_MAX_MESSAGE 4096
 #define TEST_MAX_OUTBUF (64 * 1024)
+/* Unread output above which a connection's calls wait. */
+#define TEST_OUT_HIGH (16 * 1024)
 /* Long enough that no test races it, unless the test is about it. */
 #define TEST_DRAIN_MS 60000
 #define TEST_SHORT_DRAIN_MS 300
@@ -220,12 +222,14 @@ static void fixture_free(struct fixture *f)
 static const struct server_config test_config = {
 	.max_message = TEST_MAX_MESSAGE,
 	.max_outbuf = TEST_MAX_OUTBUF,
+	.out_high = TEST_OUT_HIGH,
 	.drain_timeout_ms = TEST_DRAIN_MS,
 };
 
 static const struct server_config short_drain_config = {
 	.max_message = TEST_MAX_MESSAGE,
 	.max_outbuf = TEST_MAX_OUTBUF,
+	.out_high = TEST_OUT_HIGH,
 	.drain_timeout_ms = TEST_SHORT_DRAIN_MS,
 };
 
@@ -1297,44 +1301,6 @@ static void test_sequence_without_watchers(void **state)
 
 /* ---- slow and silent clients ------------------------------------------ */
 
-/* One client sends `request` and never reads: it is dropped, and another
- * client is answered all along. */
-static void drop_non_reader(struct fixture *f, const char *request)
-{
-	struct client *silent = client_new(f), *busy = client_new(f);
-	size_t before = server_client_count(f->server);
-	int rounds = 0;
-	json_object *root;
-
-	while (server_client_count(f->server) == before) {
-		if (++rounds > 100000)
-			fail_msg("the silent client was never dropped");
-		client_send(f, silent, request);
-		root = call(f, busy, "{\"method\":\"org.varlink.service.GetInfo\"}");
-		params_ok(root);
-		json_object_put(root);
-	}
-	/* It got replies up to the limit, then the door. */
-	assert_true(rounds > 1);
-	root = call(f, busy, "{\"method\":\"io.hostdevd.GetStatus\"}");
-	assert_int_equal(get_int(params_ok(root), "clients"), 1);
-	json_object_put(root);
-	client_fill(silent);
-	assert_true(silent->len > 0);
-	assert_true(silent->eof || silent->err == ECONNRESET);
-	client_free(silent);
-	client_free(busy);
-	wait_clients(f, 0);
-}
-
-static void test_non_reader_dropped(void **state)
-{
-	/* Large replies, and small error replies: both count. */
-	drop_non_reader(*state, "{\"method\":\"io.hostdevd.ListDevices\"}");
-	drop_non_reader(*state, "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
-				"{\"device\":\"1-99\"}}");
-}
-
 /* Broadcasts events until the server has fewer watchers than `watchers`;
  * each of the NULL-terminated `readers` reads every event as it comes.
  * Returns the last sequence sent. */
@@ -1354,12 +1320,31 @@ static uint64_t flood_until_dropped(struct fixture *f, struct client **readers, 
 	return seq;
 }
 
+/* Reads events first+1, first+2... until WatcherTooSlow, which must name the
+ * last one read; returns it. */
+static uint64_t read_until_too_slow(struct fixture *f, struct client *c, uint64_t first)
+{
+	json_object *root;
+	uint64_t s;
+
+	for (s = first + 1;; s++) {
+		root = client_recv(f, c);
+		if (has(root, "error"))
+			break;
+		assert_int_equal(get_int(params_ok(root), "sequence"), (int64_t)s);
+		json_object_put(root);
+	}
+	assert_int_equal(get_int(get(root, "parameters"), "sequence"), (int64_t)s - 1);
+	assert_error(root, "io.hostdevd.WatcherTooSlow", NULL, NULL);
+	return s - 1;
+}
+
 static void test_slow_watcher(void **state)
 {
 	struct fixture *f = *state;
 	struct client *slow = client_new(f);
 	struct client *fast[3] = { client_new(f), client_new(f), NULL };
-	uint64_t first = start_watch(f, fast[0]), last;
+	uint64_t first = start_watch(f, fast[0]), last, got;
 	json_object *root;
 
 	/* In the middle of the server's list of watchers. */
@@ -1367,13 +1352,11 @@ static void test_slow_watcher(void **state)
 	assert_int_equal(start_watch(f, fast[1]), first);
 	last = flood_until_dropped(f, fast, 3);
 	assert_true(last > first + 10);
-	/* The slow one reads what it was sent, is told where it stopped, and
-	 * the server hangs up. */
-	for (uint64_t s = first + 1; s < last; s++)
-		expect_event(f, slow, s, "change", "0000:01:00.0", NULL);
-	root = client_recv(f, slow);
-	assert_int_equal(get_int(get(root, "parameters"), "sequence"), (int64_t)last - 1);
-	assert_error(root, "io.hostdevd.WatcherTooSlow", NULL, NULL);
+	/* The slow one reads what had left the server, is told where it
+	 * stopped, and the server hangs up: the backlog it never read was
+	 * dropped, not sent before the error. */
+	got = read_until_too_slow(f, slow, first);
+	assert_true(got < last - 1);
 	client_expect_end(f, slow);
 	client_free(slow);
 	wait_clients(f, 2);
@@ -1418,7 +1401,9 @@ static void test_slow_watcher_hangs_up(void **state)
 	client_free(late);
 }
 
-/* A slow watcher that never reads again is closed after the drain timeout. */
+/* A slow watcher that never reads again is closed after the drain timeout;
+ * when it reads at last, the error is there right behind the events that
+ * had left the server (not a bare EOF after a backlog that never came). */
 static void test_slow_watcher_never_reads(void **state)
 {
 	struct fixture *f = *state;
@@ -1429,6 +1414,44 @@ static void test_slow_watcher_never_reads(void **state)
 	assert_int_equal(server_client_count(f->server), 1);
 	wait_clients(f, 0);
 	client_free(slow);
+}
+
+static bool has_error_reply(void *arg)
+{
+	struct client *c = arg;
+
+	client_fill(c);
+	return memmem(c->buf, c->len, "WatcherTooSlow", 14) || c->eof || c->err;
+}
+
+/* A watcher that read nothing while an event storm left it behind by the
+ * whole watch limit (8 MiB by default) then reads: the error is right
+ * behind what had left the server, not behind the megabytes it was late
+ * by, and names the last event it got. */
+static void test_slow_watcher_reads_late(void **state)
+{
+	struct server_config cfg = test_config;
+	struct fixture *f;
+	struct client *slow;
+	uint64_t first, last, got;
+	size_t bytes;
+
+	cfg.max_outbuf = SERVER_DEFAULT_MAX_OUTBUF;
+	f = fixture_new(&cfg);
+	slow = client_new(f);
+	first = start_watch(f, slow);
+	last = flood_until_dropped(f, NULL, 1);
+	assert_true(pump_until(f, has_error_reply, slow));
+	bytes = slow->len;
+	got = read_until_too_slow(f, slow, first);
+	assert_true(got < last);
+	client_expect_end(f, slow);
+	/* The socket's buffer, the message being written and the error. */
+	if (bytes > 1024 * 1024)
+		fail_msg("%zu bytes came before WatcherTooSlow", bytes);
+	client_free(slow);
+	wait_clients(f, 0);
+	fixture_free(f);
 }
 
 /* ---- accepting and binding -------------------------------------------- */
@@ -1974,6 +1997,271 @@ static void test_deferred_dropped_unanswered(void **state)
 	fixture_free(f);
 }
 
+/* ---- limits ----------------------------------------------------------- */
+
+/* Sends as much of data as the server takes now: stops when the socket
+ * stays full over a few turns of the loop (the server stopped reading).
+ * Returns the bytes sent. */
+static size_t send_until_stalled(struct fixture *f, struct client *c, const char *data,
+				 size_t len)
+{
+	size_t sent = 0;
+
+	for (int idle = 0; idle < 20 && sent < len;) {
+		ssize_t n = send(c->fd, data + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			sent += (size_t)n;
+			idle = 0;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			fail_msg("send: %s", strerror(errno));
+		} else {
+			idle++;
+		}
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	}
+	return sent;
+}
+
+/* The kernel charges a Unix socket's bytes in flight to the sender: a small
+ * send buffer keeps the figures of a test near what the server holds. */
+static void small_sndbuf(struct client *c)
+{
+	int size = 4096;
+
+	assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
+}
+
+static char *repeat(const char *msg, size_t times, size_t *len)
+{
+	size_t one = strlen(msg) + 1;
+	char *buf = xcalloc(times, one);
+
+	for (size_t i = 0; i < times; i++)
+		memcpy(buf + i * one, msg, one);
+	*len = times * one;
+	return buf;
+}
+
+/* A client pipelining ListDevices without reading: its calls wait while its
+ * replies are unread (the server builds no more than out_high and one
+ * reply), it is not dropped, and once it reads it gets every reply. */
+static void test_non_reader_backpressure(void **state)
+{
+	struct fixture *f = *state;
+	struct client *silent = client_new(f), *busy = client_new(f);
+	size_t len, sent, bound = TEST_OUT_HIGH + 64 * 1024 + TEST_MAX_MESSAGE + 1;
+	_cleanup_free_ char *reqs = repeat("{\"method\":\"io.hostdevd.ListDevices\"}", 20000, &len);
+	json_object *root;
+
+	small_sndbuf(silent);
+	sent = send_until_stalled(f, silent, reqs, len);
+	assert_true(sent < len);
+	for (int i = 0; i < 50; i++) {
+		root = call(f, busy, "{\"method\":\"org.varlink.service.GetInfo\"}");
+		params_ok(root);
+		json_object_put(root);
+		if (server_buffered(f->server) > bound)
+			fail_msg("the server holds %zu bytes for a client that does not read "
+				 "(bound %zu)",
+				 server_buffered(f->server), bound);
+	}
+	assert_int_equal(server_client_count(f->server), 2);
+	/* Every call sent whole is answered once the client reads. */
+	assert_int_equal(shutdown(silent->fd, SHUT_WR), 0);
+	for (size_t n = 0; n < sent / (len / 20000); n++) {
+		root = client_recv(f, silent);
+		assert_int_equal(json_object_array_length(get(params_ok(root), "devices")), 12);
+		json_object_put(root);
+	}
+	client_free(silent);
+	client_free(busy);
+	wait_clients(f, 0);
+}
+
+/* Behind a deferred call no more than one message's worth is read: the
+ * client's writes block instead of filling the daemon.  Once answered, the
+ * calls behind it run. */
+static void test_deferred_input_capped(void **state)
+{
+	struct fixture *f = deferring_fixture();
+	struct client *c = client_new(f);
+	size_t len, sent, one = strlen("{\"method\":\"io.hostdevd.Now\"}") + 1;
+	_cleanup_free_ char *reqs = repeat("{\"method\":\"io.hostdevd.Now\"}", 5000, &len);
+	json_object *root;
+
+	small_sndbuf(c);
+	client_send(f, c, "{\"method\":\"io.hostdevd.Later\"}");
+	assert_true(pump_until(f, call_deferred, NULL));
+	sent = send_until_stalled(f, c, reqs, len);
+	assert_true(sent < len);
+	if (server_buffered(f->server) > TEST_MAX_MESSAGE + 1)
+		fail_msg("%zu bytes read behind a deferred call (cap %d)",
+			 server_buffered(f->server), TEST_MAX_MESSAGE + 1);
+	answer_deferred();
+	root = client_recv(f, c);
+	assert_true(has(params_ok(root), "later"));
+	json_object_put(root);
+	/* The rest goes through too, reading as we go. */
+	sent += send_until_stalled(f, c, reqs + sent, len - sent);
+	for (size_t n = 0; n < sent / one; n++) {
+		root = client_recv(f, c);
+		assert_true(has(params_ok(root), "now"));
+		json_object_put(root);
+		if (n % 64 == 0)
+			sent += send_until_stalled(f, c, reqs + sent, len - sent);
+	}
+	client_free(c);
+	fixture_free(f);
+}
+
+/* Connect as `uid` (the kernel records the credentials of connect()). */
+static struct client *connect_as(struct fixture *f, uid_t uid)
+{
+	struct client *c;
+
+	assert_int_equal(seteuid(uid), 0);
+	c = client_from_fd(connect_to(f->path));
+	assert_int_equal(seteuid(0), 0);
+	return c;
+}
+
+static void expect_refused(struct fixture *f, struct client *c, int64_t limit)
+{
+	json_object *root = client_recv(f, c);
+
+	assert_int_equal(get_int(get(root, "parameters"), "limit"), limit);
+	assert_non_null(strstr(get_str(get(root, "parameters"), "reason"), "connections open"));
+	assert_error(root, "io.hostdevd.TooManyConnections", NULL, NULL);
+	client_expect_end(f, c);
+}
+
+/* Per uid, in total, and root's room beyond the total: a refused peer is
+ * told why and closed. */
+static void test_connection_limits(void **state)
+{
+	struct server_config cfg = test_config;
+	struct fixture *f;
+	struct client *c[9];
+	json_object *root;
+
+	if (geteuid() != 0)
+		skip();
+	cfg.max_conns = 4;
+	cfg.max_conns_per_uid = 2;
+	cfg.root_conns = 2;
+	cfg.socket_mode = 0666;
+	f = fixture_new(&cfg);
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	c[0] = connect_as(f, 60001);
+	c[1] = connect_as(f, 60001);
+	c[2] = connect_as(f, 60001);
+	wait_clients(f, 2);
+	expect_refused(f, c[2], 2);
+	c[3] = connect_as(f, 60002);
+	c[4] = connect_as(f, 60002);
+	c[5] = connect_as(f, 60003);
+	wait_clients(f, 4);
+	expect_refused(f, c[5], 4);
+	/* Root gets in beyond the total, up to its room. */
+	c[6] = connect_as(f, 0);
+	c[7] = connect_as(f, 0);
+	c[8] = connect_as(f, 0);
+	wait_clients(f, 6);
+	expect_refused(f, c[8], 6);
+	root = call(f, c[7], "{\"method\":\"io.hostdevd.GetStatus\"}");
+	assert_int_equal(get_int(params_ok(root), "clients"), 6);
+	json_object_put(root);
+	/* A closed connection frees its uid's place. */
+	client_free(c[0]);
+	wait_clients(f, 5);
+	c[0] = connect_as(f, 60001);
+	wait_clients(f, 6);
+	root = call(f, c[0], "{\"method\":\"org.varlink.service.GetInfo\"}");
+	params_ok(root);
+	json_object_put(root);
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
+		client_free(c[i]);
+	wait_clients(f, 0);
+	fixture_free(f);
+}
+
+/* Part of a message that is not completed in time closes the connection,
+ * with a reason; a connection with nothing going on is closed after the
+ * idle timeout, a watcher is not. */
+static void test_partial_and_idle_timeouts(void **state)
+{
+	struct server_config cfg = test_config;
+	struct fixture *f;
+	struct client *partial, *idle, *watcher;
+	json_object *root;
+	uint64_t seq, t0;
+
+	cfg.partial_timeout_ms = 200;
+	cfg.idle_timeout_ms = 400;
+	f = fixture_new(&cfg);
+	watcher = client_new(f);
+	seq = start_watch(f, watcher);
+	idle = client_new(f);
+	partial = client_new(f);
+	t0 = now_ns();
+	client_send_raw(f, partial, "{\"method\":\"io.hostdevd.Get", 26);
+	root = client_recv(f, partial);
+	assert_true(now_ns() - t0 >= 200 * 1000000ull);
+	assert_non_null(strstr(get_str(get(root, "parameters"), "reason"), "not completed"));
+	assert_error(root, "io.hostdevd.InvalidRequest", NULL, NULL);
+	client_expect_end(f, partial);
+	client_free(partial);
+	/* The idle one goes, without a word; the watcher stays. */
+	client_expect_end(f, idle);
+	wait_clients(f, 1);
+	assert_true(now_ns() - t0 >= 400 * 1000000ull);
+	add(f->devices, usb_dev("1-4", 0x0bda, 0x8153, 6, "usb1"));
+	expect_event(f, watcher, seq + 1, "add", "1-4", NULL);
+	client_free(idle);
+	client_free(watcher);
+	wait_clients(f, 0);
+	fixture_free(f);
+}
+
+/* Many clients parking input without a NUL: over the budget the largest
+ * holders are no longer read, a small call still is, and when they go the
+ * count is back to nothing. */
+static void test_memory_budget(void **state)
+{
+	struct server_config cfg = test_config;
+	struct fixture *f;
+	struct client *park[8], *small;
+	size_t budget = 256 * 1024, chunk = 200 * 1024;
+	_cleanup_free_ char *junk = xcalloc(1, chunk);
+	json_object *root;
+
+	cfg.max_message = 1024 * 1024;
+	cfg.memory_budget = budget;
+	f = fixture_new(&cfg);
+	memset(junk, 'x', chunk);
+	for (size_t i = 0; i < ARRAY_SIZE(park); i++) {
+		park[i] = client_new(f);
+		small_sndbuf(park[i]);
+		send_until_stalled(f, park[i], junk, chunk);
+	}
+	/* Throttled once over the budget: at most one read more each. */
+	if (server_buffered(f->server) > budget + ARRAY_SIZE(park) * 64 * 1024)
+		fail_msg("%zu bytes buffered with a budget of %zu", server_buffered(f->server),
+			 budget);
+	small = client_new(f);
+	root = call(f, small, "{\"method\":\"org.varlink.service.GetInfo\"}");
+	params_ok(root);
+	json_object_put(root);
+	for (size_t i = 0; i < ARRAY_SIZE(park); i++)
+		client_free(park[i]);
+	wait_clients(f, 1);
+	assert_int_equal(server_buffered(f->server), 0);
+	client_free(small);
+	wait_clients(f, 0);
+	fixture_free(f);
+}
+
 /* ---- many clients ----------------------------------------------------- */
 
 static void test_many_clients(void **state)
@@ -2028,11 +2316,11 @@ int main(void)
 		T(test_watch_holds_further_calls),
 		T(test_watch_needs_more),
 		T(test_sequence_without_watchers),
-		T(test_non_reader_dropped),
 		T(test_slow_watcher),
 		T(test_slow_watcher_hangs_up),
 		cmocka_unit_test_setup_teardown(test_slow_watcher_never_reads, setup_short_drain,
 						teardown),
+		cmocka_unit_test(test_slow_watcher_reads_late),
 		T(test_accept_backoff),
 		T(test_socket_mode),
 		T(test_bind_errors),
@@ -2048,6 +2336,11 @@ int main(void)
 		cmocka_unit_test(test_deferred_half_close),
 		cmocka_unit_test(test_deferred_client_gone),
 		cmocka_unit_test(test_deferred_dropped_unanswered),
+		T(test_non_reader_backpressure),
+		cmocka_unit_test(test_deferred_input_capped),
+		cmocka_unit_test(test_connection_limits),
+		cmocka_unit_test(test_partial_and_idle_timeouts),
+		cmocka_unit_test(test_memory_budget),
 		T(test_many_clients),
 	};
 #undef T
