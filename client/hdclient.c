@@ -235,6 +235,11 @@ static int send_all(struct hdclient *c, const char *msg, size_t len, uint64_t de
 		}
 		if (errno == EINTR)
 			continue;
+		/* hostdevd may have refused the connection (too many open) with
+		 * an error and closed it before reading anything: the caller
+		 * reads that error rather than report a broken pipe. */
+		if (errno == EPIPE || errno == ECONNRESET)
+			return -EPIPE;
 		if (errno != EAGAIN)
 			return fail(c, HDCLIENT_IO, errno, "sending %s to %s: %s", c->method,
 				    c->path, strerror(errno));
@@ -367,6 +372,17 @@ int hdclient_call(struct hdclient *c, const char *method, json_object *params,
 	*reply_params = NULL;
 	*error_name = NULL;
 	r = start_call(c, method, params, false);
+	if (r == -EPIPE) {
+		/* Whatever the daemon said before it hung up is the answer; if
+		 * it said nothing, the broken pipe is. */
+		r = read_reply(c, false, reply_params, error_name, &continues);
+		if (r == 0 && *error_name)
+			return 0;
+		*reply_params = NULL; /* the connection's, not ours to put */
+		*error_name = NULL;
+		return fail(c, HDCLIENT_IO, EPIPE, "sending %s to %s: %s", method, c->path,
+			    strerror(EPIPE));
+	}
 	if (r < 0)
 		return r;
 	r = read_reply(c, false, reply_params, error_name, &continues);
@@ -383,7 +399,10 @@ int hdclient_call(struct hdclient *c, const char *method, json_object *params,
 
 int hdclient_call_more(struct hdclient *c, const char *method, json_object *params)
 {
-	return start_call(c, method, params, true);
+	int r = start_call(c, method, params, true);
+
+	/* The stream's first read finds the daemon's refusal, or the end. */
+	return r == -EPIPE ? 0 : r;
 }
 
 int hdclient_next(struct hdclient *c, json_object **reply_params, const char **error_name,

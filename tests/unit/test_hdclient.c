@@ -8,7 +8,11 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -203,6 +207,75 @@ static void test_closed_before_reply(void **state)
 	fake_free(f);
 }
 
+/* hostdevd refuses a connection over its limits with one error, sent at
+ * accept, and hangs up before reading the call: the client's send meets a
+ * broken pipe, and the answer it reports is that error, not the pipe. */
+static void test_refused_at_accept(void **state)
+{
+	static const char refusal[] =
+		"{\"error\":\"io.hostdevd.TooManyConnections\",\"parameters\":{\"limit\":128,"
+		"\"reason\":\"uid 1000 has 128 connections open\"}}";
+	char dir[] = "/tmp/hdclient-test-XXXXXX";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct hdclient_error err;
+	json_object *reply = NULL;
+	const char *error = NULL;
+	struct hdclient *c;
+	int lfd, afd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	c = hdclient_connect(sa.sun_path, &err);
+	assert_non_null(c);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	assert_int_equal(write(afd, refusal, sizeof(refusal)), (ssize_t)sizeof(refusal));
+	close(afd);
+	assert_int_equal(hdclient_call(c, "io.hostdevd.GetStatus", NULL, &reply, &error), 0);
+	assert_string_equal(error, "io.hostdevd.TooManyConnections");
+	assert_int_equal(json_object_get_int(json_object_object_get(reply, "limit")), 128);
+	hdclient_free(c);
+	close(lfd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+}
+
+/* The same hang-up with nothing said: the broken pipe is the failure. */
+static void test_hung_up_at_accept(void **state)
+{
+	char dir[] = "/tmp/hdclient-test-XXXXXX";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct hdclient_error err;
+	json_object *reply = NULL;
+	const char *error = NULL;
+	struct hdclient *c;
+	int lfd, afd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	c = hdclient_connect(sa.sun_path, &err);
+	assert_non_null(c);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	close(afd);
+	assert_true(hdclient_call(c, "io.hostdevd.GetStatus", NULL, &reply, &error) < 0);
+	assert_null(reply);
+	assert_int_equal(hdclient_last_error(c)->failure, HDCLIENT_IO);
+	assert_non_null(strstr(hdclient_last_error(c)->message, "Broken pipe"));
+	hdclient_free(c);
+	close(lfd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+}
+
 static void test_closed_mid_reply(void **state)
 {
 	static const struct fake_step steps[] = {
@@ -349,6 +422,8 @@ int main(void)
 		cmocka_unit_test(test_error_ends_stream),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_closed_before_reply),
+		cmocka_unit_test(test_refused_at_accept),
+		cmocka_unit_test(test_hung_up_at_accept),
 		cmocka_unit_test(test_closed_mid_reply),
 		cmocka_unit_test(test_invalid_reply),
 		cmocka_unit_test(test_reply_too_large),
