@@ -56,40 +56,55 @@ static long hex4(const char *p)
 	return v;
 }
 
-/* Past a string whose opening quote is at s->pos: its bytes UTF-8, its
- * \u escapes whole characters (no lone surrogate half). */
+/* The byte at i, or NUL past the end: the message holds no NUL, so a NUL
+ * here means the text ended where JSON says it cannot. */
+static char strict_at(const struct strict_scan *s, size_t i)
+{
+	return i < s->len ? s->t[i] : '\0';
+}
+
+/* Past a string whose opening quote is at s->pos: its bytes UTF-8 and no
+ * raw control character, its \\u escapes whole characters (no lone
+ * surrogate half).  json-c also takes 'single-quoted' strings: not JSON. */
 static bool strict_string(struct strict_scan *s, struct key_ref *out)
 {
-	const char *t = s->t;
 	size_t i = s->pos + 1;
 
+	if (strict_at(s, s->pos) != '"')
+		return strict_fail(s, "message is not valid JSON (a string not in double quotes)");
 	for (;;) {
-		unsigned char c = (unsigned char)t[i];
+		unsigned char c = (unsigned char)strict_at(s, i);
 
 		if (c == '"')
 			break;
 		if (c == '\\') {
 			long u;
 
-			if (t[i + 1] != 'u') {
+			if (strict_at(s, i + 1) != 'u') {
 				i += 2;
 				continue;
 			}
-			u = hex4(t + i + 2);
+			u = i + 6 <= s->len ? hex4(s->t + i + 2) : -1;
 			i += 6;
-			if (u >= 0xdc00 && u <= 0xdfff)
+			if (u < 0 || (u >= 0xdc00 && u <= 0xdfff))
 				return strict_fail(s, "a string holds a lone \\u surrogate escape");
 			if (u >= 0xd800 && u <= 0xdbff) {
-				long lo = t[i] == '\\' && t[i + 1] == 'u' ? hex4(t + i + 2) : -1;
+				long lo = strict_at(s, i) == '\\' && strict_at(s, i + 1) == 'u' &&
+						  i + 6 <= s->len
+					  ? hex4(s->t + i + 2)
+					  : -1;
 
 				if (lo < 0xdc00 || lo > 0xdfff)
 					return strict_fail(s, "a string holds a lone \\u surrogate escape");
 				i += 6;
 			}
-		} else if (c < 0x80) {
+		} else if (c >= 0x20 && c < 0x80) {
 			i++;
+		} else if (c < 0x20) {
+			return strict_fail(s, c ? "a string holds a raw control character"
+						: "message is not valid JSON");
 		} else {
-			size_t n = utf8_char_len(t + i, s->len - i);
+			size_t n = utf8_char_len(s->t + i, s->len - i);
 
 			if (!n)
 				return strict_fail(s, "a string is not valid UTF-8");
@@ -97,7 +112,7 @@ static bool strict_string(struct strict_scan *s, struct key_ref *out)
 		}
 	}
 	if (out)
-		*out = (struct key_ref){ t + s->pos + 1, i - s->pos - 1 };
+		*out = (struct key_ref){ s->t + s->pos + 1, i - s->pos - 1 };
 	s->pos = i + 1;
 	return true;
 }
@@ -210,10 +225,11 @@ static bool strict_object(struct strict_scan *s)
 {
 	size_t base = s->n_keys;
 	bool ok = true;
+	char c;
 
 	s->pos++;
 	strict_ws(s);
-	if (s->t[s->pos] == '}') {
+	if (strict_at(s, s->pos) == '}') {
 		s->pos++;
 		return true;
 	}
@@ -225,12 +241,16 @@ static bool strict_object(struct strict_scan *s)
 			return false;
 		strict_push_key(s, &k);
 		strict_ws(s);
-		s->pos++;
+		if (strict_at(s, s->pos++) != ':')
+			return strict_fail(s, "message is not valid JSON");
 		if (!strict_value(s))
 			return false;
 		strict_ws(s);
-		if (s->t[s->pos++] == '}')
+		c = strict_at(s, s->pos++);
+		if (c == '}')
 			break;
+		if (c != ',')
+			return strict_fail(s, "message is not valid JSON");
 	}
 	ok = strict_unique(s, s->keys + base, s->n_keys - base);
 	s->n_keys = base;
@@ -241,23 +261,31 @@ static bool strict_array(struct strict_scan *s)
 {
 	s->pos++;
 	strict_ws(s);
-	if (s->t[s->pos] == ']') {
+	if (strict_at(s, s->pos) == ']') {
 		s->pos++;
 		return true;
 	}
 	for (;;) {
+		char c;
+
 		if (!strict_value(s))
 			return false;
 		strict_ws(s);
-		if (s->t[s->pos++] == ']')
+		c = strict_at(s, s->pos++);
+		if (c == ']')
 			return true;
+		if (c != ',')
+			return strict_fail(s, "message is not valid JSON");
 	}
 }
 
 static bool strict_value(struct strict_scan *s)
 {
+	char c;
+
 	strict_ws(s);
-	switch (s->t[s->pos]) {
+	c = strict_at(s, s->pos);
+	switch (c) {
 	case '"':
 		return strict_string(s, NULL);
 	case '{':
@@ -265,7 +293,13 @@ static bool strict_value(struct strict_scan *s)
 	case '[':
 		return strict_array(s);
 	default:
-		/* A number, true, false or null: ASCII up to a delimiter. */
+		/* A number, true, false or null, to a delimiter; json-c also
+		 * takes NaN and Infinity, which JSON has not. */
+		if (c != '-' && !(c >= '0' && c <= '9') && c != 't' && c != 'f' && c != 'n')
+			return strict_fail(s, "message is not valid JSON (NaN, Infinity or a quote "
+					      "that is not a double quote)");
+		if (c == '-' && strict_at(s, s->pos + 1) == 'I')
+			return strict_fail(s, "message is not valid JSON (-Infinity)");
 		while (s->pos < s->len && !memchr(",]} \t\r\n", s->t[s->pos], 7))
 			s->pos++;
 		return true;

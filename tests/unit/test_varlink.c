@@ -296,6 +296,14 @@ static void test_utf8_strings(void **state)
 	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"\\ud800\"}}", "surrogate");
 	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"\\udc00x\"}}", "surrogate");
 	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"\\ud800\\u0041\"}}", "surrogate");
+	/* What json-c's strict mode still takes and JSON has not: nothing of
+	 * it may get past (nor make the scan read beyond the message). */
+	assert_refused("{'method':'a.B'}", "not valid JSON");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":'x'}}", "not valid JSON");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":NaN}}", "not valid JSON");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":[-Infinity]}}",
+		       "not valid JSON");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"a\tb\"}}", "raw control");
 	assert_accepted("{\"method\":\"a.B\",\"parameters\":{\"o\":\"\xc3\xa9\xe4\xb8\xad"
 			"\xf0\x9f\x94\x91\\ud83d\\udd11\\n\"}}");
 }
