@@ -22,27 +22,44 @@ void jsonbuf_add(struct jsonbuf *b, const char *text, size_t len)
 	b->len += len;
 }
 
-/* Escapes what JSON requires and passes every other byte through, as json-c
- * does: the kernel's strings are UTF-8 already. */
+/* Escapes what JSON requires, and writes U+FFFD for each byte that does not
+ * begin a well-formed UTF-8 character: a strict client refuses a reply with
+ * one, and strings reach here from sysfs and peers. */
 void jsonbuf_string(struct jsonbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t len = strlen(s);
 	char *p;
 
-	reserve(b, strlen(s) * 6 + 2);
+	/* 6 bytes per control character, 3 per invalid byte: never more. */
+	reserve(b, len * 6 + 2);
 	p = b->data + b->len;
 	*p++ = '"';
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c == '"' || *c == '\\') {
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n;
+
+		if (c == '"' || c == '\\') {
 			*p++ = '\\';
-			*p++ = (char)*c;
-		} else if (*c < 0x20) {
+			*p++ = (char)c;
+			i++;
+		} else if (c < 0x20) {
 			memcpy(p, "\\u00", 4);
-			p[4] = hex[*c >> 4];
-			p[5] = hex[*c & 15];
+			p[4] = hex[c >> 4];
+			p[5] = hex[c & 15];
 			p += 6;
+			i++;
+		} else if (c < 0x80) {
+			*p++ = (char)c;
+			i++;
+		} else if ((n = utf8_char_len(s + i, len - i))) {
+			memcpy(p, s + i, n);
+			p += n;
+			i += n;
 		} else {
-			*p++ = (char)*c;
+			memcpy(p, "\xef\xbf\xbd", 3);
+			p += 3;
+			i++;
 		}
 	}
 	*p++ = '"';

@@ -4,7 +4,7 @@
  * event, the state file on every claim) are written this way: building
  * json-c objects for 10,000 devices and printing them costs tens of
  * milliseconds, writing the text a few.  Strings are escaped as JSON
- * requires; everything else is the caller's layout. */
+ * requires and made valid UTF-8; everything else is the caller's layout. */
 #pragma once
 
 #include <stdbool.h>
@@ -21,7 +21,8 @@ void jsonbuf_add(struct jsonbuf *b, const char *text, size_t len);
 /* A string literal, without counting it at run time. */
 #define JSONBUF_LIT(b, lit) jsonbuf_add(b, lit, sizeof(lit) - 1)
 
-/* s as a JSON string literal, quoted and escaped. */
+/* s as a JSON string literal, quoted and escaped; a byte of s that does not
+ * begin a well-formed UTF-8 character is written as U+FFFD. */
 void jsonbuf_string(struct jsonbuf *b, const char *s);
 void jsonbuf_int(struct jsonbuf *b, int64_t v);
 void jsonbuf_bool(struct jsonbuf *b, bool v);

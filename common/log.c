@@ -54,6 +54,68 @@ const char *log_level_name(enum log_level level)
 	return level < LOG_LVL__COUNT ? level_names[level] : "?";
 }
 
+/* Whether the line needs escaping: a control character or a byte that is
+ * not UTF-8 (a value from a device or a peer, logged as it came). */
+static bool needs_escape(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = c >= 0x80 ? utf8_char_len(s + i, n - i) : 1;
+
+		if (c < 0x20 || c == 0x7f || !len)
+			return true;
+		i += len;
+	}
+	return false;
+}
+
+/* A value with a newline must not start a line of its own, one with an
+ * escape sequence must not drive the terminal: control characters as \n,
+ * \r, \t or \xNN, and each byte that does not begin a well-formed UTF-8
+ * character as \xNN.  out holds 4 bytes per byte of in, and a NUL. */
+static void escape_line(const char *in, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)in[i];
+		size_t len = c >= 0x80 ? utf8_char_len(in + i, n - i) : 1;
+
+		if (c >= 0x20 && c != 0x7f && len) {
+			memcpy(out, in + i, len);
+			out += len;
+			i += len;
+			continue;
+		}
+		*out++ = '\\';
+		if (c == '\n' || c == '\r' || c == '\t') {
+			*out++ = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else {
+			*out++ = 'x';
+			*out++ = hex[c >> 4];
+			*out++ = hex[c & 15];
+		}
+		i++;
+	}
+	*out = '\0';
+}
+
+static void log_emit(enum log_level level, const char *line)
+{
+	size_t n = strlen(line);
+	char escaped[n * 4 + 1];
+
+	if (needs_escape(line, n)) {
+		escape_line(line, n, escaped);
+		line = escaped;
+	}
+	if (log_syslog)
+		syslog(syslog_priority[level < LOG_LVL__COUNT ? level : LOG_LVL_ERROR], "%s", line);
+	else
+		/* One write per line keeps lines whole when threads log at once. */
+		fprintf(stderr, "%s\n", line);
+}
+
 void log_msg(enum log_level level, const char *dev, const char *fmt, ...)
 {
 	char line[2048];
@@ -63,24 +125,19 @@ void log_msg(enum log_level level, const char *dev, const char *fmt, ...)
 
 	if (log_syslog) {
 		n = dev ? snprintf(line, sizeof(line), "%s: ", dev) : 0;
-		va_start(ap, fmt);
-		vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-		va_end(ap);
-		syslog(syslog_priority[level < LOG_LVL__COUNT ? level : LOG_LVL_ERROR], "%s", line);
-		return;
+	} else {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		n = snprintf(line, sizeof(line), "%s[%ld.%06ld] %s: ", log_ident, (long)ts.tv_sec,
+			     ts.tv_nsec / 1000, log_level_name(level));
+		if (dev && n >= 0 && (size_t)n < sizeof(line))
+			n += snprintf(line + n, sizeof(line) - n, "%s: ", dev);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	n = snprintf(line, sizeof(line), "%s[%ld.%06ld] %s: ", log_ident, (long)ts.tv_sec,
-		     ts.tv_nsec / 1000, log_level_name(level));
-	if (dev && n >= 0 && (size_t)n < sizeof(line))
-		n += snprintf(line + n, sizeof(line) - n, "%s: ", dev);
 	if (n >= 0 && (size_t)n < sizeof(line)) {
 		va_start(ap, fmt);
 		vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 		va_end(ap);
 	}
-	/* One write per line keeps lines whole when threads log at once. */
-	fprintf(stderr, "%s\n", line);
+	log_emit(level, line);
 }
 
 void fatal(const char *fmt, ...)

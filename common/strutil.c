@@ -20,6 +20,15 @@ char *xstrdup(const char *s)
 	return r;
 }
 
+char *xstrndup(const char *s, size_t n)
+{
+	char *r = strndup(s, n);
+
+	if (!r)
+		fatal("out of memory");
+	return r;
+}
+
 void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
@@ -145,4 +154,104 @@ bool path_fold(const char *dir, const char *target, char *out, size_t len)
 		strcpy(out, "/");
 	}
 	return true;
+}
+
+size_t utf8_char_len(const char *s, size_t left)
+{
+	const unsigned char *c = (const unsigned char *)s;
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (left == 0)
+		return 0;
+	if (c[0] < 0x80)
+		return 1;
+	if (c[0] < 0xc2 || c[0] > 0xf4)
+		return 0;
+	n = c[0] < 0xe0 ? 2 : c[0] < 0xf0 ? 3 : 4;
+	/* The second byte's range rules out overlong forms, surrogates
+	 * (ED A0..BF) and code points past U+10FFFF (F4 90..). */
+	if (c[0] == 0xe0)
+		lo = 0xa0;
+	else if (c[0] == 0xed)
+		hi = 0x9f;
+	else if (c[0] == 0xf0)
+		lo = 0x90;
+	else if (c[0] == 0xf4)
+		hi = 0x8f;
+	if (left < n || c[1] < lo || c[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((c[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+bool utf8_valid(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t n;
+
+		/* ASCII, the common case, eight bytes at a time. */
+		if (len - i >= 8) {
+			uint64_t w;
+
+			memcpy(&w, s + i, 8);
+			if (!(w & 0x8080808080808080ULL)) {
+				i += 8;
+				continue;
+			}
+		}
+		n = utf8_char_len(s + i, len - i);
+		if (!n)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+	size_t n;
+
+	if (len <= max)
+		return len;
+	n = max;
+	/* Back over continuation bytes to the start of the character that
+	 * does not fit: at most three. */
+	while (n > 0 && max - n < 3 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return ((unsigned char)s[n] & 0xc0) == 0x80 ? max : n;
+}
+
+char *utf8_sanitize(const char *s, size_t len)
+{
+	char *out = xcalloc(1, len * 3 + 1), *p = out;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_char_len(s + i, len - i);
+
+		if (n && s[i]) {
+			memcpy(p, s + i, n);
+			p += n;
+			i += n;
+		} else {
+			memcpy(p, "\xef\xbf\xbd", 3);
+			p += 3;
+			i++;
+		}
+	}
+	*p = '\0';
+	return xrealloc(out, (size_t)(p - out) + 1);
+}
+
+char *utf8_dup(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (!s)
+		return NULL;
+	return utf8_valid(s, n) ? xstrndup(s, n) : utf8_sanitize(s, n);
 }

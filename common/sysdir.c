@@ -113,11 +113,40 @@ bool sysdir_read(const struct sysdir *d, const char *name, char *buf, size_t len
 	return true;
 }
 
+/* A sysfs attribute is at most a page: read whole, it is never cut
+ * mid-character.  What it holds is the device's to say (a USB string
+ * descriptor, a driver name under a test), so bytes that are not UTF-8
+ * become U+FFFD here, where they enter, before any reply or log sees them. */
 char *sysdir_str(const struct sysdir *d, const char *name)
 {
-	char buf[256];
+	_cleanup_close_ int fd = -1;
+	char buf[SYSDIR_ATTR_MAX];
+	size_t n = 0;
 
-	return sysdir_read(d, name, buf, sizeof(buf)) && buf[0] ? xstrdup(buf) : NULL;
+	if (!sysdir_has(d, name))
+		return NULL;
+	fd = openat(d->fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return NULL;
+	while (n < sizeof(buf)) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return NULL;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	/* Larger than a page is not sysfs; keep whole characters. */
+	n = utf8_cut(buf, n, sizeof(buf));
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	if (n == 0)
+		return NULL;
+	return utf8_valid(buf, n) && !memchr(buf, '\0', n) ? xstrndup(buf, n)
+							   : utf8_sanitize(buf, n);
 }
 
 bool sysdir_hex(const struct sysdir *d, const char *name, uint32_t *out)
@@ -169,6 +198,8 @@ char *sysdir_driver(const struct sysdir *d, const char *sub)
 	char path[NAME_MAX + 16], name[NAME_MAX + 1];
 
 	snprintf(path, sizeof(path), "%s%sdriver", sub ? sub : "", sub ? "/" : "");
-	return sysdir_link_name(d, sub ? path : "driver", name, sizeof(name)) ? xstrdup(name)
-									     : NULL;
+	if (!sysdir_link_name(d, sub ? path : "driver", name, sizeof(name)))
+		return NULL;
+	/* A link's name may be any bytes; a driver's, in a reply, UTF-8. */
+	return utf8_dup(name);
 }

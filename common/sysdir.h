@@ -37,7 +37,11 @@ bool sysdir_has(const struct sysdir *d, const char *name);
 /* Reads a small attribute, without its trailing newline; false when absent
  * or unreadable (write-only attributes, attributes of a vanishing device). */
 bool sysdir_read(const struct sysdir *d, const char *name, char *buf, size_t len);
-/* The attribute as a malloc'd string; NULL when absent or empty. */
+/* A sysfs attribute holds at most a page. */
+#define SYSDIR_ATTR_MAX 4096
+/* The attribute as a malloc'd string, read whole, without its trailing
+ * newline, and valid UTF-8 (U+FFFD for any byte that is not, a NUL
+ * included); NULL when absent, unreadable or empty. */
 char *sysdir_str(const struct sysdir *d, const char *name);
 bool sysdir_hex(const struct sysdir *d, const char *name, uint32_t *out);
 int sysdir_int(const struct sysdir *d, const char *name, int fallback);

@@ -44,6 +44,9 @@ static inline bool streq(const char *a, const char *b)
 
 /* strdup that aborts on allocation failure; NULL in, NULL out. */
 char *xstrdup(const char *s);
+/* The first n bytes of s (fewer at a NUL), NUL-terminated; aborts on
+ * allocation failure. */
+char *xstrndup(const char *s, size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -68,6 +71,26 @@ uint64_t str_hash(const char *s);
 
 /* Parses a sysfs hex value such as "0x8086" or "8086" into *out. */
 bool parse_hex_u32(const char *s, uint32_t *out);
+
+/* ---- UTF-8 ----------------------------------------------------------------
+ * Everything the daemon emits is UTF-8 (Varlink is UTF-8 JSON), while what
+ * sysfs, a peer or a policy file hands it may be any bytes. */
+
+/* The length (1 to 4) of the well-formed UTF-8 character at s, of the
+ * `left` bytes there, or 0: a stray continuation byte, an overlong form, a
+ * surrogate, beyond U+10FFFF, or cut short. */
+size_t utf8_char_len(const char *s, size_t left);
+/* Whether s[0..len) is well-formed UTF-8 throughout. */
+bool utf8_valid(const char *s, size_t len);
+/* The largest n <= max at which s[0..len) may be cut without splitting a
+ * character. */
+size_t utf8_cut(const char *s, size_t len, size_t max);
+/* A malloc'd, NUL-terminated copy of s[0..len) in which every byte that does
+ * not begin a well-formed character (a NUL included) is U+FFFD. */
+char *utf8_sanitize(const char *s, size_t len);
+/* s as a malloc'd valid UTF-8 string: a plain copy when it is one already;
+ * NULL in, NULL out. */
+char *utf8_dup(const char *s);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);

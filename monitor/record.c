@@ -63,7 +63,6 @@ enum record_kind record_classify(struct udev_device *ud, enum hd_bus *bus)
 bool record_read_binding(const char *syspath, char **driver, char **driver_override)
 {
 	struct sysdir d = { .syspath = syspath };
-	char buf[256];
 
 	*driver = *driver_override = NULL;
 	/* Two reads: no directory listing, so look the files up directly. */
@@ -73,9 +72,11 @@ bool record_read_binding(const char *syspath, char **driver, char **driver_overr
 		return false;
 	}
 	*driver = sysdir_driver(&d, NULL);
-	if (sysdir_read(&d, "driver_override", buf, sizeof(buf)) && buf[0] &&
-	    !streq(buf, "(null)"))
-		*driver_override = xstrdup(buf);
+	*driver_override = sysdir_str(&d, "driver_override");
+	if (streq(*driver_override, "(null)")) {
+		free(*driver_override);
+		*driver_override = NULL;
+	}
 	sysdir_close(&d);
 	return true;
 }

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The file a setting was read from: an @include'd one names itself, by
  * its path from the including file's directory.  The result is valid
@@ -33,6 +35,14 @@ const char *loader_file_of(struct loader *l, const config_setting_t *s)
 	return resolve(l, s ? config_setting_source_file(s) : NULL);
 }
 
+/* A path longer than the error's room is cut: the message still says what
+ * is wrong, and the start of the path says where. */
+static void set_error_file(struct policy_error *e, const char *file)
+{
+	if (snprintf(e->file, sizeof(e->file), "%s", file) >= (int)sizeof(e->file))
+		memcpy(e->file + sizeof(e->file) - 4, "...", 4);
+}
+
 /* The first error only: the one a person fixes first. */
 bool loader_bad(struct loader *l, const config_setting_t *s, const char *fmt, ...)
 {
@@ -41,7 +51,7 @@ bool loader_bad(struct loader *l, const config_setting_t *s, const char *fmt, ..
 	if (l->failed)
 		return false;
 	l->failed = true;
-	snprintf(l->e->file, sizeof(l->e->file), "%s", loader_file_of(l, s));
+	set_error_file(l->e, loader_file_of(l, s));
 	l->e->line = s ? (int)config_setting_source_line(s) : 0;
 	va_start(ap, fmt);
 	vsnprintf(l->e->message, sizeof(l->e->message), fmt, ap);
@@ -369,6 +379,259 @@ static bool parse_top(struct loader *l, const config_setting_t *s)
 			  name);
 }
 
+/* ---- @include, checked before libconfig sees it --------------------------
+ *
+ * libconfig 1.5 opens an @include'd path with fopen() and no check: a
+ * directory opens, and the first read fails inside its flex scanner, whose
+ * fatal-error handler calls exit(2), ending the daemon on a ReloadPolicy.  A
+ * FIFO blocks the open, a device never ends.  1.5 has no include hook
+ * (config_set_include_func is 1.7), so every include is found here the way
+ * its scanner (lib/scanner.l) finds them, and anything that is not a regular
+ * readable file is an error with the including file and line. */
+
+/* libconfig 1.5's MAX_INCLUDE_DEPTH: the 11th nested include is refused. */
+#define INCLUDE_DEPTH_MAX 10
+/* Far above any policy; a bound on what one file may make us read. */
+#define INCLUDE_FILE_MAX (4u << 20)
+
+struct inc_scan {
+	struct loader *l;
+	const char *file; /* as errors name it */
+	const char *text;
+	size_t len, pos;
+	int line;
+	int depth;        /* includes above this file */
+};
+
+static bool inc_bad(struct inc_scan *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static bool inc_bad(struct inc_scan *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->l->failed)
+		return false;
+	s->l->failed = true;
+	set_error_file(s->l->e, s->file);
+	s->l->e->line = s->line;
+	va_start(ap, fmt);
+	vsnprintf(s->l->e->message, sizeof(s->l->e->message), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+/* The whole of a regular file, opened so that a FIFO does not block us;
+ * NULL with errno (EISDIR, EINVAL for other kinds, EFBIG) otherwise. */
+static char *read_regular(const char *path, size_t *len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t n = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return NULL;
+	if (!S_ISREG(st.st_mode)) {
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		return NULL;
+	}
+	if (st.st_size > (off_t)INCLUDE_FILE_MAX) {
+		errno = EFBIG;
+		return NULL;
+	}
+	buf = xcalloc(1, (size_t)st.st_size + 1);
+	while (n < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return NULL;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*len = n;
+	return steal_ptr(buf);
+}
+
+static const char *kind_of(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return "not a regular file";
+	if (S_ISDIR(st.st_mode))
+		return "a directory";
+	if (S_ISFIFO(st.st_mode))
+		return "a FIFO";
+	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+		return "a device";
+	if (S_ISSOCK(st.st_mode))
+		return "a socket";
+	return "not a regular file";
+}
+
+static bool inc_scan_text(struct inc_scan *s);
+
+/* One include: what libconfig 1.5 would open (include_dir "/" name, even
+ * for an absolute name), checked and scanned in turn. */
+static bool inc_follow(struct inc_scan *s, const char *name)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", s->l->dir, name);
+	_cleanup_free_ char *text = NULL;
+	struct inc_scan sub = { .l = s->l, .file = path, .line = 1, .depth = s->depth + 1 };
+
+	if (sub.depth > INCLUDE_DEPTH_MAX)
+		return inc_bad(s, "@include \"%s\": includes nested more than %d deep (an include loop?)",
+			       name, INCLUDE_DEPTH_MAX);
+	text = read_regular(path, &sub.len);
+	if (!text && (errno == EISDIR || errno == EINVAL))
+		return inc_bad(s, "@include \"%s\": %s is %s, not a regular file", name, path,
+			       kind_of(path));
+	if (!text)
+		return inc_bad(s, "@include \"%s\": cannot read %s: %s", name, path, strerror(errno));
+	sub.text = text;
+	return inc_scan_text(&sub);
+}
+
+/* At the start of a line: `[ \t]*@include[ \t]+"`, scanner.l's
+ * include_open; its length, or 0. */
+static size_t include_open(const char *t, size_t len)
+{
+	size_t i = 0, j;
+
+	while (i < len && (t[i] == ' ' || t[i] == '\t'))
+		i++;
+	if (len - i < 8 || memcmp(t + i, "@include", 8) != 0)
+		return 0;
+	j = i + 8;
+	while (j < len && (t[j] == ' ' || t[j] == '\t'))
+		j++;
+	return j > i + 8 && j < len && t[j] == '"' ? j + 1 : 0;
+}
+
+/* The include's path after its opening quote, with scanner.l's two escapes
+ * (\\ and \"); s->pos ends after the closing quote. */
+static bool inc_directive(struct inc_scan *s)
+{
+	_cleanup_free_ char *name = xcalloc(1, s->len - s->pos + 1);
+	int line = s->line;
+	size_t n = 0;
+
+	for (; s->pos < s->len && s->text[s->pos] != '"'; s->pos++) {
+		char c = s->text[s->pos];
+
+		if (c == '\\') {
+			char e = s->pos + 1 < s->len ? s->text[s->pos + 1] : '\0';
+
+			if (e != '\\' && e != '"') {
+				s->line = line;
+				return inc_bad(s, "@include: only \\\\ and \\\" may follow a backslash");
+			}
+			c = e;
+			s->pos++;
+		} else if (c == '\n') {
+			s->line++;
+		}
+		name[n++] = c;
+	}
+	if (s->pos >= s->len) {
+		s->line = line;
+		return inc_bad(s, "@include without its closing quote");
+	}
+	s->pos++;
+	if (memchr(name, '\0', n)) {
+		s->line = line;
+		return inc_bad(s, "@include: a NUL byte in the path");
+	}
+	{
+		/* Errors name the line the directive starts on. */
+		int end_line = s->line;
+		bool ok;
+
+		s->line = line;
+		ok = inc_follow(s, name);
+		s->line = end_line;
+		return ok;
+	}
+}
+
+/* Past a quoted string or a comment, as scanner.l's STRING and COMMENT
+ * states read them: nothing inside either is an include. */
+static void inc_skip_to(struct inc_scan *s, const char *end, bool escapes)
+{
+	size_t elen = strlen(end);
+
+	while (s->pos < s->len) {
+		if (escapes && s->text[s->pos] == '\\' && s->pos + 1 < s->len) {
+			s->line += s->text[s->pos + 1] == '\n';
+			s->pos += 2;
+			continue;
+		}
+		if (s->len - s->pos >= elen && memcmp(s->text + s->pos, end, elen) == 0) {
+			s->pos += elen;
+			return;
+		}
+		s->line += s->text[s->pos] == '\n';
+		s->pos++;
+	}
+}
+
+static bool inc_scan_text(struct inc_scan *s)
+{
+	bool bol = true; /* flex's ^: the last character read was a newline */
+
+	while (s->pos < s->len) {
+		const char *t = s->text + s->pos;
+		size_t left = s->len - s->pos, open;
+		char c = t[0], next = left > 1 ? t[1] : '\0';
+
+		if (bol && (open = include_open(t, left))) {
+			s->pos += open;
+			if (!inc_directive(s))
+				return false;
+			bol = false;
+			continue;
+		}
+		bol = c == '\n';
+		if (c == '/' && next == '*') {
+			s->pos += 2;
+			inc_skip_to(s, "*/", false);
+			bol = false;
+		} else if (c == '"') {
+			s->pos++;
+			inc_skip_to(s, "\"", true);
+		} else if (c == '#' || (c == '/' && next == '/')) {
+			/* The comment stops before its newline: that newline
+			 * makes the next line's start. */
+			const char *nl = memchr(t, '\n', left);
+
+			s->pos = nl ? (size_t)(nl - s->text) : s->len;
+		} else {
+			s->line += c == '\n';
+			s->pos++;
+		}
+	}
+	return true;
+}
+
+/* The file itself (a regular file: a FIFO named as the policy would block
+ * libconfig's open) and every include it reaches. */
+static bool check_includes(struct loader *l, const char *path)
+{
+	struct inc_scan s = { .l = l, .file = path, .line = 0 };
+	_cleanup_free_ char *text = read_regular(path, &s.len);
+
+	if (!text && (errno == EISDIR || errno == EINVAL))
+		return inc_bad(&s, "%s, not a regular file", kind_of(path));
+	if (!text)
+		return inc_bad(&s, "cannot read it: %s", strerror(errno));
+	s.text = text;
+	s.line = 1;
+	return inc_scan_text(&s);
+}
+
 static bool load_file(struct loader *l, const char *path)
 {
 	config_t cfg;
@@ -382,8 +645,12 @@ static bool load_file(struct loader *l, const char *path)
 	snprintf(l->path, sizeof(l->path), "%s", path);
 	snprintf(l->dir, sizeof(l->dir), "%s", dirname(l->path));
 	config_set_include_dir(&cfg, l->dir);
+	if (!check_includes(l, path)) {
+		config_destroy(&cfg);
+		return false;
+	}
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
-		snprintf(l->e->file, sizeof(l->e->file), "%s", resolve(l, config_error_file(&cfg)));
+		set_error_file(l->e, resolve(l, config_error_file(&cfg)));
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {
 			l->e->line = 0;
 			snprintf(l->e->message, sizeof(l->e->message), "cannot read it: %s",

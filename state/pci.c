@@ -45,7 +45,9 @@ static void pci_clear(struct device *dev)
 static bool pci_fill(struct device *dev, const struct sysdir *d)
 {
 	struct pci_info *p = &dev->pci;
-	char buf[256], name[NAME_MAX + 1];
+	char name[NAME_MAX + 1];
+	char *override;
+	_cleanup_free_ char *resets = NULL;
 
 	if (!sysdir_hex(d, "vendor", &dev->vendor) || !sysdir_hex(d, "device", &dev->product))
 		return false;
@@ -54,16 +56,20 @@ static bool pci_fill(struct device *dev, const struct sysdir *d)
 	sysdir_hex(d, "class", &p->class_code);
 	sysdir_hex(d, "revision", &p->revision);
 	/* The kernel prints "(null)" when no override is set. */
-	if (sysdir_read(d, "driver_override", buf, sizeof(buf)) && buf[0] && !streq(buf, "(null)"))
-		p->driver_override = xstrdup(buf);
+	override = sysdir_str(d, "driver_override");
+	if (override && !streq(override, "(null)"))
+		p->driver_override = override;
+	else
+		free(override);
 	if (sysdir_link_name(d, "iommu_group", name, sizeof(name)))
 		p->iommu_group = atoi(name);
 	if (sysdir_link_name(d, "physfn", name, sizeof(name)))
-		p->physfn = xstrdup(name);
+		p->physfn = utf8_dup(name);
 	p->sriov_totalvfs = sysdir_int(d, "sriov_totalvfs", -1);
 	p->sriov_numvfs = sysdir_int(d, "sriov_numvfs", -1);
 	/* reset_method lists the enabled methods in the order tried. */
-	p->reset_methods = device_words(sysdir_read(d, "reset_method", buf, sizeof(buf)) ? buf : "");
+	resets = sysdir_str(d, "reset_method");
+	p->reset_methods = device_words(resets ? resets : "");
 	/* `reset` is write-only: its presence is what tells a reset exists. */
 	p->has_reset = sysdir_has(d, "reset");
 	p->boot_vga = sysdir_int(d, "boot_vga", 0) == 1;

@@ -304,6 +304,92 @@ static void test_harness_runs_the_daemon_behind_a_wrapper(void **state)
 	hdproc_stop_ok(&f->first);
 }
 
+/* One raw message (its NUL added) and the raw reply, NUL-terminated. */
+static char *raw_call(const char *socket_path, const char *msg, size_t *reply_len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t cap = 1 << 16, n = 0;
+	char *buf = xcalloc(1, cap);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, msg, strlen(msg) + 1), (ssize_t)strlen(msg) + 1);
+	while (n == 0 || buf[n - 1] != '\0') {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		assert_int_equal(poll(&pfd, 1, IT_TIMEOUT_MS), 1);
+		if (n == cap)
+			buf = xrealloc(buf, cap *= 2);
+		r = read(fd, buf + n, cap - n);
+		assert_true(r > 0);
+		n += (size_t)r;
+	}
+	close(fd);
+	*reply_len = n - 1;
+	return buf;
+}
+
+static void expect_invalid_request(const char *socket_path, const char *msg, const char *says)
+{
+	size_t len;
+	_cleanup_free_ char *reply = raw_call(socket_path, msg, &len);
+
+	if (!strstr(reply, "\"error\":\"org.varlink.service.InvalidRequest\"") &&
+	    !strstr(reply, "\"error\":\"io.hostdevd.InvalidRequest\""))
+		fail_msg("%s answered %s", msg, reply);
+	if (!strstr(reply, says))
+		fail_msg("%s answered %s, which does not say %s", msg, reply, says);
+}
+
+/* Through the real socket: a key given twice (json-c would run the last)
+ * and a string that is not UTF-8 are refused, naming why; a USB product
+ * string of 308 bytes comes back whole and every reply is UTF-8. */
+static void test_strict_json_both_ways(void **state)
+{
+	struct fixture *f = *state;
+	char product[512] = "YubiKey ", want[600];
+	struct tb_usb key = { .id = "1-2.5", .parent = "1-2", .vendor = 0x1050, .product = 0x0407,
+			      .bcd_device = 0x0543, .busnum = 1, .devnum = 9,
+			      .manufacturer = "Yubico\xff", .product_name = product,
+			      .speed = "12", .driver = "usb" };
+	const char *calls[] = {
+		"{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":{\"device\":\"1-2.5\"}}",
+		"{\"method\":\"io.hostdevd.ListDevices\"}",
+	};
+
+	for (int i = 0; i < 100; i++)
+		strcat(product, "\xe9\x8d\xb5");
+	tb_add_usb_device(f->tb, &key);
+	hdproc_start_ok(&f->first, NULL);
+	expect_invalid_request(f->first.socket_path,
+			       "{\"method\":\"io.hostdevd.GetStatus\",\"method\":\"io.hostdevd.Reset\"}",
+			       "the key \\\"method\\\" appears twice");
+	expect_invalid_request(f->first.socket_path,
+			       "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			       "{\"device\":\"1-2.1\",\"device\":\"1-2.5\"}}",
+			       "the key \\\"device\\\" appears twice");
+	expect_invalid_request(f->first.socket_path,
+			       "{\"method\":\"io.hostdevd.GetDevice\",\"parameters\":"
+			       "{\"device\":\"1-2.5\xff\"}}",
+			       "not valid UTF-8");
+	snprintf(want, sizeof(want), "\"product_name\":\"%s\"", product);
+	for (size_t i = 0; i < ARRAY_SIZE(calls); i++) {
+		size_t len;
+		_cleanup_free_ char *reply = raw_call(f->first.socket_path, calls[i], &len);
+		json_object *o = json_tokener_parse(reply);
+
+		assert_non_null(o);
+		json_object_put(o);
+		assert_true(utf8_valid(reply, len));
+		if (!strstr(reply, want))
+			fail_msg("%s: the product is not whole in %s", calls[i], reply);
+		assert_non_null(strstr(reply, "\"manufacturer\":\"Yubico\xef\xbf\xbd\""));
+	}
+	hdproc_stop_ok(&f->first);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(int argc, char **argv)
@@ -318,6 +404,7 @@ int main(int argc, char **argv)
 		T(test_harness_ready_deadline),
 		T(test_harness_wrapper_verdict),
 		T(test_harness_runs_the_daemon_behind_a_wrapper),
+		T(test_strict_json_both_ways),
 	};
 	const char *fake = getenv("IT_FAKE_DAEMON");
 	ssize_t n;

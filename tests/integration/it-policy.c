@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -302,6 +303,44 @@ static void test_reload(void **state)
 	json_object_put(reply);
 }
 
+/* An @include of a directory ended the daemon (libconfig 1.5's scanner
+ * calls exit(2)); of a FIFO, it hung.  Now ReloadPolicy answers
+ * PolicyInvalid with the file and line of the include, SIGHUP logs it, and
+ * the daemon goes on with the policy it had. */
+static void test_reload_bad_include(void **state)
+{
+	struct fixture *f = *state;
+	char incdir[] = "/tmp/hostdevd-incdir.XXXXXX", fifo[64], text[256], where[128];
+	json_object *reply, *p;
+	const char *bad[] = { incdir, fifo };
+
+	assert_non_null(mkdtemp(incdir));
+	snprintf(fifo, sizeof(fifo), "%s.fifo", incdir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		snprintf(text, sizeof(text), "default = \"refuse\";\n@include \"%s\"\n",
+			 strrchr(bad[i], '/') + 1);
+		rewrite_policy(f, text);
+		reply = reload(f);
+		assert_string_equal(vlc_error(reply), "io.hostdevd.PolicyInvalid");
+		p = vlc_reply_params(reply);
+		assert_string_equal(kfix_str_at(p, "file", NULL), f->policy_path);
+		assert_int_equal(int_at(p, "line"), 2);
+		assert_non_null(strstr(kfix_str_at(p, "message", NULL), "not a regular file"));
+		json_object_put(reply);
+		assert_string_equal(decision(f, NIC), "refuse");
+		assert_string_equal(decision(f, NIC2), "assign");
+	}
+	assert_int_equal(kill(f->daemon.pid, SIGHUP), 0);
+	snprintf(where, sizeof(where), "%s:2: @include \"%s\"", f->policy_path,
+		 strrchr(fifo, '/') + 1);
+	kfix_wait_log(f, where);
+	assert_string_equal(decision(f, NIC), "refuse");
+	assert_int_equal(waitpid(f->daemon.pid, NULL, WNOHANG), 0);
+	unlink(fifo);
+	rmdir(incdir);
+}
+
 static bool ahci_refused(struct fixture *f, const void *arg)
 {
 	(void)arg;
@@ -338,6 +377,7 @@ int main(void)
 		T(test_detach),
 		T(test_reload),
 		T(test_sighup),
+		T(test_reload_bad_include),
 		cmocka_unit_test(test_bad_policy_stops_the_start),
 		cmocka_unit_test(test_named_policy_missing_stops_the_start),
 	};

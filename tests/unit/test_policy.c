@@ -117,6 +117,96 @@ static void test_missing(void **state)
 	assert_non_null(strstr(err, "No such file"));
 }
 
+/* Every @include that is not a regular readable file is an error naming
+ * the including file and line; libconfig 1.5 would exit(2) on a directory
+ * and block on a FIFO.  Each case loads in this process: reaching the
+ * asserts is the proof that nothing ended or hung it. */
+static void expect_include_error(const char *text, const char *says)
+{
+	char err[1024];
+	const char *path = put("inc.conf", text);
+	struct policy *p = policy_load(path, err, sizeof(err));
+
+	if (p)
+		fail_msg("loaded, but should not have: %s", text);
+	if (!strstr(err, says))
+		fail_msg("'%s' does not say '%s'", err, says);
+}
+
+static void test_include_checked(void **state)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	struct policy *p;
+	char err[1024];
+
+	snprintf(path, sizeof(path), "%s/adir", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	expect_include_error("default = \"allow\";\n@include \"adir\"\n",
+			     "inc.conf:2: @include \"adir\": ");
+	expect_include_error("\n\n  @include \"adir\"\n", "a directory");
+	/* An empty name is include_dir itself. */
+	expect_include_error("@include \"\"\n", "inc.conf:1: @include \"\": ");
+	expect_include_error("# one\n@include \"missing.conf\"\n",
+			     "inc.conf:2: @include \"missing.conf\": cannot read");
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	expect_include_error("@include \"fifo\"\n", "inc.conf:1: @include \"fifo\": ");
+	expect_include_error("@include \"fifo\"\n", "a FIFO");
+	snprintf(path, sizeof(path), "%s/null", dir);
+	assert_int_equal(symlink("/dev/null", path), 0);
+	expect_include_error("@include \"null\"\n", "a device");
+	/* Unreadable even for root: a link to itself. */
+	snprintf(path, sizeof(path), "%s/loop", dir);
+	assert_int_equal(symlink(path, path), 0);
+	expect_include_error("@include \"loop\"\n", "inc.conf:1: @include \"loop\": cannot read");
+	if (geteuid() != 0) {
+		put("secret.conf", "default = \"allow\";\n");
+		snprintf(path, sizeof(path), "%s/secret.conf", dir);
+		assert_int_equal(chmod(path, 0), 0);
+		expect_include_error("@include \"secret.conf\"\n", "Permission denied");
+	}
+	/* Deeper: the bad include's own file and line. */
+	put("mid.conf", "default = \"allow\";\n\n@include \"adir\"\n");
+	snprintf(target, sizeof(target), "%s/mid.conf:3: @include \"adir\"", dir);
+	expect_include_error("@include \"mid.conf\"\n", target);
+	/* A loop, and a chain one deeper than libconfig allows. */
+	put("self.conf", "@include \"self.conf\"\n");
+	expect_include_error("@include \"self.conf\"\n", "nested more than 10 deep");
+	for (int i = 0; i < 11; i++) {
+		char name[32], text[64];
+
+		snprintf(name, sizeof(name), "c%d.conf", i);
+		snprintf(text, sizeof(text), "@include \"c%d.conf\"\n", i + 1);
+		put(name, text);
+	}
+	put("c11.conf", "default = \"allow\";\n");
+	expect_include_error("@include \"c0.conf\"\n", "nested more than 10 deep");
+	/* What the scanner does not read as an include is not followed:
+	 * in a comment, in a string, not at a line's start. */
+	put("ok.conf", "default = \"refuse\";\n");
+	p = policy_load(put("good.conf", "/* @include \"adir\"\n @include \"adir\" */\n"
+					 "# @include \"adir\"\n"
+					 "rules = ( { match = { driver = \"x\n@include \\\"adir\\\"\"; };"
+					 " action = \"allow\"; } );\n"
+					 "\t @include  \"ok.conf\"\n"),
+			err, sizeof(err));
+	if (!p)
+		fail_msg("%s", err);
+	assert_int_equal(policy_rule_count(p), 1);
+	policy_free(p);
+	/* The policy named itself as a FIFO, and a drop-in that is a directory. */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_null(policy_load(path, err, sizeof(err)));
+	assert_non_null(strstr(err, "a FIFO, not a regular file"));
+	put("d/policy.conf", "");
+	snprintf(path, sizeof(path), "%s/d/policy.d/10-x.conf", dir);
+	put("d/policy.d/00-a.conf", "default = \"allow\";\n");
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/d", dir);
+	assert_null(policy_load(path, err, sizeof(err)));
+	assert_non_null(strstr(err, "10-x.conf: a directory, not a regular file"));
+}
+
 /* First match wins, then the default; class prefixes; when. */
 static void test_decide(void **state)
 {
@@ -608,6 +698,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_include_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decide, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usb_and_explain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory, setup, teardown),

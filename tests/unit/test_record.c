@@ -289,6 +289,41 @@ static void test_empty_directory(void **state)
 	rmdir(dir);
 }
 
+/* A USB product string of "YubiKey " and 100 CJK characters is 308 bytes,
+ * within a string descriptor's 126 UTF-16 units: read whole, not cut at
+ * 255 bytes mid-character.  Bytes that are not UTF-8 become U+FFFD. */
+static void test_usb_long_and_hostile_strings(void **state)
+{
+	struct fixture *f = *state;
+	char product[512] = "YubiKey ";
+	gchar *hc, *root, *key;
+	struct device *d;
+
+	for (int i = 0; i < 100; i++)
+		strcat(product, "\xe9\x8d\xb5"); /* U+9375 */
+	assert_int_equal(strlen(product), 308);
+	hc = umockdev_testbed_add_device(f->tb, "pci", "0000:00:14.0", NULL, "vendor", "0x8086",
+					 "device", "0xa36d", "class", "0x0c0330", NULL, NULL);
+	root = umockdev_testbed_add_device(f->tb, "usb", "usb1", hc, "idVendor", "1d6b",
+					   "idProduct", "0002", "busnum", "1", "devnum", "1",
+					   "bDeviceClass", "09", NULL, "DEVTYPE", "usb_device", NULL);
+	key = umockdev_testbed_add_device(
+		f->tb, "usb", "1-3", root, "idVendor", "1050", "idProduct", "0407", "busnum", "1",
+		"devnum", "7", "product", product, "manufacturer", "Yubico\xff\xc3(", "serial",
+		"\xe9\x8d", NULL, "DEVTYPE", "usb_device", NULL);
+
+	d = build(f, key);
+	assert_non_null(d);
+	assert_string_equal(d->usb.product, product);
+	assert_true(utf8_valid(d->usb.product, strlen(d->usb.product)));
+	assert_string_equal(d->usb.manufacturer, "Yubico\xef\xbf\xbd\xef\xbf\xbd(");
+	assert_string_equal(d->usb.serial, "\xef\xbf\xbd\xef\xbf\xbd");
+	device_free(d);
+	g_free(hc);
+	g_free(root);
+	g_free(key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_empty_directory),
 		cmocka_unit_test_setup_teardown(test_usb_device_with_interfaces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vanished_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usb_long_and_hostile_strings, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,8 +5,12 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "common/jsonbuf.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "common/varlink.h"
+
+#include <unistd.h>
 
 #include <stdint.h>
 #include <stdio.h>
@@ -235,6 +239,160 @@ static void test_format_roundtrip(void **state)
 	json_object_put(p);
 }
 
+static void assert_accepted(const char *text)
+{
+	json_object *root;
+	struct vl_call call;
+	const char *reason;
+
+	if (parse(text, &root, &call, &reason) != 0)
+		fail_msg("%s refused: %s", text, reason);
+	json_object_put(root);
+}
+
+/* json-c keeps the last of a key given twice; a strict reader in front of
+ * the daemon may take the first.  Refused at any depth, named. */
+static void test_duplicate_keys(void **state)
+{
+	char *big;
+	size_t n = 0;
+
+	assert_refused("{\"method\":\"io.hostdevd.A\",\"method\":\"io.hostdevd.B\"}",
+		       "the key \"method\" appears twice");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"device\":\"1-1\",\"device\":\"1-2\"}}",
+		       "\"device\"");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"x\":[{\"a\":1},{\"b\":{\"c\":1,\"c\":2}}]}}",
+		       "the key \"c\"");
+	/* The same key however it is written. */
+	assert_refused("{\"method\":\"a.B\",\"\\u006dethod\":\"a.C\"}", "\"method\" appears twice");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"\\u00e9\":1,\"\xc3\xa9\":2}}",
+		       "appears twice");
+	/* Same names in different objects, and keys differing in length only. */
+	assert_accepted("{\"method\":\"a.B\",\"parameters\":{\"method\":1,\"o\":{\"method\":2,"
+			"\"methods\":3,\"metho\":4}},\"more\":false}");
+	assert_accepted("{\"method\":\"a.B\",\"parameters\":{\"a\\\\b\":1,\"a\\\\\\\\b\":2}}");
+	/* Many keys in one object take the sorted path: a late duplicate. */
+	big = xcalloc(1, 200000);
+	n += (size_t)sprintf(big, "{\"method\":\"a.B\",\"parameters\":{");
+	for (int i = 0; i < 5000; i++)
+		n += (size_t)sprintf(big + n, "\"k%d\":%d,", i, i);
+	strcpy(big + n, "\"k17\":0}}");
+	assert_refused(big, "the key \"k17\" appears twice");
+	strcpy(big + n, "\"k5000\":0}}");
+	assert_accepted(big);
+	free(big);
+}
+
+/* Varlink is UTF-8 JSON: a string that is not, raw or by a lone \u
+ * surrogate, is refused; well-formed ones of every length pass. */
+static void test_utf8_strings(void **state)
+{
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"owner\":\"\xff\"}}", "not valid UTF-8");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"ab\xc3\"}}", "not valid UTF-8");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"\xc0\xaf\"}}", "not valid UTF-8");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"\xed\xa0\x80\"}}",
+		       "not valid UTF-8");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"\xfe\":1}}", "not valid UTF-8");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"\\ud800\"}}", "surrogate");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"\\udc00x\"}}", "surrogate");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"\\ud800\\u0041\"}}", "surrogate");
+	/* What json-c's strict mode still takes and JSON has not: nothing of
+	 * it may get past (nor make the scan read beyond the message). */
+	assert_refused("{'method':'a.B'}", "not valid JSON");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":'x'}}", "not valid JSON");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":NaN}}", "not valid JSON");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":[-Infinity]}}",
+		       "not valid JSON");
+	assert_refused("{\"method\":\"a.B\",\"parameters\":{\"o\":\"a\tb\"}}", "raw control");
+	assert_accepted("{\"method\":\"a.B\",\"parameters\":{\"o\":\"\xc3\xa9\xe4\xb8\xad"
+			"\xf0\x9f\x94\x91\\ud83d\\udd11\\n\"}}");
+}
+
+/* What the daemon writes is UTF-8 JSON whatever a string held: control
+ * characters escaped, each byte that is not UTF-8 as U+FFFD, in jsonbuf's
+ * text and in json-c's replies alike; both parse back. */
+static void test_emitted_json_is_utf8(void **state)
+{
+	static const char raw[] = "a\x01\n\"\\\xff\xe9\x8d\xb5\xc3|\xed\xa0\x80\x1b[31m";
+	static const char clean[] = "a\x01\n\"\\\xef\xbf\xbd\xe9\x8d\xb5\xef\xbf\xbd|"
+				    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\x1b[31m";
+	struct jsonbuf b = { 0 };
+	json_object *o, *params = json_object_new_object(), *root, *v;
+	struct vl_reply reply;
+	const char *reason;
+	char *msg;
+	size_t len;
+
+	jsonbuf_string(&b, raw);
+	assert_true(utf8_valid(b.data, b.len));
+	assert_null(memchr(b.data, '\n', b.len));
+	assert_null(memchr(b.data, 0x1b, b.len));
+	jsonbuf_add(&b, "", 1);
+	o = json_tokener_parse(b.data);
+	assert_non_null(o);
+	assert_string_equal(json_object_get_string(o), clean);
+	json_object_put(o);
+	free(b.data);
+	/* json-c passes the bytes through; the reply's writer does not. */
+	json_object_object_add(params, "owner", json_object_new_string(raw));
+	msg = vl_format_reply(params, false, &len);
+	json_object_put(params);
+	assert_true(utf8_valid(msg, len - 1));
+	assert_int_equal(vl_parse_reply(msg, len - 1, &root, &reply, &reason), 0);
+	assert_true(json_object_object_get_ex(reply.parameters, "owner", &v));
+	assert_string_equal(json_object_get_string(v), clean);
+	json_object_put(root);
+	free(msg);
+}
+
+/* The UTF-8 helpers the writers and readers share. */
+static void test_utf8_helpers(void **state)
+{
+	static const char key[] = "\xe9\x8d\xb5\xe9\x8d\xb5";
+	char *s;
+
+	assert_int_equal(utf8_char_len("\xf4\x8f\xbf\xbf", 4), 4);
+	assert_int_equal(utf8_char_len("\xf4\x90\x80\x80", 4), 0); /* past U+10FFFF */
+	assert_int_equal(utf8_char_len("\xe0\x80\xaf", 3), 0);     /* overlong */
+	assert_int_equal(utf8_char_len("\xe9\x8d", 2), 0);         /* cut short */
+	assert_true(utf8_valid("plain ascii, sixteen+", 21));
+	assert_false(utf8_valid("plain ascii, sixteen\x80", 21));
+	assert_int_equal(utf8_cut(key, 6, 5), 3);
+	assert_int_equal(utf8_cut(key, 6, 4), 3);
+	assert_int_equal(utf8_cut(key, 6, 3), 3);
+	assert_int_equal(utf8_cut(key, 6, 6), 6);
+	s = utf8_sanitize("a\0b\xff", 4);
+	assert_memory_equal(s, "a\xef\xbf\xbd" "b\xef\xbf\xbd", 9); /* and its NUL */
+	assert_int_equal(strlen(s), 8);
+	free(s);
+}
+
+/* A logged value with a newline cannot forge a second line, one with an
+ * escape sequence cannot reach the terminal, bytes that are not UTF-8 show
+ * as \xNN. */
+static void test_log_line_escaped(void **state)
+{
+	char out[4096] = "";
+	int fds[2], saved = dup(STDERR_FILENO);
+	ssize_t n;
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(dup2(fds[1], STDERR_FILENO), STDERR_FILENO);
+	log_msg(LOG_LVL_ERROR, "1-1\r", "owner %s",
+		"vm\nhostdevd[0.0] error: forged\x1b[2J\xff\xe9\x8d\xb5\t.");
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], out, sizeof(out) - 1);
+	close(fds[0]);
+	assert_true(n > 0);
+	out[n] = '\0';
+	assert_ptr_equal(strchr(out, '\n'), out + n - 1);
+	if (!strstr(out, "1-1\\r: owner vm\\nhostdevd[0.0] error: forged\\x1b[2J\\xff\xe9\x8d\xb5\\t."))
+		fail_msg("not escaped as expected: %s", out);
+}
+
 static void test_bad_replies(void **state)
 {
 	static const char *const bad[] = {
@@ -243,6 +401,8 @@ static void test_bad_replies(void **state)
 		"{\"parameters\":{},\"continues\":\"no\"}",
 		"[]",
 		"{\"parameters\":{}} trailing",
+		"{\"parameters\":{},\"error\":\"a.B\",\"error\":\"a.C\"}",
+		"{\"parameters\":{\"name\":\"\xff\"}}",
 	};
 	json_object *root;
 	struct vl_reply reply;
@@ -270,7 +430,12 @@ int main(void)
 		cmocka_unit_test(test_huge_numbers),
 		cmocka_unit_test(test_param_accessors),
 		cmocka_unit_test(test_format_roundtrip),
+		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_utf8_strings),
 		cmocka_unit_test(test_bad_replies),
+		cmocka_unit_test(test_emitted_json_is_utf8),
+		cmocka_unit_test(test_utf8_helpers),
+		cmocka_unit_test(test_log_line_escaped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
