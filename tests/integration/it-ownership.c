@@ -80,8 +80,10 @@ static void test_owner_strings_refused(void **state)
 	} rows[] = {
 		{ "qemu", "vm1\nhostdevd[1]: forged line", NULL, "owner.domain" },
 		{ "qemu", "vm1\x1b[2J", NULL, "owner.domain" },
-		{ "qemu", "vm\xc3", NULL, "owner.domain" },
-		{ "qemu", "vm\xff\xfe", NULL, "owner.domain" },
+		/* Bytes that are not UTF-8 cannot be sent from here (the Varlink
+		 * writer puts U+FFFD for them); the daemon refuses such a request
+		 * as a whole (it-daemon test_strict_json_both_ways), and
+		 * test_claims test_owner_strings checks the owner rule itself. */
 		{ "qemu", "vm\xc2\x9b" "31m", NULL, "owner.domain" },
 		{ "qe mu", "vm1", NULL, "owner.driver" },
 		{ "qemu\t", "vm1", NULL, "owner.driver" },
