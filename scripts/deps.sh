@@ -17,6 +17,9 @@ PACKAGES=(
 	# bench_driverctl's competitor, run only inside a testbed.  The package
 	# has no maintainer scripts: installing it changes no binding.
 	driverctl
+	# The libFuzzer targets (tests/fuzz): clang and its runtimes (libFuzzer,
+	# ASan, UBSan), in build-fuzz.
+	clang libclang-rt-14-dev
 )
 
 missing=()
