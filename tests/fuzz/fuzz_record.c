@@ -21,7 +21,7 @@
  * directory, never the scratch directory.
  *
  * Whatever the builder makes of it must be a record the protocol can write:
- * its Device (daemon/devjson.c) must parse as JSON.  With FUZZ_RECORD_UTF8=1
+ * its Device (daemon/devjson.c) must parse as JSON.  Unless FUZZ_RECORD_UTF8=0
  * in the environment the JSON must also be valid UTF-8 (issue 12, item 6:
  * attributes cut mid-character; off by default until that fix is in). */
 #include "common/jsonbuf.h"
@@ -63,7 +63,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	log_set_level(LOG_LVL_ERROR);
 	snprintf(top, sizeof(top), "%s/tree", fuzz_scratch_dir("record"));
-	strict_utf8 = env && strcmp(env, "1") == 0;
+	strict_utf8 = !env || strcmp(env, "0") != 0;
 	print = getenv("FUZZ_PRINT") && strcmp(getenv("FUZZ_PRINT"), "1") == 0;
 	return 0;
 }
