@@ -42,6 +42,21 @@ static void pci_clear(struct device *dev)
 	free(dev->pci.reset_methods);
 }
 
+/* A decimal group number, or HD_NO_GROUP. */
+static int group_number(const char *s)
+{
+	long v = 0;
+
+	if (!*s)
+		return HD_NO_GROUP;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (INT_MAX - 9) / 10)
+			return HD_NO_GROUP;
+		v = v * 10 + (*s - '0');
+	}
+	return (int)v;
+}
+
 static bool pci_fill(struct device *dev, const struct sysdir *d)
 {
 	struct pci_info *p = &dev->pci;
@@ -61,8 +76,10 @@ static bool pci_fill(struct device *dev, const struct sysdir *d)
 		p->driver_override = override;
 	else
 		free(override);
+	/* The kernel names groups by number; a link to anything else is no
+	 * group (atoi would have made it group 0, a real group). */
 	if (sysdir_link_name(d, "iommu_group", name, sizeof(name)))
-		p->iommu_group = atoi(name);
+		p->iommu_group = group_number(name);
 	if (sysdir_link_name(d, "physfn", name, sizeof(name)))
 		p->physfn = utf8_dup(name);
 	p->sriov_totalvfs = sysdir_int(d, "sriov_totalvfs", -1);

@@ -156,6 +156,16 @@ static void test_pci_full_record(void **state)
 	assert_int_equal(device_observed_state(d), DEV_DETACHED);
 	device_free(d);
 
+	/* A group link to a name that is no number is no group, not group 0
+	 * (found by fuzz_record). */
+	tb_mkdirs(f, "/sys/kernel/iommu_groups/7x/devices");
+	umockdev_testbed_set_attribute_link(f->tb, port, "iommu_group",
+					    "../../kernel/iommu_groups/7x");
+	d = build(f, port);
+	assert_non_null(d);
+	assert_int_equal(d->pci.iommu_group, HD_NO_GROUP);
+	device_free(d);
+
 	d = build(f, port);
 	assert_non_null(d);
 	assert_null(d->parent);
