@@ -126,8 +126,10 @@ char *sysdir_str(const struct sysdir *d, const char *name)
 	if (!sysdir_has(d, name))
 		return NULL;
 	fd = openat(d->fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
+	if (fd < 0) {
+		sysdir_note_errno(errno);
 		return NULL;
+	}
 	while (n < sizeof(buf)) {
 		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
 

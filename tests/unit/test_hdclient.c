@@ -207,6 +207,21 @@ static void test_closed_before_reply(void **state)
 	fake_free(f);
 }
 
+/* A listening socket in a fresh directory (dir, a mkdtemp template): a
+ * daemon that accepts and answers as the test says, in the test's thread. */
+static int listen_in(char *dir, struct sockaddr_un *sa)
+{
+	int lfd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)sa, sizeof(*sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	return lfd;
+}
+
 /* hostdevd refuses a connection over its limits with one error, sent at
  * accept, and hangs up before reading the call: the client's send meets a
  * broken pipe, and the answer it reports is that error, not the pipe. */
@@ -223,12 +238,7 @@ static void test_refused_at_accept(void **state)
 	struct hdclient *c;
 	int lfd, afd;
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", dir);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(lfd >= 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
+	lfd = listen_in(dir, &sa);
 	c = hdclient_connect(sa.sun_path, &err);
 	assert_non_null(c);
 	afd = accept(lfd, NULL, NULL);
@@ -255,12 +265,7 @@ static void test_hung_up_at_accept(void **state)
 	struct hdclient *c;
 	int lfd, afd;
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", dir);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(lfd >= 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
+	lfd = listen_in(dir, &sa);
 	c = hdclient_connect(sa.sun_path, &err);
 	assert_non_null(c);
 	afd = accept(lfd, NULL, NULL);
