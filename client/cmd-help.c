@@ -34,9 +34,9 @@ static const char notes[] =
 
 static const char interrupting[] =
 	"\n"
-	"Interrupting detach, reattach, reset, claim or release, or giving up waiting,\n"
-	"does not stop hostdevd: 'hostdevctl show DEVICE' tells where the device\n"
-	"ended, 'hostdevctl claims' what is claimed.\n"
+	"Interrupting detach, reattach, reset, repair, claim or release, or giving up\n"
+	"waiting, does not stop hostdevd: 'hostdevctl show DEVICE' tells where the\n"
+	"device ended, 'hostdevctl claims' what is claimed.\n"
 	"\n"
 	"Options (before or after the command):\n";
 

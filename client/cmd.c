@@ -76,9 +76,9 @@ const struct cmd_option cmd_common_options[] = {
 		  "line, the first holding the starting sequence number)\n" },
 	{ .name = "timeout", .short_name = 't', .arg = "SECS", .parse = check_timeout,
 	  .help = "give up waiting for a reply after SECS seconds\n"
-		  "(default 30; detach, reattach, reset, claim and release\n"
-		  "120, as they wait for the kernel; watch waits for\n"
-		  "events forever)\n" },
+		  "(default 30; detach, reattach, reset, repair, claim and\n"
+		  "release 120, as they wait for the kernel; watch waits\n"
+		  "for events forever)\n" },
 	{ .name = "help", .short_name = 'h', .parse = show_help, .help = "show this help\n" },
 	{ .name = "version", .short_name = 'V', .parse = show_version,
 	  .help = "show the version\n" },
