@@ -586,7 +586,7 @@ static void test_help_and_version(void **state)
 							   "xen-pciback",
 							   "  reattach DEVICE",
 							   "need hostdevd's 'detach' permission",
-							   "detach, reattach, reset, claim and release",
+							   "detach, reattach, reset, repair, claim and",
 							   "  reset DEVICE [--owner DRIVER/DOMAIN]",
 							   "reset its 'reset' permission",
 							   "--socket PATH", "--json",
@@ -1509,7 +1509,7 @@ static void test_claim_help(void **state)
 			     "  release --owner DRIVER/DOMAIN [--uuid UUID] [DEVICE...]\n",
 			     "  claims [--owner DRIVER/DOMAIN | --driver DRIVER --domain NAME]\n",
 			     "'claim' and 'release' permissions",
-			     "detach, reattach, reset, claim and release\n", NULL };
+			     "detach, reattach, reset, repair, claim or release, or giving up\n", NULL };
 	     *w; w++)
 		assert_non_null(strstr(r.out, *w));
 	result_free(&r);
