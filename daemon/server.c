@@ -3,6 +3,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <poll.h>
@@ -66,6 +67,7 @@ struct server {
 	int listen_fd;
 	ino_t socket_ino; /* of the socket file we bound, to remove only ours */
 	bool have_gid;    /* server_set_group() was called */
+	bool activated;   /* the socket came from systemd (LISTEN_FDS): not ours to remove */
 	gid_t socket_gid;
 	struct event *accept_ev, *backoff_ev, *trim_ev;
 	struct conn *conns, *watchers;
@@ -941,12 +943,95 @@ void server_set_group(struct server *s, gid_t gid)
 		apply_group(s);
 }
 
+/* systemd's socket activation (sd_listen_fds(3), without libsystemd): the
+ * listening socket comes as descriptor 3 when LISTEN_PID names us.  The
+ * variables are cleared so nothing we start inherits them.  Returns the
+ * descriptor, -ENOENT when none was passed, or -EINVAL (logged) when what
+ * was passed is not one listening Unix stream socket. */
+#define LISTEN_FDS_START 3
+static int take_activated_socket(char **path)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end;
+	long p, n;
+	int type = 0, listening = 0;
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(int), salen = sizeof(sa);
+
+	if (!pid || !fds)
+		return -ENOENT;
+	errno = 0;
+	p = strtol(pid, &end, 10);
+	if (errno || *end || p != (long)getpid())
+		return -ENOENT; /* meant for another process */
+	n = strtol(fds, &end, 10);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (*end || n != 1) {
+		log_error("socket activation passed %s sockets; hostdevd listens on exactly one "
+			  "(hostdevd.socket has one ListenStream=)",
+			  fds);
+		return -EINVAL;
+	}
+	if (getsockopt(LISTEN_FDS_START, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(LISTEN_FDS_START, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
+	    getsockname(LISTEN_FDS_START, (struct sockaddr *)&sa, &salen) < 0 ||
+	    sa.sun_family != AF_UNIX || type != SOCK_STREAM || !listening) {
+		log_error("socket activation passed a descriptor that is not a listening Unix "
+			  "stream socket");
+		return -EINVAL;
+	}
+	/* The path systemd bound (ListenStream=), which is the one that
+	 * counts for logs and for the policy's socket_group. */
+	if (salen > offsetof(struct sockaddr_un, sun_path) && sa.sun_path[0])
+		*path = xstrndup(sa.sun_path, salen - offsetof(struct sockaddr_un, sun_path));
+	if (fcntl(LISTEN_FDS_START, F_SETFD, FD_CLOEXEC) < 0 ||
+	    fcntl(LISTEN_FDS_START, F_SETFL, fcntl(LISTEN_FDS_START, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
+	return LISTEN_FDS_START;
+}
+
+/* Arms the accept event on a listening socket. */
+static void listen_on(struct server *s, int fd)
+{
+	s->accept_ev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_accept, s);
+	s->backoff_ev = evtimer_new(s->base, on_backoff_over, s);
+	if (!s->accept_ev || !s->backoff_ev)
+		fatal("out of memory");
+	event_add(s->accept_ev, NULL);
+	s->listen_fd = fd;
+	if (s->have_gid)
+		apply_group(s);
+	log_info("listening on %s%s: at most %zu connections (%zu per uid) and %zu more for root, "
+		 "%zu bytes buffered in all",
+		 s->socket_path, s->activated ? " (socket activation)" : "", s->max_conns,
+		 s->max_conns_per_uid, s->root_conns, s->budget);
+}
+
 int server_start(struct server *s)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
 	int r;
 
+	/* The socket systemd holds for us: clients that connected before we
+	 * were ready wait in its backlog and are answered now.  The file is
+	 * systemd's: we neither bind nor remove it. */
+	_cleanup_free_ char *bound = NULL;
+
+	r = take_activated_socket(&bound);
+	if (r >= 0) {
+		s->activated = true;
+		if (bound && !streq(bound, s->socket_path)) {
+			log_info("socket activation: listening on %s, not %s", bound, s->socket_path);
+			str_replace(&s->socket_path, bound);
+		}
+		listen_on(s, r);
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
 	if (strlen(s->socket_path) >= sizeof(sa.sun_path)) {
 		log_error("socket path too long (%zu bytes, at most %zu): %s",
 			  strlen(s->socket_path), sizeof(sa.sun_path) - 1, s->socket_path);
@@ -968,18 +1053,8 @@ int server_start(struct server *s)
 		unlink(s->socket_path);
 		return r;
 	}
-	s->accept_ev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_accept, s);
-	s->backoff_ev = evtimer_new(s->base, on_backoff_over, s);
-	if (!s->accept_ev || !s->backoff_ev)
-		fatal("out of memory");
-	event_add(s->accept_ev, NULL);
-	s->listen_fd = fd;
+	listen_on(s, fd);
 	fd = -1;
-	if (s->have_gid)
-		apply_group(s);
-	log_info("listening on %s: at most %zu connections (%zu per uid) and %zu more for root, "
-		 "%zu bytes buffered in all",
-		 s->socket_path, s->max_conns, s->max_conns_per_uid, s->root_conns, s->budget);
 	return 0;
 }
 
@@ -1065,7 +1140,7 @@ void server_free(struct server *s)
 	if (s->listen_fd >= 0) {
 		close(s->listen_fd);
 		/* Another daemon may have replaced the file since: keep theirs. */
-		if (stat(s->socket_path, &st) == 0 && st.st_ino == s->socket_ino)
+		if (!s->activated && stat(s->socket_path, &st) == 0 && st.st_ino == s->socket_ino)
 			unlink(s->socket_path);
 	}
 	free(s->socket_path);

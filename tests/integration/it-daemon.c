@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <limits.h>
 #include <poll.h>
@@ -49,6 +50,34 @@ static int fake_daemon(const char *mode)
 	close(fd);
 	sigwait(&set, &sig);
 	return 99;
+}
+
+/* What systemd does for a socket unit: binds and listens on the path the
+ * command's --socket names, passes it as descriptor 3 with LISTEN_FDS=1
+ * and LISTEN_PID (this pid, which exec keeps), and runs the command. */
+static int socket_activate(char **cmd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = NULL;
+	char pid[32];
+	int fd;
+
+	for (int i = 0; cmd[i]; i++)
+		if (streq(cmd[i], "--socket") && cmd[i + 1])
+			path = cmd[i + 1];
+	if (!path)
+		return 2;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0)
+		return 3;
+	if (fd != 3 && (dup2(fd, 3) < 0 || close(fd) < 0))
+		return 4;
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	setenv("LISTEN_FDS", "1", 1);
+	setenv("LISTEN_PID", pid, 1);
+	execv(cmd[0], cmd);
+	return 127;
 }
 
 struct fixture {
@@ -304,6 +333,33 @@ static void test_harness_runs_the_daemon_behind_a_wrapper(void **state)
 	hdproc_stop_ok(&f->first);
 }
 
+/* Socket activation (hostdevd.socket): the daemon takes the listening
+ * socket it is given instead of binding one, answers on it, reports it in
+ * its log, and leaves the socket file (systemd's) in place when it stops. */
+static void test_socket_activation(void **state)
+{
+	struct fixture *f = *state;
+	struct vlc *c;
+	char *log;
+	struct stat st;
+
+	{
+		_cleanup_free_ char *wrapper = xasprintf("env IT_FAKE_DAEMON=activate %s", self);
+
+		setenv("HOSTDEVD_TEST_WRAPPER", wrapper, 1);
+	}
+	hdproc_start_ok(&f->first, NULL);
+	c = vlc_connect(f->first.socket_path);
+	vlc_expect_ok(vlc_call(c, "org.varlink.service.GetInfo", NULL));
+	vlc_free(c);
+	log = hdproc_log(&f->first);
+	assert_non_null(strstr(log, "(socket activation)"));
+	free(log);
+	hdproc_stop_ok(&f->first);
+	assert_int_equal(stat(f->first.socket_path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+}
+
 /* One raw message (its NUL added) and the raw reply, NUL-terminated. */
 static char *raw_call(const char *socket_path, const char *msg, size_t *reply_len)
 {
@@ -405,10 +461,13 @@ int main(int argc, char **argv)
 		T(test_harness_wrapper_verdict),
 		T(test_harness_runs_the_daemon_behind_a_wrapper),
 		T(test_strict_json_both_ways),
+		T(test_socket_activation),
 	};
 	const char *fake = getenv("IT_FAKE_DAEMON");
 	ssize_t n;
 
+	if (fake && argc > 1 && streq(fake, "activate"))
+		return socket_activate(argv + 1);
 	if (fake && argc > 1)
 		return fake_daemon(fake);
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
