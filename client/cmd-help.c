@@ -44,7 +44,8 @@ static const char exit_status[] =
 	"\n"
 	"Exit status:\n"
 	"  0  done\n"
-	"  1  hostdevd refused or the request failed (its error is printed)\n"
+	"  1  hostdevd refused or the request failed (its error is printed); for\n"
+	"     check, a check failed: passthrough cannot work on this host yet\n"
 	"  2  usage error\n"
 	"  3  hostdevd could not be reached: not running, no permission on the socket,\n"
 	"     or it stopped answering\n";
