@@ -11,6 +11,9 @@ PACKAGES=(
 	valgrind socat
 	# The man page tests (docs/man): groff and man render the pages.
 	groff-base man-db
+	# The install test: systemd-analyze verifies the units; systemd.pc says
+	# where units go; /bin/kill is the unit's ExecReload.
+	systemd procps
 	# The real-kernel tier (tests/vm): QEMU, and what the initramfs is made
 	# of.  The guest's kernel is downloaded, not installed (tests/vm/prepare.sh).
 	qemu-system-x86 busybox-static cpio kmod

@@ -2,10 +2,11 @@
 # `cmake --install` of the whole build into a staging root (DESTDIR), as a
 # package build does: lists the installed tree, checks that each file a
 # host needs is there, and runs the installed programs (only --version,
-# --help and --check-policy: nothing that touches devices).
-#   check-tree.sh CMAKE BUILD_DIR PREFIX LIBDIR
+# --help and --check-policy: nothing that touches devices), and has
+# systemd-analyze verify the installed units.
+#   check-tree.sh CMAKE BUILD_DIR PREFIX LIBDIR UNITDIR
 set -eu
-cmake=$1 build=$2 prefix=$3 libdir=$4
+cmake=$1 build=$2 prefix=$3 libdir=$4 unitdir=$5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
@@ -23,6 +24,12 @@ for f in sbin/hostdevd bin/hostdevctl \
 	share/doc/hostdevd/examples/workstation-usb.conf; do
 	if [ ! -e "$root$prefix/$f" ]; then
 		echo "not installed: $prefix/$f" >&2
+		fail=1
+	fi
+done
+for f in hostdevd.service hostdevd.socket; do
+	if [ ! -e "$root$unitdir/$f" ]; then
+		echo "not installed: $unitdir/$f" >&2
 		fail=1
 	fi
 done
@@ -51,4 +58,19 @@ MANPATH="$root$prefix/share/man" man -w hostdevd.8 >/dev/null 2>&1 ||
 	{ echo "man does not find hostdevd(8) under $prefix/share/man" >&2; exit 1; }
 MANPATH="$root$prefix/share/man" man -w hostdevctl.1 >/dev/null 2>&1 ||
 	{ echo "man does not find hostdevctl(1) under $prefix/share/man" >&2; exit 1; }
-echo "installed and ran hostdevd and hostdevctl from $root$prefix"
+# The units as systemd reads them.  ExecStart names the installed path,
+# which exists only under the staging root here: a copy points there.
+# Any word from systemd-analyze (an unknown key, a bad value) fails.
+mkdir "$tmp/units"
+sed "s|^ExecStart=$prefix/sbin/hostdevd|ExecStart=$root$prefix/sbin/hostdevd|" \
+	"$root$unitdir/hostdevd.service" >"$tmp/units/hostdevd.service"
+grep -q "^ExecStart=$root$prefix/sbin/hostdevd --foreground" "$tmp/units/hostdevd.service" ||
+	{ echo "hostdevd.service does not start $prefix/sbin/hostdevd --foreground" >&2; exit 1; }
+cp "$root$unitdir/hostdevd.socket" "$tmp/units/"
+if ! systemd-analyze verify --man=no "$tmp/units/hostdevd.service" "$tmp/units/hostdevd.socket" \
+	>"$tmp/verify" 2>&1 || [ -s "$tmp/verify" ]; then
+	echo "systemd-analyze verify:" >&2
+	cat "$tmp/verify" >&2
+	exit 1
+fi
+echo "installed and ran hostdevd and hostdevctl from $root$prefix; the units verify"
