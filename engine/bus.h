@@ -60,6 +60,13 @@ struct bus_engine {
 	bool (*undo)(struct detach_engine *de, struct device *dev, const char *stub,
 		     const char *original, const char *why, detach_done_fn done, void *ctx);
 
+	/* ---- Repair (engine/detach.h repair_start) ---- */
+	/* Puts dev, found in a state a repair starts from (error, host or
+	 * detached) with nothing running on it, where it belongs; `done`
+	 * answers as Repair. */
+	void (*repair)(struct detach_engine *de, struct device *dev, detach_done_fn done,
+		       void *ctx);
+
 	/* ---- the policy acting on its own (engine/automate.h) ---- */
 	/* Whether decision d asks an operation of dev now, and starting it. */
 	bool (*policy_wants)(const struct device *dev, const struct policy_decision *d);

@@ -4,6 +4,7 @@
 #include "engine/operation.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "engine/bus.h"
 #include "engine/failpoint.h"
 #include "policy/hostcrit.h"
 #include "state/bus.h"
@@ -31,7 +32,8 @@ static const char *const phase_names[PH__COUNT] = {
 };
 
 /* Each kind of operation: its name (the log's and DeviceBusy's), the bus
- * whose devices it moves, and what its failpoints are called. */
+ * whose devices it moves (HD_BUS__COUNT: any, each bus's table saying
+ * how), and what its failpoints are called. */
 static const struct {
 	const char *name;
 	enum hd_bus bus;
@@ -43,7 +45,7 @@ static const struct {
 	[DETACH_KIND_USB_UNBIND] = { "UnbindInterfaces", HD_BUS_USB, "reattach" },
 	[DETACH_KIND_USB_BIND] = { "BindInterfaces", HD_BUS_USB, "reattach" },
 	[DETACH_KIND_USB_AUTHORIZE] = { "Authorize", HD_BUS_USB, "reattach" },
-	[DETACH_KIND_REPAIR] = { "Repair", HD_BUS_PCI, "reattach" },
+	[DETACH_KIND_REPAIR] = { "Repair", HD_BUS__COUNT, "reattach" },
 };
 
 const char *detach_kind_name(enum detach_kind kind)
@@ -301,7 +303,7 @@ bool op_refuse_common(struct detach_engine *e, enum detach_kind kind, const char
 	} else if (busy) {
 		err_set(&err, HDE_DEVICE_BUSY, id);
 		err.operation = detach_kind_name(busy->kind);
-	} else if (dev->bus != kinds[kind].bus) {
+	} else if (kinds[kind].bus != HD_BUS__COUNT && dev->bus != kinds[kind].bus) {
 		err_set(&err, HDE_OPERATION_FAILED, id);
 		op_error_set(&err.failure, EOPNOTSUPP, phase_names[PH_CHECK], id,
 			     "%s is a %s device: %s is for %s", id, bus_of(dev)->name,
@@ -311,6 +313,35 @@ bool op_refuse_common(struct detach_engine *e, enum detach_kind kind, const char
 	}
 	op_answer_now(kind, id, &err, done, ctx);
 	return true;
+}
+
+void op_repair_answer(const struct device *dev, const char *outcome, detach_done_fn done,
+		      void *ctx)
+{
+	struct detach_result r = { .kind = DETACH_KIND_REPAIR, .device = dev->id,
+				   .driver = dev->driver, .outcome = outcome };
+
+	log_dev_info(dev->id, "Repair done: %s (driver %s)", outcome,
+		     dev->driver ? dev->driver : "none");
+	done(&r, ctx);
+}
+
+/* What every bus shares: the device is there, nothing runs on it, and it
+ * is in a state a repair may start from; the bus's table does the rest. */
+void repair_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx)
+{
+	struct device *dev = devtable_get(e->devices, id);
+	struct hd_err err;
+
+	if (op_refuse_common(e, DETACH_KIND_REPAIR, id, dev, done, ctx))
+		return;
+	if (dev->state != DEV_ERROR && dev->state != DEV_HOST && dev->state != DEV_DETACHED) {
+		err_set(&err, HDE_INVALID_DEVICE_STATE, id);
+		err.state = dev_state_name(dev->state);
+		op_answer_now(DETACH_KIND_REPAIR, id, &err, done, ctx);
+		return;
+	}
+	bus_engine_of(dev)->repair(e, dev, done, ctx);
 }
 
 bool op_refuse_critical(struct detach_engine *e, enum detach_kind kind, const struct device *dev,

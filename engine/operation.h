@@ -125,6 +125,10 @@ void op_answer_now(enum detach_kind kind, const char *id, const struct hd_err *e
  * than the operation's); true when answered. */
 bool op_refuse_common(struct detach_engine *e, enum detach_kind kind, const char *id,
 		      const struct device *dev, detach_done_fn done, void *ctx);
+/* Repair's answer when it found the device where it belongs: outcome is
+ * "host", "pool", ... (docs/detach.md). */
+void op_repair_answer(const struct device *dev, const char *outcome, detach_done_fn done,
+		      void *ctx);
 /* HostCritical for dev, if the rules keep it with the host; true when
  * answered. */
 bool op_refuse_critical(struct detach_engine *e, enum detach_kind kind, const struct device *dev,

@@ -469,17 +469,6 @@ static struct repair *repair_new(detach_done_fn done, void *ctx)
 	return rp;
 }
 
-static void repair_answer(const struct device *dev, const char *outcome, detach_done_fn done,
-			  void *ctx)
-{
-	struct detach_result r = { .kind = DETACH_KIND_REPAIR, .device = dev->id,
-				   .driver = dev->driver, .outcome = outcome };
-
-	log_dev_info(dev->id, "Repair done: %s (driver %s)", outcome,
-		     dev->driver ? dev->driver : "none");
-	done(&r, ctx);
-}
-
 /* Where the device belongs when Repair finds it: the pool if it is in it
  * or its failed operation started there. */
 static bool repair_to_pool(const struct device *dev)
@@ -517,10 +506,10 @@ static void repair_pci(struct detach_engine *e, struct device *dev, detach_done_
 	if (dev->driver && !driver_is_stub(dev->driver)) {
 		str_replace(&dev->original_driver, NULL);
 		devtable_set_state(e->devices, dev, DEV_HOST, "repair: on its host driver");
-		repair_answer(dev, "host", done, ctx);
+		op_repair_answer(dev, "host", done, ctx);
 	} else if (dev->driver && pool) {
 		devtable_set_state(e->devices, dev, DEV_DETACHED, "repair: on its stub");
-		repair_answer(dev, "pool", done, ctx);
+		op_repair_answer(dev, "pool", done, ctx);
 	} else if (pool) {
 		log_dev_info(dev->id, "repair: unbound, from the pool: binding it to %s again",
 			     repair_stub(dev));
@@ -534,29 +523,14 @@ static void repair_pci(struct detach_engine *e, struct device *dev, detach_done_
 	}
 }
 
-void repair_start(struct detach_engine *e, const char *id, detach_done_fn done, void *ctx)
+/* The kernel's view first: Repair acts on the driver link as it is now. */
+static void pci_repair(struct detach_engine *e, struct device *dev, detach_done_fn done, void *ctx)
 {
-	struct device *dev = devtable_get(e->devices, id);
 	struct hd_err err;
 
-	if (dev && dev->bus != HD_BUS_PCI && !op_find(e, id) &&
-	    (dev->state == DEV_ERROR || dev->state == DEV_HOST)) {
-		/* USB: the kernel binds interfaces itself; nothing to move. */
-		devtable_set_state(e->devices, dev, DEV_HOST, "repair");
-		repair_answer(dev, "host", done, ctx);
-		return;
-	}
-	if (op_refuse_common(e, DETACH_KIND_REPAIR, id, dev, done, ctx))
-		return;
-	if (dev->state != DEV_ERROR && dev->state != DEV_HOST && dev->state != DEV_DETACHED) {
-		err_set(&err, HDE_INVALID_DEVICE_STATE, id);
-		err.state = dev_state_name(dev->state);
-		op_answer_now(DETACH_KIND_REPAIR, id, &err, done, ctx);
-		return;
-	}
 	if (!repair_read(e, dev)) {
-		err_set(&err, HDE_DEVICE_NOT_FOUND, id);
-		op_answer_now(DETACH_KIND_REPAIR, id, &err, done, ctx);
+		err_set(&err, HDE_DEVICE_NOT_FOUND, dev->id);
+		op_answer_now(DETACH_KIND_REPAIR, dev->id, &err, done, ctx);
 		return;
 	}
 	repair_pci(e, dev, done, ctx);
@@ -767,5 +741,6 @@ const struct bus_engine bus_engine_pci = {
 	.put_back = pci_put_back,
 	.undo = pci_undo,
 	.policy_wants = pci_policy_wants,
+	.repair = pci_repair,
 	.policy_act = pci_policy_act,
 };

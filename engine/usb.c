@@ -307,6 +307,15 @@ static bool usb_undo(struct detach_engine *de, struct device *dev, const char *s
 	return false;
 }
 
+/* The kernel binds a USB device's interfaces itself: nothing to move back,
+ * the device is with the host as the kernel has it. */
+static void usb_repair(struct detach_engine *de, struct device *dev, detach_done_fn done,
+		       void *ctx)
+{
+	devtable_set_state(de->devices, dev, DEV_HOST, "repair");
+	op_repair_answer(dev, "host", done, ctx);
+}
+
 static bool usb_policy_wants(const struct device *dev, const struct policy_decision *d)
 {
 	return d->action == POLICY_REFUSE && d->deauthorize && dev->usb.authorized;
@@ -329,6 +338,7 @@ const struct bus_engine bus_engine_usb = {
 	.in_place = usb_in_place,
 	.returned = usb_returned,
 	.undo = usb_undo,
+	.repair = usb_repair,
 	.policy_wants = usb_policy_wants,
 	.policy_act = usb_policy_act,
 };
