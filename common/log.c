@@ -54,21 +54,6 @@ const char *log_level_name(enum log_level level)
 	return level < LOG_LVL__COUNT ? level_names[level] : "?";
 }
 
-/* Whether the line needs escaping: a control character or a byte that is
- * not UTF-8 (a value from a device or a peer, logged as it came). */
-static bool needs_escape(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned char c = (unsigned char)s[i];
-		size_t len = c >= 0x80 ? utf8_char_len(s + i, n - i) : 1;
-
-		if (c < 0x20 || c == 0x7f || !len)
-			return true;
-		i += len;
-	}
-	return false;
-}
-
 /* A value with a newline must not start a line of its own, one with an
  * escape sequence must not drive the terminal: control characters as \n,
  * \r, \t or \xNN, and each byte that does not begin a well-formed UTF-8
@@ -105,10 +90,9 @@ static void log_emit(enum log_level level, const char *line)
 	size_t n = strlen(line);
 	char escaped[n * 4 + 1];
 
-	if (needs_escape(line, n)) {
-		escape_line(line, n, escaped);
-		line = escaped;
-	}
+	/* One pass: a clean line (the usual) is only copied. */
+	escape_line(line, n, escaped);
+	line = escaped;
 	if (log_syslog)
 		syslog(syslog_priority[level < LOG_LVL__COUNT ? level : LOG_LVL_ERROR], "%s", line);
 	else

@@ -156,6 +156,24 @@ bool path_fold(const char *dir, const char *target, char *out, size_t len)
 	return true;
 }
 
+ssize_t read_full(int fd, void *buf, size_t cap)
+{
+	size_t n = 0;
+
+	while (n < cap) {
+		ssize_t r = read(fd, (char *)buf + n, cap - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	return (ssize_t)n;
+}
+
 size_t utf8_char_len(const char *s, size_t left)
 {
 	const unsigned char *c = (const unsigned char *)s;
@@ -185,6 +203,16 @@ size_t utf8_char_len(const char *s, size_t left)
 		if ((c[i] & 0xc0) != 0x80)
 			return 0;
 	return n;
+}
+
+uint32_t utf8_decode(const char *s, size_t n)
+{
+	const unsigned char *c = (const unsigned char *)s;
+	uint32_t v = n == 1 ? c[0] : c[0] & (0x7f >> n);
+
+	for (size_t i = 1; i < n; i++)
+		v = v << 6 | (c[i] & 0x3f);
+	return v;
 }
 
 bool utf8_valid(const char *s, size_t len)

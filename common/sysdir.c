@@ -88,27 +88,36 @@ bool sysdir_has(const struct sysdir *d, const char *name)
 	       bsearch(&name, d->names, d->n_names, sizeof(*d->names), cmp_name) != NULL;
 }
 
-/* Reads a small attribute, without its trailing newline; false when absent
- * or unreadable (write-only attributes, attributes of a vanishing device). */
-bool sysdir_read(const struct sysdir *d, const char *name, char *buf, size_t len)
+/* Up to `cap` bytes of an attribute, its trailing newline and blanks
+ * left out; -1 when absent or unreadable (write-only attributes,
+ * attributes of a vanishing device).  A failure for want of a descriptor
+ * is counted (sysdir_starvations). */
+static ssize_t read_attr(const struct sysdir *d, const char *name, char *buf, size_t cap)
 {
 	_cleanup_close_ int fd = -1;
 	ssize_t n;
 
 	if (!sysdir_has(d, name))
-		return false;
+		return -1;
 	fd = openat(d->fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		sysdir_note_errno(errno);
-		return false;
+		return -1;
 	}
-	do
-		n = read(fd, buf, len - 1);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return false;
+	n = read_full(fd, buf, cap);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		n--;
+	return n;
+}
+
+/* Reads a small attribute, without its trailing newline; false when absent
+ * or unreadable. */
+bool sysdir_read(const struct sysdir *d, const char *name, char *buf, size_t len)
+{
+	ssize_t n = read_attr(d, name, buf, len - 1);
+
+	if (n < 0)
+		return false;
 	buf[n] = '\0';
 	return true;
 }
@@ -119,34 +128,15 @@ bool sysdir_read(const struct sysdir *d, const char *name, char *buf, size_t len
  * become U+FFFD here, where they enter, before any reply or log sees them. */
 char *sysdir_str(const struct sysdir *d, const char *name)
 {
-	_cleanup_close_ int fd = -1;
-	char buf[SYSDIR_ATTR_MAX];
-	size_t n = 0;
+	/* One byte more than is kept, so a longer value is seen to be and
+	 * is cut between characters (larger than a page is not sysfs). */
+	char buf[SYSDIR_ATTR_MAX + 1];
+	ssize_t r = read_attr(d, name, buf, sizeof(buf));
+	size_t n;
 
-	if (!sysdir_has(d, name))
+	if (r <= 0)
 		return NULL;
-	fd = openat(d->fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		sysdir_note_errno(errno);
-		return NULL;
-	}
-	while (n < sizeof(buf)) {
-		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return NULL;
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	/* Larger than a page is not sysfs; keep whole characters. */
-	n = utf8_cut(buf, n, sizeof(buf));
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		n--;
-	if (n == 0)
-		return NULL;
+	n = utf8_cut(buf, (size_t)r, SYSDIR_ATTR_MAX);
 	return utf8_valid(buf, n) && !memchr(buf, '\0', n) ? xstrndup(buf, n)
 							   : utf8_sanitize(buf, n);
 }

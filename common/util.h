@@ -72,6 +72,10 @@ uint64_t str_hash(const char *s);
 /* Parses a sysfs hex value such as "0x8086" or "8086" into *out. */
 bool parse_hex_u32(const char *s, uint32_t *out);
 
+/* Reads from fd until end of file or `cap` bytes, retrying on EINTR: the
+ * count read, or -1 with errno. */
+ssize_t read_full(int fd, void *buf, size_t cap);
+
 /* ---- UTF-8 ----------------------------------------------------------------
  * Everything the daemon emits is UTF-8 (Varlink is UTF-8 JSON), while what
  * sysfs, a peer or a policy file hands it may be any bytes. */
@@ -80,6 +84,9 @@ bool parse_hex_u32(const char *s, uint32_t *out);
  * `left` bytes there, or 0: a stray continuation byte, an overlong form, a
  * surrogate, beyond U+10FFFF, or cut short. */
 size_t utf8_char_len(const char *s, size_t left);
+/* The code point of the character at s, whose length utf8_char_len()
+ * gave as n (1 to 4). */
+uint32_t utf8_decode(const char *s, size_t n);
 /* Whether s[0..len) is well-formed UTF-8 throughout. */
 bool utf8_valid(const char *s, size_t len);
 /* The largest n <= max at which s[0..len) may be cut without splitting a

@@ -427,7 +427,7 @@ static char *read_regular(const char *path, size_t *len)
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
-	size_t n = 0;
+	ssize_t r;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return NULL;
@@ -440,18 +440,10 @@ static char *read_regular(const char *path, size_t *len)
 		return NULL;
 	}
 	buf = xcalloc(1, (size_t)st.st_size + 1);
-	while (n < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return NULL;
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	*len = n;
+	r = read_full(fd, buf, (size_t)st.st_size);
+	if (r < 0)
+		return NULL;
+	*len = (size_t)r;
 	return steal_ptr(buf);
 }
 

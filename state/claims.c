@@ -254,29 +254,6 @@ void claims_members_free(char **members)
 
 /* ---- owner strings ------------------------------------------------------ */
 
-/* The length of the well-formed UTF-8 sequence at s (shortest form, no
- * surrogates, at most U+10FFFF), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
-{
-	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-		   : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
-	uint32_t v;
-
-	if (!len)
-		return 0;
-	v = len == 1 ? s[0] : s[0] & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (s[i] & 0x3f);
-	}
-	if (v < min[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return len;
-}
-
 /* C0, DEL and C1 controls, and the two Unicode line breaks: what could end
  * or forge a line in a log, a terminal or hostdevctl's tables. */
 static bool is_control(uint32_t cp)
@@ -290,13 +267,12 @@ static bool domain_valid(const char *s)
 
 	if (n == 0 || n > CLAIM_DOMAIN_MAX)
 		return false;
-	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		uint32_t cp;
-		size_t len = utf8_seq(p, &cp);
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_char_len(s + i, n - i);
 
-		if (!len || is_control(cp))
+		if (!len || is_control(utf8_decode(s + i, len)))
 			return false;
-		p += len;
+		i += len;
 	}
 	return true;
 }
