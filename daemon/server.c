@@ -39,8 +39,8 @@ struct conn {
 	struct evbuffer *in, *out;
 	size_t scanned;   /* leading bytes of `in` known to hold no NUL */
 	size_t held;      /* bytes of in + out, as counted in the server's total */
-	uint64_t last_active_ms; /* the last byte read or written, the last answer */
-	uint64_t partial_since_ms; /* an incomplete message began waiting; 0: none */
+	uint64_t last_active_ns; /* the last byte read or written, the last answer */
+	uint64_t partial_since_ns; /* an incomplete message began waiting; 0: none */
 	uint64_t last_queued_seq;  /* a watcher's last event queued */
 	struct uid_count *uidc;    /* this peer's uid's connection count */
 	bool reading;     /* the read event is added */
@@ -109,6 +109,13 @@ static void conn_free(struct conn *c);
 static uint64_t now_ms(void)
 {
 	return now_ns() / 1000000;
+}
+
+/* Connection deadlines are kept in nanoseconds: counted in whole
+ * milliseconds, a timeout could end up to one millisecond short. */
+static uint64_t ms_to_ns(unsigned ms)
+{
+	return (uint64_t)ms * 1000000;
 }
 
 /* ---- the memory budget ------------------------------------------------ */
@@ -253,15 +260,18 @@ static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
 static void conn_arm_timer(struct conn *c)
 {
 	struct server *s = c->server;
-	uint64_t now = now_ms(), due = c->last_active_ms + s->idle_ms;
+	uint64_t now = now_ns(), due = c->last_active_ns + ms_to_ns(s->idle_ms);
 	struct timeval tv;
 
 	if (c->dead)
 		return;
-	if (c->partial_since_ms && c->partial_since_ms + s->partial_ms < due)
-		due = c->partial_since_ms + s->partial_ms;
+	if (c->partial_since_ns && c->partial_since_ns + ms_to_ns(s->partial_ms) < due)
+		due = c->partial_since_ns + ms_to_ns(s->partial_ms);
 	due = due > now ? due - now : 0;
-	tv = (struct timeval){ .tv_sec = (time_t)(due / 1000), .tv_usec = (long)(due % 1000) * 1000 };
+	/* Rounded up to the microsecond: the timer never fires before the
+	 * deadline on_timer checks (if early, on_timer only re-arms). */
+	due = (due + 999) / 1000;
+	tv = (struct timeval){ .tv_sec = (time_t)(due / 1000000), .tv_usec = (long)(due % 1000000) };
 	evtimer_add(c->timer_ev, &tv);
 }
 
@@ -411,7 +421,7 @@ static void conn_flush(struct conn *c)
 			return;
 		}
 		evbuffer_drain(c->out, (size_t)n);
-		c->last_active_ms = now_ms();
+		c->last_active_ns = now_ns();
 		conn_account(c);
 		conn_output_read(c);
 	}
@@ -551,8 +561,8 @@ static void conn_handle_message(struct conn *c, size_t len)
 		json_object_put(root);
 	}
 	evbuffer_drain(c->in, len + 1);
-	c->partial_since_ms = 0;
-	c->last_active_ms = now_ms();
+	c->partial_since_ns = 0;
+	c->last_active_ns = now_ns();
 	conn_account(c);
 }
 
@@ -579,8 +589,8 @@ static void conn_process(struct conn *c)
 			c->scanned = evbuffer_get_length(c->in);
 			if (c->scanned > max) {
 				conn_refuse_too_large(c);
-			} else if (c->scanned && !c->partial_since_ms) {
-				c->partial_since_ms = now_ms();
+			} else if (c->scanned && !c->partial_since_ns) {
+				c->partial_since_ns = now_ns();
 				conn_arm_timer(c);
 			}
 			break;
@@ -658,7 +668,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		conn_eof(c);
 		return;
 	}
-	c->last_active_ms = now_ms();
+	c->last_active_ns = now_ns();
 	if (c->draining) {
 		/* Closing: what the client still sends is read only to be dropped. */
 		evbuffer_drain(c->in, evbuffer_get_length(c->in));
@@ -674,22 +684,22 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct server *s = c->server;
-	uint64_t now = now_ms();
+	uint64_t now = now_ns();
 
 	if (c->dead || c->draining)
 		return;
-	if (c->partial_since_ms && now >= c->partial_since_ms + s->partial_ms) {
+	if (c->partial_since_ns && now >= c->partial_since_ns + ms_to_ns(s->partial_ms)) {
 		conn_refuse_partial(c);
 		return;
 	}
-	if (!c->watching && !c->pending && now >= c->last_active_ms + s->idle_ms) {
+	if (!c->watching && !c->pending && now >= c->last_active_ns + ms_to_ns(s->idle_ms)) {
 		log_info("client pid %d uid %d idle for %u ms: closing", (int)c->peer.pid,
 			 (int)c->peer.uid, s->idle_ms);
 		conn_free(c);
 		return;
 	}
 	if (c->watching || c->pending)
-		c->last_active_ms = now; /* not idle: look again a period later */
+		c->last_active_ns = now; /* not idle: look again a period later */
 	conn_arm_timer(c);
 }
 
@@ -827,7 +837,7 @@ static void conn_new(struct server *s, int fd)
 	if (!c->read_ev || !c->write_ev || !c->resume_ev || !c->timer_ev || !c->closed_ev ||
 	    !c->in || !c->out)
 		fatal("out of memory");
-	c->last_active_ms = now_ms();
+	c->last_active_ns = now_ns();
 	conn_update_read(c);
 	conn_arm_timer(c);
 	c->next = s->conns;
