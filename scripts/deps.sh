@@ -14,6 +14,10 @@ PACKAGES=(
 	# The install test: systemd-analyze verifies the units; systemd.pc says
 	# where units go; /bin/kill is the unit's ExecReload.
 	systemd procps
+	# udev.pc says where udev rules go (rules/), and its hwdb.bin holds the
+	# pci.ids/usb.ids names list and show print.  umockdev pulls it in
+	# already; named here because the project uses it.
+	udev
 	# The real-kernel tier (tests/vm): QEMU, and what the initramfs is made
 	# of.  The guest's kernel is downloaded, not installed (tests/vm/prepare.sh).
 	qemu-system-x86 busybox-static cpio kmod
