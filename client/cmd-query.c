@@ -72,7 +72,8 @@ static const struct cmd_option list_options[] = {
 
 const struct cmd_entry cmd_list_entry = {
 	.name = "list",
-	.usage = "[--bus pci|usb] [--driver NAME] [--group N] [--state STATE]",
+	.usage = "[-b|--bus pci|usb] [-d|--driver NAME] [-g|--group N]\n"
+		 "[-S|--state STATE]",
 	.text = "List devices sorted by bus and id; every filter given\n"
 		"must match.  --group is the IOMMU group.\n",
 	.options = list_options,

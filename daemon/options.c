@@ -33,32 +33,35 @@ void options_usage(FILE *out)
 		"      --uevent-source SRC  auto, udev or kernel (env HOSTDEVD_UEVENT_SOURCE;\n"
 		"                           default auto: udevd's events when udevd runs,\n"
 		"                           the kernel's otherwise)\n"
-		"      --max-message BYTES  largest request accepted (default 1048576)\n"
+		"      --max-message BYTES  largest request accepted, 64 to 1073741824 (env\n"
+		"                           HOSTDEVD_MAX_MESSAGE; default 1048576)\n"
 		"      --max-connections N  connections taken from users other than root (env\n"
-		"                           HOSTDEVD_MAX_CONNECTIONS; default the descriptor\n"
-		"                           limit less 64 for the daemon's own files and 32 kept\n"
-		"                           for root); a connection over a limit is answered\n"
-		"                           io.hostdevd.TooManyConnections and closed\n"
+		"                           HOSTDEVD_MAX_CONNECTIONS; 1 to 1000000; default the\n"
+		"                           descriptor limit less 64 for the daemon's own files\n"
+		"                           and 32 kept for root); a connection over a limit is\n"
+		"                           answered io.hostdevd.TooManyConnections and closed\n"
 		"      --max-connections-per-uid N\n"
 		"                           connections one uid other than root may have open\n"
-		"                           (env HOSTDEVD_MAX_CONNECTIONS_PER_UID; default 128)\n"
+		"                           (env HOSTDEVD_MAX_CONNECTIONS_PER_UID; 1 to 1000000;\n"
+		"                           default 128)\n"
 		"      --partial-timeout SECONDS\n"
 		"                           how long part of a message may wait for the rest\n"
 		"                           before the connection is closed (env\n"
-		"                           HOSTDEVD_PARTIAL_TIMEOUT; default 10)\n"
+		"                           HOSTDEVD_PARTIAL_TIMEOUT; 0.001 to 3600; default 10)\n"
 		"      --idle-timeout SECONDS\n"
 		"                           a connection with no traffic, no call in flight and\n"
 		"                           no Watch is closed after this long (env\n"
-		"                           HOSTDEVD_IDLE_TIMEOUT; default 600)\n"
+		"                           HOSTDEVD_IDLE_TIMEOUT; 0.001 to 3600; default 600)\n"
 		"      --memory-budget BYTES\n"
 		"                           input and output buffered for all clients together;\n"
 		"                           over it the clients holding the most wait (env\n"
-		"                           HOSTDEVD_MEMORY_BUDGET; default 67108864)\n"
+		"                           HOSTDEVD_MEMORY_BUDGET; 1048576 to 1073741824;\n"
+		"                           default 67108864)\n"
 		"      --step-timeout SECONDS\n"
 		"                           how long each step of a detach or reattach (a sysfs\n"
 		"                           write, or waiting for the bind) may take before it is\n"
 		"                           an error and rolled back (env HOSTDEVD_STEP_TIMEOUT;\n"
-		"                           default 10; fractions allowed)\n"
+		"                           0.001 to 3600, fractions allowed; default 10)\n"
 		"      --orphans keep|reattach\n"
 		"                           PCI functions found on a stub at start with no record\n"
 		"                           of hostdevd's (put there by libvirt, driverctl,\n"
@@ -81,8 +84,9 @@ void options_usage(FILE *out)
 		"  -h, --help               show this help\n"
 		"  -V, --version            show the version\n"
 		"\n"
-		"Signals: SIGTERM and SIGINT stop the daemon cleanly; SIGUSR1 switches the\n"
-		"log level to debug, SIGUSR2 back to the one configured.\n"
+		"Signals: SIGTERM and SIGINT stop the daemon cleanly; SIGHUP reads the policy\n"
+		"again; SIGUSR1 switches the log level to debug, SIGUSR2 back to the one\n"
+		"configured.\n"
 		"Ready: with NOTIFY_SOCKET set (systemd Type=notify), READY=1 is sent once the\n"
 		"socket accepts clients.\n"
 		"Query it with: hostdevctl list (hostdevctl --help for more).\n");
@@ -234,6 +238,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	const char *partial = getenv("HOSTDEVD_PARTIAL_TIMEOUT");
 	const char *idle = getenv("HOSTDEVD_IDLE_TIMEOUT");
 	const char *budget = getenv("HOSTDEVD_MEMORY_BUDGET");
+	const char *max_message = getenv("HOSTDEVD_MAX_MESSAGE");
 	int c, v;
 
 	if (orphans && !*orphans)
@@ -266,10 +271,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 			source = optarg;
 			break;
 		case OPT_MAX_MESSAGE:
-			if (!parse_size(optarg, &o->max_message))
-				return usage_error("--max-message wants a size in bytes "
-						   "between 64 and 1073741824, not '%s'",
-						   optarg);
+			max_message = optarg;
 			break;
 		case OPT_STEP_TIMEOUT:
 			step_timeout = optarg;
@@ -314,6 +316,10 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (max_message && *max_message && !parse_size(max_message, &o->max_message))
+		return usage_error("--max-message wants a size in bytes between 64 and 1073741824, "
+				   "not '%s'",
+				   max_message);
 	if ((v = log_level_from_name(level)) < 0)
 		return usage_error("unknown log level '%s' (error, warn, info, debug)", level);
 	o->log_level = (enum log_level)v;

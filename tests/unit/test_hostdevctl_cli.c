@@ -578,7 +578,8 @@ static void test_help_and_version(void **state)
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.err, "");
 	assert_true(strncmp(r.out, "Usage: hostdevctl [OPTIONS] COMMAND [ARGS]\n", 43) == 0);
-	for (const char *const *w = (const char *const[]){ "  list [--bus pci|usb]",
+	for (const char *const *w = (const char *const[]){ "  list [-b|--bus pci|usb] [-d|--driver NAME] [-g|--group N]",
+							   "[-S|--state STATE]",
 							   "  show DEVICE", "  watch [-n|--count N]",
 							   "  status",
 							   "  detach DEVICE [--driver STUB]",
