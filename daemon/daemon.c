@@ -366,6 +366,8 @@ int hostdevd_start(struct hostdevd *d)
 		.claims = d->claims,
 		.detach = d->detach,
 		.reattach_orphans = reattach_orphans(d),
+		.adopt = automate_adopt,
+		.adopt_ctx = d->automate,
 	});
 	if (r < 0)
 		return r;

@@ -114,8 +114,8 @@ static void add_claims_status(struct methods_ctx *ctx, json_object *r)
 				      "an operation failed and left it in between; the log says where");
 			continue;
 		}
-		if (!bus_of(dev)->stub_drivers || !driver_is_stub(dev->driver) ||
-		    dev->original_driver || !ctx->claims || claims_find(ctx->claims, dev->id))
+		if (!bus_of(dev)->stub_drivers || !driver_is_stub(dev->driver) || dev->pooled ||
+		    !ctx->claims || claims_find(ctx->claims, dev->id))
 			continue;
 		snprintf(detail, sizeof(detail), "on %s with no record of hostdevd's", dev->driver);
 		add_attention(att, dev->id, "orphan", detail);

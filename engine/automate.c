@@ -180,6 +180,23 @@ static void consider(struct automate *a, const struct device *dev, enum policy_m
 	b->policy_act(a->detach, dev, &x->d, on_done, x);
 }
 
+bool automate_adopt(struct device *dev, void *arg)
+{
+	struct automate *a = arg;
+	struct policy_decision d;
+
+	if (!a->policy || !dev->driver)
+		return false;
+	policy_decide(a->policy, dev, POLICY_MOMENT_START, &d);
+	if ((d.action != POLICY_DETACH && d.action != POLICY_ASSIGN) || !streq(d.stub, dev->driver))
+		return false;
+	device_pool_enter(dev, NULL);
+	log_dev_info(dev->id, "policy %s by %s:%d: found on %s (the generated udev rules, or "
+			      "vfio-pci.ids): in the detached pool",
+		     policy_action_name(d.action), d.file ? d.file : "default", d.line, dev->driver);
+	return true;
+}
+
 void automate_start(struct automate *a)
 {
 	struct devtable *t = a->devices;

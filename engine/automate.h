@@ -51,6 +51,13 @@ void automate_free(struct automate *a);
 /* The policy to act on (borrowed; NULL: nothing is acted on). */
 void automate_set_policy(struct automate *a, const struct policy *p);
 
+/* Whether dev, found on a stub at start with no record of hostdevd's, is
+ * the policy's: a detach or assign rule for the start-up moment that names
+ * the stub it is on (the generated udev rules put it there at boot,
+ * docs/udev.md).  Then it joins the detached pool, with no original driver
+ * known, and true; else false: an orphan.  For restore_config.adopt. */
+bool automate_adopt(struct device *dev, void *automate);
+
 /* Acts on every device in the table for the start-up moment, then on
  * every later event (until then events are ignored: the table being filled
  * at start is not hotplug). */

@@ -92,7 +92,7 @@ static void rollback_finish(struct op *op)
 				op->rb.driver ? DEV_EVENT_BIND : DEV_EVENT_UNBIND);
 	/* A repair's rebind to the stub keeps the pool's record. */
 	if (ok && op->kind == DETACH_KIND_DETACH && op->from_state == DEV_HOST)
-		str_replace(&dev->original_driver, NULL);
+		device_pool_leave(dev);
 	op_move(op, dev, ok ? op->from_state : DEV_ERROR, ok ? "rolled back" : "rollback failed");
 	if (!ok && op->rb.failed)
 		op_error_append(f, "; rollback failed: %s", op->rb.err.message);
@@ -175,7 +175,7 @@ static void op_succeed(struct op *op, const char *driver, const char *outcome)
 	devtable_update_binding(e->devices, op->id, driver, detach ? op->stub : NULL,
 				driver ? DEV_EVENT_BIND : DEV_EVENT_UNBIND);
 	if (!detach)
-		str_replace(&dev->original_driver, NULL);
+		device_pool_leave(dev);
 	op_move(op, dev, detach ? DEV_DETACHED : DEV_HOST, detach ? "detached" : "reattached");
 	op_reply(op);
 	op_free(op);
@@ -382,7 +382,7 @@ static void start_detach(struct detach_engine *e, const char *id, const char *st
 		return;
 	op = pci_op_new(e, DETACH_KIND_DETACH, dev, done, ctx);
 	op->stub = xstrdup(stub);
-	str_replace(&dev->original_driver, dev->driver);
+	device_pool_enter(dev, dev->driver);
 	log_dev_info(id, "detaching from %s to %s", dev->driver ? dev->driver : "no driver", stub);
 	op_move(op, dev, DEV_DETACHING, "detach");
 	op_next(op);
@@ -504,7 +504,7 @@ static void repair_pci(struct detach_engine *e, struct device *dev, detach_done_
 	struct op *op;
 
 	if (dev->driver && !driver_is_stub(dev->driver)) {
-		str_replace(&dev->original_driver, NULL);
+		device_pool_leave(dev);
 		devtable_set_state(e->devices, dev, DEV_HOST, "repair: on its host driver");
 		op_repair_answer(dev, "host", done, ctx);
 	} else if (dev->driver && pool) {
@@ -541,7 +541,7 @@ void pci_error_rebound(struct detach_engine *e, struct device *dev)
 	if (!dev || !bus_of(dev)->stub_drivers || !dev->driver)
 		return;
 	if (!driver_is_stub(dev->driver))
-		str_replace(&dev->original_driver, NULL);
+		device_pool_leave(dev);
 	log_dev_info(dev->id, "bound to %s while in error: %s now", dev->driver,
 		     driver_is_stub(dev->driver) ? "detached" : "host");
 	devtable_set_state(e->devices, dev, device_observed_state(dev), "bound while in error");
@@ -706,7 +706,7 @@ static bool pci_undo(struct detach_engine *de, struct device *dev, const char *s
 	}
 	log_dev_info(dev->id, "restart: %s: reattaching it to %s", why,
 		     original ? original : "its host driver");
-	str_replace(&dev->original_driver, original);
+	device_pool_enter(dev, original);
 	reattach_start(de, dev->id, done, ctx);
 	return true;
 }

@@ -111,11 +111,11 @@ int persist_read(struct persist *p, json_object **body, char *err, size_t size)
 	return store_read(p->store, body, err, size);
 }
 
-/* Devices hostdevd detached that nobody holds: their original driver is
- * what a later Reattach must bring back. */
+/* Devices of the pool that nobody holds: their original driver is what a
+ * later Reattach must bring back (none: whichever wants it). */
 static bool in_pool(const struct device *dev)
 {
-	return dev && dev->state == DEV_DETACHED && dev->original_driver;
+	return dev && dev->state == DEV_DETACHED && dev->pooled;
 }
 
 void persist_listener(enum dev_event ev, const struct device *dev, const char *detail,

@@ -69,7 +69,11 @@ static void restore_held(const struct restore_config *cfg, const struct snapshot
 			     c->owner.driver, c->owner.domain);
 		return;
 	}
-	str_replace(&dev->original_driver, c->original_driver);
+	/* A managed claim's device was moved by hostdevd, so after the
+	 * release it belongs to the pool until reattached; an unmanaged one
+	 * did if it had an original driver recorded. */
+	if (c->managed || c->original_driver)
+		device_pool_enter(dev, c->original_driver);
 	if (bus_engine_of(dev)->in_place(e, dev)) {
 		devtable_set_state(cfg->devices, dev, DEV_CLAIMED, "claim restored");
 		log_dev_info(c->device, "restart: claimed by %s/%s", c->owner.driver,
@@ -97,8 +101,8 @@ static void on_claim(const struct snapshot_claim *c, void *arg)
 		log_dev_warn(c->device, "restart: the claim's owner %s in the state file is not "
 					"valid: claim forgotten, the device left where it is",
 			     claim_owner_invalid(&c->owner));
-		if (dev && driver_is_stub(dev->driver) && c->original_driver)
-			str_replace(&dev->original_driver, c->original_driver);
+		if (dev && driver_is_stub(dev->driver) && (c->managed || c->original_driver))
+			device_pool_enter(dev, c->original_driver);
 		return;
 	}
 	if (c->phase == CLAIM_HELD)
@@ -121,22 +125,25 @@ static void on_pool(const struct snapshot_pool *p, void *arg)
 		log_dev_info(p->device, "restart: was in the detached pool, is not now: forgotten");
 		return;
 	}
-	str_replace(&dev->original_driver, p->original_driver);
+	device_pool_enter(dev, p->original_driver);
 	log_dev_info(p->device, "restart: in the detached pool (original driver %s)",
 		     dev->original_driver ? dev->original_driver : "none");
 }
 
-/* On a stub with no record: put there by someone else or a crash.  Kept
- * and reported (GetStatus), or with --orphans reattach handed to whichever
- * host driver the kernel binds (no original driver is known). */
+/* On a stub with no record: put there by someone else or a crash.  The
+ * policy's, when it would detach it there itself (the generated udev rules
+ * did at boot: cfg->adopt); else kept and reported (GetStatus), or with
+ * --orphans reattach handed to whichever host driver the kernel binds (no
+ * original driver is known). */
 static void report_orphans(const struct restore_config *cfg)
 {
 	for (size_t i = 0; i < devtable_count(cfg->devices); i++) {
 		const struct device *dev = devtable_at(cfg->devices, i);
 
-		if (!bus_of(dev)->stub_drivers || !driver_is_stub(dev->driver) ||
-		    dev->original_driver || claims_find(cfg->claims, dev->id) ||
-		    dev->state != DEV_DETACHED)
+		if (!bus_of(dev)->stub_drivers || !driver_is_stub(dev->driver) || dev->pooled ||
+		    claims_find(cfg->claims, dev->id) || dev->state != DEV_DETACHED)
+			continue;
+		if (cfg->adopt && cfg->adopt((struct device *)dev, cfg->adopt_ctx))
 			continue;
 		if (!cfg->reattach_orphans) {
 			log_dev_info(dev->id, "on %s with no record of hostdevd's (libvirt, "

@@ -23,6 +23,11 @@ struct restore_config {
 	/* Devices found on a stub at start with no record are reattached to a
 	 * host driver instead of kept (--orphans). */
 	bool reattach_orphans;
+	/* Asked first about each device on a stub with no record: true when
+	 * it is the policy's (it joined the pool), so not an orphan.  NULL:
+	 * none is. */
+	bool (*adopt)(struct device *dev, void *ctx);
+	void *adopt_ctx;
 };
 
 /* 0, or -errno when the document exists but cannot be read or understood

@@ -65,6 +65,18 @@ static bool transition_allowed(const struct device *dev, enum dev_state from, en
 	       (allowed_stubless[from] & BIT(to));
 }
 
+void device_pool_enter(struct device *dev, const char *original)
+{
+	str_replace(&dev->original_driver, original);
+	dev->pooled = true;
+}
+
+void device_pool_leave(struct device *dev)
+{
+	str_replace(&dev->original_driver, NULL);
+	dev->pooled = false;
+}
+
 bool device_set_state(struct device *dev, enum dev_state to, const char *why)
 {
 	enum dev_state from = dev->state;

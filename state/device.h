@@ -97,6 +97,12 @@ struct device {
 	 * while it is detached so Reattach can confirm it came back; NULL when
 	 * it was unbound or hostdevd did not detach it (engine/detach.h). */
 	char *original_driver;
+	/* In hostdevd's detached pool while on a stub: hostdevd detached it
+	 * (from a host driver or from none), or the policy took it as found
+	 * at start (put on its stub by the generated udev rules).  A device on
+	 * a stub without it is an orphan (docs/state.md).  Changed only by
+	 * device_pool_enter() and device_pool_leave(). */
+	bool pooled;
 	/* In `error`: the state the failed operation started from (host, or
 	 * detached for the pool), where Repair and a bind uevent return it. */
 	enum dev_state error_home;
@@ -133,6 +139,10 @@ int hd_bus_from_name(const char *name);
 struct device *device_new(enum hd_bus bus, const char *id);
 void device_free(struct device *dev);
 
+/* dev joins the pool with `original` (NULL: none known) as the driver a
+ * Reattach brings back; leaving forgets both. */
+void device_pool_enter(struct device *dev, const char *original);
+void device_pool_leave(struct device *dev);
 /* Moves dev to `to`, logging "old -> new (why)".  Returns false and logs a
  * warning when the transition is not one the state machine allows. */
 bool device_set_state(struct device *dev, enum dev_state to, const char *why);

@@ -274,6 +274,97 @@ static void test_orphans_on_a_first_start(void **state)
 	assert_string_equal(kfix_kernel_override(f, "0000:06:10.2"), "(null)");
 }
 
+/* No GetStatus attention of kind `what` for `id`. */
+static void assert_no_attention(struct fixture *f, const char *id, const char *what)
+{
+	json_object *reply = vlc_call(f->c, "io.hostdevd.GetStatus", NULL), *att;
+
+	assert_true(json_object_object_get_ex(vlc_params(reply), "attention", &att));
+	for (size_t i = 0; i < json_object_array_length(att); i++) {
+		json_object *a = json_object_array_get_idx(att, i);
+
+		if (streq(kfix_str_at(a, "device", NULL), id) &&
+		    streq(kfix_str_at(a, "what", NULL), what))
+			fail_msg("%s listed as %s: %s", id, what, json_object_to_json_string(att));
+	}
+	json_object_put(reply);
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+	char text[65536];
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (!fp)
+		return false;
+	n = fread(text, 1, sizeof(text) - 1, fp);
+	fclose(fp);
+	text[n] = '\0';
+	return strstr(text, needle);
+}
+
+#define VF "0000:06:10.2" /* igbvf's VF, on vfio-pci before hostdevd started */
+
+static int adopt_setup(void **state)
+{
+	return kfix_setup_policy(state, "rules = ( { match = { address = \"" VF "\"; };\n"
+					"            action = \"detach\"; } );\n");
+}
+
+/* A device on the stub a detach rule names, found at start with no record
+ * (the generated udev rules put it there at boot), is the policy's: in
+ * the pool, not an orphan, kept there by --orphans reattach, and given to
+ * its host driver by a Reattach. */
+static void test_policy_adopts_at_start(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_MAX], file[PATH_MAX + 16];
+	json_object *reply;
+
+	kfix_wait_log(f, VF ": policy detach by ");
+	kfix_wait_log(f, "found on vfio-pci");
+	assert_no_attention(f, VF, "orphan");
+	kfix_wait_state(f, VF, "detached");
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	snprintf(file, sizeof(file), "%s/state.json", dir);
+	assert_true(file_has(file, "\"device\": \"" VF "\""));
+	/* Every boot is a first start: --orphans reattach leaves it too. */
+	crash(f);
+	assert_int_equal(unlink(file), 0);
+	setenv("HOSTDEVD_ORPHANS", "reattach", 1);
+	kfix_start_on(f, dir);
+	unsetenv("HOSTDEVD_ORPHANS");
+	kfix_wait_log(f, "found on vfio-pci");
+	assert_no_attention(f, VF, "orphan");
+	assert_string_equal(kfix_kernel_driver(f, VF), "vfio-pci");
+	/* And after a restart with the state file, from the pool record. */
+	restart(f);
+	kfix_wait_state(f, VF, "detached");
+	assert_no_attention(f, VF, "orphan");
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", VF, NULL);
+	if (vlc_error(reply))
+		fail_msg("Reattach: %s", json_object_to_json_string(reply));
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, VF), "igbvf");
+}
+
+static int adopt_other_stub_setup(void **state)
+{
+	return kfix_setup_policy(state, "rules = ( { match = { address = \"" VF "\"; };\n"
+					"            action = \"detach\"; driver = \"pci-stub\"; } );\n");
+}
+
+/* A rule that wants it on another stub does not make it the policy's. */
+static void test_policy_on_another_stub_is_an_orphan(void **state)
+{
+	struct fixture *f = *state;
+
+	kfix_wait_log(f, VF ": on vfio-pci with no record of hostdevd's");
+	assert_attention(f, VF, "orphan");
+	assert_string_equal(kfix_kernel_driver(f, VF), "vfio-pci");
+}
+
 /* A function a failure left unbound reads `host` with no driver after a
  * restart (an error is not saved): Reattach probes it for a host driver
  * rather than call it with the host already. */
@@ -482,6 +573,9 @@ int main(void)
 		T(test_unacknowledged_claim_rolled_back),
 		T(test_orphans),
 		T(test_orphans_on_a_first_start),
+		cmocka_unit_test_setup_teardown(test_policy_adopts_at_start, adopt_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_on_another_stub_is_an_orphan,
+						adopt_other_stub_setup, teardown),
 		T(test_reattach_of_an_unbound_function_after_a_restart),
 		T(test_bad_state_file),
 		T(test_full_state_directory),

@@ -154,7 +154,12 @@ void kfix_start_on(struct fixture *f, const char *state_dir)
 {
 	struct hdproc_config cfg = { .state_dir = state_dir };
 
+	/* A daemon started again keeps the fixture's policy. */
+	if (f->policy_path[0])
+		setenv("HOSTDEVD_POLICY", f->policy_path, 1);
 	hdproc_start_ok(&f->daemon, &cfg);
+	if (f->policy_path[0])
+		unsetenv("HOSTDEVD_POLICY");
 	f->c = vlc_connect(f->daemon.socket_path);
 }
 
