@@ -96,6 +96,10 @@ printf 'root:x:0:\nnogroup:x:65534:\ninput:x:101:\nkvm:x:102:\ndisk:x:6:\ntty:x:
 install -m755 "$here/guest/init.sh" "$s/init"
 install -m644 "$here/guest/lib.sh" "$s/lib/hdvm.sh"
 install -m755 "$here"/scenarios/*.sh "$s/scenarios/"
+mkdir -p "$s/scenarios/boot"
+install -m644 "$here"/scenarios/boot/*.sh "$s/scenarios/boot/"
+# The project's shipped udev rules, where an install puts them (rules/).
+install -m644 "$here"/../../rules/*.rules "$s/lib/udev/rules.d/"
 # Benchmarks run through the same harness, but are not tests.
 for b in "$here"/../../bench/vm/*.sh; do
 	install -m755 "$b" "$s/scenarios/bench-$(basename "$b")"

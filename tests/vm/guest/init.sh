@@ -20,8 +20,21 @@ hdvm_log BOOTED "kernel=$(uname -r) scenario=$scenario"
 # inside this VM and may write sysfs.
 : >/run/hostdevd-vm
 
+# A scenario may prepare the boot (/scenarios/boot/NAME.sh, sourced here,
+# before any module is loaded or udevd runs): install udev rules, name
+# modules to leave for udevd to load (HDVM_NO_INSMOD, module names) and the
+# arguments hostdevd starts with (HDVM_DAEMON_ARGS).
+HDVM_NO_INSMOD=
+HDVM_DAEMON_ARGS=
+if [ -f "/scenarios/boot/$scenario.sh" ]; then
+	. "/scenarios/boot/$scenario.sh"
+fi
+
 kver=$(uname -r)
 while read -r m; do
+	case " $HDVM_NO_INSMOD " in
+	*" $(basename "$m" .ko) "*) continue ;;
+	esac
 	insmod "/lib/modules/$kver/$m" 2>/dev/null || hdvm_log NOTE "insmod $m failed"
 done </etc/modules.order
 
@@ -38,8 +51,9 @@ if [ -b /dev/sda ]; then
 fi
 
 mkdir -p /run/hostdevd
+# shellcheck disable=SC2086 # HDVM_DAEMON_ARGS is words
 hostdevd --foreground --log-level debug --step-timeout "${HDVM_STEP_TIMEOUT:-5}" \
-	>/run/hostdevd.log 2>&1 &
+	$HDVM_DAEMON_ARGS >/run/hostdevd.log 2>&1 &
 echo $! >/run/hostdevd.pid
 if ! hdvm_wait 30 test -S /run/hostdevd/hostdevd.sock; then
 	hdvm_fail "hostdevd did not create its socket"
