@@ -85,6 +85,24 @@ const char *format_device_description(json_object *device)
 	return NONE;
 }
 
+/* The model's name: the database's (protocol's product_name), which lsusb
+ * prefers to the device's own string too, else the description. */
+static const char *device_model(json_object *device)
+{
+	const char *model = json_get_str(device, "product_name");
+
+	return model && *model ? model : format_device_description(device);
+}
+
+char *format_device_name(json_object *device)
+{
+	const char *vendor = json_get_str(device, "vendor_name");
+
+	if (vendor && *vendor)
+		return xasprintf("%s %s", vendor, device_model(device));
+	return xstrdup(device_model(device));
+}
+
 /* ---- the device table ---- */
 
 enum { COL_ID, COL_BUS, COL_IDS, COL_CLASS, COL_DRIVER, COL_GROUP, COL_STATE, COL_NAME, NCOLS };
@@ -137,12 +155,15 @@ static const char *device_state_text(json_object *dev)
 	return json_get_str(dev, "state");
 }
 
-static void device_row(json_object *dev, char *cells[NCOLS])
+/* cells, then the name without its vendor: what the table falls back to
+ * when the whole name does not fit the terminal. */
+static void device_row(json_object *dev, char *cells[NCOLS], char **model)
 {
 	json_object *info = NULL;
 	const struct format_bus *bus = device_bus(dev, &info);
 	const char *vendor = json_get_str(dev, "vendor"), *product = json_get_str(dev, "product");
 	const char *cls = bus ? json_get_str(info, bus->class_member) : NULL;
+	_cleanup_free_ char *name = format_device_name(dev);
 	int64_t group;
 
 	cells[COL_ID] = sanitized(json_get_str(dev, "id"));
@@ -154,7 +175,8 @@ static void device_row(json_object *dev, char *cells[NCOLS])
 				   ? xasprintf("%" PRId64, group)
 				   : xstrdup(NONE);
 	cells[COL_STATE] = sanitized(device_state_text(dev));
-	cells[COL_NAME] = sanitized(format_device_description(dev));
+	cells[COL_NAME] = sanitized(name);
+	*model = sanitized(device_model(dev));
 }
 
 struct table {
@@ -206,8 +228,11 @@ static size_t array_rows(json_object *array)
 }
 
 /* The last column gets what the others leave of the terminal, but never so
- * little that the names become useless; then the line wraps instead. */
-static void fit_last_column(char **cells, size_t nrows, size_t widths[NCOLS], int max_width)
+ * little that the names become useless; then the line wraps instead.  A
+ * name that does not fit loses its vendor first (models[r]), then its
+ * end. */
+static void fit_last_column(char **cells, char **models, size_t nrows, size_t widths[NCOLS],
+			    int max_width)
 {
 	size_t used = 0, room;
 
@@ -218,8 +243,15 @@ static void fit_last_column(char **cells, size_t nrows, size_t widths[NCOLS], in
 	room = (size_t)max_width > used ? (size_t)max_width - used : 0;
 	if (room < 12)
 		room = 12;
-	for (size_t r = 0; r < nrows; r++)
-		text_truncate(cells[r * NCOLS + NCOLS - 1], room);
+	for (size_t r = 0; r < nrows; r++) {
+		char **name = &cells[r * NCOLS + NCOLS - 1];
+
+		if (text_width(*name) > room) {
+			free(*name);
+			*name = steal_ptr(models[r]);
+		}
+		text_truncate(*name, room);
+	}
 }
 
 void format_device_table(FILE *out, json_object *devices, int max_width)
@@ -227,12 +259,16 @@ void format_device_table(FILE *out, json_object *devices, int max_width)
 	static const struct table t = { NCOLS, column_titles };
 	size_t nrows = array_rows(devices);
 	char **cells = xcalloc(nrows ? nrows * NCOLS : 1, sizeof(char *));
+	char **models = xcalloc(nrows ? nrows : 1, sizeof(char *));
 	size_t widths[NCOLS];
 
 	for (size_t r = 0; r < nrows; r++)
-		device_row(json_object_array_get_idx(devices, r), &cells[r * NCOLS]);
+		device_row(json_object_array_get_idx(devices, r), &cells[r * NCOLS], &models[r]);
 	column_widths(&t, cells, nrows, widths);
-	fit_last_column(cells, nrows, widths, max_width);
+	fit_last_column(cells, models, nrows, widths, max_width);
+	for (size_t r = 0; r < nrows; r++)
+		free(models[r]);
+	free(models);
 	print_table(out, &t, cells, nrows, widths);
 }
 
@@ -266,11 +302,17 @@ static char *owner_text(json_object *owner)
 
 void format_device_show(FILE *out, json_object *device)
 {
+	_cleanup_free_ char *name = format_device_name(device);
+
 	put_field(out, "id:", json_get_str(device, "id"));
 	put_field(out, "bus:", json_get_str(device, "bus"));
-	put_field(out, "name:", format_device_description(device));
+	put_field(out, "name:", name);
 	put_field(out, "state:", device_state_text(device));
 	show_hex_pair(out, "vendor:product:", device, "vendor", "product");
+	/* udev's hardware database (pci.ids, usb.ids); a USB device's own
+	 * strings are its section's manufacturer and product. */
+	put_field(out, "vendor name:", json_get_str(device, "vendor_name"));
+	put_field(out, "model name:", json_get_str(device, "product_name"));
 	put_field(out, "driver:", json_get_str(device, "driver"));
 	/* Only while detached: the driver Reattach will bring back. */
 	if (json_get_str(device, "original_driver"))
@@ -321,12 +363,13 @@ static char *event_line(json_object *event)
 	json_object *device = json_get_obj(event, "device");
 	const char *iface = json_get_str(event, "interface");
 	_cleanup_free_ char *iface_part = iface ? xasprintf(" interface=%s", iface) : NULL;
+	_cleanup_free_ char *name = format_device_name(device);
 
 	return xasprintf("%s %s%s driver=%s state=%s %s:%s %s", or_none(json_get_str(event, "event")),
 			 or_none(json_get_str(event, "id")), iface_part ? iface_part : "",
 			 or_none(event_driver(device, iface)), or_none(json_get_str(device, "state")),
 			 or_none(json_get_str(device, "vendor")), or_none(json_get_str(device, "product")),
-			 format_device_description(device));
+			 name);
 }
 
 /* "policy assign 0000:03:00.0 for qemu/router: done (policy.conf:12)" */

@@ -19,9 +19,16 @@ const char *format_pci_class_name(uint32_t class_code);
 /* Name of a USB bDeviceClass / bInterfaceClass; NULL when unknown. */
 const char *format_usb_class_name(uint32_t usb_class);
 
-/* What a person would call the device: the PCI class name, or the USB
- * product string (falling back to the USB class).  Never NULL. */
+/* What the record says the device is without the hardware database: the
+ * PCI class name, or the USB product string (falling back to the USB
+ * class).  Never NULL. */
 const char *format_device_description(json_object *device);
+/* What a person would call the device, as lspci and lsusb do: the
+ * database's vendor_name and product_name ("Intel Corporation 82574L
+ * Gigabit Network Connection"); the description stands in for a model the
+ * database does not know, and alone when it knows neither.  malloc'd, not
+ * yet sanitized. */
+char *format_device_name(json_object *device);
 
 /* A table of devices with a header and aligned columns.  max_width > 0 cuts
  * the last column so that lines fit a terminal of that width. */

@@ -12,6 +12,7 @@
 #include "engine/detach.h"
 #include "engine/persist.h"
 #include "engine/restore.h"
+#include "monitor/hwdb.h"
 #include "state/claims.h"
 #include "state/devtable.h"
 
@@ -44,6 +45,7 @@ struct hostdevd {
 	struct policyctl *policy;
 	struct monitor *monitor;
 	struct watch *watch;
+	struct hwdb *names;
 	struct server *server;
 	struct methods_ctx ctx;
 	struct dispatcher dispatcher;
@@ -89,6 +91,7 @@ void hostdevd_free(struct hostdevd *d)
 	policyctl_free(d->policy);
 	server_free(d->server);
 	watch_free(d->watch);
+	hwdb_free(d->names);
 	monitor_free(d->monitor);
 	claims_free(d->claims);
 	devtable_free(d->devices);
@@ -198,7 +201,8 @@ static void wire(struct hostdevd *d)
 	d->claim = claim_engine_new(d->devices, d->claims, d->detach);
 	d->persist = persist_new(d->base, d->devices, d->claims, d->opts.state_dir);
 	claim_engine_set_save(d->claim, save_state, d);
-	d->watch = watch_new(d->devices, d->claims);
+	d->names = hwdb_new(!d->opts.no_hwdb);
+	d->watch = watch_new(d->devices, d->claims, d->names);
 	d->automate = automate_new(d->devices, d->claims, d->detach, watch_policy_notice, d->watch);
 	devtable_subscribe(d->devices, persist_listener, d->persist);
 	devtable_subscribe(d->devices, watch_listener, d->watch);
@@ -212,6 +216,7 @@ static void wire(struct hostdevd *d)
 		.detach = d->detach,
 		.persist = d->persist,
 		.watch = d->watch,
+		.names = d->names,
 		.start_ns = d->ctx.start_ns,
 	};
 }

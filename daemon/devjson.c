@@ -39,10 +39,11 @@ enum dev_state devjson_state(const struct claims *c, const struct device *dev, b
 }
 
 void devjson_append_device(struct jsonbuf *b, const struct devtable *t,
-			   const struct claims *c, const struct device *dev)
+			   const struct claims *c, struct hwdb *names, const struct device *dev)
 {
 	bool drifted;
 	enum dev_state state = devjson_state(c, dev, &drifted);
+	const char *vendor_name, *product_name;
 
 	JSONBUF_LIT(b, "{\"bus\":");
 	jsonbuf_string(b, bus_of(dev)->name);
@@ -59,6 +60,9 @@ void devjson_append_device(struct jsonbuf *b, const struct devtable *t,
 	jsonbuf_hex(b, dev->vendor, 4);
 	JSONBUF_KEY(b, "product");
 	jsonbuf_hex(b, dev->product, 4);
+	hwdb_names(names, dev, &vendor_name, &product_name);
+	JSONBUF_OPT_STRING(b, "vendor_name", vendor_name);
+	JSONBUF_OPT_STRING(b, "product_name", product_name);
 	JSONBUF_OPT_STRING(b, "driver", dev->driver);
 	JSONBUF_OPT_STRING(b, "original_driver", dev->original_driver);
 	append_holder(b, c, dev);
@@ -78,7 +82,7 @@ void devjson_append_device(struct jsonbuf *b, const struct devtable *t,
 }
 
 void devjson_append_event(struct jsonbuf *b, const struct devtable *t,
-			  const struct claims *c, enum dev_event ev, const struct device *dev,
+			  const struct claims *c, struct hwdb *names, enum dev_event ev, const struct device *dev,
 			  const char *detail)
 {
 	JSONBUF_LIT(b, "{\"event\":");
@@ -87,7 +91,7 @@ void devjson_append_event(struct jsonbuf *b, const struct devtable *t,
 	jsonbuf_string(b, dev->id);
 	JSONBUF_OPT_STRING(b, "interface", detail);
 	JSONBUF_KEY(b, "device");
-	devjson_append_device(b, t, c, dev);
+	devjson_append_device(b, t, c, names, dev);
 	JSONBUF_LIT(b, "}");
 }
 
@@ -103,21 +107,21 @@ static json_object *parse_own(struct jsonbuf *b)
 	return obj;
 }
 
-json_object *devjson_device(const struct devtable *t, const struct claims *c,
+json_object *devjson_device(const struct devtable *t, const struct claims *c, struct hwdb *names,
 			    const struct device *dev)
 {
 	struct jsonbuf b = { 0 };
 
-	devjson_append_device(&b, t, c, dev);
+	devjson_append_device(&b, t, c, names, dev);
 	return parse_own(&b);
 }
 
-json_object *devjson_event(const struct devtable *t, const struct claims *c, enum dev_event ev,
-			   const struct device *dev, const char *detail)
+json_object *devjson_event(const struct devtable *t, const struct claims *c, struct hwdb *names,
+			   enum dev_event ev, const struct device *dev, const char *detail)
 {
 	struct jsonbuf b = { 0 };
 
-	devjson_append_event(&b, t, c, ev, dev, detail);
+	devjson_append_event(&b, t, c, names, ev, dev, detail);
 	return parse_own(&b);
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "common/jsonbuf.h"
+#include "monitor/hwdb.h"
 #include "policy/policy.h"
 #include "state/claims.h"
 #include "state/devtable.h"
@@ -28,21 +29,22 @@
  * set: the kernel disagrees, and `driver` says where it is. */
 enum dev_state devjson_state(const struct claims *c, const struct device *dev, bool *drifted);
 /* Appends the schema's Device; `c` (may be NULL) gives its `claim`, and
- * `drifted: true` as devjson_state() says. */
+ * `drifted: true` as devjson_state() says; `names` (may be NULL) its
+ * vendor_name and product_name. */
 void devjson_append_device(struct jsonbuf *b, const struct devtable *t, const struct claims *c,
-			   const struct device *dev);
+			   struct hwdb *names, const struct device *dev);
 /* Appends the schema's DeviceEvent: `detail` is the USB interface the event
  * concerned, or NULL. */
 void devjson_append_event(struct jsonbuf *b, const struct devtable *t, const struct claims *c,
-			  enum dev_event ev, const struct device *dev, const char *detail);
+			  struct hwdb *names, enum dev_event ev, const struct device *dev, const char *detail);
 /* Appends the schema's ClaimEntry. */
 void devjson_append_claim(struct jsonbuf *b, const struct claim_entry *e);
 
 /* The same as json-c objects; the caller owns the returned reference. */
-json_object *devjson_device(const struct devtable *t, const struct claims *c,
+json_object *devjson_device(const struct devtable *t, const struct claims *c, struct hwdb *names,
 			    const struct device *dev);
-json_object *devjson_event(const struct devtable *t, const struct claims *c, enum dev_event ev,
-			   const struct device *dev, const char *detail);
+json_object *devjson_event(const struct devtable *t, const struct claims *c, struct hwdb *names,
+			   enum dev_event ev, const struct device *dev, const char *detail);
 
 /* A policy decision's where and what, added to o: action, and for a rule
  * its number (from 1), file and line.  The one layout CheckPolicy,

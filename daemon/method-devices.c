@@ -70,7 +70,7 @@ static void method_list_devices(struct methods_ctx *ctx, struct server_call *cal
 			continue;
 		if (listed++)
 			JSONBUF_LIT(&b, ",");
-		devjson_append_device(&b, ctx->devices, ctx->claims, devs[i]);
+		devjson_append_device(&b, ctx->devices, ctx->claims, ctx->names, devs[i]);
 	}
 	JSONBUF_LIT(&b, "]}");
 	server_call_reply_text(call, b.data, b.len, false);
@@ -87,7 +87,7 @@ static void method_get_device(struct methods_ctx *ctx, struct server_call *call,
 	if (!dev)
 		return;
 	JSONBUF_LIT(&b, "{\"device\":");
-	devjson_append_device(&b, ctx->devices, ctx->claims, dev);
+	devjson_append_device(&b, ctx->devices, ctx->claims, ctx->names, dev);
 	JSONBUF_LIT(&b, "}");
 	server_call_reply_text(call, b.data, b.len, false);
 }

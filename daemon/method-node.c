@@ -29,7 +29,7 @@ static void detach_reply(struct methods_ctx *ctx, struct jsonbuf *out,
 	struct jsonbuf b = { 0 };
 
 	JSONBUF_LIT(&b, "{\"device\":");
-	devjson_append_device(&b, ctx->devices, ctx->claims, dev);
+	devjson_append_device(&b, ctx->devices, ctx->claims, ctx->names, dev);
 	if (r->kind == DETACH_KIND_REATTACH || r->kind == DETACH_KIND_REPAIR) {
 		JSONBUF_LIT(&b, ",\"driver\":");
 		if (r->driver)

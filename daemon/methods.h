@@ -16,6 +16,7 @@ struct claim_engine;
 struct claim_owner;
 struct claims;
 struct detach_engine;
+struct hwdb;
 struct monitor;
 struct persist;
 struct policyctl;
@@ -34,6 +35,8 @@ struct methods_ctx {
 				       * NULL: the built-in default */
 	struct monitor *monitor;      /* GetStatus's event counters */
 	struct watch *watch;          /* Watch and its sequence (daemon/watch.h) */
+	struct hwdb *names;           /* the records' vendor and model names
+				       * (monitor/hwdb.h); NULL: none */
 	uint64_t start_ns;            /* now_ns() when the daemon started */
 };
 

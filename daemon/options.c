@@ -84,6 +84,9 @@ void options_usage(FILE *out)
 		"  -h, --help               show this help\n"
 		"  -V, --version            show the version\n"
 		"\n"
+		"Environment: HOSTDEVD_HWDB=off names devices by their class alone instead\n"
+		"of by udev's hardware database (hwdb.bin: pci.ids, usb.ids; default on).\n"
+		"\n"
 		"Signals: SIGTERM and SIGINT stop the daemon cleanly; SIGHUP reads the policy\n"
 		"again; SIGUSR1 switches the log level to debug, SIGUSR2 back to the one\n"
 		"configured.\n"
@@ -239,6 +242,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	const char *idle = getenv("HOSTDEVD_IDLE_TIMEOUT");
 	const char *budget = getenv("HOSTDEVD_MEMORY_BUDGET");
 	const char *max_message = getenv("HOSTDEVD_MAX_MESSAGE");
+	const char *hwdb = env_or("HOSTDEVD_HWDB", "on");
 	int c, v;
 
 	if (orphans && !*orphans)
@@ -338,6 +342,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	o->reattach_orphans = orphans && streq(orphans, "reattach");
 	if (parse_limits(o, max_conns, per_uid, partial, idle, budget) != OPTIONS_OK)
 		return OPTIONS_USAGE_ERROR;
+	if (!streq(hwdb, "on") && !streq(hwdb, "off"))
+		return usage_error("HOSTDEVD_HWDB is on or off, not '%s'", hwdb);
+	o->no_hwdb = streq(hwdb, "off");
 	if (o->proc_root[0] != '/')
 		return usage_error("--proc-root wants an absolute path, not '%s'", o->proc_root);
 	return OPTIONS_OK;

@@ -7,16 +7,18 @@
 struct watch {
 	const struct devtable *devices;
 	const struct claims *claims;
+	struct hwdb *names;
 	struct server *server;
 	uint64_t sequence;
 };
 
-struct watch *watch_new(const struct devtable *t, const struct claims *c)
+struct watch *watch_new(const struct devtable *t, const struct claims *c, struct hwdb *names)
 {
 	struct watch *w = xcalloc(1, sizeof(*w));
 
 	w->devices = t;
 	w->claims = c;
+	w->names = names;
 	return w;
 }
 
@@ -59,7 +61,7 @@ void watch_device_event(struct watch *w, enum dev_event ev, const struct device 
 	JSONBUF_LIT(&b, "{\"parameters\":{\"sequence\":");
 	jsonbuf_int(&b, (int64_t)w->sequence);
 	JSONBUF_LIT(&b, ",\"event\":");
-	devjson_append_event(&b, w->devices, w->claims, ev, dev, detail);
+	devjson_append_event(&b, w->devices, w->claims, w->names, ev, dev, detail);
 	/* And the message's NUL. */
 	jsonbuf_add(&b, "},\"continues\":true}", sizeof("},\"continues\":true}"));
 	send_text(w, &b);

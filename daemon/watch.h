@@ -12,10 +12,12 @@
 
 #include <stdint.h>
 
+struct hwdb;
 struct server;
 struct watch;
 
-struct watch *watch_new(const struct devtable *t, const struct claims *c);
+/* names (monitor/hwdb.h, may be NULL) names the devices of events. */
+struct watch *watch_new(const struct devtable *t, const struct claims *c, struct hwdb *names);
 void watch_free(struct watch *w);
 void watch_set_server(struct watch *w, struct server *s);
 

@@ -90,6 +90,9 @@ struct bus_desc {
 	/* ---- protocol (docs/io.hostdevd.varlink) ---- */
 	/* The bus's object in a Device: {"pci": {...}} under the key `name`. */
 	void (*append_json)(struct jsonbuf *b, const struct devtable *t, const struct device *dev);
+	/* The key udev's hardware database knows its ids by ("pci:v%08Xd%08X"),
+	 * for the names of monitor/hwdb.h; NULL: the database has none. */
+	void (*hwdb_key)(const struct device *dev, char *out, size_t size);
 };
 
 /* The bus of a device, by its enum (fatal for one that is not ours). */

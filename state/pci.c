@@ -277,6 +277,12 @@ static void pci_append_json(struct jsonbuf *b, const struct devtable *t, const s
 	JSONBUF_LIT(b, "}");
 }
 
+/* As udev's modalias rule asks (hwdb.d/20-pci-vendor-model.hwdb). */
+static void pci_hwdb_key(const struct device *dev, char *out, size_t size)
+{
+	snprintf(out, size, "pci:v%08Xd%08X", dev->vendor, dev->product);
+}
+
 const struct bus_desc bus_pci = {
 	.name = "pci",
 	.label = "PCI",
@@ -297,4 +303,5 @@ const struct bus_desc bus_pci = {
 	.fixed_critical = pci_fixed_critical,
 	.transport_critical = pci_transport_critical,
 	.append_json = pci_append_json,
+	.hwdb_key = pci_hwdb_key,
 };

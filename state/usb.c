@@ -328,6 +328,12 @@ static void usb_append_json(struct jsonbuf *b, const struct devtable *t, const s
 	JSONBUF_LIT(b, "]}");
 }
 
+/* As udev's modalias rule asks (hwdb.d/20-usb-vendor-model.hwdb). */
+static void usb_hwdb_key(const struct device *dev, char *out, size_t size)
+{
+	snprintf(out, size, "usb:v%04Xp%04X", dev->vendor, dev->product);
+}
+
 const struct bus_desc bus_usb = {
 	.name = "usb",
 	.label = "USB",
@@ -351,4 +357,5 @@ const struct bus_desc bus_usb = {
 	.is_bridge = no_bridge,
 	.fixed_critical = usb_fixed_critical,
 	.append_json = usb_append_json,
+	.hwdb_key = usb_hwdb_key,
 };

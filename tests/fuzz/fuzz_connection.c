@@ -183,7 +183,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz.policy = policyctl_new(policy_path, true);
 	FUZZ_CHECK(policyctl_load(fz.policy, &e) == 0, "the fuzzer's policy: %s", e.message);
 	fz.claims = claims_new();
-	fz.watch = watch_new(fz.devices, fz.claims);
+	fz.watch = watch_new(fz.devices, fz.claims, NULL);
 	fz.ctx = (struct methods_ctx){ .devices = fz.devices, .claims = fz.claims,
 				       .policy = fz.policy,
 				       .watch = fz.watch, .start_ns = now_ns() };

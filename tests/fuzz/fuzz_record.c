@@ -292,7 +292,7 @@ static void check_record(const struct device *dev, enum hd_bus bus, const char *
 	FUZZ_CHECK(strcmp(dev->syspath, syspath) == 0, "syspath %s", dev->syspath);
 	FUZZ_CHECK(strcmp(dev->id, strrchr(syspath, '/') + 1) == 0, "id %s", dev->id);
 	rec = devtable_upsert(table, rec, DEV_EVENT_ADD, NULL);
-	devjson_append_device(&b, table, NULL, rec);
+	devjson_append_device(&b, table, NULL, NULL, rec);
 	if (print)
 		fprintf(stderr, "record: %.*s\n", (int)b.len, b.data);
 	tok = json_tokener_new();

@@ -386,6 +386,195 @@ static void test_watch_prints_events(void **state)
 	json_object_put(o);
 }
 
+/* ---- names from udev's hardware database ---------------------------------
+ * The other tests run with HOSTDEVD_HWDB=off (tests/integration/
+ * CMakeLists.txt), as the machine's hwdb.bin is the distribution's; these
+ * turn it on, on the standard machine and one NIC no database lists. */
+
+#define NAMELESS "0000:00:1f.6"
+
+static int setup_names(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	setenv("HOSTDEVD_HWDB", "on", 1);
+	f->tb = tb_new();
+	tb_build_standard(f->tb);
+	tb_add_pci(f->tb, &(struct tb_pci){ .addr = NAMELESS, .vendor = 0xfff0, .device = 0xfff0,
+					    .class_code = 0x020000, .iommu_group = "30" });
+	if (!hdproc_try_start(&f->daemon, NULL)) {
+		tb_free(f->tb);
+		free(f);
+		fail_msg("hostdevd did not start");
+	}
+	f->expected = stdm_expected();
+	*state = f;
+	return 0;
+}
+
+static int teardown_names(void **state)
+{
+	unsetenv("HOSTDEVD_HWDB");
+	return teardown(state);
+}
+
+static const char *str_member(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+static json_object *get_device(struct vlc *c, const char *sel)
+{
+	json_object *p = json_object_new_object(), *reply, *dev;
+
+	json_object_object_add(p, "device", json_object_new_string(sel));
+	reply = vlc_call(c, "io.hostdevd.GetDevice", p);
+	json_object_put(p);
+	dev = json_object_get(vlc_param(reply, "device"));
+	json_object_put(reply);
+	return dev;
+}
+
+static void assert_device_names(struct vlc *c, const char *sel, const char *vendor,
+				const char *product)
+{
+	json_object *dev = get_device(c, sel);
+
+	if (vendor)
+		assert_string_equal(str_member(dev, "vendor_name"), vendor);
+	else
+		assert_null(str_member(dev, "vendor_name"));
+	if (product)
+		assert_string_equal(str_member(dev, "product_name"), product);
+	else
+		assert_null(str_member(dev, "product_name"));
+	json_object_put(dev);
+}
+
+/* GetDevice and ListDevices carry the names, and nothing else changes: the
+ * records less their names are standard-devices.json's; a USB device keeps
+ * its own strings beside them; the NIC nobody lists has none. */
+static void test_names_in_records(void **state)
+{
+	struct fixture *f = *state;
+	struct vlc *c = vlc_connect(f->daemon.socket_path);
+	json_object *reply, *devs, *dev, *usb;
+	size_t named = 0, n;
+
+	assert_device_names(c, "0000:03:00.0", "Intel Corporation",
+			    "82574L Gigabit Network Connection");
+	assert_device_names(c, "usb1", "Linux Foundation", "2.0 root hub");
+	assert_device_names(c, "1-2.3", "SanDisk Corp.", "Cruzer Blade");
+	assert_device_names(c, NAMELESS, NULL, NULL);
+	dev = get_device(c, "1-2.3");
+	assert_true(json_object_object_get_ex(dev, "usb", &usb));
+	assert_string_equal(str_member(usb, "product_name"),
+			    str_member(json_object_object_get(stdm_expected_device(f->expected,
+										  "1-2.3"),
+							      "usb"),
+				       "product_name"));
+	json_object_put(dev);
+
+	reply = vlc_call(c, "io.hostdevd.ListDevices", NULL);
+	devs = vlc_param(reply, "devices");
+	n = json_object_array_length(devs);
+	assert_int_equal(n, json_object_array_length(f->expected) + 1);
+	for (size_t i = 0; i < n; i++) {
+		const char *id;
+
+		dev = json_object_array_get_idx(devs, i);
+		id = str_member(dev, "id");
+		if (str_member(dev, "vendor_name"))
+			named++;
+		json_object_object_del(dev, "vendor_name");
+		json_object_object_del(dev, "product_name");
+		if (!streq(id, NAMELESS))
+			vlc_assert_json_equal(stdm_expected_device(f->expected, id), dev, id);
+	}
+	/* Every device of the standard machine is a real model. */
+	assert_int_equal(named, n - 1);
+	json_object_put(reply);
+	vlc_free(c);
+}
+
+/* The list's line of device id ends with name. */
+static void assert_list_name(const char *list, const char *id, const char *name)
+{
+	_cleanup_free_ char *start = xasprintf("\n%s ", id), *end = xasprintf(" %s\n", name);
+	const char *line = strstr(list, start), *eol;
+
+	if (!line)
+		fail_msg("no line for %s in the list:\n%s", id, list);
+	eol = strchr(line + 1, '\n');
+	if (!eol || (size_t)(eol + 1 - line) < strlen(end) ||
+	    strncmp(eol + 1 - strlen(end), end, strlen(end)) != 0)
+		fail_msg("%s is not named \"%s\" in the list:\n%s", id, name, list);
+}
+
+/* list: vendor and model, lspci's way; the class where the database has
+ * no entry.  show: the two names on lines of their own. */
+static void test_names_list_show(void **state)
+{
+	struct fixture *f = *state;
+	struct ctl_run r = ctl(f, (const char *[]){ SOCK(f), "list", NULL });
+
+	assert_exit(&r, 0);
+	assert_list_name(r.out, "0000:03:00.0",
+			 "Intel Corporation 82574L Gigabit Network Connection");
+	assert_list_name(r.out, "1-2.3", "SanDisk Corp. Cruzer Blade");
+	assert_list_name(r.out, NAMELESS, "Ethernet controller");
+	ctl_done(&r);
+
+	r = ctl(f, (const char *[]){ SOCK(f), "show", "03:00.0", NULL });
+	assert_exit(&r, 0);
+	assert_contains(r.out, "name:             Intel Corporation 82574L Gigabit Network "
+			       "Connection\n",
+			"show");
+	assert_contains(r.out, "vendor name:      Intel Corporation\n"
+			       "model name:       82574L Gigabit Network Connection\n",
+			"show");
+	ctl_done(&r);
+
+	r = ctl(f, (const char *[]){ SOCK(f), "show", NAMELESS, NULL });
+	assert_exit(&r, 0);
+	assert_contains(r.out, "name:             Ethernet controller\n", "show");
+	assert_contains(r.out, "vendor name:      -\nmodel name:       -\n", "show");
+	ctl_done(&r);
+
+	r = ctl(f, (const char *[]){ SOCK(f), "--json", "show", "03:00.0", NULL });
+	assert_exit(&r, 0);
+	assert_contains(r.out, "\"vendor_name\":\"Intel Corporation\"", "show --json");
+	assert_contains(r.out, "\"product_name\":\"82574L Gigabit Network Connection\"",
+			"show --json");
+	ctl_done(&r);
+}
+
+/* A device that arrives is named in its Watch event. */
+static void test_names_in_events(void **state)
+{
+	struct fixture *f = *state;
+	struct vlc *c = vlc_connect(f->daemon.socket_path);
+	json_object *o, *ev = NULL, *dev;
+
+	vlc_send(c, "io.hostdevd.Watch", NULL, true);
+	json_object_put(vlc_recv(c));
+	tb_plug(f->tb, "0000:07:00.0");
+	for (;;) {
+		o = vlc_recv(c);
+		if (json_object_object_get_ex(vlc_params(o), "event", &ev) &&
+		    streq(str_member(ev, "event"), "add") && streq(str_member(ev, "id"), "0000:07:00.0"))
+			break;
+		json_object_put(o);
+	}
+	assert_true(json_object_object_get_ex(ev, "device", &dev));
+	assert_string_equal(str_member(dev, "vendor_name"), "Intel Corporation");
+	assert_string_equal(str_member(dev, "product_name"), "82574L Gigabit Network Connection");
+	json_object_put(o);
+	vlc_free(c);
+}
+
 #define T(fn) cmocka_unit_test(fn)
 
 int main(void)
@@ -402,5 +591,12 @@ int main(void)
 		T(test_watch_prints_events),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	const struct CMUnitTest names[] = {
+		T(test_names_in_records),
+		T(test_names_list_show),
+		T(test_names_in_events),
+	};
+	int failed = cmocka_run_group_tests(tests, setup, teardown);
+
+	return failed + cmocka_run_group_tests(names, setup_names, teardown_names);
 }

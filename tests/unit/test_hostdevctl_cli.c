@@ -309,6 +309,8 @@ static void test_show(void **state)
 		      "name:             USB Keyboard\n"
 		      "state:            host\n"
 		      "vendor:product:   046d:c31c\n"
+		      "vendor name:      -\n"
+		      "model name:       -\n"
 		      "driver:           usb\n"
 		      "syspath:          -\n"
 		      "parent:           -\n"

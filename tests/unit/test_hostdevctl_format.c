@@ -166,6 +166,151 @@ static void test_table_untrusted_fields(void **state)
 		      "-   -    ????:????       -      -       -      -      -\n");
 }
 
+/* json, a Device, with the hardware database's names (NULL: not given),
+ * as text (malloc'd). */
+static char *named(const char *json, const char *vendor, const char *product)
+{
+	json_object *o = parse(json);
+	char *text;
+
+	if (vendor)
+		json_object_object_add(o, "vendor_name", json_object_new_string(vendor));
+	if (product)
+		json_object_object_add(o, "product_name", json_object_new_string(product));
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return text;
+}
+
+/* The database names the device as lspci and lsusb do, vendor first; a
+ * model it does not know is the description's, and with neither the
+ * description is all (test_descriptions). */
+static void test_names(void **state)
+{
+	static const struct {
+		const char *json, *vendor, *product, *expected;
+	} cases[] = {
+		{ NIC, "Intel Corporation", "82574L Gigabit Network Connection",
+		  "Intel Corporation 82574L Gigabit Network Connection" },
+		{ NIC, "Intel Corporation", NULL, "Intel Corporation Ethernet controller" },
+		{ NIC, NULL, "82574L Gigabit Network Connection",
+		  "82574L Gigabit Network Connection" },
+		{ NIC, "", "", "Ethernet controller" },
+		/* lsusb's choice: the database's model over the device's own
+		 * string, which stays in show's usb section. */
+		{ KEYBOARD, "Logitech, Inc.", "K120 Keyboard", "Logitech, Inc. K120 Keyboard" },
+		{ KEYBOARD, "Logitech, Inc.", NULL, "Logitech, Inc. USB Keyboard" },
+		{ HUB, "Genesys Logic, Inc.", NULL, "Genesys Logic, Inc. Hub" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = named(cases[i].json, cases[i].vendor, cases[i].product);
+		json_object *dev = parse(text);
+		char *name = format_device_name(dev);
+
+		assert_string_equal(name, cases[i].expected);
+		free(name);
+		json_object_put(dev);
+		free(text);
+	}
+}
+
+static void render_table_80(FILE *out, json_object *devices)
+{
+	format_device_table(out, devices, 80);
+}
+
+static void render_table_100(FILE *out, json_object *devices)
+{
+	format_device_table(out, devices, 100);
+}
+
+/* Lines that are not cut carry the vendor; on a terminal a name that does
+ * not fit drops its vendor first, then is cut. */
+static void test_table_names(void **state)
+{
+	char *nic = named(NIC, "Intel Corporation", "82574L Gigabit Network Connection");
+	char *kbd = named(KEYBOARD, "Logitech, Inc.", "K120 Keyboard");
+	char *list = NULL;
+
+	assert_true(asprintf(&list, "[%s,%s," HUB "]", nic, kbd) > 0);
+	expect_render(render_table, list,
+		      "ID            BUS  VENDOR:PRODUCT  CLASS   DRIVER  GROUP  STATE  NAME\n"
+		      "0000:03:00.0  pci  8086:10d3       020000  e1000e  12     host   "
+		      "Intel Corporation 82574L Gigabit Network Connection\n"
+		      "1-2           usb  046d:c31c       00      usb     -      host   "
+		      "Logitech, Inc. K120 Keyboard\n"
+		      "1-3           usb  05e3:0608       09      usb     -      host   Hub\n");
+	/* 100 columns leave 35 for the names: the NIC's model alone fits. */
+	expect_render(render_table_100, list,
+		      "ID            BUS  VENDOR:PRODUCT  CLASS   DRIVER  GROUP  STATE  NAME\n"
+		      "0000:03:00.0  pci  8086:10d3       020000  e1000e  12     host   "
+		      "82574L Gigabit Network Connection\n"
+		      "1-2           usb  046d:c31c       00      usb     -      host   "
+		      "Logitech, Inc. K120 Keyboard\n"
+		      "1-3           usb  05e3:0608       09      usb     -      host   Hub\n");
+	/* 80 leave 15: the models, cut. */
+	expect_render(render_table_80, list,
+		      "ID            BUS  VENDOR:PRODUCT  CLASS   DRIVER  GROUP  STATE  NAME\n"
+		      "0000:03:00.0  pci  8086:10d3       020000  e1000e  12     host   "
+		      "82574L Gigab...\n"
+		      "1-2           usb  046d:c31c       00      usb     -      host   "
+		      "K120 Keyboard\n"
+		      "1-3           usb  05e3:0608       09      usb     -      host   Hub\n");
+	free(list);
+	free(kbd);
+	free(nic);
+}
+
+/* show: the name in full, then the database's two names on lines of their
+ * own; a USB device's own strings stay in its section. */
+static void test_show_names(void **state)
+{
+	char *kbd = named(KEYBOARD, "Logitech, Inc.", "K120 Keyboard");
+	char *nic = named(NIC, "Intel Corporation", NULL);
+	json_object *o = parse(kbd);
+	struct capture c;
+
+	format_device_show(capture_start(&c), o);
+	fclose(c.out);
+	assert_non_null(strstr(c.text, "name:             Logitech, Inc. K120 Keyboard\n"
+					"state:            host\n"
+					"vendor:product:   046d:c31c\n"
+					"vendor name:      Logitech, Inc.\n"
+					"model name:       K120 Keyboard\n"
+					"driver:           usb\n"));
+	assert_non_null(strstr(c.text, "manufacturer:     Logitech\n"
+					"product:          USB Keyboard\n"));
+	free(c.text);
+	json_object_put(o);
+	o = parse(nic);
+	format_device_show(capture_start(&c), o);
+	fclose(c.out);
+	assert_non_null(strstr(c.text, "name:             Intel Corporation Ethernet controller\n"));
+	assert_non_null(strstr(c.text, "vendor name:      Intel Corporation\n"
+					"model name:       -\n"));
+	free(c.text);
+	json_object_put(o);
+	free(nic);
+	free(kbd);
+}
+
+/* A watch line names the device as list does. */
+static void test_watch_names(void **state)
+{
+	char *nic = named(NIC, "Intel Corporation", "82574L Gigabit Network Connection");
+	char *reply = NULL;
+
+	assert_true(asprintf(&reply, "{\"sequence\":7,\"event\":{\"event\":\"add\","
+				     "\"id\":\"0000:03:00.0\",\"device\":%s}}",
+			     nic) > 0);
+	expect_render(format_watch_event, reply,
+		      "7 add 0000:03:00.0 driver=e1000e state=host 8086:10d3 Intel Corporation "
+		      "82574L Gigabit Network Connection\n");
+	free(reply);
+	free(nic);
+}
+
 static void test_show_pci(void **state)
 {
 	expect_render(format_device_show, NIC,
@@ -174,6 +319,8 @@ static void test_show_pci(void **state)
 		      "name:             Ethernet controller\n"
 		      "state:            host\n"
 		      "vendor:product:   8086:10d3\n"
+		      "vendor name:      -\n"
+		      "model name:       -\n"
 		      "driver:           e1000e\n"
 		      "syspath:          /sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0\n"
 		      "parent:           0000:00:1c.0\n"
@@ -209,6 +356,8 @@ static void test_show_detached(void **state)
 		      "name:             USB controller (xHCI)\n"
 		      "state:            detached\n"
 		      "vendor:product:   8086:a36d\n"
+		      "vendor name:      -\n"
+		      "model name:       -\n"
 		      "driver:           vfio-pci\n"
 		      "original driver:  xhci_hcd\n"
 		      "claimed by:       qemu/vm1\n"
@@ -243,6 +392,8 @@ static void test_show_drifted(void **state)
 		      "name:             -\n"
 		      "state:            claimed (drifted)\n"
 		      "vendor:product:   ????:????\n"
+		      "vendor name:      -\n"
+		      "model name:       -\n"
 		      "driver:           e1000e\n"
 		      "claimed by:       qemu/vm1\n"
 		      "syspath:          -\n"
@@ -259,6 +410,8 @@ static void test_show_usb(void **state)
 		      "name:             USB Keyboard\n"
 		      "state:            host\n"
 		      "vendor:product:   046d:c31c\n"
+		      "vendor name:      -\n"
+		      "model name:       -\n"
 		      "driver:           usb\n"
 		      "syspath:          /sys/devices/usb1/1-2\n"
 		      "parent:           usb1\n"
@@ -290,6 +443,8 @@ static void test_show_sparse_record(void **state)
 		      "name:             -\n"
 		      "state:            -\n"
 		      "vendor:product:   ????:????\n"
+		      "vendor name:      -\n"
+		      "model name:       -\n"
 		      "driver:           -\n"
 		      "syspath:          -\n"
 		      "parent:           -\n"
@@ -961,6 +1116,10 @@ int main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_table_fits_terminal),
 		cmocka_unit_test(test_table_untrusted_fields),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_table_names),
+		cmocka_unit_test(test_show_names),
+		cmocka_unit_test(test_watch_names),
 		cmocka_unit_test(test_show_pci),
 		cmocka_unit_test(test_show_detached),
 		cmocka_unit_test(test_show_drifted),

@@ -187,7 +187,7 @@ static struct fixture *fixture_new_with(const struct server_config *tmpl,
 	assert_non_null(f->base);
 	f->devices = devtable_new();
 	fill_devices(f->devices);
-	f->watch = watch_new(f->devices, NULL);
+	f->watch = watch_new(f->devices, NULL, NULL);
 	f->ctx = (struct methods_ctx){ .devices = f->devices, .watch = f->watch,
 				       .start_ns = now_ns() };
 	f->dispatcher = (struct dispatcher){ .methods = methods, .n_methods = n_methods,
@@ -742,11 +742,11 @@ static void test_devjson_wide_values(void **state)
 
 	d->pci.revision = 0x1ff;
 	d->numa_node = -2;
-	o = devjson_device(f->devices, NULL, d);
+	o = devjson_device(f->devices, NULL, NULL, d);
 	assert_int_equal(get_int(o, "numa_node"), -2);
 	json_object_put(o);
 	d->numa_node = HD_NO_NUMA;
-	o = devjson_device(f->devices, NULL, d);
+	o = devjson_device(f->devices, NULL, NULL, d);
 	pci = get(o, "pci");
 	assert_string_equal(get_str(o, "vendor"), "1ffff");
 	assert_string_equal(get_str(o, "product"), "abcd");
@@ -760,7 +760,7 @@ static void test_devjson_wide_values(void **state)
 	json_object_put(o);
 	free(d->syspath);
 	d->syspath = NULL;
-	o = devjson_device(f->devices, NULL, d);
+	o = devjson_device(f->devices, NULL, NULL, d);
 	assert_string_equal(get_str(o, "syspath"), "");
 	json_object_put(o);
 	device_free(d);
@@ -792,11 +792,11 @@ static void test_devjson_escaping(void **state)
 
 	d->usb.manufacturer = xstrdup(odd);
 	d->usb.serial = xstrdup("");
-	o = devjson_device(f->devices, NULL, d);
+	o = devjson_device(f->devices, NULL, NULL, d);
 	assert_string_equal(get_str(get(o, "usb"), "manufacturer"), odd);
 	assert_string_equal(get_str(get(o, "usb"), "serial"), "");
 	json_object_put(o);
-	ev = devjson_event(f->devices, NULL, DEV_EVENT_CHANGE, d, "4-1:1.0");
+	ev = devjson_event(f->devices, NULL, NULL, DEV_EVENT_CHANGE, d, "4-1:1.0");
 	assert_string_equal(get_str(ev, "event"), "change");
 	assert_string_equal(get_str(ev, "interface"), "4-1:1.0");
 	assert_string_equal(get_str(get(get(ev, "device"), "usb"), "manufacturer"), odd);
@@ -815,7 +815,7 @@ static void test_devjson_many_children(void **state)
 		snprintf(id, sizeof(id), "3-%d", i + 1);
 		add(f->devices, usb_dev(id, 0x1234, 0x0001, i + 2, "usb1"));
 	}
-	o = devjson_device(f->devices, NULL, devtable_get(f->devices, "usb1"));
+	o = devjson_device(f->devices, NULL, NULL, devtable_get(f->devices, "usb1"));
 	kids = get(o, "children");
 	assert_int_equal(json_object_array_length(kids), 103);
 	for (size_t i = 1; i < json_object_array_length(kids); i++)
