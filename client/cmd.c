@@ -18,6 +18,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_policy_explain_entry,
 	&cmd_policy_check_entry,
 	&cmd_policy_reload_entry,
+	&cmd_rules_generate_entry,
 	&cmd_detach_entry,
 	&cmd_reattach_entry,
 	&cmd_reset_entry,

@@ -147,6 +147,7 @@ extern const struct cmd_entry cmd_detach_entry, cmd_reattach_entry, cmd_reset_en
 extern const struct cmd_entry cmd_claim_entry, cmd_release_entry, cmd_claims_entry;
 extern const struct cmd_entry cmd_policy_explain_entry, cmd_policy_check_entry,
 	cmd_policy_reload_entry;
+extern const struct cmd_entry cmd_rules_generate_entry;
 extern const struct cmd_entry cmd_check_entry;
 
 /* The entry named name (and sub, for a family); NULL when there is none.

@@ -97,24 +97,30 @@ void policy_explain(const struct policy *p, const struct device *dev, enum polic
 	fputc('\n', out);
 }
 
+void policy_rule_describe(const struct policy *p, size_t i, FILE *out)
+{
+	const struct rule *r = &p->rules[i];
+	char place[PATH_MAX + 64];
+
+	rule_place(p, (int)i, place, sizeof(place));
+	fprintf(out, "%s: %s", place, policy_action_names[r->action]);
+	if (r->action == POLICY_ASSIGN)
+		fprintf(out, " to %s/%s", r->owner_driver, r->owner_domain);
+	fputs(" if", out);
+	for (size_t k = 0; k < r->n_conds; k++)
+		fprintf(out, "%s %s", k ? "," : "", rule_conditions(p, r)[k].key->name);
+	if (!r->n_conds)
+		fputs(" any device", out);
+	if (r->when != POLICY_ALWAYS)
+		fprintf(out, " (%s only)", policy_when_names[r->when]);
+}
+
 void policy_describe(const struct policy *p, FILE *out)
 {
 	char place[PATH_MAX + 64];
 
 	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct rule *r = &p->rules[i];
-
-		rule_place(p, (int)i, place, sizeof(place));
-		fprintf(out, "%s: %s", place, policy_action_names[r->action]);
-		if (r->action == POLICY_ASSIGN)
-			fprintf(out, " to %s/%s", r->owner_driver, r->owner_domain);
-		fputs(" if", out);
-		for (size_t k = 0; k < r->n_conds; k++)
-			fprintf(out, "%s %s", k ? "," : "", rule_conditions(p, r)[k].key->name);
-		if (!r->n_conds)
-			fputs(" any device", out);
-		if (r->when != POLICY_ALWAYS)
-			fprintf(out, " (%s only)", policy_when_names[r->when]);
+		policy_rule_describe(p, i, out);
 		fputc('\n', out);
 	}
 	rule_place(p, -1, place, sizeof(place));

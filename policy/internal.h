@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 extern const char *const policy_action_names[POLICY_ACTION__COUNT];
 extern const char *const policy_when_names[POLICY_ON_HOTPLUG + 1];
@@ -61,6 +62,8 @@ struct policy {
 	char **warnings; /* "file:line: ..." */
 	size_t n_warnings;
 	struct policy_index *index; /* built at load; NULL: decide linearly */
+	char **files;   /* the files read, in order (includes are named by their rules) */
+	size_t n_files;
 };
 
 /* In match_keys order, whatever the file's. */
@@ -119,6 +122,10 @@ static inline bool policy_rule_matches(const struct policy *p, size_t i,
 
 	return rule_applies_at(r, m) && conditions_met(rule_conditions(p, r), r->n_conds, dev);
 }
+
+/* Rule i as --check-policy lists it ("rule 2 (policy.conf:9): detach if
+ * vendor, device"), without a newline. */
+void policy_rule_describe(const struct policy *p, size_t i, FILE *out);
 
 void policy_index_build(struct policy *p);
 void policy_index_free(struct policy_index *ix);

@@ -5,6 +5,7 @@
 #include "policy/internal.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "state/bus.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -198,6 +199,21 @@ static void miss_ifclass(const union key_value *want, const struct device *dev, 
  * The order is the explanation's: a rule's first condition in this order
  * that the device does not meet is the one policy_explain names. */
 
+/* ---- as udev matches ------------------------------------------------------
+ *
+ * What sysfs shows at `add`, as udev reads it (ATTR{} drops the trailing
+ * newline): PCI ids as "0x%04x", the class as "0x%06x"; USB ids as "%04x";
+ * the kernel's name of a device (KERNEL) is hostdevd's id for it. */
+
+#define UDEV_ON_BOTH(form) .udev = { [HD_BUS_PCI] = form, [HD_BUS_USB] = form }
+#define UDEV_PCI(form) .udev = { [HD_BUS_PCI] = form }
+#define UDEV_USB(form) .udev = { [HD_BUS_USB] = form }
+#define UDEV_BUS_FORM { .kind = UDEV_BUS }
+#define UDEV_NAME { .kind = UDEV_NAME, .key = "KERNEL" }
+#define UDEV_ATTR_STRING(attr) { .kind = UDEV_STRING, .key = "ATTR{" attr "}" }
+#define UDEV_PCI_HEX(attr, n) { .kind = UDEV_HEX, .key = "ATTR{" attr "}", .prefix = "0x", .digits = (n) }
+#define UDEV_USB_HEX(attr) { .kind = UDEV_HEX, .key = "ATTR{" attr "}", .prefix = "", .digits = 4 }
+
 #define STRING .type = CONFIG_TYPE_STRING
 #define HEX(digits) .type = CONFIG_TYPE_STRING, .hex_digits = (digits)
 #define NUMBER .type = CONFIG_TYPE_INT
@@ -212,38 +228,64 @@ static void miss_ifclass(const union key_value *want, const struct device *dev, 
 
 const struct match_key match_keys[] = {
 	{ .name = "bus", .buses = ON_ANY_BUS, STRING, .parse = parse_bus,
-	  FIELD(INT, bus), .miss = miss_bus, .rank = KEY_RANK_BUS },
+	  FIELD(INT, bus), .miss = miss_bus, .rank = KEY_RANK_BUS,
+	  UDEV_ON_BOTH(UDEV_BUS_FORM) },
 	{ .name = "address", .buses = ON_ANY_BUS, STRING, .parse = keep_string,
 	  .release = free_string, FIELD(STRING, id), .miss = miss_address,
-	  .rank = KEY_RANK_ID, .dev_index = index_dev_id, .lifts_host_critical = true },
+	  .rank = KEY_RANK_ID, .dev_index = index_dev_id, .lifts_host_critical = true,
+	  UDEV_ON_BOTH(UDEV_NAME) },
 	{ .name = "vendor", .buses = ON_ANY_BUS, HEX(4), .parse = keep_hex,
-	  FIELD(U32, vendor), .miss = miss_vendor, .rank = KEY_RANK_MODEL },
+	  FIELD(U32, vendor), .miss = miss_vendor, .rank = KEY_RANK_MODEL,
+	  .udev = { [HD_BUS_PCI] = UDEV_PCI_HEX("vendor", 4),
+		    [HD_BUS_USB] = UDEV_USB_HEX("idVendor") } },
 	{ .name = "device", .buses = ON_ANY_BUS, HEX(4), .parse = keep_hex,
-	  FIELD(U32, product), .miss = miss_device, .rank = KEY_RANK_MODEL },
+	  FIELD(U32, product), .miss = miss_device, .rank = KEY_RANK_MODEL,
+	  .udev = { [HD_BUS_PCI] = UDEV_PCI_HEX("device", 4),
+		    [HD_BUS_USB] = UDEV_USB_HEX("idProduct") } },
 	{ .name = "subsystem_vendor", .buses = ON_PCI, HEX(4), .parse = keep_hex,
-	  FIELD(U32, pci.subsystem_vendor), .miss = miss_subvendor },
+	  FIELD(U32, pci.subsystem_vendor), .miss = miss_subvendor,
+	  UDEV_PCI(UDEV_PCI_HEX("subsystem_vendor", 4)) },
 	{ .name = "subsystem_device", .buses = ON_PCI, HEX(4), .parse = keep_hex,
-	  FIELD(U32, pci.subsystem_device), .miss = miss_subdevice },
+	  FIELD(U32, pci.subsystem_device), .miss = miss_subdevice,
+	  UDEV_PCI(UDEV_PCI_HEX("subsystem_device", 4)) },
 	{ .name = "class", .buses = ON_PCI, HEX(6), .parse = parse_class,
 	  FIELD(U32, pci.class_code), .miss = miss_class,
-	  .rank = KEY_RANK_CLASS, .want_index = index_class, .dev_index = index_dev_class },
+	  .rank = KEY_RANK_CLASS, .want_index = index_class, .dev_index = index_dev_class,
+	  UDEV_PCI(UDEV_PCI_HEX("class", 6)) },
 	{ .name = "driver", .buses = ON_ANY_BUS, STRING, .parse = keep_string,
 	  .release = free_string, FIELD(STRING, driver), .miss = miss_driver,
-	  .rank = KEY_RANK_DRIVER },
+	  .rank = KEY_RANK_DRIVER,
+	  .udev_never = "at 'add' no driver is bound yet (binding one is what the rules "
+			"decide), and hostdevd matches the driver bound when it decides" },
 	{ .name = "iommu_group", .buses = ON_PCI, NUMBER, .parse = keep_number,
-	  FIELD(INT, pci.iommu_group), .miss = miss_group, .rank = KEY_RANK_GROUP },
+	  FIELD(INT, pci.iommu_group), .miss = miss_group, .rank = KEY_RANK_GROUP,
+	  .udev_never = "the IOMMU group is a link (iommu_group), not an attribute udev can "
+			"match" },
 	{ .name = "port", .buses = ON_USB, STRING, .parse = keep_string,
 	  .release = free_string, FIELD(STRING, id), .miss = miss_port,
-	  .rank = KEY_RANK_ID, .dev_index = index_dev_id },
+	  .rank = KEY_RANK_ID, .dev_index = index_dev_id, UDEV_USB(UDEV_NAME) },
 	{ .name = "serial", .buses = ON_USB, STRING, .parse = keep_string,
 	  .release = free_string, FIELD(STRING, usb.serial), .miss = miss_serial,
-	  .rank = KEY_RANK_SERIAL },
+	  .rank = KEY_RANK_SERIAL, UDEV_USB(UDEV_ATTR_STRING("serial")) },
 	{ .name = "interface_class", .buses = ON_USB, HEX(2), .parse = keep_hex,
-	  .match = match_ifclass, .miss = miss_ifclass },
+	  .match = match_ifclass, .miss = miss_ifclass,
+	  .udev_never = "a USB device's interfaces are added after the device's own 'add' "
+			"event, which is the one the rules act on" },
 	{ .name = "numa_node", .buses = ON_ANY_BUS, NUMBER, .parse = keep_number,
-	  FIELD(INT, numa_node), .miss = miss_numa },
+	  FIELD(INT, numa_node), .miss = miss_numa,
+	  .udev_never = "hostdevd counts a device without a NUMA node (no numa_node "
+			"attribute, a negative one, every USB device) as node -1, which no "
+			"udev attribute match equals exactly" },
 };
 
+#undef UDEV_ON_BOTH
+#undef UDEV_PCI
+#undef UDEV_USB
+#undef UDEV_BUS_FORM
+#undef UDEV_NAME
+#undef UDEV_ATTR_STRING
+#undef UDEV_PCI_HEX
+#undef UDEV_USB_HEX
 #undef STRING
 #undef HEX
 #undef NUMBER
@@ -352,4 +394,111 @@ void conditions_free(struct condition *c, size_t n)
 		if (c[i].key->release)
 			c[i].key->release(&c[i].want);
 	free(c);
+}
+
+/* ---- as udev matches ---------------------------------------------------- */
+
+bool udev_hex_pattern(uint32_t value, uint32_t mask, unsigned digits, const char *prefix,
+		      char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint32_t shown = digits >= 8 ? 0xffffffffu : (1u << 4 * digits) - 1;
+	size_t n = (size_t)snprintf(buf, size, "%s", prefix);
+
+	if ((value & mask) & ~shown)
+		return false;
+	for (unsigned i = digits; i-- > 0;) {
+		unsigned m = mask >> 4 * i & 0xf, v = value >> 4 * i & m;
+		char cls[20];
+		size_t k = 0;
+
+		if (m == 0xf || m == 0) {
+			cls[k++] = m ? hex[v] : '?';
+		} else {
+			cls[k++] = '[';
+			for (unsigned d = 0; d < 16; d++)
+				if ((d & m) == v)
+					cls[k++] = hex[d];
+			cls[k++] = ']';
+		}
+		cls[k] = '\0';
+		n += (size_t)snprintf(buf + (n < size ? n : size), n < size ? size - n : 0, "%s", cls);
+	}
+	return n < size;
+}
+
+const char *udev_string_unsafe(const char *s, char *why, size_t size)
+{
+	/* Pattern characters (udev matches with fnmatch(3) and splits on
+	 * '|'), the quote and backslash of its quoting, and the '$' and '%'
+	 * of its substitutions: none has a form udev reads back as itself
+	 * everywhere. */
+	static const char special[] = "*?[]|\"\\$%";
+	size_t len = strlen(s);
+
+	if (!len) {
+		snprintf(why, size, "is empty, which udev also reads as a missing attribute");
+		return why;
+	}
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c < 0x20 || *c > 0x7e) {
+			snprintf(why, size, "holds byte 0x%02x: only printable ASCII is written", *c);
+			return why;
+		}
+		if (strchr(special, *c)) {
+			snprintf(why, size, "holds '%c', which udev reads as more than itself", *c);
+			return why;
+		}
+	}
+	/* udev ignores trailing blanks of an attribute, hostdevd any trailing
+	 * blank of what it reads: a value with them is matched differently. */
+	if (s[0] == ' ' || s[len - 1] == ' ') {
+		snprintf(why, size, "begins or ends with a blank, which udev and sysfs readers trim");
+		return why;
+	}
+	return NULL;
+}
+
+bool match_key_udev_possible(const struct condition *c, enum hd_bus bus)
+{
+	const char *s = c->want.string;
+
+	return c->key->udev[bus].kind != UDEV_NAME ||
+	       bus_desc(bus)->is_device_name(s, strlen(s));
+}
+
+bool match_key_udev(const struct condition *c, enum hd_bus bus, const char **key, char **value,
+		    char *why, size_t size)
+{
+	const struct match_key *k = c->key;
+	const struct udev_form *f = &k->udev[bus];
+	char pattern[64], what[160];
+
+	*key = f->key;
+	*value = NULL;
+	switch (f->kind) {
+	case UDEV_BUS:
+		return true;
+	case UDEV_STRING:
+	case UDEV_NAME:
+		if (udev_string_unsafe(c->want.string, what, sizeof(what))) {
+			snprintf(why, size, "'%s' %s", k->name, what);
+			return false;
+		}
+		*value = xstrdup(c->want.string);
+		return true;
+	case UDEV_HEX:
+		if (!udev_hex_pattern(c->want.hex.value, c->want.hex.mask, f->digits, f->prefix,
+				      pattern, sizeof(pattern))) {
+			snprintf(why, size, "'%s' %x has more digits than sysfs shows", k->name,
+				 c->want.hex.value);
+			return false;
+		}
+		*value = xstrdup(pattern);
+		return true;
+	default:
+		snprintf(why, size, "'%s' cannot be a udev match: %s", k->name,
+			 k->udev_never ? k->udev_never : "no form for this bus");
+		return false;
+	}
 }

@@ -62,6 +62,28 @@ enum key_rank {
 	KEY_RANK_BUS,
 };
 
+/* How a key is written as a udev match on a device's `add` event
+ * (policy/udevgen.c), for one bus.  At `add` only what the kernel set up
+ * before announcing the device is there: its name, its subsystem and its
+ * config-space or descriptor attributes; no driver is bound, a USB device's
+ * interfaces are not yet added. */
+enum udev_kind {
+	UDEV_NEVER = 0, /* no exact udev match: match_key.udev_never says why */
+	UDEV_BUS,       /* narrows the rule to one bus: the bus's own matches */
+	UDEV_STRING,    /* the value itself, refused where udev would read it
+			 * as a pattern or could not hold it */
+	UDEV_NAME,      /* as UDEV_STRING, the device's kernel name: a value that
+			 * is no name of the bus's devices matches none of them */
+	UDEV_HEX,       /* the value as sysfs prints it, under the rule's mask */
+};
+
+struct udev_form {
+	enum udev_kind kind;
+	const char *key;    /* "KERNEL", "ATTR{idVendor}" */
+	const char *prefix; /* UDEV_HEX: what sysfs prints before the digits */
+	unsigned digits;    /* UDEV_HEX: how many digits sysfs prints */
+};
+
 struct match_key {
 	/* As written in `match = { ... }`, and in --check-policy's lines. */
 	const char *name;
@@ -97,6 +119,10 @@ struct match_key {
 	/* May be a rule's only key when the rule says host_critical = true:
 	 * it names one device, never a kind of device (SPEC). */
 	bool lifts_host_critical;
+	/* As a udev match, per bus it applies to; and when it has none, why
+	 * (a sentence, after "'key' cannot be a udev match: "). */
+	struct udev_form udev[HD_BUS__COUNT];
+	const char *udev_never;
 };
 
 /* In the order an explanation checks them and --check-policy lists them. */
@@ -199,6 +225,29 @@ static inline bool match_key_dev_index(const struct match_key *k, const struct d
 		return false;
 	}
 }
+
+/* Condition c as a udev match for a device on bus (one of its key's):
+ * its key ("ATTR{vendor}") in *key and its value, a pattern as written
+ * between the quotes, in a new *value; NULL for UDEV_BUS (the bus's own
+ * matches say it).  false with why ("'serial' holds '*', which udev reads
+ * as a pattern") when the condition has no exact udev match. */
+bool match_key_udev(const struct condition *c, enum hd_bus bus, const char **key, char **value,
+		    char *why, size_t size);
+/* Whether some device of bus could meet condition c as far as its udev
+ * form tells (an address in the PCI form names no USB device). */
+bool match_key_udev_possible(const struct condition *c, enum hd_bus bus);
+/* value under mask as a udev pattern of `digits` lower-case hex digits
+ * after prefix, as sysfs prints it: a digit the mask covers whole is
+ * itself, one it ignores is '?', one it covers in part is the class of
+ * the digits that fit ("[02468ace]": the low bit must be 0).  false when
+ * value has bits that `digits` digits cannot show (no device could match
+ * what it would write). */
+bool udev_hex_pattern(uint32_t value, uint32_t mask, unsigned digits, const char *prefix,
+		      char *buf, size_t size);
+/* Why s cannot be written as an exact udev match or value (a character udev
+ * reads as a pattern, a quote, a backslash, a byte out of printable ASCII,
+ * an empty value or blanks at either end), in words; NULL when it can. */
+const char *udev_string_unsafe(const char *s, char *why, size_t size);
 
 /* Whether dev meets all n conditions.  Inline: a decision runs it for
  * every candidate rule. */

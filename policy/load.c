@@ -631,6 +631,8 @@ static bool load_file(struct loader *l, const char *path)
 	bool ok = true;
 
 	l->file = path;
+	l->p->files = xrealloc(l->p->files, (l->p->n_files + 1) * sizeof(*l->p->files));
+	l->p->files[l->p->n_files++] = xstrdup(path);
 	config_init(&cfg);
 	/* @include "x.conf" is found next to the including file, not in
 	 * whatever directory the daemon runs from. */

@@ -74,6 +74,9 @@ void policy_free(struct policy *p)
 	for (size_t i = 0; i < p->n_warnings; i++)
 		free(p->warnings[i]);
 	free(p->warnings);
+	for (size_t i = 0; i < p->n_files; i++)
+		free(p->files[i]);
+	free(p->files);
 	free(p->dflt_file);
 	free(p);
 }

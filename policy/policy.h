@@ -44,6 +44,10 @@ enum policy_moment { POLICY_MOMENT_START = 0, POLICY_MOMENT_HOTPLUG, POLICY_MOME
 
 struct policy;
 
+/* Where hostdevd looks for its policy unless --policy or HOSTDEVD_POLICY
+ * names another path (SPEC "Interfaces and defaults"). */
+#define POLICY_DEFAULT_PATH "/etc/hostdevd"
+
 /* What went wrong loading, for people (file:line: message) and for the
  * protocol (the three apart).  line 0: the file as a whole. */
 struct policy_error {

@@ -4,9 +4,9 @@
 # host needs is there, and runs the installed programs (only --version,
 # --help and --check-policy: nothing that touches devices), and has
 # systemd-analyze verify the installed units.
-#   check-tree.sh CMAKE BUILD_DIR PREFIX LIBDIR UNITDIR
+#   check-tree.sh CMAKE BUILD_DIR PREFIX LIBDIR UNITDIR UDEV_RULESDIR
 set -eu
-cmake=$1 build=$2 prefix=$3 libdir=$4 unitdir=$5
+cmake=$1 build=$2 prefix=$3 libdir=$4 unitdir=$5 rulesdir=$6
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 root=$tmp/root
@@ -33,7 +33,17 @@ for f in hostdevd.service hostdevd.socket; do
 		fail=1
 	fi
 done
+# The shipped udev rules, where udev reads them (pkg-config udev's udevdir).
+if [ ! -e "$root$rulesdir/61-hostdevd.rules" ]; then
+	echo "not installed: $rulesdir/61-hostdevd.rules" >&2
+	fail=1
+fi
 [ $fail -eq 0 ] || { cat "$tmp/install.log" >&2; exit 1; }
+# Never the policy's generated rules: those come from the host's own policy.
+if grep -q 'hostdevd-policy\.rules$' "$tmp/tree"; then
+	echo "a generated policy rules file was installed: only 'hostdevctl rules generate' on the host writes it" >&2
+	exit 1
+fi
 # Nothing that acts: no policy is installed under /etc.
 if grep -q '^\./etc/hostdevd' "$tmp/tree"; then
 	echo "a policy was installed under /etc/hostdevd: an installed host must only observe" >&2
@@ -52,6 +62,15 @@ grep -q "hostdevctl" "$tmp/v2" || { echo "hostdevctl --version: $(cat "$tmp/v2")
 for ex in gpu-host nic-pool workstation-usb; do
 	"$root$prefix/sbin/hostdevd" --check-policy "$root$prefix/share/doc/hostdevd/examples/$ex.conf" \
 		>"$tmp/check" 2>&1 || { cat "$tmp/check" >&2; exit 1; }
+done
+# The installed hostdevctl writes udev rules from each example, ending in
+# the label every line jumps to.
+for ex in gpu-host nic-pool workstation-usb; do
+	"$root$prefix/bin/hostdevctl" rules generate \
+		--policy "$root$prefix/share/doc/hostdevd/examples/$ex.conf" >"$tmp/$ex.rules" 2>"$tmp/gen" ||
+		{ cat "$tmp/gen" >&2; exit 1; }
+	tail -n 1 "$tmp/$ex.rules" | grep -qx 'LABEL="hostdevd_end"' ||
+		{ echo "hostdevctl rules generate ($ex): no closing label" >&2; exit 1; }
 done
 # The installed man pages are the ones man(1) finds by name.
 MANPATH="$root$prefix/share/man" man -w hostdevd.8 >/dev/null 2>&1 ||
@@ -73,4 +92,4 @@ if ! systemd-analyze verify --man=no "$tmp/units/hostdevd.service" "$tmp/units/h
 	cat "$tmp/verify" >&2
 	exit 1
 fi
-echo "installed and ran hostdevd and hostdevctl from $root$prefix; the units verify"
+echo "installed and ran hostdevd and hostdevctl from $root$prefix; the units verify; udev rules in $rulesdir"
