@@ -451,8 +451,12 @@ static void put_header(const struct udevgen *g, const char *source, FILE *out)
 	      "# Rules udev cannot decide exactly as hostdevd does are listed as not\n"
 	      "# generated: hostdevd decides those devices when it starts.\n"
 	      "\n"
-	      "ACTION!=\"add\", GOTO=\"hostdevd_end\"\n"
-	      "SUBSYSTEM!=\"pci|usb\", GOTO=\"hostdevd_end\"\n",
+	      "ACTION==\"remove\", GOTO=\"hostdevd_end\"\n"
+	      "SUBSYSTEM!=\"pci|usb\", GOTO=\"hostdevd_end\"\n"
+	      "# A later event (bind, change) keeps the marks the add set: udev builds\n"
+	      "# each event's properties afresh, and these lines act on an add only.\n"
+	      "ACTION!=\"add\", IMPORT{db}=\"HOSTDEVD_POLICY\", IMPORT{db}=\"HOSTDEVD_RULE\", "
+	      "IMPORT{db}=\"HOSTDEVD_STUB\", IMPORT{db}=\"HOSTDEVD_OWNER\", GOTO=\"hostdevd_end\"\n",
 	      out);
 }
 

@@ -437,10 +437,16 @@ static void test_first_match_order(void **state)
 		assert_string_equal(l->tokens[l->n_tokens - 1].value, "hostdevd_end");
 		assert_int_equal(l->rule, i == 0 ? 0 : 1);
 	}
-	assert_int_equal(count(out, "GOTO=\"hostdevd_end\"\n"), 3 + 2);
+	assert_int_equal(count(out, "GOTO=\"hostdevd_end\"\n"), 3 + 3);
 	assert_int_equal(count(out, "LABEL="), 1);
-	/* Only add events: the file's first rule sends the others to the end. */
-	assert_non_null(strstr(out, "\nACTION!=\"add\", GOTO=\"hostdevd_end\"\n"));
+	/* The lines act on add only: a removal goes to the end, and any other
+	 * event (bind, change) takes back the marks its add set, then goes to
+	 * the end (the VM tier saw a bind event's fresh properties lose
+	 * them). */
+	assert_non_null(strstr(out, "\nACTION==\"remove\", GOTO=\"hostdevd_end\"\n"));
+	assert_non_null(strstr(out, "\nACTION!=\"add\", IMPORT{db}=\"HOSTDEVD_POLICY\", "
+				    "IMPORT{db}=\"HOSTDEVD_RULE\", IMPORT{db}=\"HOSTDEVD_STUB\", "
+				    "IMPORT{db}=\"HOSTDEVD_OWNER\", GOTO=\"hostdevd_end\"\n"));
 	udevgen_free(g);
 	policy_free(p);
 }

@@ -5,9 +5,9 @@
 #     no interface); nic0 binds e1000e; udev's database marks nic1 and not
 #     nic0; hostdevd, started afterwards, takes nic1 into its pool as the
 #     policy's, not as an orphan.
-#  2. nic1 hot-plugged with vfio-pci loaded and e1000e not: the rule's own
-#     bind puts it on vfio-pci before udevd loads e1000e, which never binds
-#     it.
+#  2. nic1 hot-plugged with vfio-pci loaded and e1000e not, hostdevd
+#     stopped: the rule's own bind puts it on vfio-pci before udevd loads
+#     e1000e, which never binds it.
 #  3. nic1 hot-plugged with e1000e loaded: the kernel binds e1000e before
 #     udev runs (the boundary docs/udev.md states); its interface's udev
 #     event carries NM_UNMANAGED=1 (rules/61-hostdevd.rules), and hostdevd's
@@ -51,7 +51,10 @@ hdvm_check "hostdevd: took it as the policy's" \
 hdvm_check "hostdevd: not an orphan" not sh -c "hostdevctl status | grep -q orphan"
 hdvm_check "hostdevd: it is in the state file's pool" grep -q "\"device\": \"$nic\"" /run/hostdevd/state.json
 
-# 2. Hot-plugged with vfio-pci loaded and e1000e not.
+# 2. Hot-plugged with vfio-pci loaded and e1000e not, hostdevd stopped: the
+#    rule alone must put it on vfio-pci.
+kill "$(cat /run/hostdevd.pid)"
+hdvm_check "hostdevd stopped" hdvm_wait 10 test ! -S /run/hostdevd/hostdevd.sock
 hdvm_qmp device_del nic1
 hdvm_check "kernel: $nic is gone" hdvm_wait 60 pci_absent "$nic"
 hdvm_check "e1000e unloaded" rmmod e1000e
@@ -66,7 +69,8 @@ uev_stop /run/uev2.txt
 uev_timeline /run/uev2.txt "$nic" >/run/tl2.txt
 hdvm_log NOTE "hot-plug events for $nic (e1000e not loaded): $(awk '{printf "%s %s%s; ", $1, $2, $3 ? "(" $3 ")" : ""}' /run/tl2.txt)"
 hdvm_check "kernel: e1000e never bound $nic" not grep -q " bind e1000e$" /run/tl2.txt
-hdvm_check "hostdevd: detached" \
+hdvm_restart_hostdevd --log-level debug --policy /etc/hostdevd/policy.conf
+hdvm_check "hostdevd, started again: detached, the policy's" \
 	hdvm_wait 10 sh -c "hostdevctl show '$nic' | grep -q 'state: *detached'"
 
 # 3. Hot-plugged with e1000e loaded: the kernel binds it before udev runs.
