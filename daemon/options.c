@@ -1,6 +1,7 @@
 #include "daemon/options.h"
 #include "common/util.h"
 #include "common/varlink.h"
+#include "policy/policy.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -251,7 +252,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	o->socket_path = xstrdup(env_or("HOSTDEVD_SOCKET", HOSTDEVD_DEFAULT_SOCKET));
 	o->state_dir = default_state_dir();
 	o->proc_root = xstrdup(env_or("HOSTDEVD_PROC_ROOT", "/proc"));
-	o->policy_path = xstrdup(env_or("HOSTDEVD_POLICY", "/etc/hostdevd"));
+	o->policy_path = xstrdup(env_or("HOSTDEVD_POLICY", POLICY_DEFAULT_PATH));
 	o->policy_named = getenv("HOSTDEVD_POLICY") && *getenv("HOSTDEVD_POLICY");
 	o->max_message = VL_DEFAULT_MAX_MESSAGE;
 	o->max_outbuf = 16 * 1024 * 1024;
