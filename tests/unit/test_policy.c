@@ -460,16 +460,8 @@ static void test_index_table_record(void **state)
 	policy_free(p);
 }
 
-/* A fixed-seed generator: the same policies and devices on every run. */
-static uint64_t rnd_state;
-
-static unsigned rnd(unsigned n)
-{
-	rnd_state = rnd_state * 6364136223846793005u + 1442695040888963407u;
-	return (unsigned)(rnd_state >> 33) % n;
-}
-
-#define PICK(a) ((a)[rnd(ARRAY_SIZE(a))])
+#define rnd testdev_rnd
+#define PICK TESTDEV_PICK
 
 /* Small pools, so that rules and devices meet often. */
 static const char *const pci_ids[] = { "0000:00:02.0", "0000:01:00.0", "0000:01:00.1",
@@ -666,7 +658,7 @@ static void test_index_equivalence(void **state)
 {
 	size_t by_default = 0, deep = 0, decisions = 0;
 
-	rnd_state = 20261125;
+	testdev_seed(20261125);
 	for (int round = 0; round < 12; round++) {
 		struct policy *p = random_policy(150 + rnd(300));
 

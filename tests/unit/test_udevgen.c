@@ -15,6 +15,7 @@
 #include "policy/policy.h"
 #include "policy/udevgen.h"
 #include "tests/common/rmtree.h"
+#include "tests/unit/testdev.h"
 
 #include <fnmatch.h>
 #include <stdio.h>
@@ -571,15 +572,8 @@ static void test_header(void **state)
 
 /* ---- the property: what the lines do is the policy's decision, or nothing ---------- */
 
-static uint64_t rnd_state;
-
-static unsigned rnd(unsigned n)
-{
-	rnd_state = rnd_state * 6364136223846793005u + 1442695040888963407u;
-	return (unsigned)(rnd_state >> 33) % n;
-}
-
-#define PICK(a) ((a)[rnd(ARRAY_SIZE(a))])
+#define rnd testdev_rnd
+#define PICK TESTDEV_PICK
 
 static const char *const pci_ids[] = { "0000:00:02.0", "0000:01:00.0", "0000:03:00.0",
 				       "0000:04:00.0" };
@@ -817,7 +811,7 @@ static void test_property(void **state)
 {
 	size_t devices = 0, decided = 0, acted = 0, lines = 0, skips = 0;
 
-	rnd_state = 20260113;
+	testdev_seed(20260113);
 	for (int round = 0; round < 60; round++) {
 		struct policy *p = random_policy(3 + rnd(12));
 		struct udevgen *g = udevgen_new(p);

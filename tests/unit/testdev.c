@@ -44,3 +44,16 @@ void testdev_iface(struct device *d, const char *id, uint8_t cls, uint8_t sub, u
 
 	device_usb_iface_set(d, &i);
 }
+
+static uint64_t rnd_state;
+
+void testdev_seed(uint64_t seed)
+{
+	rnd_state = seed;
+}
+
+unsigned testdev_rnd(unsigned n)
+{
+	rnd_state = rnd_state * 6364136223846793005u + 1442695040888963407u;
+	return (unsigned)(rnd_state >> 33) % n;
+}
