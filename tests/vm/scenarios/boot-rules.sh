@@ -8,10 +8,11 @@
 #  2. nic1 hot-plugged with vfio-pci loaded and e1000e not, hostdevd
 #     stopped: the rule's own bind puts it on vfio-pci before udevd loads
 #     e1000e, which never binds it.
-#  3. nic1 hot-plugged with e1000e loaded: the kernel binds e1000e before
-#     udev runs (the boundary docs/udev.md states); its interface's udev
-#     event carries NM_UNMANAGED=1 (rules/61-hostdevd.rules), and hostdevd's
-#     bind repair moves it to vfio-pci.
+#  3. nic1 hot-plugged with e1000e loaded: the kernel usually binds e1000e
+#     before udev runs (the boundary docs/udev.md states); its interface's
+#     udev event carries NM_UNMANAGED=1 (rules/61-hostdevd.rules), and
+#     hostdevd's bind repair moves it to vfio-pci.  When the rule wins the
+#     window before the kernel's probe, no interface is made at all.
 nics=$(pci_find 0x8086:0x10d3)
 nic0=$(echo "$nics" | head -1)
 nic=$(echo "$nics" | tail -1)
@@ -95,7 +96,13 @@ if grep -q " bind e1000e$" /run/tl3.txt; then
 	hdvm_check "udev: the interface e1000e made under $nic is NM_UNMANAGED=1" \
 		sh -c "grep -q '^ACTION=add' /run/net3-nic.txt && grep -q '^NM_UNMANAGED=1' /run/net3-nic.txt"
 else
-	hdvm_fail "e1000e was loaded, yet the kernel did not bind it to $nic first: the case this part is for did not happen"
+	# The kernel probes a hot-plugged function only after the bridge's
+	# resources are assigned, some time after its add: udevd can run the
+	# rule in that window (seen here about once in ten).  Then no interface
+	# was made, and that is the outcome to check.
+	hdvm_log NOTE "the rule ran before the kernel's probe: e1000e never bound $nic this time"
+	hdvm_check "kernel: no interface was made under $nic" \
+		not grep -q "/$nic/net/" /run/net3.txt
 fi
 hdvm_check "hostdevd: detached" \
 	hdvm_wait 10 sh -c "hostdevctl show '$nic' | grep -q 'state: *detached'"
