@@ -26,6 +26,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_claim_entry,
 	&cmd_release_entry,
 	&cmd_claims_entry,
+	&cmd_run_entry,
 	&cmd_check_entry,
 	NULL,
 };

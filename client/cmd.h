@@ -68,6 +68,10 @@ enum cmd_flags {
 	CMD_WAITS_OWNER = 1u << 1,
 	/* Replies keep coming: --json prints each on one line. */
 	CMD_STREAM = 1u << 2,
+	/* Options come before the positional arguments, which are taken as
+	 * they are from the first one on ("--" included): run's COMMAND has
+	 * options of its own. */
+	CMD_OPTIONS_FIRST = 1u << 3,
 };
 
 struct cmd_run;
@@ -144,7 +148,8 @@ extern const struct cmd_entry cmd_list_entry, cmd_show_entry, cmd_status_entry;
 extern const struct cmd_entry cmd_watch_entry;
 extern const struct cmd_entry cmd_detach_entry, cmd_reattach_entry, cmd_reset_entry,
 	cmd_repair_entry;
-extern const struct cmd_entry cmd_claim_entry, cmd_release_entry, cmd_claims_entry;
+extern const struct cmd_entry cmd_claim_entry, cmd_release_entry, cmd_claims_entry,
+	cmd_run_entry;
 extern const struct cmd_entry cmd_policy_explain_entry, cmd_policy_check_entry,
 	cmd_policy_reload_entry;
 extern const struct cmd_entry cmd_rules_generate_entry;

@@ -682,11 +682,29 @@ void format_release_result(FILE *out, json_object *reply)
 	}
 }
 
-enum { CCOL_DEVICE, CCOL_OWNER, CCOL_MANAGED, CCOL_PID, CCOL_UID, CCOL_SINCE, NCCOLS };
+enum { CCOL_DEVICE, CCOL_OWNER, CCOL_MANAGED, CCOL_PID, CCOL_UID, CCOL_SINCE, CCOL_LEASE, NCCOLS };
 
 static const char *const claim_titles[NCCOLS] = {
-	"DEVICE", "OWNER", "MANAGED", "PID", "UID", "SINCE",
+	"DEVICE", "OWNER", "MANAGED", "PID", "UID", "SINCE", "LEASE",
 };
+
+static char *int_cell(json_object *e, const char *key);
+
+/* "pid 4243", "pid 4243 keep", "pid 4243 keep, ended"; "-" without one. */
+static char *lease_cell(json_object *e)
+{
+	json_object *lease = json_get_obj(e, "lease"), *v;
+	_cleanup_free_ char *pid = lease ? int_cell(lease, "pid") : NULL;
+	bool keep, ended;
+
+	if (!lease)
+		return xstrdup("-");
+	keep = json_object_object_get_ex(lease, "on_exit", &v) &&
+	       json_object_is_type(v, json_type_string) &&
+	       streq(json_object_get_string(v), "keep");
+	ended = json_object_object_get_ex(lease, "ended", &v) && json_object_get_boolean(v);
+	return xasprintf("pid %s%s%s", pid, keep ? " keep" : "", ended ? ", ended" : "");
+}
 
 static char *int_cell(json_object *obj, const char *key)
 {
@@ -703,6 +721,7 @@ static void claim_row(json_object *e, char *cells[NCCOLS])
 	cells[CCOL_PID] = int_cell(e, "pid");
 	cells[CCOL_UID] = int_cell(e, "uid");
 	cells[CCOL_SINCE] = sanitized(json_get_str(e, "since"));
+	cells[CCOL_LEASE] = lease_cell(e);
 }
 
 void format_claim_table(FILE *out, json_object *claims)

@@ -136,7 +136,8 @@ static int run_command(struct cmd_run *run, int argc, char **argv)
 	if ((r = find_entry(run, &e)) != CONTINUE)
 		return r;
 	run->entry = e;
-	if ((r = cmd_parse(run, e, run->argc, run->argv, false)) != CONTINUE)
+	if ((r = cmd_parse(run, e, run->argc, run->argv, e->flags & CMD_OPTIONS_FIRST)) !=
+	    CONTINUE)
 		return r;
 	if ((r = cmd_check_args(run)) != CONTINUE)
 		return r;

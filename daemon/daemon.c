@@ -10,6 +10,7 @@
 #include "engine/automate.h"
 #include "engine/claim.h"
 #include "engine/detach.h"
+#include "engine/lease.h"
 #include "engine/persist.h"
 #include "engine/restore.h"
 #include "monitor/hwdb.h"
@@ -40,6 +41,7 @@ struct hostdevd {
 	struct claims *claims;
 	struct detach_engine *detach;
 	struct claim_engine *claim;
+	struct leases *leases;
 	struct persist *persist;
 	struct automate *automate;
 	struct policyctl *policy;
@@ -87,6 +89,7 @@ void hostdevd_free(struct hostdevd *d)
 	if (d->persist)
 		persist_flush(d->persist);
 	claim_engine_free(d->claim);
+	leases_free(d->leases);
 	persist_free(d->persist);
 	policyctl_free(d->policy);
 	server_free(d->server);
@@ -199,6 +202,8 @@ static void wire(struct hostdevd *d)
 					      .proc_root = d->opts.proc_root,
 				      });
 	d->claim = claim_engine_new(d->devices, d->claims, d->detach);
+	d->leases = leases_new(d->base, d->opts.proc_root, claim_engine_lease_ended, d->claim);
+	claim_engine_set_leases(d->claim, d->leases);
 	d->persist = persist_new(d->base, d->devices, d->claims, d->opts.state_dir);
 	claim_engine_set_save(d->claim, save_state, d);
 	d->names = hwdb_new(!d->opts.no_hwdb);
@@ -376,6 +381,8 @@ int hostdevd_start(struct hostdevd *d)
 	});
 	if (r < 0)
 		return r;
+	/* A lease whose process ended while hostdevd was down ends now. */
+	claim_engine_watch_leases(d->claim);
 	d->dispatcher = (struct dispatcher){ .ctx = &d->ctx };
 	d->dispatcher.methods = methods_table(&d->dispatcher.n_methods);
 	d->server = server_new(d->base, &cfg);

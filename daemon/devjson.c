@@ -11,6 +11,21 @@ static const struct device *next_child(const struct device *dev)
 	return dev->child_next;
 }
 
+/* The schema's Lease, as a member "lease", when the claim has one. */
+static void append_lease(struct jsonbuf *b, const struct claim_entry *e)
+{
+	if (e->lease.pid <= 0)
+		return;
+	JSONBUF_KEY(b, "lease");
+	JSONBUF_LIT(b, "{\"pid\":");
+	jsonbuf_int(b, (int64_t)e->lease.pid);
+	JSONBUF_LIT(b, ",\"on_exit\":");
+	jsonbuf_string(b, e->lease.keep ? "keep" : "release");
+	JSONBUF_LIT(b, ",\"ended\":");
+	jsonbuf_bool(b, e->lease_ended);
+	JSONBUF_LIT(b, "}");
+}
+
 /* The owner holding the device, or moving it for a claim or release.  An
  * entry about to go (a release's last state change comes before the entry
  * is dropped) is not shown beside a settled state. */
@@ -28,6 +43,7 @@ static void append_holder(struct jsonbuf *b, const struct claims *c, const struc
 	jsonbuf_string(b, e->domain);
 	JSONBUF_OPT_STRING(b, "uuid", e->uuid);
 	JSONBUF_LIT(b, "}");
+	append_lease(b, e);
 }
 
 enum dev_state devjson_state(const struct claims *c, const struct device *dev, bool *drifted)
@@ -172,6 +188,7 @@ void devjson_append_claim(struct jsonbuf *b, const struct claim_entry *e)
 	jsonbuf_int(b, (int64_t)e->cred.pid);
 	JSONBUF_LIT(b, ",\"since\":");
 	append_since(b, e->since);
+	append_lease(b, e);
 	JSONBUF_LIT(b, "}");
 }
 

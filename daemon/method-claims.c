@@ -161,6 +161,37 @@ static struct claim_actor peer_actor(struct methods_ctx *ctx, struct server_call
 				     .may_list = peer_has_permission(ctx, peer, PERM_LIST) };
 }
 
+/* The schema's Lease {pid: ?int, on_exit: ?string}: with no pid, the
+ * caller's own (SO_PEERCRED).  NULL when it is one (or absent); else the
+ * parameter to name in InvalidParameter. */
+static const char *lease_param(json_object *params, pid_t peer_pid, struct claim_request *req)
+{
+	json_object *lease;
+	long long pid = 0;
+	const char *on_exit = "release";
+
+	if (!json_object_object_get_ex(params, "lease", &lease))
+		return NULL;
+	if (!json_object_is_type(lease, json_type_object))
+		return "lease";
+	json_object_object_foreach(lease, key, val)
+	{
+		(void)val;
+		if (!streq(key, "pid") && !streq(key, "on_exit"))
+			return "lease";
+	}
+	if (vl_param_int(lease, "pid", &pid) < 0 ||
+	    (json_object_object_get_ex(lease, "pid", NULL) && (pid <= 0 || pid > INT32_MAX)))
+		return "lease.pid";
+	if (vl_param_string(lease, "on_exit", &on_exit) < 0 ||
+	    (!streq(on_exit, "release") && !streq(on_exit, "keep")))
+		return "lease.on_exit";
+	req->lease_named = pid > 0;
+	req->lease.pid = pid > 0 ? (pid_t)pid : peer_pid;
+	req->lease.keep = streq(on_exit, "keep");
+	return NULL;
+}
+
 static void method_claim(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
 	struct claim_request req = { .managed = true, .stub = STUB_DEFAULT };
@@ -170,7 +201,8 @@ static void method_claim(struct methods_ctx *ctx, struct server_call *call, json
 	const char *bad;
 	size_t n;
 
-	if ((bad = methods_owner(params, &req.owner))) {
+	if ((bad = methods_owner(params, &req.owner)) ||
+	    (bad = lease_param(params, server_call_peer(call)->pid, &req))) {
 		reply_invalid_parameter(call, bad);
 		return;
 	}
@@ -255,6 +287,7 @@ static const struct param_def claim_params[] = {
 	{ "whole_group", PARAM_BOOL, false },
 	{ "driver", PARAM_STRING, false },
 	{ "unbind_interfaces", PARAM_BOOL, false },
+	{ "lease", PARAM_OBJECT, false },
 	{ NULL },
 };
 

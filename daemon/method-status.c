@@ -104,6 +104,13 @@ static void add_claims_status(struct methods_ctx *ctx, json_object *r)
 				 e->domain, dev->driver ? dev->driver : "no driver");
 			add_attention(att, e->device, "drifted", detail);
 		}
+		if (e->lease_ended) {
+			snprintf(detail, sizeof(detail),
+				 "claimed by %s/%s; the process %ld its claim was tied to ended "
+				 "(on_exit keep)",
+				 e->driver, e->domain, (long)e->lease.pid);
+			add_attention(att, e->device, "lease_ended", detail);
+		}
 		add_policy_conflict(ctx, e, att);
 	}
 	for (size_t i = 0; i < devtable_count(ctx->devices); i++) {

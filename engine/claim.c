@@ -3,9 +3,11 @@
 #include "common/util.h"
 #include "engine/bus.h"
 #include "engine/failpoint.h"
+#include "engine/lease.h"
 #include "policy/refusal.h"
 #include "state/bus.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@ struct claim_engine {
 	void (*save)(void *ctx, claim_saved_fn done, void *arg);
 	void *save_ctx;
 	const struct policy *policy;
+	struct leases *leases;
 	bool stopping;
 };
 
@@ -30,6 +33,7 @@ struct claim_op {
 	bool *skip;          /* claim: already held by this owner */
 	bool *detached_here; /* claim: this request moved it */
 	bool managed;
+	struct claim_lease lease; /* claim: the entries' lease (pid 0: none) */
 	claim_done_fn done;
 	void *ctx;
 	/* The operation's failure, kept across the rollback. */
@@ -310,11 +314,46 @@ static void log_refusal(const struct claim_request *req, const struct hd_err *e)
 		log_dev_info(e->device, "claim by %s/%s refused: %s", who, what, err_name(e->code));
 }
 
+/* The lease's process: alive (InvalidParameter lease.pid otherwise), and
+ * when the request named it, the caller's own unless the caller is admin:
+ * else any peer could tie its claim to a process it does not own.  *lease
+ * gets its start time. */
+static bool check_lease(struct claim_engine *ce, const struct claim_request *req,
+			struct claim_lease *lease, struct hd_err *e)
+{
+	uid_t uid;
+	int r = ce->leases ? leases_identify(ce->leases, req->lease.pid, &lease->start, &uid)
+			   : -ENOSYS;
+
+	if (r < 0) {
+		err_reason(e, HDE_INVALID_PARAMETER, NULL, "no live process %ld to tie the claim to: %s",
+			   (long)req->lease.pid, strerror(-r));
+		e->name = "lease.pid";
+		return false;
+	}
+	if (req->lease_named && uid != req->cred.uid && !req->actor.admin) {
+		err_reason(e, HDE_PERMISSION_DENIED, NULL,
+			   "process %ld runs as another user; a claim may be tied to another user's "
+			   "process only with admin",
+			   (long)req->lease.pid);
+		e->method = "io.hostdevd.Claim";
+		e->permission = policy_permission_name(POLICY_PERM_ADMIN);
+		return false;
+	}
+	lease->pid = req->lease.pid;
+	lease->keep = req->lease.keep;
+	return true;
+}
+
 /* Every check, for every device, before anything is reserved. */
 static bool claim_check(struct claim_engine *ce, const struct claim_request *req, bool *skip,
-			struct hd_err *e)
+			struct claim_lease *lease, struct hd_err *e)
 {
 	if (!check_owner_uid(ce, req, e)) {
+		log_refusal(req, e);
+		return false;
+	}
+	if (req->lease.pid && !check_lease(ce, req, lease, e)) {
 		log_refusal(req, e);
 		return false;
 	}
@@ -366,6 +405,7 @@ static void on_commit_saved(int rc, const char *err, void *arg)
 	struct claim_op *op = arg;
 	struct claim_engine *ce = op->ce;
 	struct claim_result r = { .devices = op->ids, .n_devices = op->n };
+	struct claim_lease lease = op->lease;
 	char why[160];
 
 	if (rc < 0) {
@@ -388,6 +428,10 @@ static void on_commit_saved(int rc, const char *err, void *arg)
 	}
 	finish(op, &r);
 	failpoint("claim.after_ack");
+	/* Watched from the moment it is held; a process that ended while the
+	 * claim was under way ends it now, after its answer. */
+	if (lease.pid && leases_watch(ce->leases, lease.pid, lease.start) < 0)
+		claim_engine_lease_ended(lease.pid, lease.start, ce);
 }
 
 static void drop_reservations(struct claim_op *op)
@@ -533,7 +577,7 @@ static bool release_writes(struct claim_engine *ce, char *const *ids, size_t n)
 }
 
 static void reserve(struct claim_engine *ce, const struct claim_request *req,
-		    const struct device *dev)
+		    const struct device *dev, const struct claim_lease *lease)
 {
 	struct claim_entry *e =
 		claims_reserve(ce->claims, dev->id, &req->owner, req->managed, &req->cred);
@@ -541,6 +585,7 @@ static void reserve(struct claim_engine *ce, const struct claim_request *req,
 	e->vendor = dev->vendor;
 	e->product = dev->product;
 	e->serial = xstrdup(device_serial(dev));
+	e->lease = *lease;
 	bus_engine_of(dev)->reserve(e, dev, req);
 }
 
@@ -567,7 +612,7 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	struct claim_result r = { 0 };
 
 	op->managed = req->managed;
-	if (!claim_check(ce, req, op->skip, &r.err)) {
+	if (!claim_check(ce, req, op->skip, &op->lease, &r.err)) {
 		char **members = (char **)r.err.members;
 
 		finish(op, &r);
@@ -576,7 +621,7 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	}
 	for (size_t i = 0; i < op->n; i++)
 		if (!op->skip[i])
-			reserve(ce, req, devtable_get(ce->devices, op->ids[i]));
+			reserve(ce, req, devtable_get(ce->devices, op->ids[i]), &op->lease);
 	/* The intent, before any write: after a crash the restart knows what
 	 * this claim was doing and undoes it.  A claim that writes nothing
 	 * (devices already on their stubs, record-only USB) has no intent to
@@ -639,6 +684,7 @@ static char **release_collect(struct claim_engine *ce, const struct release_requ
 }
 
 static void release_next(struct claim_op *op);
+static void prune_leases(struct claim_engine *ce);
 
 static void on_given_back(const struct detach_result *r, void *arg)
 {
@@ -657,6 +703,7 @@ static void on_given_back(const struct detach_result *r, void *arg)
 		claim_set_phase(claims_find(op->ce->claims, op->ids[i]), CLAIM_HELD,
 				"release stopped");
 	save_then(op->ce, NULL, NULL);
+	prune_leases(op->ce);
 	finish(op, &res);
 }
 
@@ -677,6 +724,7 @@ static void release_next(struct claim_op *op)
 	/* The release happened whatever the disk says; a failed save is
 	 * logged, and a restart then finds the devices back with the host. */
 	save_then(ce, NULL, NULL);
+	prune_leases(ce);
 	finish(op, &(struct claim_result){ .devices = op->ids, .n_devices = op->n });
 	failpoint("release.after_ack");
 }
@@ -811,4 +859,138 @@ void claim_engine_listener(enum dev_event ev, const struct device *dev, const ch
 
 	if (rec)
 		claim_engine_device_event(ce, ev, rec);
+}
+
+/* ---- Leases ------------------------------------------------------------- */
+
+void claim_engine_set_leases(struct claim_engine *ce, struct leases *l)
+{
+	ce->leases = l;
+}
+
+static bool tied_to(const struct claim_entry *e, pid_t pid, uint64_t start)
+{
+	return e->lease.pid == pid && e->lease.start == start;
+}
+
+static bool lease_needed(pid_t pid, uint64_t start, void *arg)
+{
+	struct claim_engine *ce = arg;
+
+	for (size_t i = 0; i < claims_count(ce->claims); i++)
+		if (tied_to(claims_at(ce->claims, i), pid, start))
+			return true;
+	return false;
+}
+
+/* A process that no claim is tied to any more is not watched. */
+static void prune_leases(struct claim_engine *ce)
+{
+	if (ce->leases)
+		leases_prune(ce->leases, lease_needed, ce);
+}
+
+struct lease_release {
+	pid_t pid;
+	uint64_t t0;
+};
+
+static void on_lease_released(const struct claim_result *r, void *arg)
+{
+	struct lease_release *lr = arg;
+
+	if (r->err.code == HDE_OK)
+		log_info("lease: process %ld ended: released %zu device(s) in %.1f ms", (long)lr->pid,
+			 r->n_devices, (double)(now_ns() - lr->t0) / 1e6);
+	else
+		log_warn("lease: process %ld ended, but its claim's release failed: %s",
+			 (long)lr->pid, err_text(&r->err));
+	free(lr);
+}
+
+/* Releases, as their owner's Release would, the held claims of the owner of
+ * `first` that are tied to the process. */
+static void release_owner_leased(struct claim_engine *ce, const struct claim_entry *first,
+				 pid_t pid, uint64_t start)
+{
+	struct claim_owner owner = { first->driver, first->domain, first->uuid };
+	struct release_request req = {
+		.owner = owner,
+		.cred = first->cred,
+		/* The lease acts for the claim's own uid. */
+		.actor = { .admin = false, .may_list = true },
+	};
+	_cleanup_free_ char **ids = xcalloc(claims_count(ce->claims) + 1, sizeof(*ids));
+	struct lease_release *lr = xcalloc(1, sizeof(*lr));
+	size_t n = 0;
+
+	for (size_t i = 0; i < claims_count(ce->claims); i++) {
+		struct claim_entry *e = claims_at(ce->claims, i);
+
+		if (e->phase == CLAIM_HELD && tied_to(e, pid, start) && claim_owned_by(e, &owner) &&
+		    e->cred.uid == first->cred.uid)
+			ids[n++] = e->device;
+	}
+	req.devices = ids;
+	req.n_devices = n;
+	lr->pid = pid;
+	lr->t0 = now_ns();
+	log_info("lease: process %ld ended: releasing %zu device(s) of %s/%s", (long)pid, n,
+		 owner.driver, owner.domain);
+	/* The owner strings are copied by the operation before the entries go. */
+	release_start(ce, &req, on_lease_released, lr);
+}
+
+void claim_engine_lease_ended(pid_t pid, uint64_t start, void *arg)
+{
+	struct claim_engine *ce = arg;
+	bool kept = false;
+
+	if (ce->stopping)
+		return;
+	for (size_t i = 0; i < claims_count(ce->claims); i++) {
+		struct claim_entry *e = claims_at(ce->claims, i);
+
+		if (e->phase != CLAIM_HELD || !tied_to(e, pid, start) || !e->lease.keep ||
+		    e->lease_ended)
+			continue;
+		e->lease_ended = true;
+		kept = true;
+		log_dev_warn(e->device, "lease: process %ld ended; the claim of %s/%s is kept "
+					"(on_exit keep) until released",
+			     (long)pid, e->driver, e->domain);
+	}
+	if (kept)
+		save_then(ce, NULL, NULL);
+	/* One release per owner; each started release moves its entries to
+	 * releasing, so the scan finds the next owner's. */
+	for (;;) {
+		const struct claim_entry *first = NULL;
+
+		for (size_t i = 0; i < claims_count(ce->claims) && !first; i++) {
+			const struct claim_entry *e = claims_at(ce->claims, i);
+
+			if (e->phase == CLAIM_HELD && tied_to(e, pid, start) && !e->lease.keep)
+				first = e;
+		}
+		if (!first)
+			break;
+		release_owner_leased(ce, first, pid, start);
+	}
+}
+
+void claim_engine_watch_leases(struct claim_engine *ce)
+{
+	for (size_t i = 0; ce->leases && i < claims_count(ce->claims); i++) {
+		const struct claim_entry *e = claims_at(ce->claims, i);
+
+		if (e->phase != CLAIM_HELD || !e->lease.pid || e->lease_ended ||
+		    leases_watch(ce->leases, e->lease.pid, e->lease.start) == 0)
+			continue;
+		log_dev_info(e->device, "restart: the process %ld its claim was tied to ended "
+					"while hostdevd was down",
+			     (long)e->lease.pid);
+		claim_engine_lease_ended(e->lease.pid, e->lease.start, ce);
+		i = (size_t)-1; /* the table may have changed: from the start */
+	}
 }

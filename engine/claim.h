@@ -78,6 +78,13 @@ struct claim_request {
 	 * moving between stubs is a Reattach and a Claim. */
 	bool stub_named;
 	bool unbind_interfaces; /* USB: unbind interface drivers until release */
+	/* The lease (pid 0: none): the claim ends with that process (or, keep,
+	 * is reported).  The engine reads its start time; a pid that names no
+	 * live process is InvalidParameter lease.pid.  lease_named: the request
+	 * named the pid (not the peer's own), which must then run under the
+	 * caller's uid unless the caller has admin (PermissionDenied). */
+	struct claim_lease lease;
+	bool lease_named;
 };
 
 struct release_request {
@@ -127,6 +134,19 @@ void claim_engine_device_event(struct claim_engine *ce, enum dev_event ev, struc
 void claim_engine_listener(enum dev_event ev, const struct device *dev, const char *detail,
 			   void *ctx);
 void claim_engine_free(struct claim_engine *ce);
+
+/* Leases (engine/lease.h, borrowed; NULL: a claim asking for one is
+ * refused).  The watch is made when a claim is held; when its process ends
+ * (claim_engine_lease_ended, the leases' callback with the engine as ctx)
+ * each held claim tied to it is released as its owner's Release would, by
+ * owner, or (keep) marked lease_ended, logged and saved. */
+struct leases;
+void claim_engine_set_leases(struct claim_engine *ce, struct leases *l);
+void claim_engine_lease_ended(pid_t pid, uint64_t start, void *ctx);
+/* At start, after the state is restored: watches every held claim's
+ * lease, and acts at once on those whose process ended meanwhile (gone, or
+ * its pid now another process's). */
+void claim_engine_watch_leases(struct claim_engine *ce);
 
 /* `done` runs exactly once, on the loop, possibly before these return. */
 void claim_start(struct claim_engine *ce, const struct claim_request *req, claim_done_fn done,

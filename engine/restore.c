@@ -63,6 +63,8 @@ static void restore_held(const struct restore_config *cfg, const struct snapshot
 	e->product = c->product;
 	e->serial = xstrdup(c->serial);
 	e->stub = xstrdup(c->stub);
+	e->lease = c->lease;
+	e->lease_ended = c->lease_ended;
 	restore_unbound(e, c);
 	if (!dev) {
 		log_dev_warn(c->device, "restart: claimed by %s/%s but not present: kept as missing",

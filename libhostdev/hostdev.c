@@ -460,7 +460,7 @@ HD_EXPORT const char *hd_manager_socket_path(const struct hd_manager *mgr)
 #define STUB_FLAGS (HD_STUB_PCI_STUB | HD_STUB_XEN_PCIBACK)
 #define PCI_ONLY_FLAGS (HD_WHOLE_GROUP | STUB_FLAGS)
 #define USB_ONLY_FLAGS HD_UNBIND_INTERFACES
-#define PREPARE_FLAGS (HD_UNMANAGED | PCI_ONLY_FLAGS | USB_ONLY_FLAGS)
+#define PREPARE_FLAGS (HD_UNMANAGED | PCI_ONLY_FLAGS | USB_ONLY_FLAGS | HD_LEASE | HD_LEASE_KEEP)
 
 static int check_owner(const struct hd_owner *o, struct hd_error **e)
 {
@@ -870,6 +870,14 @@ static json_object *claim_params(const struct devices_req *q, json_object *devic
 		json_object_object_add(p, "driver", json_object_new_string(stub));
 	if (q->flags & HD_UNBIND_INTERFACES)
 		json_object_object_add(p, "unbind_interfaces", json_object_new_boolean(true));
+	/* No pid: the lease is on the peer, this process. */
+	if (q->flags & (HD_LEASE | HD_LEASE_KEEP)) {
+		json_object *lease = json_object_new_object();
+
+		if (q->flags & HD_LEASE_KEEP)
+			json_object_object_add(lease, "on_exit", json_object_new_string("keep"));
+		json_object_object_add(p, "lease", lease);
+	}
 	return p;
 }
 

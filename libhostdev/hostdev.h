@@ -88,6 +88,12 @@ enum {
 	 * unbinds the device's interface drivers (all but usbfs) and binds them
 	 * again at reattach, as Xen's usbback needs.  USB only. */
 	HD_UNBIND_INTERFACES = 1u << 4,
+	/* A lease on the calling process (io.hostdevd.Claim's lease): when this
+	 * process ends, however it ends, hostdevd releases the claim as a
+	 * reattach would.  With HD_LEASE_KEEP instead the claim is kept and
+	 * reported (hostdevd's GetStatus, lease_ended). */
+	HD_LEASE = 1u << 5,
+	HD_LEASE_KEEP = 1u << 6,
 };
 
 /* ---- Errors -------------------------------------------------------------- */

@@ -32,6 +32,16 @@ struct claim_cred {
 	pid_t pid;
 };
 
+/* A lease (SPEC "Claims"): the claim lasts as long as a process.  The
+ * process is named by its pid and its start time (field 22 of
+ * /proc/PID/stat, clock ticks since boot), so that a pid reused by another
+ * process is not taken for it.  pid 0: no lease. */
+struct claim_lease {
+	pid_t pid;
+	uint64_t start;
+	bool keep; /* on_exit "keep": the claim outlives it, reported */
+};
+
 enum claim_phase {
 	CLAIM_RESERVED = 0,
 	CLAIM_HELD,
@@ -62,6 +72,8 @@ struct claim_entry {
 	 * release (set by the claim engine, freed with the entry). */
 	struct iface_binding *unbound;
 	size_t n_unbound;
+	struct claim_lease lease; /* set by the claim engine; pid 0: none */
+	bool lease_ended;         /* keep: the process ended, the claim stays */
 };
 
 struct claims *claims_new(void);

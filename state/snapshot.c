@@ -74,6 +74,15 @@ static void claim_text(struct jsonbuf *b, const struct claim_entry *e, const str
 	key_int(b, "gid", e->cred.gid);
 	key_int(b, "pid", e->cred.pid);
 	key_int(b, "since", e->since);
+	if (e->lease.pid > 0) {
+		LIT(b, ", \"lease\": {\"pid\": ");
+		jsonbuf_int(b, e->lease.pid);
+		key_int(b, "start", (int64_t)e->lease.start);
+		key_str(b, "on_exit", e->lease.keep ? "keep" : "release");
+		if (e->lease_ended)
+			LIT(b, ", \"ended\": true");
+		LIT(b, "}");
+	}
 	LIT(b, "}");
 }
 
@@ -170,6 +179,24 @@ static struct iface_binding *unbound_at(json_object *rec, size_t *n)
 	return v;
 }
 
+/* A lease is an optional member: a record without one (every file written
+ * before leases) has none. */
+static void read_lease(json_object *rec, struct snapshot_claim *c)
+{
+	json_object *lease;
+	const char *on_exit;
+
+	if (!json_object_object_get_ex(rec, "lease", &lease) ||
+	    !json_object_is_type(lease, json_type_object) || int_at(lease, "pid") <= 0 ||
+	    int_at(lease, "pid") > INT32_MAX)
+		return;
+	on_exit = str_at(lease, "on_exit");
+	c->lease.pid = (pid_t)int_at(lease, "pid");
+	c->lease.start = (uint64_t)int_at(lease, "start");
+	c->lease.keep = on_exit && streq(on_exit, "keep");
+	c->lease_ended = bool_at(lease, "ended");
+}
+
 static void read_claim(json_object *rec, void (*fn)(const struct snapshot_claim *, void *),
 		       void *ctx)
 {
@@ -193,6 +220,7 @@ static void read_claim(json_object *rec, void (*fn)(const struct snapshot_claim 
 	c.owner = (struct claim_owner){ str_at(owner, "driver"), str_at(owner, "domain"),
 					str_at(owner, "uuid") };
 	c.unbound = unbound;
+	read_lease(rec, &c);
 	fn(&c, ctx);
 }
 

@@ -31,6 +31,8 @@ struct snapshot_claim {
 	size_t n_unbound;
 	struct claim_cred cred;
 	int64_t since;
+	struct claim_lease lease; /* pid 0: none (older files have none) */
+	bool lease_ended;
 };
 
 /* A device of the detached pool as the document holds it. */

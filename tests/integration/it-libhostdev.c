@@ -552,6 +552,33 @@ static void test_example_program_reattach_fails(void **state)
 	hd_manager_free(m);
 }
 
+/* HD_LEASE: a process that prepares with a lease on itself and exits
+ * gives the NIC back without a reattach. */
+static bool nic_back(struct fixture *f, const void *arg)
+{
+	return streq(kfix_kernel_driver(f, NIC), "e1000e") && kfix_claims(f) == 0;
+}
+
+static void test_prepare_leased(void **state)
+{
+	struct fixture *f = *state;
+	int status;
+	pid_t child = fork();
+
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct hd_error *err = NULL;
+		struct hd_manager *m = hd_manager_open(f->daemon.socket_path, &err);
+
+		_exit(m && hd_prepare_pci_devices(m, &qemu_vm1, nic, 1, HD_LEASE, NULL, &err) == 0
+			      ? 0
+			      : 1);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	kfix_wait_until(f, nic_back, NULL, "the leased claim released as its process exited");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, kfix_setup, kfix_teardown)
 
 int main(void)
@@ -570,6 +597,7 @@ int main(void)
 		T(test_example_program),
 		T(test_example_program_refused),
 		T(test_example_program_reattach_fails),
+		T(test_prepare_leased),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

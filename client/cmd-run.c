@@ -1,0 +1,160 @@
+/* run: a command holding devices for as long as it runs.  The claim is tied
+ * to the command's process by a lease (docs/claims.md "Leases"), so it is
+ * hostdevd that ends it when the command ends, whatever becomes of
+ * hostdevctl (SIGKILL included). */
+#include "client/cmd.h"
+#include "client/hdclient.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct cmd_option run_options[] = {
+	{ .name = "owner", .arg = "DRIVER/DOMAIN", .parse = check_owner,
+	  .flags = CMD_OPT_REQUIRED, .example = "qemu/vm1" },
+	{ .name = "uuid", .arg = "UUID" },
+	{ .name = "unmanaged" },
+	{ .name = "whole-group" },
+	{ .name = "driver", .arg = "STUB", .parse = check_stub },
+	{ .name = "unbind-interfaces" },
+	{},
+};
+
+/* The child: waits until the claim is answered (a byte: go; end of file:
+ * the claim failed and hostdevctl is gone), then becomes the command.  Its
+ * pid exists before the claim names it, so the lease covers it from its
+ * first instruction. */
+static void child_wait_and_exec(int go, char **argv)
+{
+	char c;
+	ssize_t n;
+
+	while ((n = read(go, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1)
+		_exit(127);
+	close(go);
+	execvp(argv[0], argv);
+	fprintf(stderr, "hostdevctl: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+static json_object *run_params(const struct cmd_run *run, int n_devices, pid_t pid)
+{
+	json_object *p = json_object_new_object(), *owner = owner_object(cmd_value(run, "owner"));
+	json_object *devices = json_object_new_array(), *lease = json_object_new_object();
+
+	if (cmd_has(run, "uuid"))
+		json_object_object_add(owner, "uuid", json_object_new_string(cmd_value(run, "uuid")));
+	json_object_object_add(p, "owner", owner);
+	for (int i = 0; i < n_devices; i++)
+		json_object_array_add(devices, json_object_new_string(run->argv[i]));
+	json_object_object_add(p, "devices", devices);
+	if (cmd_has(run, "unmanaged"))
+		json_object_object_add(p, "managed", json_object_new_boolean(false));
+	if (cmd_has(run, "whole-group"))
+		json_object_object_add(p, "whole_group", json_object_new_boolean(true));
+	if (cmd_has(run, "driver"))
+		json_object_object_add(p, "driver", json_object_new_string(cmd_value(run, "driver")));
+	if (cmd_has(run, "unbind-interfaces"))
+		json_object_object_add(p, "unbind_interfaces", json_object_new_boolean(true));
+	json_object_object_add(lease, "pid", json_object_new_int64(pid));
+	json_object_object_add(p, "lease", lease);
+	return p;
+}
+
+/* The lease releases the claim as the command ends; waiting for it here
+ * means that when run returns the devices are back (a script's next
+ * command finds them free).  DeviceBusy: the lease's release is under way. */
+static void wait_released(struct cmd_run *run, json_object *claim)
+{
+	json_object *p = json_object_new_object(), *devices, *reply;
+	const char *error = NULL;
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+	json_object_object_get_ex(claim, "owner", &devices);
+	json_object_object_add(p, "owner", json_object_get(devices));
+	json_object_object_get_ex(claim, "devices", &devices);
+	json_object_object_add(p, "devices", json_object_get(devices));
+	for (int waited = 0; waited < run->ctl.timeout_ms; waited += 20) {
+		if (hdclient_call(run->ctl.client, "io.hostdevd.Release", p, &reply, &error) < 0 ||
+		    !error || !streq(error, "io.hostdevd.DeviceBusy"))
+			break;
+		nanosleep(&pause, NULL);
+	}
+	json_object_put(p);
+}
+
+static int run_exec(struct cmd_run *run)
+{
+	int n_devices = 0, go[2], status, r;
+	json_object *reply;
+	pid_t pid;
+
+	while (n_devices < run->argc && !streq(run->argv[n_devices], "--"))
+		n_devices++;
+	if (n_devices == 0)
+		return usage_error("'run' needs at least one DEVICE before '--'");
+	if (n_devices >= run->argc - 1)
+		return usage_error("'run' needs '-- COMMAND [ARGS]' after the devices");
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		complain("cannot make a pipe: %s", strerror(errno));
+		return EXIT_FAILED;
+	}
+	pid = fork();
+	if (pid < 0) {
+		complain("cannot fork: %s", strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (pid == 0) {
+		close(go[1]);
+		child_wait_and_exec(go[0], run->argv + n_devices + 1);
+	}
+	close(go[0]);
+	run->params = run_params(run, n_devices, pid);
+	r = ctl_call(&run->ctl, "io.hostdevd.Claim", run->params, &reply);
+	if (r != CONTINUE) {
+		kill(pid, SIGKILL);
+		close(go[1]);
+		waitpid(pid, NULL, 0);
+		return EXIT_FAILED;
+	}
+	if (write(go[1], "g", 1) != 1) {
+		complain("cannot start %s: %s", run->argv[n_devices + 1], strerror(errno));
+		kill(pid, SIGKILL);
+	}
+	close(go[1]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			complain("waiting for %s: %s", run->argv[n_devices + 1], strerror(errno));
+			return EXIT_FAILED;
+		}
+	wait_released(run, run->params);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+const struct cmd_entry cmd_run_entry = {
+	.name = "run",
+	.usage = "--owner DRIVER/DOMAIN [--uuid UUID] [--unmanaged] [--whole-group]\n"
+		 "[--driver STUB] [--unbind-interfaces] DEVICE... -- COMMAND [ARG...]",
+	.text = "Claim DEVICEs as 'claim' does, run COMMAND, and exit\n"
+		"with its status (128+N when signal N ended it).  The\n"
+		"claim is tied to COMMAND's process by a lease: hostdevd\n"
+		"releases it when the command ends, even if hostdevctl\n"
+		"and the command are killed (SIGKILL).  If the claim\n"
+		"fails, COMMAND never starts and run exits 1.  Options\n"
+		"go before the DEVICEs.\n",
+	.options = run_options,
+	.args = { .min = 3, .max = -1, .name = "DEVICE",
+		  .hint = "DEVICE... -- COMMAND, e.g. 0000:03:00.0 -- qemu-system-x86_64 ..." },
+	.flags = CMD_WAITS_OWNER | CMD_OPTIONS_FIRST,
+	.exec = run_exec,
+};

@@ -1,0 +1,257 @@
+#include "engine/lease.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct lease_watch {
+	struct leases *l;
+	pid_t pid;
+	uint64_t start;
+	int pidfd;
+	struct event *ev;
+	struct lease_watch *next;
+};
+
+struct leases {
+	struct event_base *base;
+	char *proc_root;
+	lease_ended_fn ended;
+	void *ctx;
+	struct lease_watch *watches;
+	size_t n;
+};
+
+struct leases *leases_new(struct event_base *base, const char *proc_root,
+			  lease_ended_fn ended, void *ctx)
+{
+	struct leases *l = xcalloc(1, sizeof(*l));
+
+	l->base = base;
+	l->proc_root = xstrdup(proc_root ? proc_root : "/proc");
+	l->ended = ended;
+	l->ctx = ctx;
+	return l;
+}
+
+static void watch_free(struct lease_watch *w)
+{
+	event_free(w->ev);
+	close(w->pidfd);
+	free(w);
+}
+
+void leases_free(struct leases *l)
+{
+	if (!l)
+		return;
+	while (l->watches) {
+		struct lease_watch *w = l->watches;
+
+		l->watches = w->next;
+		watch_free(w);
+	}
+	free(l->proc_root);
+	free(l);
+}
+
+size_t leases_count(const struct leases *l)
+{
+	return l->n;
+}
+
+/* <root>/<pid>/<name> into buf (NUL-terminated); 0 or -errno. */
+static int read_proc(const char *root, pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%ld/%s", root, (long)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* The redirected root first; a pid it does not hold, from the kernel's. */
+static int read_pid_file(const struct leases *l, pid_t pid, const char *name, char *buf,
+			 size_t size)
+{
+	int r = read_proc(l->proc_root, pid, name, buf, size);
+
+	if (r == -ENOENT && !streq(l->proc_root, "/proc"))
+		r = read_proc("/proc", pid, name, buf, size);
+	return r == -ENOENT ? -ESRCH : r;
+}
+
+/* stat: "pid (comm) S ppid ... starttime(22) ...".  comm may hold spaces
+ * and parentheses: fields are counted after the last ')'. */
+static int parse_stat(const char *text, char *state, uint64_t *start)
+{
+	const char *p = strrchr(text, ')');
+	unsigned long long v;
+
+	if (!p || sscanf(p + 1, " %c", state) != 1)
+		return -EINVAL;
+	p += 2; /* field 3, the state */
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -EINVAL;
+		p++;
+	}
+	if (sscanf(p, "%llu", &v) != 1)
+		return -EINVAL;
+	*start = v;
+	return 0;
+}
+
+static int parse_uid(const char *status, uid_t *uid)
+{
+	const char *p = strstr(status, "\nUid:");
+	unsigned long v;
+
+	if (!p || sscanf(p + 5, "%lu", &v) != 1)
+		return -EINVAL;
+	*uid = (uid_t)v;
+	return 0;
+}
+
+int leases_identify(const struct leases *l, pid_t pid, uint64_t *start, uid_t *uid)
+{
+	char buf[4096], state;
+	int r;
+
+	if (pid <= 0)
+		return -ESRCH;
+	if ((r = read_pid_file(l, pid, "stat", buf, sizeof(buf))) < 0 ||
+	    (r = parse_stat(buf, &state, start)) < 0)
+		return r;
+	/* A zombie has ended: only its parent's wait is missing. */
+	if (state == 'Z' || state == 'X')
+		return -ESRCH;
+	if (uid && ((r = read_pid_file(l, pid, "status", buf, sizeof(buf))) < 0 ||
+		    (r = parse_uid(buf, uid)) < 0))
+		return r;
+	return 0;
+}
+
+static void unlink_watch(struct leases *l, struct lease_watch *w)
+{
+	for (struct lease_watch **p = &l->watches; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			l->n--;
+			return;
+		}
+}
+
+static void on_exit_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct lease_watch *w = arg;
+	struct leases *l = w->l;
+	pid_t pid = w->pid;
+	uint64_t start = w->start;
+
+	unlink_watch(l, w);
+	watch_free(w);
+	log_info("lease: process %ld ended", (long)pid);
+	l->ended(pid, start, l->ctx);
+}
+
+static struct lease_watch *find(const struct leases *l, pid_t pid, uint64_t start)
+{
+	for (struct lease_watch *w = l->watches; w; w = w->next)
+		if (w->pid == pid && w->start == start)
+			return w;
+	return NULL;
+}
+
+/* A pidfd for the process that started at `start`, or -ESRCH.  The start
+ * time is read after the pidfd is open: if it matches then, the pidfd is
+ * that process's (a pid is reused only after its process is reaped, which
+ * the pidfd then reports as exited). */
+static int open_pidfd(const struct leases *l, pid_t pid, uint64_t start)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	struct pollfd pfd;
+	uint64_t now;
+	int r;
+
+	if (fd < 0)
+		return errno == ESRCH ? -ESRCH : -errno;
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	r = leases_identify(l, pid, &now, NULL);
+	if (r == 0 && now != start)
+		r = -ESRCH;
+	if (r == 0 && poll(&pfd, 1, 0) == 1)
+		r = -ESRCH; /* exited already */
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int leases_watch(struct leases *l, pid_t pid, uint64_t start)
+{
+	struct lease_watch *w;
+	int fd;
+
+	if (find(l, pid, start))
+		return 0;
+	fd = open_pidfd(l, pid, start);
+	if (fd < 0) {
+		if (fd != -ESRCH)
+			log_warn("lease: cannot watch process %ld: %s; taken as ended", (long)pid,
+				 strerror(-fd));
+		return -ESRCH;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->l = l;
+	w->pid = pid;
+	w->start = start;
+	w->pidfd = fd;
+	w->ev = event_new(l->base, fd, EV_READ, on_exit_readable, w);
+	if (!w->ev || event_add(w->ev, NULL) < 0)
+		fatal("lease: cannot watch process %ld on the loop", (long)pid);
+	w->next = l->watches;
+	l->watches = w;
+	l->n++;
+	log_debug("lease: watching process %ld (start %llu)", (long)pid,
+		  (unsigned long long)start);
+	return 0;
+}
+
+void leases_prune(struct leases *l, bool (*needed)(pid_t pid, uint64_t start, void *ctx),
+		  void *ctx)
+{
+	struct lease_watch **p = &l->watches;
+
+	while (*p) {
+		struct lease_watch *w = *p;
+
+		if (needed(w->pid, w->start, ctx)) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		l->n--;
+		log_debug("lease: process %ld no longer holds a claim", (long)w->pid);
+		watch_free(w);
+	}
+}
