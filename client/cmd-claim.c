@@ -69,6 +69,59 @@ static void add_owner_param(const struct cmd_run *run, json_object *params)
 	json_object_object_add(params, "owner", owner);
 }
 
+static void add_devices_param(const struct cmd_run *run, json_object *params);
+
+/* DEVICE=unmanaged or DEVICE=managed: that device's own managed (libvirt's
+ * per-hostdev attribute), sent as a hostdevs entry; *managed -1 when the
+ * argument has no such suffix.  No selector ends so. */
+static size_t device_arg(const char *arg, int *managed)
+{
+	static const char *const suffix[] = { "=unmanaged", "=managed" };
+	size_t len = strlen(arg);
+
+	for (int i = 0; i < 2; i++) {
+		size_t sl = strlen(suffix[i]);
+
+		if (len > sl && streq(arg + len - sl, suffix[i])) {
+			*managed = i;
+			return len - sl;
+		}
+	}
+	*managed = -1;
+	return len;
+}
+
+/* Plain DEVICEs go to `devices`, suffixed ones to `hostdevs`: the daemon
+ * claims `devices` first, so the request's order is kept only when the
+ * suffixed ones come last; a mixed command line sends all as hostdevs. */
+static void add_claim_devices_param(const struct cmd_run *run, json_object *params)
+{
+	bool any = false;
+	int managed;
+	json_object *hostdevs;
+
+	for (int i = 0; i < run->argc; i++) {
+		device_arg(run->argv[i], &managed);
+		any |= managed >= 0;
+	}
+	if (!any) {
+		add_devices_param(run, params);
+		return;
+	}
+	hostdevs = json_object_new_array();
+	for (int i = 0; i < run->argc; i++) {
+		json_object *h = json_object_new_object();
+		size_t len = device_arg(run->argv[i], &managed);
+
+		json_object_object_add(h, "device",
+				       json_object_new_string_len(run->argv[i], (int)len));
+		if (managed >= 0)
+			json_object_object_add(h, "managed", json_object_new_boolean(managed));
+		json_object_array_add(hostdevs, h);
+	}
+	json_object_object_add(params, "hostdevs", hostdevs);
+}
+
 static void add_devices_param(const struct cmd_run *run, json_object *params)
 {
 	json_object *devices = json_object_new_array();
@@ -98,7 +151,7 @@ static int claim_build(const struct cmd_run *run, json_object *params)
 	const char *stub = cmd_value(run, "driver");
 
 	add_owner_param(run, params);
-	add_devices_param(run, params);
+	add_claim_devices_param(run, params);
 	/* Absent, hostdevd applies its defaults: managed, no whole group, its
 	 * default stub. */
 	if (cmd_has(run, "unmanaged"))
@@ -115,12 +168,16 @@ static int claim_build(const struct cmd_run *run, json_object *params)
 const struct cmd_entry cmd_claim_entry = {
 	.name = "claim",
 	.usage = "--owner DRIVER/DOMAIN [--uuid UUID] [--unmanaged] [--whole-group]\n"
-		 "[--driver STUB] [--unbind-interfaces] DEVICE...",
+		 "[--driver STUB] [--unbind-interfaces] DEVICE[=unmanaged|=managed]...",
 	.text = "Claim PCI functions and USB devices for a guest, all\n"
 		"or nothing.  PCI, managed (the default): each is\n"
 		"detached to STUB (vfio-pci by default) and goes back\n"
 		"to its host driver at release.  --unmanaged: each must\n"
-		"already be on a stub, and stays there.  Every other\n"
+		"already be on a stub, and stays there.  DEVICE=unmanaged\n"
+		"or DEVICE=managed sets it for that device alone (a\n"
+		"domain mixing both, still all or nothing).  A device\n"
+		"already in the detached pool goes back to the pool at\n"
+		"release, managed or not.  Every other\n"
 		"member of a device's IOMMU group must be on a stub,\n"
 		"unbound, a bridge or claimed by the same owner;\n"
 		"--whole-group claims every endpoint of the group too.\n"
@@ -157,7 +214,8 @@ const struct cmd_entry cmd_release_entry = {
 	.usage = "--owner DRIVER/DOMAIN [--uuid UUID] [DEVICE...]",
 	.text = "Release the owner's claims on DEVICEs (all of them when\n"
 		"none is named): managed devices go back to their host\n"
-		"drivers, unmanaged ones stay on their stubs, unbound\n"
+		"drivers, unmanaged ones and those claimed from the\n"
+		"detached pool stay on their stubs, unbound\n"
 		"USB interface drivers are bound again.\n",
 	.options = release_options,
 	.args = { .max = -1, .name = "DEVICE" },

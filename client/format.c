@@ -672,11 +672,25 @@ void format_release_result(FILE *out, json_object *reply)
 
 	if (n == 0)
 		put_line(out, "Nothing was released: the owner held no devices.");
+	json_object *outcomes = json_get_array(reply, "outcomes");
+
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(released, i);
+		json_object *o = i < array_rows(outcomes) ? json_object_array_get_idx(outcomes, i)
+							   : NULL;
+		const char *to = o ? json_get_str(o, "to") : NULL;
+		const char *driver = o ? json_get_str(o, "driver") : NULL;
+		_cleanup_free_ char *where =
+			!to ? xstrdup("")
+			: streq(to, "pool") ? xasprintf(", left in the detached pool on %s",
+							driver ? driver : "its stub")
+			: streq(to, "host") && driver ? xasprintf(", back on %s", driver)
+			: streq(to, "gone") ? xstrdup(" (not present)")
+					    : xstrdup("");
 		_cleanup_free_ char *line = xasprintf(
-			"%s: released",
-			json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "?");
+			"%s: released%s",
+			json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "?",
+			where);
 
 		put_line(out, line);
 	}

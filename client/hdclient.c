@@ -405,6 +405,27 @@ int hdclient_call_more(struct hdclient *c, const char *method, json_object *para
 	return r == -EPIPE ? 0 : r;
 }
 
+bool hdclient_pending(const struct hdclient *c)
+{
+	return c->len && memchr(c->buf, '\0', c->len);
+}
+
+bool hdclient_peer_closed(const struct hdclient *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+	char byte;
+	ssize_t n;
+
+	if (c->broken)
+		return true;
+	if (c->len || poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLHUP | POLLERR | POLLRDHUP))
+		return true;
+	n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 int hdclient_next(struct hdclient *c, json_object **reply_params, const char **error_name,
 		  bool *continues)
 {

@@ -53,6 +53,13 @@ void hdclient_set_max_reply(struct hdclient *c, size_t max_bytes);
 /* The socket, so that a caller can poll it in its own loop or shut it down
  * from a signal handler to end a blocking stream. */
 int hdclient_fd(const struct hdclient *c);
+/* Whether a whole message waits in the buffer already (the socket's poll
+ * would not say so). */
+bool hdclient_pending(const struct hdclient *c);
+/* Whether hostdevd has closed this idle connection (it restarted, or
+ * refused it): nothing is in flight and the socket reads end of file or an
+ * error.  A call sent on it could not reach the daemon. */
+bool hdclient_peer_closed(const struct hdclient *c);
 /* What went wrong in the most recent call (failure HDCLIENT_OK after one
  * that got a reply).  After a transport failure the connection stays broken:
  * every later call returns the same error; connect again. */

@@ -28,7 +28,8 @@ static const struct hd_errdef defs[HDE__COUNT] = {
 				    errtext_request_too_large },
 	[HDE_WATCHER_TOO_SLOW] = { IFACE "WatcherTooSlow", { HDP_SEQUENCE }, EIO, { NULL },
 				   NULL, errtext_watcher_too_slow },
-	[HDE_DEVICE_BUSY] = { IFACE "DeviceBusy", { HDP_DEVICE, HDP_OPERATION }, EAGAIN,
+	[HDE_DEVICE_BUSY] = { IFACE "DeviceBusy",
+			      { HDP_DEVICE, HDP_OPERATION, HDP_DRIVER, HDP_DOMAIN }, EAGAIN,
 			      { "operation", "device" },
 			      "hostdevd is already running a %1 of %2; try again when it has "
 			      "finished",
@@ -229,9 +230,12 @@ static json_object *param_json(const struct hd_err *e, enum hd_param p)
 	case HDP_SECONDS:
 		return seconds_json(e->seconds);
 	case HDP_DRIVER:
-		return str_json(e->driver);
 	case HDP_DOMAIN:
-		return str_json(e->domain);
+		/* DeviceBusy names the owner only when a Claim or Release
+		 * holds the device (a Detach has none). */
+		if (e->code == HDE_DEVICE_BUSY && !e->driver)
+			return NULL;
+		return str_json(p == HDP_DRIVER ? e->driver : e->domain);
 	case HDP_GROUP:
 		return json_object_new_int(e->group);
 	case HDP_ACTION:

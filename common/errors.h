@@ -117,7 +117,8 @@ struct hd_err {
 	const char *operation;   /* DeviceBusy: "Detach", "Claim"... */
 	const char *state;       /* InvalidDeviceState */
 	char reason[512];        /* HostCritical, PolicyRefused, PermissionDenied, InvalidRequest */
-	const char *driver, *domain; /* DeviceInUse: who holds it; NoIommu: the stub */
+	const char *driver, *domain; /* DeviceInUse: who holds it; DeviceBusy: whose Claim or
+				      * Release runs (NULL: none); NoIommu: the stub */
 	int group;               /* GroupNotViable */
 	char *const *members;    /* GroupNotViable, AmbiguousDevice: NULL-terminated */
 	const char *action;      /* PolicyRefused */

@@ -143,6 +143,12 @@ char *errtext_too_many_connections(const char *method, json_object *p)
 
 char *errtext_device_busy(const char *method, json_object *p)
 {
+	if (json_object_object_get_ex(p, "driver", NULL) &&
+	    json_object_object_get_ex(p, "domain", NULL))
+		return xasprintf("hostdevd is already running a %s of %s for driver %s, domain %s; "
+				 "try again when it has finished",
+				 json_param_text(p, "operation"), json_param_text(p, "device"),
+				 json_param_text(p, "driver"), json_param_text(p, "domain"));
 	return xasprintf("hostdevd is already running a %s of %s; try again when it has "
 			 "finished (a device in state error waits for a stuck write to return "
 			 "first: 'hostdevctl watch' shows when its state changes)",

@@ -167,6 +167,8 @@ void devjson_append_claim(struct jsonbuf *b, const struct claim_entry *e)
 	}
 	JSONBUF_LIT(b, "},\"managed\":");
 	jsonbuf_bool(b, e->managed);
+	if (e->from_pool)
+		JSONBUF_LIT(b, ",\"from_pool\":true");
 	if (e->n_unbound) {
 		JSONBUF_LIT(b, ",\"unbound_interfaces\":[");
 		for (size_t i = 0; i < e->n_unbound; i++) {

@@ -14,15 +14,32 @@ struct claim_call {
 	struct server_call *call; /* deferred */
 };
 
-/* Adds `id` to the request unless it is there already. */
-static void ids_add(char ***ids, size_t *n, const char *id)
+/* Adds `id` to the request unless it is there already; returns its
+ * index. */
+static size_t ids_add(char ***ids, size_t *n, const char *id)
 {
 	for (size_t i = 0; i < *n; i++)
 		if (streq((*ids)[i], id))
-			return;
+			return i;
 	*ids = xrealloc(*ids, (*n + 2) * sizeof(**ids));
 	(*ids)[(*n)++] = (char *)id;
 	(*ids)[*n] = NULL;
+	return *n - 1;
+}
+
+/* One selector as a canonical id (borrowed from the table, or from the
+ * claim table for a claimed device that left it); NULL when the call has
+ * been answered. */
+static const char *device_resolve(struct methods_ctx *ctx, struct server_call *call,
+				  const char *selector, const char *param)
+{
+	const struct claim_entry *gone = claims_find(ctx->claims, selector);
+	struct device *dev;
+
+	if (gone && !devtable_get(ctx->devices, gone->device))
+		return gone->device;
+	dev = methods_resolve(ctx, call, selector, param);
+	return dev ? dev->id : NULL;
 }
 
 /* Resolves the "devices" selectors into canonical ids (borrowed from the
@@ -37,27 +54,96 @@ static char **devices_resolve(struct methods_ctx *ctx, struct server_call *call,
 	*n = 0;
 	for (size_t i = 0; i < len; i++) {
 		json_object *v = json_object_array_get_idx(arr, i);
-		const struct claim_entry *gone;
-		struct device *dev;
+		const char *id;
 
 		if (!json_object_is_type(v, json_type_string)) {
 			reply_invalid_parameter(call, "devices");
 			free(ids);
 			return NULL;
 		}
-		gone = claims_find(ctx->claims, json_object_get_string(v));
-		if (gone && !devtable_get(ctx->devices, gone->device)) {
-			ids_add(&ids, n, gone->device);
-			continue;
-		}
-		dev = methods_resolve(ctx, call, json_object_get_string(v), "devices");
-		if (!dev) {
+		id = device_resolve(ctx, call, json_object_get_string(v), "devices");
+		if (!id) {
 			free(ids);
 			return NULL;
 		}
-		ids_add(&ids, n, dev->id);
+		ids_add(&ids, n, id);
 	}
 	return ids;
+}
+
+/* A ClaimDevice names only what the schema has: a misspelt "managd"
+ * must not silently claim the device managed. */
+static bool hostdev_keys_known(json_object *v)
+{
+	json_object_object_foreach(v, key, val) {
+		(void)val;
+		if (!streq(key, "device") && !streq(key, "managed"))
+			return false;
+	}
+	return true;
+}
+
+/* A Claim's devices: `devices` (selectors, each managed as the call says)
+ * then `hostdevs` ({device, managed?}: libvirt's per-hostdev managed), one
+ * list in that order, duplicates collapsed.  *managed (parallel to the ids)
+ * says each device's.  A device named twice with two managed values is an
+ * InvalidParameter (hostdevs): the claim cannot honour both.  NULL when the
+ * call has been answered. */
+static char **claim_devices_resolve(struct methods_ctx *ctx, struct server_call *call,
+				    json_object *params, bool dflt, bool **managed, size_t *n)
+{
+	json_object *devices = NULL, *hostdevs = NULL;
+	char **ids = xcalloc(1, sizeof(*ids));
+	size_t nd, nh;
+
+	json_object_object_get_ex(params, "devices", &devices);
+	json_object_object_get_ex(params, "hostdevs", &hostdevs);
+	nd = devices ? json_object_array_length(devices) : 0;
+	nh = hostdevs ? json_object_array_length(hostdevs) : 0;
+	*n = 0;
+	*managed = xcalloc(nd + nh + 1, sizeof(**managed));
+	if (nd + nh == 0) {
+		reply_invalid_parameter(call, hostdevs ? "hostdevs" : "devices");
+		goto fail;
+	}
+	for (size_t i = 0; i < nd + nh; i++) {
+		json_object *v = json_object_array_get_idx(i < nd ? devices : hostdevs,
+							   i < nd ? i : i - nd);
+		const char *param = i < nd ? "devices" : "hostdevs", *sel = NULL, *id;
+		bool m = dflt;
+		size_t before = *n, at;
+
+		if (i < nd && json_object_is_type(v, json_type_string)) {
+			sel = json_object_get_string(v);
+		} else if (i >= nd && json_object_is_type(v, json_type_object) &&
+			   hostdev_keys_known(v) && vl_param_string(v, "device", &sel) == 1 &&
+			   vl_param_bool(v, "managed", &m) >= 0) {
+			/* sel and m are set */
+		} else {
+			sel = NULL;
+		}
+		if (!sel) {
+			reply_invalid_parameter(call, param);
+			goto fail;
+		}
+		id = device_resolve(ctx, call, sel, param);
+		if (!id)
+			goto fail;
+		at = ids_add(&ids, n, id);
+		if (*n > before) {
+			(*managed)[at] = m;
+		} else if ((*managed)[at] != m) {
+			log_info("claim: %s named both managed and unmanaged", id);
+			reply_invalid_parameter(call, "hostdevs");
+			goto fail;
+		}
+	}
+	return ids;
+fail:
+	free(*managed);
+	*managed = NULL;
+	free(ids);
+	return NULL;
 }
 
 /* whole_group: every endpoint sharing an IOMMU group with a requested
@@ -99,6 +185,24 @@ static void on_claim_done(const struct claim_result *r, void *arg)
 	free(cc);
 }
 
+/* Where a released device went, read from its record as the release left
+ * it: "pool" (detached on its stub: an unmanaged claim's, or one taken from
+ * the detached pool), "host", or "gone" (not present). */
+static json_object *release_outcome(struct methods_ctx *ctx, const char *id)
+{
+	const struct device *dev = devtable_get(ctx->devices, id);
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "device", json_object_new_string(id));
+	json_object_object_add(o, "to",
+			       json_object_new_string(!dev ? "gone"
+						      : dev->state == DEV_DETACHED ? "pool"
+										   : "host"));
+	if (dev && dev->driver)
+		json_object_object_add(o, "driver", json_object_new_string(dev->driver));
+	return o;
+}
+
 static void on_release_done(const struct claim_result *r, void *arg)
 {
 	struct claim_call *cc = arg;
@@ -106,11 +210,15 @@ static void on_release_done(const struct claim_result *r, void *arg)
 	if (r->err.code != HDE_OK) {
 		server_call_err(cc->call, &r->err);
 	} else {
-		json_object *p = json_object_new_object(), *arr = json_object_new_array();
+		json_object *p = json_object_new_object(), *arr = json_object_new_array(),
+			    *out = json_object_new_array();
 
-		for (size_t i = 0; i < r->n_devices; i++)
+		for (size_t i = 0; i < r->n_devices; i++) {
 			json_object_array_add(arr, json_object_new_string(r->devices[i]));
+			json_object_array_add(out, release_outcome(cc->ctx, r->devices[i]));
+		}
 		json_object_object_add(p, "released", arr);
+		json_object_object_add(p, "outcomes", out);
 		server_call_reply(cc->call, p, false);
 	}
 	server_call_unref(cc->call);
@@ -196,17 +304,16 @@ static void method_claim(struct methods_ctx *ctx, struct server_call *call, json
 {
 	struct claim_request req = { .managed = true, .stub = STUB_DEFAULT };
 	bool whole_group = false;
-	json_object *arr;
 	_cleanup_free_ char **ids = NULL;
+	_cleanup_free_ bool *managed = NULL;
 	const char *bad;
-	size_t n;
+	size_t n, asked;
 
 	if ((bad = methods_owner(params, &req.owner)) ||
 	    (bad = lease_param(params, server_call_peer(call)->pid, &req))) {
 		reply_invalid_parameter(call, bad);
 		return;
 	}
-	json_object_object_get_ex(params, "devices", &arr);
 	vl_param_bool(params, "managed", &req.managed);
 	vl_param_bool(params, "whole_group", &whole_group);
 	vl_param_bool(params, "unbind_interfaces", &req.unbind_interfaces);
@@ -215,17 +322,20 @@ static void method_claim(struct methods_ctx *ctx, struct server_call *call, json
 		reply_invalid_parameter(call, "driver");
 		return;
 	}
-	if (json_object_array_length(arr) == 0) {
-		reply_invalid_parameter(call, "devices");
-		return;
-	}
 	if (!claim_within_grant(ctx, call, &req.owner))
 		return;
-	ids = devices_resolve(ctx, call, arr, &n);
+	ids = claim_devices_resolve(ctx, call, params, req.managed, &managed, &n);
 	if (!ids)
 		return;
+	asked = n;
 	if (whole_group)
 		ids_add_groups(ctx->devices, &ids, &n);
+	/* A group member the request did not name is managed as the call's
+	 * `managed` says. */
+	managed = xrealloc(managed, (n + 1) * sizeof(*managed));
+	for (size_t i = asked; i < n; i++)
+		managed[i] = req.managed;
+	req.managed_each = managed;
 	req.cred = peer_cred(call);
 	req.actor = peer_actor(ctx, call);
 	req.devices = ids;
@@ -282,7 +392,8 @@ static void method_list_claims(struct methods_ctx *ctx, struct server_call *call
 
 static const struct param_def claim_params[] = {
 	{ "owner", PARAM_OBJECT, true },
-	{ "devices", PARAM_ARRAY, true },
+	{ "devices", PARAM_ARRAY, false },
+	{ "hostdevs", PARAM_ARRAY, false },
 	{ "managed", PARAM_BOOL, false },
 	{ "whole_group", PARAM_BOOL, false },
 	{ "driver", PARAM_STRING, false },

@@ -32,7 +32,7 @@ struct claim_op {
 	size_t n, next;
 	bool *skip;          /* claim: already held by this owner */
 	bool *detached_here; /* claim: this request moved it */
-	bool managed;
+	bool *managed;       /* claim: per device */
 	struct claim_lease lease; /* claim: the entries' lease (pid 0: none) */
 	claim_done_fn done;
 	void *ctx;
@@ -129,6 +129,7 @@ static void finish(struct claim_op *op, struct claim_result *r)
 	free(op->ids);
 	free(op->skip);
 	free(op->detached_here);
+	free(op->managed);
 	free(op->driver);
 	free(op->domain);
 	free(op->uuid);
@@ -150,6 +151,7 @@ static struct claim_op *op_new(struct claim_engine *ce, const struct claim_owner
 	op->n = n;
 	op->skip = xcalloc(n + 1, sizeof(*op->skip));
 	op->detached_here = xcalloc(n + 1, sizeof(*op->detached_here));
+	op->managed = xcalloc(n + 1, sizeof(*op->managed));
 	op->done = done;
 	op->ctx = ctx;
 	return op;
@@ -158,6 +160,17 @@ static struct claim_op *op_new(struct claim_engine *ce, const struct claim_owner
 static const char *phase_operation(enum claim_phase phase)
 {
 	return phase == CLAIM_RELEASING ? "Release" : "Claim";
+}
+
+/* A Claim or Release owns the entry: DeviceBusy naming its owner, so a
+ * racer is told whose operation it lost to, as DeviceInUse tells it once
+ * the claim is held. */
+static void busy_with(struct hd_err *e, const char *device, const struct claim_entry *c)
+{
+	err_set(e, HDE_DEVICE_BUSY, device);
+	e->operation = phase_operation(c->phase);
+	e->driver = c->driver;
+	e->domain = c->domain;
 }
 
 static void in_use(struct hd_err *e, const char *device, const struct claim_entry *holder)
@@ -175,12 +188,10 @@ bool claim_blocks(const struct claim_engine *ce, const char *device,
 	*entry = e;
 	if (!e)
 		return false;
-	if (e->phase == CLAIM_HELD) {
+	if (e->phase == CLAIM_HELD)
 		in_use(err, e->device, e);
-	} else {
-		err_set(err, HDE_DEVICE_BUSY, device);
-		err->operation = phase_operation(e->phase);
-	}
+	else
+		busy_with(err, device, e);
 	return true;
 }
 
@@ -238,15 +249,14 @@ static bool check_owner_uid(struct claim_engine *ce, const struct claim_request 
 /* The device's own entry and state; returns false with *e filled when the
  * claim cannot go ahead, sets *held when this owner holds it already. */
 static bool check_device(struct claim_engine *ce, const struct claim_request *req,
-			 const struct device *dev, bool *held, struct hd_err *e)
+			 const struct device *dev, bool managed, bool *held, struct hd_err *e)
 {
 	const struct claim_entry *c = claims_find(ce->claims, dev->id);
 	bool lifted;
 
 	*held = false;
 	if (c && c->phase != CLAIM_HELD) {
-		err_set(e, HDE_DEVICE_BUSY, dev->id);
-		e->operation = phase_operation(c->phase);
+		busy_with(e, dev->id, c);
 	} else if (c && !claim_owned_by(c, &req->owner)) {
 		in_use(e, dev->id, c);
 	} else if (req->stub_named && driver_is_stub(dev->driver) &&
@@ -261,7 +271,7 @@ static bool check_device(struct claim_engine *ce, const struct claim_request *re
 	} else if (dev->state == DEV_DETACHING || dev->state == DEV_RELEASING) {
 		err_set(e, HDE_DEVICE_BUSY, dev->id);
 		e->operation = dev->state == DEV_DETACHING ? "Detach" : "Reattach";
-	} else if (!bus_engine_of(dev)->claimable(dev, req->managed)) {
+	} else if (!bus_engine_of(dev)->claimable(dev, managed)) {
 		err_set(e, HDE_INVALID_DEVICE_STATE, dev->id);
 		e->state = dev_state_name(dev->state);
 	} else if (!policy_allows(ce, req, dev, e, &lifted)) {
@@ -314,6 +324,11 @@ static void log_refusal(const struct claim_request *req, const struct hd_err *e)
 		log_dev_info(e->device, "claim by %s/%s refused: %s", who, what, err_name(e->code));
 }
 
+static bool request_managed(const struct claim_request *req, size_t i)
+{
+	return req->managed_each ? req->managed_each[i] : req->managed;
+}
+
 /* The lease's process: alive (InvalidParameter lease.pid otherwise), and
  * when the request named it, the caller's own unless the caller is admin:
  * else any peer could tie its claim to a process it does not own.  *lease
@@ -363,7 +378,7 @@ static bool claim_check(struct claim_engine *ce, const struct claim_request *req
 		if (!dev)
 			fatal("%s: claim of a device the handler did not resolve",
 			      req->devices[i]);
-		if (!check_device(ce, req, dev, &skip[i], e) ||
+		if (!check_device(ce, req, dev, request_managed(req, i), &skip[i], e) ||
 		    (!skip[i] && !check_group(ce, req, dev, e))) {
 			log_refusal(req, e);
 			return false;
@@ -535,7 +550,8 @@ static void claim_next(struct claim_op *op)
 	}
 	e = claims_find(op->ce->claims, dev->id);
 	/* check_device applied the host-critical rules (and any lift). */
-	switch (bus_engine_of(dev)->take(op->ce->detach, dev, e, op->managed, on_claim_detached,
+	switch (bus_engine_of(dev)->take(op->ce->detach, dev, e, op->managed[op->next],
+					 on_claim_detached,
 					 op)) {
 	case BUS_TAKE_BAD_STATE:
 		/* Something else rebound it since the checks. */
@@ -558,7 +574,7 @@ static bool claim_writes(struct claim_engine *ce, const struct claim_op *op)
 
 		if (!op->skip[i] && dev &&
 		    bus_engine_of(dev)->take_writes(claims_find(ce->claims, op->ids[i]), dev,
-						    op->managed))
+						    op->managed[i]))
 			return true;
 	}
 	return false;
@@ -577,15 +593,16 @@ static bool release_writes(struct claim_engine *ce, char *const *ids, size_t n)
 }
 
 static void reserve(struct claim_engine *ce, const struct claim_request *req,
-		    const struct device *dev, const struct claim_lease *lease)
+		    const struct device *dev, bool managed, const struct claim_lease *lease)
 {
 	struct claim_entry *e =
-		claims_reserve(ce->claims, dev->id, &req->owner, req->managed, &req->cred);
+		claims_reserve(ce->claims, dev->id, &req->owner, managed, &req->cred);
 
 	e->vendor = dev->vendor;
 	e->product = dev->product;
 	e->serial = xstrdup(device_serial(dev));
 	e->lease = *lease;
+	e->from_pool = dev->state == DEV_DETACHED && dev->pooled;
 	bus_engine_of(dev)->reserve(e, dev, req);
 }
 
@@ -611,7 +628,8 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	struct claim_op *op = op_new(ce, &req->owner, req->devices, req->n_devices, done, ctx);
 	struct claim_result r = { 0 };
 
-	op->managed = req->managed;
+	for (size_t i = 0; i < op->n; i++)
+		op->managed[i] = request_managed(req, i);
 	if (!claim_check(ce, req, op->skip, &op->lease, &r.err)) {
 		char **members = (char **)r.err.members;
 
@@ -621,13 +639,14 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	}
 	for (size_t i = 0; i < op->n; i++)
 		if (!op->skip[i])
-			reserve(ce, req, devtable_get(ce->devices, op->ids[i]), &op->lease);
+			reserve(ce, req, devtable_get(ce->devices, op->ids[i]), op->managed[i], &op->lease);
 	/* The intent, before any write: after a crash the restart knows what
 	 * this claim was doing and undoes it.  A claim that writes nothing
 	 * (devices already on their stubs, record-only USB) has no intent to
 	 * record: its one save comes before the acknowledgement. */
 	log_info("claim by %s/%s of %zu device(s), %s", req->owner.driver, req->owner.domain,
-		 op->n, req->managed ? "managed" : "unmanaged");
+		 op->n, req->managed_each ? "managed per device" : req->managed ? "managed"
+										  : "unmanaged");
 	failpoint("claim.reserved");
 	if (claim_writes(ce, op))
 		save_then(ce, on_intent_saved, op);
@@ -643,8 +662,7 @@ static bool release_check_entry(const struct release_request *req,
 	if (!e || !claim_owned_by(e, &req->owner)) {
 		err_set(err, HDE_NOT_CLAIMED, id);
 	} else if (e->phase != CLAIM_HELD) {
-		err_set(err, HDE_DEVICE_BUSY, id);
-		err->operation = phase_operation(e->phase);
+		busy_with(err, id, e);
 	} else if (!claim_may_act(e, req->cred.uid, &req->actor, "io.hostdevd.Release", err)) {
 		return false;
 	} else {

@@ -72,6 +72,10 @@ struct claim_request {
 	char **devices; /* canonical ids, no duplicates */
 	size_t n_devices;
 	bool managed;
+	/* Per device, parallel to `devices` (libvirt mixes managed and
+	 * unmanaged hostdevs in one domain, all or nothing); NULL: `managed`
+	 * for every one. */
+	const bool *managed_each;
 	const char *stub; /* managed: the driver to detach to */
 	/* The request named `stub`: the device must end on it.  One already on
 	 * another stub is refused (InvalidDeviceState), as Detach refuses it:

@@ -633,7 +633,7 @@ static bool pci_take_writes(const struct claim_entry *e, const struct device *de
 
 static bool pci_give_back_writes(const struct claim_entry *e)
 {
-	return e->managed;
+	return e->managed && !e->from_pool;
 }
 
 /* A function already on a stub stays on it: the engine answers "already"
@@ -655,12 +655,13 @@ static void pci_untake(struct detach_engine *de, const struct device *dev,
 	reattach_start(de, dev->id, done, ctx);
 }
 
-/* Managed: reattached (releasing -> host); unmanaged: back to the pool. */
+/* Managed: reattached (releasing -> host); unmanaged, or taken from the
+ * detached pool: back to the pool, where an administrator's Detach put it. */
 static bool pci_give_back(struct detach_engine *de, struct devtable *t, struct device *dev,
 			  const struct claim_entry *e, detach_done_fn done, void *ctx)
 {
 	devtable_set_state(t, dev, DEV_DETACHED, "released");
-	if (!e->managed)
+	if (!e->managed || e->from_pool)
 		return false;
 	reattach_start(de, dev->id, done, ctx);
 	return true;

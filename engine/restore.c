@@ -25,6 +25,12 @@ static bool same_device(const struct snapshot_claim *c, const struct device *dev
 static void undo(const struct restore_config *cfg, const struct snapshot_claim *c,
 		 struct device *dev, const char *why)
 {
+	/* Taken from the pool: hostdevd moved nothing, and it stays there. */
+	if (c->from_pool && dev && same_device(c, dev) && driver_is_stub(dev->driver)) {
+		device_pool_enter(dev, c->original_driver);
+		log_dev_info(c->device, "restart: %s; back in the detached pool", why);
+		return;
+	}
 	if (!dev || !c->managed || !same_device(c, dev) ||
 	    !bus_engine_of(dev)->undo(cfg->detach, dev, c->stub, c->original_driver, why,
 				      on_undone, NULL))
@@ -65,6 +71,7 @@ static void restore_held(const struct restore_config *cfg, const struct snapshot
 	e->stub = xstrdup(c->stub);
 	e->lease = c->lease;
 	e->lease_ended = c->lease_ended;
+	e->from_pool = c->from_pool;
 	restore_unbound(e, c);
 	if (!dev) {
 		log_dev_warn(c->device, "restart: claimed by %s/%s but not present: kept as missing",

@@ -8,10 +8,12 @@
 #include "client/hdclient.h"
 #include "common/log.h"
 #include "common/errors.h"
+#include "common/jsonget.h"
 #include "common/util.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -360,18 +362,48 @@ static int transport_error(struct hd_manager *m, const char *method, struct hd_e
 			  param1("method", method), xstrdup(ce.message));
 }
 
+/* Calls that only read: sending one twice changes nothing, so one whose
+ * connection broke under it is sent again once on a new connection. */
+static bool call_repeatable(const char *method)
+{
+	static const char *const reads[] = {
+		IFACE "GetDevice", IFACE "ListDevices", IFACE "ListClaims", IFACE "GetStatus",
+		IFACE "CheckPolicy",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(reads); i++)
+		if (streq(reads[i], method))
+			return true;
+	return false;
+}
+
 /* One call.  On success *reply is the reply's parameters, borrowed until
- * the next call. */
+ * the next call.  A connection hostdevd closed while it sat idle (a restart)
+ * is replaced before the call: nothing was sent on it, so this is safe for
+ * every call, a Claim too.  A connection that breaks once the call is sent
+ * is replaced and the call repeated only for a read (call_repeatable): a
+ * Claim or Release may have reached the daemon, so its outcome is unknown
+ * and the caller is told (ConnectionLost). */
 static int mgr_call(struct hd_manager *m, const char *method, json_object *params,
 		    json_object **reply, struct hd_error **e)
 {
 	const char *error_name;
 	int r;
 
+	if (m->conn && hdclient_peer_closed(m->conn))
+		hdclient_free(steal_ptr(m->conn));
 	if (!m->conn && (r = mgr_connect(m, e)) < 0)
 		return r;
-	if (hdclient_call(m->conn, method, params, reply, &error_name) < 0)
-		return transport_error(m, method, e);
+	if (hdclient_call(m->conn, method, params, reply, &error_name) < 0) {
+		if (hdclient_last_error(m->conn)->failure != HDCLIENT_IO ||
+		    !call_repeatable(method))
+			return transport_error(m, method, e);
+		hdclient_free(steal_ptr(m->conn));
+		if ((r = mgr_connect(m, e)) < 0)
+			return r;
+		if (hdclient_call(m->conn, method, params, reply, &error_name) < 0)
+			return transport_error(m, method, e);
+	}
 	if (error_name)
 		return varlink_error(e, method, error_name, *reply);
 	return 0;
@@ -1250,4 +1282,341 @@ HD_EXPORT const char *hd_claim_since(const struct hd_claim *c)
 HD_EXPORT time_t hd_claim_since_time(const struct hd_claim *c)
 {
 	return c->since_time;
+}
+
+/* ---- Devices and the detached pool --------------------------------------- */
+
+struct hd_device {
+	json_object *rec; /* borrowed from the list or the event */
+};
+
+struct hd_device_list {
+	json_object *devices;
+	struct hd_device *entries;
+	size_t n;
+};
+
+struct devlist_req {
+	const char *bus, *state;
+	struct hd_device_list **out;
+};
+
+static int devlist_op(struct hd_manager *m, void *arg, struct hd_error **e)
+{
+	const struct devlist_req *q = arg;
+	json_object *p, *reply, *arr;
+	struct hd_device_list *l;
+	int r;
+
+	if (!q->out)
+		return invalid_argument(e, "out", "no place for the list given");
+	p = json_object_new_object();
+	if (q->bus)
+		json_object_object_add(p, "bus", json_object_new_string(q->bus));
+	if (q->state)
+		json_object_object_add(p, "state", json_object_new_string(q->state));
+	r = mgr_call(m, IFACE "ListDevices", p, &reply, e);
+	json_object_put(p);
+	if (r < 0)
+		return r;
+	if (!json_object_object_get_ex(reply, "devices", &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return protocol_error(e, IFACE "ListDevices", "the reply has no devices");
+	l = xcalloc(1, sizeof(*l));
+	l->devices = json_object_get(arr);
+	l->n = json_object_array_length(arr);
+	l->entries = xcalloc(l->n + 1, sizeof(*l->entries));
+	for (size_t i = 0; i < l->n; i++) {
+		l->entries[i].rec = json_object_array_get_idx(arr, i);
+		if (!json_object_is_type(l->entries[i].rec, json_type_object) ||
+		    !json_get_str(l->entries[i].rec, "id")) {
+			hd_device_list_free(l);
+			return protocol_error(e, IFACE "ListDevices", "devices[%zu] is not a Device",
+					      i);
+		}
+	}
+	*q->out = l;
+	return 0;
+}
+
+HD_EXPORT int hd_list_devices(struct hd_manager *mgr, const char *bus, const char *state,
+			      struct hd_device_list **out, struct hd_error **err)
+{
+	struct devlist_req q = { .bus = bus, .state = state, .out = out };
+
+	if (out)
+		*out = NULL;
+	return run(mgr, devlist_op, &q, err);
+}
+
+HD_EXPORT int hd_list_detached(struct hd_manager *mgr, struct hd_device_list **out,
+			       struct hd_error **err)
+{
+	return hd_list_devices(mgr, NULL, "detached", out, err);
+}
+
+HD_EXPORT size_t hd_device_list_count(const struct hd_device_list *list)
+{
+	return list ? list->n : 0;
+}
+
+HD_EXPORT const struct hd_device *hd_device_list_at(const struct hd_device_list *list, size_t i)
+{
+	return list && i < list->n ? &list->entries[i] : NULL;
+}
+
+HD_EXPORT void hd_device_list_free(struct hd_device_list *list)
+{
+	if (!list)
+		return;
+	json_object_put(list->devices);
+	free(list->entries);
+	free(list);
+}
+
+HD_EXPORT const char *hd_device_id(const struct hd_device *d)
+{
+	return d ? json_get_str(d->rec, "id") : NULL;
+}
+
+HD_EXPORT const char *hd_device_bus(const struct hd_device *d)
+{
+	return d ? json_get_str(d->rec, "bus") : NULL;
+}
+
+HD_EXPORT const char *hd_device_state(const struct hd_device *d)
+{
+	return d ? json_get_str(d->rec, "state") : NULL;
+}
+
+HD_EXPORT const char *hd_device_driver(const struct hd_device *d)
+{
+	return d ? json_get_str(d->rec, "driver") : NULL;
+}
+
+HD_EXPORT const char *hd_device_original_driver(const struct hd_device *d)
+{
+	return d ? json_get_str(d->rec, "original_driver") : NULL;
+}
+
+static const char *claim_field(const struct hd_device *d, const char *key)
+{
+	json_object *c;
+
+	return d && json_object_object_get_ex(d->rec, "claim", &c) ? json_get_str(c, key) : NULL;
+}
+
+HD_EXPORT const char *hd_device_claim_driver(const struct hd_device *d)
+{
+	return claim_field(d, "driver");
+}
+
+HD_EXPORT const char *hd_device_claim_domain(const struct hd_device *d)
+{
+	return claim_field(d, "domain");
+}
+
+HD_EXPORT const char *hd_device_json(const struct hd_device *d)
+{
+	return d ? json_object_to_json_string_ext(d->rec, JSON_C_TO_STRING_PLAIN) : NULL;
+}
+
+/* ---- Watch ---------------------------------------------------------------- */
+
+struct hd_watch {
+	char *path;
+	struct hdclient *conn;
+	int64_t sequence; /* the last one handed out */
+};
+
+struct hd_device_event {
+	json_object *params; /* owned */
+	const char *kind;
+	int64_t sequence;
+	struct hd_device device;
+};
+
+/* A transport failure of the stream: the connection is dropped (the next
+ * hd_watch_next opens a new one). */
+static int watch_failed(struct hd_watch *w, struct hd_error **e)
+{
+	struct hdclient_error last = *hdclient_last_error(w->conn);
+
+	hdclient_free(steal_ptr(w->conn));
+	return error_take(e, transport_names[last.failure], last.errnum > 0 ? last.errnum : EIO,
+			  param1("method", IFACE "Watch"), xstrdup(last.message));
+}
+
+/* Opens the stream on a new connection and reads its first reply (the
+ * current sequence number). */
+static int watch_connect(struct hd_watch *w, struct hd_error **e)
+{
+	struct hdclient_error ce;
+	json_object *reply, *v;
+	const char *error_name;
+	bool more;
+
+	w->conn = hdclient_connect(w->path, &ce);
+	if (!w->conn)
+		return connect_error(e, w->path, &ce);
+	hdclient_set_timeout(w->conn, HD_DEFAULT_TIMEOUT_MS);
+	if (hdclient_call_more(w->conn, IFACE "Watch", NULL) < 0 ||
+	    hdclient_next(w->conn, &reply, &error_name, &more) < 0)
+		goto transport;
+	if (error_name) {
+		int r = varlink_error(e, IFACE "Watch", error_name, reply);
+
+		hdclient_free(steal_ptr(w->conn));
+		return r;
+	}
+	if (!json_object_object_get_ex(reply, "sequence", &v) || !more) {
+		hdclient_free(steal_ptr(w->conn));
+		return protocol_error(e, IFACE "Watch", "the first reply has no sequence");
+	}
+	w->sequence = json_object_get_int64(v);
+	/* Events come when devices change: the stream may idle for ever. */
+	hdclient_set_timeout(w->conn, -1);
+	return 0;
+transport:
+	return watch_failed(w, e);
+}
+
+HD_EXPORT struct hd_watch *hd_watch_open(struct hd_manager *mgr, struct hd_error **err)
+{
+	struct hd_error *e = NULL;
+	struct hd_watch *w;
+
+	if (!mgr) {
+		finish(err, e, invalid_argument(&e, "mgr", "no manager given"));
+		return NULL;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->path = xstrdup(mgr->path);
+	if (watch_connect(w, &e) < 0)
+		hd_watch_free(steal_ptr(w));
+	finish(err, e, 0);
+	return w;
+}
+
+HD_EXPORT int hd_watch_fd(const struct hd_watch *w)
+{
+	return w && w->conn ? hdclient_fd(w->conn) : -1;
+}
+
+static struct hd_device_event *event_new(json_object *params, const char *kind, int64_t seq)
+{
+	struct hd_device_event *ev = xcalloc(1, sizeof(*ev));
+
+	ev->params = params;
+	ev->kind = kind;
+	ev->sequence = seq;
+	return ev;
+}
+
+/* The stream broke (hostdevd restarted): one new stream, and a "resync"
+ * event, since what happened in between is not known. */
+static int watch_resume(struct hd_watch *w, struct hd_device_event **ev, struct hd_error **e)
+{
+	int r;
+
+	hdclient_free(steal_ptr(w->conn));
+	if ((r = watch_connect(w, e)) < 0)
+		return r;
+	*ev = event_new(json_object_new_object(), "resync", w->sequence);
+	return 1;
+}
+
+static int watch_next(struct hd_watch *w, int timeout_ms, struct hd_device_event **ev,
+		      struct hd_error **e)
+{
+	json_object *reply, *event, *v;
+	const char *error_name;
+	bool more;
+
+	if (!w->conn)
+		return watch_resume(w, ev, e);
+	if (timeout_ms >= 0 && !hdclient_pending(w->conn)) {
+		struct pollfd p = { .fd = hdclient_fd(w->conn), .events = POLLIN };
+		int r = poll(&p, 1, timeout_ms);
+
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+	}
+	if (hdclient_next(w->conn, &reply, &error_name, &more) < 0) {
+		if (hdclient_last_error(w->conn)->failure == HDCLIENT_IO)
+			return watch_resume(w, ev, e);
+		return watch_failed(w, e);
+	}
+	if (error_name) {
+		int r = varlink_error(e, IFACE "Watch", error_name, reply);
+
+		hdclient_free(steal_ptr(w->conn));
+		return r;
+	}
+	if (json_object_object_get_ex(reply, "sequence", &v))
+		w->sequence = json_object_get_int64(v);
+	if (json_object_object_get_ex(reply, "event", &event)) {
+		*ev = event_new(json_object_get(event), json_get_str(event, "event"), w->sequence);
+		json_object_object_get_ex(event, "device", &(*ev)->device.rec);
+	} else if (json_object_object_get_ex(reply, "resync", NULL)) {
+		*ev = event_new(json_object_get(reply), "resync", w->sequence);
+	} else {
+		*ev = event_new(json_object_get(reply), "policy", w->sequence);
+	}
+	if (!(*ev)->kind)
+		(*ev)->kind = "change";
+	return 1;
+}
+
+HD_EXPORT int hd_watch_next(struct hd_watch *w, int timeout_ms, struct hd_device_event **ev,
+			    struct hd_error **err)
+{
+	struct hd_error *e = NULL;
+	int r;
+
+	if (ev)
+		*ev = NULL;
+	if (!w || !ev)
+		return finish(err, e, invalid_argument(&e, w ? "ev" : "watch", "NULL given"));
+	r = watch_next(w, timeout_ms, ev, &e);
+	return finish(err, e, r);
+}
+
+HD_EXPORT void hd_watch_free(struct hd_watch *w)
+{
+	if (!w)
+		return;
+	hdclient_free(w->conn);
+	free(w->path);
+	free(w);
+}
+
+HD_EXPORT const char *hd_device_event_kind(const struct hd_device_event *ev)
+{
+	return ev ? ev->kind : NULL;
+}
+
+HD_EXPORT int64_t hd_device_event_sequence(const struct hd_device_event *ev)
+{
+	return ev ? ev->sequence : -1;
+}
+
+HD_EXPORT const struct hd_device *hd_device_event_device(const struct hd_device_event *ev)
+{
+	return ev && ev->device.rec ? &ev->device : NULL;
+}
+
+HD_EXPORT const char *hd_device_event_json(const struct hd_device_event *ev)
+{
+	return ev ? json_object_to_json_string_ext(ev->params, JSON_C_TO_STRING_PLAIN) : NULL;
+}
+
+HD_EXPORT void hd_device_event_free(struct hd_device_event *ev)
+{
+	if (!ev)
+		return;
+	json_object_put(ev->params);
+	free(ev);
 }

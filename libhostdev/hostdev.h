@@ -309,6 +309,73 @@ HD_EXPORT pid_t hd_claim_pid(const struct hd_claim *c);
 HD_EXPORT const char *hd_claim_since(const struct hd_claim *c);
 HD_EXPORT time_t hd_claim_since_time(const struct hd_claim *c);
 
+/* ---- Symbol version LIBHOSTDEV_0.2 from here on ---------------------------- */
+
+/* ---- Devices and the detached pool (io.hostdevd.ListDevices) ---------------- */
+
+struct hd_device;
+struct hd_device_list;
+
+/* Every device hostdevd knows, sorted by bus and id, or those of one bus
+ * ("pci", "usb") and/or in one state ("host", "detached", "claimed",
+ * ...); NULL: any. */
+HD_EXPORT int hd_list_devices(struct hd_manager *mgr, const char *bus, const char *state,
+			      struct hd_device_list **out, struct hd_error **err);
+/* The detached pool: devices on a stub that nobody holds (state
+ * "detached"; hd_node_detach puts a device there, hd_node_reattach takes it
+ * out).  libvirt's inactive list. */
+HD_EXPORT int hd_list_detached(struct hd_manager *mgr, struct hd_device_list **out,
+			       struct hd_error **err);
+HD_EXPORT size_t hd_device_list_count(const struct hd_device_list *list);
+/* Entry i (< count), valid until the list is freed. */
+HD_EXPORT const struct hd_device *hd_device_list_at(const struct hd_device_list *list, size_t i);
+/* NULL is allowed. */
+HD_EXPORT void hd_device_list_free(struct hd_device_list *list);
+/* A device record's fields (NULL when absent): the canonical id, "pci" or
+ * "usb", the state, the driver bound now, the host driver a detached device
+ * goes back to, the claim's owner. */
+HD_EXPORT const char *hd_device_id(const struct hd_device *d);
+HD_EXPORT const char *hd_device_bus(const struct hd_device *d);
+HD_EXPORT const char *hd_device_state(const struct hd_device *d);
+HD_EXPORT const char *hd_device_driver(const struct hd_device *d);
+HD_EXPORT const char *hd_device_original_driver(const struct hd_device *d);
+HD_EXPORT const char *hd_device_claim_driver(const struct hd_device *d);
+HD_EXPORT const char *hd_device_claim_domain(const struct hd_device *d);
+/* The whole record as JSON text (io.hostdevd.Device), for every other
+ * field; valid as long as the device. */
+HD_EXPORT const char *hd_device_json(const struct hd_device *d);
+
+/* ---- Watch (io.hostdevd.Watch) --------------------------------------------- */
+
+struct hd_watch;
+struct hd_device_event;
+
+/* Opens a device event stream on its own connection to the manager's
+ * socket (a stream owns its connection).  Poll hd_watch_fd() in your loop
+ * for POLLIN and call hd_watch_next(..., 0, ...) until it returns 0. */
+HD_EXPORT struct hd_watch *hd_watch_open(struct hd_manager *mgr, struct hd_error **err);
+/* The socket to poll; -1 while the stream is not connected (after a
+ * failure: the next hd_watch_next connects again). */
+HD_EXPORT int hd_watch_fd(const struct hd_watch *w);
+/* The next event: 1 with *ev (free it with hd_device_event_free), 0 when
+ * none came within timeout_ms (0: do not wait; negative: wait for ever),
+ * or a negative errno.  When the stream broke (hostdevd restarted) the
+ * watch opens a new one once and hands out a "resync" event: list again. */
+HD_EXPORT int hd_watch_next(struct hd_watch *w, int timeout_ms, struct hd_device_event **ev,
+			    struct hd_error **err);
+/* NULL is allowed. */
+HD_EXPORT void hd_watch_free(struct hd_watch *w);
+/* "add", "remove", "bind", "unbind", "change", "move" (a device's), or
+ * "resync" (events were lost: list again) or "policy" (what the policy did;
+ * the JSON says). */
+HD_EXPORT const char *hd_device_event_kind(const struct hd_device_event *ev);
+HD_EXPORT int64_t hd_device_event_sequence(const struct hd_device_event *ev);
+/* The record after the event; NULL for resync and policy. */
+HD_EXPORT const struct hd_device *hd_device_event_device(const struct hd_device_event *ev);
+/* The reply's event as JSON text. */
+HD_EXPORT const char *hd_device_event_json(const struct hd_device_event *ev);
+HD_EXPORT void hd_device_event_free(struct hd_device_event *ev);
+
 #ifdef __cplusplus
 }
 #endif

@@ -66,6 +66,11 @@ struct claim_entry {
 	uint32_t vendor, product;
 	char *serial;
 	char *stub;       /* managed PCI: the stub it was detached to */
+	/* The device was in hostdevd's detached pool (on a stub, pooled) when
+	 * claimed: a release, managed or not, returns it there instead of to
+	 * its host driver, so an administrator's Detach outlives the claim
+	 * (libvirt's inactive list).  Set by the claim engine. */
+	bool from_pool;
 	bool reconciling; /* a returned device is being put back on the stub */
 	unsigned reconcile_tries;
 	/* USB claims that unbound interface drivers: what to bind again at

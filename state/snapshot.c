@@ -56,6 +56,8 @@ static void claim_text(struct jsonbuf *b, const struct claim_entry *e, const str
 	else
 		LIT(b, ", \"managed\": false");
 	key_str(b, "stub", e->stub);
+	if (e->from_pool)
+		LIT(b, ", \"from_pool\": true");
 	/* The driver to give it back to: the record's while it is detached. */
 	key_str(b, "original_driver", dev ? dev->original_driver : NULL);
 	if (e->n_unbound) {
@@ -208,6 +210,7 @@ static void read_claim(json_object *rec, void (*fn)(const struct snapshot_claim 
 		.product = hex_at(rec, "product"),
 		.serial = str_at(rec, "serial"),
 		.managed = bool_at(rec, "managed"),
+		.from_pool = bool_at(rec, "from_pool"),
 		.stub = str_at(rec, "stub"),
 		.original_driver = str_at(rec, "original_driver"),
 		.cred = { (uid_t)int_at(rec, "uid"), (gid_t)int_at(rec, "gid"),

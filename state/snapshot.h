@@ -26,6 +26,7 @@ struct snapshot_claim {
 	uint32_t vendor, product;
 	const char *serial;
 	bool managed;
+	bool from_pool; /* the claim took it from the detached pool */
 	const char *stub, *original_driver;
 	const struct iface_binding *unbound;
 	size_t n_unbound;

@@ -18,9 +18,14 @@ fi
 # Every defined dynamic symbol, with its version.
 nm -D --defined-only "$lib" | awk '{ print $3 }' | sort >"$tmp/exported"
 # The declarations: "HD_EXPORT <type> *hd_name(" possibly over two lines.
-grep -v '^#' "$header" | tr '\n' ' ' | grep -o 'HD_EXPORT [^;(]*(' |
-	sed 's/.*[ *]\(hd_[a-z0-9_]*\)($/\1@@LIBHOSTDEV_0/' | sort >"$tmp/declared"
-echo LIBHOSTDEV_0 >>"$tmp/declared"
+# A line "Symbol version NODE from here on" moves the declarations after it
+# to NODE (functions added later go into a new node, never an old one).
+grep -v '^#' "$header" | tr '\n' ' ' |
+	grep -o 'HD_EXPORT [^;(]*(\|Symbol version LIBHOSTDEV_[0-9.]* from here on' |
+	awk 'BEGIN { node = "LIBHOSTDEV_0"; print node }
+	     /^Symbol version/ { node = $3; print node; next }
+	     { sub(/\($/, ""); n = split($0, w, /[ *]+/); print w[n] "@@" node }' |
+	sort >"$tmp/declared"
 sort -o "$tmp/declared" "$tmp/declared"
 
 if [ "$(wc -l <"$tmp/declared")" -lt 30 ]; then
@@ -33,4 +38,4 @@ if ! cmp -s "$tmp/declared" "$tmp/exported"; then
 	diff "$tmp/declared" "$tmp/exported" | grep '^[<>]'
 	exit 1
 fi
-echo "$(grep -c @@ "$tmp/exported") hd_* symbols at LIBHOSTDEV_0, soname $soname, nothing else"
+echo "$(grep -c @@ "$tmp/exported") hd_* symbols at their version nodes, soname $soname, nothing else"

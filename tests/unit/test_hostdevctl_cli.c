@@ -1211,6 +1211,37 @@ static void test_claim_group(void **state)
 		     NULL);
 }
 
+/* DEVICE=unmanaged / DEVICE=managed: per device, in one Claim (hostdevs);
+ * the release says where each device went. */
+static void test_claim_managed_per_device(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"claims\":[" ENTRY("0000:03:00.0", QEMU_VM1,
+								      "true", "1") "]}}" } },
+		{ .replies = { "{\"parameters\":{\"released\":[\"0000:03:00.0\","
+			       "\"0000:06:10.2\"],\"outcomes\":[{\"device\":\"0000:03:00.0\","
+			       "\"to\":\"host\",\"driver\":\"e1000e\"},{\"device\":"
+			       "\"0000:06:10.2\",\"to\":\"pool\",\"driver\":\"vfio-pci\"}]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "claim", "--owner", "qemu/vm1",
+				  "0000:03:00.0", "0000:06:10.2=unmanaged", "--unmanaged",
+				  "0000:02:00.0=managed");
+
+	expect_result(&r, 0, MANAGED_LINE("0000:03:00.0", "qemu/vm1"), "");
+	r = run_ctl(fake_socket_path(f), "release", "--owner", "qemu/vm1");
+	expect_result(&r, 0,
+		      "0000:03:00.0: released, back on e1000e\n"
+		      "0000:06:10.2: released, left in the detached pool on vfio-pci\n",
+		      "");
+	expect_calls(f,
+		     CLAIM_CALL("{\"owner\":" QEMU_VM1 ",\"hostdevs\":[{\"device\":"
+				"\"0000:03:00.0\"},{\"device\":\"0000:06:10.2\",\"managed\":false},"
+				"{\"device\":\"0000:02:00.0\",\"managed\":true}],"
+				"\"managed\":false}"),
+		     RELEASE_CALL("{\"owner\":" QEMU_VM1 "}"));
+}
+
 /* USB: a plain record, and one whose interface drivers were unbound. */
 static void test_claim_usb(void **state)
 {
@@ -1511,7 +1542,8 @@ static void test_claim_help(void **state)
 	for (const char *const *w =
 		     (const char *const[]){
 			     "  claim --owner DRIVER/DOMAIN [--uuid UUID] [--unmanaged] "
-			     "[--whole-group]\n        [--driver STUB] [--unbind-interfaces] DEVICE...\n",
+			     "[--whole-group]\n        [--driver STUB] [--unbind-interfaces] "
+			     "DEVICE[=unmanaged|=managed]...\n",
 			     "  release --owner DRIVER/DOMAIN [--uuid UUID] [DEVICE...]\n",
 			     "  claims [--owner DRIVER/DOMAIN | --driver DRIVER --domain NAME]\n",
 			     "'claim' and 'release' permissions",
@@ -1850,6 +1882,7 @@ int main(void)
 		cmocka_unit_test(test_operation_timeouts),
 		cmocka_unit_test(test_claim),
 		cmocka_unit_test(test_claim_group),
+		cmocka_unit_test(test_claim_managed_per_device),
 		cmocka_unit_test(test_claim_usb),
 		cmocka_unit_test(test_policy_explain),
 		cmocka_unit_test(test_policy_check),
