@@ -4,6 +4,7 @@
  * hostdevctl (SIGKILL included). */
 #include "client/cmd.h"
 #include "client/hdclient.h"
+#include "common/jsonget.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 static const struct cmd_option run_options[] = {
@@ -69,32 +69,89 @@ static json_object *run_params(const struct cmd_run *run, int n_devices, pid_t p
 	return p;
 }
 
-/* The lease releases the claim as the command ends; waiting for it here
- * means that when run returns the devices are back (a script's next
- * command finds them free).  DeviceBusy: the lease's release is under way. */
-static void wait_released(struct cmd_run *run, json_object *claim)
+/* Whether `device` is still the owner's, or on its way back: its state is
+ * claimed (by this owner, or while the release runs, by nobody shown) or
+ * releasing.  A device gone is not. */
+static bool still_held(struct cmd_run *run, const char *device, const char *driver,
+		       const char *domain)
 {
-	json_object *p = json_object_new_object(), *devices, *reply;
-	const char *error = NULL;
-	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	json_object *p = json_object_new_object(), *reply, *dev, *claim, *owner;
+	const char *error = NULL, *state;
+	bool held = false;
 
-	json_object_object_get_ex(claim, "owner", &devices);
-	json_object_object_add(p, "owner", json_object_get(devices));
-	json_object_object_get_ex(claim, "devices", &devices);
-	json_object_object_add(p, "devices", json_object_get(devices));
-	for (int waited = 0; waited < run->ctl.timeout_ms; waited += 20) {
-		if (hdclient_call(run->ctl.client, "io.hostdevd.Release", p, &reply, &error) < 0 ||
-		    !error || !streq(error, "io.hostdevd.DeviceBusy"))
-			break;
-		nanosleep(&pause, NULL);
+	json_object_object_add(p, "device", json_object_new_string(device));
+	if (hdclient_call(run->ctl.client, "io.hostdevd.GetDevice", p, &reply, &error) == 0 &&
+	    !error && json_object_object_get_ex(reply, "device", &dev)) {
+		state = json_get_str(dev, "state");
+		held = streq(state, "releasing") || streq(state, "claimed");
+		/* Claimed by someone else already: ours ended. */
+		if (held && json_object_object_get_ex(dev, "claim", &claim) &&
+		    json_object_object_get_ex(claim, "owner", &owner))
+			held = streq(json_get_str(owner, "driver"), driver) &&
+			       streq(json_get_str(owner, "domain"), domain);
 	}
 	json_object_put(p);
+	return held;
+}
+
+/* The lease releases the claim as the command ends; waiting for it here
+ * means that when run returns the devices are back (a script's next
+ * command finds them free).  `watch` was opened before the command
+ * started: each event is a reason to look again, so nothing is polled and
+ * no change can slip between a look and the wait. */
+static void wait_released(struct cmd_run *run, struct hdclient *watch, json_object *claims)
+{
+	const char *error;
+	json_object *reply;
+	bool more;
+
+	for (;;) {
+		bool held = false;
+
+		for (size_t i = 0; !held && i < json_object_array_length(claims); i++) {
+			json_object *e = json_object_array_get_idx(claims, i), *owner;
+
+			if (json_object_object_get_ex(e, "owner", &owner))
+				held = still_held(run, json_get_str(e, "device"),
+						  json_get_str(owner, "driver"),
+						  json_get_str(owner, "domain"));
+		}
+		if (!held)
+			return;
+		if (!watch || hdclient_next(watch, &reply, &error, &more) < 0 || error || !more) {
+			complain("%s", "the devices were not seen released; 'hostdevctl claims' "
+				       "tells where they are");
+			return;
+		}
+	}
+}
+
+/* A Watch on its own connection, its first reply (the sequence) read;
+ * NULL when it cannot be had (run still works, without waiting). */
+static struct hdclient *watch_open(struct cmd_run *run)
+{
+	struct hdclient_error err;
+	struct hdclient *w = hdclient_connect(run->ctl.socket_path, &err);
+	json_object *reply;
+	const char *error = NULL;
+	bool more;
+
+	if (!w)
+		return NULL;
+	hdclient_set_timeout(w, run->ctl.timeout_ms);
+	if (hdclient_call_more(w, "io.hostdevd.Watch", NULL) < 0 ||
+	    hdclient_next(w, &reply, &error, &more) < 0 || error || !more) {
+		hdclient_free(w);
+		return NULL;
+	}
+	return w;
 }
 
 static int run_exec(struct cmd_run *run)
 {
 	int n_devices = 0, go[2], status, r;
-	json_object *reply;
+	json_object *reply, *claims;
+	struct hdclient *watch;
 	pid_t pid;
 
 	while (n_devices < run->argc && !streq(run->argv[n_devices], "--"))
@@ -125,6 +182,10 @@ static int run_exec(struct cmd_run *run)
 		waitpid(pid, NULL, 0);
 		return EXIT_FAILED;
 	}
+	/* Ours: the reply lives only until the connection's next call. */
+	claims = json_object_object_get_ex(reply, "claims", &claims) ? json_object_get(claims) : NULL;
+	/* Before the command runs: its end cannot come before the watch. */
+	watch = watch_open(run);
 	if (write(go[1], "g", 1) != 1) {
 		complain("cannot start %s: %s", run->argv[n_devices + 1], strerror(errno));
 		kill(pid, SIGKILL);
@@ -135,7 +196,10 @@ static int run_exec(struct cmd_run *run)
 			complain("waiting for %s: %s", run->argv[n_devices + 1], strerror(errno));
 			return EXIT_FAILED;
 		}
-	wait_released(run, run->params);
+	if (claims)
+		wait_released(run, watch, claims);
+	json_object_put(claims);
+	hdclient_free(watch);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
