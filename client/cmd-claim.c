@@ -148,8 +148,6 @@ static const struct cmd_option claim_options[] = {
 
 static int claim_build(const struct cmd_run *run, json_object *params)
 {
-	const char *stub = cmd_value(run, "driver");
-
 	add_owner_param(run, params);
 	add_claim_devices_param(run, params);
 	/* Absent, hostdevd applies its defaults: managed, no whole group, its
@@ -158,8 +156,7 @@ static int claim_build(const struct cmd_run *run, json_object *params)
 		json_object_object_add(params, "managed", json_object_new_boolean(false));
 	if (cmd_has(run, "whole-group"))
 		json_object_object_add(params, "whole_group", json_object_new_boolean(true));
-	if (stub)
-		json_object_object_add(params, "driver", json_object_new_string(stub));
+	add_stub_param(run, params);
 	if (cmd_has(run, "unbind-interfaces"))
 		json_object_object_add(params, "unbind_interfaces", json_object_new_boolean(true));
 	return CONTINUE;

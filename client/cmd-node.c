@@ -9,9 +9,18 @@
 
 int check_stub(const char *arg)
 {
-	if (stub_is_target(arg))
+	if (stub_target(arg))
 		return CONTINUE;
 	return usage_error("--driver is %s, not '%s'", stub_targets_text(), arg);
+}
+
+void add_stub_param(const struct cmd_run *run, json_object *params)
+{
+	const char *stub = stub_target(cmd_value(run, "driver"));
+
+	/* Sent as the kernel names it, as hostdevd answers it. */
+	if (stub)
+		json_object_object_add(params, "driver", json_object_new_string(stub));
 }
 
 int add_device_param(const struct cmd_run *run, json_object *params)
@@ -26,15 +35,23 @@ int add_device_param(const struct cmd_run *run, json_object *params)
 /* --driver only: its short form would read like list's -d, which filters
  * instead of acting.  Absent, hostdevd picks its default stub. */
 static const struct cmd_option detach_options[] = {
-	{ .name = "driver", .arg = "STUB", .parse = check_stub, .param = "driver" },
+	{ .name = "driver", .arg = "STUB", .parse = check_stub },
 	{},
 };
+
+static int detach_build(const struct cmd_run *run, json_object *params)
+{
+	add_device_param(run, params);
+	add_stub_param(run, params);
+	return CONTINUE;
+}
 
 const struct cmd_entry cmd_detach_entry = {
 	.name = "detach",
 	.usage = "DEVICE [--driver STUB]",
 	.text = "Move a PCI function from its host driver to a stub:\n"
-		"vfio-pci (the default), pci-stub or xen-pciback.\n"
+		"vfio-pci (the default), pci-stub or pciback (Xen's;\n"
+		"xen-pciback, its module's name, is taken too).\n"
 		"hostdevd remembers the host driver for reattach.\n",
 	.options = detach_options,
 	.args = PCI_FUNCTION,
@@ -42,7 +59,7 @@ const struct cmd_entry cmd_detach_entry = {
 	.method = "io.hostdevd.Detach",
 	.member = "device",
 	.member_type = json_type_object,
-	.build = add_device_param,
+	.build = detach_build,
 	.render = format_detach_result,
 };
 

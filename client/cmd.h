@@ -211,3 +211,5 @@ int check_owner(const char *arg);                       /* cmd-claim.c */
 json_object *owner_object(const char *owner);           /* cmd-claim.c */
 /* The first argument as the "device" parameter. */
 int add_device_param(const struct cmd_run *run, json_object *params); /* cmd-node.c */
+/* --driver's stub, as its kernel driver name (xen-pciback is pciback). */
+void add_stub_param(const struct cmd_run *run, json_object *params); /* cmd-node.c */

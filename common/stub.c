@@ -5,37 +5,42 @@
 #include <string.h>
 
 static const struct {
-	const char *name;
-	bool target; /* hostdevd may detach to it */
+	const char *name;   /* the kernel's driver name */
+	const char *module; /* the module it lives in */
+	const char *alias;  /* another name given for it, or NULL */
 } stubs[] = {
-#define STUB_ROW(name, target) { name, target },
+#define STUB_ROW(name, module, alias) { name, module, alias },
 	STUB_DRIVERS(STUB_ROW)
 #undef STUB_ROW
 };
 
-bool stub_is_target(const char *driver)
+const char *stub_target(const char *name)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(stubs); i++)
+		if (streq(stubs[i].name, name) || (stubs[i].alias && streq(stubs[i].alias, name)))
+			return stubs[i].name;
+	return NULL;
+}
+
+const char *stub_module(const char *driver)
 {
 	for (size_t i = 0; driver && i < ARRAY_SIZE(stubs); i++)
 		if (streq(stubs[i].name, driver))
-			return stubs[i].target;
-	return false;
+			return stubs[i].module;
+	return NULL;
 }
 
 static char targets_text[128];
 
 static void targets_text_build(void)
 {
-	size_t n = 0, k = 0;
+	size_t n = ARRAY_SIZE(stubs);
 
-	for (size_t i = 0; i < ARRAY_SIZE(stubs); i++)
-		n += stubs[i].target;
-	for (size_t i = 0; i < ARRAY_SIZE(stubs); i++) {
-		if (!stubs[i].target)
-			continue;
+	for (size_t i = 0; i < n; i++) {
 		strcat(targets_text, stubs[i].name);
-		if (++k + 1 < n)
+		if (i + 2 < n)
 			strcat(targets_text, ", ");
-		else if (k + 1 == n)
+		else if (i + 2 == n)
 			strcat(targets_text, " or ");
 	}
 }

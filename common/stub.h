@@ -1,8 +1,8 @@
 /* The stub drivers: what holds a device while it is away from the host.
  *
- * One list says which drivers are stubs and which of them hostdevd can
- * detach a device to; the daemon, the policy loader and hostdevctl all ask
- * it, so they cannot disagree. */
+ * One table says which drivers are stubs, the module each lives in and the
+ * other names a user may give for one; the daemon, the policy loader,
+ * udevgen and hostdevctl all ask it, so they cannot disagree. */
 #pragma once
 
 #include "common/util.h"
@@ -11,28 +11,36 @@
 
 #define STUB_DEFAULT "vfio-pci"
 
-/* Each stub: its name, and whether hostdevd detaches to it when asked.
- * pciback is xen-pciback's name on older kernels: a stub when seen bound,
- * never one to ask for. */
+/* Each stub: its kernel driver name (what driver_override takes and the
+ * driver link shows), its module, and another name it is given.  Xen's is
+ * the module xen-pciback, whose PCI driver registers as "pciback"
+ * (PCISTUB_DRIVER_NAME) and compares driver_override with that: an
+ * override "xen-pciback" matches no driver.  hostdevd's docs named it
+ * xen-pciback, so that name is still taken, and turned into pciback. */
 #define STUB_DRIVERS(X)                                                        \
-	X("vfio-pci", true)                                                    \
-	X("pci-stub", true)                                                    \
-	X("xen-pciback", true)                                                 \
-	X("pciback", false)
+	X("vfio-pci", "vfio_pci", NULL)                                        \
+	X("pci-stub", "pci_stub", NULL)                                        \
+	X("pciback", "xen_pciback", "xen-pciback")
 
-/* A driver hostdevd detaches to when asked: vfio-pci, pci-stub,
- * xen-pciback. */
-bool stub_is_target(const char *driver);
+/* The kernel driver name of the stub `name` calls for (its driver name or
+ * its other name), or NULL when it names no stub hostdevd detaches to.
+ * Every stub a user gives goes through here, once, as it comes in: what is
+ * stored, logged, written to sysfs and answered is the driver name. */
+const char *stub_target(const char *name);
+
+/* The module holding stub driver `driver` (a kernel driver name), as
+ * modprobe names it, or NULL for a driver not in the table. */
+const char *stub_module(const char *driver);
 
 /* A driver that holds a device for a guest, as seen bound.  On the event
  * pipeline's path (every bind decides a device's state by it), so the
  * names are compared as the constants they are. */
 static inline bool driver_is_stub(const char *driver)
 {
-#define STUB_IS(name, target) streq(driver, name) ||
+#define STUB_IS(name, module, alias) streq(driver, name) ||
 	return STUB_DRIVERS(STUB_IS) false;
 #undef STUB_IS
 }
 
-/* The targets in words, for messages: "vfio-pci, pci-stub or xen-pciback". */
+/* The targets in words, for messages: "vfio-pci, pci-stub or pciback". */
 const char *stub_targets_text(void);

@@ -318,7 +318,7 @@ static void method_claim(struct methods_ctx *ctx, struct server_call *call, json
 	vl_param_bool(params, "whole_group", &whole_group);
 	vl_param_bool(params, "unbind_interfaces", &req.unbind_interfaces);
 	req.stub_named = vl_param_string(params, "driver", &req.stub) == 1;
-	if (!stub_is_target(req.stub)) {
+	if (!(req.stub = stub_target(req.stub))) {
 		reply_invalid_parameter(call, "driver");
 		return;
 	}

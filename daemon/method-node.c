@@ -114,7 +114,7 @@ static void method_detach(struct methods_ctx *ctx, struct server_call *call, jso
 
 	vl_param_string(params, "device", &sel);
 	vl_param_string(params, "driver", &stub);
-	if (!stub_is_target(stub)) {
+	if (!(stub = stub_target(stub))) {
 		reply_invalid_parameter(call, "driver");
 		return;
 	}

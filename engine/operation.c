@@ -3,6 +3,7 @@
  * operations do step by step is in engine/pci.c and engine/usb.c. */
 #include "engine/operation.h"
 #include "common/log.h"
+#include "common/stub.h"
 #include "common/util.h"
 #include "engine/bus.h"
 #include "engine/failpoint.h"
@@ -398,7 +399,10 @@ void op_submit(struct op *op, enum op_phase phase, const char *path, const char 
 	free(op->io.driver);
 	op->io = (struct step_io){ .phase = phase, .read_back = read_back };
 	if (phase == PH_LOAD_STUB) {
-		op->io.module = op->stub;
+		/* Not always the driver's name: pciback lives in xen_pciback. */
+		const char *module = stub_module(op->stub);
+
+		op->io.module = module ? module : op->stub;
 	} else {
 		snprintf(op->io.path, sizeof(op->io.path), "%s", path);
 		snprintf(op->io.value, sizeof(op->io.value), "%s", value);

@@ -481,7 +481,9 @@ static bool repair_to_pool(const struct device *dev)
  * else the default. */
 static const char *repair_stub(const struct device *dev)
 {
-	return stub_is_target(dev->pci.driver_override) ? dev->pci.driver_override : STUB_DEFAULT;
+	const char *stub = stub_target(dev->pci.driver_override);
+
+	return stub ? stub : STUB_DEFAULT;
 }
 
 /* The kernel's view, read again: the record follows the driver link. */

@@ -543,7 +543,7 @@ static const char *stub_name(unsigned flags)
 	if (flags & HD_STUB_PCI_STUB)
 		return "pci-stub";
 	if (flags & HD_STUB_XEN_PCIBACK)
-		return "xen-pciback";
+		return "pciback"; /* the module xen-pciback's PCI driver */
 	return NULL;
 }
 

@@ -82,6 +82,7 @@ enum {
 	/* The stub a managed PCI function is detached to: vfio-pci unless one
 	 * of these is given (at most one; not with HD_UNMANAGED).  PCI only. */
 	HD_STUB_PCI_STUB = 1u << 2,
+	/* Xen's pciback (the driver of the module xen-pciback). */
 	HD_STUB_XEN_PCIBACK = 1u << 3,
 	/* A USB claim records the claim and moves nothing by default (QEMU's
 	 * libusb detaches the kernel's drivers itself).  With this flag hostdevd
@@ -249,7 +250,8 @@ HD_EXPORT int hd_reattach_all_devices(struct hd_manager *mgr, const struct hd_ow
 
 /* Detaches a PCI function to a stub (io.hostdevd.Detach), like `virsh
  * nodedev-detach`: driver is "vfio-pci" (NULL means that), "pci-stub" or
- * "xen-pciback".  It then sits in the detached pool, claimable unmanaged. */
+ * "pciback" (Xen's; "xen-pciback", its module's name, is taken as pciback).
+ * It then sits in the detached pool, claimable unmanaged. */
 HD_EXPORT int hd_node_detach(struct hd_manager *mgr, const char *id, const char *driver,
 			     struct hd_error **err);
 /* Hands a detached PCI function back to its host driver

@@ -106,6 +106,10 @@ void policy_rule_describe(const struct policy *p, size_t i, FILE *out)
 	fprintf(out, "%s: %s", place, policy_action_names[r->action]);
 	if (r->action == POLICY_ASSIGN)
 		fprintf(out, " to %s/%s", r->owner_driver, r->owner_domain);
+	/* As the loader keeps it: a rule written with xen-pciback reads
+	 * pciback, the driver it binds. */
+	if (r->stub)
+		fprintf(out, " on %s", r->stub);
 	fputs(" if", out);
 	for (size_t k = 0; k < r->n_conds; k++)
 		fprintf(out, "%s %s", k ? "," : "", rule_conditions(p, r)[k].key->name);

@@ -3,6 +3,7 @@
  * error, with its file and line; nothing of a policy that has one is used. */
 #include "policy/internal.h"
 #include "common/log.h"
+#include "common/stub.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -167,7 +168,7 @@ static bool rule_consistent(struct loader *l, const config_setting_t *g, const s
 				  policy_action_names[r->action]);
 	if (r->stub && r->action != POLICY_DETACH && r->action != POLICY_ASSIGN)
 		return loader_bad(l, g, "%s", "'driver' (the stub) is only for \"detach\" and \"assign\"");
-	if (r->stub && !stub_is_target(r->stub))
+	if (r->stub && !stub_target(r->stub))
 		return loader_bad(l, g, "'driver' is %s, not \"%s\"", stub_targets_text(), r->stub);
 	if (r->deauthorize && r->action != POLICY_REFUSE)
 		return loader_bad(l, g, "%s", "'deauthorize' is only for action \"refuse\"");
@@ -206,15 +207,17 @@ static bool parse_when(struct loader *l, const config_setting_t *s, struct rule 
 	return true;
 }
 
-/* A rule's `driver` is the stub it detaches to; rule_consistent() checks it
- * once the action is known. */
+/* A rule's `driver` is the stub it detaches to, kept as its driver name
+ * (xen-pciback is pciback from here on); rule_consistent() checks it once
+ * the action is known, quoting a name that is no stub as written. */
 static bool parse_stub(struct loader *l, const config_setting_t *s, struct rule *r)
 {
-	const char *v = NULL;
+	const char *v = NULL, *stub;
 
 	if (!loader_string(l, s, &v))
 		return false;
-	r->stub = xstrdup(v);
+	stub = stub_target(v);
+	r->stub = xstrdup(stub ? stub : v);
 	return true;
 }
 

@@ -2,6 +2,7 @@
  * decide exactly as the policy does, their lines as tokens, and the file. */
 #include "policy/udevgen.h"
 #include "policy/internal.h"
+#include "common/stub.h"
 #include "common/util.h"
 
 #include <stdlib.h>
@@ -136,19 +137,6 @@ static char *assign_value(const char *s)
 	return out;
 }
 
-/* The module a stub driver lives in: the driver's name with '_' for '-'
- * (vfio-pci in vfio_pci, pci-stub in pci_stub, xen-pciback in
- * xen_pciback), as modprobe names them. */
-static char *stub_module(const char *stub)
-{
-	char *m = xstrdup(stub);
-
-	for (char *c = m; *c; c++)
-		if (*c == '-')
-			*c = '_';
-	return m;
-}
-
 /* ---- lines ------------------------------------------------------------------ */
 
 static void token_add(struct udevgen_line *l, char *key, const char *op, char *value)
@@ -205,8 +193,6 @@ static void line_assignments(const struct rule *r, enum hd_bus bus, struct udevg
 		token_add(l, xstrdup("ENV{HOSTDEVD_OWNER}"), "=", assign_value(owner));
 	}
 	if (l->acts && bus == HD_BUS_PCI) {
-		_cleanup_free_ char *module = stub_module(stub);
-
 		token_add(l, xstrdup("ENV{HOSTDEVD_STUB}"), "=", xstrdup(stub));
 		/* Only the stub may bind from here on: the host driver's module,
 		 * loaded by 80-drivers.rules after us, finds the device taken. */
@@ -215,10 +201,11 @@ static void line_assignments(const struct rule *r, enum hd_bus bus, struct udevg
 		 * now ("drivers" names a driver as BUS:DRIVER).  Fails, harmlessly,
 		 * when the module is not loaded yet. */
 		token_add(l, xasprintf("ATTR{[drivers/pci:%s]bind}", stub), "=", xstrdup("$kernel"));
-		/* Not loaded yet: loading it probes the device, whose override
-		 * names it.  RUN runs after every rule, in order, so before the
-		 * host driver's module load queued by 80-drivers.rules. */
-		token_add(l, xstrdup("RUN{builtin}"), "+=", xasprintf("kmod load %s", module));
+		/* Not loaded yet: loading its module (stub.h's table: pciback's
+		 * is xen_pciback) probes the device, whose override names it.
+		 * RUN runs after every rule, in order, so before the host
+		 * driver's module load queued by 80-drivers.rules. */
+		token_add(l, xstrdup("RUN{builtin}"), "+=", xasprintf("kmod load %s", stub_module(stub)));
 	} else if (l->acts) {
 		/* Unbinds the interface drivers and deconfigures the device. */
 		token_add(l, xstrdup("ATTR{authorized}"), "=", xstrdup("0"));

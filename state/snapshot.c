@@ -1,4 +1,5 @@
 #include "state/snapshot.h"
+#include "common/stub.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -199,6 +200,16 @@ static void read_lease(json_object *rec, struct snapshot_claim *c)
 	c->lease_ended = bool_at(lease, "ended");
 }
 
+/* A claim's stub as its driver name: older files may say "xen-pciback",
+ * which no driver answers to (pciback does).  One hostdevd does not know
+ * is kept as written. */
+static const char *stub_at(json_object *o)
+{
+	const char *v = str_at(o, "stub"), *stub = stub_target(v);
+
+	return stub ? stub : v;
+}
+
 static void read_claim(json_object *rec, void (*fn)(const struct snapshot_claim *, void *),
 		       void *ctx)
 {
@@ -211,7 +222,7 @@ static void read_claim(json_object *rec, void (*fn)(const struct snapshot_claim 
 		.serial = str_at(rec, "serial"),
 		.managed = bool_at(rec, "managed"),
 		.from_pool = bool_at(rec, "from_pool"),
-		.stub = str_at(rec, "stub"),
+		.stub = stub_at(rec),
 		.original_driver = str_at(rec, "original_driver"),
 		.cred = { (uid_t)int_at(rec, "uid"), (gid_t)int_at(rec, "gid"),
 			  (pid_t)int_at(rec, "pid") },

@@ -209,7 +209,8 @@ static void test_row(void **state)
 }
 
 /* The stub's module is not loaded and, in a mock, never is: the first
- * device fails at load_module and nothing at all is written. */
+ * device fails at load_module and nothing at all is written.  The stub is
+ * Xen's, named by its module: the driver pciback, loaded as xen_pciback. */
 static void test_load_module(void **state)
 {
 	struct fixture *f = *state;
@@ -227,6 +228,8 @@ static void test_load_module(void **state)
 	json_object_put(p);
 	assert_fault_named(reply, &(struct row){ .device = NIC_A, .step = "load_module",
 						 .error = OPFAIL, .err = ENOENT });
+	/* The driver pciback's module, by the name modprobe gives it. */
+	assert_non_null(strstr(vlc_param_str(reply, "message"), "module xen_pciback is not loaded"));
 	json_object_put(reply);
 	assert_int_equal(kemu_writes(f->root, "driver_override", NULL), 0);
 	assert_original(f, 0);

@@ -54,6 +54,35 @@ static void test_detach_and_reattach(void **state)
 	assert_false(kemu_vfio_present(f->root, NIC_GROUP));
 }
 
+/* Xen's stub is the driver pciback, in the module xen-pciback: asked for by
+ * either name, the device ends on pciback with the override "pciback" (the
+ * name the kernel's pciback compares it with), and the answer says
+ * pciback. */
+static void test_detach_to_pciback_by_both_names(void **state)
+{
+	static const char *const names[] = { "xen-pciback", "pciback" };
+	struct fixture *f = *state;
+
+	tb_add_driver(f->tb, "pci", "pciback");
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		json_object *reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, names[i]);
+		json_object *p = vlc_params(reply);
+		_cleanup_free_ char *log = NULL;
+
+		assert_string_equal(kfix_str_at(p, "device", "state"), "detached");
+		assert_string_equal(kfix_str_at(p, "device", "driver"), "pciback");
+		json_object_put(reply);
+		assert_string_equal(kfix_kernel_driver(f, NIC), "pciback");
+		assert_string_equal(kfix_kernel_override(f, NIC), "pciback");
+		assert_false(kemu_vfio_present(f->root, NIC_GROUP));
+		log = kemu_log(f->root);
+		assert_null(strstr(log, "xen-pciback"));
+		vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL));
+		assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	}
+	assert_int_equal(kemu_writes(f->root, "driver_override", NIC), 4);
+}
+
 /* Already on the stub: nothing is written. */
 static void test_detach_of_a_detached_device_writes_nothing(void **state)
 {
@@ -188,6 +217,29 @@ static void test_hostdevctl_detach_and_reattach(void **state)
 		assert_string_equal(out, words[i][1]);
 	}
 	assert_string_equal(kfix_kernel_driver(f, "0000:02:00.0"), "e1000e");
+}
+
+/* hostdevctl detach --driver xen-pciback: the module's name, as hostdevd's
+ * docs once gave it, detaches to the driver pciback. */
+static void test_hostdevctl_detach_xen_pciback(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *cmd = NULL;
+	char out[512] = "";
+	size_t n;
+	FILE *p;
+
+	tb_add_driver(f->tb, "pci", "pciback");
+	assert_true(asprintf(&cmd, "%s --socket %s detach 0000:02:00.0 --driver xen-pciback",
+			     HOSTDEVCTL_BIN, f->daemon.socket_path) > 0);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	assert_int_equal(pclose(p), 0);
+	assert_string_equal(out, "0000:02:00.0: detached, now on pciback (was e1000e)\n");
+	assert_string_equal(kfix_kernel_driver(f, "0000:02:00.0"), "pciback");
+	assert_string_equal(kfix_kernel_override(f, "0000:02:00.0"), "pciback");
 }
 
 /* ---- error, and the way out (Repair) ---------------------------------- */
@@ -352,12 +404,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_detach_and_reattach),
+		T(test_detach_to_pciback_by_both_names),
 		T(test_detach_of_a_detached_device_writes_nothing),
 		T(test_failed_unbind_rolls_back),
 		T(test_bind_that_never_happens_times_out),
 		T(test_blocked_unbind_keeps_the_daemon_answering),
 		T(test_host_critical_refused_without_a_write),
 		T(test_hostdevctl_detach_and_reattach),
+		T(test_hostdevctl_detach_xen_pciback),
 		T(test_repair_back_to_the_host),
 		T(test_repair_back_to_the_pool),
 		T(test_bind_event_moves_a_device_out_of_error),

@@ -270,33 +270,51 @@ static void expect_invalid_state(json_object *reply, const char *state)
 	json_object_put(reply);
 }
 
-/* Issue 12 item 13: `claim --driver pci-stub` of a device on xen-pciback
+/* Issue 12 item 13: `claim --driver pci-stub` of a device on Xen's pciback
  * succeeded and left it there.  A claim naming a stub ends on it or is
  * refused, as Detach is: moving between stubs is a Reattach and a Claim.
- * Without a driver named, a device on any stub is taken as it is. */
+ * Without a driver named, a device on any stub is taken as it is.  Xen's
+ * stub is named by its driver, pciback, or its module, xen-pciback. */
 static void test_claim_names_the_stub(void **state)
 {
 	struct fixture *f = *state;
 
 	tb_unbind(f->tb, NIC);
-	tb_bind(f->tb, NIC, "xen-pciback");
+	tb_bind(f->tb, NIC, "pciback");
 	kfix_wait_state(f, NIC, "detached");
 	expect_invalid_state(claim_on(f, NIC, "pci-stub"), "detached");
 	expect_invalid_state(claim_on(f, NIC, "vfio-pci"), "detached");
-	assert_string_equal(kfix_kernel_driver(f, NIC), "xen-pciback");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "pciback");
 	assert_int_equal(kemu_writes(f->root, "driver_override", NIC), 0);
 	assert_int_equal(kfix_claims(f), 0);
 	vlc_expect_ok(claim_on(f, NIC, "xen-pciback"));
 	assert_int_equal(kfix_claims(f), 1);
 	/* Re-declared for another stub: refused too, the claim unchanged. */
 	expect_invalid_state(claim_on(f, NIC, "pci-stub"), "claimed");
-	assert_string_equal(kfix_kernel_driver(f, NIC), "xen-pciback");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "pciback");
 	assert_int_equal(kfix_claims(f), 1);
+	vlc_expect_ok(claim_on(f, NIC, "pciback"));
 	vlc_expect_ok(claim_on(f, NIC, "xen-pciback"));
 	/* Named nothing: taken on the stub it is on. */
 	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC2, "pci-stub"));
 	vlc_expect_ok(kfix_owner_call(f, "io.hostdevd.Claim", NIC2));
 	assert_string_equal(kfix_kernel_driver(f, NIC2), "pci-stub");
+}
+
+/* A managed claim to xen-pciback (the module's name) detaches the device
+ * to the driver pciback, with the override "pciback": before, the override
+ * said "xen-pciback", which no driver matches, and nothing ever bound. */
+static void test_managed_claim_to_xen_pciback(void **state)
+{
+	struct fixture *f = *state;
+
+	tb_add_driver(f->tb, "pci", "pciback");
+	vlc_expect_ok(claim_on(f, NIC, "xen-pciback"));
+	assert_string_equal(kfix_kernel_driver(f, NIC), "pciback");
+	assert_string_equal(kfix_kernel_override(f, NIC), "pciback");
+	assert_int_equal(kfix_claims(f), 1);
+	vlc_expect_ok(kfix_owner_call(f, "io.hostdevd.Release", NIC));
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
 }
 
 int main(void)
@@ -307,6 +325,7 @@ int main(void)
 		T(test_state_file_owner_checked),
 		T(test_drifted_shown_claimed),
 		T(test_claim_names_the_stub),
+		T(test_managed_claim_to_xen_pciback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

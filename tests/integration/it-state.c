@@ -228,6 +228,45 @@ static void test_unacknowledged_claim_rolled_back(void **state)
 	free(log);
 }
 
+static bool on_pciback(struct fixture *f, const void *id)
+{
+	return streq(kfix_kernel_driver(f, id), "pciback");
+}
+
+/* A state file from before the stub table named Xen's stub by its driver:
+ * a managed claim whose stub reads "xen-pciback".  It loads, as pciback:
+ * the device, unbound while the daemon was down and bound to its host
+ * driver after, is put on pciback again (an override "xen-pciback" would
+ * bind nothing). */
+static void test_claim_on_xen_pciback_loads_as_pciback(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	FILE *fp;
+
+	tb_add_driver(f->tb, "pci", "pciback");
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	crash(f);
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp, "{ \"format\": \"hostdevd-state\", \"version\": 1, \"claims\": [ { "
+		    "\"device\": \"" NIC "\", \"phase\": \"held\", \"owner\": { \"driver\": "
+		    "\"libxl\", \"domain\": \"vm1\" }, \"vendor\": \"8086\", \"product\": \"10d3\", "
+		    "\"managed\": true, \"stub\": \"xen-pciback\", \"original_driver\": "
+		    "\"e1000e\" } ], \"pool\": [] }\n");
+	fclose(fp);
+	tb_unbind(f->tb, NIC);
+	kfix_start_on(f, dir);
+	assert_int_equal(kfix_claims(f), 1);
+	assert_attention(f, NIC, "drifted");
+	tb_bind(f->tb, NIC, "e1000e");
+	kfix_wait_until(f, on_pciback, NIC, NIC " back on pciback");
+	assert_string_equal(kfix_kernel_override(f, NIC), "pciback");
+	kfix_wait_state(f, NIC, "claimed");
+	assert_int_equal(kfix_claims(f), 1);
+}
+
 /* --orphans reattach: the standard machine's VF, on vfio-pci before
  * hostdevd knew it, goes to its host driver at start; by default it stays
  * and is reported. */
@@ -571,6 +610,7 @@ int main(void)
 		T(test_other_device_inherits_nothing),
 		T(test_drifted_device),
 		T(test_unacknowledged_claim_rolled_back),
+		T(test_claim_on_xen_pciback_loads_as_pciback),
 		T(test_orphans),
 		T(test_orphans_on_a_first_start),
 		cmocka_unit_test_setup_teardown(test_policy_adopts_at_start, adopt_setup, teardown),

@@ -1150,6 +1150,11 @@ void tb_build_large(struct testbed *tb, size_t n)
 	}
 }
 
+void tb_add_driver(struct testbed *tb, const char *bus, const char *driver)
+{
+	ensure_driver_dir(tb, bus, driver);
+}
+
 void tb_add_module(struct testbed *tb, const char *name)
 {
 	char path[PATH_MAX];

@@ -157,6 +157,11 @@ void tb_build_standard(struct testbed *tb);
  * plain file writes. */
 void tb_build_large(struct testbed *tb, size_t n);
 
+/* Makes a driver's directory (bus/<bus>/drivers/<driver>, with bind and
+ * unbind), as loading its module does: the kernel emulator binds a device
+ * whose override names it. */
+void tb_add_driver(struct testbed *tb, const char *bus, const char *driver);
+
 /* Makes /sys/module/<name> with initstate "live", as the kernel shows a
  * loaded module.  The name is taken as given: the kernel's directories use
  * underscores (vfio_pci), but driverctl 0.111 tests /sys/module/<driver>,

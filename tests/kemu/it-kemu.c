@@ -324,7 +324,7 @@ static void test_probe_with_unloaded_driver(void **state)
 {
 	struct fixture *f = *state;
 
-	write_ok(NIC_DIR "/driver_override", "xen-pciback");
+	write_ok(NIC_DIR "/driver_override", "pciback");
 	write_ok(NIC_DIR "/driver/unbind", NIC);
 	expect_event(f, "unbind", NIC, NULL);
 	write_ok(PROBE, NIC);

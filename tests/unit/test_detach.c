@@ -55,6 +55,8 @@ struct fake {
 	char block_step[32];    /* blocks the next write of this step */
 	bool blocked, released;
 	unsigned module_loads;
+	char module[32];           /* the last module loaded */
+	const char *module_driver; /* the driver its load makes present */
 	int module_err;
 	int wake_fd; /* an eventfd that wakes the test's loop when a write blocks */
 };
@@ -180,8 +182,12 @@ static int fake_module_load(void *ctx, const char *name, struct op_error *err)
 {
 	pthread_mutex_lock(&fk.lock);
 	fk.module_loads++;
-	if (!fk.module_err)
-		fk.present[2] = "vfio-pci";
+	snprintf(fk.module, sizeof(fk.module), "%s", name);
+	for (size_t i = 0; !fk.module_err && i < ARRAY_SIZE(fk.present); i++)
+		if (!fk.present[i]) {
+			fk.present[i] = fk.module_driver;
+			break;
+		}
 	pthread_mutex_unlock(&fk.lock);
 	if (fk.module_err)
 		op_error_set(err, fk.module_err, "load_module", name, "cannot load %s", name);
@@ -239,6 +245,8 @@ static void fake_reset(void)
 	fk.fail_step[0] = fk.block_step[0] = '\0';
 	fk.fail_err = fk.module_err = 0;
 	fk.module_loads = 0;
+	fk.module[0] = '\0';
+	fk.module_driver = "vfio-pci";
 	fk.blocked = fk.released = false;
 	pthread_mutex_unlock(&fk.lock);
 	fk.present[0] = "e1000e";
@@ -540,7 +548,26 @@ static void test_stub_module_loaded(void **state)
 	run_detach(f, NIC, "vfio-pci", &o);
 	assert_int_equal(o.status, HDE_OK);
 	assert_int_equal(fk.module_loads, 1);
+	assert_string_equal(fk.module, "vfio_pci");
 	assert_on(f, NIC, DEV_DETACHED, "vfio-pci");
+	fixture_free(f);
+}
+
+/* Xen's stub is the driver pciback, in the module xen_pciback: the load
+ * names the module, the override the driver. */
+static void test_stub_module_of_pciback(void **state)
+{
+	struct fixture *f = fixture_new(5000);
+	struct outcome o;
+
+	fk.module_driver = "pciback";
+	run_detach(f, NIC, "pciback", &o);
+	assert_int_equal(o.status, HDE_OK);
+	assert_int_equal(fk.module_loads, 1);
+	assert_string_equal(fk.module, "xen_pciback");
+	expect_writes((const char *[]){ OVR("pciback"), UNBIND("e1000e"), PROBE, NULL });
+	assert_on(f, NIC, DEV_DETACHED, "pciback");
+	assert_string_equal(dev(f, NIC)->pci.driver_override, "pciback");
 	fixture_free(f);
 }
 
@@ -1272,6 +1299,7 @@ int main(void)
 		cmocka_unit_test(test_detach_and_reattach),
 		cmocka_unit_test(test_already_on_stub),
 		cmocka_unit_test(test_stub_module_loaded),
+		cmocka_unit_test(test_stub_module_of_pciback),
 		cmocka_unit_test(test_stub_module_fails),
 		cmocka_unit_test(test_detach_step_failures),
 		cmocka_unit_test(test_confirm_timeout),

@@ -6,6 +6,7 @@
 
 #include "state/devtable.h"
 #include "tests/unit/testdev.h"
+#include "common/stub.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -459,6 +460,27 @@ static void test_set_state_and_touch(void **state)
 	devtable_free(t);
 }
 
+/* One table turns a stub as given into the driver the kernel names: Xen's
+ * by its module's name too; a name the kernel would not match is none. */
+static void test_stub_names(void **state)
+{
+	assert_string_equal(stub_target("vfio-pci"), "vfio-pci");
+	assert_string_equal(stub_target("pci-stub"), "pci-stub");
+	assert_string_equal(stub_target("pciback"), "pciback");
+	assert_string_equal(stub_target("xen-pciback"), "pciback");
+	assert_null(stub_target("xen_pciback"));
+	assert_null(stub_target("vfio_pci"));
+	assert_null(stub_target("e1000e"));
+	assert_null(stub_target(""));
+	assert_null(stub_target(NULL));
+	assert_string_equal(stub_module("vfio-pci"), "vfio_pci");
+	assert_string_equal(stub_module("pci-stub"), "pci_stub");
+	assert_string_equal(stub_module("pciback"), "xen_pciback");
+	assert_null(stub_module("xen-pciback")); /* a driver name, not one given */
+	assert_null(stub_module("e1000e"));
+	assert_string_equal(stub_targets_text(), "vfio-pci, pci-stub or pciback");
+}
+
 static void test_helpers(void **state)
 {
 	struct device *d = device_new(HD_BUS_PCI, "0000:00:01.0");
@@ -466,6 +488,10 @@ static void test_helpers(void **state)
 
 	assert_true(driver_is_stub("vfio-pci"));
 	assert_true(driver_is_stub("pci-stub"));
+	/* Xen's stub as the kernel shows it bound: pciback, never its
+	 * module's name. */
+	assert_true(driver_is_stub("pciback"));
+	assert_false(driver_is_stub("xen-pciback"));
 	assert_false(driver_is_stub("e1000e"));
 	assert_false(driver_is_stub(NULL));
 	d->pci.class_code = 0x060400;
@@ -530,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_channel_order),
 		cmocka_unit_test(test_set_state_and_touch),
 		cmocka_unit_test(test_helpers),
+		cmocka_unit_test(test_stub_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -564,7 +564,7 @@ static void test_usage_errors(void **state)
 		     "0000:03:00.0", "0000:03:00.1", NULL);
 	expect_usage("'reattach' takes one DEVICE, not also 'e1000e'", "reattach",
 		     "0000:03:00.0", "e1000e", NULL);
-	expect_usage("--driver is vfio-pci, pci-stub or xen-pciback, not 'e1000e'", "detach",
+	expect_usage("--driver is vfio-pci, pci-stub or pciback, not 'e1000e'", "detach",
 		     "0000:03:00.0", "--driver", "e1000e");
 	expect_usage("option '--driver' needs an argument", "detach", "0000:03:00.0",
 		     "--driver", NULL);
@@ -589,7 +589,8 @@ static void test_help_and_version(void **state)
 							   "  status",
 							   "  detach DEVICE [--driver STUB]",
 							   "vfio-pci (the default), pci-stub or "
-							   "xen-pciback",
+							   "pciback (Xen's;\n",
+							   "xen-pciback, its module's name, is taken too",
 							   "  reattach DEVICE",
 							   "need hostdevd's 'detach' permission",
 							   "detach, reattach, reset, repair, claim and",
@@ -828,6 +829,25 @@ static void test_detach(void **state)
 	expect_result(&r, 0, "{\"device\":" DETACHED_NIC("null") "}\n", "");
 	expect_calls(f, DETACH_CALL("{\"device\":\"0000:03:00.0\"}"),
 		     DETACH_CALL("{\"device\":\"0000:03:00.0\",\"driver\":\"pci-stub\"}"));
+}
+
+/* Xen's stub by its module's name is sent as the driver pciback, the
+ * name driver_override takes; by its own name, likewise. */
+static void test_detach_xen_pciback(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"device\":" DETACHED_NIC("\"e1000e\"") "}}" } },
+		{ .replies = { "{\"parameters\":{\"device\":" DETACHED_NIC("\"e1000e\"") "}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "detach", "0000:03:00.0", "--driver",
+				  "xen-pciback", "--json");
+
+	assert_int_equal(r.status, 0);
+	r = run_ctl(fake_socket_path(f), "detach", "--driver=pciback", "0000:03:00.0", "--json");
+	assert_int_equal(r.status, 0);
+	expect_calls(f, DETACH_CALL("{\"device\":\"0000:03:00.0\",\"driver\":\"pciback\"}"),
+		     DETACH_CALL("{\"device\":\"0000:03:00.0\",\"driver\":\"pciback\"}"));
 }
 
 static void test_detach_unrecorded_driver(void **state)
@@ -1187,6 +1207,24 @@ static void test_claim(void **state)
 				"\"driver\":\"pci-stub\"}"));
 }
 
+/* claim --driver xen-pciback: sent as pciback, the driver's name. */
+static void test_claim_xen_pciback(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"claims\":[" ENTRY("0000:03:00.0", LIBXL_VM2,
+								      "true", "7") "]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "claim", "--owner=libxl/vm2", "--driver",
+				  "xen-pciback", "0000:03:00.0");
+
+	assert_int_equal(r.status, 0);
+	expect_calls(f,
+		     CLAIM_CALL("{\"owner\":{\"driver\":\"libxl\",\"domain\":\"vm2\"},"
+				"\"devices\":[\"0000:03:00.0\"],\"driver\":\"pciback\"}"),
+		     NULL);
+}
+
 static void test_claim_group(void **state)
 {
 	static const struct fake_step steps[] = {
@@ -1515,7 +1553,7 @@ static void test_claim_usage_errors(void **state)
 	expect_usage("--uuid wants a UUID such as c7a5fdbd-cdaf-9455-926a-d65c16db1809, not "
 		     "'c7a5fdbd-cdaf-9455-926a-d65c16db180g'",
 		     "claim", "--uuid", "c7a5fdbd-cdaf-9455-926a-d65c16db180g", "1-2");
-	expect_usage("--driver is vfio-pci, pci-stub or xen-pciback, not 'e1000e'", "claim",
+	expect_usage("--driver is vfio-pci, pci-stub or pciback, not 'e1000e'", "claim",
 		     "--driver", "e1000e", "0000:03:00.0");
 	expect_usage("option '--owner' needs an argument", "claim", "0000:03:00.0", "--owner",
 		     NULL);
@@ -1875,12 +1913,14 @@ int main(void)
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_detach),
 		cmocka_unit_test(test_detach_unrecorded_driver),
+		cmocka_unit_test(test_detach_xen_pciback),
 		cmocka_unit_test(test_reattach_outcomes),
 		cmocka_unit_test(test_operation_refusals),
 		cmocka_unit_test(test_operation_failures),
 		cmocka_unit_test(test_operation_no_answer),
 		cmocka_unit_test(test_operation_timeouts),
 		cmocka_unit_test(test_claim),
+		cmocka_unit_test(test_claim_xen_pciback),
 		cmocka_unit_test(test_claim_group),
 		cmocka_unit_test(test_claim_managed_per_device),
 		cmocka_unit_test(test_claim_usb),

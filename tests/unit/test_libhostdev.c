@@ -148,7 +148,7 @@ static void test_prepare_flags_in_request(void **state)
 		     ",\"devices\":[\"" NIC "\"],\"managed\":false}}",
 		     GET(NIC),
 		     "{\"method\":\"io.hostdevd.Claim\",\"parameters\":{\"owner\":" OWNER_JSON
-		     ",\"devices\":[\"" NIC "\"],\"driver\":\"xen-pciback\"}}",
+		     ",\"devices\":[\"" NIC "\"],\"driver\":\"pciback\"}}",
 		     GET(NIC),
 		     "{\"method\":\"io.hostdevd.Claim\",\"parameters\":{\"owner\":" OWNER_JSON
 		     ",\"devices\":[\"" NIC "\"]}}");

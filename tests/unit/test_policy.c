@@ -90,7 +90,7 @@ static void test_errors(void **state)
 		     "domain = \"d\"; }; } );",
 		     "only for action \"assign\"");
 	expect_error("rules = ( { match = {}; action = \"detach\"; driver = \"nouveau\"; } );",
-		     "vfio-pci, pci-stub or xen-pciback");
+		     "vfio-pci, pci-stub or pciback");
 	expect_error("rules = ( { match = {}; action = \"allow\"; deauthorize = true; } );",
 		     "only for action \"refuse\"");
 	expect_error("rules = ( { match = { vendor = \"8086\"; }; action = \"allow\"; "
@@ -290,6 +290,49 @@ static void test_usb_and_explain(void **state)
 	stick->usb.n_ifaces = 0;
 	device_free(stick);
 	policy_free(p);
+}
+
+/* Xen's stub is the driver pciback (of the module xen-pciback, the name
+ * hostdevd's docs gave): a rule may say either, and the loader keeps, and
+ * every description says, the driver name a detach writes. */
+static void test_pciback_names(void **state)
+{
+	static const char *const written[] = { "xen-pciback", "pciback" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(written); i++) {
+		char text[256], err[512], *out = NULL;
+		size_t len = 0;
+		struct policy *p;
+		struct device *nic = pci("0000:03:00.0", 0x8086, 0x10d3, 0x020000, "e1000e");
+		struct policy_decision d;
+		FILE *f;
+
+		snprintf(text, sizeof(text),
+			 "rules = (\n"
+			 "  { match = { vendor = \"8086\"; }; action = \"assign\";\n"
+			 "    owner = { driver = \"libxl\"; domain = \"vm1\"; }; driver = \"%s\"; }\n"
+			 ");\n",
+			 written[i]);
+		p = policy_load(put("xen.conf", text), err, sizeof(err));
+		if (!p)
+			fail_msg("%s", err);
+		policy_decide(p, nic, POLICY_MOMENT_START, &d);
+		assert_int_equal(d.action, POLICY_ASSIGN);
+		assert_string_equal(d.stub, "pciback");
+		f = open_memstream(&out, &len);
+		policy_describe(p, f);
+		policy_explain(p, nic, POLICY_MOMENT_START, f);
+		fclose(f);
+		assert_non_null(strstr(out, "xen.conf:2): assign to libxl/vm1 on pciback if vendor\n"));
+		assert_non_null(strstr(out, "decides: assign 0000:03:00.0 to libxl/vm1 (on pciback)\n"));
+		assert_null(strstr(out, "xen-pciback"));
+		free(out);
+		device_free(nic);
+		policy_free(p);
+	}
+	/* The module's name with '_' is no driver's. */
+	expect_error("rules = ( { match = {}; action = \"detach\"; driver = \"xen_pciback\"; } );",
+		     "'driver' is vfio-pci, pci-stub or pciback, not \"xen_pciback\"");
 }
 
 /* A directory: policy.conf, then the .conf files of policy.d by name. */
@@ -693,6 +736,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_include_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decide, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usb_and_explain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pciback_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory, setup, teardown),
 		cmocka_unit_test(test_default_policy),
 		cmocka_unit_test_setup_teardown(test_index_order, setup, teardown),

@@ -240,10 +240,17 @@ static void test_actions(void **state)
 		    "driver = \"pci-stub\";",
 		    PCI "ATTR{vendor}==\"0x8086\", ATTR{device}==\"0x10d3\", " MARK("detach", "2")
 			STUB("pci-stub", "pci_stub") END);
+	/* Xen's stub by either name: the override and bind name the driver
+	 * pciback (an override "xen-pciback" binds nothing), the module load
+	 * its module xen_pciback. */
 	expect_line("match = { bus = \"pci\"; vendor = \"8086\"; device = \"10d3\"; }; "
 		    "action = \"detach\"; driver = \"xen-pciback\";",
 		    PCI "ATTR{vendor}==\"0x8086\", ATTR{device}==\"0x10d3\", " MARK("detach", "2")
-			STUB("xen-pciback", "xen_pciback") END);
+			STUB("pciback", "xen_pciback") END);
+	expect_line("match = { address = \"0000:03:00.0\"; }; action = \"detach\"; "
+		    "driver = \"pciback\";",
+		    PCI "KERNEL==\"0000:03:00.0\", " MARK("detach", "2")
+			STUB("pciback", "xen_pciback") END);
 	/* No USB stub: the USB line of a detach rule marks, and acts on nothing. */
 	expect_line("match = { vendor = \"8086\"; device = \"10d3\"; }; action = \"detach\";",
 		    USB "ATTR{idVendor}==\"8086\", ATTR{idProduct}==\"10d3\", "
