@@ -843,9 +843,9 @@ static void test_detach_xen_pciback(void **state)
 	struct result r = run_ctl(fake_socket_path(f), "detach", "0000:03:00.0", "--driver",
 				  "xen-pciback", "--json");
 
-	assert_int_equal(r.status, 0);
+	expect_result(&r, 0, "{\"device\":" DETACHED_NIC("\"e1000e\"") "}\n", "");
 	r = run_ctl(fake_socket_path(f), "detach", "--driver=pciback", "0000:03:00.0", "--json");
-	assert_int_equal(r.status, 0);
+	expect_result(&r, 0, "{\"device\":" DETACHED_NIC("\"e1000e\"") "}\n", "");
 	expect_calls(f, DETACH_CALL("{\"device\":\"0000:03:00.0\",\"driver\":\"pciback\"}"),
 		     DETACH_CALL("{\"device\":\"0000:03:00.0\",\"driver\":\"pciback\"}"));
 }
@@ -1218,7 +1218,7 @@ static void test_claim_xen_pciback(void **state)
 	struct result r = run_ctl(fake_socket_path(f), "claim", "--owner=libxl/vm2", "--driver",
 				  "xen-pciback", "0000:03:00.0");
 
-	assert_int_equal(r.status, 0);
+	expect_result(&r, 0, MANAGED_LINE("0000:03:00.0", "libxl/vm2"), "");
 	expect_calls(f,
 		     CLAIM_CALL("{\"owner\":{\"driver\":\"libxl\",\"domain\":\"vm2\"},"
 				"\"devices\":[\"0000:03:00.0\"],\"driver\":\"pciback\"}"),
