@@ -116,7 +116,7 @@ void detach_engine_free(struct detach_engine *e);
  * "already on the stub").  A PCI function with no IOMMU group (the IOMMU
  * is off) is refused NoIommu, before anything is written, when the stub
  * needs one: vfio-pci, unless vfio's unsafe no-IOMMU mode is on (pci-stub
- * and xen-pciback need none). */
+ * and pciback need none). */
 void detach_start(struct detach_engine *e, const char *id, const char *stub, detach_done_fn done,
 		  void *ctx);
 /* The same, for a caller that has applied the host-critical rules itself
