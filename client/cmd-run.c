@@ -60,8 +60,7 @@ static json_object *run_params(const struct cmd_run *run, int n_devices, pid_t p
 		json_object_object_add(p, "managed", json_object_new_boolean(false));
 	if (cmd_has(run, "whole-group"))
 		json_object_object_add(p, "whole_group", json_object_new_boolean(true));
-	if (cmd_has(run, "driver"))
-		json_object_object_add(p, "driver", json_object_new_string(cmd_value(run, "driver")));
+	add_stub_param(run, p);
 	if (cmd_has(run, "unbind-interfaces"))
 		json_object_object_add(p, "unbind_interfaces", json_object_new_boolean(true));
 	json_object_object_add(lease, "pid", json_object_new_int64(pid));

@@ -447,6 +447,37 @@ static void test_run_exit_status(void **state)
 	}
 }
 
+/* run --driver xen-pciback: the command runs with the device on the driver
+ * pciback (the name it is sent as, and the override written); at its end
+ * the device is back on its host driver. */
+static void test_run_on_xen_pciback(void **state)
+{
+	struct fixture *f = *state;
+	char script[PATH_MAX * 4], out[PATH_MAX], buf[8192] = "";
+	const char *args[] = { "run", "--owner", "libxl/vm1", "--driver", "xen-pciback", NIC, "--",
+			       "/bin/sh", "-c", script, NULL };
+	int status;
+	pid_t ctl;
+	FILE *fp;
+
+	tb_add_driver(f->tb, "pci", "pciback");
+	snprintf(out, sizeof(out), "%s/show.json", f->daemon.dir);
+	snprintf(script, sizeof(script), "%s --socket %s --json show %s > %s", HOSTDEVCTL_BIN,
+		 f->daemon.socket_path, NIC, out);
+	ctl = spawn_ctl(f, args);
+	assert_int_equal(waitpid(ctl, &status, 0), ctl);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fp = fopen(out, "r");
+	assert_non_null(fp);
+	buf[fread(buf, 1, sizeof(buf) - 1, fp)] = '\0';
+	fclose(fp);
+	assert_non_null(strstr(buf, "\"driver\":\"pciback\""));
+	assert_int_equal(kemu_writes(f->root, "driver_override", NIC), 2);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_int_equal(kfix_claims(f), 0);
+}
+
 /* A claim that fails: the command never runs, run exits 1. */
 static void test_run_claim_refused(void **state)
 {
@@ -499,6 +530,7 @@ int main(void)
 		T(test_lease_pid_reused),
 		T(test_run_exit_status),
 		T(test_run_claim_refused),
+		T(test_run_on_xen_pciback),
 		T(test_run_sigkill),
 	};
 
