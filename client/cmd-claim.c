@@ -135,8 +135,9 @@ static void add_devices_param(const struct cmd_run *run, json_object *params)
 	{ .name = "owner", .arg = "DRIVER/DOMAIN", .parse = check_owner,              \
 	  .flags = CMD_OPT_REQUIRED, .example = "qemu/vm1" }
 
-/* Long options only, as for detach: a claim should read as what it does. */
-static const struct cmd_option claim_options[] = {
+/* Long options only, as for detach: a claim should read as what it does.
+ * run takes the same (cmd-run.c). */
+const struct cmd_option cmd_claim_options[] = {
 	OWNER_OPTION,
 	{ .name = "uuid", .arg = "UUID", .parse = check_uuid },
 	{ .name = "unmanaged" },
@@ -146,7 +147,7 @@ static const struct cmd_option claim_options[] = {
 	{},
 };
 
-static int claim_build(const struct cmd_run *run, json_object *params)
+int cmd_claim_build(const struct cmd_run *run, json_object *params)
 {
 	add_owner_param(run, params);
 	add_claim_devices_param(run, params);
@@ -180,14 +181,14 @@ const struct cmd_entry cmd_claim_entry = {
 		"--whole-group claims every endpoint of the group too.\n"
 		"USB: the claim is recorded; --unbind-interfaces also\n"
 		"unbinds its interface drivers until release.\n",
-	.options = claim_options,
+	.options = cmd_claim_options,
 	.args = { .min = 1, .max = -1, .name = "DEVICE",
 		  .hint = "a PCI address such as 0000:03:00.0, or a USB device such as 1-2.3" },
 	.flags = CMD_WAITS_OWNER,
 	.method = "io.hostdevd.Claim",
 	.member = "claims",
 	.member_type = json_type_array,
-	.build = claim_build,
+	.build = cmd_claim_build,
 	.render = format_claim_result,
 };
 

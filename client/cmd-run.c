@@ -15,16 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const struct cmd_option run_options[] = {
-	{ .name = "owner", .arg = "DRIVER/DOMAIN", .parse = check_owner,
-	  .flags = CMD_OPT_REQUIRED, .example = "qemu/vm1" },
-	{ .name = "uuid", .arg = "UUID" },
-	{ .name = "unmanaged" },
-	{ .name = "whole-group" },
-	{ .name = "driver", .arg = "STUB", .parse = check_stub },
-	{ .name = "unbind-interfaces" },
-	{},
-};
 
 /* The child: waits until the claim is answered (a byte: go; end of file:
  * the claim failed and hostdevctl is gone), then becomes the command.  Its
@@ -45,24 +35,15 @@ static void child_wait_and_exec(int go, char **argv)
 	_exit(127);
 }
 
+/* What claim would send for the DEVICEs (the arguments before "--"), and
+ * the lease on the command's process. */
 static json_object *run_params(const struct cmd_run *run, int n_devices, pid_t pid)
 {
-	json_object *p = json_object_new_object(), *owner = owner_object(cmd_value(run, "owner"));
-	json_object *devices = json_object_new_array(), *lease = json_object_new_object();
+	struct cmd_run devices_only = *run;
+	json_object *p = json_object_new_object(), *lease = json_object_new_object();
 
-	if (cmd_has(run, "uuid"))
-		json_object_object_add(owner, "uuid", json_object_new_string(cmd_value(run, "uuid")));
-	json_object_object_add(p, "owner", owner);
-	for (int i = 0; i < n_devices; i++)
-		json_object_array_add(devices, json_object_new_string(run->argv[i]));
-	json_object_object_add(p, "devices", devices);
-	if (cmd_has(run, "unmanaged"))
-		json_object_object_add(p, "managed", json_object_new_boolean(false));
-	if (cmd_has(run, "whole-group"))
-		json_object_object_add(p, "whole_group", json_object_new_boolean(true));
-	add_stub_param(run, p);
-	if (cmd_has(run, "unbind-interfaces"))
-		json_object_object_add(p, "unbind_interfaces", json_object_new_boolean(true));
+	devices_only.argc = n_devices;
+	cmd_claim_build(&devices_only, p);
 	json_object_object_add(lease, "pid", json_object_new_int64(pid));
 	json_object_object_add(p, "lease", lease);
 	return p;
@@ -207,7 +188,8 @@ static int run_exec(struct cmd_run *run)
 const struct cmd_entry cmd_run_entry = {
 	.name = "run",
 	.usage = "--owner DRIVER/DOMAIN [--uuid UUID] [--unmanaged] [--whole-group]\n"
-		 "[--driver STUB] [--unbind-interfaces] DEVICE... -- COMMAND [ARG...]",
+		 "[--driver STUB] [--unbind-interfaces] DEVICE[=unmanaged|=managed]...\n"
+		 "-- COMMAND [ARG...]",
 	.text = "Claim DEVICEs as 'claim' does, run COMMAND, and exit\n"
 		"with its status (128+N when signal N ended it).  The\n"
 		"claim is tied to COMMAND's process by a lease: hostdevd\n"
@@ -215,7 +197,7 @@ const struct cmd_entry cmd_run_entry = {
 		"and the command are killed (SIGKILL).  If the claim\n"
 		"fails, COMMAND never starts and run exits 1.  Options\n"
 		"go before the DEVICEs.\n",
-	.options = run_options,
+	.options = cmd_claim_options,
 	.args = { .min = 3, .max = -1, .name = "DEVICE",
 		  .hint = "DEVICE... -- COMMAND, e.g. 0000:03:00.0 -- qemu-system-x86_64 ..." },
 	.flags = CMD_WAITS_OWNER | CMD_OPTIONS_FIRST,

@@ -205,6 +205,11 @@ int finish_output(void);
 
 /* ---- arguments several families check ---- */
 
+/* claim's options and the Claim parameters they make from run's options
+ * and arguments (every argument a DEVICE): run claims the same way. */
+extern const struct cmd_option cmd_claim_options[];
+int cmd_claim_build(const struct cmd_run *run, json_object *params);
+
 int check_stub(const char *arg);                        /* cmd-node.c */
 int check_owner(const char *arg);                       /* cmd-claim.c */
 /* {"driver": .., "domain": ..} of a checked DRIVER/DOMAIN. */
