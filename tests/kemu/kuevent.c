@@ -191,8 +191,15 @@ int kuevent_send(const char *root, const char *action, const char *devpath,
 	iov[0] = (struct iovec){ .iov_base = &h, .iov_len = sizeof(h) };
 	iov[1] = (struct iovec){ .iov_base = m->buf, .iov_len = m->len };
 	if (glob(pattern, GLOB_NOSORT, NULL, &gl) == 0) {
-		for (size_t i = 0; i < gl.gl_pathc && r == 0; i++)
-			r = send_to(gl.gl_pathv[i], &msg);
+		/* Every listener gets it, whatever one of them did: a stuck
+		 * monitor must not starve the others.  The first error is
+		 * the answer. */
+		for (size_t i = 0; i < gl.gl_pathc; i++) {
+			int e = send_to(gl.gl_pathv[i], &msg);
+
+			if (r == 0)
+				r = e;
+		}
 		globfree(&gl);
 	}
 	free(m);
