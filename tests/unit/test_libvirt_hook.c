@@ -228,6 +228,7 @@ static int run_hook(const char *sample, const char *op, char *errout, size_t err
 static void test_hook_no_call(void **state)
 {
 	char err[1024];
+	int status;
 
 	/* No hostdev: nothing to check, no connection. */
 	assert_int_equal(run_hook("none.xml", "prepare", err, sizeof(err)), 0);
@@ -238,6 +239,10 @@ static void test_hook_no_call(void **state)
 	assert_int_equal(run_hook("full.xml", "stopped", err, sizeof(err)), 0);
 	assert_int_equal(run_hook("full.xml", "migrate", err, sizeof(err)), 0);
 	assert_string_equal(err, "");
+	/* Not run by libvirt (no operation): a usage error, 2. */
+	status = system("'" HOOK_BIN "' vm1 </dev/null 2>/dev/null");
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
 }
 
 /* hostdevd not running: the start fails, saying so. */
