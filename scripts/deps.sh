@@ -8,6 +8,8 @@ PACKAGES=(
 	libudev-dev libevent-dev libjson-c-dev libconfig-dev
 	libcmocka-dev umockdev libumockdev-dev
 	libkmod-dev
+	# The libvirt hook (contrib/libvirt) reads the domain XML with libxml2.
+	libxml2-dev
 	valgrind socat
 	# The man page tests (docs/man): groff and man render the pages.
 	groff-base man-db
