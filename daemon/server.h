@@ -112,6 +112,12 @@ struct server *server_call_server(const struct server_call *call);
  * honoured only when the caller asked for "more"; nothing is sent for a
  * oneway call. */
 void server_call_reply(struct server_call *call, json_object *params, bool continues);
+/* Sends the reply with one open descriptor beside it (SCM_RIGHTS, in the
+ * same sendmsg as the reply's first byte, as sd-varlink passes them): the
+ * reply's parameters name it as index 0.  Takes `fd` in every case: it is
+ * closed once sent, or at once when the reply cannot go (oneway, the peer
+ * gone or dropped), or with the connection.  Never "continues". */
+void server_call_reply_fd(struct server_call *call, json_object *params, int fd);
 /* The same with the parameters as JSON text of an object, for replies too
  * large to build as json-c objects (common/jsonbuf.h).  Takes `params`, a
  * malloc'd buffer of `len` bytes (no NUL needed). */
