@@ -8,6 +8,7 @@
  * clients connect under other uids (seteuid around connect), so this needs
  * root; it skips otherwise. */
 #include "tests/integration/kfix.h"
+#include <hostdev/hostdev.h>
 #include "tests/kemu/kemu.h"
 #include "tests/kemu/kfs.h"
 #include "common/util.h"
@@ -299,12 +300,46 @@ static void test_refusals(void **state)
 	vlc_free(lister);
 }
 
+/* libhostdev's hd_open_device against the daemon: prepare, open, the
+ * descriptor is the node's. */
+static void test_libhostdev_open(void **state)
+{
+	struct fixture *f = *state;
+	static const struct hd_owner owner = { .driver = "qemu", .domain = "vm-1" };
+	static const char *const ids[] = { NIC };
+	struct hd_error *err = NULL;
+	struct hd_manager *m;
+	char *path = NULL, want[PATH_MAX];
+	bool cdev = true;
+	struct stat a, b;
+	int fd = -1;
+
+	if (!f)
+		skip();
+	m = hd_manager_open(f->daemon.socket_path, &err);
+	assert_non_null(m);
+	assert_int_equal(hd_prepare_pci_devices(m, &owner, ids, 1, 0, NULL, &err), 0);
+	if (hd_open_device(m, &owner, NIC, &fd, &cdev, &path, &err) < 0)
+		fail_msg("hd_open_device: %s", hd_error_message(err));
+	snprintf(want, sizeof(want), "%s/vfio/" NIC_GROUP, dev_root);
+	assert_string_equal(path, want);
+	assert_false(cdev);
+	assert_int_equal(fstat(fd, &a), 0);
+	assert_int_equal(stat(want, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	close(fd);
+	free(path);
+	assert_int_equal(hd_reattach_all_devices(m, &owner, 0, &err), 0);
+	hd_manager_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_group_node_passed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cdev_preferred, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_libhostdev_open, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
