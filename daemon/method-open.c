@@ -131,8 +131,14 @@ static void method_open_device(struct methods_ctx *ctx, struct server_call *call
 		server_call_err(call, &err);
 		return;
 	}
-	/* O_NOCTTY: whatever sits at the path, it never becomes our terminal. */
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	/* Whatever sits at the path, it never becomes our terminal (O_NOCTTY)
+	 * nor stalls the event loop (O_NONBLOCK: a FIFO put there); the
+	 * descriptor then goes out blocking, as an open of the node would be. */
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0) {
 		int e = errno;
 

@@ -58,6 +58,7 @@ struct conn {
 	 * (SCM_RIGHTS), oldest first; out_sent counts the bytes of `out`
 	 * written since the connection began, the offsets' origin. */
 	struct out_fd *fds, **fds_tail;
+	size_t n_fds;
 	uint64_t out_sent;
 };
 
@@ -134,12 +135,21 @@ static uint64_t ms_to_ns(unsigned ms)
 
 /* ---- the memory budget ------------------------------------------------ */
 
+/* Whether the connection's unsent output is too much to run more calls:
+ * bytes over out_high, or SERVER_MAX_QUEUED_FDS descriptors waiting (each
+ * an open file of the daemon's until the peer reads). */
+static bool conn_output_full(const struct conn *c)
+{
+	return evbuffer_get_length(c->out) > c->server->out_high ||
+	       c->n_fds >= SERVER_MAX_QUEUED_FDS;
+}
+
 /* Calls wait (and input beyond one message is not read) while one is
  * deferred, while the connection is a watcher's or while its peer has more
- * than out_high of replies unread. */
+ * than out_high of replies (or SERVER_MAX_QUEUED_FDS descriptors) unread. */
 static bool conn_held(const struct conn *c)
 {
-	return c->pending || c->watching || evbuffer_get_length(c->out) > c->server->out_high;
+	return c->pending || c->watching || conn_output_full(c);
 }
 
 static void conn_throttle(struct conn *c)
@@ -338,6 +348,7 @@ static void conn_trim_fds(struct conn *c)
 		*pp = o->next;
 		close(o->fd);
 		free(o);
+		c->n_fds--;
 	}
 	c->fds_tail = &c->fds;
 	while (*c->fds_tail)
@@ -354,6 +365,7 @@ static void conn_drop_fds(struct conn *c)
 		close(o->fd);
 		free(o);
 	}
+	c->n_fds = 0;
 	c->fds_tail = &c->fds;
 }
 
@@ -443,7 +455,7 @@ static void conn_drained(struct conn *c)
 /* The peer read enough of its replies: the calls that waited may run. */
 static void conn_output_read(struct conn *c)
 {
-	if (c->out_blocked && evbuffer_get_length(c->out) <= c->server->out_high) {
+	if (c->out_blocked && !conn_output_full(c)) {
 		c->out_blocked = false;
 		event_active(c->resume_ev, EV_TIMEOUT, 1);
 	}
@@ -516,6 +528,7 @@ static void conn_flush(struct conn *c)
 				c->fds_tail = &c->fds;
 			close(o->fd);
 			free(o);
+			c->n_fds--;
 		}
 		evbuffer_drain(c->out, (size_t)n);
 		c->out_sent += (uint64_t)n;
@@ -667,7 +680,8 @@ static void conn_handle_message(struct conn *c, size_t len)
 /* Runs every complete message in the input, in order.  A watcher's further
  * input is held, not run: its connection belongs to the Watch stream.  So
  * are the calls of a throttled peer, and of one that leaves more than
- * out_high of replies unread (backpressure: it gets them once it reads). */
+ * out_high of replies, or SERVER_MAX_QUEUED_FDS descriptors, unread
+ * (backpressure: it gets them once it reads). */
 static void conn_process(struct conn *c)
 {
 	struct server *s = c->server;
@@ -677,7 +691,7 @@ static void conn_process(struct conn *c)
 	while (!c->dead && !c->draining && !c->watching && !c->pending && !c->throttled) {
 		struct evbuffer_ptr p;
 
-		if (evbuffer_get_length(c->out) > s->out_high) {
+		if (conn_output_full(c)) {
 			c->out_blocked = true;
 			break;
 		}
@@ -1418,6 +1432,7 @@ void server_call_reply_fd(struct server_call *call, json_object *params, int fd)
 	o->len = len;
 	*c->fds_tail = o;
 	c->fds_tail = &o->next;
+	c->n_fds++;
 	out_add_owned(c, buf, len);
 	conn_kick(c);
 }

@@ -81,6 +81,10 @@ struct server_config {
 #define SERVER_DEFAULT_IDLE_TIMEOUT_MS (10u * 60 * 1000)
 #define SERVER_DEFAULT_MEMORY_BUDGET (64u * 1024 * 1024)
 #define SERVER_DEFAULT_OUT_HIGH (256u * 1024)
+/* Descriptors (server_call_reply_fd) a connection may have waiting for
+ * the peer to read before its further calls wait too: a client that never
+ * reads cannot make the daemon hold its files without bound. */
+#define SERVER_MAX_QUEUED_FDS 4
 
 struct server *server_new(struct event_base *base, const struct server_config *cfg);
 /* Binds (replacing a stale socket file) and listens.  Returns 0 or -errno. */

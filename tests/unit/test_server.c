@@ -2376,8 +2376,8 @@ struct fd_client {
 	int fd;
 	char *buf;
 	size_t len;
-	int fds[8];
-	size_t at[8];
+	int fds[16];
+	size_t at[16];
 	size_t n_fds;
 	size_t want; /* stop once this many NUL-terminated messages are in */
 	bool eof;
@@ -2475,6 +2475,57 @@ static void test_reply_with_fd(void **state)
 	assert_int_equal(nuls(c.buf, c.at[2]), 3);
 	for (size_t i = 0; i < c.n_fds; i++)
 		assert_same_file(c.fds[i], fd_file);
+	fd_client_free(&c);
+	client_free(raw);
+	wait_clients(f, 0);
+	assert_int_equal(open_fds(), before);
+	fd_fixture_free(f);
+}
+
+struct fds_wait {
+	size_t n;
+};
+
+static bool fds_at_least(void *arg)
+{
+	return open_fds() >= ((struct fds_wait *)arg)->n;
+}
+
+/* A peer that does not read cannot make the server hold more than
+ * SERVER_MAX_QUEUED_FDS of its descriptors: its further calls wait, and
+ * run once it reads, every descriptor then arriving. */
+static void test_fd_queue_capped(void **state)
+{
+	struct fixture *f = fd_fixture();
+	size_t before = open_fds();
+	struct client *raw = client_new(f);
+	struct fd_client c = { .fd = raw->fd, .want = 11 };
+	/* Both ends of the connection, and the descriptors queued. */
+	struct fds_wait w = { before + 2 + SERVER_MAX_QUEUED_FDS };
+	static const char big[] = "{\"method\":\"io.hostdevd.PassFd\",\"parameters\":{\"pad\":4000000}}";
+	static const char small[] = "{\"method\":\"io.hostdevd.PassFd\"}";
+	char text[sizeof(big) + 10 * sizeof(small)];
+	size_t len = 0;
+
+	/* The first reply fills the socket; ten more each with a descriptor. */
+	memcpy(text, big, sizeof(big));
+	len = sizeof(big);
+	for (int i = 0; i < 10; i++, len += sizeof(small))
+		memcpy(text + len, small, sizeof(small));
+	client_send_raw(f, raw, text, len);
+	if (!pump_until(f, fds_at_least, &w))
+		fail_msg("the server queued %zu descriptors, not %d", open_fds() - before - 2,
+			 SERVER_MAX_QUEUED_FDS);
+	for (int i = 0; i < 8; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	assert_int_equal(open_fds(), w.n);
+	if (!pump_until(f, fd_client_fill, &c))
+		fail_msg("replies did not arrive: %zu bytes, %zu descriptors", c.len, c.n_fds);
+	assert_int_equal(c.n_fds, 11);
+	for (size_t i = 0; i < c.n_fds; i++) {
+		assert_int_equal(nuls(c.buf, c.at[i]), i);
+		assert_same_file(c.fds[i], fd_file);
+	}
 	fd_client_free(&c);
 	client_free(raw);
 	wait_clients(f, 0);
@@ -2592,6 +2643,7 @@ int main(void)
 		cmocka_unit_test(test_memory_budget),
 		cmocka_unit_test(test_reply_with_fd),
 		cmocka_unit_test(test_fd_peer_gone),
+		cmocka_unit_test(test_fd_queue_capped),
 		T(test_many_clients),
 	};
 #undef T
