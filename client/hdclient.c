@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <unistd.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,7 +28,66 @@ struct hdclient {
 	bool streaming;     /* a "more" call still expects replies */
 	bool broken;        /* a transport failure left the stream in an unknown place */
 	struct hdclient_error err;
+	/* Descriptors received (SCM_RIGHTS) since the last reply began to be
+	 * read: the reply's, by index; -1 once taken. */
+	int fds[HDCLIENT_MAX_FDS];
+	size_t n_fds;
 };
+
+/* Closes the descriptors nobody took: a reply's the caller did not ask
+ * for stay ours no longer than until the next read. */
+static void drop_fds(struct hdclient *c)
+{
+	for (size_t i = 0; i < c->n_fds; i++)
+		if (c->fds[i] >= 0)
+			close(c->fds[i]);
+	c->n_fds = 0;
+}
+
+int hdclient_take_fd(struct hdclient *c, size_t index)
+{
+	int fd;
+
+	if (index >= c->n_fds || c->fds[index] < 0)
+		return -EBADF;
+	fd = c->fds[index];
+	c->fds[index] = -1;
+	return fd;
+}
+
+/* One recvmsg; the descriptors that came with the bytes are kept (beyond
+ * HDCLIENT_MAX_FDS the kernel closes them: MSG_CTRUNC). */
+static ssize_t recv_with_fds(struct hdclient *c)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(HDCLIENT_MAX_FDS * sizeof(int))];
+	} ctl;
+	struct iovec iov = { c->buf + c->len, c->cap - c->len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+	if (n < 0 || !mh.msg_controllen)
+		return n;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->n_fds < HDCLIENT_MAX_FDS)
+				c->fds[c->n_fds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
 
 static void error_vset(struct hdclient_error *err, enum hdclient_failure failure, int errnum,
 		       const char *fmt, va_list ap)
@@ -159,6 +219,7 @@ void hdclient_free(struct hdclient *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	drop_fds(c);
 	json_object_put(c->last);
 	free(c->buf);
 	free(c->method);
@@ -281,7 +342,7 @@ static int receive_some(struct hdclient *c, uint64_t deadline)
 		c->buf = xrealloc(c->buf, c->cap);
 	}
 	for (;;) {
-		ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
+		ssize_t n = recv_with_fds(c);
 
 		if (n > 0) {
 			c->len += (size_t)n;
@@ -347,6 +408,7 @@ static int read_reply(struct hdclient *c, bool interruptible, json_object **repl
 
 	*continues = false;
 	json_object_put(steal_ptr(c->last));
+	drop_fds(c);
 	if (c->broken)
 		return broken_result(c);
 	n = receive_message(c, deadline_after(c->timeout_ms), interruptible);

@@ -21,6 +21,8 @@
 #define HDCLIENT_DEFAULT_TIMEOUT_MS 30000
 /* Replies can be large (ListDevices on a big machine); refuse absurd ones. */
 #define HDCLIENT_DEFAULT_MAX_REPLY (64 * 1024 * 1024)
+/* Descriptors kept per reply (SCM_RIGHTS); more are closed. */
+#define HDCLIENT_MAX_FDS 8
 
 struct hdclient;
 
@@ -82,3 +84,11 @@ int hdclient_call_more(struct hdclient *c, const char *method, json_object *para
  * -EINTR with the stream intact, so the caller decides whether to stop. */
 int hdclient_next(struct hdclient *c, json_object **reply_params, const char **error_name,
 		  bool *continues);
+
+/* The descriptor the last reply came with at `index` (its "fd_index", as
+ * io.hostdevd.OpenDevice names it), now the caller's to close; -EBADF when
+ * none came there or it was taken.  Replies' descriptors arrive with their
+ * bytes (recvmsg, close-on-exec); those not taken are closed when the next
+ * reply is read and by hdclient_free(), so one nobody asked for never
+ * stays open. */
+int hdclient_take_fd(struct hdclient *c, size_t index);

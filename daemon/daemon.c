@@ -223,6 +223,7 @@ static void wire(struct hostdevd *d)
 		.watch = d->watch,
 		.names = d->names,
 		.start_ns = d->ctx.start_ns,
+		.dev_root = d->opts.dev_root,
 	};
 }
 

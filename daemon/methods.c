@@ -12,6 +12,7 @@
 static const struct method_def *const families[] = {
 	service_methods, device_methods, node_methods,
 	claim_methods,   policy_methods, status_methods,
+	open_methods,
 };
 
 static struct method_def *all;

@@ -38,6 +38,7 @@ struct methods_ctx {
 	struct hwdb *names;           /* the records' vendor and model names
 				       * (monitor/hwdb.h); NULL: none */
 	uint64_t start_ns;            /* now_ns() when the daemon started */
+	const char *dev_root;         /* OpenDevice's /dev (--dev-root); NULL: "/dev" */
 };
 
 /* The interface description served for io.hostdevd: docs/io.hostdevd.varlink,
@@ -50,7 +51,7 @@ const struct method_def *methods_table(size_t *n);
 
 /* The families' tables, each ending with { NULL }. */
 extern const struct method_def service_methods[], device_methods[], node_methods[],
-	claim_methods[], policy_methods[], status_methods[];
+	claim_methods[], policy_methods[], status_methods[], open_methods[];
 
 /* For the families: resolves a "device" selector; answers the call and
  * returns NULL when it names no single device.  `param` names the

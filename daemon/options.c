@@ -73,6 +73,9 @@ void options_usage(FILE *out)
 		"      --proc-root DIR      where the host-critical checks read the mount table,\n"
 		"                           swaps and routes (env HOSTDEVD_PROC_ROOT; default\n"
 		"                           /proc; for tests)\n"
+		"      --dev-root DIR       where OpenDevice opens a claimed device's VFIO node\n"
+		"                           (DIR/vfio/devices/vfioN or DIR/vfio/GROUP; env\n"
+		"                           HOSTDEVD_DEV_ROOT; default /dev; for tests)\n"
 		"      --policy PATH        the policy: a file, or a directory holding policy.conf\n"
 		"                           and policy.d/ (env HOSTDEVD_POLICY; default\n"
 		"                           /etc/hostdevd; none there: the built-in default,\n"
@@ -203,6 +206,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		OPT_MAX_MESSAGE,
 		OPT_STEP_TIMEOUT,
 		OPT_PROC_ROOT,
+		OPT_DEV_ROOT,
 		OPT_ORPHANS,
 		OPT_CHECK_POLICY,
 		OPT_POLICY,
@@ -221,6 +225,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
 		{ "step-timeout", required_argument, NULL, OPT_STEP_TIMEOUT },
 		{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
+		{ "dev-root", required_argument, NULL, OPT_DEV_ROOT },
 		{ "orphans", required_argument, NULL, OPT_ORPHANS },
 		{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
 		{ "policy", required_argument, NULL, OPT_POLICY },
@@ -252,6 +257,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	o->socket_path = xstrdup(env_or("HOSTDEVD_SOCKET", HOSTDEVD_DEFAULT_SOCKET));
 	o->state_dir = default_state_dir();
 	o->proc_root = xstrdup(env_or("HOSTDEVD_PROC_ROOT", "/proc"));
+	o->dev_root = xstrdup(env_or("HOSTDEVD_DEV_ROOT", "/dev"));
 	o->policy_path = xstrdup(env_or("HOSTDEVD_POLICY", POLICY_DEFAULT_PATH));
 	o->policy_named = getenv("HOSTDEVD_POLICY") && *getenv("HOSTDEVD_POLICY");
 	o->max_message = VL_DEFAULT_MAX_MESSAGE;
@@ -283,6 +289,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 			break;
 		case OPT_PROC_ROOT:
 			str_replace(&o->proc_root, optarg);
+			break;
+		case OPT_DEV_ROOT:
+			str_replace(&o->dev_root, optarg);
 			break;
 		case OPT_ORPHANS:
 			orphans = optarg;
@@ -348,6 +357,8 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	o->no_hwdb = streq(hwdb, "off");
 	if (o->proc_root[0] != '/')
 		return usage_error("--proc-root wants an absolute path, not '%s'", o->proc_root);
+	if (o->dev_root[0] != '/')
+		return usage_error("--dev-root wants an absolute path, not '%s'", o->dev_root);
 	return OPTIONS_OK;
 }
 
@@ -356,6 +367,7 @@ void options_free(struct daemon_options *o)
 	free(o->socket_path);
 	free(o->state_dir);
 	free(o->proc_root);
+	free(o->dev_root);
 	free(o->policy_path);
-	o->socket_path = o->state_dir = o->proc_root = o->policy_path = NULL;
+	o->socket_path = o->state_dir = o->proc_root = o->dev_root = o->policy_path = NULL;
 }

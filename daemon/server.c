@@ -54,6 +54,21 @@ struct conn {
 	bool dead;
 	struct conn *prev, *next;
 	struct conn *watch_prev, *watch_next;
+	/* Descriptors to send, each with the first byte of its message
+	 * (SCM_RIGHTS), oldest first; out_sent counts the bytes of `out`
+	 * written since the connection began, the offsets' origin. */
+	struct out_fd *fds, **fds_tail;
+	size_t n_fds;
+	uint64_t out_sent;
+};
+
+/* A descriptor owed to the peer: sent with the byte at stream offset `at`
+ * (the start of its reply), closed once sent or when the connection goes. */
+struct out_fd {
+	uint64_t at;
+	size_t len; /* the message's, its NUL included */
+	int fd;
+	struct out_fd *next;
 };
 
 struct server {
@@ -120,12 +135,21 @@ static uint64_t ms_to_ns(unsigned ms)
 
 /* ---- the memory budget ------------------------------------------------ */
 
+/* Whether the connection's unsent output is too much to run more calls:
+ * bytes over out_high, or SERVER_MAX_QUEUED_FDS descriptors waiting (each
+ * an open file of the daemon's until the peer reads). */
+static bool conn_output_full(const struct conn *c)
+{
+	return evbuffer_get_length(c->out) > c->server->out_high ||
+	       c->n_fds >= SERVER_MAX_QUEUED_FDS;
+}
+
 /* Calls wait (and input beyond one message is not read) while one is
  * deferred, while the connection is a watcher's or while its peer has more
- * than out_high of replies unread. */
+ * than out_high of replies (or SERVER_MAX_QUEUED_FDS descriptors) unread. */
 static bool conn_held(const struct conn *c)
 {
-	return c->pending || c->watching || evbuffer_get_length(c->out) > c->server->out_high;
+	return c->pending || c->watching || conn_output_full(c);
 }
 
 static void conn_throttle(struct conn *c)
@@ -308,6 +332,43 @@ static void conn_destroy(struct conn *c)
 	free(c);
 }
 
+/* Closes the descriptors whose messages left the output unsent (a slow
+ * watcher's dropped backlog). */
+static void conn_trim_fds(struct conn *c)
+{
+	uint64_t end = c->out_sent + evbuffer_get_length(c->out);
+
+	for (struct out_fd **pp = &c->fds; *pp;) {
+		struct out_fd *o = *pp;
+
+		if (o->at < end) {
+			pp = &o->next;
+			continue;
+		}
+		*pp = o->next;
+		close(o->fd);
+		free(o);
+		c->n_fds--;
+	}
+	c->fds_tail = &c->fds;
+	while (*c->fds_tail)
+		c->fds_tail = &(*c->fds_tail)->next;
+}
+
+/* Closes the descriptors the peer will never get now. */
+static void conn_drop_fds(struct conn *c)
+{
+	while (c->fds) {
+		struct out_fd *o = c->fds;
+
+		c->fds = o->next;
+		close(o->fd);
+		free(o);
+	}
+	c->n_fds = 0;
+	c->fds_tail = &c->fds;
+}
+
 /* Unhooks the connection at once; the memory goes when no handler is
  * running on it any more. */
 static void conn_free(struct conn *c)
@@ -341,6 +402,7 @@ static void conn_free(struct conn *c)
 		event_del(c->drain_ev);
 	close(c->fd);
 	c->fd = -1;
+	conn_drop_fds(c);
 	log_debug("client pid %d uid %d disconnected", (int)c->peer.pid, (int)c->peer.uid);
 	if (!c->dispatching && !c->call_refs)
 		conn_destroy(c);
@@ -393,22 +455,61 @@ static void conn_drained(struct conn *c)
 /* The peer read enough of its replies: the calls that waited may run. */
 static void conn_output_read(struct conn *c)
 {
-	if (c->out_blocked && evbuffer_get_length(c->out) <= c->server->out_high) {
+	if (c->out_blocked && !conn_output_full(c)) {
 		c->out_blocked = false;
 		event_active(c->resume_ev, EV_TIMEOUT, 1);
 	}
 }
 
+/* A descriptor goes with its message's first byte in a sendmsg of that
+ * message alone, and no earlier write reaches into its message: the
+ * kernel keeps the bytes of one write that carried descriptors apart (a
+ * recvmsg that returns the descriptor ends inside that write's bytes), so
+ * the peer finds the descriptor in the read that ends inside its reply,
+ * never beside another reply (sd-varlink writes such messages alone too). */
 static void conn_flush(struct conn *c)
 {
 	while (evbuffer_get_length(c->out) > 0) {
 		struct evbuffer_iovec vec[16];
-		int nvec = evbuffer_peek(c->out, -1, NULL, vec, (int)ARRAY_SIZE(vec));
-		/* evbuffer_iovec is struct iovec on POSIX systems. */
-		struct msghdr mh = { .msg_iov = (struct iovec *)vec,
-				     .msg_iovlen = (size_t)(nvec < 16 ? nvec : 16) };
-		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} ctl;
+		struct out_fd *o = c->fds;
+		ssize_t limit = -1, n;
+		int nvec;
+		struct msghdr mh = { 0 };
 
+		if (o && o->at == c->out_sent) {
+			struct cmsghdr *cm;
+
+			memset(&ctl, 0, sizeof(ctl));
+			mh.msg_control = ctl.buf;
+			mh.msg_controllen = sizeof(ctl.buf);
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &o->fd, sizeof(int));
+			limit = (ssize_t)o->len;
+		} else if (o) {
+			limit = (ssize_t)(o->at - c->out_sent);
+		}
+		nvec = evbuffer_peek(c->out, limit, NULL, vec, (int)ARRAY_SIZE(vec));
+		/* evbuffer_iovec is struct iovec on POSIX systems. */
+		mh.msg_iov = (struct iovec *)vec;
+		mh.msg_iovlen = (size_t)(nvec < 16 ? nvec : 16);
+		if (limit >= 0) {
+			/* evbuffer_peek() hands whole chunks: trim to the limit. */
+			size_t total = 0;
+
+			for (size_t i = 0; i < mh.msg_iovlen; i++) {
+				if (total + vec[i].iov_len > (size_t)limit)
+					vec[i].iov_len = (size_t)limit - total;
+				total += vec[i].iov_len;
+			}
+		}
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -420,7 +521,17 @@ static void conn_flush(struct conn *c)
 			conn_free(c);
 			return;
 		}
+		if (mh.msg_control && n > 0) {
+			/* Sent: the peer holds its own copy now. */
+			c->fds = o->next;
+			if (!c->fds)
+				c->fds_tail = &c->fds;
+			close(o->fd);
+			free(o);
+			c->n_fds--;
+		}
 		evbuffer_drain(c->out, (size_t)n);
+		c->out_sent += (uint64_t)n;
 		c->last_active_ns = now_ns();
 		conn_account(c);
 		conn_output_read(c);
@@ -569,7 +680,8 @@ static void conn_handle_message(struct conn *c, size_t len)
 /* Runs every complete message in the input, in order.  A watcher's further
  * input is held, not run: its connection belongs to the Watch stream.  So
  * are the calls of a throttled peer, and of one that leaves more than
- * out_high of replies unread (backpressure: it gets them once it reads). */
+ * out_high of replies, or SERVER_MAX_QUEUED_FDS descriptors, unread
+ * (backpressure: it gets them once it reads). */
 static void conn_process(struct conn *c)
 {
 	struct server *s = c->server;
@@ -579,7 +691,7 @@ static void conn_process(struct conn *c)
 	while (!c->dead && !c->draining && !c->watching && !c->pending && !c->throttled) {
 		struct evbuffer_ptr p;
 
-		if (evbuffer_get_length(c->out) > s->out_high) {
+		if (conn_output_full(c)) {
 			c->out_blocked = true;
 			break;
 		}
@@ -834,6 +946,7 @@ static void conn_new(struct server *s, int fd)
 	c->closed_ev = event_new(s->base, fd, EV_CLOSED, on_peer_closed, c);
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
+	c->fds_tail = &c->fds;
 	if (!c->read_ev || !c->write_ev || !c->resume_ev || !c->timer_ev || !c->closed_ev ||
 	    !c->in || !c->out)
 		fatal("out of memory");
@@ -1221,6 +1334,7 @@ static void watcher_too_slow(struct conn *c)
 		evbuffer_free(c->out);
 		c->out = kept;
 		conn_account(c);
+		conn_trim_fds(c);
 	}
 	log_warn("watcher pid %d uid %d left %zu bytes unread%s: dropping it after event %llu",
 		 (int)c->peer.pid, (int)c->peer.uid, unread,
@@ -1295,6 +1409,32 @@ void server_call_reply(struct server_call *call, json_object *params, bool conti
 	buf = vl_format_reply(params, continues && call->more, &len);
 	json_object_put(params);
 	conn_send(call->conn, buf, len);
+}
+
+void server_call_reply_fd(struct server_call *call, json_object *params, int fd)
+{
+	struct conn *c = call->conn;
+	struct out_fd *o;
+	size_t len;
+	char *buf;
+
+	call_answered(call);
+	if (call->oneway || c->dead || !conn_may_send(c)) {
+		json_object_put(params);
+		close(fd);
+		return;
+	}
+	buf = vl_format_reply(params, false, &len);
+	json_object_put(params);
+	o = xcalloc(1, sizeof(*o));
+	o->at = c->out_sent + evbuffer_get_length(c->out);
+	o->fd = fd;
+	o->len = len;
+	*c->fds_tail = o;
+	c->fds_tail = &o->next;
+	c->n_fds++;
+	out_add_owned(c, buf, len);
+	conn_kick(c);
 }
 
 void server_call_reply_text(struct server_call *call, char *params, size_t len, bool continues)

@@ -81,6 +81,10 @@ struct server_config {
 #define SERVER_DEFAULT_IDLE_TIMEOUT_MS (10u * 60 * 1000)
 #define SERVER_DEFAULT_MEMORY_BUDGET (64u * 1024 * 1024)
 #define SERVER_DEFAULT_OUT_HIGH (256u * 1024)
+/* Descriptors (server_call_reply_fd) a connection may have waiting for
+ * the peer to read before its further calls wait too: a client that never
+ * reads cannot make the daemon hold its files without bound. */
+#define SERVER_MAX_QUEUED_FDS 4
 
 struct server *server_new(struct event_base *base, const struct server_config *cfg);
 /* Binds (replacing a stale socket file) and listens.  Returns 0 or -errno. */
@@ -112,6 +116,12 @@ struct server *server_call_server(const struct server_call *call);
  * honoured only when the caller asked for "more"; nothing is sent for a
  * oneway call. */
 void server_call_reply(struct server_call *call, json_object *params, bool continues);
+/* Sends the reply with one open descriptor beside it (SCM_RIGHTS, in the
+ * same sendmsg as the reply's first byte, as sd-varlink passes them): the
+ * reply's parameters name it as index 0.  Takes `fd` in every case: it is
+ * closed once sent, or at once when the reply cannot go (oneway, the peer
+ * gone or dropped), or with the connection.  Never "continues". */
+void server_call_reply_fd(struct server_call *call, json_object *params, int fd);
 /* The same with the parameters as JSON text of an object, for replies too
  * large to build as json-c objects (common/jsonbuf.h).  Takes `params`, a
  * malloc'd buffer of `len` bytes (no NUL needed). */

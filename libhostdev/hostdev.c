@@ -243,7 +243,7 @@ static const char *method_verb(const char *method)
 		{ IFACE "Claim", "prepare" },	     { IFACE "Release", "reattach" },
 		{ IFACE "Detach", "node detach" },   { IFACE "Reattach", "node reattach" },
 		{ IFACE "Reset", "reset" },	     { IFACE "ListClaims", "claim listing" },
-		{ IFACE "GetDevice", "device lookup" },
+		{ IFACE "GetDevice", "device lookup" }, { IFACE "OpenDevice", "device open" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
@@ -1145,6 +1145,61 @@ HD_EXPORT int hd_node_reset(struct hd_manager *mgr, const char *id, const struct
 	if (methods_out)
 		*methods_out = NULL;
 	return run(mgr, node_reset_op, &q, err);
+}
+
+struct open_req {
+	const struct hd_owner *owner;
+	const char *id;
+	int *fd_out;
+	bool *cdev_out;
+	char **path_out;
+};
+
+static int open_device_op(struct hd_manager *m, void *arg, struct hd_error **e)
+{
+	const struct open_req *q = arg;
+	json_object *p, *reply, *idx;
+	const char *kind, *path;
+	int r, fd;
+
+	if (!q->fd_out)
+		return invalid_argument(e, "fd_out", "no place for the descriptor given");
+	if ((r = check_owner(q->owner, e)) < 0 || (r = check_id(q->id, "id", e)) < 0)
+		return r;
+	p = param1("device", q->id);
+	json_object_object_add(p, "owner", owner_json(q->owner));
+	r = mgr_call(m, IFACE "OpenDevice", p, &reply, e);
+	json_object_put(p);
+	if (r < 0)
+		return r;
+	if (!json_object_object_get_ex(reply, "fd_index", &idx) ||
+	    !json_object_is_type(idx, json_type_int) || json_object_get_int64(idx) < 0 ||
+	    !get_string(reply, "kind", &kind) || !get_string(reply, "path", &path))
+		return protocol_error(e, IFACE "OpenDevice", "fd_index, kind or path missing");
+	fd = hdclient_take_fd(m->conn, (size_t)json_object_get_int64(idx));
+	if (fd < 0)
+		return protocol_error(e, IFACE "OpenDevice", "no descriptor came with the reply");
+	*q->fd_out = fd;
+	if (q->cdev_out)
+		*q->cdev_out = streq(kind, "cdev");
+	if (q->path_out)
+		*q->path_out = xstrdup(path);
+	return 0;
+}
+
+HD_EXPORT int hd_open_device(struct hd_manager *mgr, const struct hd_owner *owner, const char *id,
+			     int *fd_out, bool *cdev_out, char **path_out, struct hd_error **err)
+{
+	struct open_req q = { .owner = owner, .id = id, .fd_out = fd_out, .cdev_out = cdev_out,
+			      .path_out = path_out };
+
+	if (fd_out)
+		*fd_out = -1;
+	if (cdev_out)
+		*cdev_out = false;
+	if (path_out)
+		*path_out = NULL;
+	return run(mgr, open_device_op, &q, err);
 }
 
 HD_EXPORT void hd_strv_free(char **strv)

@@ -378,6 +378,23 @@ HD_EXPORT const struct hd_device *hd_device_event_device(const struct hd_device_
 HD_EXPORT const char *hd_device_event_json(const struct hd_device_event *ev);
 HD_EXPORT void hd_device_event_free(struct hd_device_event *ev);
 
+/* ---- Symbol version LIBHOSTDEV_0.3 from here on ---------------------------- */
+
+/* ---- The device for an unprivileged VMM (io.hostdevd.OpenDevice) ----------- */
+
+/* Has hostdevd open the VFIO node of a PCI function the owner holds and
+ * pass it over the socket, so that the caller needs no access to
+ * /dev/vfio: *fd_out receives the open descriptor (read-write,
+ * close-on-exec), the caller's to close.  On kernels with VFIO cdev it is
+ * the device's /dev/vfio/devices/vfioN (*cdev_out true: bind it to an
+ * iommufd), else its group's /dev/vfio/N (*cdev_out false).  When path_out
+ * is not NULL it receives the path hostdevd opened (the caller frees it).
+ * Only for the claim's uid or an admin (PermissionDenied); a device the
+ * owner does not hold: NotClaimed; not on vfio-pci: InvalidDeviceState.
+ * cdev_out may be NULL.  On failure *fd_out is -1. */
+HD_EXPORT int hd_open_device(struct hd_manager *mgr, const struct hd_owner *owner, const char *id,
+			     int *fd_out, bool *cdev_out, char **path_out, struct hd_error **err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,10 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#define VLC_MAX_FDS 8
+
 struct vlc {
 	int fd;
 	char *buf;
 	size_t len, cap;
+	int fds[VLC_MAX_FDS]; /* received (SCM_RIGHTS), not yet taken, oldest first */
+	size_t n_fds;
 };
 
 struct vlc *vlc_connect(const char *socket_path)
@@ -37,8 +41,51 @@ void vlc_free(struct vlc *c)
 	if (!c)
 		return;
 	close(c->fd);
+	for (size_t i = 0; i < c->n_fds; i++)
+		close(c->fds[i]);
 	free(c->buf);
 	free(c);
+}
+
+int vlc_take_fd(struct vlc *c)
+{
+	int fd;
+
+	if (!c->n_fds)
+		return -1;
+	fd = c->fds[0];
+	memmove(c->fds, c->fds + 1, --c->n_fds * sizeof(int));
+	return fd;
+}
+
+/* One recvmsg, keeping any descriptors that came with the bytes. */
+static ssize_t recv_with_fds(struct vlc *c)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(VLC_MAX_FDS * sizeof(int))];
+	} ctl;
+	struct iovec iov = { c->buf + c->len, c->cap - c->len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return n;
+	if (mh.msg_flags & MSG_CTRUNC)
+		fail_msg("descriptors lost: control data truncated");
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			fail_msg("unexpected control message %d/%d", cm->cmsg_level, cm->cmsg_type);
+		for (size_t i = 0; i < k; i++) {
+			if (c->n_fds == VLC_MAX_FDS)
+				fail_msg("more than %d descriptors received", VLC_MAX_FDS);
+			memcpy(&c->fds[c->n_fds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+		}
+	}
+	return n;
 }
 
 void vlc_send(struct vlc *c, const char *method, json_object *params, bool more)
@@ -82,7 +129,7 @@ static bool fill(struct vlc *c, int timeout_ms)
 			c->cap = c->cap ? c->cap * 2 : 131072;
 			c->buf = xrealloc(c->buf, c->cap);
 		}
-		n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+		n = recv_with_fds(c);
 		if (n == 0)
 			fail_msg("the daemon closed the connection");
 		if (n < 0 && errno != EINTR)

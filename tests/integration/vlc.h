@@ -21,6 +21,9 @@ void vlc_send(struct vlc *c, const char *method, json_object *params, bool more)
 
 /* The next reply; fails the test at the deadline or on a closed connection. */
 json_object *vlc_recv(struct vlc *c);
+/* The oldest descriptor received (SCM_RIGHTS) and not yet taken, now the
+ * caller's; -1 when none came.  vlc_free closes those left. */
+int vlc_take_fd(struct vlc *c);
 
 /* Whether a complete reply is already buffered or arrives within
  * timeout_ms; for asserting that a stream stays quiet. */

@@ -177,11 +177,46 @@ static void interrupt_client(const struct fake_step *s)
 	}
 }
 
+/* One message and a descriptor of `path` in one sendmsg. */
+static void send_with_fd(int fd, const char *buf, size_t len, const char *path)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *cm;
+	int passed = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (passed < 0)
+		die("open");
+	memset(&ctl, 0, sizeof(ctl));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &passed, sizeof(int));
+	n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	close(passed);
+	if (n < 0 && errno != EPIPE && errno != ECONNRESET)
+		die("sendmsg");
+	if (n >= 0 && (size_t)n < len)
+		send_bytes(fd, buf + n, len - (size_t)n, false);
+}
+
 static void send_replies(int fd, const struct fake_step *s)
 {
-	for (size_t i = 0; i < FAKE_MAX_REPLIES && s->replies[i]; i++)
-		send_bytes(fd, s->replies[i], strlen(s->replies[i]) + (s->no_nul ? 0 : 1),
-			   s->bytewise);
+	for (size_t i = 0; i < FAKE_MAX_REPLIES && s->replies[i]; i++) {
+		size_t len = strlen(s->replies[i]) + (s->no_nul ? 0 : 1);
+
+		if (s->fd_paths[i])
+			send_with_fd(fd, s->replies[i], len, s->fd_paths[i]);
+		else
+			send_bytes(fd, s->replies[i], len, s->bytewise);
+	}
 }
 
 /* Drains a silent connection until the client leaves or we stop. */

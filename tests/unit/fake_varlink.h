@@ -27,6 +27,9 @@ struct fake_step {
 	const char *replies[FAKE_MAX_REPLIES];
 	bool no_nul;
 	bool bytewise;  /* one send() per byte, to split replies arbitrarily */
+	/* Reply i goes in a sendmsg of its own with this file open beside it
+	 * (SCM_RIGHTS), as hostdevd's OpenDevice reply does; NULL: none. */
+	const char *fd_paths[FAKE_MAX_REPLIES];
 	enum fake_after after;
 	/* Before replying, interrupt this thread's poll(2) with SIGUSR1 this
 	 * many times (tid from gettid(), for /proc); its handler counts in

@@ -3,7 +3,11 @@
 #include "client/hdclient.h"
 #include "tests/unit/fake_varlink.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -417,6 +421,78 @@ static void test_signal_interrupts_stream_only(void **state)
 	signal(SIGUSR1, SIG_DFL);
 }
 
+/* How many of this process's descriptors are open on `path`. */
+static size_t open_on(const char *path)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char link[300], target[PATH_MAX];
+		ssize_t len;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = '\0';
+		n += strcmp(target, path) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A reply's descriptor (SCM_RIGHTS, as OpenDevice sends it) is the caller's
+ * by index once taken, once only; one nobody takes is closed when the next
+ * reply is read, or with the connection. */
+static void test_reply_descriptors(void **state)
+{
+	char path[] = "/tmp/hdclient-fd.XXXXXX";
+	int tmp = mkstemp(path);
+	struct fake_step steps[4] = { 0 };
+	struct fake_server *f;
+	struct hdclient *c;
+	json_object *reply;
+	const char *error;
+	struct stat a, b;
+	int fd;
+
+	assert_true(tmp >= 0);
+	close(tmp);
+	for (size_t i = 0; i < 4; i++) {
+		steps[i].replies[0] = "{\"parameters\":{\"fd_index\":0}}";
+		steps[i].fd_paths[0] = i == 2 ? NULL : path;
+	}
+	steps[2].replies[0] = "{\"parameters\":{}}";
+	c = connect_fake(&f, steps, 4);
+	assert_int_equal(hdclient_call(c, "io.hostdevd.OpenDevice", NULL, &reply, &error), 0);
+	assert_null(error);
+	fd = hdclient_take_fd(c, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(hdclient_take_fd(c, 0), -EBADF);
+	assert_int_equal(hdclient_take_fd(c, 1), -EBADF);
+	assert_int_equal(fstat(fd, &a), 0);
+	assert_int_equal(stat(path, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	/* Not taken: gone once the next reply is read. */
+	assert_int_equal(hdclient_call(c, "io.hostdevd.OpenDevice", NULL, &reply, &error), 0);
+	assert_int_equal(hdclient_call(c, "io.hostdevd.GetStatus", NULL, &reply, &error), 0);
+	assert_int_equal(hdclient_take_fd(c, 0), -EBADF);
+	assert_int_equal(open_on(path), 1); /* ours, taken */
+	/* Not taken: gone with the connection. */
+	assert_int_equal(hdclient_call(c, "io.hostdevd.OpenDevice", NULL, &reply, &error), 0);
+	hdclient_free(c);
+	fake_stop(f);
+	assert_int_equal(open_on(path), 1);
+	close(fd);
+	assert_int_equal(open_on(path), 0);
+	fake_free(f);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_stream_reply_to_plain_call),
 		cmocka_unit_test(test_connect_failures),
 		cmocka_unit_test(test_signal_interrupts_stream_only),
+		cmocka_unit_test(test_reply_descriptors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

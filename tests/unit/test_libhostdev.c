@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -393,6 +394,72 @@ static void test_node_requests(void **state)
 		     "{\"method\":\"io.hostdevd.Reset\",\"parameters\":{\"device\":\"" NIC
 		     "\",\"owner\":" OWNER_JSON "}}",
 		     "{\"method\":\"io.hostdevd.Reset\",\"parameters\":{\"device\":\"" NIC "\"}}");
+}
+
+/* OpenDevice: the descriptor that came with the reply is the caller's, with
+ * the kind and path; a reply without one, or an error, gives -1. */
+static void test_open_device(void **state)
+{
+	char path[] = "/tmp/libhostdev-fd.XXXXXX";
+	int tmp = mkstemp(path);
+	struct fake_step steps[4] = {
+		{ .replies = { "{\"parameters\":{\"fd_index\":0,\"kind\":\"cdev\","
+			       "\"path\":\"/dev/vfio/devices/vfio3\",\"device\":\"" NIC "\"}}" } },
+		{ .replies = { "{\"parameters\":{\"fd_index\":0,\"kind\":\"group\","
+			       "\"path\":\"/dev/vfio/8\",\"device\":\"" NIC "\"}}" } },
+		{ .replies = { "{\"parameters\":{\"fd_index\":0,\"kind\":\"group\","
+			       "\"path\":\"/dev/vfio/8\",\"device\":\"" NIC "\"}}" } },
+		{ .replies = { ERROR("io.hostdevd.NotClaimed", "{\"device\":\"" NIC "\"}") } },
+	};
+	struct fake_server *f;
+	struct hd_manager *m;
+	struct hd_error *err = NULL;
+	struct stat a, b;
+	char *opened = NULL;
+	bool cdev = false;
+	int fd = -2, r;
+
+	assert_true(tmp >= 0);
+	close(tmp);
+	steps[0].fd_paths[0] = path;
+	steps[1].fd_paths[0] = path;
+	m = open_fake(&f, steps, N(steps));
+	assert_int_equal(hd_open_device(m, &owner, NIC, &fd, &cdev, &opened, NULL), 0);
+	assert_true(fd >= 0);
+	assert_true(cdev);
+	assert_string_equal(opened, "/dev/vfio/devices/vfio3");
+	free(opened);
+	assert_int_equal(fstat(fd, &a), 0);
+	assert_int_equal(stat(path, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	close(fd);
+	assert_int_equal(hd_open_device(m, &owner, NIC, &fd, &cdev, NULL, NULL), 0);
+	assert_true(fd >= 0);
+	assert_false(cdev);
+	close(fd);
+	/* No descriptor came: a protocol error, not a -1 handed out as one. */
+	r = hd_open_device(m, &owner, NIC, &fd, NULL, NULL, &err);
+	assert_int_equal(fd, -1);
+	assert_error(err, r, HD_ERROR_PROTOCOL, EPROTO);
+	hd_error_free(err);
+	/* Reconnected after the protocol error. */
+	r = hd_open_device(m, &owner, NIC, &fd, NULL, NULL, &err);
+	assert_int_equal(fd, -1);
+	assert_error(err, r, HD_ERROR_NOT_CLAIMED, ENOENT);
+	hd_error_free(err);
+	r = hd_open_device(m, &owner, NIC, NULL, NULL, NULL, &err);
+	assert_string_equal(hd_error_name(err), HD_ERROR_INVALID_ARGUMENT);
+	hd_error_free(err);
+	CLOSE_EXPECT(m, f,
+		     "{\"method\":\"io.hostdevd.OpenDevice\",\"parameters\":{\"device\":\"" NIC
+		     "\",\"owner\":" OWNER_JSON "}}",
+		     "{\"method\":\"io.hostdevd.OpenDevice\",\"parameters\":{\"device\":\"" NIC
+		     "\",\"owner\":" OWNER_JSON "}}",
+		     "{\"method\":\"io.hostdevd.OpenDevice\",\"parameters\":{\"device\":\"" NIC
+		     "\",\"owner\":" OWNER_JSON "}}",
+		     "{\"method\":\"io.hostdevd.OpenDevice\",\"parameters\":{\"device\":\"" NIC
+		     "\",\"owner\":" OWNER_JSON "}}");
+	unlink(path);
 }
 
 /* ---- Active lists -------------------------------------------------------- */
@@ -1279,6 +1346,7 @@ int main(void)
 		cmocka_unit_test(test_reattach_gone_device),
 		cmocka_unit_test(test_bus_mismatch),
 		cmocka_unit_test(test_node_requests),
+		cmocka_unit_test(test_open_device),
 		cmocka_unit_test(test_list_entry_fields),
 		cmocka_unit_test(test_list_bus_and_time),
 		cmocka_unit_test(test_list_filters),

@@ -84,11 +84,33 @@ static void test_ranges_as_help_states(void **state)
 	}
 }
 
+/* OpenDevice's /dev: flag over variable over default, absolute only. */
+static void test_dev_root(void **state)
+{
+	struct daemon_options o;
+
+	unsetenv("HOSTDEVD_DEV_ROOT");
+	assert_int_equal(parse(&o, NULL), OPTIONS_OK);
+	assert_string_equal(o.dev_root, "/dev");
+	options_free(&o);
+	setenv("HOSTDEVD_DEV_ROOT", "/tmp/devroot", 1);
+	assert_int_equal(parse(&o, NULL), OPTIONS_OK);
+	assert_string_equal(o.dev_root, "/tmp/devroot");
+	options_free(&o);
+	assert_int_equal(parse(&o, "--dev-root", "/tmp/other", NULL), OPTIONS_OK);
+	assert_string_equal(o.dev_root, "/tmp/other");
+	options_free(&o);
+	assert_int_equal(parse(&o, "--dev-root", "dev", NULL), OPTIONS_USAGE_ERROR);
+	options_free(&o);
+	unsetenv("HOSTDEVD_DEV_ROOT");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_max_message_flag_env_default),
 		cmocka_unit_test(test_ranges_as_help_states),
+		cmocka_unit_test(test_dev_root),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,7 @@
 #include "state/devtable.h"
 #include "tests/unit/testdev.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -2287,6 +2288,303 @@ static void test_many_clients(void **state)
 	wait_clients(f, 0);
 }
 
+
+/* ---- descriptors with replies (SCM_RIGHTS) ---------------------------- */
+
+static char fd_file[192]; /* what PassFd opens */
+
+/* Replies {pad} (pad bytes long, to fill the socket) with fd_file open
+ * beside it. */
+static void method_pass_fd(struct methods_ctx *ctx, struct server_call *call, json_object *params)
+{
+	json_object *r = json_object_new_object(), *padv = NULL;
+	int64_t pad = 0;
+	char *text;
+	int fd = open(fd_file, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	if (json_object_object_get_ex(params, "pad", &padv))
+		pad = json_object_get_int64(padv);
+	text = xcalloc(1, (size_t)pad + 1);
+	memset(text, 'x', (size_t)pad);
+	json_object_object_add(r, "pad", json_object_new_string(text));
+	free(text);
+	json_object_object_add(r, "fd_index", json_object_new_int(0));
+	server_call_reply_fd(call, r, fd);
+}
+
+/* The same, deferred: the test answers it with server_call_reply_fd. */
+static void method_pass_fd_later(struct methods_ctx *ctx, struct server_call *call,
+				 json_object *params)
+{
+	deferred = server_call_defer(call);
+}
+
+static const struct param_def pass_fd_params[] = {
+	{ "pad", PARAM_INT, false },
+	{ NULL },
+};
+
+static const struct method_def fd_methods[] = {
+	{ "io.hostdevd.PassFd", method_pass_fd, PERM_LIST, 0, pass_fd_params },
+	{ "io.hostdevd.PassFdLater", method_pass_fd_later, PERM_LIST, 0, NULL },
+	{ "io.hostdevd.Now", method_now, PERM_LIST, 0, NULL },
+};
+
+/* Room for large replies queued behind each other: calls are not held
+ * back by unread output. */
+static struct fixture *fd_fixture(void)
+{
+	struct server_config cfg = test_config;
+	struct fixture *f;
+	int fd;
+
+	cfg.max_outbuf = 8u * 1024 * 1024;
+	cfg.out_high = 8u * 1024 * 1024;
+	deferred = NULL;
+	f = fixture_new_with(&cfg, fd_methods, ARRAY_SIZE(fd_methods));
+	snprintf(fd_file, sizeof(fd_file), "%s/node", f->dir);
+	fd = open(fd_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	return f;
+}
+
+static void fd_fixture_free(struct fixture *f)
+{
+	assert_int_equal(unlink(fd_file), 0);
+	fixture_free(f);
+}
+
+static size_t open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	size_t n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* What a client read with recvmsg: the stream, and each descriptor with
+ * the offset in the stream of the last byte of the read that brought it
+ * (Linux ends a read at the end of the write that carried descriptors, but
+ * may begin it with earlier bytes). */
+struct fd_client {
+	int fd;
+	char *buf;
+	size_t len;
+	int fds[16];
+	size_t at[16];
+	size_t n_fds;
+	size_t want; /* stop once this many NUL-terminated messages are in */
+	bool eof;
+};
+
+static size_t nuls(const char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\0';
+	return n;
+}
+
+static bool fd_client_fill(void *arg)
+{
+	struct fd_client *c = arg;
+
+	while (nuls(c->buf, c->len) < c->want && !c->eof) {
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(4 * sizeof(int))];
+		} ctl;
+		char chunk[65536];
+		struct iovec iov = { chunk, sizeof(chunk) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				     .msg_controllen = sizeof(ctl.buf) };
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && errno == EAGAIN)
+			return false;
+		if (n < 0 && errno == EINTR)
+			continue;
+		assert_true(n >= 0);
+		assert_false(mh.msg_flags & MSG_CTRUNC);
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			assert_int_equal(cm->cmsg_type, SCM_RIGHTS);
+			for (size_t i = 0; i < k; i++) {
+				assert_true(c->n_fds < ARRAY_SIZE(c->fds));
+				memcpy(&c->fds[c->n_fds], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				c->at[c->n_fds++] = c->len + (size_t)n - 1;
+			}
+		}
+		if (n == 0)
+			c->eof = true;
+		c->buf = xrealloc(c->buf, c->len + (size_t)n + 1);
+		memcpy(c->buf + c->len, chunk, (size_t)n);
+		c->len += (size_t)n;
+	}
+	return true;
+}
+
+static void fd_client_free(struct fd_client *c)
+{
+	for (size_t i = 0; i < c->n_fds; i++)
+		close(c->fds[i]);
+	free(c->buf);
+}
+
+static void assert_same_file(int fd, const char *path)
+{
+	struct stat a, b;
+
+	assert_int_equal(fstat(fd, &a), 0);
+	assert_int_equal(stat(path, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_int_equal(a.st_dev, b.st_dev);
+}
+
+/* A reply with a descriptor carries it with the reply's first byte, one
+ * per message, behind a reply too large for one write and ahead of one
+ * without; the server keeps no copy. */
+static void test_reply_with_fd(void **state)
+{
+	struct fixture *f = fd_fixture();
+	size_t before = open_fds();
+	struct client *raw = client_new(f);
+	struct fd_client c = { .fd = raw->fd, .want = 4 };
+
+	client_send(f, raw,
+		    "{\"method\":\"io.hostdevd.PassFd\"}");
+	client_send(f, raw,
+		    "{\"method\":\"io.hostdevd.PassFd\",\"parameters\":{\"pad\":1000000}}");
+	client_send(f, raw, "{\"method\":\"io.hostdevd.Now\"}");
+	client_send(f, raw, "{\"method\":\"io.hostdevd.PassFd\"}");
+	if (!pump_until(f, fd_client_fill, &c))
+		fail_msg("replies did not arrive: %zu bytes, %zu descriptors", c.len, c.n_fds);
+	assert_int_equal(c.n_fds, 3);
+	/* Each came in a read ending inside its own message: the first, the
+	 * second, the fourth (counted by the NULs before it). */
+	assert_int_equal(nuls(c.buf, c.at[0]), 0);
+	assert_int_equal(nuls(c.buf, c.at[1]), 1);
+	assert_int_equal(nuls(c.buf, c.at[2]), 3);
+	for (size_t i = 0; i < c.n_fds; i++)
+		assert_same_file(c.fds[i], fd_file);
+	fd_client_free(&c);
+	client_free(raw);
+	wait_clients(f, 0);
+	assert_int_equal(open_fds(), before);
+	fd_fixture_free(f);
+}
+
+struct fds_wait {
+	size_t n;
+};
+
+static bool fds_at_least(void *arg)
+{
+	return open_fds() >= ((struct fds_wait *)arg)->n;
+}
+
+/* A peer that does not read cannot make the server hold more than
+ * SERVER_MAX_QUEUED_FDS of its descriptors: its further calls wait, and
+ * run once it reads, every descriptor then arriving. */
+static void test_fd_queue_capped(void **state)
+{
+	struct fixture *f = fd_fixture();
+	size_t before = open_fds();
+	struct client *raw = client_new(f);
+	struct fd_client c = { .fd = raw->fd, .want = 11 };
+	/* Both ends of the connection, and the descriptors queued. */
+	struct fds_wait w = { before + 2 + SERVER_MAX_QUEUED_FDS };
+	static const char big[] = "{\"method\":\"io.hostdevd.PassFd\",\"parameters\":{\"pad\":4000000}}";
+	static const char small[] = "{\"method\":\"io.hostdevd.PassFd\"}";
+	char text[sizeof(big) + 10 * sizeof(small)];
+	size_t len = 0;
+
+	/* The first reply fills the socket; ten more each with a descriptor. */
+	memcpy(text, big, sizeof(big));
+	len = sizeof(big);
+	for (int i = 0; i < 10; i++, len += sizeof(small))
+		memcpy(text + len, small, sizeof(small));
+	client_send_raw(f, raw, text, len);
+	if (!pump_until(f, fds_at_least, &w))
+		fail_msg("the server queued %zu descriptors, not %d", open_fds() - before - 2,
+			 SERVER_MAX_QUEUED_FDS);
+	for (int i = 0; i < 8; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	assert_int_equal(open_fds(), w.n);
+	if (!pump_until(f, fd_client_fill, &c))
+		fail_msg("replies did not arrive: %zu bytes, %zu descriptors", c.len, c.n_fds);
+	assert_int_equal(c.n_fds, 11);
+	for (size_t i = 0; i < c.n_fds; i++) {
+		assert_int_equal(nuls(c.buf, c.at[i]), i);
+		assert_same_file(c.fds[i], fd_file);
+	}
+	fd_client_free(&c);
+	client_free(raw);
+	wait_clients(f, 0);
+	assert_int_equal(open_fds(), before);
+	fd_fixture_free(f);
+}
+
+static bool buffered_over_3m(void *arg)
+{
+	struct fixture *f = arg;
+
+	return server_buffered(f->server) > 3000000;
+}
+
+/* A peer that hangs up before its descriptors left (its socket full, the
+ * reply deferred until after it went, or the reply ahead not read) costs
+ * the server no descriptor. */
+static void test_fd_peer_gone(void **state)
+{
+	struct fixture *f = fd_fixture();
+	size_t before = open_fds();
+	struct client *c = client_new(f);
+	json_object *r;
+	int fd;
+
+	/* Queued behind a reply the peer never reads. */
+	client_send(f, c, "{\"method\":\"io.hostdevd.PassFd\",\"parameters\":{\"pad\":4000000}}");
+	client_send(f, c, "{\"method\":\"io.hostdevd.PassFd\"}");
+	client_send(f, c, "{\"method\":\"io.hostdevd.Now\"}");
+	assert_true(pump_until(f, buffered_over_3m, f));
+	client_free(c);
+	wait_clients(f, 0);
+	assert_int_equal(open_fds(), before);
+
+	/* Answered after the peer went. */
+	c = client_new(f);
+	client_send(f, c, "{\"method\":\"io.hostdevd.PassFdLater\"}");
+	assert_true(pump_until(f, call_deferred, NULL));
+	client_free(c);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	fd = open(fd_file, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	server_call_reply_fd(deferred, json_object_new_object(), fd);
+	server_call_unref(deferred);
+	wait_clients(f, 0);
+	assert_int_equal(open_fds(), before);
+
+	/* A oneway call gets no reply and no descriptor. */
+	c = client_new(f);
+	client_send(f, c, "{\"method\":\"io.hostdevd.PassFd\",\"oneway\":true}");
+	r = call(f, c, "{\"method\":\"io.hostdevd.Now\"}");
+	assert_true(json_object_get_boolean(get(params_ok(r), "now")));
+	json_object_put(r);
+	client_free(c);
+	wait_clients(f, 0);
+	assert_int_equal(open_fds(), before);
+	fd_fixture_free(f);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -2343,6 +2641,9 @@ int main(void)
 		cmocka_unit_test(test_connection_limits),
 		cmocka_unit_test(test_partial_and_idle_timeouts),
 		cmocka_unit_test(test_memory_budget),
+		cmocka_unit_test(test_reply_with_fd),
+		cmocka_unit_test(test_fd_peer_gone),
+		cmocka_unit_test(test_fd_queue_capped),
 		T(test_many_clients),
 	};
 #undef T
