@@ -59,7 +59,7 @@ static const struct hd_errdef defs[HDE__COUNT] = {
 				   "HD_WHOLE_GROUP",
 				   errtext_group_not_viable },
 	[HDE_NOT_CLAIMED] = { IFACE "NotClaimed", { HDP_DEVICE }, ENOENT, { "device" },
-			      "%1 is not claimed by that owner, so nothing was released",
+			      "%1 is not claimed by that owner",
 			      errtext_not_claimed },
 	[HDE_POLICY_REFUSED] = { IFACE "PolicyRefused",
 				 { HDP_DEVICE, HDP_ACTION, HDP_RULE, HDP_FILE, HDP_LINE, HDP_REASON },

@@ -357,9 +357,13 @@ char *errtext_no_iommu(const char *method, json_object *p)
 
 char *errtext_not_claimed(const char *method, json_object *p)
 {
-	return xasprintf("%s is not claimed by that owner, so nothing was released "
-			 "('hostdevctl claims' lists who holds what)",
-			 json_param_text(p, "device"));
+	/* Release and OpenDevice both answer it: say what did not happen. */
+	bool release = method && strstr(method, "Release");
+
+	return xasprintf("%s is not claimed by that owner, so %s ('hostdevctl claims' lists who "
+			 "holds what)",
+			 json_param_text(p, "device"),
+			 release ? "nothing was released" : "it was not opened for them");
 }
 
 /* Errors without a sentence of their own: name every parameter. */

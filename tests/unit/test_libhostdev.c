@@ -684,7 +684,7 @@ static const struct sentence_case sentence_cases[] = {
 	  "hostdevd could not save its state, so the node detach of " NIC " did not happen: "
 	  "disk full" },
 	{ ERROR("io.hostdevd.NotClaimed", "{\"device\":\"" NIC "\"}"), HD_ERROR_NOT_CLAIMED,
-	  ENOENT, NIC " is not claimed by that owner, so nothing was released" },
+	  ENOENT, NIC " is not claimed by that owner" },
 	{ ERROR("io.hostdevd.PermissionDenied", "{}"), "io.hostdevd.PermissionDenied", EACCES,
 	  "hostdevd refused the node detach: permission denied" },
 	{ ERROR("org.varlink.service.PermissionDenied", "{}"), HD_ERROR_PERMISSION_DENIED,
