@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 void options_usage(FILE *out)
 {
@@ -73,6 +74,10 @@ void options_usage(FILE *out)
 		"      --proc-root DIR      where the host-critical checks read the mount table,\n"
 		"                           swaps and routes (env HOSTDEVD_PROC_ROOT; default\n"
 		"                           /proc; for tests)\n"
+		"      --modules-dir DIR    where modules.alias names the vfio-pci variant drivers\n"
+		"                           (env HOSTDEVD_MODULES_DIR; default\n"
+		"                           /lib/modules/RELEASE, RELEASE from env\n"
+		"                           HOSTDEVD_KERNEL_RELEASE or uname -r)\n"
 		"      --policy PATH        the policy: a file, or a directory holding policy.conf\n"
 		"                           and policy.d/ (env HOSTDEVD_POLICY; default\n"
 		"                           /etc/hostdevd; none there: the built-in default,\n"
@@ -196,6 +201,21 @@ static enum options_result parse_limits(struct daemon_options *o, const char *ma
 	return OPTIONS_OK;
 }
 
+/* As hostdevctl check finds it: HOSTDEVD_MODULES_DIR, else
+ * /lib/modules/<HOSTDEVD_KERNEL_RELEASE or the running kernel's>. */
+static char *default_modules_dir(void)
+{
+	const char *dir = getenv("HOSTDEVD_MODULES_DIR");
+	const char *rel = getenv("HOSTDEVD_KERNEL_RELEASE");
+	struct utsname u;
+
+	if (dir && *dir)
+		return xstrdup(dir);
+	if (!(rel && *rel))
+		rel = uname(&u) == 0 ? u.release : "";
+	return xasprintf("/lib/modules/%s", rel);
+}
+
 enum options_result options_parse(struct daemon_options *o, int argc, char **argv)
 {
 	enum {
@@ -203,6 +223,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		OPT_MAX_MESSAGE,
 		OPT_STEP_TIMEOUT,
 		OPT_PROC_ROOT,
+		OPT_MODULES_DIR,
 		OPT_ORPHANS,
 		OPT_CHECK_POLICY,
 		OPT_POLICY,
@@ -221,6 +242,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		{ "max-message", required_argument, NULL, OPT_MAX_MESSAGE },
 		{ "step-timeout", required_argument, NULL, OPT_STEP_TIMEOUT },
 		{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
+		{ "modules-dir", required_argument, NULL, OPT_MODULES_DIR },
 		{ "orphans", required_argument, NULL, OPT_ORPHANS },
 		{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
 		{ "policy", required_argument, NULL, OPT_POLICY },
@@ -252,6 +274,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	o->socket_path = xstrdup(env_or("HOSTDEVD_SOCKET", HOSTDEVD_DEFAULT_SOCKET));
 	o->state_dir = default_state_dir();
 	o->proc_root = xstrdup(env_or("HOSTDEVD_PROC_ROOT", "/proc"));
+	o->modules_dir = default_modules_dir();
 	o->policy_path = xstrdup(env_or("HOSTDEVD_POLICY", POLICY_DEFAULT_PATH));
 	o->policy_named = getenv("HOSTDEVD_POLICY") && *getenv("HOSTDEVD_POLICY");
 	o->max_message = VL_DEFAULT_MAX_MESSAGE;
@@ -283,6 +306,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 			break;
 		case OPT_PROC_ROOT:
 			str_replace(&o->proc_root, optarg);
+			break;
+		case OPT_MODULES_DIR:
+			str_replace(&o->modules_dir, optarg);
 			break;
 		case OPT_ORPHANS:
 			orphans = optarg;
@@ -356,6 +382,8 @@ void options_free(struct daemon_options *o)
 	free(o->socket_path);
 	free(o->state_dir);
 	free(o->proc_root);
+	free(o->modules_dir);
 	free(o->policy_path);
+	o->modules_dir = NULL;
 	o->socket_path = o->state_dir = o->proc_root = o->policy_path = NULL;
 }

@@ -75,6 +75,9 @@ struct op {
 	enum dev_state from_state;
 	char *stub;   /* detach: the stub; reattach: the one being left */
 	char *target; /* reattach: the driver that must come back, NULL for any */
+	/* detach to a variant whose driver is not registered yet: its module,
+	 * loaded first; `stub` is NULL until the driver it registers is found. */
+	char *variant_module;
 	bool done_steps[PH__COUNT];
 	struct step_io io;
 	struct rollback_io rb;
@@ -98,6 +101,7 @@ struct detach_engine {
 	struct op *ops_head;
 	size_t n_ops;
 	struct hostcrit *hostcrit;
+	struct variant_table *variants; /* modules.alias's vfio_pci: lines */
 };
 
 const char *op_phase_name(enum op_phase phase);
