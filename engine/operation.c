@@ -551,6 +551,7 @@ struct detach_engine *detach_engine_new(struct event_base *base, struct devtable
 	if (variant_table_count(e->variants))
 		log_info("%zu vfio-pci variant aliases in %s/modules.alias",
 			 variant_table_count(e->variants), cfg->modules_dir);
+	pci_learn_variants(e);
 	if (!e->hostcrit)
 		fatal("host-critical checks: proc root %s is not an absolute path",
 		      cfg && cfg->proc_root ? cfg->proc_root : hostcrit_default_proc_root());

@@ -105,6 +105,10 @@ struct detach_engine {
 };
 
 const char *op_phase_name(enum op_phase phase);
+/* The variant drivers registered already (their module loaded before the
+ * daemon started), learned as stubs before the first device is read: a
+ * function found bound to one is detached, not on a host driver. */
+void pci_learn_variants(struct detach_engine *e);
 /* The one place an operation changes phase; a transition the table does
  * not allow is a broken invariant. */
 void op_enter(struct op *op, enum op_phase to);

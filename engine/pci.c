@@ -12,6 +12,7 @@
 #include "common/variant.h"
 #include "state/bus.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -415,6 +416,8 @@ const char *detach_variant_named(struct detach_engine *e, const char *name)
 		return NULL;
 	if (variant_table_has_module(e->variants, name))
 		return variant_driver(e, name);
+	if (stub_is_variant(name))
+		return stub_target(name);
 	/* A driver's name: its module must be a variant's. */
 	snprintf(path, sizeof(path), PCI_DRIVERS "/%s/module", name);
 	n = readlink(path, link, sizeof(link) - 1);
@@ -425,6 +428,18 @@ const char *detach_variant_named(struct detach_engine *e, const char *name)
 		return NULL;
 	stub_learn_variant(name);
 	return stub_target(name);
+}
+
+void pci_learn_variants(struct detach_engine *e)
+{
+	DIR *d = variant_table_count(e->variants) ? opendir(PCI_DRIVERS) : NULL;
+	struct dirent *de;
+
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			detach_variant_named(e, de->d_name);
+	if (d)
+		closedir(d);
 }
 
 const char *detach_stub_target(struct detach_engine *e, const char *name)

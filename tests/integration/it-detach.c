@@ -544,6 +544,67 @@ static void test_claim_picks_the_variant(void **state)
 	assert_string_equal(kfix_kernel_override(f, NIC), "(null)");
 }
 
+/* A daemon started with the variant's driver registered knows it for a
+ * stub before it reads a device: after a crash, the function it detached
+ * there is in the pool still, and Reattach brings e1000e back. */
+static void test_variant_is_a_stub_after_a_restart(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_MAX];
+	struct hdproc dead;
+	json_object *reply;
+
+	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e-vfio");
+	snprintf(dir, sizeof(dir), "%s", f->daemon.state_dir);
+	kfix_crash(f, &dead);
+	kfix_start_on(f, dir);
+	reply = kfix_call_dev(f, "io.hostdevd.GetDevice", NIC, NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "state"), "detached");
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "driver"), "e1000e-vfio");
+	json_object_put(reply);
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "outcome", NULL), "original");
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	hdproc_cleanup(&dead);
+}
+
+/* hostdevctl show says which variant a function has, and none for one
+ * without. */
+static void test_show_says_the_variant(void **state)
+{
+	static const struct {
+		const char *id;
+		bool variant;
+	} cases[] = { { NIC, true }, { NOVARIANT, false } };
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_free_ char *cmd = NULL;
+		char out[4096] = "";
+		size_t n;
+		FILE *p;
+
+		assert_true(asprintf(&cmd, "%s --socket %s show %s", HOSTDEVCTL_BIN,
+				     f->daemon.socket_path, cases[i].id) > 0);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = '\0';
+		assert_int_equal(pclose(p), 0);
+		if (cases[i].variant) {
+			const char *line = strstr(out, "vfio variant:");
+
+			if (!line)
+				fail_msg("no variant line in:\n%s", out);
+			assert_non_null(strstr(line, "e1000e_vfio_pci (modules.alias)\n"));
+		} else if (strstr(out, "vfio variant:")) {
+			fail_msg("a variant line for %s:\n%s", cases[i].id, out);
+		}
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, kfix_setup, kfix_teardown)
 
 int main(void)
@@ -568,6 +629,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_variant_named_or_forced_off, variant_setup,
 						variant_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_picks_the_variant, variant_setup,
+						variant_teardown),
+		cmocka_unit_test_setup_teardown(test_variant_is_a_stub_after_a_restart,
+						variant_setup, variant_teardown),
+		cmocka_unit_test_setup_teardown(test_show_says_the_variant, variant_setup,
 						variant_teardown),
 	};
 
