@@ -368,10 +368,11 @@ static bool refuse_no_iommu(struct detach_engine *e, const struct device *dev, c
 {
 	const struct detach_ops *ops = &e->ops;
 	struct hd_err err;
-
 	/* A variant is vfio-pci too: it needs the group as much. */
-	if (!(streq(stub, "vfio-pci") || stub_is_variant(stub) || variant_table_has_module(e->variants, stub)) ||
-	    device_iommu_group(dev) != HD_NO_GROUP)
+	bool vfio = streq(stub, "vfio-pci") || stub_is_variant(stub) ||
+		    variant_table_has_module(e->variants, stub);
+
+	if (!vfio || device_iommu_group(dev) != HD_NO_GROUP)
 		return false;
 	if (ops->unsafe_noiommu && ops->unsafe_noiommu(ops->ctx)) {
 		log_dev_warn(dev->id, "no IOMMU group: vfio's unsafe no-IOMMU mode is on, so "

@@ -80,7 +80,8 @@ static void test_tie_goes_to_the_first(void **state)
  * take the same ids in another class. */
 static void test_class_matching(void **state)
 {
-	struct variant_table *t = parse("alias vfio_pci:v000010DEd*sv*sd*bc03sc02i00 nvgrace_gpu_vfio_pci\n");
+	struct variant_table *t =
+		parse("alias vfio_pci:v000010DEd*sv*sd*bc03sc02i00 nvgrace_gpu_vfio_pci\n");
 	char m[VARIANT_MODALIAS_MAX];
 
 	variant_modalias(m, 0x10de, 0x2342, 0x10de, 0x16eb, 0x030200);
