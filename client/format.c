@@ -317,6 +317,13 @@ void format_device_show(FILE *out, json_object *device)
 	/* Only while detached: the driver Reattach will bring back. */
 	if (json_get_str(device, "original_driver"))
 		put_field(out, "original driver:", json_get_str(device, "original_driver"));
+	/* GetDevice's: where a Detach naming no driver would put it. */
+	if (json_get_str(device, "vfio_variant")) {
+		_cleanup_free_ char *v =
+			xasprintf("%s (modules.alias)", json_get_str(device, "vfio_variant"));
+
+		put_field(out, "vfio variant:", v);
+	}
 	if (json_get_obj(device, "claim")) {
 		_cleanup_free_ char *owner = owner_text(json_get_obj(device, "claim"));
 

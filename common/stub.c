@@ -4,6 +4,23 @@
 #include <pthread.h>
 #include <string.h>
 
+static char *variants[STUB_VARIANTS_MAX];
+static size_t n_variants;
+
+/* The learned copy: it outlives the caller's string. */
+static const char *variant_find(const char *driver)
+{
+	for (size_t i = 0; driver && i < n_variants; i++)
+		if (streq(variants[i], driver))
+			return variants[i];
+	return NULL;
+}
+
+bool stub_is_variant(const char *driver)
+{
+	return n_variants && variant_find(driver);
+}
+
 static const struct {
 	const char *name;   /* the kernel's driver name */
 	const char *module; /* the module it lives in */
@@ -19,7 +36,14 @@ const char *stub_target(const char *name)
 	for (size_t i = 0; name && i < ARRAY_SIZE(stubs); i++)
 		if (streq(stubs[i].name, name) || (stubs[i].alias && streq(stubs[i].alias, name)))
 			return stubs[i].name;
-	return NULL;
+	return variant_find(name);
+}
+
+void stub_learn_variant(const char *driver)
+{
+	if (!driver || stub_is_variant(driver) || n_variants == STUB_VARIANTS_MAX)
+		return;
+	variants[n_variants++] = xstrdup(driver);
 }
 
 const char *stub_module(const char *driver)

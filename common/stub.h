@@ -22,8 +22,9 @@
 	X("pci-stub", "pci_stub", NULL)                                        \
 	X("pciback", "xen_pciback", "xen-pciback")
 
-/* The kernel driver name of the stub `name` calls for (its driver name or
- * its other name), or NULL when it names no stub hostdevd detaches to.
+/* The kernel driver name of the stub `name` calls for (its driver name,
+ * its other name, or a learned variant), or NULL when it names no stub
+ * hostdevd detaches to.
  * Every stub a user gives goes through here, once, as it comes in: what is
  * stored, logged, written to sysfs and answered is the driver name. */
 const char *stub_target(const char *name);
@@ -32,13 +33,25 @@ const char *stub_target(const char *name);
  * modprobe names it, or NULL for a driver not in the table. */
 const char *stub_module(const char *driver);
 
+/* vfio-pci variant drivers (common/variant.h) are stubs too, but their
+ * names are the kernel's to choose: the table learns each one as the
+ * engine finds it (the driver whose module link names a module with
+ * vfio_pci: aliases).  At most STUB_VARIANTS_MAX; a learned name stays
+ * for the process's life.  Called on the event loop only. */
+#define STUB_VARIANTS_MAX 16
+void stub_learn_variant(const char *driver);
+/* Whether `driver` is a learned variant: a short loop over a set that is
+ * empty on a host without variants. */
+bool stub_is_variant(const char *driver);
+
 /* A driver that holds a device for a guest, as seen bound.  On the event
  * pipeline's path (every bind decides a device's state by it), so the
- * names are compared as the constants they are. */
+ * names are compared as the constants they are; only a driver that is
+ * none of them looks at the (usually empty) set of learned variants. */
 static inline bool driver_is_stub(const char *driver)
 {
 #define STUB_IS(name, module, alias) streq(driver, name) ||
-	return STUB_DRIVERS(STUB_IS) false;
+	return STUB_DRIVERS(STUB_IS) stub_is_variant(driver);
 #undef STUB_IS
 }
 

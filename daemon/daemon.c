@@ -200,6 +200,7 @@ static void wire(struct hostdevd *d)
 				      &(struct detach_config){
 					      .step_timeout_ms = d->opts.step_timeout_ms,
 					      .proc_root = d->opts.proc_root,
+					      .modules_dir = d->opts.modules_dir,
 				      });
 	d->claim = claim_engine_new(d->devices, d->claims, d->detach);
 	d->leases = leases_new(d->base, d->opts.proc_root, claim_engine_lease_ended, d->claim);

@@ -152,8 +152,10 @@ static void append_since(struct jsonbuf *b, int64_t since)
 	jsonbuf_string(b, text);
 }
 
-/* The schema's ClaimEntry. */
-void devjson_append_claim(struct jsonbuf *b, const struct claim_entry *e)
+/* The schema's ClaimEntry; dev (NULL when absent) gives a PCI function's
+ * `driver`: the stub it is on, a variant's name when the engine chose one. */
+void devjson_append_claim(struct jsonbuf *b, const struct claim_entry *e,
+			  const struct device *dev)
 {
 	JSONBUF_LIT(b, "{\"device\":");
 	jsonbuf_string(b, e->device);
@@ -169,6 +171,8 @@ void devjson_append_claim(struct jsonbuf *b, const struct claim_entry *e)
 	jsonbuf_bool(b, e->managed);
 	if (e->from_pool)
 		JSONBUF_LIT(b, ",\"from_pool\":true");
+	if (dev && dev->bus == HD_BUS_PCI)
+		JSONBUF_OPT_STRING(b, "driver", dev->driver);
 	if (e->n_unbound) {
 		JSONBUF_LIT(b, ",\"unbound_interfaces\":[");
 		for (size_t i = 0; i < e->n_unbound; i++) {

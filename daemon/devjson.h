@@ -38,7 +38,8 @@ void devjson_append_device(struct jsonbuf *b, const struct devtable *t, const st
 void devjson_append_event(struct jsonbuf *b, const struct devtable *t, const struct claims *c,
 			  struct hwdb *names, enum dev_event ev, const struct device *dev, const char *detail);
 /* Appends the schema's ClaimEntry. */
-void devjson_append_claim(struct jsonbuf *b, const struct claim_entry *e);
+void devjson_append_claim(struct jsonbuf *b, const struct claim_entry *e,
+			  const struct device *dev);
 
 /* The same as json-c objects; the caller owns the returned reference. */
 json_object *devjson_device(const struct devtable *t, const struct claims *c, struct hwdb *names,

@@ -176,7 +176,8 @@ static void on_claim_done(const struct claim_result *r, void *arg)
 		for (size_t i = 0; i < r->n_devices; i++) {
 			if (i)
 				JSONBUF_LIT(&b, ",");
-			devjson_append_claim(&b, claims_find(cc->ctx->claims, r->devices[i]));
+			devjson_append_claim(&b, claims_find(cc->ctx->claims, r->devices[i]),
+					     devtable_get(cc->ctx->devices, r->devices[i]));
 		}
 		JSONBUF_LIT(&b, "]}");
 		server_call_reply_text(cc->call, b.data, b.len, false);
@@ -302,12 +303,13 @@ static const char *lease_param(json_object *params, pid_t peer_pid, struct claim
 
 static void method_claim(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
-	struct claim_request req = { .managed = true, .stub = STUB_DEFAULT };
+	struct claim_request req = { .managed = true };
 	bool whole_group = false;
 	_cleanup_free_ char **ids = NULL;
 	_cleanup_free_ bool *managed = NULL;
 	const char *bad;
 	size_t n, asked;
+	int named;
 
 	if ((bad = methods_owner(params, &req.owner)) ||
 	    (bad = lease_param(params, server_call_peer(call)->pid, &req))) {
@@ -317,8 +319,11 @@ static void method_claim(struct methods_ctx *ctx, struct server_call *call, json
 	vl_param_bool(params, "managed", &req.managed);
 	vl_param_bool(params, "whole_group", &whole_group);
 	vl_param_bool(params, "unbind_interfaces", &req.unbind_interfaces);
-	req.stub_named = vl_param_string(params, "driver", &req.stub) == 1;
-	if (!(req.stub = stub_target(req.stub))) {
+	/* None named: NULL, the engine's choice (a variant, or vfio-pci). */
+	named = vl_param_string(params, "driver", &req.stub);
+	req.stub_named = named == 1;
+	if (named < 0 ||
+	    (req.stub_named && !(req.stub = detach_stub_target(ctx->detach, req.stub)))) {
 		reply_invalid_parameter(call, "driver");
 		return;
 	}
@@ -383,7 +388,7 @@ static void method_list_claims(struct methods_ctx *ctx, struct server_call *call
 			continue;
 		if (listed++)
 			JSONBUF_LIT(&b, ",");
-		devjson_append_claim(&b, e);
+		devjson_append_claim(&b, e, devtable_get(ctx->devices, e->device));
 	}
 	JSONBUF_LIT(&b, "]}");
 	server_call_reply_text(call, b.data, b.len, false);

@@ -4,6 +4,7 @@
 #include "common/util.h"
 #include "daemon/devjson.h"
 #include "daemon/watch.h"
+#include "engine/detach.h"
 #include "state/bus.h"
 
 #include <limits.h>
@@ -78,7 +79,7 @@ static void method_list_devices(struct methods_ctx *ctx, struct server_call *cal
 
 static void method_get_device(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
-	const char *sel = NULL;
+	const char *sel = NULL, *variant;
 	struct device *dev;
 	struct jsonbuf b = { 0 };
 
@@ -88,6 +89,15 @@ static void method_get_device(struct methods_ctx *ctx, struct server_call *call,
 		return;
 	JSONBUF_LIT(&b, "{\"device\":");
 	devjson_append_device(&b, ctx->devices, ctx->claims, ctx->names, dev);
+	/* Here only, not in every record a list or event carries: matching
+	 * the aliases is a walk with fnmatch. */
+	variant = ctx->detach ? detach_variant_of(ctx->detach, dev) : NULL;
+	if (variant) {
+		b.len--; /* the device's closing brace */
+		JSONBUF_LIT(&b, ",\"vfio_variant\":");
+		jsonbuf_string(&b, variant);
+		JSONBUF_LIT(&b, "}");
+	}
 	JSONBUF_LIT(&b, "}");
 	server_call_reply_text(call, b.data, b.len, false);
 }

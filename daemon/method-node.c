@@ -109,12 +109,14 @@ static bool refuse_claimed(struct methods_ctx *ctx, struct server_call *call, co
 static void method_detach(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
 	const struct policy *policy = methods_policy(ctx);
-	const char *sel = NULL, *stub = STUB_DEFAULT;
+	const char *sel = NULL, *stub = NULL;
 	struct device *dev;
+	int named;
 
 	vl_param_string(params, "device", &sel);
-	vl_param_string(params, "driver", &stub);
-	if (!(stub = stub_target(stub))) {
+	/* None named (NULL): the engine picks the best variant, or vfio-pci. */
+	named = vl_param_string(params, "driver", &stub);
+	if (named < 0 || (named == 1 && !(stub = detach_stub_target(ctx->detach, stub)))) {
 		reply_invalid_parameter(call, "driver");
 		return;
 	}

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 void options_usage(FILE *out)
 {
@@ -76,6 +77,10 @@ void options_usage(FILE *out)
 		"      --dev-root DIR       where OpenDevice opens a claimed device's VFIO node\n"
 		"                           (DIR/vfio/devices/vfioN or DIR/vfio/GROUP; env\n"
 		"                           HOSTDEVD_DEV_ROOT; default /dev; for tests)\n"
+		"      --modules-dir DIR    where modules.alias names the vfio-pci variant drivers\n"
+		"                           (env HOSTDEVD_MODULES_DIR; default\n"
+		"                           /lib/modules/RELEASE, RELEASE from env\n"
+		"                           HOSTDEVD_KERNEL_RELEASE or uname -r)\n"
 		"      --policy PATH        the policy: a file, or a directory holding policy.conf\n"
 		"                           and policy.d/ (env HOSTDEVD_POLICY; default\n"
 		"                           /etc/hostdevd; none there: the built-in default,\n"
@@ -199,6 +204,21 @@ static enum options_result parse_limits(struct daemon_options *o, const char *ma
 	return OPTIONS_OK;
 }
 
+/* As hostdevctl check finds it: HOSTDEVD_MODULES_DIR, else
+ * /lib/modules/<HOSTDEVD_KERNEL_RELEASE or the running kernel's>. */
+static char *default_modules_dir(void)
+{
+	const char *dir = getenv("HOSTDEVD_MODULES_DIR");
+	const char *rel = getenv("HOSTDEVD_KERNEL_RELEASE");
+	struct utsname u;
+
+	if (dir && *dir)
+		return xstrdup(dir);
+	if (!(rel && *rel))
+		rel = uname(&u) == 0 ? u.release : "";
+	return xasprintf("/lib/modules/%s", rel);
+}
+
 enum options_result options_parse(struct daemon_options *o, int argc, char **argv)
 {
 	enum {
@@ -207,6 +227,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		OPT_STEP_TIMEOUT,
 		OPT_PROC_ROOT,
 		OPT_DEV_ROOT,
+		OPT_MODULES_DIR,
 		OPT_ORPHANS,
 		OPT_CHECK_POLICY,
 		OPT_POLICY,
@@ -226,6 +247,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		{ "step-timeout", required_argument, NULL, OPT_STEP_TIMEOUT },
 		{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
 		{ "dev-root", required_argument, NULL, OPT_DEV_ROOT },
+		{ "modules-dir", required_argument, NULL, OPT_MODULES_DIR },
 		{ "orphans", required_argument, NULL, OPT_ORPHANS },
 		{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
 		{ "policy", required_argument, NULL, OPT_POLICY },
@@ -258,6 +280,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	o->state_dir = default_state_dir();
 	o->proc_root = xstrdup(env_or("HOSTDEVD_PROC_ROOT", "/proc"));
 	o->dev_root = xstrdup(env_or("HOSTDEVD_DEV_ROOT", "/dev"));
+	o->modules_dir = default_modules_dir();
 	o->policy_path = xstrdup(env_or("HOSTDEVD_POLICY", POLICY_DEFAULT_PATH));
 	o->policy_named = getenv("HOSTDEVD_POLICY") && *getenv("HOSTDEVD_POLICY");
 	o->max_message = VL_DEFAULT_MAX_MESSAGE;
@@ -292,6 +315,8 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 			break;
 		case OPT_DEV_ROOT:
 			str_replace(&o->dev_root, optarg);
+		case OPT_MODULES_DIR:
+			str_replace(&o->modules_dir, optarg);
 			break;
 		case OPT_ORPHANS:
 			orphans = optarg;
@@ -368,6 +393,8 @@ void options_free(struct daemon_options *o)
 	free(o->state_dir);
 	free(o->proc_root);
 	free(o->dev_root);
+	free(o->modules_dir);
 	free(o->policy_path);
+	o->modules_dir = NULL;
 	o->socket_path = o->state_dir = o->proc_root = o->dev_root = o->policy_path = NULL;
 }

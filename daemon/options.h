@@ -32,6 +32,7 @@ struct daemon_options {
 	unsigned step_timeout_ms; /* each detach/reattach step's deadline */
 	char *proc_root;          /* where the host-critical checks read /proc */
 	char *dev_root;           /* where OpenDevice finds /dev/vfio */
+	char *modules_dir;        /* where modules.alias is: the vfio-pci variants */
 	bool reattach_orphans;    /* --orphans reattach (default keep) */
 	bool orphans_set;         /* --orphans or HOSTDEVD_ORPHANS given: over the policy's */
 	const char *check_policy; /* --check-policy PATH: check it and exit */

@@ -76,7 +76,7 @@ struct claim_request {
 	 * unmanaged hostdevs in one domain, all or nothing); NULL: `managed`
 	 * for every one. */
 	const bool *managed_each;
-	const char *stub; /* managed: the driver to detach to */
+	const char *stub; /* managed: the driver to detach to; NULL: the engine picks */
 	/* The request named `stub`: the device must end on it.  One already on
 	 * another stub is refused (InvalidDeviceState), as Detach refuses it:
 	 * moving between stubs is a Reattach and a Claim. */

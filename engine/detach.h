@@ -55,6 +55,13 @@ struct detach_ops {
 	bool (*read_driver)(void *ctx, const char *id, char **driver);
 	bool (*driver_present)(void *ctx, const char *subsystem, const char *driver);
 	bool (*unsafe_noiommu)(void *ctx);
+	/* On the loop: the driver under /sys/bus/SUBSYSTEM/drivers whose
+	 * `module` link names /sys/module/MODULE (malloc'd), or NULL.  A
+	 * module's name and its driver's may differ (mlx5_vfio_pci registers
+	 * mlx5_vfio_pci, nvgrace_gpu_vfio_pci nvgrace-gpu-vfio-pci), so the
+	 * name written to driver_override is read here, never made up from the
+	 * module's.  NULL: no variant driver is ever found. */
+	char *(*driver_of_module)(void *ctx, const char *subsystem, const char *module);
 	void *ctx;
 };
 
@@ -67,6 +74,9 @@ struct detach_config {
 	 * NULL: hostcrit_default_proc_root(). */
 	const char *proc_root;
 	const struct detach_ops *ops; /* NULL: detach_sysfs_ops() */
+	/* Where modules.alias is (/lib/modules/RELEASE); read once, for the
+	 * vfio_pci: aliases of the variant drivers.  NULL: no variants. */
+	const char *modules_dir;
 };
 
 enum detach_kind {
@@ -119,6 +129,22 @@ void detach_engine_free(struct detach_engine *e);
  * and pciback need none). */
 void detach_start(struct detach_engine *e, const char *id, const char *stub, detach_done_fn done,
 		  void *ctx);
+/* `stub` NULL in detach_start*(): none named, so the best vfio-pci variant
+ * driver for the function (common/variant.h) if its aliases name one, its
+ * module loaded if its driver is not registered yet, else plain vfio-pci.
+ * The result's `driver` says which it ended on.  A variant is a stub from
+ * then on (stub_learn_variant()). */
+
+/* The variant module modules.alias picks for dev, or NULL (plain vfio-pci
+ * or not a PCI function).  Valid while e lives. */
+const char *detach_variant_of(const struct detach_engine *e, const struct device *dev);
+/* `name` as a variant a user named: a registered PCI driver whose module
+ * has vfio_pci: aliases, or such a module whose driver is registered.
+ * Its driver name (learned as a stub), or NULL when it is neither. */
+const char *detach_variant_named(struct detach_engine *e, const char *name);
+/* A stub a user named: stub_target()'s, else a variant's (above); NULL
+ * when `name` is neither. */
+const char *detach_stub_target(struct detach_engine *e, const char *name);
 /* The same, for a caller that has applied the host-critical rules itself
  * (a claim: it checks every device before reserving any, and its policy may
  * lift the rules for one address): the scan is not repeated. */

@@ -5,12 +5,15 @@
 #include "common/log.h"
 #include "common/stub.h"
 #include "common/util.h"
+#include "common/variant.h"
 #include "engine/bus.h"
 #include "engine/failpoint.h"
 #include "policy/hostcrit.h"
 #include "state/bus.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
@@ -120,6 +123,35 @@ static bool sysfs_ops_unsafe_noiommu(void *ctx)
 	return buf[0] == 'Y' || buf[0] == 'y' || buf[0] == '1';
 }
 
+static char *sysfs_ops_driver_of_module(void *ctx, const char *subsystem, const char *module)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300], link[PATH_MAX];
+	char *found = NULL;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/sys/bus/%s/drivers", subsystem);
+	if (!(d = opendir(dir)))
+		return NULL;
+	while (!found && (de = readdir(d))) {
+		const char *base;
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/module", dir, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = '\0';
+		base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+		if (streq(base, module))
+			found = xstrdup(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
 const struct detach_ops *detach_sysfs_ops(void)
 {
 	static const struct detach_ops ops = {
@@ -128,6 +160,7 @@ const struct detach_ops *detach_sysfs_ops(void)
 		.read_driver = sysfs_ops_read_driver,
 		.driver_present = sysfs_ops_driver_present,
 		.unsafe_noiommu = sysfs_ops_unsafe_noiommu,
+		.driver_of_module = sysfs_ops_driver_of_module,
 	};
 
 	return &ops;
@@ -232,6 +265,7 @@ void op_free(struct op *op)
 	free(op->from_driver);
 	free(op->from_override);
 	free(op->stub);
+	free(op->variant_module);
 	free(op->target);
 	free(op->res_driver);
 	for (size_t i = 0; i < op->usb.n; i++) {
@@ -399,8 +433,10 @@ void op_submit(struct op *op, enum op_phase phase, const char *path, const char 
 	free(op->io.driver);
 	op->io = (struct step_io){ .phase = phase, .read_back = read_back };
 	if (phase == PH_LOAD_STUB) {
-		/* Not always the driver's name: pciback lives in xen_pciback. */
-		const char *module = stub_module(op->stub);
+		/* Not always the driver's name: pciback lives in xen_pciback;
+		 * a variant is known by its module until it registers. */
+		const char *module = op->variant_module ? op->variant_module
+							: stub_module(op->stub);
 
 		op->io.module = module ? module : op->stub;
 	} else {
@@ -511,6 +547,11 @@ struct detach_engine *detach_engine_new(struct event_base *base, struct devtable
 							 : DETACH_DEFAULT_STEP_TIMEOUT_MS;
 	e->workers = worker_pool_new(base, 0);
 	e->hostcrit = hostcrit_new(NULL, cfg ? cfg->proc_root : NULL);
+	e->variants = variant_table_load(cfg ? cfg->modules_dir : NULL);
+	if (variant_table_count(e->variants))
+		log_info("%zu vfio-pci variant aliases in %s/modules.alias",
+			 variant_table_count(e->variants), cfg->modules_dir);
+	pci_learn_variants(e);
 	if (!e->hostcrit)
 		fatal("host-critical checks: proc root %s is not an absolute path",
 		      cfg && cfg->proc_root ? cfg->proc_root : hostcrit_default_proc_root());
@@ -537,5 +578,6 @@ void detach_engine_free(struct detach_engine *e)
 		op_free(op);
 	}
 	hostcrit_free(e->hostcrit);
+	variant_table_free(e->variants);
 	free(e);
 }

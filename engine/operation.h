@@ -75,6 +75,9 @@ struct op {
 	enum dev_state from_state;
 	char *stub;   /* detach: the stub; reattach: the one being left */
 	char *target; /* reattach: the driver that must come back, NULL for any */
+	/* detach to a variant whose driver is not registered yet: its module,
+	 * loaded first; `stub` is NULL until the driver it registers is found. */
+	char *variant_module;
 	bool done_steps[PH__COUNT];
 	struct step_io io;
 	struct rollback_io rb;
@@ -98,9 +101,14 @@ struct detach_engine {
 	struct op *ops_head;
 	size_t n_ops;
 	struct hostcrit *hostcrit;
+	struct variant_table *variants; /* modules.alias's vfio_pci: lines */
 };
 
 const char *op_phase_name(enum op_phase phase);
+/* The variant drivers registered already (their module loaded before the
+ * daemon started), learned as stubs before the first device is read: a
+ * function found bound to one is detached, not on a host driver. */
+void pci_learn_variants(struct detach_engine *e);
 /* The one place an operation changes phase; a transition the table does
  * not allow is a broken invariant. */
 void op_enter(struct op *op, enum op_phase to);

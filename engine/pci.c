@@ -7,9 +7,12 @@
 #include "engine/bus.h"
 #include "engine/claim.h"
 #include "common/log.h"
+#include "common/stub.h"
 #include "common/util.h"
+#include "common/variant.h"
 #include "state/bus.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -245,6 +248,23 @@ static void op_confirm(struct op *op)
 		fatal("out of memory");
 }
 
+/* A variant's module is loaded: the driver it registered becomes the
+ * stub written to driver_override, and a stub from now on. */
+static bool variant_registered(struct op *op)
+{
+	const struct detach_ops *ops = &op->e->ops;
+
+	op->stub = ops->driver_of_module
+			   ? ops->driver_of_module(ops->ctx, "pci", op->variant_module)
+			   : NULL;
+	if (!op->stub)
+		return false;
+	stub_learn_variant(op->stub);
+	log_dev_info(op->id, "variant module %s registers the driver %s", op->variant_module,
+		     op->stub);
+	return true;
+}
+
 /* The forward sequence: after each step, the next one. */
 static void op_next(struct op *op)
 {
@@ -258,13 +278,24 @@ static void op_next(struct op *op)
 	switch (op->phase) {
 	case PH_CHECK:
 		if (op->kind == DETACH_KIND_DETACH &&
-		    !op->e->ops.driver_present(op->e->ops.ctx, bus_of(dev)->subsystem, op->stub)) {
+		    (!op->stub || !op->e->ops.driver_present(op->e->ops.ctx,
+							     bus_of(dev)->subsystem, op->stub))) {
 			op_submit(op, PH_LOAD_STUB, NULL, NULL, false, step_job_done);
 			break;
 		}
 		/* The stub is there. */
 		__attribute__((fallthrough));
 	case PH_LOAD_STUB:
+		if (op->variant_module && !op->stub && !variant_registered(op)) {
+			struct op_error err;
+
+			op_error_set(&err, ENOENT, op_phase_name(PH_LOAD_STUB), op->variant_module,
+				     "module %s is loaded, but no driver in " PCI_DRIVERS
+				     " has it as its module",
+				     op->variant_module);
+			op_fail(op, HDE_OPERATION_FAILED, &err);
+			break;
+		}
 		snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver_override", op->id);
 		op_submit(op, PH_OVERRIDE, path, op->kind == DETACH_KIND_DETACH ? op->stub : "\n",
 			  true, step_job_done);
@@ -337,8 +368,11 @@ static bool refuse_no_iommu(struct detach_engine *e, const struct device *dev, c
 {
 	const struct detach_ops *ops = &e->ops;
 	struct hd_err err;
+	/* A variant is vfio-pci too: it needs the group as much. */
+	bool vfio = streq(stub, "vfio-pci") || stub_is_variant(stub) ||
+		    variant_table_has_module(e->variants, stub);
 
-	if (!streq(stub, "vfio-pci") || device_iommu_group(dev) != HD_NO_GROUP)
+	if (!vfio || device_iommu_group(dev) != HD_NO_GROUP)
 		return false;
 	if (ops->unsafe_noiommu && ops->unsafe_noiommu(ops->ctx)) {
 		log_dev_warn(dev->id, "no IOMMU group: vfio's unsafe no-IOMMU mode is on, so "
@@ -351,18 +385,90 @@ static bool refuse_no_iommu(struct detach_engine *e, const struct device *dev, c
 	return true;
 }
 
+const char *detach_variant_of(const struct detach_engine *e, const struct device *dev)
+{
+	char m[VARIANT_MODALIAS_MAX];
+
+	if (!dev || dev->bus != HD_BUS_PCI || !variant_table_count(e->variants))
+		return NULL;
+	variant_modalias(m, dev->vendor, dev->product, dev->pci.subsystem_vendor,
+			 dev->pci.subsystem_device, dev->pci.class_code);
+	return variant_choose(e->variants, m);
+}
+
+/* The driver a registered variant module has, learned as a stub. */
+static const char *variant_driver(struct detach_engine *e, const char *module)
+{
+	_cleanup_free_ char *driver =
+		e->ops.driver_of_module ? e->ops.driver_of_module(e->ops.ctx, "pci", module) : NULL;
+
+	if (!driver)
+		return NULL;
+	stub_learn_variant(driver);
+	return stub_target(driver);
+}
+
+const char *detach_variant_named(struct detach_engine *e, const char *name)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	ssize_t n;
+
+	if (!name || !*name || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
+		return NULL;
+	if (variant_table_has_module(e->variants, name))
+		return variant_driver(e, name);
+	if (stub_is_variant(name))
+		return stub_target(name);
+	/* A driver's name: its module must be a variant's. */
+	snprintf(path, sizeof(path), PCI_DRIVERS "/%s/module", name);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return NULL;
+	link[n] = '\0';
+	if (!variant_table_has_module(e->variants, strrchr(link, '/') ? strrchr(link, '/') + 1 : link))
+		return NULL;
+	stub_learn_variant(name);
+	return stub_target(name);
+}
+
+void pci_learn_variants(struct detach_engine *e)
+{
+	DIR *d = variant_table_count(e->variants) ? opendir(PCI_DRIVERS) : NULL;
+	struct dirent *de;
+
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			detach_variant_named(e, de->d_name);
+	if (d)
+		closedir(d);
+}
+
+const char *detach_stub_target(struct detach_engine *e, const char *name)
+{
+	const char *stub = stub_target(name);
+
+	return stub ? stub : detach_variant_named(e, name);
+}
+
 static void start_detach(struct detach_engine *e, const char *id, const char *stub,
 			 bool check_critical, detach_done_fn done, void *ctx)
 {
 	struct device *dev = devtable_get(e->devices, id);
+	const char *module = NULL;
 	struct hd_err err;
 	struct op *op;
 
 	if (op_refuse_common(e, DETACH_KIND_DETACH, id, dev, done, ctx))
 		return;
+	/* None named: the best variant, by the driver it registered if it
+	 * has; by its module (loaded first) if not; else plain vfio-pci. */
+	if (!stub && (module = detach_variant_of(e, dev)) && (stub = variant_driver(e, module)))
+		module = NULL;
+	if (!stub && !module)
+		stub = STUB_DEFAULT;
 	/* On the stub already, the host has nothing on it to lose: no
 	 * host-critical scan (an unmanaged claim comes this way every time). */
-	if (streq(dev->driver, stub) && (dev->state == DEV_HOST || dev->state == DEV_DETACHED)) {
+	if (stub && streq(dev->driver, stub) && (dev->state == DEV_HOST || dev->state == DEV_DETACHED)) {
 		struct detach_result r = { .kind = DETACH_KIND_DETACH, .device = id,
 					   .driver = dev->driver, .outcome = "already" };
 
@@ -378,12 +484,14 @@ static void start_detach(struct detach_engine *e, const char *id, const char *st
 		op_answer_now(DETACH_KIND_DETACH, id, &err, done, ctx);
 		return;
 	}
-	if (refuse_no_iommu(e, dev, stub, done, ctx))
+	if (refuse_no_iommu(e, dev, stub ? stub : module, done, ctx))
 		return;
 	op = pci_op_new(e, DETACH_KIND_DETACH, dev, done, ctx);
 	op->stub = xstrdup(stub);
+	op->variant_module = xstrdup(module);
 	device_pool_enter(dev, dev->driver);
-	log_dev_info(id, "detaching from %s to %s", dev->driver ? dev->driver : "no driver", stub);
+	log_dev_info(id, "detaching from %s to %s%s", dev->driver ? dev->driver : "no driver",
+		     stub ? stub : module, stub ? "" : " (variant module, to be loaded)");
 	op_move(op, dev, DEV_DETACHING, "detach");
 	op_next(op);
 }
@@ -563,7 +671,10 @@ void detach_undo_interrupted(struct detach_engine *e, struct device *dev, const 
 	char path[PATH_MAX];
 	struct op_error err;
 
-	if (stub && streq(dev->pci.driver_override, stub)) {
+	/* A claim that named no stub recorded none: any stub's override is
+	 * the one its detach wrote. */
+	if (stub ? streq(dev->pci.driver_override, stub)
+		 : stub_target(dev->pci.driver_override) != NULL) {
 		snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver_override", dev->id);
 		if (ops->write(ops->ctx, "driver_override", path, "\n", &err) < 0)
 			log_dev_warn(dev->id, "restart: %s: %s", why, err.message);
@@ -622,10 +733,12 @@ static bool pci_claimable(const struct device *dev, bool managed)
 	return dev->state == DEV_DETACHED || (managed && dev->state == DEV_HOST);
 }
 
+/* No stub named: none recorded, so each detach of the claim (the take, a
+ * put_back) makes the engine's choice: the device's variant or vfio-pci. */
 static void pci_reserve(struct claim_entry *e, const struct device *dev,
 			const struct claim_request *req)
 {
-	e->stub = xstrdup(req->stub ? req->stub : STUB_DEFAULT);
+	e->stub = xstrdup(req->stub);
 }
 
 static bool pci_take_writes(const struct claim_entry *e, const struct device *dev, bool managed)

@@ -398,6 +398,213 @@ static void test_no_iommu_refused_before_any_write(void **state)
 	assert_string_equal(kfix_kernel_driver(f, NOGROUP), "vfio-pci");
 }
 
+/* ---- vfio-pci variant drivers ------------------------------------------ */
+
+#define NOVARIANT "0000:06:10.0" /* igbvf 8086:10ca, group 13: no alias names it */
+
+/* The modules dir the daemon reads (HOSTDEVD_MODULES_DIR): two aliases
+ * take 8086:10d3, the one with fewer wildcards names e1000e_vfio_pci; one
+ * more for Intel's 3D controllers (class 03) takes neither NIC. */
+static char variant_dir[] = "/tmp/hd-it-variant-XXXXXX";
+
+static int variant_setup(void **state)
+{
+	struct fixture *f;
+	_cleanup_free_ char *path = NULL;
+	FILE *fp;
+
+	if (!mkdtemp(variant_dir))
+		fail_msg("mkdtemp: %m");
+	path = xasprintf("%s/modules.alias", variant_dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("# Aliases extracted from modules themselves.\n"
+	      "alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e\n"
+	      "alias vfio_pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e_generic_vfio\n"
+	      "alias vfio_pci:v00008086d000010D3sv00008086sd0000A01Fbc*sc*i* e1000e_vfio_pci\n"
+	      "alias vfio_pci:v00008086d*sv*sd*bc03sc*i* intel_gpu_vfio\n",
+	      fp);
+	fclose(fp);
+	setenv("HOSTDEVD_MODULES_DIR", variant_dir, 1);
+	kfix_setup(state);
+	f = *state;
+	/* Loaded: its driver registers as e1000e-vfio, not as its module's
+	 * name.  A driver directory named like the module, with no module
+	 * link, is there to catch a guess by name. */
+	tb_add_module(f->tb, "e1000e_vfio_pci");
+	tb_add_driver(f->tb, "pci", "e1000e-vfio");
+	kfix_link(f, "sys/bus/pci/drivers/e1000e-vfio/module", "../../../../module/e1000e_vfio_pci");
+	tb_add_driver(f->tb, "pci", "e1000e_vfio_pci");
+	return 0;
+}
+
+static int variant_teardown(void **state)
+{
+	_cleanup_free_ char *path = xasprintf("%s/modules.alias", variant_dir);
+
+	unsetenv("HOSTDEVD_MODULES_DIR");
+	unlink(path);
+	rmdir(variant_dir);
+	strcpy(variant_dir, "/tmp/hd-it-variant-XXXXXX");
+	return kfix_teardown(state);
+}
+
+/* Detach without a driver: the variant the aliases pick, by the name its
+ * module registered; the answer says so; it is a stub (Reattach takes it
+ * back to e1000e). */
+static void test_detach_picks_the_variant(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL);
+	json_object *p = vlc_params(reply);
+	_cleanup_free_ char *log = NULL;
+
+	if (vlc_error(reply))
+		fail_msg("Detach: %s", json_object_to_json_string(reply));
+	assert_string_equal(kfix_str_at(p, "device", "state"), "detached");
+	assert_string_equal(kfix_str_at(p, "device", "driver"), "e1000e-vfio");
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e-vfio");
+	assert_string_equal(kfix_kernel_override(f, NIC), "e1000e-vfio");
+	log = kemu_log(f->root);
+	assert_null(strstr(log, "e1000e_vfio_pci"));
+	assert_null(strstr(log, "e1000e_generic_vfio"));
+
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
+	p = vlc_params(reply);
+	assert_string_equal(kfix_str_at(p, "device", "state"), "host");
+	assert_string_equal(kfix_str_at(p, "outcome", NULL), "original");
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_override(f, NIC), "(null)");
+}
+
+/* `vfio-pci` forces the plain one; a device no alias names gets it too;
+ * the variant may be named by its driver's name or its module's. */
+static void test_variant_named_or_forced_off(void **state)
+{
+	static const char *const names[] = { "e1000e-vfio", "e1000e_vfio_pci" };
+	struct fixture *f = *state;
+	json_object *reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, "vfio-pci");
+
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "driver"), "vfio-pci");
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
+	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL));
+
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NOVARIANT, NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "driver"), "vfio-pci");
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NOVARIANT), "vfio-pci");
+	assert_string_equal(kfix_kernel_override(f, NOVARIANT), "vfio-pci");
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, names[i]);
+		if (vlc_error(reply))
+			fail_msg("Detach to %s: %s", names[i], json_object_to_json_string(reply));
+		assert_string_equal(kfix_str_at(vlc_params(reply), "device", "driver"),
+				    "e1000e-vfio");
+		json_object_put(reply);
+		assert_string_equal(kfix_kernel_override(f, NIC), "e1000e-vfio");
+		vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL));
+	}
+	/* A driver that is no variant is no stub. */
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, "e1000e_vfio_pci_x");
+	assert_string_equal(vlc_error(reply), "org.varlink.service.InvalidParameter");
+	json_object_put(reply);
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, "igbvf");
+	assert_string_equal(vlc_error(reply), "org.varlink.service.InvalidParameter");
+	json_object_put(reply);
+}
+
+/* A managed Claim without a driver: the same choice, said in its entry
+ * (and in ListClaims); the release puts e1000e back. */
+static void test_claim_picks_the_variant(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply = kfix_owner_call(f, "io.hostdevd.Claim", NIC), *v, *e;
+
+	if (vlc_error(reply))
+		fail_msg("Claim: %s", json_object_to_json_string(reply));
+	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
+	e = json_object_array_get_idx(v, 0);
+	assert_string_equal(kfix_str_at(e, "driver", NULL), "e1000e-vfio");
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e-vfio");
+	assert_string_equal(kfix_kernel_override(f, NIC), "e1000e-vfio");
+
+	reply = vlc_call(f->c, "io.hostdevd.ListClaims", NULL);
+	assert_true(json_object_object_get_ex(vlc_params(reply), "claims", &v));
+	assert_string_equal(kfix_str_at(json_object_array_get_idx(v, 0), "driver", NULL),
+			    "e1000e-vfio");
+	json_object_put(reply);
+
+	vlc_expect_ok(kfix_owner_call(f, "io.hostdevd.Release", NIC));
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_override(f, NIC), "(null)");
+}
+
+/* A daemon started with the variant's driver registered knows it for a
+ * stub before it reads a device: after a crash, the function it detached
+ * there is in the pool still, and Reattach brings e1000e back. */
+static void test_variant_is_a_stub_after_a_restart(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_MAX];
+	struct hdproc dead;
+	json_object *reply;
+
+	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC, NULL));
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e-vfio");
+	snprintf(dir, sizeof(dir), "%s", f->daemon.state_dir);
+	kfix_crash(f, &dead);
+	kfix_start_on(f, dir);
+	reply = kfix_call_dev(f, "io.hostdevd.GetDevice", NIC, NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "state"), "detached");
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "driver"), "e1000e-vfio");
+	json_object_put(reply);
+	reply = kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "outcome", NULL), "original");
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	hdproc_cleanup(&dead);
+}
+
+/* hostdevctl show says which variant a function has, and none for one
+ * without. */
+static void test_show_says_the_variant(void **state)
+{
+	static const struct {
+		const char *id;
+		bool variant;
+	} cases[] = { { NIC, true }, { NOVARIANT, false } };
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_free_ char *cmd = NULL;
+		char out[4096] = "";
+		size_t n;
+		FILE *p;
+
+		assert_true(asprintf(&cmd, "%s --socket %s show %s", HOSTDEVCTL_BIN,
+				     f->daemon.socket_path, cases[i].id) > 0);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = '\0';
+		assert_int_equal(pclose(p), 0);
+		if (cases[i].variant) {
+			const char *line = strstr(out, "vfio variant:");
+
+			if (!line)
+				fail_msg("no variant line in:\n%s", out);
+			assert_non_null(strstr(line, "e1000e_vfio_pci (modules.alias)\n"));
+		} else if (strstr(out, "vfio variant:")) {
+			fail_msg("a variant line for %s:\n%s", cases[i].id, out);
+		}
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, kfix_setup, kfix_teardown)
 
 int main(void)
@@ -417,6 +624,16 @@ int main(void)
 		T(test_bind_event_moves_a_device_out_of_error),
 		T(test_hostdevctl_repair),
 		T(test_no_iommu_refused_before_any_write),
+		cmocka_unit_test_setup_teardown(test_detach_picks_the_variant, variant_setup,
+						variant_teardown),
+		cmocka_unit_test_setup_teardown(test_variant_named_or_forced_off, variant_setup,
+						variant_teardown),
+		cmocka_unit_test_setup_teardown(test_claim_picks_the_variant, variant_setup,
+						variant_teardown),
+		cmocka_unit_test_setup_teardown(test_variant_is_a_stub_after_a_restart,
+						variant_setup, variant_teardown),
+		cmocka_unit_test_setup_teardown(test_show_says_the_variant, variant_setup,
+						variant_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

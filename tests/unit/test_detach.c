@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/log.h"
+#include "common/stub.h"
 #include "common/util.h"
 #include "engine/detach.h"
 #include "engine/sysfs.h"
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 #define DEADLINE_S 10
 #define SHORT_TIMEOUT_MS 200
@@ -178,6 +180,18 @@ static int fake_write(void *ctx, const char *step, const char *path, const char 
 	return r;
 }
 
+/* The driver a loaded module registered: module_driver, once loaded. */
+static char *fake_driver_of_module(void *ctx, const char *subsystem, const char *module)
+{
+	char *driver = NULL;
+
+	pthread_mutex_lock(&fk.lock);
+	if (fk.module_loads && !fk.module_err && streq(fk.module, module))
+		driver = xstrdup(fk.module_driver);
+	pthread_mutex_unlock(&fk.lock);
+	return driver;
+}
+
 static int fake_module_load(void *ctx, const char *name, struct op_error *err)
 {
 	pthread_mutex_lock(&fk.lock);
@@ -218,6 +232,7 @@ static bool fake_driver_present(void *ctx, const char *subsystem, const char *dr
 static const struct detach_ops fake_ops = {
 	.write = fake_write,
 	.module_load = fake_module_load,
+	.driver_of_module = fake_driver_of_module,
 	.read_driver = fake_read_driver,
 	.driver_present = fake_driver_present,
 };
@@ -339,6 +354,9 @@ static void add_pci(struct fixture *f, const char *id, uint32_t cls, const char 
 	devtable_upsert(f->t, d, DEV_EVENT_ADD, NULL);
 }
 
+/* Where the next fixture's engine reads modules.alias; NULL: no variants. */
+static const char *fixture_modules_dir;
+
 static struct fixture *fixture_new_with(unsigned timeout_ms, const struct detach_ops *ops)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
@@ -367,6 +385,7 @@ static struct fixture *fixture_new_with(unsigned timeout_ms, const struct detach
 	f->e = detach_engine_new(f->base, f->t,
 				 &(struct detach_config){ .step_timeout_ms = timeout_ms,
 							  .ops = ops,
+							  .modules_dir = fixture_modules_dir,
 							  });
 	return f;
 }
@@ -586,6 +605,76 @@ static void test_stub_module_fails(void **state)
 	expect_writes((const char *[]){ NULL });
 	assert_on(f, NIC, DEV_HOST, "e1000e");
 	assert_null(dev(f, NIC)->original_driver);
+	fixture_free(f);
+}
+
+/* ---- vfio-pci variants ---------------------------------------------------- */
+
+static char variant_dir[] = "/tmp/hd-td-variant-XXXXXX";
+
+/* An engine whose modules.alias names e1000e_vfio_pci for NIC (8086:10d3,
+ * class 02), a module not loaded yet. */
+static struct fixture *variant_fixture(void)
+{
+	_cleanup_free_ char *path = NULL;
+	struct fixture *f;
+	FILE *fp;
+
+	strcpy(variant_dir, "/tmp/hd-td-variant-XXXXXX");
+	assert_non_null(mkdtemp(variant_dir));
+	path = xasprintf("%s/modules.alias", variant_dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("alias vfio_pci:v00008086d000010D3sv*sd*bc02sc*i* e1000e_vfio_pci\n", fp);
+	fclose(fp);
+	fixture_modules_dir = variant_dir;
+	f = fixture_new(5000);
+	fixture_modules_dir = NULL;
+	unlink(path);
+	rmdir(variant_dir);
+	dev(f, NIC)->vendor = 0x8086;
+	dev(f, NIC)->product = 0x10d3;
+	return f;
+}
+
+/* No stub named: the variant's module is loaded, and the driver it
+ * registered (another name than the module's) is what driver_override
+ * gets; NIC2 (igb, no alias) goes to vfio-pci. */
+static void test_variant_module_loaded(void **state)
+{
+	struct fixture *f = variant_fixture();
+	struct outcome o;
+
+	fk.module_driver = "e1000e-vfio";
+	run_detach(f, NIC, NULL, &o);
+	assert_int_equal(o.status, HDE_OK);
+	assert_string_equal(o.driver, "e1000e-vfio");
+	assert_int_equal(fk.module_loads, 1);
+	assert_string_equal(fk.module, "e1000e_vfio_pci");
+	expect_writes((const char *[]){ OVR("e1000e-vfio"), UNBIND("e1000e"), PROBE, NULL });
+	assert_on(f, NIC, DEV_DETACHED, "e1000e-vfio");
+	assert_true(driver_is_stub("e1000e-vfio"));
+	run_detach(f, NIC2, NULL, &o);
+	assert_int_equal(o.status, HDE_OK);
+	assert_string_equal(o.driver, "vfio-pci");
+	fixture_free(f);
+}
+
+/* A module that loads but registers no driver with it as its module: the
+ * detach fails at load_module, nothing written. */
+static void test_variant_module_registers_nothing(void **state)
+{
+	struct fixture *f = variant_fixture();
+	struct outcome o;
+
+	fk.module_driver = NULL;
+	run_detach(f, NIC, NULL, &o);
+	assert_int_equal(o.status, HDE_OPERATION_FAILED);
+	assert_string_equal(o.step, "load_module");
+	assert_int_equal(o.err, ENOENT);
+	assert_non_null(strstr(o.message, "e1000e_vfio_pci"));
+	expect_writes((const char *[]){ NULL });
+	assert_on(f, NIC, DEV_HOST, "e1000e");
 	fixture_free(f);
 }
 
@@ -1300,6 +1389,8 @@ int main(void)
 		cmocka_unit_test(test_already_on_stub),
 		cmocka_unit_test(test_stub_module_loaded),
 		cmocka_unit_test(test_stub_module_of_pciback),
+		cmocka_unit_test(test_variant_module_loaded),
+		cmocka_unit_test(test_variant_module_registers_nothing),
 		cmocka_unit_test(test_stub_module_fails),
 		cmocka_unit_test(test_detach_step_failures),
 		cmocka_unit_test(test_confirm_timeout),

@@ -481,6 +481,31 @@ static void test_stub_names(void **state)
 	assert_string_equal(stub_targets_text(), "vfio-pci, pci-stub or pciback");
 }
 
+/* A variant is a stub once learned, by its driver name only; learning it
+ * twice keeps one entry, and the set has a bound. */
+static void test_stub_variants(void **state)
+{
+	char name[32];
+
+	assert_false(driver_is_stub("mlx5_vfio_pci"));
+	assert_null(stub_target("mlx5_vfio_pci"));
+	stub_learn_variant("mlx5_vfio_pci");
+	stub_learn_variant("mlx5_vfio_pci");
+	assert_true(driver_is_stub("mlx5_vfio_pci"));
+	assert_string_equal(stub_target("mlx5_vfio_pci"), "mlx5_vfio_pci");
+	assert_null(stub_module("mlx5_vfio_pci")); /* its module is the aliases' */
+	assert_false(driver_is_stub("mlx5_core"));
+	assert_false(driver_is_stub(NULL));
+	for (int i = 0; i < 2 * STUB_VARIANTS_MAX; i++) {
+		snprintf(name, sizeof(name), "variant%d", i);
+		stub_learn_variant(name);
+	}
+	assert_true(driver_is_stub("variant0"));
+	snprintf(name, sizeof(name), "variant%d", 2 * STUB_VARIANTS_MAX - 1);
+	assert_false(driver_is_stub(name));
+	assert_true(driver_is_stub("vfio-pci"));
+}
+
 static void test_helpers(void **state)
 {
 	struct device *d = device_new(HD_BUS_PCI, "0000:00:01.0");
@@ -557,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_set_state_and_touch),
 		cmocka_unit_test(test_helpers),
 		cmocka_unit_test(test_stub_names),
+		cmocka_unit_test(test_stub_variants),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
