@@ -5,6 +5,7 @@
  * descriptor). */
 #include "daemon/methods.h"
 #include "common/log.h"
+#include "common/stub.h"
 #include "common/util.h"
 #include "daemon/server.h"
 #include "engine/claim.h"
@@ -20,11 +21,12 @@
 #include <unistd.h>
 
 /* vfio-pci, or one of its variant drivers (mlx5_vfio_pci,
- * nvgrace-gpu-vfio-pci...), all of which serve the VFIO device API. */
+ * nvgrace-gpu-vfio-pci...), all of which serve the VFIO device API: the
+ * stub table knows the variants it learned from modules.alias, so the
+ * names are not guessed here. */
 static bool driver_is_vfio_pci(const char *driver)
 {
-	return driver && (streq(driver, "vfio-pci") || strstr(driver, "vfio_pci") ||
-			  strstr(driver, "vfio-pci"));
+	return driver && (streq(driver, STUB_DEFAULT) || stub_is_variant(driver));
 }
 
 /* The device's cdev name ("vfio3") from its vfio-dev/ directory in sysfs,

@@ -315,6 +315,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 			break;
 		case OPT_DEV_ROOT:
 			str_replace(&o->dev_root, optarg);
+			break;
 		case OPT_MODULES_DIR:
 			str_replace(&o->modules_dir, optarg);
 			break;
