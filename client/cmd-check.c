@@ -205,13 +205,12 @@ static void check_interrupt_remapping(const struct host *h, json_object *results
 /* ---- 3. vfio-pci ---- */
 
 /* A line of modules.dep ("kernel/drivers/vfio/pci/vfio-pci.ko.zst: deps")
- * or modules.builtin ("kernel/drivers/vfio/pci/vfio-pci.ko") names
- * vfio-pci: kmod treats '-' and '_' as one. */
-static bool names_vfio_pci(const char *line, size_t len)
+ * or modules.builtin ("kernel/drivers/vfio/pci/vfio-pci.ko") names the
+ * module want ("vfio_pci.ko"): kmod treats '-' and '_' as one. */
+static bool names_module(const char *line, size_t len, const char *want)
 {
 	const char *end = memchr(line, ':', len), *base = line;
-	static const char want[] = "vfio_pci.ko";
-	size_t n;
+	size_t n, w = strlen(want);
 
 	if (!end)
 		end = line + len;
@@ -219,25 +218,35 @@ static bool names_vfio_pci(const char *line, size_t len)
 		if (*p == '/')
 			base = p + 1;
 	n = (size_t)(end - base);
-	if (n < sizeof(want) - 1)
+	if (n < w)
 		return false;
-	for (size_t i = 0; i < sizeof(want) - 1; i++)
+	for (size_t i = 0; i < w; i++)
 		if ((base[i] == '-' ? '_' : base[i]) != want[i])
 			return false;
 	/* Exactly .ko, or .ko followed by a compression suffix. */
-	return n == sizeof(want) - 1 || base[sizeof(want) - 1] == '.';
+	return n == w || base[w] == '.';
 }
 
-static bool list_has_vfio_pci(const char *path)
+static bool list_has_module(const char *path, const char *want)
 {
 	_cleanup_free_ char *text = read_all(path);
 
 	for (const char *line = text, *nl; line && *line; line = *nl ? nl + 1 : nl) {
 		nl = strchrnul(line, '\n');
-		if (names_vfio_pci(line, (size_t)(nl - line)))
+		if (names_module(line, (size_t)(nl - line), want))
 			return true;
 	}
 	return false;
+}
+
+/* Loaded, built in, or a module of this kernel. */
+static bool kernel_has_module(const struct host *h, const char *name, const char *ko)
+{
+	_cleanup_free_ char *loaded = xasprintf("%s/module/%s", h->sysfs, name);
+	_cleanup_free_ char *dep = xasprintf("%s/modules.dep", h->modules);
+	_cleanup_free_ char *builtin = xasprintf("%s/modules.builtin", h->modules);
+
+	return exists(loaded) || list_has_module(builtin, ko) || list_has_module(dep, ko);
 }
 
 static void check_vfio_pci(const struct host *h, json_object *results)
@@ -249,9 +258,9 @@ static void check_vfio_pci(const struct host *h, json_object *results)
 
 	if (exists(drv)) {
 		add(results, "vfio-pci", "PASS", "vfio-pci is loaded", NULL);
-	} else if (list_has_vfio_pci(builtin)) {
+	} else if (list_has_module(builtin, "vfio_pci.ko")) {
 		add(results, "vfio-pci", "PASS", "vfio-pci is built into the kernel", NULL);
-	} else if (list_has_vfio_pci(dep)) {
+	} else if (list_has_module(dep, "vfio_pci.ko")) {
 		add(results, "vfio-pci", "PASS",
 		    "vfio-pci is available as a module (hostdevd loads it when a device is "
 		    "detached)",
@@ -277,25 +286,36 @@ static bool release_at_least(const char *release, int major, int minor)
 	return a > major || (a == major && b >= minor);
 }
 
+/* VFIO cdev needs the kernel's iommufd (CONFIG_IOMMUFD): a kernel of 6.6 or
+ * later without it has no cdev.  Debian builds its kernels so (6.12 and 7.3
+ * too), hence the module lists are read rather than the release trusted. */
 static void check_vfio_cdev(const struct host *h, json_object *results)
 {
 	_cleanup_free_ char *devices = xasprintf("%s/vfio/devices", h->dev);
 	_cleanup_free_ char *detail = NULL;
+	static const char group_only[] =
+		"Guests use /dev/vfio/GROUP, which works; VFIO cdev (/dev/vfio/devices, "
+		"iommufd) needs kernel 6.6 or later built with CONFIG_IOMMUFD and "
+		"CONFIG_VFIO_DEVICE_CDEV";
 
 	if (exists(devices)) {
 		detail = xasprintf("%s exists", devices);
 		add(results, "vfio-cdev", "PASS", detail, NULL);
-	} else if (release_at_least(h->release, 6, 6)) {
+	} else if (!release_at_least(h->release, 6, 6)) {
+		detail = xasprintf("kernel %s, no %s: group interface only", h->release, devices);
+		add(results, "vfio-cdev", "WARN", detail, group_only);
+	} else if (kernel_has_module(h, "iommufd", "iommufd.ko")) {
 		/* The directory appears with the first device bound to vfio. */
-		detail = xasprintf("kernel %s is new enough for VFIO cdev (6.6 or later, "
-				   "with CONFIG_VFIO_DEVICE_CDEV)",
-				   h->release);
+		detail = xasprintf("kernel %s has iommufd: VFIO cdev nodes appear in %s as "
+				   "devices are bound to vfio-pci",
+				   h->release, devices);
 		add(results, "vfio-cdev", "PASS", detail, NULL);
 	} else {
-		detail = xasprintf("kernel %s, no %s: group interface only", h->release, devices);
-		add(results, "vfio-cdev", "WARN", detail,
-		    "Guests use /dev/vfio/GROUP, which works; VFIO cdev (/dev/vfio/devices, "
-		    "iommufd) needs kernel 6.6 or later");
+		detail = xasprintf("kernel %s was built without iommufd (not loaded, nor in "
+				   "modules.dep or modules.builtin), so without VFIO cdev: group "
+				   "interface only",
+				   h->release);
+		add(results, "vfio-cdev", "WARN", detail, group_only);
 	}
 }
 

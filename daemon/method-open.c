@@ -29,8 +29,12 @@ static bool driver_is_vfio_pci(const char *driver)
 	return driver && (streq(driver, STUB_DEFAULT) || stub_is_variant(driver));
 }
 
-/* The device's cdev name ("vfio3") from its vfio-dev/ directory in sysfs,
- * which kernels with VFIO cdev (6.6 and later) have; false without one. */
+/* The device's cdev name ("vfio3") from its vfio-dev/ directory in sysfs;
+ * false without one.  Kernels since 6.1 list the device there, but only
+ * those with VFIO cdev (6.6 and later, CONFIG_VFIO_DEVICE_CDEV) make it a
+ * character device, which has a `dev` attribute: without it there is no
+ * /dev/vfio/devices node, and the group is the way in (found on Debian
+ * 12's 6.1 in the VM tier). */
 static bool cdev_name(const struct device *dev, char *name, size_t size)
 {
 	char dir[PATH_MAX];
@@ -47,7 +51,12 @@ static bool cdev_name(const struct device *dev, char *name, size_t size)
 	while (!found && (de = readdir(d))) {
 		const char *p = de->d_name;
 
+		char attr[PATH_MAX];
+
 		if (strncmp(p, "vfio", 4) != 0 || !p[4] || strspn(p + 4, "0123456789") != strlen(p + 4))
+			continue;
+		if ((size_t)snprintf(attr, sizeof(attr), "%s/%s/dev", dir, p) >= sizeof(attr) ||
+		    access(attr, F_OK) < 0)
 			continue;
 		snprintf(name, size, "%s", p);
 		found = true;

@@ -237,6 +237,25 @@ static void test_cdev_preferred(void **state)
 	vlc_free(hyper);
 }
 
+/* Kernels 6.1 to 6.5 (and later ones built without VFIO cdev) list the
+ * device under vfio-dev/ too, but as no character device (no `dev`
+ * attribute, no /dev/vfio/devices node): the group node.  Found in the VM
+ * tier on Debian 12's 6.1, where the daemon tried the cdev and failed. */
+static void test_vfio_dev_without_cdev(void **state)
+{
+	struct fixture *f = *state;
+	struct vlc *hyper;
+
+	if (!f)
+		skip();
+	kfix_put(f, "sys/bus/pci/devices/" NIC "/vfio-dev/vfio3/uevent", "");
+	hyper = connect_as(f, U_HYPER);
+	vlc_expect_ok(call_on(hyper, "io.hostdevd.Claim", owner_params("vm-1", NIC, true)));
+	expect_opened(hyper, "vm-1", NIC, "group", "vfio/" NIC_GROUP);
+	vlc_expect_ok(call_on(hyper, "io.hostdevd.Release", owner_params("vm-1", NIC, true)));
+	vlc_free(hyper);
+}
+
 /* Another uid, another owner, an unclaimed device, a device claimed on a
  * stub that is not vfio-pci, a node that is not there: refused, with no
  * descriptor sent and none kept. */
@@ -338,6 +357,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_group_node_passed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cdev_preferred, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vfio_dev_without_cdev, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_libhostdev_open, setup, teardown),
 	};

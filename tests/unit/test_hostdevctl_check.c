@@ -105,6 +105,7 @@ static void good_host(void)
 	put("proc/cpuinfo", INTEL);
 	put("proc/interrupts", IR_INTERRUPTS);
 	put("sys/bus/pci/drivers/vfio-pci", NULL);
+	put("modules/modules.dep", "kernel/drivers/iommu/iommufd/iommufd.ko.xz:\n");
 }
 
 struct result {
@@ -214,7 +215,7 @@ static void test_all_good(void **state)
 	expect_line(r.out, "iommu", "PASS", "1 IOMMU unit, 2 IOMMU groups", NULL);
 	expect_line(r.out, "interrupt-remapping", "PASS", NULL, NULL);
 	expect_line(r.out, "vfio-pci", "PASS", "loaded", NULL);
-	expect_line(r.out, "vfio-cdev", "PASS", "6.8.0-test", NULL);
+	expect_line(r.out, "vfio-cdev", "PASS", "6.8.0-test has iommufd", NULL);
 	/* A bridge in a GPU's group is not sharing. */
 	expect_line(r.out, "iommu-groups", "PASS", NULL, NULL);
 	expect_line(r.out, "hostdevd", "PASS", "hostdevd 9.9 answers", NULL);
@@ -306,6 +307,26 @@ static void test_vfio_cdev(void **state)
 	free(r.out);
 }
 
+/* A new kernel built without iommufd (Debian's 6.12 and 7.3 are) has no
+ * VFIO cdev whatever its release; iommufd as a module of it or built in
+ * makes the cdev possible. */
+static void test_vfio_cdev_needs_iommufd(void **state)
+{
+	struct result r;
+
+	good_host();
+	put("modules/modules.dep", "kernel/drivers/vfio/pci/vfio-pci.ko.xz:\n");
+	r = run_check(NULL);
+	assert_int_equal(r.status, 0);
+	expect_line(r.out, "vfio-cdev", "WARN", "6.8.0-test was built without iommufd", NULL);
+	expect_line(r.out, "vfio-cdev", "WARN", "CONFIG_IOMMUFD", NULL);
+	free(r.out);
+	put("modules/modules.builtin", "kernel/drivers/iommu/iommufd/iommufd.ko\n");
+	r = run_check(NULL);
+	expect_line(r.out, "vfio-cdev", "PASS", "has iommufd", NULL);
+	free(r.out);
+}
+
 static void test_shared_group(void **state)
 {
 	struct result r;
@@ -368,6 +389,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ir_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vfio_pci, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vfio_cdev, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vfio_cdev_needs_iommufd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json, setup, teardown),
 	};
