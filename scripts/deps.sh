@@ -23,6 +23,11 @@ PACKAGES=(
 	# The real-kernel tier (tests/vm): QEMU, and what the initramfs is made
 	# of.  The guest's kernel is downloaded, not installed (tests/vm/prepare.sh).
 	qemu-system-x86 busybox-static cpio kmod
+	# Its second kernel's VFIO cdev modules are built from Debian's source
+	# against that kernel's headers (tests/vm/cdev-modules.sh): the
+	# compiler the headers name, make, xz for the source and the modules,
+	# and the archive's keys for the private apt source list.
+	gcc-12 make xz-utils debian-archive-keyring
 	# bench_driverctl's competitor, run only inside a testbed.  The package
 	# has no maintainer scripts: installing it changes no binding.
 	driverctl

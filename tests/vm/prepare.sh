@@ -1,20 +1,37 @@
 #!/bin/bash
-# Builds what the real-kernel tests boot: Debian's own kernel (extracted,
-# never installed on this machine) and an initramfs holding busybox, the
-# kernel modules the scenarios need in dependency order, systemd-udevd, the
+# Builds what the real-kernel tests boot: a Debian kernel (extracted, never
+# installed on this machine) and an initramfs holding busybox, the kernel
+# modules the scenarios need in dependency order, systemd-udevd, the
 # project's binaries with their shared libraries, the guest /init and the
 # scenario scripts.
 #
-# usage: prepare.sh OUT_DIR BIN...
-#   OUT_DIR  receives vmlinuz and initrd.img (and cache/ unless
-#            HOSTDEVD_VM_CACHE names another place for the downloads)
-#   BIN      programs to copy into the guest's /usr/local/bin with their
-#            libraries (hostdevd, hostdevctl, hd-example, vfio-open, ...)
+# usage: prepare.sh [--kernel default|cdev] OUT_DIR BIN...
+#   --kernel  default: Debian 12's own kernel (linux-image-amd64, 6.1).
+#             cdev: the 6.12 kernel of bookworm-backports, whose VFIO and
+#             iommufd modules are rebuilt from the same Debian source with
+#             VFIO cdev on (Debian builds no kernel with it: see
+#             docs/vm-tests.md, "The cdev kernel").  Its packages come
+#             through a private apt source list under the cache: the
+#             machine's own sources stay as they are.
+#   OUT_DIR   receives vmlinuz and initrd.img (and cache/ unless
+#             HOSTDEVD_VM_CACHE names another place for the downloads)
+#   BIN       programs to copy into the guest's /usr/local/bin with their
+#             libraries (hostdevd, hostdevctl, hd-example, vfio-open, ...)
 #
 # Nothing here touches this machine's /sys or loads a module: the kernel
-# package is unpacked with dpkg -x and its modules are only copied.
+# package is unpacked with dpkg -x and its modules are only copied (or, for
+# cdev, compiled against the unpacked headers).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+kind=default
+if [ "${1:-}" = --kernel ]; then
+	kind=$2
+	shift 2
+fi
+case $kind in
+default | cdev) ;;
+*) echo "vm-prepare: --kernel takes default or cdev, not '$kind'" >&2; exit 2 ;;
+esac
 out=$1; shift
 cache=${HOSTDEVD_VM_CACHE:-$out/cache}
 mkdir -p "$out" "$cache"
@@ -22,19 +39,69 @@ mkdir -p "$out" "$cache"
 log() { echo "vm-prepare: $*"; }
 
 # ---- the kernel and udev, from Debian's archive (downloaded once) --------
-kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-[ -n "$kpkg" ] || { echo "vm-prepare: apt-cache knows no linux-image-amd64; run apt-get update" >&2; exit 1; }
-if [ ! -e "$cache/$kpkg.done" ]; then
-	log "downloading $kpkg and udev into $cache"
-	rm -rf "$cache/kernel" "$cache/udevroot" "$cache"/*.deb
-	(cd "$cache" && apt-get download -q "$kpkg" udev >/dev/null)
-	mkdir -p "$cache/kernel" "$cache/udevroot"
-	dpkg -x "$cache/${kpkg}"_*.deb "$cache/kernel"
+# Debian 12's kernel, through the machine's own apt sources.
+fetch_default_kernel() {
+	kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+	[ -n "$kpkg" ] || { echo "vm-prepare: apt-cache knows no linux-image-amd64; run apt-get update" >&2; exit 1; }
+	if [ ! -e "$cache/$kpkg.done" ]; then
+		log "downloading $kpkg into $cache"
+		rm -rf "$cache/kernel" "$cache"/linux-image-*.deb
+		(cd "$cache" && apt-get download -q "$kpkg" >/dev/null)
+		mkdir -p "$cache/kernel"
+		dpkg -x "$cache/${kpkg}"_*.deb "$cache/kernel"
+		touch "$cache/$kpkg.done"
+	fi
+	kroot=$cache/kernel
+	kver=$(ls "$kroot/lib/modules" | head -1)
+}
+
+# bookworm-backports' kernel, with VFIO cdev built in its modules.
+fetch_cdev_kernel() {
+	local apt=$cache/apt mirror=${HOSTDEVD_VM_MIRROR:-http://deb.debian.org/debian}
+	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg A hpkg ver
+	mkdir -p "$apt/lists/partial" "$apt/archives/partial"
+	printf 'deb [signed-by=%s] %s bookworm-backports main\ndeb-src [signed-by=%s] %s bookworm-backports main\n' \
+		"$keyring" "$mirror" "$keyring" "$mirror" >"$apt/sources.list"
+	A=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+	   -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt" -o Dir::Cache::pkgcache=
+	   -o Dir::Cache::srcpkgcache= -o APT::Sandbox::User=root)
+	[ -e "$apt/updated" ] || { apt-get "${A[@]}" -qq update && touch "$apt/updated"; }
+	kpkg=$(apt-cache "${A[@]}" depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+	[ -n "$kpkg" ] || { echo "vm-prepare: bookworm-backports has no linux-image-amd64" >&2; exit 1; }
+	kver=${kpkg#linux-image-}
+	hpkg=linux-headers-$kver
+	ver=$(apt-cache "${A[@]}" show "$hpkg" | awk '/^Version:/{print $2; exit}')
+	kroot=$cache/kernel-cdev
+	if [ ! -e "$cache/$kpkg.cdev.done" ]; then
+		log "downloading $kpkg, its headers and the linux $ver source into $cache"
+		rm -rf "$kroot" "$cache/headers" "$cache/src" "$cache"/*.deb "$cache"/linux_*
+		(cd "$cache" && apt-get "${A[@]}" download -q "$kpkg" "$hpkg" \
+			"linux-headers-${kver%-amd64}-common" "linux-kbuild-${kver%-amd64}" >/dev/null &&
+			apt-get "${A[@]}" source --download-only -q "linux=$ver" >/dev/null)
+		mkdir -p "$kroot" "$cache/headers" "$cache/src"
+		dpkg -x "$cache/${kpkg}"_*.deb "$kroot"
+		for d in "$cache"/linux-headers-*.deb "$cache"/linux-kbuild-*.deb; do
+			dpkg -x "$d" "$cache/headers"
+		done
+		# Only what the modules are built from.
+		tar -xJf "$cache"/linux_*.orig.tar.xz -C "$cache/src" --strip-components=1 --wildcards \
+			'*/drivers/vfio/*' '*/drivers/iommu/iommufd/*' '*/drivers/iommu/iommu-priv.h' \
+			'*/lib/interval_tree.c'
+		bash "$here/cdev-modules.sh" "$cache/src" "$cache/headers/usr/src/linux-headers-$kver" \
+			"$kroot/lib/modules/$kver/updates/hostdevd-cdev"
+		rm -f "$kroot/lib/modules/$kver/modules.dep"
+		touch "$cache/$kpkg.cdev.done"
+	fi
+}
+
+if [ "$kind" = cdev ]; then fetch_cdev_kernel; else fetch_default_kernel; fi
+if [ ! -e "$cache/udev.done" ]; then
+	rm -rf "$cache/udevroot" "$cache"/udev_*.deb
+	(cd "$cache" && apt-get download -q udev >/dev/null)
+	mkdir -p "$cache/udevroot"
 	dpkg -x "$cache"/udev_*.deb "$cache/udevroot"
-	touch "$cache/$kpkg.done"
+	touch "$cache/udev.done"
 fi
-kroot=$cache/kernel
-kver=$(ls "$kroot/lib/modules" | head -1)
 [ -f "$kroot/lib/modules/$kver/modules.dep" ] || depmod -b "$kroot" "$kver"
 ln -sf "$kroot/boot/vmlinuz-$kver" "$out/vmlinuz"
 
@@ -53,12 +120,18 @@ done
 # unpacked tree; the guest's /init insmods them in this order.
 mods="vfio vfio_iommu_type1 vfio-pci e1000e e1000 xhci-pci usbhid hid-generic usb-storage
       sd_mod ahci ext4 evdev"
+[ "$kind" = default ] || mods="iommufd $mods"
 : >"$s/etc/modules.order"
 for m in $mods; do
 	modprobe -d "$kroot" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
 done | awk '!seen[$0]++' | while read -r ko; do
 	rel=${ko#"$kroot/lib/modules/$kver/"}
 	install -D -m644 "$ko" "$s/lib/modules/$kver/$rel"
+	# Newer Debian kernels compress their modules; busybox's insmod
+	# takes them plain.
+	case $rel in
+	*.ko.xz) xz -d "$s/lib/modules/$kver/$rel" && rel=${rel%.xz} ;;
+	esac
 	echo "$rel" >>"$s/etc/modules.order"
 done
 cp "$kroot/lib/modules/$kver"/modules.{builtin,builtin.modinfo,order} "$s/lib/modules/$kver/"

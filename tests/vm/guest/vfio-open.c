@@ -21,6 +21,7 @@
 #include "tests/vm/guest/hold.h"
 
 #include "tests/vm/guest/guestutil.h"
+#include "tests/vm/guest/vfiodev.h"
 
 #define PROG "vfio-open"
 
@@ -36,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 struct options {
@@ -147,39 +147,10 @@ static int open_node(const struct options *o, const char *name, const char *step
 	return *fd < 0 ? fail(o, step, "%s: %s", path, strerror(errno)) : 0;
 }
 
-static int check_container(const struct options *o, int container)
+/* Reports a shared step's failure in this program's words. */
+static int step_failed(const struct options *o, const struct vfio_step_error *e)
 {
-	int r = ioctl(container, VFIO_GET_API_VERSION);
-
-	if (r < 0)
-		return fail(o, "VFIO_GET_API_VERSION", "%s", strerror(errno));
-	if (r != VFIO_API_VERSION)
-		return fail(o, "VFIO_GET_API_VERSION",
-			    "the kernel speaks version %d, this program %d", r, VFIO_API_VERSION);
-	r = ioctl(container, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU);
-	if (r < 0)
-		return fail(o, "VFIO_CHECK_EXTENSION", "%s", strerror(errno));
-	if (r == 0)
-		return fail(o, "VFIO_CHECK_EXTENSION",
-			    "the container does not offer VFIO_TYPE1_IOMMU");
-	return 0;
-}
-
-static int attach_group(const struct options *o, struct vfio *v)
-{
-	struct vfio_group_status status = { .argsz = sizeof(status) };
-
-	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &status) < 0)
-		return fail(o, "VFIO_GROUP_GET_STATUS", "%s", strerror(errno));
-	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return fail(o, "VFIO_GROUP_GET_STATUS",
-			    "group %u is not viable: a device in it is bound to a host driver",
-			    v->group_nr);
-	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container) < 0)
-		return fail(o, "VFIO_GROUP_SET_CONTAINER", "%s", strerror(errno));
-	if (ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU) < 0)
-		return fail(o, "VFIO_SET_IOMMU", "%s", strerror(errno));
-	return 0;
+	return fail(o, e->step, "%s", e->what);
 }
 
 /* The group node is opened before the container: a device that is not on
@@ -187,21 +158,20 @@ static int attach_group(const struct options *o, struct vfio *v)
  * (QEMU opens them in the same order). */
 static int vfio_open_device(const struct options *o, struct vfio *v)
 {
+	struct vfio_step_error e;
 	char name[16];
 
 	if (find_group(o, &v->group_nr) < 0)
 		return -1;
 	snprintf(name, sizeof(name), "%u", v->group_nr);
 	if (open_node(o, name, "open group", &v->group) < 0 ||
-	    open_node(o, "vfio", "open container", &v->container) < 0 ||
-	    check_container(o, v->container) < 0 || attach_group(o, v) < 0)
+	    open_node(o, "vfio", "open container", &v->container) < 0)
 		return -1;
-	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, o->addr);
-	if (v->device < 0)
-		return fail(o, "VFIO_GROUP_GET_DEVICE_FD", "%s", strerror(errno));
-	v->info.argsz = sizeof(v->info);
-	if (ioctl(v->device, VFIO_DEVICE_GET_INFO, &v->info) < 0)
-		return fail(o, "VFIO_DEVICE_GET_INFO", "%s", strerror(errno));
+	if (vfio_container_check(v->container, &e) < 0 ||
+	    vfio_group_attach(v->group, v->group_nr, v->container, &e) < 0 ||
+	    (v->device = vfio_group_device(v->group, o->addr, &e)) < 0 ||
+	    vfio_device_info(v->device, &v->info, &e) < 0)
+		return step_failed(o, &e);
 	return 0;
 }
 
