@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 bool guest_pci_address_valid(const char *s)
 {
@@ -28,4 +29,16 @@ int guest_usage_error(const char *prog, const char *usage, const char *fmt, ...)
 	fputc('\n', stderr);
 	fputs(usage, stderr);
 	return 2;
+}
+
+int guest_pci_address_operand(const char *prog, const char *usage, int argc, char **argv,
+			      const char **addr)
+{
+	if (optind != argc - 1)
+		return guest_usage_error(prog, usage, "%s", optind == argc ? "no PCI address given"
+							 : "more than one PCI address given");
+	*addr = argv[optind];
+	if (!guest_pci_address_valid(*addr))
+		return guest_usage_error(prog, usage, "'%s' is not a PCI address (DDDD:BB:DD.F)", *addr);
+	return -1;
 }

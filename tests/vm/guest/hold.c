@@ -89,3 +89,25 @@ enum hold_end hold_wait(int sigfd, int input_fd, int *signo)
 		}
 	}
 }
+
+int hold_device(const char *prog, const char *addr, const char *ready_file, int sigfd, int input)
+{
+	int signo = 0, r;
+
+	if (ready_file && (r = hold_write_ready(ready_file)) < 0) {
+		fprintf(stderr, "%s: %s: ready file: %s: %s\n", prog, addr, ready_file, strerror(-r));
+		return -1;
+	}
+	switch (hold_wait(sigfd, input, &signo)) {
+	case HOLD_SIGNAL:
+		printf("%s: %s: released on %s\n", prog, addr, signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		return 0;
+	case HOLD_EOF:
+		printf("%s: %s: released at the end of stdin\n", prog, addr);
+		return 0;
+	case HOLD_ERROR:
+		break;
+	}
+	fprintf(stderr, "%s: %s: hold: %s\n", prog, addr, strerror(errno));
+	return -1;
+}

@@ -23,3 +23,9 @@ int hold_write_ready(const char *path);
  * input to watch); input read meanwhile is discarded.  For HOLD_SIGNAL,
  * *signo is the signal. */
 enum hold_end hold_wait(int sigfd, int input_fd, int *signo);
+
+/* The whole hold of a guest program that has PCI function addr open:
+ * writes the ready file (if any), waits, and prints "PROG: ADDR: released
+ * on SIGTERM" (or SIGINT, or "at the end of stdin").  0, or -1 after
+ * "PROG: ADDR: STEP: why" on stderr. */
+int hold_device(const char *prog, const char *addr, const char *ready_file, int sigfd, int input);

@@ -87,7 +87,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, r;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -100,12 +100,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		default: return guest_usage_error(PROG, usage_text, "bad option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind != argc - 1)
-		return guest_usage_error(PROG, usage_text, "%s", optind == argc ? "no PCI address given"
-							 : "more than one PCI address given");
-	o->addr = argv[optind];
-	if (!guest_pci_address_valid(o->addr))
-		return guest_usage_error(PROG, usage_text, "'%s' is not a PCI address (DDDD:BB:DD.F)", o->addr);
+	if ((r = guest_pci_address_operand(PROG, usage_text, argc, argv, &o->addr)) >= 0)
+		return r;
 	if (o->ready_file && !o->hold)
 		return guest_usage_error(PROG, usage_text, "%s", "--ready-file needs --hold");
 	return -1;
@@ -186,25 +182,6 @@ static void vfio_close(struct vfio *v)
 		close(v->container);
 }
 
-static int hold(const struct options *o, int sigfd, int input)
-{
-	int signo = 0, r;
-
-	if (o->ready_file && (r = hold_write_ready(o->ready_file)) < 0)
-		return fail(o, "ready file", "%s: %s", o->ready_file, strerror(-r));
-	switch (hold_wait(sigfd, input, &signo)) {
-	case HOLD_SIGNAL:
-		printf("vfio-open: %s: released on %s\n", o->addr,
-		       signo == SIGTERM ? "SIGTERM" : "SIGINT");
-		return 0;
-	case HOLD_EOF:
-		printf("vfio-open: %s: released at the end of stdin\n", o->addr);
-		return 0;
-	case HOLD_ERROR:
-		break;
-	}
-	return fail(o, "hold", "%s", strerror(errno));
-}
 
 int main(int argc, char **argv)
 {
@@ -229,7 +206,7 @@ int main(int argc, char **argv)
 		       o.addr, v.group_nr, v.info.num_regions, v.info.num_irqs, v.info.flags);
 		fflush(stdout);
 		if (o.hold)
-			r = hold(&o, sigfd, input);
+			r = hold_device(PROG, o.addr, o.ready_file, sigfd, input);
 	}
 	vfio_close(&v);
 	if (sigfd >= 0)
