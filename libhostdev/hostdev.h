@@ -124,7 +124,13 @@ enum {
 #define HD_ERROR_TOO_MANY_CONNECTIONS "io.hostdevd.TooManyConnections"
 /* hostdevd's state directory is full or read-only: nothing was done. */
 #define HD_ERROR_STATE_UNAVAILABLE "io.hostdevd.StateUnavailable"
-#define HD_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
+/* The caller may not do this (the policy's clients): the parameters name
+ * the method, the permission it needs and why (method, permission,
+ * reason).  hostdevd has answered this since its clients permissions;
+ * HD_ERROR_VARLINK_PERMISSION_DENIED is the standard error an older one
+ * answered instead: treat both alike. */
+#define HD_ERROR_PERMISSION_DENIED "io.hostdevd.PermissionDenied"
+#define HD_ERROR_VARLINK_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
 #define HD_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
 /* hostdevd's socket could not be connected to (not running, no access). */
 #define HD_ERROR_UNREACHABLE "io.hostdevd.client.Unreachable"
