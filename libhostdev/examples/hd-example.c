@@ -65,6 +65,13 @@ static int add_pci(struct options *o, char *arg)
 	return 0;
 }
 
+/* USB has no managed side: the device is recorded, nothing moved. */
+static void add_usb(struct options *o, const char *arg)
+{
+	o->as[o->n_devs] = AS_UNMANAGED;
+	o->devs[o->n_devs++].device = arg;
+}
+
 /* Prints a failure the way a hypervisor would log it, and says which exit
  * status it deserves. */
 static int report(const char *what, struct hd_error *err)
@@ -102,8 +109,7 @@ static int parse(int argc, char **argv, struct options *o)
 		else if (c == 's')
 			o->socket_path = optarg;
 		else if (c == 'U' && o->n_devs < MAX_DEVICES)
-			/* USB has no managed side: recorded, nothing moved. */
-			o->devs[o->n_devs++].device = optarg;
+			add_usb(o, optarg);
 		else if (c == 1 && !o->owner.domain)
 			o->owner.domain = optarg;
 		else if (c != 1 || o->n_devs == MAX_DEVICES || add_pci(o, optarg) < 0)
