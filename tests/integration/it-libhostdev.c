@@ -397,12 +397,7 @@ static void test_usb_ambiguous(void **state)
  * Claim that passed its checks). */
 static size_t claims_begun(struct fixture *f)
 {
-	_cleanup_free_ char *log = hdproc_log(&f->daemon);
-	size_t n = 0;
-
-	for (const char *p = log; (p = strstr(p, "claim by qemu/vm1 of ")); p++)
-		n++;
-	return n;
+	return kfix_log_count(f, "claim by qemu/vm1 of ");
 }
 
 static const struct hd_claim *claim_of(const struct hd_claim_list *l, const char *device)
