@@ -857,6 +857,10 @@ struct devices_req {
 	const struct hd_owner *owner;
 	const char *const *pci, *const *usb;
 	size_t n_pci, n_usb;
+	/* hd_prepare_hostdevs: devices of either bus, managed per device */
+	bool per_device;
+	const struct hd_hostdev *hostdevs;
+	size_t n_hostdevs;
 	const char *pci_arg, *usb_arg; /* the caller's names for the arrays */
 	unsigned flags;
 	bool pci_call, usb_call; /* the call takes devices of that bus */
@@ -864,13 +868,26 @@ struct devices_req {
 	struct hd_claim_list **claimed;
 };
 
+static int check_hostdevs(const struct hd_hostdev *devs, size_t n, struct hd_error **e)
+{
+	if (n && !devs)
+		return invalid_argument(e, "devs", "NULL with a count of %zu", n);
+	for (size_t i = 0; i < n; i++)
+		if (!devs[i].device || !*devs[i].device)
+			return invalid_argument(e, "devs", "entry %zu has a NULL or empty device",
+						i);
+	return 0;
+}
+
 static int check_devices_req(const struct devices_req *q, struct hd_error **e)
 {
 	int r;
 
-	if ((r = check_owner(q->owner, e)) < 0 || (r = check_ids(q->pci, q->n_pci, q->pci_arg, e)) < 0)
+	if ((r = check_owner(q->owner, e)) < 0 ||
+	    (r = check_ids(q->pci, q->n_pci, q->pci_arg, e)) < 0 ||
+	    (r = check_ids(q->usb, q->n_usb, q->usb_arg, e)) < 0)
 		return r;
-	return check_ids(q->usb, q->n_usb, q->usb_arg, e);
+	return check_hostdevs(q->hostdevs, q->n_hostdevs, e);
 }
 
 /* The canonical ids of both lists, PCI first; NULL on failure. */
@@ -887,13 +904,30 @@ static json_object *resolve_all(struct hd_manager *m, const struct devices_req *
 	return devices;
 }
 
+/* hd_prepare_hostdevs's entries as the Claim's hostdevs, each with its
+ * managed said, never left to the call's default. */
+static json_object *hostdevs_json(const struct hd_hostdev *devs, size_t n)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *h = param1("device", devs[i].device);
+
+		json_object_object_add(h, "managed", json_object_new_boolean(devs[i].managed));
+		json_object_array_add(arr, h);
+	}
+	return arr;
+}
+
+/* devices: the resolved ids, or (hd_prepare_hostdevs) the hostdevs
+ * entries; consumed. */
 static json_object *claim_params(const struct devices_req *q, json_object *devices)
 {
 	json_object *p = json_object_new_object();
 	const char *stub = stub_name(q->flags);
 
 	json_object_object_add(p, "owner", owner_json(q->owner));
-	json_object_object_add(p, "devices", devices);
+	json_object_object_add(p, q->per_device ? "hostdevs" : "devices", devices);
 	if (q->flags & HD_UNMANAGED)
 		json_object_object_add(p, "managed", json_object_new_boolean(false));
 	if (q->flags & HD_WHOLE_GROUP)
@@ -929,12 +963,18 @@ static int prepare_op(struct hd_manager *m, void *arg, struct hd_error **e)
 
 	if ((r = check_devices_req(q, e)) < 0 || (r = check_prepare_flags(q->flags, q->pci_call, q->usb_call, e)) < 0)
 		return r;
-	if (q->n_pci + q->n_usb == 0) {
+	if (q->per_device && (q->flags & HD_UNMANAGED))
+		return invalid_argument(e, "flags", "HD_UNMANAGED does not apply to "
+						    "hd_prepare_hostdevs: each entry says managed");
+	if (q->n_pci + q->n_usb + q->n_hostdevs == 0) {
 		if (q->claimed)
 			*q->claimed = claim_list_empty();
 		return 0;
 	}
-	devices = resolve_all(m, q, false, e);
+	/* hostdevs name no bus, so there is nothing to check first: hostdevd
+	 * resolves them within the Claim. */
+	devices = q->per_device ? hostdevs_json(q->hostdevs, q->n_hostdevs)
+			      : resolve_all(m, q, false, e);
 	if (!devices)
 		return -(*e)->errnum;
 	params = claim_params(q, devices);
@@ -1003,6 +1043,17 @@ HD_EXPORT int hd_prepare_domain_devices(struct hd_manager *mgr, const struct hd_
 	struct devices_req q = { .owner = owner, .pci = pci_ids, .n_pci = n_pci,
 				 .usb = usb_ids, .n_usb = n_usb, .pci_arg = "pci_ids",
 				 .usb_arg = "usb_ids", .flags = flags, .pci_call = true,
+				 .usb_call = true, .claimed = claimed };
+
+	return prepare(mgr, &q, err);
+}
+
+HD_EXPORT int hd_prepare_hostdevs(struct hd_manager *mgr, const struct hd_owner *owner,
+				  const struct hd_hostdev *devs, size_t n, unsigned flags,
+				  struct hd_claim_list **claimed, struct hd_error **err)
+{
+	struct devices_req q = { .owner = owner, .per_device = true, .hostdevs = devs,
+				 .n_hostdevs = n, .flags = flags, .pci_call = true,
 				 .usb_call = true, .claimed = claimed };
 
 	return prepare(mgr, &q, err);

@@ -26,9 +26,10 @@
  *   calls in parallel, open one manager per thread.
  * - Allocation failure aborts the process, as in GLib.
  *
- * ABI: the SONAME is libhostdev.so.0 and every symbol carries the version
- * LIBHOSTDEV_0; structures are opaque except struct hd_owner, which the
- * library only reads.  docs/libhostdev.md says what may change. */
+ * ABI: the SONAME is libhostdev.so.0 and every symbol carries a version,
+ * LIBHOSTDEV_0 or the later node named where its section starts below;
+ * structures are opaque except struct hd_owner and struct hd_hostdev, which
+ * the library only reads.  docs/libhostdev.md says what may change. */
 #ifndef HOSTDEV_HOSTDEV_H
 #define HOSTDEV_HOSTDEV_H
 
@@ -221,7 +222,8 @@ HD_EXPORT int hd_prepare_usb_devices(struct hd_manager *mgr, const struct hd_own
 				     const char *const *ids, size_t n, unsigned flags,
 				     struct hd_claim_list **claimed, struct hd_error **err);
 /* Both at once, in one io.hostdevd.Claim: all or nothing across both lists.
- * Each flag applies to the bus it is for. */
+ * Each flag applies to the bus it is for.  Managed per device (a domain
+ * that mixes both): hd_prepare_hostdevs(), below. */
 HD_EXPORT int hd_prepare_domain_devices(struct hd_manager *mgr, const struct hd_owner *owner,
 					const char *const *pci_ids, size_t n_pci,
 					const char *const *usb_ids, size_t n_usb, unsigned flags,
@@ -400,6 +402,43 @@ HD_EXPORT void hd_device_event_free(struct hd_device_event *ev);
  * cdev_out may be NULL.  On failure *fd_out is -1. */
 HD_EXPORT int hd_open_device(struct hd_manager *mgr, const struct hd_owner *owner, const char *id,
 			     int *fd_out, bool *cdev_out, char **path_out, struct hd_error **err);
+
+/* ---- Symbol version LIBHOSTDEV_0.4 from here on ---------------------------- */
+
+/* ---- Managed per device (io.hostdevd.Claim's hostdevs) --------------------- */
+
+/* One device of hd_prepare_hostdevs(), as a hypervisor's domain names it
+ * (libvirt's <hostdev managed='yes|no'>).  Like struct hd_owner it is
+ * filled by the caller and only read by the library. */
+struct hd_hostdev {
+	/* A selector of either bus, as the PCI and USB calls take them. */
+	const char *device;
+	/* PCI: true detaches the function to a stub if it is not on one, and
+	 * reattaches it to its host driver at reattach; false: it must
+	 * already be detached, and is only recorded (HD_UNMANAGED's meaning,
+	 * for this device alone).  No effect on USB devices (see
+	 * HD_UNBIND_INTERFACES). */
+	bool managed;
+};
+
+/* Claims a domain's devices, PCI and USB in any order, each managed as its
+ * entry says, in one io.hostdevd.Claim: all or nothing, so a domain that
+ * mixes managed and unmanaged devices needs no second claim to undo when
+ * one is refused.  The selectors go to hostdevd as given and it resolves
+ * them (no GetDevice first: there is no bus to check); `claimed` gives
+ * the canonical ids, in request order.  The same device named twice with
+ * two managed values: hostdevd's InvalidParameter (hostdevs).  flags as for
+ * the other prepares, each applying to the bus it is for, except
+ * HD_UNMANAGED, which the entries replace (InvalidArgument); members
+ * HD_WHOLE_GROUP adds are claimed managed.  A devs entry without a device,
+ * or devs NULL with n > 0: InvalidArgument, nothing sent.  n == 0 claims
+ * nothing and sends nothing.  Too many devices for one message (hostdevd's
+ * limit, 1 MiB by default): hostdevd's RequestTooLarge, nothing claimed.
+ * A hostdevd that predates the Claim's hostdevs answers InvalidParameter
+ * (hostdevs). */
+HD_EXPORT int hd_prepare_hostdevs(struct hd_manager *mgr, const struct hd_owner *owner,
+				  const struct hd_hostdev *devs, size_t n, unsigned flags,
+				  struct hd_claim_list **claimed, struct hd_error **err);
 
 #ifdef __cplusplus
 }

@@ -3,9 +3,10 @@
  * the domain XML on stdin (https://libvirt.org/hooks.html).
  *
  * prepare: claims the domain's PCI and USB hostdevs for owner qemu/DOMAIN
- * with the domain's UUID, before libvirt touches any of them; a refusal
- * exits 1 with hostdevd's sentence on stderr, which libvirt shows as the
- * reason the start failed.  release: ends every claim qemu/DOMAIN holds.
+ * with the domain's UUID, before libvirt touches any of them, in one claim
+ * with each device's managed= (all or nothing); a refusal exits 1 with
+ * hostdevd's sentence on stderr, which libvirt shows as the reason the
+ * start failed.  release: ends every claim qemu/DOMAIN holds.
  * Any other operation: nothing.  contrib/libvirt/README.md says why each
  * choice (managed='yes', hostdevd not running) is what it is. */
 #include "hookxml.h"
@@ -90,9 +91,8 @@ static struct hd_manager *connect_hostdevd(const char *name, const char *what)
 static int prepare(const char *name)
 {
 	struct hookxml_domain *d = read_domain(name);
-	const char **unmanaged, **managed, **usb;
-	size_t n_un = 0, n_man = 0, n_usb = 0;
 	struct hd_error *err = NULL;
+	struct hd_hostdev *devs;
 	struct hd_manager *m;
 	struct hd_owner owner;
 	int rc = 1;
@@ -103,46 +103,28 @@ static int prepare(const char *name)
 		hookxml_free(d);
 		return 0;
 	}
-	unmanaged = calloc(d->n_devs, sizeof(char *));
-	managed = calloc(d->n_devs, sizeof(char *));
-	usb = calloc(d->n_devs, sizeof(char *));
-	if (!unmanaged || !managed || !usb)
+	devs = calloc(d->n_devs, sizeof(*devs));
+	if (!devs)
 		abort();
-	for (size_t i = 0; i < d->n_devs; i++) {
-		const struct hookxml_dev *x = &d->devs[i];
-
-		if (!x->pci)
-			usb[n_usb++] = x->selector;
-		else if (x->managed)
-			managed[n_man++] = x->selector;
-		else
-			unmanaged[n_un++] = x->selector;
-	}
+	/* A USB hostdev is never managed here: hostdevd records it and moves
+	 * nothing, whatever libvirt's managed= says (README.md). */
+	for (size_t i = 0; i < d->n_devs; i++)
+		devs[i] = (struct hd_hostdev){ .device = d->devs[i].selector,
+					       .managed = d->devs[i].managed };
 	owner = (struct hd_owner){ .driver = "qemu", .domain = name, .uuid = d->uuid };
 	m = connect_hostdevd(name, "not started: its host devices cannot be claimed");
 	if (!m)
 		goto out;
-	/* libhostdev's managed flag is per call, so a domain that mixes both
-	 * takes two claims.  The unmanaged one first: it writes nothing, so
-	 * undoing it when the managed one is refused moves no device. */
-	if (n_un > 0 && hd_prepare_pci_devices(m, &owner, unmanaged, n_un, HD_UNMANAGED, NULL,
-					       &err) < 0) {
+	/* One claim, managed per device: a refusal leaves nothing held and
+	 * nothing to undo. */
+	if (hd_prepare_hostdevs(m, &owner, devs, d->n_devs, 0, NULL, &err) < 0) {
 		report(name, "not started", err);
-		goto out;
-	}
-	if (n_man + n_usb > 0 &&
-	    hd_prepare_domain_devices(m, &owner, managed, n_man, usb, n_usb, 0, NULL, &err) < 0) {
-		report(name, "not started", err);
-		if (n_un > 0 && hd_reattach_pci_devices(m, &owner, unmanaged, n_un, 0, &err) < 0)
-			report(name, "could not undo its unmanaged claims", err);
 		goto out;
 	}
 	rc = 0;
 out:
 	hd_manager_free(m);
-	free(unmanaged);
-	free(managed);
-	free(usb);
+	free(devs);
 	hookxml_free(d);
 	return rc;
 }
@@ -177,7 +159,8 @@ int main(int argc, char **argv)
 		fprintf(help ? stdout : stderr,
 			"usage: %s DOMAIN OPERATION [SUB-OPERATION EXTRA] < DOMAIN-XML\n"
 			"libvirt's qemu hook for hostdevd: prepare claims the domain's PCI and USB\n"
-			"hostdevs for qemu/DOMAIN, release releases them; other operations do nothing.\n",
+			"hostdevs for qemu/DOMAIN in one claim (a PCI one managed as its managed=\n"
+			"says); release releases them; other operations do nothing.\n",
 			argv[0]);
 		return help ? 0 : 2;
 	}

@@ -25,6 +25,8 @@
 #endif
 
 #define NIC "0000:03:00.0" /* e1000e, IOMMU group 8 */
+#define NIC2 "0000:02:00.0" /* e1000e */
+#define VF "0000:06:10.2" /* on vfio-pci from the start: the detached pool's */
 #define G10_A "0000:05:00.0" /* r8169, IOMMU group 10 with G10_B, G10_C */
 #define G10_B "0000:05:01.0" /* serial */
 #define G10_C "0000:05:02.0" /* snd_emu10k1 */
@@ -389,6 +391,161 @@ static void test_usb_ambiguous(void **state)
 	hd_manager_free(m);
 }
 
+/* ---- Managed per device (hd_prepare_hostdevs) ----------------------------- */
+
+/* How many claims the daemon began for qemu/vm1 (its log's line for each
+ * Claim that passed its checks). */
+static size_t claims_begun(struct fixture *f)
+{
+	return kfix_log_count(f, "claim by qemu/vm1 of ");
+}
+
+static const struct hd_claim *claim_of(const struct hd_claim_list *l, const char *device)
+{
+	for (size_t i = 0; i < hd_claim_list_count(l); i++)
+		if (streq(hd_claim_device(hd_claim_list_at(l, i)), device))
+			return hd_claim_list_at(l, i);
+	fail_msg("%s is not in the list", device);
+	return NULL;
+}
+
+/* A managed NIC, the unmanaged VF from the pool and a USB keyboard by its
+ * bus and device number: one Claim.  The reattach gives the NIC back to
+ * e1000e and leaves the VF on vfio-pci, in the pool. */
+static void test_hostdevs_mixed(void **state)
+{
+	struct fixture *f = *state;
+	struct hd_manager *m = manager(f);
+	static const struct hd_hostdev devs[] = {
+		{ NIC, true }, { VF, false }, { "usb:1.3", true },
+	};
+	static const char *const pci[] = { NIC, VF }, *const usb[] = { KBD };
+	struct hd_claim_list *list;
+	struct hd_error *err = NULL;
+
+	assert_ok(hd_prepare_hostdevs(m, &qemu_vm1, devs, 3, 0, &list, &err), &err);
+	assert_int_equal(hd_claim_list_count(list), 3);
+	assert_string_equal(hd_claim_device(hd_claim_list_at(list, 0)), NIC);
+	assert_string_equal(hd_claim_device(hd_claim_list_at(list, 1)), VF);
+	assert_string_equal(hd_claim_device(hd_claim_list_at(list, 2)), KBD);
+	assert_true(hd_claim_managed(claim_of(list, NIC)));
+	assert_false(hd_claim_managed(claim_of(list, VF)));
+	/* USB has no managed side: recorded, nothing unbound. */
+	assert_false(hd_claim_managed(claim_of(list, KBD)));
+	assert_string_equal(hd_claim_bus(claim_of(list, KBD)), "usb");
+	hd_claim_list_free(list);
+	assert_int_equal(claims_begun(f), 1);
+	kfix_wait_log(f, "claim by qemu/vm1 of 3 device(s), managed per device");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
+	assert_string_equal(kfix_kernel_driver(f, KBD_IF0), "usbhid");
+	assert_int_equal(kemu_writes(f->root, "unbind", VF), 0);
+	assert_int_equal(active_count(m, "qemu", "vm1"), 3);
+
+	assert_ok(hd_reattach_domain_devices(m, &qemu_vm1, pci, 2, usb, 1, 0, &err), &err);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_driver(f, VF), "vfio-pci");
+	assert_int_equal(kemu_writes(f->root, "unbind", VF), 0);
+	kfix_wait_state(f, NIC, "host");
+	kfix_wait_state(f, VF, "detached");
+	kfix_wait_state(f, KBD, "host");
+	assert_int_equal(active_count(m, NULL, NULL), 0);
+	hd_manager_free(m);
+}
+
+/* Any refusal holds nothing, whichever device it is for and whenever it
+ * comes: before any write (an unmanaged device still on its host driver, a
+ * device another owner holds) or at the kernel's unbind of the managed one,
+ * after the unmanaged one was taken from the pool. */
+static void test_hostdevs_all_or_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct hd_manager *m = manager(f);
+	static const struct hd_hostdev not_detached[] = { { NIC, true }, { NIC2, false } };
+	static const struct hd_hostdev vf_then_nic[] = { { VF, false }, { NIC, true } };
+	_cleanup_free_ char *before = kemu_log(f->root), *after = NULL;
+	struct hd_error *err = NULL;
+	int r;
+
+	r = hd_prepare_hostdevs(m, &qemu_vm1, not_detached, 2, 0, NULL, &err);
+	assert_int_equal(r, -EINVAL);
+	assert_string_equal(hd_error_name(err), HD_ERROR_INVALID_DEVICE_STATE);
+	assert_string_equal(hd_error_parameter_string(err, "device"), NIC2);
+	hd_error_free(err);
+	after = kemu_log(f->root);
+	assert_string_equal(before, after);
+	assert_int_equal(active_count(m, NULL, NULL), 0);
+
+	assert_ok(hd_prepare_pci_devices(m, &libxl_vm2, nic, 1, 0, NULL, &err), &err);
+	r = hd_prepare_hostdevs(m, &qemu_vm1, vf_then_nic, 2, 0, NULL, &err);
+	assert_int_equal(r, -EBUSY);
+	assert_string_equal(hd_error_message(err), NIC " is in use by driver libxl, domain vm2");
+	hd_error_free(err);
+	assert_int_equal(active_count(m, "qemu", "vm1"), 0);
+	assert_ok(hd_reattach_all_devices(m, &libxl_vm2, 0, &err), &err);
+
+	kemu_fault(f->root, "unbind", NIC, EBUSY);
+	r = hd_prepare_hostdevs(m, &qemu_vm1, vf_then_nic, 2, 0, NULL, &err);
+	assert_int_equal(r, -EBUSY);
+	assert_string_equal(hd_error_name(err), HD_ERROR_OPERATION_FAILED);
+	assert_string_equal(hd_error_parameter_string(err, "step"), "unbind");
+	hd_error_free(err);
+	kemu_fault_clear(f->root, "unbind", NIC);
+	assert_int_equal(active_count(m, NULL, NULL), 0);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_driver(f, VF), "vfio-pci");
+	kfix_wait_state(f, VF, "detached");
+	kfix_wait_state(f, NIC, "host");
+	hd_manager_free(m);
+}
+
+/* Input the library cannot send is its InvalidArgument, nothing sent; no
+ * device is no call; more devices than hostdevd reads in one message is its
+ * RequestTooLarge, and the manager goes on. */
+static void test_hostdevs_refused_input(void **state)
+{
+	struct fixture *f = *state;
+	struct hd_manager *m = manager(f);
+	static const struct hd_hostdev no_device[] = { { NIC, true }, { NULL, false } };
+	static const struct hd_hostdev empty_device[] = { { "", true } };
+	/* 40,000 entries of about 40 bytes: over the default 1 MiB. */
+	const size_t many = 40000;
+	struct hd_hostdev *lots = calloc(many, sizeof(*lots));
+	_cleanup_free_ char *before = kemu_log(f->root), *after = NULL;
+	struct hd_claim_list *list = NULL;
+	struct hd_error *err = NULL;
+	int r;
+
+	r = hd_prepare_hostdevs(m, &qemu_vm1, no_device, 2, 0, NULL, &err);
+	assert_int_equal(r, -EINVAL);
+	assert_string_equal(hd_error_name(err), HD_ERROR_INVALID_ARGUMENT);
+	assert_string_equal(hd_error_parameter_string(err, "argument"), "devs");
+	hd_error_free(err);
+	assert_int_equal(hd_prepare_hostdevs(m, &qemu_vm1, empty_device, 1, 0, NULL, NULL),
+			 -EINVAL);
+	assert_int_equal(hd_prepare_hostdevs(m, &qemu_vm1, NULL, 3, 0, NULL, NULL), -EINVAL);
+	assert_int_equal(hd_prepare_hostdevs(m, &qemu_vm1, empty_device, 1, HD_UNMANAGED, NULL,
+					     NULL),
+			 -EINVAL);
+	assert_ok(hd_prepare_hostdevs(m, &qemu_vm1, NULL, 0, 0, &list, &err), &err);
+	assert_int_equal(hd_claim_list_count(list), 0);
+	hd_claim_list_free(list);
+
+	assert_non_null(lots);
+	for (size_t i = 0; i < many; i++)
+		lots[i] = (struct hd_hostdev){ NIC, true };
+	r = hd_prepare_hostdevs(m, &qemu_vm1, lots, many, 0, NULL, &err);
+	free(lots);
+	assert_int_equal(r, -EMSGSIZE);
+	assert_string_equal(hd_error_name(err), "io.hostdevd.RequestTooLarge");
+	hd_error_free(err);
+
+	after = kemu_log(f->root);
+	assert_string_equal(before, after);
+	assert_int_equal(claims_begun(f), 0);
+	assert_int_equal(active_count(m, NULL, NULL), 0);
+	hd_manager_free(m);
+}
+
 /* ---- The example program ------------------------------------------------- */
 
 struct example {
@@ -477,7 +634,9 @@ static int example_finish(struct example *x, char **err_text)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* The whole life: prepare, list while the "guest runs", Enter, reattach. */
+/* The whole life: prepare, list while the "guest runs", Enter, reattach.
+ * The VF, detached beforehand, is claimed unmanaged in the same claim and
+ * stays on vfio-pci. */
 static void test_example_program(void **state)
 {
 	struct fixture *f = *state;
@@ -486,20 +645,25 @@ static void test_example_program(void **state)
 	_cleanup_free_ char *err_text = NULL;
 
 	example_start(f, &x,
-		      (const char *const[]){ "--driver", "qemu", "vm1", NIC, "--usb", STICK, NULL });
+		      (const char *const[]){ "--driver", "qemu", "vm1", NIC, VF "=unmanaged", "--usb",
+					     STICK, NULL });
 	example_read_until(&x, "press Enter");
-	assert_non_null(strstr(x.output, "qemu/vm1 holds 2 device(s):\n"));
+	assert_non_null(strstr(x.output, "qemu/vm1 holds 3 device(s):\n"));
 	assert_non_null(strstr(x.output, "\n" NIC "   pci  yes       "));
+	assert_non_null(strstr(x.output, "\n" VF "   pci  no        "));
 	assert_non_null(strstr(x.output, "\n" STICK "          usb  no        "));
+	assert_int_equal(claims_begun(f), 1);
 	/* The guest's turn: the devices are the domain's, the NIC on vfio-pci. */
 	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
-	assert_int_equal(active_count(m, "qemu", "vm1"), 2);
+	assert_int_equal(active_count(m, "qemu", "vm1"), 3);
 	assert_int_equal(write(x.in, "\n", 1), 1);
 	assert_int_equal(example_finish(&x, &err_text), 0);
-	assert_non_null(strstr(x.output, "reattached 2 device(s)\n"));
+	assert_non_null(strstr(x.output, "reattached 3 device(s)\n"));
 	assert_string_equal(err_text, "");
 	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_driver(f, VF), "vfio-pci");
 	assert_int_equal(kemu_writes(f->root, "unbind", NIC), 2);
+	assert_int_equal(kemu_writes(f->root, "unbind", VF), 0);
 	assert_int_equal(active_count(m, NULL, NULL), 0);
 	hd_manager_free(m);
 }
@@ -594,6 +758,9 @@ int main(void)
 		T(test_usb_unbind_interfaces),
 		T(test_domain_devices),
 		T(test_usb_ambiguous),
+		T(test_hostdevs_mixed),
+		T(test_hostdevs_all_or_nothing),
+		T(test_hostdevs_refused_input),
 		T(test_example_program),
 		T(test_example_program_refused),
 		T(test_example_program_reattach_fails),

@@ -1,15 +1,16 @@
 /* The libvirt qemu hook (contrib/libvirt) against the real hostdevd on the
  * standard machine, the kernel emulator applying its writes: run as libvirt
  * runs it (DOMAIN OPERATION SUB-OPERATION EXTRA, the domain XML on stdin),
- * prepare claims the domain's hostdevs for qemu/DOMAIN with its UUID,
- * a second domain naming a held device fails with the holder on stderr,
- * release frees them. */
+ * prepare claims the domain's hostdevs for qemu/DOMAIN with its UUID in
+ * one claim, managed per device; a second domain naming a held device fails
+ * with the holder on stderr, holding nothing; release frees them. */
 #include <hostdev/hostdev.h>
 
 #include "tests/integration/kfix.h"
 #include "tests/kemu/kemu.h"
 #include "common/util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -110,6 +111,16 @@ static const struct hd_claim *find(struct hd_claim_list *l, const char *device)
 	return NULL;
 }
 
+/* How many claims the daemon began for qemu/domain: its log's line for
+ * each Claim that passed its checks. */
+static size_t claims_begun(struct fixture *f, const char *domain)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "claim by qemu/%s of ", domain);
+	return kfix_log_count(f, line);
+}
+
 static size_t count_of(struct fixture *f, const char *domain)
 {
 	struct hd_claim_list *l = claims_of(f, domain);
@@ -120,8 +131,9 @@ static size_t count_of(struct fixture *f, const char *domain)
 }
 
 /* Managed PCI, unmanaged PCI, USB by ids, USB by bus and device: one
- * prepare claims all four for qemu/vm1 with its UUID; release ends them,
- * the managed NIC back on e1000e and the unmanaged VF left on its stub. */
+ * prepare claims all four for qemu/vm1 with its UUID, in one claim; release
+ * ends them, the managed NIC back on e1000e and the unmanaged VF left on
+ * its stub. */
 static void test_prepare_and_release(void **state)
 {
 	struct fixture *f = *state;
@@ -140,6 +152,8 @@ static void test_prepare_and_release(void **state)
 
 	assert_int_equal(hook(f, "vm1", "prepare", "begin", xml, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
+	assert_int_equal(claims_begun(f, "vm1"), 1);
+	kfix_wait_log(f, "claim by qemu/vm1 of 4 device(s), managed per device");
 	l = claims_of(f, "vm1");
 	assert_int_equal(hd_claim_list_count(l), 4);
 	c = find(l, NIC);
@@ -200,9 +214,10 @@ static void test_second_domain_refused(void **state)
 	hd_claim_list_free(l);
 }
 
-/* A domain mixing managed='no' and managed='yes' takes two claims (the
- * library's managed is per call): when the managed one is refused, the
- * unmanaged one is undone, and the domain holds nothing. */
+/* A domain mixing managed='no' and managed='yes' is one claim, so a
+ * refusal of its managed device holds nothing: the unmanaged VF is never
+ * claimed (no claim begun for vm2, no release to undo one), and stays in
+ * the pool. */
 static void test_mixed_refusal_holds_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -216,8 +231,37 @@ static void test_mixed_refusal_holds_nothing(void **state)
 	assert_int_equal(hook(f, "vm2", "prepare", "begin", xml2, err, sizeof(err)), 1);
 	assert_non_null(strstr(err, "is in use by driver qemu, domain vm1"));
 	assert_int_equal(count_of(f, "vm2"), 0);
+	assert_int_equal(claims_begun(f, "vm2"), 0);
+	assert_int_equal(kfix_log_count(f, "release by qemu/vm2 of "), 0);
 	assert_string_equal(kfix_kernel_driver(f, VF), "vfio-pci");
+	kfix_wait_state(f, VF, "detached");
 	assert_int_equal(count_of(f, "vm1"), 1);
+}
+
+/* The kernel refuses the managed NIC's unbind after the claim took the
+ * unmanaged VF: the one claim rolls back whole, and the domain holds
+ * nothing, the NIC on e1000e and the VF in the pool. */
+static void test_mixed_kernel_refusal_holds_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char err[2048];
+
+	kemu_fault(f->root, "unbind", NIC, EBUSY);
+	assert_int_equal(hook(f, "vm1", "prepare", "begin",
+			      domain_xml("vm1", UUID1,
+					 PCI("0x06", "0x10", "0x2", "no")
+						 PCI("0x03", "0x00", "0x0", "yes")),
+			      err, sizeof(err)),
+			 1);
+	if (!strstr(err, "hostdevd hook: domain vm1 not started: ") ||
+	    !strstr(err, "(io.hostdevd.OperationFailed)"))
+		fail_msg("stderr: %s", err);
+	assert_int_equal(claims_begun(f, "vm1"), 1);
+	assert_int_equal(count_of(f, "vm1"), 0);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_driver(f, VF), "vfio-pci");
+	kfix_wait_state(f, NIC, "host");
+	kfix_wait_state(f, VF, "detached");
 }
 
 /* managed='no' on a device still on its host driver: hostdevd refuses, as
@@ -246,6 +290,7 @@ int main(void)
 		T(test_prepare_and_release),
 		T(test_second_domain_refused),
 		T(test_mixed_refusal_holds_nothing),
+		T(test_mixed_kernel_refusal_holds_nothing),
 		T(test_unmanaged_not_detached),
 	};
 

@@ -265,6 +265,17 @@ void kfix_wait_log(struct fixture *f, const char *text)
 	kfix_wait_until(f, log_has, text, text);
 }
 
+size_t kfix_log_count(struct fixture *f, const char *text)
+{
+	char *log = hdproc_log(&f->daemon);
+	size_t n = 0;
+
+	for (const char *p = log; (p = strstr(p, text)); p++)
+		n++;
+	free(log);
+	return n;
+}
+
 void kfix_wait_state(struct fixture *f, const char *id, const char *want)
 {
 	uint64_t deadline = now_ns() + (uint64_t)IT_TIMEOUT_MS * 1000000;

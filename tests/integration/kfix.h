@@ -78,5 +78,8 @@ void kfix_wait_until(struct fixture *f, bool (*cond)(struct fixture *f, const vo
 		     const void *arg, const char *what);
 /* Waits until the daemon's log holds `text`. */
 void kfix_wait_log(struct fixture *f, const char *text);
+/* How many times the daemon's log holds `text` now (it writes each line
+ * unbuffered, before the reply it concerns). */
+size_t kfix_log_count(struct fixture *f, const char *text);
 /* Asks GetDevice until the device's state is `want`; fails at the deadline. */
 void kfix_wait_state(struct fixture *f, const char *id, const char *want);

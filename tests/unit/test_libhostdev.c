@@ -208,6 +208,62 @@ static void test_prepare_domain_request(void **state)
 		     "\"unbind_interfaces\":true}}");
 }
 
+/* Managed per device: one Claim naming the selectors as given, each entry
+ * with its managed said, PCI and USB mixed, the flags beside them; no
+ * GetDevice first (no bus to check).  A refusal is hostdevd's, whole. */
+static void test_prepare_hostdevs_request(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { CLAIMS(ENTRY(NIC, "true") "," ENTRY("0000:06:10.2", "false") ","
+				      ENTRY("1-2.2", "false")) } },
+		{ .replies = { CLAIMS(ENTRY(NIC, "true")) } },
+		{ .replies = { ERROR("io.hostdevd.DeviceInUse",
+				     "{\"device\":\"" NIC "\",\"driver\":\"libxl\","
+				     "\"domain\":\"vm2\"}") } },
+	};
+	static const struct hd_hostdev mixed[] = {
+		{ .device = "0000:03:00.0", .managed = true },
+		{ .device = "0000:06:10.2", .managed = false },
+		{ .device = "usb:1.4", .managed = false },
+	};
+	struct fake_server *f;
+	struct hd_manager *m = open_fake(&f, steps, N(steps));
+	struct hd_claim_list *claimed = NULL;
+	struct hd_error *err = (struct hd_error *)&err;
+	int r;
+
+	assert_int_equal(hd_prepare_hostdevs(m, &owner_uuid, mixed, 3, 0, &claimed, &err), 0);
+	assert_null(err);
+	assert_int_equal(hd_claim_list_count(claimed), 3);
+	assert_true(hd_claim_managed(hd_claim_list_at(claimed, 0)));
+	assert_false(hd_claim_managed(hd_claim_list_at(claimed, 1)));
+	assert_string_equal(hd_claim_device(hd_claim_list_at(claimed, 2)), "1-2.2");
+	assert_string_equal(hd_claim_bus(hd_claim_list_at(claimed, 2)), "usb");
+	hd_claim_list_free(claimed);
+	assert_int_equal(hd_prepare_hostdevs(m, &owner, mixed, 1,
+					     HD_WHOLE_GROUP | HD_STUB_PCI_STUB |
+						     HD_UNBIND_INTERFACES | HD_LEASE_KEEP,
+					     NULL, NULL),
+			 0);
+	r = hd_prepare_hostdevs(m, &owner, mixed, 2, HD_LEASE, &claimed, &err);
+	assert_error(err, r, HD_ERROR_DEVICE_IN_USE, EBUSY);
+	assert_string_equal(hd_error_message(err), NIC " is in use by driver libxl, domain vm2");
+	assert_null(claimed);
+	hd_error_free(err);
+	CLOSE_EXPECT(m, f,
+		     "{\"method\":\"io.hostdevd.Claim\",\"parameters\":{\"owner\":" OWNER_UUID_JSON
+		     ",\"hostdevs\":[{\"device\":\"" NIC "\",\"managed\":true},"
+		     "{\"device\":\"0000:06:10.2\",\"managed\":false},"
+		     "{\"device\":\"usb:1.4\",\"managed\":false}]}}",
+		     "{\"method\":\"io.hostdevd.Claim\",\"parameters\":{\"owner\":" OWNER_JSON
+		     ",\"hostdevs\":[{\"device\":\"" NIC "\",\"managed\":true}],"
+		     "\"whole_group\":true,\"driver\":\"pci-stub\",\"unbind_interfaces\":true,"
+		     "\"lease\":{\"on_exit\":\"keep\"}}}",
+		     "{\"method\":\"io.hostdevd.Claim\",\"parameters\":{\"owner\":" OWNER_JSON
+		     ",\"hostdevs\":[{\"device\":\"" NIC "\",\"managed\":true},"
+		     "{\"device\":\"0000:06:10.2\",\"managed\":false}],\"lease\":{}}}");
+}
+
 /* Nothing to prepare or reattach: nothing is sent (an empty Claim is an
  * InvalidParameter, an empty Release would release everything). */
 static void test_zero_devices_send_nothing(void **state)
@@ -224,6 +280,10 @@ static void test_zero_devices_send_nothing(void **state)
 	assert_null(hd_claim_list_at(claimed, 0));
 	hd_claim_list_free(claimed);
 	assert_int_equal(hd_prepare_domain_devices(m, &owner, NULL, 0, NULL, 0, 0, NULL, NULL), 0);
+	assert_int_equal(hd_prepare_hostdevs(m, &owner, NULL, 0, 0, &claimed, &err), 0);
+	assert_null(err);
+	assert_int_equal(hd_claim_list_count(claimed), 0);
+	hd_claim_list_free(claimed);
 	assert_int_equal(hd_reattach_pci_devices(m, &owner, NULL, 0, 0, NULL), 0);
 	assert_int_equal(hd_reattach_domain_devices(m, &owner, NULL, 0, NULL, 0, 0, NULL), 0);
 	CLOSE_NOTHING_SENT(m, f);
@@ -1105,6 +1165,41 @@ static int bad_reattach_flags(struct hd_manager *m, struct hd_error **e)
 	return hd_reattach_usb_devices(m, &owner, one_id, 1, HD_UNMANAGED, e);
 }
 
+static const struct hd_hostdev one_hostdev[] = { { NIC, true } };
+static const struct hd_hostdev null_device[] = { { NIC, true }, { NULL, false } };
+static const struct hd_hostdev empty_device[] = { { "", true } };
+
+static int bad_hostdevs_null(struct hd_manager *m, struct hd_error **e)
+{
+	return hd_prepare_hostdevs(m, &owner, NULL, 2, 0, NULL, e);
+}
+
+static int bad_hostdev_null_device(struct hd_manager *m, struct hd_error **e)
+{
+	return hd_prepare_hostdevs(m, &owner, null_device, 2, 0, NULL, e);
+}
+
+static int bad_hostdev_empty_device(struct hd_manager *m, struct hd_error **e)
+{
+	return hd_prepare_hostdevs(m, &owner, empty_device, 1, 0, NULL, e);
+}
+
+static int bad_hostdevs_owner(struct hd_manager *m, struct hd_error **e)
+{
+	return hd_prepare_hostdevs(m, &no_driver, one_hostdev, 1, 0, NULL, e);
+}
+
+/* Managed is each entry's: a call-wide HD_UNMANAGED would contradict it. */
+static int bad_hostdevs_unmanaged(struct hd_manager *m, struct hd_error **e)
+{
+	return hd_prepare_hostdevs(m, &owner, one_hostdev, 1, HD_UNMANAGED, NULL, e);
+}
+
+static int bad_hostdevs_unknown_flag(struct hd_manager *m, struct hd_error **e)
+{
+	return hd_prepare_hostdevs(m, &owner, one_hostdev, 1, 1u << 12, NULL, e);
+}
+
 static int bad_detach_id(struct hd_manager *m, struct hd_error **e)
 {
 	return hd_node_detach(m, NULL, NULL, e);
@@ -1142,6 +1237,9 @@ static const struct bad_call bad_calls[] = {
 	{ "flags", bad_reattach_flags },   { "id", bad_detach_id },
 	{ "id", bad_reattach_id },	   { "owner", bad_reset_owner },
 	{ "out", bad_list_out },	   { "mgr", bad_no_manager },
+	{ "devs", bad_hostdevs_null },	   { "devs", bad_hostdev_null_device },
+	{ "devs", bad_hostdev_empty_device }, { "owner", bad_hostdevs_owner },
+	{ "flags", bad_hostdevs_unmanaged }, { "flags", bad_hostdevs_unknown_flag },
 };
 
 /* Refused in the library: InvalidArgument naming the argument, nothing
@@ -1288,22 +1386,34 @@ static int run_example(const char *const *args, char **err_text)
 	return WEXITSTATUS(status);
 }
 
+#define EXAMPLE_OWNER "{\"driver\":\"example\",\"domain\":\"vm1\"}"
+#define EXAMPLE_ENTRY(dev, managed)                                                         \
+	"{\"device\":\"" dev "\",\"owner\":" EXAMPLE_OWNER ",\"managed\":" managed          \
+	",\"uid\":0,\"gid\":0,\"pid\":42,\"since\":\"2024-05-01T10:00:00Z\"}"
+
 /* Listing fails after the prepare: the example says so, and still gives
- * the devices back. */
+ * the devices back.  Its prepare is one Claim, each device's managed from
+ * --unmanaged or its own =managed; its reattach names the canonical ids
+ * the Claim answered, each in its bus's list. */
 static void test_example_list_fails(void **state)
 {
 	static const struct fake_step steps[] = {
-		{ .replies = { DEVICE(NIC, "pci") } },
-		{ .replies = { CLAIMS(ENTRY(NIC, "true")) } },
+		{ .replies = { CLAIMS(EXAMPLE_ENTRY(NIC, "true") ","
+				      EXAMPLE_ENTRY("0000:06:10.2", "false") ","
+				      EXAMPLE_ENTRY("1-2.2", "false")) } },
 		{ .replies = { ERROR("io.hostdevd.PermissionDenied", "{}") } },
 		{ .replies = { DEVICE(NIC, "pci") } },
+		{ .replies = { DEVICE("0000:06:10.2", "pci") } },
+		{ .replies = { DEVICE("1-2.2", "usb") } },
 		{ .replies = { "{\"parameters\":{\"released\":[\"" NIC "\"]}}" } },
 	};
 	struct fake_server *f = fake_start(steps, N(steps));
 	char *err_text;
 
 	assert_int_equal(run_example((const char *const[]){ "--no-wait", "--socket",
-							    fake_socket_path(f), "vm1", NIC, NULL },
+							    fake_socket_path(f), "vm1",
+							    NIC "=managed", "0000:06:10.2", "--usb",
+							    "usb:1.4", "--unmanaged", NULL },
 				     &err_text),
 			 1);
 	assert_string_equal(err_text, "hd-example: listing the domain's devices: hostdevd refused "
@@ -1312,9 +1422,15 @@ static void test_example_list_fails(void **state)
 	free(err_text);
 	fake_stop(f);
 	assert_int_equal(fake_n_calls(f), N(steps));
-	assert_string_equal(fake_call(f, 4),
+	assert_string_equal(fake_call(f, 0),
+			    "{\"method\":\"io.hostdevd.Claim\",\"parameters\":{\"owner\":"
+			    EXAMPLE_OWNER ",\"hostdevs\":[{\"device\":\"" NIC "\",\"managed\":true},"
+			    "{\"device\":\"0000:06:10.2\",\"managed\":false},"
+			    "{\"device\":\"usb:1.4\",\"managed\":false}]}}");
+	assert_string_equal(fake_call(f, 4), GET("1-2.2"));
+	assert_string_equal(fake_call(f, 5),
 			    "{\"method\":\"io.hostdevd.Release\",\"parameters\":{\"owner\":"
-			    "{\"driver\":\"example\",\"domain\":\"vm1\"},\"devices\":[\"" NIC "\"]}}");
+			    EXAMPLE_OWNER ",\"devices\":[\"" NIC "\",\"0000:06:10.2\",\"1-2.2\"]}}");
 	fake_free(f);
 }
 
@@ -1322,7 +1438,8 @@ static void test_example_usage(void **state)
 {
 	static const char *const none[] = { NULL }, *const no_device[] = { "vm1", NULL };
 	static const char *const bogus[] = { "--bogus", "vm1", NIC, NULL };
-	static const char *const *const bad[] = { none, no_device, bogus };
+	static const char *const maybe[] = { "vm1", NIC "=maybe", NULL };
+	static const char *const *const bad[] = { none, no_device, bogus, maybe };
 
 	for (size_t i = 0; i < N(bad); i++) {
 		char *err_text;
@@ -1341,6 +1458,7 @@ int main(void)
 		cmocka_unit_test(test_prepare_flags_in_request),
 		cmocka_unit_test(test_prepare_usb_request),
 		cmocka_unit_test(test_prepare_domain_request),
+		cmocka_unit_test(test_prepare_hostdevs_request),
 		cmocka_unit_test(test_zero_devices_send_nothing),
 		cmocka_unit_test(test_reattach_requests),
 		cmocka_unit_test(test_reattach_gone_device),

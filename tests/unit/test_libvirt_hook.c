@@ -1,8 +1,10 @@
 /* The libvirt hook (contrib/libvirt): the domain XML → the claim list on
  * domains written as libvirt writes them (tests/unit/libvirt-xml/), every
- * address form libvirt's parser takes, malformed XML, and the hook program
- * itself where it must not call hostdevd at all. */
+ * address form libvirt's parser takes, malformed XML, the hook program
+ * itself where it must not call hostdevd at all, and the one Claim it sends
+ * a scripted fake daemon (tests/unit/fake_varlink.c). */
 #include "hookxml.h"
+#include "tests/unit/fake_varlink.h"
 
 #include <stdarg.h>
 #include <setjmp.h>
@@ -197,10 +199,11 @@ static void test_malformed(void **state)
 		       "address of type 'usb'");
 }
 
-/* Runs the hook with the sample on stdin and hostdevd's socket pointing
- * nowhere: an exit 0 proves no call was made.  $HOOK_WRAPPER, when set,
- * prefixes the command (valgrind, whose exit 99 then fails the test). */
-static int run_hook(const char *sample, const char *op, char *errout, size_t errlen)
+/* Runs the hook with the sample on stdin and hostdevd's socket at `socket`.
+ * $HOOK_WRAPPER, when set, prefixes the command (valgrind, whose exit 99
+ * then fails the test). */
+static int run_hook_on(const char *socket, const char *sample, const char *op, char *errout,
+		       size_t errlen)
 {
 	const char *wrapper = getenv("HOOK_WRAPPER");
 	char cmd[1024], errfile[] = "/tmp/hook-err-XXXXXX";
@@ -211,8 +214,7 @@ static int run_hook(const char *sample, const char *op, char *errout, size_t err
 	assert_true(fd >= 0);
 	close(fd);
 	snprintf(cmd, sizeof(cmd),
-		 "HOSTDEVD_SOCKET=/nonexistent/hostdevd.sock %s '%s' vm1 %s begin - <'%s/%s' "
-		 "2>'%s'",
+		 "HOSTDEVD_SOCKET='%s' %s '%s' vm1 %s begin - <'%s/%s' 2>'%s'", socket,
 		 wrapper ? wrapper : "", HOOK_BIN, op, SAMPLES_DIR, sample, errfile);
 	status = system(cmd);
 	f = fopen(errfile, "r");
@@ -223,6 +225,50 @@ static int run_hook(const char *sample, const char *op, char *errout, size_t err
 	unlink(errfile);
 	assert_true(WIFEXITED(status));
 	return WEXITSTATUS(status);
+}
+
+/* hostdevd's socket pointing nowhere: an exit 0 proves no call was made. */
+static int run_hook(const char *sample, const char *op, char *errout, size_t errlen)
+{
+	return run_hook_on("/nonexistent/hostdevd.sock", sample, op, errout, errlen);
+}
+
+#define FULL_CLAIM                                                                           \
+	"{\"method\":\"io.hostdevd.Claim\",\"parameters\":{\"owner\":{\"driver\":\"qemu\","    \
+	"\"domain\":\"vm1\",\"uuid\":\"c7a5fdbd-cdaf-9455-926a-d65c16db1809\"},\"hostdevs\":["  \
+	"{\"device\":\"0000:03:00.0\",\"managed\":true},"                                    \
+	"{\"device\":\"0000:06:10.2\",\"managed\":false},"                                   \
+	"{\"device\":\"id:046d:c31c\",\"managed\":false},"                                   \
+	"{\"device\":\"usb:1.5\",\"managed\":false},"                                        \
+	"{\"device\":\"0000:06:10.4\",\"managed\":true}]}}"
+
+/* full.xml mixes managed and unmanaged PCI hostdevs with USB ones: the
+ * hook sends one Claim naming all five with their managed, and nothing
+ * else, whether hostdevd grants it or refuses it (a refusal leaves no
+ * first claim to undo). */
+static void test_hook_one_claim(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"claims\":[]}}" } },
+		{ .replies = { "{\"error\":\"io.hostdevd.DeviceInUse\",\"parameters\":"
+			       "{\"device\":\"0000:03:00.0\",\"driver\":\"libxl\","
+			       "\"domain\":\"vm2\"}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	char err[1024];
+
+	assert_int_equal(run_hook_on(fake_socket_path(f), "full.xml", "prepare", err, sizeof(err)),
+			 0);
+	assert_string_equal(err, "");
+	assert_int_equal(run_hook_on(fake_socket_path(f), "full.xml", "prepare", err, sizeof(err)),
+			 1);
+	assert_string_equal(err, "hostdevd hook: domain vm1 not started: 0000:03:00.0 is in use by "
+				 "driver libxl, domain vm2 (io.hostdevd.DeviceInUse)\n");
+	fake_stop(f);
+	assert_int_equal(fake_n_calls(f), 2);
+	assert_string_equal(fake_call(f, 0), FULL_CLAIM);
+	assert_string_equal(fake_call(f, 1), FULL_CLAIM);
+	fake_free(f);
 }
 
 static void test_hook_no_call(void **state)
@@ -280,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_hook_no_call),
 		cmocka_unit_test(test_hook_without_hostdevd),
+		cmocka_unit_test(test_hook_one_claim),
 		cmocka_unit_test(test_hook_malformed),
 	};
 
