@@ -1,6 +1,7 @@
 #!/bin/sh
 # The shared library exports exactly the functions hostdev.h declares with
-# HD_EXPORT, each under the version node LIBHOSTDEV_0, and nothing else (no
+# HD_EXPORT, each under the version node its "Symbol version" section of the
+# header names (LIBHOSTDEV_0 before the first), and nothing else (no
 # hdclient_*, vl_*, log_* or x* helper from inside); its soname is
 # libhostdev.so.0.
 #   check-symbols.sh LIBRARY HEADER
