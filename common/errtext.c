@@ -355,6 +355,18 @@ char *errtext_no_iommu(const char *method, json_object *p)
 			 json_param_text(p, "driver"));
 }
 
+/* The daemon alone knows its host's variants: the list is its. */
+char *errtext_unknown_driver(const char *method, json_object *p)
+{
+	_cleanup_free_ char *accepted = json_join_strings(json_get_array(p, "accepted"), "none");
+
+	return xasprintf("hostdevd has no driver '%s' to detach to: it takes %s (a stub, or a "
+			 "vfio-pci variant of this host by its driver's or its module's name); "
+			 "leave --driver out for the device's own vfio-pci variant, or vfio-pci "
+			 "when it has none ('hostdevctl show DEVICE' names it)",
+			 json_param_text(p, "driver"), accepted);
+}
+
 char *errtext_not_claimed(const char *method, json_object *p)
 {
 	/* Release and OpenDevice both answer it: say what did not happen. */
