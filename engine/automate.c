@@ -184,11 +184,18 @@ bool automate_adopt(struct device *dev, void *arg)
 {
 	struct automate *a = arg;
 	struct policy_decision d;
+	struct detach_choice c;
 
 	if (!a->policy || !dev->driver)
 		return false;
 	policy_decide(a->policy, dev, POLICY_MOMENT_START, &d);
-	if ((d.action != POLICY_DETACH && d.action != POLICY_ASSIGN) || !streq(d.stub, dev->driver))
+	if (d.action != POLICY_DETACH && d.action != POLICY_ASSIGN)
+		return false;
+	/* The driver the rule would detach it to, as its action resolves
+	 * it: a variant named, or "auto"'s pick, by its driver's name. */
+	if (!detach_choose(a->detach, dev,
+			   streq(d.stub, POLICY_STUB_AUTO) ? NULL : d.stub, &c) ||
+	    !streq(c.driver, dev->driver))
 		return false;
 	device_pool_enter(dev, NULL);
 	log_dev_info(dev->id, "policy %s by %s:%d: found on %s (the generated udev rules, or "

@@ -924,14 +924,20 @@ static bool pci_policy_wants(const struct device *dev, const struct policy_decis
 }
 
 /* A rule that lifts the host-critical refusal for its one address lets
- * the detach skip the scan. */
+ * the detach skip the scan.  Its driver goes as named, resolved as
+ * Detach's: a variant whose module does not load, or a name this host has
+ * no driver for, fails the action (the device stays with its host driver),
+ * never falling back to plain vfio-pci; "auto" is none named, the
+ * engine's choice. */
 static void pci_policy_act(struct detach_engine *de, const struct device *dev,
 			   const struct policy_decision *d, detach_done_fn done, void *ctx)
 {
+	const char *stub = streq(d->stub, POLICY_STUB_AUTO) ? NULL : d->stub;
+
 	if (d->host_critical_ok)
-		detach_start_checked(de, dev->id, d->stub, done, ctx);
+		detach_start_checked(de, dev->id, stub, done, ctx);
 	else
-		detach_start(de, dev->id, d->stub, done, ctx);
+		detach_start(de, dev->id, stub, done, ctx);
 }
 
 const struct bus_engine bus_engine_pci = {
