@@ -25,8 +25,9 @@ char *errtext_ambiguous(const char *method, json_object *p)
 			 json_param_text(p, "device"), n, list);
 }
 
-/* A device parameter is rejected when it is not a selector of any kind:
- * say what one looks like. */
+/* A device parameter is rejected when it is not a selector of any kind,
+ * a driver when it is not a name at all (a name this host lacks is
+ * UnknownDriver): say what one looks like. */
 char *errtext_invalid_parameter(const char *method, json_object *p)
 {
 	const char *param = json_param_text(p, "parameter");
@@ -36,7 +37,10 @@ char *errtext_invalid_parameter(const char *method, json_object *p)
 			 selector ? ": name a device by its PCI address (0000:03:00.0, or 03:00.0 "
 				    "in domain 0000), USB port path (1-2.3), id:VVVV:PPPP[:SERIAL] "
 				    "or usb:BUS.DEV"
-				  : "");
+			 : streq(param, "driver")
+				 ? ": name a stub or a vfio-pci variant by its driver's or its "
+				   "module's name (letters, digits, '-' and '_', at most 63)"
+				 : "");
 }
 
 char *errtext_method_not_found(const char *method, json_object *p)
