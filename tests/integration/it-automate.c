@@ -255,14 +255,14 @@ static void test_variant_named_by_rules(void **state)
 {
 	struct fixture *f = *state;
 	struct vlc *watch;
-	json_object *p, *reply;
+	json_object *p, *reply, *params = kfix_owner_params("qemu", "router", NIC);
 
 	kfix_wait_state(f, NIC, "detached");
 	assert_string_equal(kfix_kernel_driver(f, NIC), KFIX_VARIANT_DRIVER);
 	assert_string_equal(kfix_kernel_override(f, NIC), KFIX_VARIANT_DRIVER);
 	assert_string_equal(kfix_kernel_driver(f, NIC2), "e1000e");
-	reply = vlc_call(f->c, "io.hostdevd.Claim",
-			 kfix_owner_params("qemu", "router", NIC));
+	reply = vlc_call(f->c, "io.hostdevd.Claim", params);
+	json_object_put(params);
 	assert_string_equal(kfix_str_at(json_object_array_get_idx(
 						json_object_object_get(vlc_params(reply), "claims"), 0),
 					"driver", NULL),

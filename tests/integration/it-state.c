@@ -447,7 +447,7 @@ static void test_policy_adopts_on_the_variant(void **state)
 	assert_string_equal(kfix_kernel_driver(f, NIC), KFIX_VARIANT_DRIVER);
 	assert_string_equal(kfix_kernel_driver(f, NIC2), KFIX_VARIANT_DRIVER);
 	/* In the pool: an unmanaged claim takes it where it is. */
-	reply = vlc_call(f->c, "io.hostdevd.Claim", kfix_owner_params("qemu", "vm1", NIC));
+	reply = claim(f, NIC);
 	if (vlc_error(reply))
 		fail_msg("Claim: %s", json_object_to_json_string(reply));
 	json_object_put(reply);
