@@ -7,6 +7,7 @@
 #include "daemon/devjson.h"
 #include "daemon/policyctl.h"
 #include "engine/detach.h"
+#include "state/bus.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -110,15 +111,24 @@ static char *rule_driver_line(struct detach_engine *e, const struct device *dev,
 /* The explanation's driver line: what the decision's action, or for
  * allow a managed claim naming no driver, would detach dev to, with the
  * variant modules.alias picks.  NULL when nothing would move it (refuse,
- * ignore, a device of a bus without stubs). */
+ * ignore, a device of a bus without stubs).  A device its record alone
+ * keeps with the host (a bridge, the boot VGA device), unless the rule
+ * lifts that, goes nowhere; the rest of the host-critical checks (mounts,
+ * routes) are made when something acts. */
 static char *driver_line(struct detach_engine *e, const struct device *dev,
 			 const struct policy_decision *d, struct detach_choice *c)
 {
+	const struct bus_desc *bus = bus_of(dev);
+	const char *critical;
 	_cleanup_free_ char *what = NULL;
 
 	*c = (struct detach_choice){ 0 };
-	if (!e || dev->bus != HD_BUS_PCI)
+	if (!e || dev->bus != HD_BUS_PCI || d->action == POLICY_REFUSE ||
+	    d->action == POLICY_IGNORE)
 		return NULL;
+	critical = !d->host_critical_ok && bus->fixed_critical ? bus->fixed_critical(dev) : NULL;
+	if (critical)
+		return xasprintf("driver: none: it stays with the host (%s)", critical);
 	if (d->action == POLICY_DETACH || d->action == POLICY_ASSIGN)
 		return rule_driver_line(e, dev, d, c);
 	if (d->action != POLICY_ALLOW)

@@ -165,6 +165,25 @@ static void test_check_policy(void **state)
 			    "driver: a managed claim naming none detaches it to vfio-pci "
 			    "(modules.alias names no vfio-pci variant for it)");
 	json_object_put(reply);
+	/* A bridge stays with the host, whatever a claim asks; the boot VGA
+	 * device too, unless its rule lifts that (this one does). */
+	reply = kfix_call_dev(f, "io.hostdevd.CheckPolicy", "0000:00:1c.0", NULL);
+	p = vlc_params(reply);
+	assert_true(json_object_object_get_ex(p, "explanation", &lines));
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(
+				    lines, json_object_array_length(lines) - 1)),
+			    "driver: none: it stays with the host (PCI bridge: its devices stay "
+			    "with the host)");
+	assert_null(kfix_str_at(p, "driver", NULL));
+	json_object_put(reply);
+	reply = kfix_call_dev(f, "io.hostdevd.CheckPolicy", GPU, NULL);
+	p = vlc_params(reply);
+	assert_true(json_object_object_get_ex(p, "explanation", &lines));
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(
+				    lines, json_object_array_length(lines) - 1)),
+			    "driver: a managed claim naming none detaches it to vfio-pci "
+			    "(modules.alias names no vfio-pci variant for it)");
+	json_object_put(reply);
 	/* refuse: nothing would move it, no driver. */
 	reply = kfix_call_dev(f, "io.hostdevd.CheckPolicy", NIC, NULL);
 	p = vlc_params(reply);
