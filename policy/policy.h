@@ -118,6 +118,10 @@ struct policy *policy_default(void);
 void policy_free(struct policy *p);
 
 size_t policy_rule_count(const struct policy *p);
+/* Rule i's driver as the rule names it (a stub's driver name,
+ * POLICY_STUB_AUTO or a vfio-pci variant's name), or NULL when it names
+ * none; *file and *line say where the rule is. */
+const char *policy_rule_driver(const struct policy *p, size_t i, const char **file, int *line);
 size_t policy_client_count(const struct policy *p);
 /* What loaded but deserves a look, each "file:line: sentence": a user or
  * group the system does not know (the entry grants nothing; the socket
