@@ -151,8 +151,8 @@ int cmd_claim_build(const struct cmd_run *run, json_object *params)
 {
 	add_owner_param(run, params);
 	add_claim_devices_param(run, params);
-	/* Absent, hostdevd applies its defaults: managed, no whole group, its
-	 * default stub. */
+	/* Absent, hostdevd applies its defaults: managed, no whole group, the
+	 * device's variant or vfio-pci. */
 	if (cmd_has(run, "unmanaged"))
 		json_object_object_add(params, "managed", json_object_new_boolean(false));
 	if (cmd_has(run, "whole-group"))
@@ -169,7 +169,8 @@ const struct cmd_entry cmd_claim_entry = {
 		 "[--driver STUB] [--unbind-interfaces] DEVICE[=unmanaged|=managed]...",
 	.text = "Claim PCI functions and USB devices for a guest, all\n"
 		"or nothing.  PCI, managed (the default): each is\n"
-		"detached to STUB (vfio-pci by default) and goes back\n"
+		"detached to STUB (as for detach: by default its\n"
+		"vfio-pci variant, else vfio-pci) and goes back\n"
 		"to its host driver at release.  --unmanaged: each must\n"
 		"already be on a stub, and stays there.  DEVICE=unmanaged\n"
 		"or DEVICE=managed sets it for that device alone (a\n"

@@ -7,20 +7,27 @@
 #include "common/stub.h"
 #include "common/util.h"
 
+/* Only the daemon knows its host's vfio-pci variants (their drivers and
+ * modules are the kernel's to name): any name goes, and hostdevd says
+ * whether it has it (UnknownDriver lists what it takes).  What cannot be a
+ * driver's name at all stops here. */
 int check_stub(const char *arg)
 {
-	if (stub_target(arg))
+	if (stub_name_valid(arg))
 		return CONTINUE;
-	return usage_error("--driver is %s, not '%s'", stub_targets_text(), arg);
+	return usage_error("--driver takes a driver's or a module's name (%s, or a vfio-pci "
+			   "variant's: letters, digits, '-' and '_', at most %d), not '%s'",
+			   stub_targets_text(), STUB_NAME_MAX, arg);
 }
 
 void add_stub_param(const struct cmd_run *run, json_object *params)
 {
-	const char *stub = stub_target(cmd_value(run, "driver"));
+	const char *name = cmd_value(run, "driver"), *stub = stub_target(name);
 
-	/* Sent as the kernel names it, as hostdevd answers it. */
-	if (stub)
-		json_object_object_add(params, "driver", json_object_new_string(stub));
+	/* A stub is sent as the kernel names it, as hostdevd answers it
+	 * (xen-pciback as pciback); any other name as given. */
+	if (name)
+		json_object_object_add(params, "driver", json_object_new_string(stub ? stub : name));
 }
 
 int add_device_param(const struct cmd_run *run, json_object *params)
@@ -33,7 +40,8 @@ int add_device_param(const struct cmd_run *run, json_object *params)
 	{ .min = 1, .max = 1, .name = "DEVICE", .hint = "a PCI address such as 0000:03:00.0" }
 
 /* --driver only: its short form would read like list's -d, which filters
- * instead of acting.  Absent, hostdevd picks its default stub. */
+ * instead of acting.  Absent, hostdevd picks: the device's variant, or
+ * vfio-pci. */
 static const struct cmd_option detach_options[] = {
 	{ .name = "driver", .arg = "STUB", .parse = check_stub },
 	{},
@@ -50,8 +58,12 @@ const struct cmd_entry cmd_detach_entry = {
 	.name = "detach",
 	.usage = "DEVICE [--driver STUB]",
 	.text = "Move a PCI function from its host driver to a stub:\n"
-		"vfio-pci (the default), pci-stub or pciback (Xen's;\n"
-		"xen-pciback, its module's name, is taken too).\n"
+		"by default its vfio-pci variant driver if modules.alias\n"
+		"names one, else vfio-pci.  --driver names the stub:\n"
+		"vfio-pci (the plain one), pci-stub, pciback (Xen's;\n"
+		"xen-pciback, its module's name, is taken too) or a\n"
+		"vfio-pci variant by its driver's or module's name;\n"
+		"hostdevd says which names its host takes.\n"
 		"hostdevd remembers the host driver for reattach.\n",
 	.options = detach_options,
 	.args = PCI_FUNCTION,

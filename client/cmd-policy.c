@@ -8,7 +8,9 @@ const struct cmd_entry cmd_policy_explain_entry = {
 	.sub = "explain",
 	.usage = "DEVICE",
 	.text = "Which rule of hostdevd's policy decides a claim of\n"
-		"DEVICE, and why each rule before it did not fit.\n",
+		"DEVICE, and why each rule before it did not fit; then\n"
+		"the driver its action (or a claim) would detach it to,\n"
+		"the vfio-pci variant modules.alias picks included.\n",
 	.args = { .min = 1, .max = 1, .name = "DEVICE" },
 	.method = "io.hostdevd.CheckPolicy",
 	.build = add_device_param,

@@ -81,6 +81,11 @@ static const struct hd_errdef defs[HDE__COUNT] = {
 			   "on with intel_iommu=on or amd_iommu=on (and iommu=pt) on the kernel "
 			   "command line and reboot",
 			   errtext_no_iommu },
+	[HDE_UNKNOWN_DRIVER] = { IFACE "UnknownDriver", { HDP_DRIVER, HDP_ACCEPTED }, EINVAL,
+				 { "driver", "accepted" },
+				 "hostdevd has no driver '%1' to detach to; it takes %2, or no "
+				 "driver named for the device's vfio-pci variant (else vfio-pci)",
+				 errtext_unknown_driver },
 	[HDE_TOO_MANY_CONNECTIONS] = { IFACE "TooManyConnections", { HDP_LIMIT, HDP_REASON },
 				       EMFILE, { "reason" },
 				       "hostdevd refused the connection: %1; close some and try again",
@@ -120,7 +125,7 @@ static const char *const param_names[HDP__COUNT] = {
 	[HDP_RULE] = "rule",           [HDP_FILE] = "file",
 	[HDP_LINE] = "line",           [HDP_METHOD] = "method",
 	[HDP_PERMISSION] = "permission", [HDP_INTERFACE] = "interface",
-	[HDP_PARAMETER] = "parameter",
+	[HDP_PARAMETER] = "parameter", [HDP_ACCEPTED] = "accepted",
 };
 
 const struct hd_errdef *err_def(enum hd_errcode code)
@@ -211,6 +216,7 @@ static json_object *param_json(const struct hd_err *e, enum hd_param p)
 		return str_json(e->device);
 	case HDP_MATCHES:
 	case HDP_MEMBERS:
+	case HDP_ACCEPTED:
 		return strings_json(e->members);
 	case HDP_REASON:
 		return str_json(e->reason);

@@ -35,6 +35,7 @@ enum hd_errcode {
 	HDE_POLICY_INVALID,
 	HDE_STATE_UNAVAILABLE,
 	HDE_NO_IOMMU,
+	HDE_UNKNOWN_DRIVER,
 	HDE_TOO_MANY_CONNECTIONS,
 	/* org.varlink.service */
 	HDE_INTERFACE_NOT_FOUND,
@@ -72,6 +73,7 @@ enum hd_param {
 	HDP_PERMISSION,
 	HDP_INTERFACE,
 	HDP_PARAMETER,
+	HDP_ACCEPTED,
 	HDP__COUNT
 };
 
@@ -118,9 +120,11 @@ struct hd_err {
 	const char *state;       /* InvalidDeviceState */
 	char reason[512];        /* HostCritical, PolicyRefused, PermissionDenied, InvalidRequest */
 	const char *driver, *domain; /* DeviceInUse: who holds it; DeviceBusy: whose Claim or
-				      * Release runs (NULL: none); NoIommu: the stub */
+				      * Release runs (NULL: none); NoIommu: the stub;
+				      * UnknownDriver: the name given */
 	int group;               /* GroupNotViable */
-	char *const *members;    /* GroupNotViable, AmbiguousDevice: NULL-terminated */
+	char *const *members;    /* GroupNotViable, AmbiguousDevice; UnknownDriver: the
+				  * names accepted.  NULL-terminated */
 	const char *action;      /* PolicyRefused */
 	int rule;                /* PolicyRefused: from 1; 0: the default, no rule */
 	const char *file;        /* PolicyRefused (NULL: built in), PolicyInvalid */

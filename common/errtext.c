@@ -25,8 +25,9 @@ char *errtext_ambiguous(const char *method, json_object *p)
 			 json_param_text(p, "device"), n, list);
 }
 
-/* A device parameter is rejected when it is not a selector of any kind:
- * say what one looks like. */
+/* A device parameter is rejected when it is not a selector of any kind,
+ * a driver when it is not a name at all (a name this host lacks is
+ * UnknownDriver): say what one looks like. */
 char *errtext_invalid_parameter(const char *method, json_object *p)
 {
 	const char *param = json_param_text(p, "parameter");
@@ -36,7 +37,10 @@ char *errtext_invalid_parameter(const char *method, json_object *p)
 			 selector ? ": name a device by its PCI address (0000:03:00.0, or 03:00.0 "
 				    "in domain 0000), USB port path (1-2.3), id:VVVV:PPPP[:SERIAL] "
 				    "or usb:BUS.DEV"
-				  : "");
+			 : streq(param, "driver")
+				 ? ": name a stub or a vfio-pci variant by its driver's or its "
+				   "module's name (letters, digits, '-' and '_', at most 63)"
+				 : "");
 }
 
 char *errtext_method_not_found(const char *method, json_object *p)
@@ -353,6 +357,18 @@ char *errtext_no_iommu(const char *method, json_object *p)
 			 "--driver pci-stub, which needs none)",
 			 op ? op->verb : "move", json_param_text(p, "device"),
 			 json_param_text(p, "driver"));
+}
+
+/* The daemon alone knows its host's variants: the list is its. */
+char *errtext_unknown_driver(const char *method, json_object *p)
+{
+	_cleanup_free_ char *accepted = json_join_strings(json_get_array(p, "accepted"), "none");
+
+	return xasprintf("hostdevd has no driver '%s' to detach to: it takes %s (a stub, or a "
+			 "vfio-pci variant of this host by its driver's or its module's name); "
+			 "leave --driver out for the device's own vfio-pci variant, or vfio-pci "
+			 "when it has none ('hostdevctl show DEVICE' names it)",
+			 json_param_text(p, "driver"), accepted);
 }
 
 char *errtext_not_claimed(const char *method, json_object *p)

@@ -26,6 +26,7 @@ char *errtext_policy_refused(const char *method, json_object *p);
 char *errtext_state_unavailable(const char *method, json_object *p);
 char *errtext_not_claimed(const char *method, json_object *p);
 char *errtext_no_iommu(const char *method, json_object *p);
+char *errtext_unknown_driver(const char *method, json_object *p);
 char *errtext_too_many_connections(const char *method, json_object *p);
 /* Errors without a sentence of their own: every parameter named. */
 char *errtext_generic(const char *method, json_object *p);

@@ -54,6 +54,37 @@ const char *stub_module(const char *driver)
 	return NULL;
 }
 
+const char *stub_of_module(const char *module)
+{
+	for (size_t i = 0; module && i < ARRAY_SIZE(stubs); i++)
+		if (streq(stubs[i].module, module))
+			return stubs[i].name;
+	return NULL;
+}
+
+bool stub_name_valid(const char *name)
+{
+	size_t n = name ? strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "0123456789-_")
+			: 0;
+
+	return n && n <= STUB_NAME_MAX && !name[n] && name[0] != '-' && name[0] != '_';
+}
+
+size_t stub_names(const char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(stubs) && n < max; i++) {
+		out[n++] = stubs[i].name;
+		if (stubs[i].alias && n < max)
+			out[n++] = stubs[i].alias;
+	}
+	for (size_t i = 0; i < n_variants && n < max; i++)
+		out[n++] = variants[i];
+	return n;
+}
+
 static char targets_text[128];
 
 static void targets_text_build(void)

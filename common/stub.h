@@ -57,3 +57,19 @@ static inline bool driver_is_stub(const char *driver)
 
 /* The targets in words, for messages: "vfio-pci, pci-stub or pciback". */
 const char *stub_targets_text(void);
+
+/* Whether `name` could be a driver's or a module's name: 1 to
+ * STUB_NAME_MAX letters, digits, '-' and '_', the first a letter or
+ * digit.  What a client or a policy file may name before the daemon says
+ * whether this host has it (a variant's name is the kernel's to choose):
+ * nothing that could be a path, an option or a pattern gets further. */
+#define STUB_NAME_MAX 63
+bool stub_name_valid(const char *name);
+
+/* The stub driver whose module is `module` ("xen_pciback": "pciback"),
+ * or NULL: a module's name where the driver's is wanted. */
+const char *stub_of_module(const char *module);
+
+/* The names stub_target() takes, at most max into out: each stub's
+ * driver name and its other name, then the learned variants.  How many. */
+size_t stub_names(const char **out, size_t max);

@@ -27,6 +27,12 @@ static unsigned wildcards_of(const char *p)
 	return n;
 }
 
+/* The plain driver's own module: since Linux 6.0 vfio_pci declares
+ * `alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci` (it takes any device by
+ * driver_override).  It is no variant: kept, it would be "the variant"
+ * of every function that has none. */
+#define PLAIN_MODULE "vfio_pci"
+
 /* "alias vfio_pci:PATTERN MODULE": exactly three words. */
 static void parse_line(struct variant_table *t, char *line)
 {
@@ -37,7 +43,7 @@ static void parse_line(struct variant_table *t, char *line)
 	     tok = strtok_r(NULL, " \t\r\n", &save))
 		w[n++] = tok;
 	if (n != 3 || !streq(w[0], "alias") || strncmp(w[1], PREFIX, strlen(PREFIX)) != 0 ||
-	    !w[1][strlen(PREFIX)])
+	    !w[1][strlen(PREFIX)] || streq(w[2], PLAIN_MODULE))
 		return;
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 16;
@@ -110,10 +116,25 @@ const char *variant_choose(const struct variant_table *t, const char *modalias)
 	return best ? best->module : NULL;
 }
 
-bool variant_table_has_module(const struct variant_table *t, const char *module)
+const char *variant_table_module(const struct variant_table *t, const char *module)
 {
 	for (size_t i = 0; t && module && i < t->n; i++)
 		if (streq(t->a[i].module, module))
-			return true;
-	return false;
+			return t->a[i].module;
+	return NULL;
+}
+
+bool variant_table_has_module(const struct variant_table *t, const char *module)
+{
+	return variant_table_module(t, module) != NULL;
+}
+
+size_t variant_table_modules(const struct variant_table *t, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; t && i < t->n && n < max; i++)
+		if (variant_table_module(t, t->a[i].module) == t->a[i].module)
+			out[n++] = t->a[i].module;
+	return n;
 }

@@ -3,7 +3,8 @@
  * A variant driver (mlx5_vfio_pci, nvgrace_gpu_vfio_pci, ...) is vfio-pci
  * with device-specific migration or memory support; its module declares
  * the devices it serves as `alias vfio_pci:v<ven>d<dev>sv<sv>sd<sd>bc<bc>
- * sc<sc>i<pi> <module>`.  With no stub named, a PCI function goes to the
+ * sc<sc>i<pi> <module>`; vfio_pci's own catch-all alias (Linux 6.0 on) is
+ * no variant's and is skipped.  With no stub named, a PCI function goes to the
  * best match: the pattern with the fewest wildcards, ties by file order
  * (libvirt's choice since 10.0); no match: plain vfio-pci.  The table only
  * names modules: the driver name a module registers comes from sysfs
@@ -38,3 +39,8 @@ const char *variant_choose(const struct variant_table *t, const char *modalias);
 /* Whether `module` (as modules.alias and /sys/module name it) declares a
  * vfio_pci: alias. */
 bool variant_table_has_module(const struct variant_table *t, const char *module);
+/* The table's own copy of that name (valid while t lives), or NULL. */
+const char *variant_table_module(const struct variant_table *t, const char *module);
+/* The modules, each once, in file order: at most max of them into out;
+ * how many. */
+size_t variant_table_modules(const struct variant_table *t, const char **out, size_t max);

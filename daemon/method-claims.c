@@ -309,7 +309,6 @@ static void method_claim(struct methods_ctx *ctx, struct server_call *call, json
 	_cleanup_free_ bool *managed = NULL;
 	const char *bad;
 	size_t n, asked;
-	int named;
 
 	if ((bad = methods_owner(params, &req.owner)) ||
 	    (bad = lease_param(params, server_call_peer(call)->pid, &req))) {
@@ -320,13 +319,9 @@ static void method_claim(struct methods_ctx *ctx, struct server_call *call, json
 	vl_param_bool(params, "whole_group", &whole_group);
 	vl_param_bool(params, "unbind_interfaces", &req.unbind_interfaces);
 	/* None named: NULL, the engine's choice (a variant, or vfio-pci). */
-	named = vl_param_string(params, "driver", &req.stub);
-	req.stub_named = named == 1;
-	if (named < 0 ||
-	    (req.stub_named && !(req.stub = detach_stub_target(ctx->detach, req.stub)))) {
-		reply_invalid_parameter(call, "driver");
+	if (!methods_driver(ctx, call, params, &req.stub))
 		return;
-	}
+	req.stub_named = req.stub != NULL;
 	if (!claim_within_grant(ctx, call, &req.owner))
 		return;
 	ids = claim_devices_resolve(ctx, call, params, req.managed, &managed, &n);

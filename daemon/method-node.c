@@ -109,17 +109,13 @@ static bool refuse_claimed(struct methods_ctx *ctx, struct server_call *call, co
 static void method_detach(struct methods_ctx *ctx, struct server_call *call, json_object *params)
 {
 	const struct policy *policy = methods_policy(ctx);
-	const char *sel = NULL, *stub = NULL;
+	const char *sel = NULL, *stub;
 	struct device *dev;
-	int named;
 
 	vl_param_string(params, "device", &sel);
 	/* None named (NULL): the engine picks the best variant, or vfio-pci. */
-	named = vl_param_string(params, "driver", &stub);
-	if (named < 0 || (named == 1 && !(stub = detach_stub_target(ctx->detach, stub)))) {
-		reply_invalid_parameter(call, "driver");
+	if (!methods_driver(ctx, call, params, &stub))
 		return;
-	}
 	dev = methods_resolve(ctx, call, sel, "device");
 	if (!dev || refuse_claimed(ctx, call, dev->id))
 		return;

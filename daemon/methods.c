@@ -1,7 +1,9 @@
 /* All the families' methods as one table, and what the families share. */
 #include "daemon/methods.h"
 #include "common/util.h"
+#include "common/stub.h"
 #include "daemon/policyctl.h"
+#include "engine/detach.h"
 #include "state/claims.h"
 #include "state/selector.h"
 
@@ -101,6 +103,28 @@ const char *methods_owner(json_object *params, struct claim_owner *owner)
 		return "owner";
 	bad = claim_owner_invalid(owner);
 	return bad ? owner_param(bad) : NULL;
+}
+
+bool methods_driver(struct methods_ctx *ctx, struct server_call *call, json_object *params,
+		    const char **stub)
+{
+	_cleanup_free_ char **accepted = NULL;
+	const char *name = NULL;
+	struct hd_err e;
+	int named = vl_param_string(params, "driver", &name);
+
+	*stub = NULL;
+	if (named == 0)
+		return true;
+	if (named < 0 || !stub_name_valid(name)) {
+		reply_invalid_parameter(call, "driver");
+		return false;
+	}
+	if ((*stub = detach_stub_target(ctx->detach, name)))
+		return true;
+	detach_unknown_driver(ctx->detach, name, &e, &accepted);
+	server_call_err(call, &e);
+	return false;
 }
 
 void methods_add_count(json_object *o, const char *key, uint64_t v)

@@ -64,6 +64,13 @@ struct device *methods_resolve(struct methods_ctx *ctx, struct server_call *call
  * InvalidParameter: "owner" (missing, not an Owner) or "owner.driver",
  * "owner.domain", "owner.uuid". */
 const char *methods_owner(json_object *params, struct claim_owner *owner);
+/* The optional "driver" of Detach and Claim: *stub NULL when absent (the
+ * engine's choice), else the stub as detach_stub_target() keeps it.
+ * Answers the call and returns false when it is no name
+ * (InvalidParameter) or names nothing this host takes (UnknownDriver,
+ * with the names it does). */
+bool methods_driver(struct methods_ctx *ctx, struct server_call *call, json_object *params,
+		    const char **stub);
 /* A count as a JSON int (capped at INT64_MAX). */
 void methods_add_count(json_object *o, const char *key, uint64_t v);
 /* The policy in force, or NULL for the built-in default. */

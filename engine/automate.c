@@ -48,9 +48,29 @@ struct automate *automate_new(struct devtable *t, struct claims *c, struct detac
 	return a;
 }
 
+/* A rule's driver is checked as a name when the policy loads, since this
+ * host's variants are not the loader's to know; here they are: one this
+ * host has no driver for is said at once, before the rule acts and fails. */
+static void warn_unknown_drivers(struct automate *a, const struct policy *p)
+{
+	for (size_t i = 0; a->detach && p && i < policy_rule_count(p); i++) {
+		const char *file = NULL, *stub;
+		struct detach_choice c;
+		int line = 0;
+
+		stub = policy_rule_driver(p, i, &file, &line);
+		if (stub && !streq(stub, POLICY_STUB_AUTO) && !detach_choose(a->detach, NULL, stub, &c))
+			log_warn("policy: rule %zu (%s:%d): driver \"%s\" is no stub driver and no "
+				 "vfio-pci variant of this host: its detach will fail, and the "
+				 "devices it matches stay with the host",
+				 i + 1, file, line, stub);
+	}
+}
+
 void automate_set_policy(struct automate *a, const struct policy *p)
 {
 	a->policy = p;
+	warn_unknown_drivers(a, p);
 }
 
 void automate_free(struct automate *a)
@@ -184,11 +204,18 @@ bool automate_adopt(struct device *dev, void *arg)
 {
 	struct automate *a = arg;
 	struct policy_decision d;
+	struct detach_choice c;
 
 	if (!a->policy || !dev->driver)
 		return false;
 	policy_decide(a->policy, dev, POLICY_MOMENT_START, &d);
-	if ((d.action != POLICY_DETACH && d.action != POLICY_ASSIGN) || !streq(d.stub, dev->driver))
+	if (d.action != POLICY_DETACH && d.action != POLICY_ASSIGN)
+		return false;
+	/* The driver the rule would detach it to, as its action resolves
+	 * it: a variant named, or "auto"'s pick, by its driver's name. */
+	if (!detach_choose(a->detach, dev,
+			   streq(d.stub, POLICY_STUB_AUTO) ? NULL : d.stub, &c) ||
+	    !streq(c.driver, dev->driver))
 		return false;
 	device_pool_enter(dev, NULL);
 	log_dev_info(dev->id, "policy %s by %s:%d: found on %s (the generated udev rules, or "

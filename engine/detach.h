@@ -132,6 +132,8 @@ void detach_start(struct detach_engine *e, const char *id, const char *stub, det
 /* `stub` NULL in detach_start*(): none named, so the best vfio-pci variant
  * driver for the function (common/variant.h) if its aliases name one, its
  * module loaded if its driver is not registered yet, else plain vfio-pci.
+ * Named, it is resolved as detach_choose() says; a name that is no stub
+ * and no variant of this host is refused UnknownDriver, nothing written.
  * The result's `driver` says which it ended on.  A variant is a stub from
  * then on (stub_learn_variant()). */
 
@@ -142,9 +144,40 @@ const char *detach_variant_of(const struct detach_engine *e, const struct device
  * has vfio_pci: aliases, or such a module whose driver is registered.
  * Its driver name (learned as a stub), or NULL when it is neither. */
 const char *detach_variant_named(struct detach_engine *e, const char *name);
-/* A stub a user named: stub_target()'s, else a variant's (above); NULL
- * when `name` is neither. */
+
+/* Where a detach of a PCI function goes, said before it starts: what
+ * Detach, a claim and the policy do, and what CheckPolicy explains.
+ * Strings valid while the engine lives. */
+struct detach_choice {
+	/* The driver written to driver_override; NULL for a variant whose
+	 * module is not loaded yet: its driver's name is known once it is. */
+	const char *driver;
+	/* A vfio-pci variant's module, when known (as modules.alias names it). */
+	const char *module;
+	bool variant; /* a vfio-pci variant driver (or its module) */
+	bool picked;  /* none named: modules.alias's choice, or vfio-pci */
+};
+/* `name` (NULL: none named, dev's pick) as a detach resolves it: a stub
+ * (stub_target()), a registered variant driver, or a variant module by its
+ * modules.alias name (registered or not).  false when `name` is none of
+ * them (or not a name: stub_name_valid()): a detach refuses it with
+ * UnknownDriver.  A registered variant is learned as a stub. */
+bool detach_choose(struct detach_engine *e, const struct device *dev, const char *name,
+		   struct detach_choice *c);
+/* A stub a user named, as a claim keeps it and detach_start() takes it:
+ * its driver name, or a variant module's name while its driver is not
+ * registered (loaded at the detach); NULL when detach_choose() refuses it. */
 const char *detach_stub_target(struct detach_engine *e, const char *name);
+/* The names this host takes as a driver, for UnknownDriver: the stubs and
+ * their other names, the learned variant drivers, then the variant modules
+ * of modules.alias.  NULL-terminated, malloc'd; the strings are borrowed
+ * (valid while e lives). */
+char **detach_drivers_accepted(struct detach_engine *e);
+/* err as UnknownDriver for `name`: its `reason` says what is taken, in
+ * words for a log; its list of names is *accepted, which the caller frees
+ * (free()) once err is answered. */
+void detach_unknown_driver(struct detach_engine *e, const char *name, struct hd_err *err,
+			   char ***accepted);
 /* The same, for a caller that has applied the host-critical rules itself
  * (a claim: it checks every device before reserving any, and its policy may
  * lift the rules for one address): the scan is not repeated. */

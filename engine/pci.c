@@ -363,14 +363,13 @@ static struct op *pci_op_new(struct detach_engine *e, enum detach_kind kind, str
  * unsafe no-IOMMU mode makes one up); without a group the probe fails
  * after the host driver is gone.  Said before anything is written, with
  * how to turn the IOMMU on.  Answers and returns true when refused. */
-static bool refuse_no_iommu(struct detach_engine *e, const struct device *dev, const char *stub,
-			    detach_done_fn done, void *ctx)
+static bool refuse_no_iommu(struct detach_engine *e, const struct device *dev,
+			    const struct detach_choice *c, detach_done_fn done, void *ctx)
 {
 	const struct detach_ops *ops = &e->ops;
 	struct hd_err err;
 	/* A variant is vfio-pci too: it needs the group as much. */
-	bool vfio = streq(stub, "vfio-pci") || stub_is_variant(stub) ||
-		    variant_table_has_module(e->variants, stub);
+	bool vfio = c->variant || streq(c->driver, STUB_DEFAULT);
 
 	if (!vfio || device_iommu_group(dev) != HD_NO_GROUP)
 		return false;
@@ -380,7 +379,7 @@ static bool refuse_no_iommu(struct detach_engine *e, const struct device *dev, c
 		return false;
 	}
 	err_set(&err, HDE_NO_IOMMU, dev->id);
-	err.driver = stub;
+	err.driver = c->driver ? c->driver : c->module;
 	op_answer_now(DETACH_KIND_DETACH, dev->id, &err, done, ctx);
 	return true;
 }
@@ -408,24 +407,33 @@ static const char *variant_driver(struct detach_engine *e, const char *module)
 	return stub_target(driver);
 }
 
-const char *detach_variant_named(struct detach_engine *e, const char *name)
+/* The module of registered PCI driver `name` as modules.alias names it
+ * (the table's copy), when it is a variant's; else NULL. */
+static const char *variant_module_of_driver(struct detach_engine *e, const char *name)
 {
 	char path[PATH_MAX], link[PATH_MAX];
 	ssize_t n;
 
-	if (!name || !*name || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
+	if (!stub_name_valid(name))
+		return NULL;
+	snprintf(path, sizeof(path), PCI_DRIVERS "/%s/module", name);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return NULL;
+	link[n] = '\0';
+	return variant_table_module(e->variants, strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+}
+
+const char *detach_variant_named(struct detach_engine *e, const char *name)
+{
+	if (!stub_name_valid(name))
 		return NULL;
 	if (variant_table_has_module(e->variants, name))
 		return variant_driver(e, name);
 	if (stub_is_variant(name))
 		return stub_target(name);
 	/* A driver's name: its module must be a variant's. */
-	snprintf(path, sizeof(path), PCI_DRIVERS "/%s/module", name);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return NULL;
-	link[n] = '\0';
-	if (!variant_table_has_module(e->variants, strrchr(link, '/') ? strrchr(link, '/') + 1 : link))
+	if (!variant_module_of_driver(e, name))
 		return NULL;
 	stub_learn_variant(name);
 	return stub_target(name);
@@ -443,36 +451,116 @@ void pci_learn_variants(struct detach_engine *e)
 		closedir(d);
 }
 
+bool detach_choose(struct detach_engine *e, const struct device *dev, const char *name,
+		   struct detach_choice *c)
+{
+	const char *stub;
+
+	*c = (struct detach_choice){ 0 };
+	if (!name) {
+		c->picked = true;
+		c->module = detach_variant_of(e, dev);
+		c->variant = c->module != NULL;
+		c->driver = c->module ? variant_driver(e, c->module) : STUB_DEFAULT;
+		return true;
+	}
+	if (!stub_name_valid(name))
+		return false;
+	/* A variant module by its name: its driver once it registered one. */
+	if ((c->module = variant_table_module(e->variants, name))) {
+		c->variant = true;
+		c->driver = variant_driver(e, c->module);
+		return true;
+	}
+	if ((stub = stub_target(name)) && !stub_is_variant(stub)) {
+		c->driver = stub;
+		return true;
+	}
+	/* A registered variant driver by its name (learned or not yet). */
+	if ((c->driver = detach_variant_named(e, name))) {
+		c->variant = true;
+		c->module = variant_module_of_driver(e, c->driver);
+		return true;
+	}
+	return false;
+}
+
 const char *detach_stub_target(struct detach_engine *e, const char *name)
 {
-	const char *stub = stub_target(name);
+	struct detach_choice c;
 
-	return stub ? stub : detach_variant_named(e, name);
+	if (!name || !detach_choose(e, NULL, name, &c))
+		return NULL;
+	return c.driver ? c.driver : c.module;
+}
+
+char **detach_drivers_accepted(struct detach_engine *e)
+{
+	size_t max = 3 * 2 + STUB_VARIANTS_MAX + variant_table_count(e->variants);
+	const char **names = xcalloc(max + 1, sizeof(*names));
+	size_t n = stub_names(names, max), kept = 0;
+
+	n += variant_table_modules(e->variants, names + n, max - n);
+	/* A module named like its driver is listed once, where it came first. */
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < kept && !seen; j++)
+			seen = streq(names[j], names[i]);
+		if (!seen)
+			names[kept++] = names[i];
+	}
+	names[kept] = NULL;
+	return (char **)names;
+}
+
+void detach_unknown_driver(struct detach_engine *e, const char *name, struct hd_err *err,
+			   char ***accepted)
+{
+	_cleanup_free_ char *list = NULL;
+
+	*accepted = detach_drivers_accepted(e);
+	for (char **a = *accepted; *a; a++) {
+		char *next = xasprintf("%s%s%s", list ? list : "", list ? ", " : "", *a);
+
+		free(list);
+		list = next;
+	}
+	err_reason(err, HDE_UNKNOWN_DRIVER, NULL,
+		   "\"%s\" is no stub driver and no vfio-pci variant of this host; it takes %s",
+		   name, list ? list : "none");
+	err->driver = name;
+	err->members = *accepted;
 }
 
 static void start_detach(struct detach_engine *e, const char *id, const char *stub,
 			 bool check_critical, detach_done_fn done, void *ctx)
 {
 	struct device *dev = devtable_get(e->devices, id);
-	const char *module = NULL;
+	struct detach_choice c;
 	struct hd_err err;
 	struct op *op;
 
 	if (op_refuse_common(e, DETACH_KIND_DETACH, id, dev, done, ctx))
 		return;
 	/* None named: the best variant, by the driver it registered if it
-	 * has; by its module (loaded first) if not; else plain vfio-pci. */
-	if (!stub && (module = detach_variant_of(e, dev)) && (stub = variant_driver(e, module)))
-		module = NULL;
-	if (!stub && !module)
-		stub = STUB_DEFAULT;
+	 * has; by its module (loaded first) if not; else plain vfio-pci.
+	 * Named: that stub or variant, never plain vfio-pci in its place. */
+	if (!detach_choose(e, dev, stub, &c)) {
+		_cleanup_free_ char **accepted = NULL;
+
+		detach_unknown_driver(e, stub, &err, &accepted);
+		op_answer_now(DETACH_KIND_DETACH, id, &err, done, ctx);
+		return;
+	}
 	/* On the stub already, the host has nothing on it to lose: no
 	 * host-critical scan (an unmanaged claim comes this way every time). */
-	if (stub && streq(dev->driver, stub) && (dev->state == DEV_HOST || dev->state == DEV_DETACHED)) {
+	if (c.driver && streq(dev->driver, c.driver) &&
+	    (dev->state == DEV_HOST || dev->state == DEV_DETACHED)) {
 		struct detach_result r = { .kind = DETACH_KIND_DETACH, .device = id,
 					   .driver = dev->driver, .outcome = "already" };
 
-		log_dev_debug(id, "already on %s: nothing to do", stub);
+		log_dev_debug(id, "already on %s: nothing to do", c.driver);
 		done(&r, ctx);
 		return;
 	}
@@ -484,14 +572,15 @@ static void start_detach(struct detach_engine *e, const char *id, const char *st
 		op_answer_now(DETACH_KIND_DETACH, id, &err, done, ctx);
 		return;
 	}
-	if (refuse_no_iommu(e, dev, stub ? stub : module, done, ctx))
+	if (refuse_no_iommu(e, dev, &c, done, ctx))
 		return;
 	op = pci_op_new(e, DETACH_KIND_DETACH, dev, done, ctx);
-	op->stub = xstrdup(stub);
-	op->variant_module = xstrdup(module);
+	op->stub = xstrdup(c.driver);
+	op->variant_module = c.driver ? NULL : xstrdup(c.module);
 	device_pool_enter(dev, dev->driver);
 	log_dev_info(id, "detaching from %s to %s%s", dev->driver ? dev->driver : "no driver",
-		     stub ? stub : module, stub ? "" : " (variant module, to be loaded)");
+		     c.driver ? c.driver : c.module,
+		     c.driver ? "" : " (variant module, to be loaded)");
 	op_move(op, dev, DEV_DETACHING, "detach");
 	op_next(op);
 }
@@ -671,10 +760,11 @@ void detach_undo_interrupted(struct detach_engine *e, struct device *dev, const 
 	char path[PATH_MAX];
 	struct op_error err;
 
-	/* A claim that named no stub recorded none: any stub's override is
+	/* A claim that named no stub recorded none, and one that named a
+	 * variant by its module recorded the module: any stub's override is
 	 * the one its detach wrote. */
-	if (stub ? streq(dev->pci.driver_override, stub)
-		 : stub_target(dev->pci.driver_override) != NULL) {
+	if (stub && stub_target(stub) ? streq(dev->pci.driver_override, stub)
+				      : stub_target(dev->pci.driver_override) != NULL) {
 		snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver_override", dev->id);
 		if (ops->write(ops->ctx, "driver_override", path, "\n", &err) < 0)
 			log_dev_warn(dev->id, "restart: %s: %s", why, err.message);
@@ -834,14 +924,20 @@ static bool pci_policy_wants(const struct device *dev, const struct policy_decis
 }
 
 /* A rule that lifts the host-critical refusal for its one address lets
- * the detach skip the scan. */
+ * the detach skip the scan.  Its driver goes as named, resolved as
+ * Detach's: a variant whose module does not load, or a name this host has
+ * no driver for, fails the action (the device stays with its host driver),
+ * never falling back to plain vfio-pci; "auto" is none named, the
+ * engine's choice. */
 static void pci_policy_act(struct detach_engine *de, const struct device *dev,
 			   const struct policy_decision *d, detach_done_fn done, void *ctx)
 {
+	const char *stub = streq(d->stub, POLICY_STUB_AUTO) ? NULL : d->stub;
+
 	if (d->host_critical_ok)
-		detach_start_checked(de, dev->id, d->stub, done, ctx);
+		detach_start_checked(de, dev->id, stub, done, ctx);
 	else
-		detach_start(de, dev->id, d->stub, done, ctx);
+		detach_start(de, dev->id, stub, done, ctx);
 }
 
 const struct bus_engine bus_engine_pci = {

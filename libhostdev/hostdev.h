@@ -120,6 +120,9 @@ enum {
 /* The device has no IOMMU group, so vfio-pci cannot take it: the IOMMU is
  * off (the sentence says which kernel parameter turns it on). */
 #define HD_ERROR_NO_IOMMU "io.hostdevd.NoIommu"
+/* hostdevd has no stub or vfio-pci variant driver by the name asked for;
+ * the parameter "accepted" lists the names it takes. */
+#define HD_ERROR_UNKNOWN_DRIVER "io.hostdevd.UnknownDriver"
 /* hostdevd refused the connection: the caller's uid (or everyone) has as
  * many connections open as it allows; close some and try again. */
 #define HD_ERROR_TOO_MANY_CONNECTIONS "io.hostdevd.TooManyConnections"

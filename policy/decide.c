@@ -11,7 +11,8 @@ static void decide_by(const struct policy *p, int i, struct policy_decision *out
 
 	*out = (struct policy_decision){
 		.action = r->action, .rule = i, .file = r->file, .line = r->line,
-		.stub = r->stub ? r->stub : STUB_DEFAULT, .owner_driver = r->owner_driver,
+		.stub = r->stub ? r->stub : STUB_DEFAULT, .stub_named = r->stub != NULL,
+		.owner_driver = r->owner_driver,
 		.owner_domain = r->owner_domain, .deauthorize = r->deauthorize,
 		.host_critical_ok = r->host_critical_ok,
 	};
@@ -92,7 +93,10 @@ void policy_explain(const struct policy *p, const struct device *dev, enum polic
 	fprintf(out, "%s decides: %s %s", place, policy_action_name(d.action), dev->id);
 	if (d.action == POLICY_ASSIGN)
 		fprintf(out, " to %s/%s", d.owner_driver, d.owner_domain);
-	if (d.action == POLICY_DETACH || d.action == POLICY_ASSIGN)
+	if ((d.action == POLICY_DETACH || d.action == POLICY_ASSIGN) &&
+	    streq(d.stub, POLICY_STUB_AUTO))
+		fputs(" (on its vfio-pci variant, else vfio-pci: driver = \"auto\")", out);
+	else if (d.action == POLICY_DETACH || d.action == POLICY_ASSIGN)
 		fprintf(out, " (on %s)", d.stub);
 	fputc('\n', out);
 }

@@ -157,6 +157,30 @@ static bool parse_owner(struct loader *l, const config_setting_t *o, struct rule
 	return true;
 }
 
+/* A rule's driver: a stub, "auto", or what may be a vfio-pci variant's
+ * driver or module name.  Whether this host has that variant is the
+ * daemon's to say when the rule acts (it may be loaded later, or the file
+ * checked on another machine); here only what can never be one is
+ * refused, and a stub's module named for its driver. */
+static bool rule_stub_valid(struct loader *l, const config_setting_t *g, const char *stub)
+{
+	const char *driver = stub_of_module(stub);
+
+	if (stub_target(stub) || streq(stub, POLICY_STUB_AUTO))
+		return true;
+	if (driver)
+		return loader_bad(l, g, "'driver' \"%s\" is the module of the stub %s: name the "
+					"driver, \"%s\"",
+				  stub, driver, driver);
+	if (!stub_name_valid(stub))
+		return loader_bad(l, g,
+				  "'driver' is %s, \"" POLICY_STUB_AUTO "\" (the device's vfio-pci "
+				  "variant, else vfio-pci) or a vfio-pci variant's driver or module "
+				  "name (letters, digits, '-' and '_', at most %d), not \"%s\"",
+				  stub_targets_text(), STUB_NAME_MAX, stub);
+	return true;
+}
+
 static bool rule_consistent(struct loader *l, const config_setting_t *g, const struct rule *r)
 {
 	const struct condition *c = rule_conditions(l->p, r);
@@ -168,8 +192,8 @@ static bool rule_consistent(struct loader *l, const config_setting_t *g, const s
 				  policy_action_names[r->action]);
 	if (r->stub && r->action != POLICY_DETACH && r->action != POLICY_ASSIGN)
 		return loader_bad(l, g, "%s", "'driver' (the stub) is only for \"detach\" and \"assign\"");
-	if (r->stub && !stub_target(r->stub))
-		return loader_bad(l, g, "'driver' is %s, not \"%s\"", stub_targets_text(), r->stub);
+	if (r->stub && !rule_stub_valid(l, g, r->stub))
+		return false;
 	if (r->deauthorize && r->action != POLICY_REFUSE)
 		return loader_bad(l, g, "%s", "'deauthorize' is only for action \"refuse\"");
 	/* SPEC: lifted for one device, by address only — never by a class or
@@ -208,8 +232,9 @@ static bool parse_when(struct loader *l, const config_setting_t *s, struct rule 
 }
 
 /* A rule's `driver` is the stub it detaches to, kept as its driver name
- * (xen-pciback is pciback from here on); rule_consistent() checks it once
- * the action is known, quoting a name that is no stub as written. */
+ * (xen-pciback is pciback from here on), or as written ("auto", a
+ * variant's name); rule_consistent() checks it once the action is known,
+ * quoting a name that is no stub as written. */
 static bool parse_stub(struct loader *l, const config_setting_t *s, struct rule *r)
 {
 	const char *v = NULL, *stub;

@@ -24,6 +24,15 @@ size_t policy_rule_count(const struct policy *p)
 	return p->n_rules;
 }
 
+const char *policy_rule_driver(const struct policy *p, size_t i, const char **file, int *line)
+{
+	if (i >= p->n_rules)
+		return NULL;
+	*file = p->rules[i].file;
+	*line = p->rules[i].line;
+	return p->rules[i].stub;
+}
+
 size_t policy_client_count(const struct policy *p)
 {
 	return p->n_clients;

@@ -78,13 +78,27 @@ struct policy_peer {
 
 enum policy_orphans { POLICY_ORPHANS_UNSET = 0, POLICY_ORPHANS_KEEP, POLICY_ORPHANS_REATTACH };
 
+/* A detach or assign rule's driver that asks for the device's vfio-pci
+ * variant (modules.alias's choice, as Detach without a driver), else
+ * vfio-pci.  Opt-in: a rule with no driver means vfio-pci, which is what
+ * the generated udev rules can write at boot; a variant's driver name is
+ * known only once its module is loaded, so udevgen leaves such rules to
+ * the daemon. */
+#define POLICY_STUB_AUTO "auto"
+
 /* What decided, for one device. */
 struct policy_decision {
 	enum policy_action action;
 	int rule;           /* index of the deciding rule, -1 for the default */
 	const char *file;   /* where the rule (or the default) is; NULL: built in */
 	int line;
-	const char *stub;   /* detach/assign: the driver (vfio-pci unless set) */
+	/* detach/assign: the driver as the rule names it: a stub's driver
+	 * name, POLICY_STUB_AUTO, or a vfio-pci variant's driver or module
+	 * name, which the daemon resolves when it acts (engine/detach.h
+	 * detach_choose()); vfio-pci when the rule names none (stub_named
+	 * false). */
+	const char *stub;
+	bool stub_named;
 	const char *owner_driver, *owner_domain; /* assign */
 	bool deauthorize;   /* refuse, USB */
 	bool host_critical_ok; /* the rule lifts the host-critical refusal */
@@ -104,6 +118,10 @@ struct policy *policy_default(void);
 void policy_free(struct policy *p);
 
 size_t policy_rule_count(const struct policy *p);
+/* Rule i's driver as the rule names it (a stub's driver name,
+ * POLICY_STUB_AUTO or a vfio-pci variant's name), or NULL when it names
+ * none; *file and *line say where the rule is. */
+const char *policy_rule_driver(const struct policy *p, size_t i, const char **file, int *line);
 size_t policy_client_count(const struct policy *p);
 /* What loaded but deserves a look, each "file:line: sentence": a user or
  * group the system does not know (the entry grants nothing; the socket

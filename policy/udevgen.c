@@ -247,6 +247,32 @@ static bool rule_common_reason(const struct rule *r, char *why, size_t size)
 	return false;
 }
 
+/* Whether a detach or assign rule's driver is one the rules can write at
+ * boot: a stub of the table (stub.h), whose driver name and module are
+ * fixed.  A vfio-pci variant's driver name is the one its module
+ * registers, known only once that module is loaded, and "auto" is chosen
+ * by the daemon from modules.alias: those rules are the daemon's, which
+ * detaches the function when it starts or sees it appear.  false with why. */
+static bool rule_stub_written(const struct rule *r, char *why, size_t size)
+{
+	if (!r->stub || stub_module(r->stub))
+		return true;
+	if (streq(r->stub, POLICY_STUB_AUTO))
+		snprintf(why, size,
+			 "driver = \"auto\": the vfio-pci variant is chosen at run time, by hostdevd "
+			 "from modules.alias, and driver_override needs the name its module "
+			 "registers, which udev cannot know at boot; hostdevd detaches the "
+			 "function when it starts or sees it appear");
+	else
+		snprintf(why, size,
+			 "driver = \"%s\": a vfio-pci variant is resolved at run time, by hostdevd "
+			 "(driver_override needs the name its module registers, which udev cannot "
+			 "know at boot); hostdevd detaches the function when it starts or sees it "
+			 "appear",
+			 r->stub);
+	return false;
+}
+
 /* Rule i's line for bus, or false with why it is not generated there. */
 static bool try_line(struct udevgen *g, size_t i, enum hd_bus bus, char *why, size_t size)
 {
@@ -267,6 +293,10 @@ static bool try_line(struct udevgen *g, size_t i, enum hd_bus bus, char *why, si
 			 "controller or the console; name the device (vendor and device, %s)",
 			 bus == HD_BUS_PCI ? "detaches" : "deauthorizes",
 			 bus == HD_BUS_PCI ? "or its address" : "its port or its serial");
+		line_free(&l);
+		return false;
+	}
+	if (l.acts && bus == HD_BUS_PCI && !rule_stub_written(r, why, size)) {
 		line_free(&l);
 		return false;
 	}

@@ -8,8 +8,9 @@
  * The policy's first match wins in the rules too: one line per policy rule
  * and bus, in policy order, each ending in GOTO="hostdevd_end".  A rule udev
  * cannot express exactly (a key it cannot match, a `when`, an acting rule
- * that does not name one device or model) is not generated, and listed with
- * the reason; a later rule is generated only if no device can match both
+ * that does not name one device or model, a detach or assign rule whose
+ * driver is "auto" or a vfio-pci variant's, whose driver name only the
+ * daemon learns at run time) is not generated, and listed with the reason; a later rule is generated only if no device can match both
  * it and an earlier rule left out, so the rules never decide a device
  * otherwise than hostdevd's policy would.
  *

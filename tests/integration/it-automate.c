@@ -230,6 +230,150 @@ static void test_hotplug_deauthorize(void **state)
 	json_object_put(reply);
 }
 
+/* ---- vfio-pci variants named by a rule (kfix.h's variant machine) ------- */
+
+/* NIC by the variant's module name, at start-up; NIC2 by its driver's
+ * name, as it appears. */
+static const char variant_policy[] =
+	"rules = (\n"
+	"  { match = { address = \"" NIC "\"; }; action = \"assign\";\n"
+	"    owner = { driver = \"qemu\"; domain = \"router\"; }; driver = \"" KFIX_VARIANT_MODULE
+	"\"; },\n"
+	"  { match = { address = \"" NIC2 "\"; }; action = \"detach\"; when = \"hotplug\";\n"
+	"    driver = \"" KFIX_VARIANT_DRIVER "\"; }\n"
+	");\n";
+
+static int variant_setup(void **state)
+{
+	return kfix_setup_variants(state, variant_policy);
+}
+
+/* A rule naming the variant, by its module's name or its driver's,
+ * detaches onto the driver the module registered (the override names it),
+ * at start-up and on hotplug alike; the assign's owner claims it there. */
+static void test_variant_named_by_rules(void **state)
+{
+	struct fixture *f = *state;
+	struct vlc *watch;
+	json_object *p, *reply, *params = kfix_owner_params("qemu", "router", NIC);
+
+	kfix_wait_state(f, NIC, "detached");
+	assert_string_equal(kfix_kernel_driver(f, NIC), KFIX_VARIANT_DRIVER);
+	assert_string_equal(kfix_kernel_override(f, NIC), KFIX_VARIANT_DRIVER);
+	assert_string_equal(kfix_kernel_driver(f, NIC2), "e1000e");
+	reply = vlc_call(f->c, "io.hostdevd.Claim", params);
+	json_object_put(params);
+	assert_string_equal(kfix_str_at(json_object_array_get_idx(
+						json_object_object_get(vlc_params(reply), "claims"), 0),
+					"driver", NULL),
+			    KFIX_VARIANT_DRIVER);
+	json_object_put(reply);
+
+	watch = vlc_connect(f->daemon.socket_path);
+	vlc_send(watch, "io.hostdevd.Watch", NULL, true);
+	json_object_put(vlc_recv(watch));
+	tb_unplug(f->tb, NIC2);
+	tb_plug(f->tb, NIC2);
+	p = next_policy(watch, NIC2);
+	assert_string_equal(kfix_str_at(p, "action", NULL), "detach");
+	assert_string_equal(kfix_str_at(p, "outcome", NULL), "done");
+	json_object_put(p);
+	vlc_free(watch);
+	kfix_wait_state(f, NIC2, "detached");
+	assert_string_equal(kfix_kernel_driver(f, NIC2), KFIX_VARIANT_DRIVER);
+	assert_string_equal(kfix_kernel_override(f, NIC2), KFIX_VARIANT_DRIVER);
+}
+
+/* driver = "auto" takes the variant modules.alias picks; a rule with no
+ * driver keeps plain vfio-pci, as the generated udev rules do. */
+static const char auto_policy[] =
+	"rules = (\n"
+	"  { match = { address = \"" NIC "\"; }; action = \"detach\"; driver = \"auto\"; },\n"
+	"  { match = { address = \"" NIC2 "\"; }; action = \"detach\"; }\n"
+	");\n";
+
+static int auto_setup(void **state)
+{
+	return kfix_setup_variants(state, auto_policy);
+}
+
+static void test_auto_opts_in(void **state)
+{
+	struct fixture *f = *state;
+
+	kfix_wait_state(f, NIC, "detached");
+	kfix_wait_state(f, NIC2, "detached");
+	assert_string_equal(kfix_kernel_driver(f, NIC), KFIX_VARIANT_DRIVER);
+	assert_string_equal(kfix_kernel_override(f, NIC), KFIX_VARIANT_DRIVER);
+	assert_string_equal(kfix_kernel_driver(f, NIC2), "vfio-pci");
+	assert_string_equal(kfix_kernel_override(f, NIC2), "vfio-pci");
+}
+
+/* A rule naming a variant whose module does not load (modules.alias has
+ * it; in the mock nothing loads), or one this host does not have at all:
+ * the action fails, the device stays on e1000e with nothing written, and
+ * the log and Watch say why; never plain vfio-pci instead. */
+static const char absent_policy[] =
+	"rules = (\n"
+	"  { match = { address = \"" NIC "\"; }; action = \"detach\"; driver = \""
+	KFIX_VARIANT_ABSENT "\"; },\n"
+	"  { match = { address = \"" NIC2 "\"; }; action = \"detach\";\n"
+	"    driver = \"mlx5_vfio_pci\"; }\n"
+	");\n";
+
+static int absent_setup(void **state)
+{
+	return kfix_setup_variants(state, absent_policy);
+}
+
+static void test_variant_absent_stays_with_the_host(void **state)
+{
+	struct fixture *f = *state;
+	struct vlc *watch;
+	json_object *p;
+	char *log;
+
+	/* Said as the policy is installed, before it acts. */
+	kfix_wait_log(f, "policy: rule 2 (");
+	kfix_wait_log(f, "): driver \"mlx5_vfio_pci\" is no stub driver and no vfio-pci variant "
+			 "of this host: its detach will fail, and the devices it matches stay with "
+			 "the host");
+	kfix_wait_log(f, NIC ": policy detach (");
+	kfix_wait_log(f, NIC2 ": policy detach (");
+	kfix_wait_log(f, "not done: io.hostdevd.OperationFailed: module " KFIX_VARIANT_ABSENT
+			 " is not loaded");
+	kfix_wait_log(f, "not done: io.hostdevd.UnknownDriver: \"mlx5_vfio_pci\" is no stub "
+			 "driver and no vfio-pci variant of this host; it takes vfio-pci, pci-stub, "
+			 "pciback, xen-pciback, " KFIX_VARIANT_DRIVER);
+	kfix_wait_state(f, NIC, "host");
+	kfix_wait_state(f, NIC2, "host");
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_string_equal(kfix_kernel_driver(f, NIC2), "e1000e");
+	assert_int_equal(kemu_writes(f->root, "driver_override", NULL), 0);
+	/* A variant modules.alias has is not called unknown: only its load
+	 * can tell. */
+	log = hdproc_log(&f->daemon);
+	assert_null(strstr(log, "\"" KFIX_VARIANT_ABSENT "\" is no stub"));
+	free(log);
+
+	/* As it appears: a watcher is told the failure and why. */
+	watch = vlc_connect(f->daemon.socket_path);
+	vlc_send(watch, "io.hostdevd.Watch", NULL, true);
+	json_object_put(vlc_recv(watch));
+	tb_unplug(f->tb, NIC2);
+	tb_plug(f->tb, NIC2);
+	p = next_policy(watch, NIC2);
+	assert_string_equal(kfix_str_at(p, "outcome", NULL), "failed");
+	assert_string_equal(kfix_str_at(p, "error", NULL), "io.hostdevd.UnknownDriver");
+	assert_non_null(strstr(kfix_str_at(p, "reason", NULL),
+			       "\"mlx5_vfio_pci\" is no stub driver and no vfio-pci variant"));
+	json_object_put(p);
+	vlc_free(watch);
+	kfix_wait_state(f, NIC2, "host");
+	assert_string_equal(kfix_kernel_driver(f, NIC2), "e1000e");
+	assert_int_equal(kemu_writes(f->root, "driver_override", NULL), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, kfix_teardown)
@@ -238,6 +382,11 @@ int main(void)
 		T(test_hotplug_detach),
 		T(test_gives_up),
 		T(test_hotplug_deauthorize),
+		cmocka_unit_test_setup_teardown(test_variant_named_by_rules, variant_setup,
+						kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_auto_opts_in, auto_setup, kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_variant_absent_stays_with_the_host,
+						absent_setup, kfix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

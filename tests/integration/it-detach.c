@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef HOSTDEVCTL_BIN
@@ -18,6 +19,7 @@
 #endif
 
 #define NIC "0000:03:00.0"   /* e1000e, IOMMU group 8 */
+#define NIC2 "0000:02:00.0"  /* e1000e, IOMMU group 6 */
 #define NIC_GROUP "8"
 
 static void test_detach_and_reattach(void **state)
@@ -402,51 +404,11 @@ static void test_no_iommu_refused_before_any_write(void **state)
 
 #define NOVARIANT "0000:06:10.0" /* igbvf 8086:10ca, group 13: no alias names it */
 
-/* The modules dir the daemon reads (HOSTDEVD_MODULES_DIR): two aliases
- * take 8086:10d3, the one with fewer wildcards names e1000e_vfio_pci; one
- * more for Intel's 3D controllers (class 03) takes neither NIC. */
-static char variant_dir[] = "/tmp/hd-it-variant-XXXXXX";
-
+/* kfix.h's variant machine: NIC's variant is e1000e_vfio_pci, loaded,
+ * whose driver is e1000e-vfio. */
 static int variant_setup(void **state)
 {
-	struct fixture *f;
-	_cleanup_free_ char *path = NULL;
-	FILE *fp;
-
-	if (!mkdtemp(variant_dir))
-		fail_msg("mkdtemp: %m");
-	path = xasprintf("%s/modules.alias", variant_dir);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs("# Aliases extracted from modules themselves.\n"
-	      "alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e\n"
-	      "alias vfio_pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e_generic_vfio\n"
-	      "alias vfio_pci:v00008086d000010D3sv00008086sd0000A01Fbc*sc*i* e1000e_vfio_pci\n"
-	      "alias vfio_pci:v00008086d*sv*sd*bc03sc*i* intel_gpu_vfio\n",
-	      fp);
-	fclose(fp);
-	setenv("HOSTDEVD_MODULES_DIR", variant_dir, 1);
-	kfix_setup(state);
-	f = *state;
-	/* Loaded: its driver registers as e1000e-vfio, not as its module's
-	 * name.  A driver directory named like the module, with no module
-	 * link, is there to catch a guess by name. */
-	tb_add_module(f->tb, "e1000e_vfio_pci");
-	tb_add_driver(f->tb, "pci", "e1000e-vfio");
-	kfix_link(f, "sys/bus/pci/drivers/e1000e-vfio/module", "../../../../module/e1000e_vfio_pci");
-	tb_add_driver(f->tb, "pci", "e1000e_vfio_pci");
-	return 0;
-}
-
-static int variant_teardown(void **state)
-{
-	_cleanup_free_ char *path = xasprintf("%s/modules.alias", variant_dir);
-
-	unsetenv("HOSTDEVD_MODULES_DIR");
-	unlink(path);
-	rmdir(variant_dir);
-	strcpy(variant_dir, "/tmp/hd-it-variant-XXXXXX");
-	return kfix_teardown(state);
+	return kfix_setup_variants(state, NULL);
 }
 
 /* Detach without a driver: the variant the aliases pick, by the name its
@@ -508,12 +470,50 @@ static void test_variant_named_or_forced_off(void **state)
 		assert_string_equal(kfix_kernel_override(f, NIC), "e1000e-vfio");
 		vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Reattach", NIC, NULL));
 	}
-	/* A driver that is no variant is no stub. */
-	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, "e1000e_vfio_pci_x");
+	/* A driver that is no variant is no stub: UnknownDriver, with the
+	 * names this host takes, and nothing written. */
+	static const char *const unknown[] = { "e1000e_vfio_pci_x", "igbvf", "e1000e", "vfio_pci" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++) {
+		json_object *accepted;
+		size_t overrides = kemu_writes(f->root, "driver_override", NIC);
+
+		reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, unknown[i]);
+		assert_string_equal(vlc_error(reply), "io.hostdevd.UnknownDriver");
+		assert_string_equal(vlc_param_str(reply, "driver"), unknown[i]);
+		accepted = vlc_param(reply, "accepted");
+		assert_string_equal(json_object_to_json_string_ext(accepted, JSON_C_TO_STRING_PLAIN),
+				    "[\"vfio-pci\",\"pci-stub\",\"pciback\",\"xen-pciback\","
+				    "\"e1000e-vfio\",\"e1000e_generic_vfio\",\"e1000e_vfio_pci\","
+				    "\"intel_gpu_vfio\"]");
+		json_object_put(reply);
+		assert_int_equal(kemu_writes(f->root, "driver_override", NIC), overrides);
+		assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	}
+	/* Not a name at all: the parameter is malformed. */
+	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, "../vfio-pci");
 	assert_string_equal(vlc_error(reply), "org.varlink.service.InvalidParameter");
+	assert_string_equal(vlc_param_str(reply, "parameter"), "driver");
 	json_object_put(reply);
-	reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, "igbvf");
-	assert_string_equal(vlc_error(reply), "org.varlink.service.InvalidParameter");
+}
+
+/* A variant named by a module modules.alias has but that is not loaded:
+ * taken, and loaded first; when it does not load (never, in the mock),
+ * the detach fails at load_module naming the module, nothing written, the
+ * device on its host driver: never plain vfio-pci in its place. */
+static void test_variant_module_absent(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply = kfix_call_dev(f, "io.hostdevd.Detach", NIC, KFIX_VARIANT_ABSENT);
+
+	assert_string_equal(vlc_error(reply), "io.hostdevd.OperationFailed");
+	assert_string_equal(vlc_param_str(reply, "step"), "load_module");
+	assert_non_null(strstr(vlc_param_str(reply, "message"), KFIX_VARIANT_ABSENT));
+	json_object_put(reply);
+	assert_int_equal(kemu_writes(f->root, "driver_override", NIC), 0);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	reply = kfix_call_dev(f, "io.hostdevd.GetDevice", NIC, NULL);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "device", "state"), "host");
 	json_object_put(reply);
 }
 
@@ -605,6 +605,81 @@ static void test_show_says_the_variant(void **state)
 	}
 }
 
+/* hostdevctl ARGS against the fixture's daemon: its exit status, and
+ * what it printed (stdout, then stderr) into out. */
+static int hostdevctl(struct fixture *f, const char *args, char *out, size_t size)
+{
+	_cleanup_free_ char *cmd = NULL;
+	size_t n;
+	FILE *p;
+	int status;
+
+	assert_true(asprintf(&cmd, "%s --socket %s %s 2>&1", HOSTDEVCTL_BIN, f->daemon.socket_path,
+			     args) > 0);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, size - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* hostdevctl takes a variant's name, which only the daemon can know: by
+ * its module's name a claim lands on the driver that module registered,
+ * by its driver's a detach does; both come back to e1000e. */
+static void test_hostdevctl_claims_onto_the_variant(void **state)
+{
+	struct fixture *f = *state;
+	char out[4096];
+
+	assert_int_equal(hostdevctl(f, "claim --owner qemu/vm1 --driver " KFIX_VARIANT_MODULE
+				       " " NIC " --json",
+				    out, sizeof(out)),
+			 0);
+	assert_non_null(strstr(out, "\"driver\":\"" KFIX_VARIANT_DRIVER "\""));
+	assert_string_equal(kfix_kernel_driver(f, NIC), KFIX_VARIANT_DRIVER);
+	assert_string_equal(kfix_kernel_override(f, NIC), KFIX_VARIANT_DRIVER);
+	assert_int_equal(kfix_claims(f), 1);
+	assert_int_equal(hostdevctl(f, "release --owner qemu/vm1 " NIC, out, sizeof(out)), 0);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+
+	assert_int_equal(hostdevctl(f, "detach " NIC2 " --driver " KFIX_VARIANT_DRIVER, out,
+				    sizeof(out)),
+			 0);
+	assert_string_equal(out, NIC2 ": detached, now on " KFIX_VARIANT_DRIVER " (was e1000e)\n");
+	assert_string_equal(kfix_kernel_driver(f, NIC2), KFIX_VARIANT_DRIVER);
+	assert_int_equal(hostdevctl(f, "reattach " NIC2, out, sizeof(out)), 0);
+	assert_string_equal(kfix_kernel_driver(f, NIC2), "e1000e");
+}
+
+/* A name this host has no driver for: hostdevctl sends it, hostdevd
+ * refuses it in one sentence naming what it takes, exit 1, nothing
+ * written; a name that cannot be a driver's stops at hostdevctl (exit 2). */
+static void test_hostdevctl_unknown_driver(void **state)
+{
+	struct fixture *f = *state;
+	char out[4096];
+
+	assert_int_equal(hostdevctl(f, "claim --owner qemu/vm1 --driver mlx5_vfio_pci " NIC, out,
+				    sizeof(out)),
+			 1);
+	assert_string_equal(out, "hostdevctl: hostdevd has no driver 'mlx5_vfio_pci' to detach to: "
+				 "it takes vfio-pci, pci-stub, pciback, xen-pciback, e1000e-vfio, "
+				 "e1000e_generic_vfio, e1000e_vfio_pci, intel_gpu_vfio (a stub, or "
+				 "a vfio-pci variant of this host by its driver's or its module's "
+				 "name); leave --driver out for the device's own vfio-pci variant, "
+				 "or vfio-pci when it has none ('hostdevctl show DEVICE' names it) "
+				 "(io.hostdevd.UnknownDriver)\n");
+	assert_int_equal(hostdevctl(f, "detach " NIC " --driver mlx5_vfio_pci", out, sizeof(out)),
+			 1);
+	assert_non_null(strstr(out, "hostdevd has no driver 'mlx5_vfio_pci' to detach to"));
+	assert_int_equal(hostdevctl(f, "detach " NIC " --driver 'vfio*'", out, sizeof(out)), 2);
+	assert_int_equal(kemu_writes(f->root, "driver_override", NULL), 0);
+	assert_int_equal(kfix_claims(f), 0);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, kfix_setup, kfix_teardown)
 
 int main(void)
@@ -625,15 +700,21 @@ int main(void)
 		T(test_hostdevctl_repair),
 		T(test_no_iommu_refused_before_any_write),
 		cmocka_unit_test_setup_teardown(test_detach_picks_the_variant, variant_setup,
-						variant_teardown),
+						kfix_teardown),
 		cmocka_unit_test_setup_teardown(test_variant_named_or_forced_off, variant_setup,
-						variant_teardown),
+						kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_variant_module_absent, variant_setup,
+						kfix_teardown),
 		cmocka_unit_test_setup_teardown(test_claim_picks_the_variant, variant_setup,
-						variant_teardown),
+						kfix_teardown),
 		cmocka_unit_test_setup_teardown(test_variant_is_a_stub_after_a_restart,
-						variant_setup, variant_teardown),
+						variant_setup, kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_hostdevctl_claims_onto_the_variant,
+						variant_setup, kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_hostdevctl_unknown_driver, variant_setup,
+						kfix_teardown),
 		cmocka_unit_test_setup_teardown(test_show_says_the_variant, variant_setup,
-						variant_teardown),
+						kfix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -145,9 +145,14 @@ static void test_check_policy(void **state)
 	assert_string_equal(kfix_str_at(p, "action", NULL), "assign");
 	assert_int_equal(int_at(p, "rule"), 2);
 	assert_true(json_object_object_get_ex(p, "explanation", &lines));
-	assert_int_equal(json_object_array_length(lines), 2);
+	assert_int_equal(json_object_array_length(lines), 3);
 	assert_non_null(strstr(json_object_get_string(json_object_array_get_idx(lines, 0)),
 			       "no match: address is " NIC2 ", not " NIC));
+	/* Then the driver its action uses: no variant on this machine. */
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(lines, 2)),
+			    "driver: vfio-pci, as the rule names none");
+	assert_string_equal(kfix_str_at(p, "driver", NULL), "vfio-pci");
+	assert_null(kfix_str_at(p, "vfio_variant", NULL));
 	json_object_put(reply);
 	/* A device no rule names: the default, with every rule's reason. */
 	reply = kfix_call_dev(f, "io.hostdevd.CheckPolicy", "0000:00:14.0", NULL);
@@ -155,8 +160,124 @@ static void test_check_policy(void **state)
 	assert_string_equal(kfix_str_at(p, "action", NULL), "allow");
 	assert_false(json_object_object_get_ex(p, "rule", NULL));
 	assert_true(json_object_object_get_ex(p, "explanation", &lines));
-	assert_int_equal(json_object_array_length(lines), 5);
+	assert_int_equal(json_object_array_length(lines), 6);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(lines, 5)),
+			    "driver: a managed claim naming none detaches it to vfio-pci "
+			    "(modules.alias names no vfio-pci variant for it)");
 	json_object_put(reply);
+	/* A bridge stays with the host, whatever a claim asks; the boot VGA
+	 * device too, unless its rule lifts that (this one does). */
+	reply = kfix_call_dev(f, "io.hostdevd.CheckPolicy", "0000:00:1c.0", NULL);
+	p = vlc_params(reply);
+	assert_true(json_object_object_get_ex(p, "explanation", &lines));
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(
+				    lines, json_object_array_length(lines) - 1)),
+			    "driver: none: it stays with the host (PCI bridge: its devices stay "
+			    "with the host)");
+	assert_null(kfix_str_at(p, "driver", NULL));
+	json_object_put(reply);
+	reply = kfix_call_dev(f, "io.hostdevd.CheckPolicy", GPU, NULL);
+	p = vlc_params(reply);
+	assert_true(json_object_object_get_ex(p, "explanation", &lines));
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(
+				    lines, json_object_array_length(lines) - 1)),
+			    "driver: a managed claim naming none detaches it to vfio-pci "
+			    "(modules.alias names no vfio-pci variant for it)");
+	json_object_put(reply);
+	/* refuse: nothing would move it, no driver. */
+	reply = kfix_call_dev(f, "io.hostdevd.CheckPolicy", NIC, NULL);
+	p = vlc_params(reply);
+	assert_true(json_object_object_get_ex(p, "explanation", &lines));
+	assert_int_equal(json_object_array_length(lines), 1);
+	assert_null(kfix_str_at(p, "driver", NULL));
+	json_object_put(reply);
+}
+
+/* ---- the driver line, with kfix.h's variant machine ----------------------- */
+
+#define IGBVF "0000:06:10.0" /* 8086:10ca: no alias names it */
+
+static const char variant_policy[] =
+	"rules = (\n"
+	"  { match = { address = \"" NIC "\"; }; action = \"detach\"; driver = \"auto\";\n"
+	"    when = \"hotplug\"; },\n"
+	"  { match = { address = \"" NIC2 "\"; }; action = \"assign\"; when = \"hotplug\";\n"
+	"    owner = { driver = \"qemu\"; domain = \"router\"; }; driver = \"" KFIX_VARIANT_ABSENT
+	"\"; },\n"
+	"  { match = { address = \"" IGBVF "\"; }; action = \"detach\"; when = \"hotplug\";\n"
+	"    driver = \"mlx5_vfio_pci\"; }\n"
+	");\n";
+
+static int variant_setup(void **state)
+{
+	return kfix_setup_variants(state, variant_policy);
+}
+
+/* The last line of CheckPolicy's explanation and its driver. */
+static const char *driver_explained(struct fixture *f, const char *id, json_object **reply)
+{
+	json_object *lines;
+
+	*reply = kfix_call_dev(f, "io.hostdevd.CheckPolicy", id, NULL);
+	assert_true(json_object_object_get_ex(vlc_params(*reply), "explanation", &lines));
+	return json_object_get_string(
+		json_object_array_get_idx(lines, json_object_array_length(lines) - 1));
+}
+
+/* hostdevctl policy explain's driver line: the variant modules.alias
+ * picks, by the name its module registered; one not loaded by its module;
+ * a variant this host does not have, and that the device would stay. */
+static void test_explain_says_the_variant(void **state)
+{
+	struct fixture *f = *state;
+	json_object *reply;
+	_cleanup_free_ char *cmd = NULL;
+	const char *line;
+	char out[4096] = "";
+	size_t n;
+	FILE *pipe;
+
+	assert_string_equal(driver_explained(f, NIC, &reply),
+			    "driver: " KFIX_VARIANT_DRIVER ", its vfio-pci variant (module "
+			    KFIX_VARIANT_MODULE ", from modules.alias), as driver = \"auto\" asks");
+	assert_string_equal(kfix_str_at(vlc_params(reply), "driver", NULL), KFIX_VARIANT_DRIVER);
+	assert_string_equal(kfix_str_at(vlc_params(reply), "vfio_variant", NULL),
+			    KFIX_VARIANT_MODULE);
+	json_object_put(reply);
+	assert_string_equal(driver_explained(f, NIC2, &reply),
+			    "driver: the rule's vfio-pci variant, module " KFIX_VARIANT_ABSENT
+			    " (not loaded: loaded at the detach, its driver's name is known then)");
+	assert_null(kfix_str_at(vlc_params(reply), "driver", NULL));
+	assert_string_equal(kfix_str_at(vlc_params(reply), "vfio_variant", NULL),
+			    KFIX_VARIANT_ABSENT);
+	json_object_put(reply);
+	line = driver_explained(f, IGBVF, &reply);
+	assert_non_null(strstr(line, "driver: none: \"mlx5_vfio_pci\" is no stub driver and no "
+				     "vfio-pci variant of this host; it takes vfio-pci, pci-stub, "
+				     "pciback, xen-pciback, " KFIX_VARIANT_DRIVER));
+	assert_non_null(strstr(line, "; the detach would fail before anything is written, and "
+				     IGBVF " would stay with its host driver"));
+	assert_null(kfix_str_at(vlc_params(reply), "driver", NULL));
+	json_object_put(reply);
+	/* No rule: what a managed claim naming no driver would take. */
+	assert_string_equal(driver_explained(f, "0000:00:14.0", &reply),
+			    "driver: a managed claim naming none detaches it to vfio-pci "
+			    "(modules.alias names no vfio-pci variant for it)");
+	json_object_put(reply);
+
+	/* hostdevctl policy explain prints it after the deciding rule. */
+	assert_true(asprintf(&cmd, "%s --socket %s policy explain " NIC, HOSTDEVCTL_BIN,
+			     f->daemon.socket_path) > 0);
+	pipe = popen(cmd, "r");
+	assert_non_null(pipe);
+	n = fread(out, 1, sizeof(out) - 1, pipe);
+	out[n] = '\0';
+	assert_int_equal(pclose(pipe), 0);
+	assert_non_null(strstr(out, ") decides: detach " NIC " (on its vfio-pci variant, else "
+				    "vfio-pci: driver = \"auto\")\n"
+				    "driver: " KFIX_VARIANT_DRIVER ", its vfio-pci variant (module "
+				    KFIX_VARIANT_MODULE ", from modules.alias), as driver = \"auto\" "
+				    "asks\n"));
 }
 
 /* A policy path someone named (--policy, HOSTDEVD_POLICY) and mistyped is
@@ -374,6 +495,8 @@ int main(void)
 		T(test_assign),
 		T(test_host_critical_lifted),
 		T(test_check_policy),
+		cmocka_unit_test_setup_teardown(test_explain_says_the_variant, variant_setup,
+						kfix_teardown),
 		T(test_detach),
 		T(test_reload),
 		T(test_sighup),

@@ -404,6 +404,56 @@ static void test_policy_on_another_stub_is_an_orphan(void **state)
 	assert_string_equal(kfix_kernel_driver(f, VF), "vfio-pci");
 }
 
+/* kfix.h's variant machine: NIC's rule names the variant by its module,
+ * NIC2's names no driver (vfio-pci). */
+static int adopt_variant_setup(void **state)
+{
+	return kfix_setup_variants(state,
+				   "rules = (\n"
+				   "  { match = { address = \"" NIC "\"; }; action = \"detach\";\n"
+				   "    driver = \"" KFIX_VARIANT_MODULE "\"; },\n"
+				   "  { match = { address = \"" NIC2 "\"; }; action = \"detach\"; }\n"
+				   ");\n");
+}
+
+/* At a first start, a function found on the driver its rule would detach
+ * it to, the variant's by the rule's module name, is the policy's (in the
+ * pool); one found on that variant when its rule means vfio-pci is an
+ * orphan. */
+static void test_policy_adopts_on_the_variant(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_MAX], file[PATH_MAX + 16];
+	json_object *reply;
+
+	kfix_wait_state(f, NIC, "detached");
+	kfix_wait_state(f, NIC2, "detached");
+	assert_string_equal(kfix_kernel_driver(f, NIC), KFIX_VARIANT_DRIVER);
+	assert_string_equal(kfix_kernel_driver(f, NIC2), "vfio-pci");
+	/* NIC2 moved to the variant by hand. */
+	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Reattach", NIC2, NULL));
+	vlc_expect_ok(kfix_call_dev(f, "io.hostdevd.Detach", NIC2, KFIX_VARIANT_DRIVER));
+	assert_string_equal(kfix_kernel_driver(f, NIC2), KFIX_VARIANT_DRIVER);
+	snprintf(dir, sizeof(dir), "%s", state_dir(f));
+	snprintf(file, sizeof(file), "%s/state.json", dir);
+	crash(f);
+	assert_int_equal(unlink(file), 0);
+	kfix_start_on(f, dir);
+	kfix_wait_log(f, NIC ": policy detach by ");
+	kfix_wait_log(f, "found on " KFIX_VARIANT_DRIVER);
+	kfix_wait_state(f, NIC, "detached");
+	assert_no_attention(f, NIC, "orphan");
+	assert_attention(f, NIC2, "orphan");
+	assert_string_equal(kfix_kernel_driver(f, NIC), KFIX_VARIANT_DRIVER);
+	assert_string_equal(kfix_kernel_driver(f, NIC2), KFIX_VARIANT_DRIVER);
+	/* In the pool: an unmanaged claim takes it where it is. */
+	reply = claim(f, NIC);
+	if (vlc_error(reply))
+		fail_msg("Claim: %s", json_object_to_json_string(reply));
+	json_object_put(reply);
+	assert_string_equal(kfix_kernel_driver(f, NIC), KFIX_VARIANT_DRIVER);
+}
+
 /* A function a failure left unbound reads `host` with no driver after a
  * restart (an error is not saved): Reattach probes it for a host driver
  * rather than call it with the host already. */
@@ -614,6 +664,8 @@ int main(void)
 		T(test_orphans),
 		T(test_orphans_on_a_first_start),
 		cmocka_unit_test_setup_teardown(test_policy_adopts_at_start, adopt_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_adopts_on_the_variant,
+						adopt_variant_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_on_another_stub_is_an_orphan,
 						adopt_other_stub_setup, teardown),
 		T(test_reattach_of_an_unbound_function_after_a_restart),

@@ -66,7 +66,9 @@ static void fake_proc(struct fixture *f)
 	setenv("HOSTDEVD_PROC_ROOT", env, 1);
 }
 
-int kfix_setup(void **state)
+/* The standard machine, its fake /proc and the daemon's environment; the
+ * daemon not started yet. */
+static struct fixture *fixture_new(void)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 
@@ -85,6 +87,11 @@ int kfix_setup(void **state)
 	 * to take over a second: there the steps get 5 s. */
 	setenv("HOSTDEVD_REQUIRE_MOCK", "1", 1);
 	setenv("HOSTDEVD_STEP_TIMEOUT", getenv("HOSTDEVD_TEST_WRAPPER") ? "5" : "1", 1);
+	return f;
+}
+
+static int fixture_start(void **state, struct fixture *f)
+{
 	if (!hdproc_try_start(&f->daemon, NULL)) {
 		tb_free(f->tb);
 		free(f);
@@ -93,6 +100,11 @@ int kfix_setup(void **state)
 	f->c = vlc_connect(f->daemon.socket_path);
 	*state = f;
 	return 0;
+}
+
+int kfix_setup(void **state)
+{
+	return fixture_start(state, fixture_new());
 }
 
 void kfix_write_policy(char path[64], const char *text)
@@ -109,14 +121,17 @@ void kfix_write_policy(char path[64], const char *text)
 	fclose(fp);
 }
 
-int kfix_setup_policy(void **state, const char *text)
+/* The daemon started on a policy file holding text (none: NULL). */
+static int fixture_start_policy(void **state, struct fixture *f, const char *text)
 {
 	char path[64];
 	int r;
 
+	if (!text)
+		return fixture_start(state, f);
 	kfix_write_policy(path, text);
 	setenv("HOSTDEVD_POLICY", path, 1);
-	r = kfix_setup(state);
+	r = fixture_start(state, f);
 	unsetenv("HOSTDEVD_POLICY");
 	if (r != 0) {
 		unlink(path);
@@ -124,6 +139,52 @@ int kfix_setup_policy(void **state, const char *text)
 	}
 	memcpy(((struct fixture *)*state)->policy_path, path, sizeof(path));
 	return 0;
+}
+
+int kfix_setup_policy(void **state, const char *text)
+{
+	return fixture_start_policy(state, fixture_new(), text);
+}
+
+/* modules.alias as kfix.h's variant machine has it. */
+static void variant_modules_dir(struct fixture *f)
+{
+	_cleanup_free_ char *path = NULL;
+	FILE *fp;
+
+	snprintf(f->modules_dir, sizeof(f->modules_dir), "/tmp/hd-it-variant-XXXXXX");
+	if (!mkdtemp(f->modules_dir))
+		fail_msg("mkdtemp: %s", strerror(errno));
+	path = xasprintf("%s/modules.alias", f->modules_dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("# Aliases extracted from modules themselves.\n"
+	      "alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e\n"
+	      /* vfio_pci's own catch-all (Linux 6.0 on): no variant. */
+	      "alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n"
+	      "alias vfio_pci:v00008086d000010D3sv*sd*bc*sc*i* " KFIX_VARIANT_ABSENT "\n"
+	      "alias vfio_pci:v00008086d000010D3sv00008086sd0000A01Fbc*sc*i* " KFIX_VARIANT_MODULE
+	      "\n"
+	      "alias vfio_pci:v00008086d*sv*sd*bc03sc*i* intel_gpu_vfio\n",
+	      fp);
+	fclose(fp);
+	setenv("HOSTDEVD_MODULES_DIR", f->modules_dir, 1);
+}
+
+int kfix_setup_variants(void **state, const char *policy_text)
+{
+	struct fixture *f = fixture_new();
+
+	variant_modules_dir(f);
+	/* Loaded: its driver registers as e1000e-vfio, not as its module's
+	 * name.  A driver directory named like the module, with no module
+	 * link, is there to catch a guess by name. */
+	tb_add_module(f->tb, KFIX_VARIANT_MODULE);
+	tb_add_driver(f->tb, "pci", KFIX_VARIANT_DRIVER);
+	kfix_link(f, "sys/bus/pci/drivers/" KFIX_VARIANT_DRIVER "/module",
+		  "../../../../module/" KFIX_VARIANT_MODULE);
+	tb_add_driver(f->tb, "pci", KFIX_VARIANT_MODULE);
+	return fixture_start_policy(state, f, policy_text);
 }
 
 int kfix_teardown(void **state)
@@ -134,6 +195,13 @@ int kfix_teardown(void **state)
 		return 0;
 	if (f->policy_path[0])
 		unlink(f->policy_path);
+	if (f->modules_dir[0]) {
+		_cleanup_free_ char *path = xasprintf("%s/modules.alias", f->modules_dir);
+
+		unsetenv("HOSTDEVD_MODULES_DIR");
+		unlink(path);
+		rmdir(f->modules_dir);
+	}
 	vlc_free(f->c);
 	stdm_stop(f->tb, &f->daemon);
 	free(f);

@@ -16,6 +16,7 @@ struct fixture {
 	struct vlc *c;
 	const char *root;
 	char policy_path[64]; /* kfix_setup_policy(): the daemon's policy file */
+	char modules_dir[64]; /* kfix_setup_variants(): its modules.alias's */
 };
 
 /* Writes `content` to the file `rel` under the testbed's root (dirs made
@@ -30,6 +31,21 @@ int kfix_setup(void **state);
 /* The same with the daemon started on a policy file holding `text`
  * (f->policy_path, removed by kfix_teardown). */
 int kfix_setup_policy(void **state, const char *text);
+/* The vfio-pci variant machine: the daemon reads a modules.alias
+ * (HOSTDEVD_MODULES_DIR, f->modules_dir) in which two aliases take the
+ * 82574L NICs (8086:10d3, subsystem 8086:a01f: NIC 0000:03:00.0 and NIC2
+ * 0000:02:00.0) and the one with fewer wildcards names
+ * KFIX_VARIANT_MODULE; the other names KFIX_VARIANT_ABSENT; one more takes
+ * Intel's display controllers (class 03), no NIC; and vfio_pci's own
+ * catch-all is there, as on Linux 6.0 on.  KFIX_VARIANT_MODULE is loaded
+ * before the daemon starts, its driver registered as KFIX_VARIANT_DRIVER
+ * (found through its module link; a driver directory named like the
+ * module, without one, catches a guess by name); KFIX_VARIANT_ABSENT is
+ * not, and in the mock never loads.  policy_text NULL: no policy. */
+#define KFIX_VARIANT_MODULE "e1000e_vfio_pci"
+#define KFIX_VARIANT_DRIVER "e1000e-vfio"
+#define KFIX_VARIANT_ABSENT "e1000e_generic_vfio"
+int kfix_setup_variants(void **state, const char *policy_text);
 /* Writes text to a new temporary file; its path goes to path. */
 void kfix_write_policy(char path[64], const char *text);
 int kfix_teardown(void **state);

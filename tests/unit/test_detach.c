@@ -678,6 +678,78 @@ static void test_variant_module_registers_nothing(void **state)
 	fixture_free(f);
 }
 
+/* A variant named by its module, not loaded yet: taken (the module's name
+ * kept until then), loaded at the detach, and the driver it registers is
+ * what driver_override gets; named by that driver afterwards, the same. */
+static void test_variant_named_by_module_not_loaded(void **state)
+{
+	struct fixture *f = variant_fixture();
+	struct detach_choice c;
+	struct outcome o;
+
+	fk.module_driver = "e1000e-vfio";
+	assert_true(detach_choose(f->e, dev(f, NIC), "e1000e_vfio_pci", &c));
+	assert_null(c.driver);
+	assert_string_equal(c.module, "e1000e_vfio_pci");
+	assert_true(c.variant);
+	assert_false(c.picked);
+	assert_string_equal(detach_stub_target(f->e, "e1000e_vfio_pci"), "e1000e_vfio_pci");
+	run_detach(f, NIC, detach_stub_target(f->e, "e1000e_vfio_pci"), &o);
+	assert_int_equal(o.status, HDE_OK);
+	assert_string_equal(o.driver, "e1000e-vfio");
+	assert_int_equal(fk.module_loads, 1);
+	assert_string_equal(fk.module, "e1000e_vfio_pci");
+	expect_writes((const char *[]){ OVR("e1000e-vfio"), UNBIND("e1000e"), PROBE, NULL });
+	assert_on(f, NIC, DEV_DETACHED, "e1000e-vfio");
+	/* Registered now: by either name, its driver. */
+	assert_string_equal(detach_stub_target(f->e, "e1000e_vfio_pci"), "e1000e-vfio");
+	assert_true(detach_choose(f->e, dev(f, NIC), "e1000e_vfio_pci", &c));
+	assert_string_equal(c.driver, "e1000e-vfio");
+	assert_string_equal(detach_stub_target(f->e, "e1000e-vfio"), "e1000e-vfio");
+	/* The plain one stays itself. */
+	assert_true(detach_choose(f->e, dev(f, NIC), "vfio-pci", &c));
+	assert_string_equal(c.driver, "vfio-pci");
+	assert_false(c.variant);
+	fixture_free(f);
+}
+
+/* A name that is no stub and no variant of this host: UnknownDriver before
+ * anything is written or loaded, the names taken in its reason and list
+ * (stubs first, each name once); never plain vfio-pci in its place. */
+static void test_unknown_driver_refused(void **state)
+{
+	struct fixture *f = variant_fixture();
+	_cleanup_free_ char **accepted = detach_drivers_accepted(f->e);
+	struct detach_choice c;
+	struct outcome o;
+	size_t n = 0;
+
+	run_detach(f, NIC, "mlx5_vfio_pci", &o);
+	assert_int_equal(o.status, HDE_UNKNOWN_DRIVER);
+	assert_string_equal(o.error, "io.hostdevd.UnknownDriver");
+	assert_non_null(strstr(o.reason, "\"mlx5_vfio_pci\" is no stub driver and no vfio-pci "
+					 "variant of this host; it takes vfio-pci, pci-stub, "
+					 "pciback, xen-pciback, "));
+	assert_non_null(strstr(o.reason, "e1000e_vfio_pci"));
+	assert_int_equal(fk.module_loads, 0);
+	expect_writes((const char *[]){ NULL });
+	assert_on(f, NIC, DEV_HOST, "e1000e");
+	assert_string_equal(accepted[0], "vfio-pci");
+	assert_string_equal(accepted[1], "pci-stub");
+	assert_string_equal(accepted[2], "pciback");
+	assert_string_equal(accepted[3], "xen-pciback");
+	for (; accepted[n]; n++)
+		for (size_t j = 0; j < n; j++)
+			assert_string_not_equal(accepted[j], accepted[n]);
+	assert_string_equal(accepted[n - 1], "e1000e_vfio_pci");
+	/* vfio-pci's module, and what is no name at all, are none either. */
+	assert_false(detach_choose(f->e, dev(f, NIC), "vfio_pci", &c));
+	assert_false(detach_choose(f->e, dev(f, NIC), "../vfio-pci", &c));
+	assert_false(detach_choose(f->e, dev(f, NIC), "", &c));
+	assert_null(detach_stub_target(f->e, "mlx5_vfio_pci"));
+	fixture_free(f);
+}
+
 /* ---- each step failing, rolled back in reverse -------------------------- */
 
 static void detach_fails_at(const char *step, int err, const char *const *writes)
@@ -1390,6 +1462,8 @@ int main(void)
 		cmocka_unit_test(test_stub_module_loaded),
 		cmocka_unit_test(test_stub_module_of_pciback),
 		cmocka_unit_test(test_variant_module_loaded),
+		cmocka_unit_test(test_variant_named_by_module_not_loaded),
+		cmocka_unit_test(test_unknown_driver_refused),
 		cmocka_unit_test(test_variant_module_registers_nothing),
 		cmocka_unit_test(test_stub_module_fails),
 		cmocka_unit_test(test_detach_step_failures),

@@ -564,8 +564,21 @@ static void test_usage_errors(void **state)
 		     "0000:03:00.0", "0000:03:00.1", NULL);
 	expect_usage("'reattach' takes one DEVICE, not also 'e1000e'", "reattach",
 		     "0000:03:00.0", "e1000e", NULL);
-	expect_usage("--driver is vfio-pci, pci-stub or pciback, not 'e1000e'", "detach",
-		     "0000:03:00.0", "--driver", "e1000e");
+	/* Any name goes to hostdevd, which knows its host's variants; what
+	 * cannot be a driver's name stops here. */
+#define DRIVER_USAGE                                                                         \
+	"--driver takes a driver's or a module's name (vfio-pci, pci-stub or pciback, or a "   \
+	"vfio-pci variant's: letters, digits, '-' and '_', at most 63), not "
+	expect_usage(DRIVER_USAGE "'../vfio-pci'", "detach", "0000:03:00.0", "--driver",
+		     "../vfio-pci");
+	expect_usage(DRIVER_USAGE "'vfio*'", "claim", "--owner=qemu/vm1", "--driver", "vfio*");
+	expect_usage(DRIVER_USAGE "''", "detach", "0000:03:00.0", "--driver", "");
+	expect_usage(DRIVER_USAGE "'_vfio'", "detach", "0000:03:00.0", "--driver=_vfio", NULL);
+	expect_usage(DRIVER_USAGE "'x123456789x123456789x123456789x123456789x123456789"
+				  "x123456789x123'",
+		     "detach", "0000:03:00.0", "--driver",
+		     "x123456789x123456789x123456789x123456789x123456789x123456789x123");
+#undef DRIVER_USAGE
 	expect_usage("option '--driver' needs an argument", "detach", "0000:03:00.0",
 		     "--driver", NULL);
 	expect_usage("unknown option '-d'", "detach", "-d", "pci-stub", "0000:03:00.0");
@@ -588,9 +601,13 @@ static void test_help_and_version(void **state)
 							   "  show DEVICE", "  watch [-n|--count N]",
 							   "  status",
 							   "  detach DEVICE [--driver STUB]",
-							   "vfio-pci (the default), pci-stub or "
+							   "by default its vfio-pci variant driver "
+							   "if modules.alias\n",
+							   "vfio-pci (the plain one), pci-stub, "
 							   "pciback (Xen's;\n",
 							   "xen-pciback, its module's name, is taken too",
+							   "vfio-pci variant by its driver's or "
+							   "module's name;\n",
 							   "  reattach DEVICE",
 							   "need hostdevd's 'detach' permission",
 							   "detach, reattach, reset, repair, claim and",
@@ -1207,6 +1224,67 @@ static void test_claim(void **state)
 				"\"driver\":\"pci-stub\"}"));
 }
 
+/* A vfio-pci variant's name, by its driver's or its module's, goes to
+ * hostdevd as given (claim, run and detach alike): the client cannot know
+ * the host's variants.  A 63-character name is still a name. */
+static void test_driver_variant_names_sent(void **state)
+{
+	static const char long_name[] =
+		"x123456789x123456789x123456789x123456789x123456789x123456789x12";
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"parameters\":{\"claims\":[" ENTRY("0000:03:00.0", QEMU_VM1,
+								      "true", "4242") "]}}" } },
+		{ .replies = { "{\"parameters\":{\"device\":" DETACHED_NIC("\"e1000e\"") "}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 2);
+	struct result r = run_ctl(fake_socket_path(f), "claim", "--owner", "qemu/vm1", "--driver",
+				  "mlx5_vfio_pci", "0000:03:00.0");
+
+	expect_result(&r, 0, MANAGED_LINE("0000:03:00.0", "qemu/vm1"), "");
+	r = run_ctl(fake_socket_path(f), "detach", "0000:03:00.0", "--driver=nvgrace-gpu-vfio-pci",
+		    "--json");
+	expect_result(&r, 0, "{\"device\":" DETACHED_NIC("\"e1000e\"") "}\n", "");
+	expect_calls(f,
+		     CLAIM_CALL("{\"owner\":" QEMU_VM1 ",\"devices\":[\"0000:03:00.0\"],"
+				"\"driver\":\"mlx5_vfio_pci\"}"),
+		     DETACH_CALL("{\"device\":\"0000:03:00.0\",\"driver\":"
+				 "\"nvgrace-gpu-vfio-pci\"}"));
+	f = fake_start(steps + 1, 1);
+	r = run_ctl(fake_socket_path(f), "detach", "0000:03:00.0", "--driver", long_name,
+		    "--json");
+	expect_result(&r, 0, "{\"device\":" DETACHED_NIC("\"e1000e\"") "}\n", "");
+	expect_calls(f,
+		     DETACH_CALL("{\"device\":\"0000:03:00.0\",\"driver\":\"x123456789x123456789"
+				 "x123456789x123456789x123456789x123456789x12\"}"),
+		     NULL);
+}
+
+/* hostdevd's answer to a name it has no driver for: one sentence with
+ * the names it takes, exit 1. */
+static void test_unknown_driver_refused(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { "{\"error\":\"io.hostdevd.UnknownDriver\",\"parameters\":"
+			       "{\"driver\":\"mlx5_vfio_pci\",\"accepted\":[\"vfio-pci\","
+			       "\"pci-stub\",\"pciback\",\"xen-pciback\",\"e1000e-vfio\","
+			       "\"e1000e_vfio_pci\"]}}" } },
+	};
+	struct fake_server *f = fake_start(steps, 1);
+	struct result r = run_ctl(fake_socket_path(f), "detach", "0000:03:00.0", "--driver",
+				  "mlx5_vfio_pci");
+
+	expect_result(&r, 1, "",
+		      "hostdevctl: hostdevd has no driver 'mlx5_vfio_pci' to detach to: it takes "
+		      "vfio-pci, pci-stub, pciback, xen-pciback, e1000e-vfio, e1000e_vfio_pci (a "
+		      "stub, or a vfio-pci variant of this host by its driver's or its module's "
+		      "name); leave --driver out for the device's own vfio-pci variant, or "
+		      "vfio-pci when it has none ('hostdevctl show DEVICE' names it) "
+		      "(io.hostdevd.UnknownDriver)\n");
+	expect_calls(f, DETACH_CALL("{\"device\":\"0000:03:00.0\",\"driver\":"
+				    "\"mlx5_vfio_pci\"}"),
+		     NULL);
+}
+
 /* claim --driver xen-pciback: sent as pciback, the driver's name. */
 static void test_claim_xen_pciback(void **state)
 {
@@ -1553,8 +1631,10 @@ static void test_claim_usage_errors(void **state)
 	expect_usage("--uuid wants a UUID such as c7a5fdbd-cdaf-9455-926a-d65c16db1809, not "
 		     "'c7a5fdbd-cdaf-9455-926a-d65c16db180g'",
 		     "claim", "--uuid", "c7a5fdbd-cdaf-9455-926a-d65c16db180g", "1-2");
-	expect_usage("--driver is vfio-pci, pci-stub or pciback, not 'e1000e'", "claim",
-		     "--driver", "e1000e", "0000:03:00.0");
+	expect_usage("--driver takes a driver's or a module's name (vfio-pci, pci-stub or "
+		     "pciback, or a vfio-pci variant's: letters, digits, '-' and '_', at most "
+		     "63), not 'e1000e/vfio'",
+		     "claim", "--driver", "e1000e/vfio", "0000:03:00.0");
 	expect_usage("option '--owner' needs an argument", "claim", "0000:03:00.0", "--owner",
 		     NULL);
 	expect_usage("unknown option '--unmanaged'", "release", "--owner", "qemu/vm1",
@@ -1921,6 +2001,8 @@ int main(void)
 		cmocka_unit_test(test_operation_timeouts),
 		cmocka_unit_test(test_claim),
 		cmocka_unit_test(test_claim_xen_pciback),
+		cmocka_unit_test(test_driver_variant_names_sent),
+		cmocka_unit_test(test_unknown_driver_refused),
 		cmocka_unit_test(test_claim_group),
 		cmocka_unit_test(test_claim_managed_per_device),
 		cmocka_unit_test(test_claim_usb),

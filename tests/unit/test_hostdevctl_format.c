@@ -638,6 +638,23 @@ static void test_varlink_errors(void **state)
 		     "device by its PCI address (0000:03:00.0, or 03:00.0 in domain 0000), USB "
 		     "port path (1-2.3), id:VVVV:PPPP[:SERIAL] or usb:BUS.DEV "
 		     "(org.varlink.service.InvalidParameter)");
+	expect_error("org.varlink.service.InvalidParameter", "{\"parameter\":\"driver\"}",
+		     "hostdevd rejected the parameter 'driver' of io.hostdevd.GetDevice: name a "
+		     "stub or a vfio-pci variant by its driver's or its module's name (letters, "
+		     "digits, '-' and '_', at most 63) (org.varlink.service.InvalidParameter)");
+	expect_error("io.hostdevd.UnknownDriver",
+		     "{\"driver\":\"mlx5_vfio_pci\",\"accepted\":[\"vfio-pci\",\"pci-stub\"]}",
+		     "hostdevd has no driver 'mlx5_vfio_pci' to detach to: it takes vfio-pci, "
+		     "pci-stub (a stub, or a vfio-pci variant of this host by its driver's or its "
+		     "module's name); leave --driver out for the device's own vfio-pci variant, or "
+		     "vfio-pci when it has none ('hostdevctl show DEVICE' names it) "
+		     "(io.hostdevd.UnknownDriver)");
+	/* Whatever the reply holds, a sentence. */
+	expect_error("io.hostdevd.UnknownDriver", "{\"accepted\":7}",
+		     "hostdevd has no driver '?' to detach to: it takes none (a stub, or a vfio-pci "
+		     "variant of this host by its driver's or its module's name); leave --driver "
+		     "out for the device's own vfio-pci variant, or vfio-pci when it has none "
+		     "('hostdevctl show DEVICE' names it) (io.hostdevd.UnknownDriver)");
 	expect_error("org.varlink.service.InvalidParameter", "{\"parameter\":\"state\"}",
 		     "hostdevd rejected the parameter 'state' of io.hostdevd.GetDevice "
 		     "(org.varlink.service.InvalidParameter)");

@@ -89,8 +89,14 @@ static void test_errors(void **state)
 	expect_error("rules = ( { match = {}; action = \"allow\"; owner = { driver = \"q\"; "
 		     "domain = \"d\"; }; } );",
 		     "only for action \"assign\"");
-	expect_error("rules = ( { match = {}; action = \"detach\"; driver = \"nouveau\"; } );",
-		     "vfio-pci, pci-stub or pciback");
+	expect_error("rules = ( { match = {}; action = \"detach\"; driver = \"vfio pci\"; } );",
+		     "'driver' is vfio-pci, pci-stub or pciback, \"auto\" (the device's vfio-pci "
+		     "variant, else vfio-pci) or a vfio-pci variant's driver or module name (letters, "
+		     "digits, '-' and '_', at most 63), not \"vfio pci\"");
+	expect_error("rules = ( { match = {}; action = \"detach\"; driver = \"../vfio\"; } );",
+		     "not \"../vfio\"");
+	expect_error("rules = ( { match = {}; action = \"allow\"; driver = \"auto\"; } );",
+		     "'driver' (the stub) is only for \"detach\" and \"assign\"");
 	expect_error("rules = ( { match = {}; action = \"allow\"; deauthorize = true; } );",
 		     "only for action \"refuse\"");
 	expect_error("rules = ( { match = { vendor = \"8086\"; }; action = \"allow\"; "
@@ -330,9 +336,71 @@ static void test_pciback_names(void **state)
 		device_free(nic);
 		policy_free(p);
 	}
-	/* The module's name with '_' is no driver's. */
+	/* The module's name with '_' is no driver's: the rule names the one
+	 * it means. */
 	expect_error("rules = ( { match = {}; action = \"detach\"; driver = \"xen_pciback\"; } );",
-		     "'driver' is vfio-pci, pci-stub or pciback, not \"xen_pciback\"");
+		     "'driver' \"xen_pciback\" is the module of the stub pciback: name the driver, "
+		     "\"pciback\"");
+	expect_error("rules = ( { match = {}; action = \"detach\"; driver = \"vfio_pci\"; } );",
+		     "'driver' \"vfio_pci\" is the module of the stub vfio-pci: name the driver, "
+		     "\"vfio-pci\"");
+}
+
+/* A vfio-pci variant by its driver's or its module's name, and "auto",
+ * load: whether this host has the variant is the daemon's to say when the
+ * rule acts.  Each is kept as written and said so; a rule with no driver
+ * still means vfio-pci, and says it names none. */
+static void test_variant_drivers(void **state)
+{
+	static const struct {
+		const char *driver, *decides;
+	} rules[] = {
+		{ "\"mlx5_vfio_pci\"", "decides: detach 0000:03:00.0 (on mlx5_vfio_pci)\n" },
+		{ "\"e1000e-vfio\"", "decides: detach 0000:03:00.0 (on e1000e-vfio)\n" },
+		{ "\"auto\"", "decides: detach 0000:03:00.0 (on its vfio-pci variant, else "
+			     "vfio-pci: driver = \"auto\")\n" },
+		{ NULL, "decides: detach 0000:03:00.0 (on vfio-pci)\n" },
+	};
+	struct device *nic = pci("0000:03:00.0", 0x8086, 0x10d3, 0x020000, "e1000e");
+
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
+		char text[256], err[512], *out = NULL;
+		_cleanup_free_ char *described = NULL;
+		size_t len = 0;
+		struct policy_decision d;
+		struct policy *p;
+		FILE *f;
+
+		snprintf(text, sizeof(text),
+			 "rules = ( { match = { vendor = \"8086\"; device = \"10d3\"; };\n"
+			 "            action = \"detach\"; %s%s%s } );\n",
+			 rules[i].driver ? "driver = " : "", rules[i].driver ? rules[i].driver : "",
+			 rules[i].driver ? ";" : "");
+		p = policy_load(put("variant.conf", text), err, sizeof(err));
+		if (!p)
+			fail_msg("%s: %s", text, err);
+		policy_decide(p, nic, POLICY_MOMENT_HOTPLUG, &d);
+		assert_int_equal(d.action, POLICY_DETACH);
+		assert_int_equal(d.stub_named, rules[i].driver != NULL);
+		if (rules[i].driver) {
+			described = xasprintf("detach on %.*s if vendor, device\n",
+					      (int)strlen(rules[i].driver) - 2, rules[i].driver + 1);
+			assert_memory_equal(d.stub, rules[i].driver + 1, strlen(rules[i].driver) - 2);
+		} else {
+			described = xstrdup("detach if vendor, device\n");
+			assert_string_equal(d.stub, "vfio-pci");
+		}
+		f = open_memstream(&out, &len);
+		policy_describe(p, f);
+		policy_explain(p, nic, POLICY_MOMENT_HOTPLUG, f);
+		fclose(f);
+		if (!strstr(out, described) || !strstr(out, rules[i].decides))
+			fail_msg("for driver %s:\n%s", rules[i].driver ? rules[i].driver : "(none)",
+				 out);
+		free(out);
+		policy_free(p);
+	}
+	device_free(nic);
 }
 
 /* A directory: policy.conf, then the .conf files of policy.d by name. */
@@ -737,6 +805,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_decide, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usb_and_explain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pciback_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_variant_drivers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory, setup, teardown),
 		cmocka_unit_test(test_default_policy),
 		cmocka_unit_test_setup_teardown(test_index_order, setup, teardown),

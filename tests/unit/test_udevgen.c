@@ -288,6 +288,63 @@ static void test_inexpressible_keys(void **state)
 					 match_keys[i].name, b);
 }
 
+/* A rule whose driver is "auto" or a vfio-pci variant's name: the driver
+ * name driver_override needs is the one the variant's module registers,
+ * known only at run time, so the daemon acts on those devices and the
+ * rules leave them alone; the stubs of the table are still written. */
+static void test_variant_drivers(void **state)
+{
+	struct udevgen *g;
+	struct policy *p;
+	char *out;
+
+	expect_skipped("match = { address = \"0000:03:00.0\"; }; action = \"detach\"; "
+		       "driver = \"auto\";",
+		       "driver = \"auto\": the vfio-pci variant is chosen at run time, by hostdevd "
+		       "from modules.alias, and driver_override needs the name its module "
+		       "registers, which udev cannot know at boot; hostdevd detaches the function "
+		       "when it starts or sees it appear");
+	expect_skipped("match = { bus = \"pci\"; vendor = \"15b3\"; device = \"101e\"; }; "
+		       "action = \"assign\"; owner = { driver = \"qemu\"; domain = \"vm\"; }; "
+		       "driver = \"mlx5_vfio_pci\";",
+		       "driver = \"mlx5_vfio_pci\": a vfio-pci variant is resolved at run time, by "
+		       "hostdevd (driver_override needs the name its module registers");
+	expect_skipped("match = { address = \"0000:03:00.0\"; }; action = \"detach\"; "
+		       "driver = \"e1000e-vfio\";",
+		       "driver = \"e1000e-vfio\": a vfio-pci variant is resolved at run time");
+	/* On USB, where a detach rule only marks, the line is still written;
+	 * PCI's is not, and says why. */
+	out = generate("match = { vendor = \"8086\"; device = \"10d3\"; }; action = \"detach\"; "
+		       "driver = \"auto\";",
+		       &g, &p);
+	assert_int_equal(udevgen_line_count(g), 1);
+	assert_int_equal(udevgen_line(g, 0)->bus, HD_BUS_USB);
+	assert_int_equal(udevgen_skip_count(g), 1);
+	assert_true(strncmp(udevgen_skip(g, 0)->reason, "on pci: driver = \"auto\": ", 25) == 0);
+	assert_null(strstr(out, "ATTR{driver_override}="));
+	free(out);
+	udevgen_free(g);
+	policy_free(p);
+	/* Left out, it keeps a later rule for the same device out too (the
+	 * rules must not decide otherwise than hostdevd); another device's is
+	 * written. */
+	p = load("rules = (\n"
+		 "  { match = { address = \"0000:03:00.0\"; }; action = \"detach\"; driver = \"auto\"; },\n"
+		 "  { match = { address = \"0000:03:00.0\"; }; action = \"refuse\"; },\n"
+		 "  { match = { address = \"0000:04:00.0\"; }; action = \"detach\"; }\n);\n");
+	g = udevgen_new(p);
+	out = written(g, path);
+	assert_int_equal(udevgen_line_count(g), 1);
+	assert_int_equal(udevgen_line(g, 0)->rule, 2);
+	assert_int_equal(udevgen_skip_count(g), 2);
+	assert_non_null(strstr(udevgen_skip(g, 1)->reason, "which is not generated, comes first"));
+	assert_non_null(strstr(out, "KERNEL==\"0000:04:00.0\", ENV{HOSTDEVD_POLICY}=\"detach\""));
+	assert_null(strstr(out, "KERNEL==\"0000:03:00.0\""));
+	free(out);
+	udevgen_free(g);
+	policy_free(p);
+}
+
 static void test_when(void **state)
 {
 	expect_skipped("match = { address = \"0000:03:00.0\"; }; action = \"detach\"; "
@@ -857,6 +914,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inexpressible_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_when, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_variant_drivers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broad_acting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escaped_values, setup, teardown),

@@ -103,6 +103,46 @@ static void test_no_match_is_plain_vfio_pci(void **state)
 	variant_table_free(t);
 }
 
+/* vfio_pci declares a catch-all vfio_pci: alias of its own (Linux 6.0
+ * on): it is the plain driver, no variant, and never "the variant" of a
+ * function no variant serves. */
+static void test_plain_vfio_pci_is_no_variant(void **state)
+{
+	struct variant_table *t = parse("alias vfio_pci:v*d*sv*sd*bc*sc*i* vfio_pci\n"
+					"alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\n");
+	const char *mods[4];
+	char m[VARIANT_MODALIAS_MAX];
+
+	assert_int_equal(variant_table_count(t), 1);
+	assert_false(variant_table_has_module(t, "vfio_pci"));
+	variant_modalias(m, 0x8086, 0x10d3, 0x8086, 0xa01f, 0x020000);
+	assert_null(variant_choose(t, m));
+	cx7(m);
+	assert_string_equal(variant_choose(t, m), "mlx5_vfio_pci");
+	assert_int_equal(variant_table_modules(t, mods, ARRAY_SIZE(mods)), 1);
+	assert_string_equal(mods[0], "mlx5_vfio_pci");
+	variant_table_free(t);
+}
+
+/* Each module once, in file order, as the table's own strings. */
+static void test_modules_listed_once(void **state)
+{
+	struct variant_table *t = parse("alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i* mlx5_vfio_pci\n"
+					"alias vfio_pci:v000010DEd*sv*sd*bc03sc02i00 nvgrace_gpu_vfio_pci\n"
+					"alias vfio_pci:v000015B3d0000101Fsv*sd*bc*sc*i* mlx5_vfio_pci\n");
+	const char *mods[4];
+
+	assert_int_equal(variant_table_modules(t, mods, ARRAY_SIZE(mods)), 2);
+	assert_string_equal(mods[0], "mlx5_vfio_pci");
+	assert_string_equal(mods[1], "nvgrace_gpu_vfio_pci");
+	assert_ptr_equal(variant_table_module(t, "nvgrace_gpu_vfio_pci"), mods[1]);
+	assert_null(variant_table_module(t, "nvgrace"));
+	/* A short buffer takes what fits. */
+	assert_int_equal(variant_table_modules(t, mods, 1), 1);
+	assert_int_equal(variant_table_modules(NULL, mods, 4), 0);
+	variant_table_free(t);
+}
+
 static void test_malformed_lines_ignored(void **state)
 {
 	struct variant_table *t = parse("alias vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i*\n" /* no module */
@@ -175,6 +215,8 @@ int main(void)
 		cmocka_unit_test(test_tie_goes_to_the_first),
 		cmocka_unit_test(test_class_matching),
 		cmocka_unit_test(test_no_match_is_plain_vfio_pci),
+		cmocka_unit_test(test_plain_vfio_pci_is_no_variant),
+		cmocka_unit_test(test_modules_listed_once),
 		cmocka_unit_test(test_malformed_lines_ignored),
 		cmocka_unit_test(test_missing_file_is_empty),
 		cmocka_unit_test(test_huge_file),
