@@ -353,11 +353,11 @@ void vfionodes_apply(struct vfionodes *n, const struct vfionode_change *v, size_
 	worker_submit(n->pool, 0, job_run, job_done, j);
 }
 
-void vfionodes_free(struct vfionodes *n)
+void vfionodes_stop(struct vfionodes *n)
 {
 	struct nodes_job *j;
 
-	if (!n)
+	if (!n || n->stopping)
 		return;
 	/* The thread finishes the job it runs; the rest is made here. */
 	n->stopping = true;
@@ -371,6 +371,13 @@ void vfionodes_free(struct vfionodes *n)
 			job_run(j);
 		job_answer(j);
 	}
+}
+
+void vfionodes_free(struct vfionodes *n)
+{
+	if (!n)
+		return;
+	vfionodes_stop(n);
 	free(n->dev_root);
 	free(n);
 }

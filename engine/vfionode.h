@@ -96,9 +96,12 @@ struct vfionode_change {
 };
 
 struct vfionodes *vfionodes_new(struct event_base *base, const char *dev_root);
-/* Changes asked and not yet answered are made now, on the caller's thread,
- * and answered (at shutdown the loop no longer runs): every change asked
- * for happens.  Changes asked from those answers are made at once. */
+/* Shutdown: the worker stops; changes asked and not yet answered are made
+ * now, on the caller's thread, and answered (the loop no longer runs), so
+ * every change asked for happens.  From then on vfionodes_apply makes its
+ * changes and answers at once.  free() stops first if stop() was not
+ * called. */
+void vfionodes_stop(struct vfionodes *n);
 void vfionodes_free(struct vfionodes *n);
 const char *vfionodes_dev_root(const struct vfionodes *n);
 

@@ -292,10 +292,17 @@ static void test_worker_and_shutdown(void **state)
 
 	v[0] = change("vfio/8", 1000, 0, 0);
 	vfionodes_apply(n, v, 1, on_answer, &b);
-	vfionodes_free(n); /* the loop never turns again */
+	vfionodes_stop(n); /* the loop never turns again */
 	assert_int_equal(b.calls, 1);
 	assert_int_equal(b.first, VFIONODE_CHANGED);
 	expect_owner("vfio/8", 0, 0);
+	/* Stopped: made and answered at once. */
+	memset(&b, 0, sizeof(b));
+	v[0] = change("vfio/9", 1000, 0, 0);
+	vfionodes_apply(n, v, 1, on_answer, &b);
+	assert_int_equal(b.calls, 1);
+	expect_owner("vfio/9", 0, 0);
+	vfionodes_free(n);
 	event_base_free(base);
 }
 
