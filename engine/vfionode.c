@@ -259,6 +259,8 @@ struct nodes_job {
 	size_t count;
 	vfionodes_done_fn done;
 	void *ctx;
+	void (*hook)(void *ctx); /* the test's, run first in the worker */
+	void *hook_ctx;
 	bool ran; /* set by the worker; read on the loop after delivery or join */
 	struct nodes_job *next;
 };
@@ -269,6 +271,8 @@ struct vfionodes {
 	/* Asked and not answered, oldest first. */
 	struct nodes_job *head, *tail;
 	bool stopping;
+	void (*hook)(void *ctx);
+	void *hook_ctx;
 };
 
 struct vfionodes *vfionodes_new(struct event_base *base, const char *dev_root)
@@ -292,10 +296,18 @@ void vfionodes_apply_now(const struct vfionodes *n, struct vfionode_change *v, s
 		change_one(n->dev_root, &v[i]);
 }
 
+void vfionodes_set_job_hook(struct vfionodes *n, void (*hook)(void *ctx), void *ctx)
+{
+	n->hook = hook;
+	n->hook_ctx = ctx;
+}
+
 static void job_run(void *arg)
 {
 	struct nodes_job *j = arg;
 
+	if (j->hook)
+		j->hook(j->hook_ctx);
 	vfionodes_apply_now(j->n, j->v, j->count);
 	j->ran = true;
 }
@@ -350,6 +362,8 @@ void vfionodes_apply(struct vfionodes *n, const struct vfionode_change *v, size_
 	else
 		n->head = j;
 	n->tail = j;
+	j->hook = n->hook;
+	j->hook_ctx = n->hook_ctx;
 	worker_submit(n->pool, 0, job_run, job_done, j);
 }
 

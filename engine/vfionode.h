@@ -110,6 +110,10 @@ const char *vfionodes_dev_root(const struct vfionodes *n);
 typedef void (*vfionodes_done_fn)(const struct vfionode_change *v, size_t count, void *ctx);
 void vfionodes_apply(struct vfionodes *n, const struct vfionode_change *v, size_t count,
 		     vfionodes_done_fn done, void *ctx);
+/* Tests: `hook` runs in the worker before each job asked from now on (not
+ * at shutdown), so a test can hold the worker and prove what is decided
+ * while a change waits.  NULL: none. */
+void vfionodes_set_job_hook(struct vfionodes *n, void (*hook)(void *ctx), void *ctx);
 /* The same, at once, on the caller's thread: at start, before the loop
  * serves anyone. */
 void vfionodes_apply_now(const struct vfionodes *n, struct vfionode_change *v, size_t count);
