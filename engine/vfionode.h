@@ -20,7 +20,11 @@
  * O_PATH|O_NOFOLLOW: a symbolic link planted anywhere below the dev root is
  * never followed, and the owner changes on the descriptor (fchownat with
  * AT_EMPTY_PATH), so what was checked is what changes.  Anything but a
- * character device is refused. */
+ * character device is refused.
+ *
+ * Under the test harnesses' guard (HOSTDEVD_REQUIRE_MOCK=1, engine/sysfs.h)
+ * no owner changes under the machine's /dev: only under a --dev-root the
+ * test redirected (a change is then FAILED, EPERM, and says so). */
 #pragma once
 
 #include "state/devtable.h"

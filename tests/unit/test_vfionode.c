@@ -3,8 +3,9 @@
  * device nodes (mknod in a scratch directory, /dev/null's numbers): made
  * on the node itself, never through a symbolic link, only on a character
  * device, only from the owner expected; in a worker thread on a real event
- * loop, and at shutdown before the answer.  mknod and chown need root: the
- * tests that make nodes skip otherwise. */
+ * loop, and at shutdown before the answer; never under the machine's /dev
+ * in a test.  mknod and chown need root: the tests that make nodes skip
+ * otherwise. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -306,6 +308,48 @@ static void test_worker_and_shutdown(void **state)
 	event_base_free(base);
 }
 
+/* Under HOSTDEVD_REQUIRE_MOCK=1 no owner changes under the machine's
+ * /dev, named so or reached through a link; a scratch dev root is fine. */
+static void test_guard(void **state)
+{
+	struct event_base *base;
+	struct vfionodes *n;
+	struct vfionode_change v;
+	char link[PATH_MAX];
+
+	if (geteuid() != 0)
+		skip();
+	base = event_base_new();
+	setenv("HOSTDEVD_REQUIRE_MOCK", "1", 1);
+	/* Were the guard broken, these would still write nothing: no such
+	 * node, and an owner no node has (MISSING or MOVED, not EPERM). */
+	n = vfionodes_new(base, "/dev");
+	v = change("vfio/devices/vfio999999", 4242424, 1000, (gid_t)-1);
+	vfionodes_apply_now(n, &v, 1);
+	assert_int_equal(v.outcome, VFIONODE_FAILED);
+	assert_int_equal(v.err, EPERM);
+	assert_non_null(strstr(v.why, "REFUSING"));
+	vfionodes_free(n);
+	path_of("devlink", link, sizeof(link));
+	assert_int_equal(symlink("/dev", link), 0);
+	n = vfionodes_new(base, link);
+	v = change("vfio/devices/vfio999999", 4242424, 1000, (gid_t)-1);
+	vfionodes_apply_now(n, &v, 1);
+	assert_int_equal(v.outcome, VFIONODE_FAILED);
+	assert_int_equal(v.err, EPERM);
+	vfionodes_free(n);
+	/* The scratch directory is a test's own. */
+	mkdirs("vfio");
+	put_node("vfio/8", 0, 0);
+	n = vfionodes_new(base, root);
+	v = change("vfio/8", 0, 1000, (gid_t)-1);
+	vfionodes_apply_now(n, &v, 1);
+	assert_int_equal(v.outcome, VFIONODE_CHANGED);
+	vfionodes_free(n);
+	unsetenv("HOSTDEVD_REQUIRE_MOCK");
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +357,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_on_the_way, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_and_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guard, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
