@@ -283,3 +283,15 @@ char *utf8_dup(const char *s)
 		return NULL;
 	return utf8_valid(s, n) ? xstrndup(s, n) : utf8_sanitize(s, n);
 }
+
+bool err_is_starvation(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM;
+}
+
+unsigned starved_retry_next(unsigned ms)
+{
+	if (!ms)
+		return STARVED_RETRY_MIN_MS;
+	return ms >= STARVED_RETRY_MAX_MS / 2 ? STARVED_RETRY_MAX_MS : ms * 2;
+}

@@ -19,7 +19,7 @@ unsigned long sysdir_starvations(void)
 
 void sysdir_note_errno(int err)
 {
-	if (err == EMFILE || err == ENFILE || err == ENOMEM)
+	if (err_is_starvation(err))
 		starvations++;
 }
 

@@ -101,3 +101,15 @@ char *utf8_dup(const char *s);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
+
+/* Out of descriptors or memory (EMFILE, ENFILE, ENOMEM): such a failure
+ * says nothing about what was asked for (a device, a process), only that
+ * it could not be asked now, so it is never taken for an answer ("gone",
+ * "ended").  It is asked again once resources may be back: the first
+ * retry after STARVED_RETRY_MIN_MS, then at doubling intervals up to
+ * STARVED_RETRY_MAX_MS, until one gets through. */
+#define STARVED_RETRY_MIN_MS 50
+#define STARVED_RETRY_MAX_MS 2000
+bool err_is_starvation(int err);
+/* The wait before the next retry, after one of `ms` (0: none yet). */
+unsigned starved_retry_next(unsigned ms);

@@ -11,6 +11,7 @@
 #include "engine/claim.h"
 #include "engine/detach.h"
 #include "engine/lease.h"
+#include "engine/nodeowner.h"
 #include "engine/persist.h"
 #include "engine/restore.h"
 #include "monitor/hwdb.h"
@@ -42,6 +43,7 @@ struct hostdevd {
 	struct detach_engine *detach;
 	struct claim_engine *claim;
 	struct leases *leases;
+	struct nodeowner *nodes;
 	struct persist *persist;
 	struct automate *automate;
 	struct policyctl *policy;
@@ -82,12 +84,19 @@ void hostdevd_free(struct hostdevd *d)
 	 * are still connected; then the server, which holds views of the
 	 * table. */
 	claim_engine_stop(d->claim);
+	/* Owner changes asked for are made, and their claims and releases
+	 * go on, while the engine can still answer them; claims the engine
+	 * then cancels give their nodes back at once. */
+	nodeowner_stop(d->nodes);
 	detach_engine_free(d->detach);
 	/* After the engine: its cancelled operations answer the automation. */
 	automate_free(d->automate);
 	/* Claims cancelled just now may wait for a save: the loop is gone. */
 	if (d->persist)
 		persist_flush(d->persist);
+	/* After the saves: a claim whose acknowledgement could not be saved
+	 * gives its nodes back. */
+	nodeowner_free(d->nodes);
 	claim_engine_free(d->claim);
 	leases_free(d->leases);
 	persist_free(d->persist);
@@ -205,6 +214,8 @@ static void wire(struct hostdevd *d)
 	d->claim = claim_engine_new(d->devices, d->claims, d->detach);
 	d->leases = leases_new(d->base, d->opts.proc_root, claim_engine_lease_ended, d->claim);
 	claim_engine_set_leases(d->claim, d->leases);
+	d->nodes = nodeowner_new(d->base, d->opts.dev_root, d->claims);
+	claim_engine_set_nodeowner(d->claim, d->nodes);
 	d->persist = persist_new(d->base, d->devices, d->claims, d->opts.state_dir);
 	claim_engine_set_save(d->claim, save_state, d);
 	d->names = hwdb_new(!d->opts.no_hwdb);
@@ -380,6 +391,7 @@ int hostdevd_start(struct hostdevd *d)
 		.reattach_orphans = reattach_orphans(d),
 		.adopt = automate_adopt,
 		.adopt_ctx = d->automate,
+		.nodes = d->nodes,
 	});
 	if (r < 0)
 		return r;

@@ -195,6 +195,7 @@ void devjson_append_claim(struct jsonbuf *b, const struct claim_entry *e,
 	JSONBUF_LIT(b, ",\"since\":");
 	append_since(b, e->since);
 	append_lease(b, e);
+	JSONBUF_OPT_STRING(b, "node_owner", e->node_owner);
 	JSONBUF_LIT(b, "}");
 }
 

@@ -5,84 +5,19 @@
  * descriptor). */
 #include "daemon/methods.h"
 #include "common/log.h"
-#include "common/stub.h"
 #include "common/util.h"
 #include "daemon/server.h"
 #include "engine/claim.h"
+#include "engine/vfionode.h"
 #include "state/bus.h"
 #include "state/claims.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-/* vfio-pci, or one of its variant drivers (mlx5_vfio_pci,
- * nvgrace-gpu-vfio-pci...), all of which serve the VFIO device API: the
- * stub table knows the variants it learned from modules.alias, so the
- * names are not guessed here. */
-static bool driver_is_vfio_pci(const char *driver)
-{
-	return driver && (streq(driver, STUB_DEFAULT) || stub_is_variant(driver));
-}
-
-/* The device's cdev name ("vfio3") from its vfio-dev/ directory in sysfs;
- * false without one.  Kernels since 6.1 list the device there, but only
- * those with VFIO cdev (6.6 and later, CONFIG_VFIO_DEVICE_CDEV) make it a
- * character device, which has a `dev` attribute: without it there is no
- * /dev/vfio/devices node, and the group is the way in (found on Debian
- * 12's 6.1 in the VM tier). */
-static bool cdev_name(const struct device *dev, char *name, size_t size)
-{
-	char dir[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	bool found = false;
-
-	if (!dev->syspath)
-		return false;
-	snprintf(dir, sizeof(dir), "%s/vfio-dev", dev->syspath);
-	d = opendir(dir);
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		const char *p = de->d_name;
-
-		char attr[PATH_MAX];
-
-		if (strncmp(p, "vfio", 4) != 0 || !p[4] || strspn(p + 4, "0123456789") != strlen(p + 4))
-			continue;
-		if ((size_t)snprintf(attr, sizeof(attr), "%s/%s/dev", dir, p) >= sizeof(attr) ||
-		    access(attr, F_OK) < 0)
-			continue;
-		snprintf(name, size, "%s", p);
-		found = true;
-	}
-	closedir(d);
-	return found;
-}
-
-/* The node to open: the cdev if the kernel made one, else the group's.
- * False when the device has neither (no IOMMU group). */
-static bool vfio_node(const char *dev_root, const struct device *dev, char *path, size_t size,
-		      const char **kind)
-{
-	char name[NAME_MAX + 1];
-
-	if (cdev_name(dev, name, sizeof(name))) {
-		snprintf(path, size, "%s/vfio/devices/%s", dev_root, name);
-		*kind = "cdev";
-		return true;
-	}
-	if (device_iommu_group(dev) == HD_NO_GROUP)
-		return false;
-	snprintf(path, size, "%s/vfio/%d", dev_root, device_iommu_group(dev));
-	*kind = "group";
-	return true;
-}
 
 /* Whether the claim entitles the caller to the device; the call answered
  * when not.  Busy while a Claim or Release of it runs. */
@@ -104,7 +39,7 @@ static bool open_allowed(struct methods_ctx *ctx, struct server_call *call,
 		err.operation = e->phase == CLAIM_RESERVED ? "Claim" : "Release";
 		err.driver = e->driver;
 		err.domain = e->domain;
-	} else if (dev->bus != HD_BUS_PCI || !driver_is_vfio_pci(dev->driver)) {
+	} else if (dev->bus != HD_BUS_PCI || !vfionode_driver_is_vfio(dev->driver)) {
 		err_set(&err, HDE_INVALID_DEVICE_STATE, dev->id);
 		err.state = dev_state_name(dev->state);
 	} else {
@@ -122,7 +57,7 @@ static void method_open_device(struct methods_ctx *ctx, struct server_call *call
 	const char *dev_root = ctx->dev_root ? ctx->dev_root : "/dev";
 	struct claim_owner owner;
 	const char *bad, *sel = NULL, *kind;
-	char path[PATH_MAX];
+	char path[PATH_MAX], name[VFIONODE_NAME_MAX];
 	struct device *dev;
 	struct hd_err err;
 	json_object *r;
@@ -136,12 +71,13 @@ static void method_open_device(struct methods_ctx *ctx, struct server_call *call
 	dev = methods_resolve(ctx, call, sel, "device");
 	if (!dev || !open_allowed(ctx, call, &owner, dev))
 		return;
-	if (!vfio_node(dev_root, dev, path, sizeof(path), &kind)) {
+	if (!vfionode_open_name(dev, name, sizeof(name), &kind)) {
 		err_set(&err, HDE_INVALID_DEVICE_STATE, dev->id);
 		err.state = dev_state_name(dev->state);
 		server_call_err(call, &err);
 		return;
 	}
+	vfionode_path(dev_root, name, path, sizeof(path));
 	/* Whatever sits at the path, it never becomes our terminal (O_NOCTTY)
 	 * nor stalls the event loop (O_NONBLOCK: a FIFO put there); the
 	 * descriptor then goes out blocking, as an open of the node would be. */

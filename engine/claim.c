@@ -4,6 +4,7 @@
 #include "engine/bus.h"
 #include "engine/failpoint.h"
 #include "engine/lease.h"
+#include "engine/nodeowner.h"
 #include "policy/refusal.h"
 #include "state/bus.h"
 
@@ -21,6 +22,7 @@ struct claim_engine {
 	void *save_ctx;
 	const struct policy *policy;
 	struct leases *leases;
+	struct nodeowner *nodes;
 	bool stopping;
 };
 
@@ -34,6 +36,8 @@ struct claim_op {
 	bool *detached_here; /* claim: this request moved it */
 	bool *managed;       /* claim: per device */
 	struct claim_lease lease; /* claim: the entries' lease (pid 0: none) */
+	uid_t uid;                /* claim: the caller's, who gets the VFIO nodes */
+	struct node_plan *plan;   /* claim: the nodes being handed over */
 	claim_done_fn done;
 	void *ctx;
 	/* The operation's failure, kept across the rollback. */
@@ -124,6 +128,7 @@ static void device_move(struct claim_engine *ce, struct device *dev, enum dev_st
 static void finish(struct claim_op *op, struct claim_result *r)
 {
 	op->done(r, op->ctx);
+	nodeowner_plan_free(op->plan);
 	for (size_t i = 0; i < op->n; i++)
 		free(op->ids[i]);
 	free(op->ids);
@@ -390,6 +395,7 @@ static bool claim_check(struct claim_engine *ce, const struct claim_request *req
 /* ---- Claim: steps ------------------------------------------------------- */
 
 static void claim_next(struct claim_op *op);
+static void claim_nodes(struct claim_op *op);
 static void rollback_next(struct claim_op *op);
 static void on_commit_saved(int rc, const char *err, void *arg);
 
@@ -456,8 +462,9 @@ static void drop_reservations(struct claim_op *op)
 			claims_remove(op->ce->claims, op->ids[i]);
 }
 
-static void claim_fail(struct claim_op *op)
+static void claim_failed(void *arg)
 {
+	struct claim_op *op = arg;
 	struct claim_result r = { .err = op->failure.err };
 
 	if (op->state_err)
@@ -465,6 +472,25 @@ static void claim_fail(struct claim_op *op)
 	drop_reservations(op);
 	save_then(op->ce, NULL, NULL); /* the reservations are gone from disk too */
 	finish(op, &r);
+}
+
+/* An entry this claim reserved. */
+static bool reserved_by(const struct claim_entry *e, void *arg)
+{
+	const struct claim_op *op = arg;
+
+	for (size_t i = 0; i < op->n; i++)
+		if (!op->skip[i] && streq(op->ids[i], e->device))
+			return true;
+	return false;
+}
+
+/* VFIO nodes handed over are given back before the reservations, which
+ * record them, go. */
+static void claim_fail(struct claim_op *op)
+{
+	nodeowner_plan_free(steal_ptr(op->plan));
+	nodeowner_give_back(op->ce->nodes, reserved_by, op, claim_failed, op);
 }
 
 static void on_rolled_back(const struct detach_result *r, void *arg)
@@ -516,6 +542,40 @@ static void on_claim_detached(const struct detach_result *r, void *arg)
 	claim_next(op);
 }
 
+static void on_nodes_handed(void *arg)
+{
+	failpoint("claim.nodes_given");
+	claim_commit(arg);
+}
+
+static void on_nodes_intent_saved(int rc, const char *err, void *arg)
+{
+	struct claim_op *op = arg;
+
+	if (rc < 0) {
+		op->state_err = -rc;
+		snprintf(op->state_msg, sizeof(op->state_msg), "%s", err);
+		rollback_next(op);
+		return;
+	}
+	failpoint("claim.nodes_saved");
+	nodeowner_hand_over(op->ce->nodes, steal_ptr(op->plan), on_nodes_handed, op);
+}
+
+/* Every device where the claim wants it: an unprivileged caller gets
+ * their VFIO nodes (engine/nodeowner.h).  Their owners now are saved
+ * first, so that a crash at any point can give them back. */
+static void claim_nodes(struct claim_op *op)
+{
+	op->plan = nodeowner_plan(op->ce->nodes, op->ce->devices, op->uid, op->ids, op->skip,
+				  op->n);
+	if (!op->plan) {
+		claim_commit(op);
+		return;
+	}
+	save_then(op->ce, on_nodes_intent_saved, op);
+}
+
 static void claim_bad_state(struct claim_op *op, const struct device *dev)
 {
 	struct hd_err e;
@@ -536,7 +596,7 @@ static void claim_next(struct claim_op *op)
 	while (op->next < op->n && op->skip[op->next])
 		op->next++;
 	if (op->next == op->n) {
-		claim_commit(op);
+		claim_nodes(op);
 		return;
 	}
 	dev = devtable_get(op->ce->devices, op->ids[op->next]);
@@ -585,8 +645,10 @@ static bool release_writes(struct claim_engine *ce, char *const *ids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct device *dev = devtable_get(ce->devices, ids[i]);
+		const struct claim_entry *e = claims_find(ce->claims, ids[i]);
 
-		if (dev && bus_engine_of(dev)->give_back_writes(claims_find(ce->claims, ids[i])))
+		/* VFIO nodes to give back are written too. */
+		if ((e && e->n_nodes) || (dev && bus_engine_of(dev)->give_back_writes(e)))
 			return true;
 	}
 	return false;
@@ -628,6 +690,7 @@ void claim_start(struct claim_engine *ce, const struct claim_request *req, claim
 	struct claim_op *op = op_new(ce, &req->owner, req->devices, req->n_devices, done, ctx);
 	struct claim_result r = { 0 };
 
+	op->uid = req->cred.uid;
 	for (size_t i = 0; i < op->n; i++)
 		op->managed[i] = request_managed(req, i);
 	if (!claim_check(ce, req, op->skip, &op->lease, &r.err)) {
@@ -725,6 +788,16 @@ static void on_given_back(const struct detach_result *r, void *arg)
 	finish(op, &res);
 }
 
+static bool is_entry(const struct claim_entry *e, void *arg)
+{
+	return e == arg;
+}
+
+static void release_resume(void *arg)
+{
+	release_next(arg);
+}
+
 static void release_next(struct claim_op *op)
 {
 	struct claim_engine *ce = op->ce;
@@ -734,6 +807,13 @@ static void release_next(struct claim_op *op)
 		struct claim_entry *e = claims_find(ce->claims, id);
 		struct device *dev = devtable_get(ce->devices, id);
 
+		/* Its VFIO nodes first, while they exist: the unbind removes
+		 * them, not so a device that stays on its stub.  The records
+		 * go, and the release resumes here. */
+		if (e && e->n_nodes && ce->nodes) {
+			nodeowner_give_back(ce->nodes, is_entry, e, release_resume, op);
+			return;
+		}
 		if (dev && bus_engine_of(dev)->give_back(ce->detach, ce->devices, dev, e,
 							  on_given_back, op))
 			return;
@@ -858,6 +938,8 @@ void claim_engine_device_event(struct claim_engine *ce, enum dev_event ev, struc
 		log_dev_warn(dev->id, "came back as %04x:%04x, not the %04x:%04x that %s/%s "
 				      "claimed: another device, which inherits nothing; claim dropped",
 			     dev->vendor, dev->product, e->vendor, e->product, e->driver, e->domain);
+		/* Nobody waits: the node of a group that keeps other members. */
+		nodeowner_give_back(ce->nodes, is_entry, e, NULL, NULL);
 		claims_remove(ce->claims, dev->id);
 		save_then(ce, NULL, NULL);
 		devtable_touch(ce->devices, dev);
@@ -884,6 +966,11 @@ void claim_engine_listener(enum dev_event ev, const struct device *dev, const ch
 void claim_engine_set_leases(struct claim_engine *ce, struct leases *l)
 {
 	ce->leases = l;
+}
+
+void claim_engine_set_nodeowner(struct claim_engine *ce, struct nodeowner *no)
+{
+	ce->nodes = no;
 }
 
 static bool tied_to(const struct claim_entry *e, pid_t pid, uint64_t start)

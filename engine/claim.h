@@ -139,6 +139,15 @@ void claim_engine_listener(enum dev_event ev, const struct device *dev, const ch
 			   void *ctx);
 void claim_engine_free(struct claim_engine *ce);
 
+/* The VFIO nodes' owner (engine/nodeowner.h, borrowed; NULL: nodes are
+ * never handed over).  A claim by a uid other than 0 gets its devices'
+ * VFIO nodes once they are on their stubs and before it is acknowledged
+ * (their owners then saved first); a failed claim, a release (each device
+ * before it is given back), a lease's end and a claim dropped give them
+ * back.  Never a reason to fail: the entries' node_owner says how it went. */
+struct nodeowner;
+void claim_engine_set_nodeowner(struct claim_engine *ce, struct nodeowner *no);
+
 /* Leases (engine/lease.h, borrowed; NULL: a claim asking for one is
  * refused).  The watch is made when a claim is held; when its process ends
  * (claim_engine_lease_ended, the leases' callback with the engine as ctx)

@@ -6,9 +6,12 @@
  * tests), a failpoint costs one pointer comparison.  The names, in the order
  * a managed claim and its release pass them (docs/state.md):
  *   claim.reserved  claim.intent_saved  detach.driver_override
- *   detach.unbind  detach.drivers_probe  claim.before_ack  claim.after_ack
+ *   detach.unbind  detach.drivers_probe  claim.nodes_saved  claim.nodes_given
+ *   claim.before_ack  claim.after_ack
  *   release.intent_saved  reattach.driver_override  reattach.unbind
- *   reattach.drivers_probe  release.after_ack */
+ *   reattach.drivers_probe  release.after_ack
+ * (claim.nodes_*: only a claim by a uid other than 0 of devices with VFIO
+ * nodes, engine/nodeowner.h.) */
 #pragma once
 
 void failpoint(const char *name);

@@ -17,7 +17,7 @@ struct lease_watch {
 	struct leases *l;
 	pid_t pid;
 	uint64_t start;
-	int pidfd;
+	int pidfd; /* -1: waiting for a descriptor (ev NULL) */
 	struct event *ev;
 	struct lease_watch *next;
 };
@@ -29,7 +29,12 @@ struct leases {
 	void *ctx;
 	struct lease_watch *watches;
 	size_t n;
+	size_t n_waiting;       /* watches whose pidfd could not be opened yet */
+	struct event *retry_ev; /* opens them once descriptors are back */
+	unsigned retry_ms;      /* 0: none waiting */
 };
+
+static void on_retry(evutil_socket_t fd, short what, void *arg);
 
 struct leases *leases_new(struct event_base *base, const char *proc_root,
 			  lease_ended_fn ended, void *ctx)
@@ -40,13 +45,20 @@ struct leases *leases_new(struct event_base *base, const char *proc_root,
 	l->proc_root = xstrdup(proc_root ? proc_root : "/proc");
 	l->ended = ended;
 	l->ctx = ctx;
+	l->retry_ev = evtimer_new(base, on_retry, l);
+	if (!l->retry_ev)
+		fatal("out of memory");
 	return l;
 }
 
 static void watch_free(struct lease_watch *w)
 {
-	event_free(w->ev);
-	close(w->pidfd);
+	if (w->ev)
+		event_free(w->ev);
+	if (w->pidfd >= 0)
+		close(w->pidfd);
+	else
+		w->l->n_waiting--;
 	free(w);
 }
 
@@ -60,6 +72,7 @@ void leases_free(struct leases *l)
 		l->watches = w->next;
 		watch_free(w);
 	}
+	event_free(l->retry_ev);
 	free(l->proc_root);
 	free(l);
 }
@@ -67,6 +80,11 @@ void leases_free(struct leases *l)
 size_t leases_count(const struct leases *l)
 {
 	return l->n;
+}
+
+size_t leases_waiting(const struct leases *l)
+{
+	return l->n_waiting;
 }
 
 /* <root>/<pid>/<name> into buf (NUL-terminated); 0 or -errno. */
@@ -181,10 +199,11 @@ static struct lease_watch *find(const struct leases *l, pid_t pid, uint64_t star
 	return NULL;
 }
 
-/* A pidfd for the process that started at `start`, or -ESRCH.  The start
- * time is read after the pidfd is open: if it matches then, the pidfd is
- * that process's (a pid is reused only after its process is reaped, which
- * the pidfd then reports as exited). */
+/* A pidfd for the process that started at `start`, or -ESRCH, or another
+ * -errno (out of descriptors among them: the process is not known to have
+ * ended).  The start time is read after the pidfd is open: if it matches
+ * then, the pidfd is that process's (a pid is reused only after its
+ * process is reaped, which the pidfd then reports as exited). */
 static int open_pidfd(const struct leases *l, pid_t pid, uint64_t start)
 {
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -207,33 +226,115 @@ static int open_pidfd(const struct leases *l, pid_t pid, uint64_t start)
 	return fd;
 }
 
+/* The watch gets its pidfd and waits on the loop for the exit. */
+static void arm(struct lease_watch *w, int fd)
+{
+	if (w->pidfd < 0)
+		w->l->n_waiting--;
+	w->pidfd = fd;
+	w->ev = event_new(w->l->base, fd, EV_READ, on_exit_readable, w);
+	if (!w->ev || event_add(w->ev, NULL) < 0)
+		fatal("lease: cannot watch process %ld on the loop", (long)w->pid);
+	log_debug("lease: watching process %ld (start %llu)", (long)w->pid,
+		  (unsigned long long)w->start);
+}
+
+/* Out of descriptors (or memory): that says nothing of the process, so
+ * the lease stays and its pidfd is opened again later, at the intervals
+ * the monitor re-reads sysfs at (common/util.h). */
+static void retry_later(struct leases *l)
+{
+	struct timeval tv;
+
+	if (evtimer_pending(l->retry_ev, NULL))
+		return;
+	l->retry_ms = starved_retry_next(l->retry_ms);
+	tv = (struct timeval){ .tv_sec = l->retry_ms / 1000,
+			       .tv_usec = (l->retry_ms % 1000) * 1000 };
+	evtimer_add(l->retry_ev, &tv);
+}
+
+static struct lease_watch *first_waiting(const struct leases *l)
+{
+	for (struct lease_watch *w = l->watches; w; w = w->next)
+		if (w->pidfd < 0)
+			return w;
+	return NULL;
+}
+
+/* Each waiting watch tries again: armed, ended (told, as an exit is),
+ * or still starved (all wait for the next try). */
+static void on_retry(evutil_socket_t unused, short what, void *arg)
+{
+	struct leases *l = arg;
+	struct lease_watch *w;
+	size_t armed = 0;
+
+	while ((w = first_waiting(l))) {
+		pid_t pid = w->pid;
+		uint64_t start = w->start;
+		int fd = open_pidfd(l, pid, start);
+
+		if (fd >= 0) {
+			arm(w, fd);
+			armed++;
+			continue;
+		}
+		if (err_is_starvation(-fd)) {
+			retry_later(l);
+			return;
+		}
+		unlink_watch(l, w);
+		watch_free(w);
+		if (fd != -ESRCH)
+			log_warn("lease: cannot watch process %ld: %s; taken as ended", (long)pid,
+				 strerror(-fd));
+		log_info("lease: process %ld ended", (long)pid);
+		/* The callback may add and drop watches: the scan starts over. */
+		l->ended(pid, start, l->ctx);
+	}
+	if (armed)
+		log_info("lease: descriptors are back: %zu process(es) watched now", armed);
+	l->retry_ms = 0;
+}
+
+static struct lease_watch *watch_new(struct leases *l, pid_t pid, uint64_t start)
+{
+	struct lease_watch *w = xcalloc(1, sizeof(*w));
+
+	w->l = l;
+	w->pid = pid;
+	w->start = start;
+	w->pidfd = -1;
+	w->next = l->watches;
+	l->watches = w;
+	l->n++;
+	l->n_waiting++;
+	return w;
+}
+
 int leases_watch(struct leases *l, pid_t pid, uint64_t start)
 {
-	struct lease_watch *w;
 	int fd;
 
 	if (find(l, pid, start))
 		return 0;
 	fd = open_pidfd(l, pid, start);
+	if (err_is_starvation(-fd)) {
+		log_warn("lease: cannot watch process %ld now: %s; the lease stays, and the process "
+			 "is watched once descriptors are back",
+			 (long)pid, strerror(-fd));
+		watch_new(l, pid, start);
+		retry_later(l);
+		return 0;
+	}
 	if (fd < 0) {
 		if (fd != -ESRCH)
 			log_warn("lease: cannot watch process %ld: %s; taken as ended", (long)pid,
 				 strerror(-fd));
 		return -ESRCH;
 	}
-	w = xcalloc(1, sizeof(*w));
-	w->l = l;
-	w->pid = pid;
-	w->start = start;
-	w->pidfd = fd;
-	w->ev = event_new(l->base, fd, EV_READ, on_exit_readable, w);
-	if (!w->ev || event_add(w->ev, NULL) < 0)
-		fatal("lease: cannot watch process %ld on the loop", (long)pid);
-	w->next = l->watches;
-	l->watches = w;
-	l->n++;
-	log_debug("lease: watching process %ld (start %llu)", (long)pid,
-		  (unsigned long long)start);
+	arm(watch_new(l, pid, start), fd);
 	return 0;
 }
 

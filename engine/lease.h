@@ -32,11 +32,18 @@ int leases_identify(const struct leases *l, pid_t pid, uint64_t *start, uid_t *u
 
 /* Watches the process; watching it again is a no-op.  0: watched; -ESRCH:
  * it has ended, or the pid now names a process with another start time
- * (reused): nothing is watched and the caller acts on it now. */
+ * (reused): nothing is watched and the caller acts on it now.  A pidfd that
+ * cannot be opened for want of descriptors or memory (EMFILE, ENFILE,
+ * ENOMEM) says nothing of the process: the watch is kept (0) and opened
+ * again at growing intervals (common/util.h, as the monitor re-reads
+ * sysfs) until it is armed, or finds the process ended and says so as an
+ * exit would. */
 int leases_watch(struct leases *l, pid_t pid, uint64_t start);
 
 /* Drops the watches `needed` says no claim needs any more. */
 void leases_prune(struct leases *l, bool (*needed)(pid_t pid, uint64_t start, void *ctx),
 		  void *ctx);
-/* How many processes are watched. */
+/* How many processes are watched, and how many of those wait for a
+ * descriptor to be watched with. */
 size_t leases_count(const struct leases *l);
+size_t leases_waiting(const struct leases *l);

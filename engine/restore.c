@@ -2,10 +2,47 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/bus.h"
+#include "engine/nodeowner.h"
 #include "state/bus.h"
 #include "state/snapshot.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One reading of the document. */
+struct restore_run {
+	const struct restore_config *cfg;
+	/* The VFIO nodes recorded by claims that do not survive the restart:
+	 * given back once every claim that does is in the table (a group's
+	 * node stays with a claim that still records it).  Names borrowed
+	 * from the document. */
+	struct claim_node *gone;
+	size_t n_gone;
+};
+
+static void nodes_gone(struct restore_run *run, const struct snapshot_claim *c)
+{
+	if (!c->n_nodes)
+		return;
+	run->gone = xrealloc(run->gone, (run->n_gone + c->n_nodes) * sizeof(*run->gone));
+	memcpy(&run->gone[run->n_gone], c->nodes, c->n_nodes * sizeof(*c->nodes));
+	run->n_gone += c->n_nodes;
+}
+
+/* A kept claim's nodes, those whose names are hostdevd's. */
+static void restore_nodes(struct claim_entry *e, const struct snapshot_claim *c)
+{
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		if (vfionode_name_valid(c->nodes[i].name))
+			claim_node_add(e, &c->nodes[i]);
+		else
+			log_dev_warn(c->device, "restart: a VFIO node named \"%s\" in the state file is "
+						"not one hostdevd hands over: forgotten",
+				     c->nodes[i].name);
+	}
+	e->node_owner = xstrdup(c->node_owner);
+}
 
 static void on_undone(const struct detach_result *r, void *arg)
 {
@@ -51,15 +88,17 @@ static void restore_unbound(struct claim_entry *e, const struct snapshot_claim *
 
 /* A held claim: kept, whatever became of the device, unless another device
  * now sits at its address. */
-static void restore_held(const struct restore_config *cfg, const struct snapshot_claim *c,
+static void restore_held(struct restore_run *run, const struct snapshot_claim *c,
 			 struct device *dev)
 {
+	const struct restore_config *cfg = run->cfg;
 	struct claim_entry *e;
 
 	if (dev && !same_device(c, dev)) {
 		log_dev_warn(c->device, "restart: now %04x:%04x, not the %04x:%04x claimed: another "
 					"device, which inherits nothing; claim dropped",
 			     dev->vendor, dev->product, c->vendor, c->product);
+		nodes_gone(run, c);
 		return;
 	}
 	e = claims_reserve(cfg->claims, c->device, &c->owner, c->managed, &c->cred);
@@ -73,6 +112,7 @@ static void restore_held(const struct restore_config *cfg, const struct snapshot
 	e->lease_ended = c->lease_ended;
 	e->from_pool = c->from_pool;
 	restore_unbound(e, c);
+	restore_nodes(e, c);
 	if (!dev) {
 		log_dev_warn(c->device, "restart: claimed by %s/%s but not present: kept as missing",
 			     c->owner.driver, c->owner.domain);
@@ -96,7 +136,8 @@ static void restore_held(const struct restore_config *cfg, const struct snapshot
 
 static void on_claim(const struct snapshot_claim *c, void *arg)
 {
-	const struct restore_config *cfg = arg;
+	struct restore_run *run = arg;
+	const struct restore_config *cfg = run->cfg;
 	struct device *dev = devtable_get(cfg->devices, c->device);
 
 	if (claims_find(cfg->claims, c->device))
@@ -112,11 +153,15 @@ static void on_claim(const struct snapshot_claim *c, void *arg)
 			     claim_owner_invalid(&c->owner));
 		if (dev && driver_is_stub(dev->driver) && (c->managed || c->original_driver))
 			device_pool_enter(dev, c->original_driver);
+		nodes_gone(run, c);
 		return;
 	}
-	if (c->phase == CLAIM_HELD)
-		restore_held(cfg, c, dev);
-	else if (c->phase == CLAIM_RELEASING)
+	if (c->phase == CLAIM_HELD) {
+		restore_held(run, c, dev);
+		return;
+	}
+	nodes_gone(run, c);
+	if (c->phase == CLAIM_RELEASING)
 		undo(cfg, c, dev, "a release was under way");
 	else
 		undo(cfg, c, dev, "a claim was never acknowledged");
@@ -124,7 +169,7 @@ static void on_claim(const struct snapshot_claim *c, void *arg)
 
 static void on_pool(const struct snapshot_pool *p, void *arg)
 {
-	const struct restore_config *cfg = arg;
+	const struct restore_config *cfg = ((const struct restore_run *)arg)->cfg;
 	struct device *dev = devtable_get(cfg->devices, p->device);
 
 	if (claims_find(cfg->claims, p->device))
@@ -169,6 +214,7 @@ static void report_orphans(const struct restore_config *cfg)
 
 int restore_state(const struct restore_config *cfg)
 {
+	struct restore_run run = { .cfg = cfg };
 	json_object *body;
 	char err[512];
 	int r = persist_read(cfg->persist, &body, err, sizeof(err));
@@ -186,7 +232,11 @@ int restore_state(const struct restore_config *cfg)
 			  err);
 		return r;
 	}
-	snapshot_read(body, on_claim, on_pool, (void *)cfg);
+	snapshot_read(body, on_claim, on_pool, &run);
+	/* Before the loop turns: the nodes' owners as they were before the
+	 * claims that are gone, while their names are still in the body. */
+	nodeowner_give_back_now(cfg->nodes, run.gone, run.n_gone);
+	free(run.gone);
 	json_object_put(body);
 	report_orphans(cfg);
 	return persist_save(cfg->persist, err, sizeof(err));

@@ -7,11 +7,14 @@
  * completed (what its bus has to undo, engine/bus.h); the pool's original
  * drivers are restored; a device on a stub with no record (an orphan) is
  * reported, or reattached when asked, on a first start (no document) too.
- * Every decision is logged. */
+ * The VFIO nodes a claim that is not kept had handed to its uid get their
+ * original owner back (engine/nodeowner.h).  Every decision is logged. */
 #pragma once
 
 #include "engine/detach.h"
 #include "engine/persist.h"
+
+struct nodeowner;
 
 #include <stdbool.h>
 
@@ -28,6 +31,10 @@ struct restore_config {
 	 * none is. */
 	bool (*adopt)(struct device *dev, void *ctx);
 	void *adopt_ctx;
+	/* The VFIO nodes' owner (NULL: nodes are left as they are): a kept
+	 * claim keeps its nodes' records; the nodes of claims that are not
+	 * kept are given back at once. */
+	struct nodeowner *nodes;
 };
 
 /* 0, or -errno when the document exists but cannot be read or understood

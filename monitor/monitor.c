@@ -18,10 +18,6 @@
 #define MONITOR_RCVBUF (64 * 1024 * 1024)
 /* Events handled per wake-up, so one burst cannot starve socket clients. */
 #define MONITOR_BATCH 256
-/* Out of descriptors: the first re-read is tried after this, then at
- * doubling intervals up to the cap, until one reads everything. */
-#define STARVED_RETRY_MIN_MS 50
-#define STARVED_RETRY_MAX_MS 2000
 
 struct monitor {
 	struct event_base *base;
@@ -301,16 +297,13 @@ static void starved(struct monitor *m, const char *what)
 	m->stats.starvations++;
 	if (m->retry_ms && evtimer_pending(m->retry_ev, NULL))
 		return;
-	if (!m->retry_ms) {
+	if (!m->retry_ms)
 		log_warn("%s: cannot read sysfs: out of descriptors or memory; sysfs is read again "
 			 "once they are back",
 			 what ? what : "uevent");
-		m->retry_ms = STARVED_RETRY_MIN_MS;
-	} else if (m->retry_ms < STARVED_RETRY_MAX_MS) {
-		m->retry_ms *= 2;
-		if (m->retry_ms > STARVED_RETRY_MAX_MS)
-			m->retry_ms = STARVED_RETRY_MAX_MS;
-	}
+	/* Out of descriptors: re-read at doubling intervals (common/util.h),
+	 * until one reads everything. */
+	m->retry_ms = starved_retry_next(m->retry_ms);
 	tv = (struct timeval){ .tv_sec = m->retry_ms / 1000,
 			       .tv_usec = (m->retry_ms % 1000) * 1000 };
 	evtimer_add(m->retry_ev, &tv);
@@ -321,7 +314,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 	struct monitor *m = arg;
 	int r = resync(m);
 
-	if (r == -EMFILE || r == -ENFILE || r == -ENOMEM) {
+	if (err_is_starvation(-r)) {
 		starved(m, NULL);
 		return;
 	}
@@ -339,7 +332,7 @@ int monitor_resync(struct monitor *m)
 
 	log_warn("re-reading sysfs: uevents were lost");
 	r = resync(m);
-	if (r == -EMFILE || r == -ENFILE || r == -ENOMEM) {
+	if (err_is_starvation(-r)) {
 		starved(m, NULL);
 		return r;
 	}
@@ -375,7 +368,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 				return;
 			if (errno == EINTR)
 				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+			if (err_is_starvation(errno)) {
 				/* The event is lost, not merely unread. */
 				starved(m, NULL);
 				return;

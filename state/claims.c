@@ -76,6 +76,8 @@ static void entry_free(struct claim_entry *e)
 		free(e->unbound[i].driver);
 	}
 	free(e->unbound);
+	claim_nodes_clear(e);
+	free(e->node_owner);
 	free(e);
 }
 
@@ -168,6 +170,64 @@ bool claims_remove(struct claims *c, const char *device)
 	memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(*c->v));
 	c->n--;
 	return true;
+}
+
+struct claim_node *claim_node_find(const struct claim_entry *e, const char *name)
+{
+	for (size_t i = 0; i < e->n_nodes; i++)
+		if (streq(e->nodes[i].name, name))
+			return &e->nodes[i];
+	return NULL;
+}
+
+struct claim_node *claim_node_add(struct claim_entry *e, const struct claim_node *n)
+{
+	struct claim_node *slot = claim_node_find(e, n->name);
+
+	if (slot) {
+		free(slot->name);
+	} else {
+		e->nodes = xrealloc(e->nodes, (e->n_nodes + 1) * sizeof(*e->nodes));
+		slot = &e->nodes[e->n_nodes++];
+	}
+	*slot = *n;
+	slot->name = xstrdup(n->name);
+	return slot;
+}
+
+void claim_node_remove(struct claim_entry *e, const char *name)
+{
+	struct claim_node *n = claim_node_find(e, name);
+
+	if (!n)
+		return;
+	free(n->name);
+	*n = e->nodes[--e->n_nodes];
+}
+
+void claim_nodes_clear(struct claim_entry *e)
+{
+	for (size_t i = 0; i < e->n_nodes; i++)
+		free(e->nodes[i].name);
+	free(e->nodes);
+	e->nodes = NULL;
+	e->n_nodes = 0;
+}
+
+const struct claim_entry *claims_node_holder(const struct claims *c, const char *name,
+					     const struct claim_entry *except,
+					     bool (*skip)(const struct claim_entry *e, void *ctx),
+					     void *ctx)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct claim_entry *e = c->v[i];
+
+		if (e == except || (skip && skip(e, ctx)))
+			continue;
+		if (claim_node_find(e, name))
+			return e;
+	}
+	return NULL;
 }
 
 /* The uuid tells two incarnations of a domain apart only when both sides

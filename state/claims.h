@@ -52,6 +52,21 @@ enum claim_phase {
 const char *claim_phase_name(enum claim_phase phase);
 int claim_phase_from_name(const char *name);
 
+/* A VFIO node handed to the claim's uid for the life of the claim (SPEC
+ * "Unprivileged hypervisors", docs/claims.md "The VFIO node's owner"):
+ * its name under the dev root ("vfio/8", "vfio/devices/vfio3"), the owner
+ * and group it had before, which the release gives back, and the uid it
+ * was given to.  Recorded (and saved) before the change is made, so a
+ * crash at any point can give it back.  A group's node is recorded by
+ * every claimed function of the group, all with the first one's original
+ * owner; it is given back with the last of them (engine/nodeowner.h). */
+struct claim_node {
+	char *name;
+	uid_t uid; /* given to: the claim's uid */
+	uid_t orig_uid;
+	gid_t orig_gid;
+};
+
 /* Plain data owned by the table. */
 struct claim_entry {
 	char *device;
@@ -79,6 +94,13 @@ struct claim_entry {
 	size_t n_unbound;
 	struct claim_lease lease; /* set by the claim engine; pid 0: none */
 	bool lease_ended;         /* keep: the process ended, the claim stays */
+	/* The VFIO nodes the claim's uid owns (claim_nodes_*), and what
+	 * became of handing them over, as ClaimEntry.node_owner says it:
+	 * "set", "none" (no node existed then), "failed: ...".  NULL: nothing
+	 * to hand over (uid 0, not on vfio-pci). */
+	struct claim_node *nodes;
+	size_t n_nodes;
+	char *node_owner;
 };
 
 struct claims *claims_new(void);
@@ -94,6 +116,21 @@ struct claim_entry *claims_reserve(struct claims *c, const char *device,
 				   const struct claim_owner *owner, bool managed,
 				   const struct claim_cred *cred);
 bool claims_remove(struct claims *c, const char *device);
+
+/* The entry's record of node `name`, or NULL. */
+struct claim_node *claim_node_find(const struct claim_entry *e, const char *name);
+/* Records a node (a copy of `n`'s strings); one already recorded is
+ * replaced. */
+struct claim_node *claim_node_add(struct claim_entry *e, const struct claim_node *n);
+/* Forgets the entry's record of node `name`, or every record. */
+void claim_node_remove(struct claim_entry *e, const char *name);
+void claim_nodes_clear(struct claim_entry *e);
+/* Another entry than those `skip` says (NULL: only `except`) that records
+ * node `name`, or NULL: whether a group's node is still held by someone. */
+const struct claim_entry *claims_node_holder(const struct claims *c, const char *name,
+					     const struct claim_entry *except,
+					     bool (*skip)(const struct claim_entry *e, void *ctx),
+					     void *ctx);
 
 /* The one way an entry changes phase: the transition is validated (a
  * wrong one is a broken invariant: fatal) and logged old -> new. */

@@ -39,6 +39,28 @@ static void key_hex(struct jsonbuf *b, const char *key, uint32_t v)
 	key_str(b, key, buf);
 }
 
+/* The VFIO nodes the claim's uid owns, with the owner each goes back to. */
+static void nodes_text(struct jsonbuf *b, const struct claim_entry *e)
+{
+	if (e->n_nodes) {
+		LIT(b, ", \"vfio_nodes\": [");
+		for (size_t i = 0; i < e->n_nodes; i++) {
+			const struct claim_node *n = &e->nodes[i];
+
+			if (i)
+				LIT(b, ", ");
+			LIT(b, "{\"node\": ");
+			jsonbuf_string(b, n->name);
+			key_int(b, "uid", n->uid);
+			key_int(b, "original_uid", n->orig_uid);
+			key_int(b, "original_gid", n->orig_gid);
+			LIT(b, "}");
+		}
+		LIT(b, "]");
+	}
+	key_str(b, "node_owner", e->node_owner);
+}
+
 static void claim_text(struct jsonbuf *b, const struct claim_entry *e, const struct device *dev)
 {
 	LIT(b, "    {\"device\": ");
@@ -86,6 +108,7 @@ static void claim_text(struct jsonbuf *b, const struct claim_entry *e, const str
 			LIT(b, ", \"ended\": true");
 		LIT(b, "}");
 	}
+	nodes_text(b, e);
 	LIT(b, "}");
 }
 
@@ -200,6 +223,37 @@ static void read_lease(json_object *rec, struct snapshot_claim *c)
 	c->lease_ended = bool_at(lease, "ended");
 }
 
+/* The VFIO nodes a claim handed over (optional, like the lease); NULL when
+ * none.  A record without a node name or an owner is skipped: a node is
+ * given back only to an owner the file names. */
+static struct claim_node *nodes_at(json_object *rec, size_t *n)
+{
+	struct claim_node *v;
+	json_object *arr, *o;
+
+	*n = 0;
+	if (!json_object_object_get_ex(rec, "vfio_nodes", &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return NULL;
+	v = xcalloc(json_object_array_length(arr) + 1, sizeof(*v));
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *m = json_object_array_get_idx(arr, i);
+
+		if (!str_at(m, "node") || !json_object_object_get_ex(m, "original_uid", &o) ||
+		    !json_object_object_get_ex(m, "original_gid", &o) ||
+		    !json_object_object_get_ex(m, "uid", &o))
+			continue;
+		v[*n] = (struct claim_node){
+			.name = (char *)str_at(m, "node"),
+			.uid = (uid_t)int_at(m, "uid"),
+			.orig_uid = (uid_t)int_at(m, "original_uid"),
+			.orig_gid = (gid_t)int_at(m, "original_gid"),
+		};
+		(*n)++;
+	}
+	return v;
+}
+
 /* A claim's stub as its driver name: older files may say "xen-pciback",
  * which no driver answers to (pciback does).  One hostdevd does not know
  * is kept as written. */
@@ -229,11 +283,14 @@ static void read_claim(json_object *rec, void (*fn)(const struct snapshot_claim 
 		.since = int_at(rec, "since"),
 	};
 	_cleanup_free_ struct iface_binding *unbound = unbound_at(rec, &c.n_unbound);
+	_cleanup_free_ struct claim_node *nodes = nodes_at(rec, &c.n_nodes);
 
 	json_object_object_get_ex(rec, "owner", &owner);
 	c.owner = (struct claim_owner){ str_at(owner, "driver"), str_at(owner, "domain"),
 					str_at(owner, "uuid") };
 	c.unbound = unbound;
+	c.nodes = nodes;
+	c.node_owner = str_at(rec, "node_owner");
 	read_lease(rec, &c);
 	fn(&c, ctx);
 }

@@ -34,6 +34,11 @@ struct snapshot_claim {
 	int64_t since;
 	struct claim_lease lease; /* pid 0: none (older files have none) */
 	bool lease_ended;
+	/* The VFIO nodes handed to the claim's uid (names as written, not
+	 * checked), and node_owner; none in older files. */
+	const struct claim_node *nodes;
+	size_t n_nodes;
+	const char *node_owner;
 };
 
 /* A device of the detached pool as the document holds it. */

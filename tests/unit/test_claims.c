@@ -1,14 +1,19 @@
-/* The claim table: entries, ownership, the in-use wording and the IOMMU
- * group rules, on synthetic records. */
+/* The claim table: entries, ownership, the in-use wording, the IOMMU
+ * group rules and the VFIO node records (with their round trip through
+ * the state document), on synthetic records. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include "state/claims.h"
+#include "state/snapshot.h"
 #include "tests/unit/testdev.h"
+#include "common/jsonbuf.h"
 #include "common/util.h"
 
+#include <json-c/json.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct claim_owner qemu_vm1 = { .driver = "qemu", .domain = "vm1" };
@@ -188,6 +193,129 @@ static void test_owner_name_has_one_uid(void **state)
 	claims_free(c);
 }
 
+static bool is_ctx(const struct claim_entry *e, void *ctx)
+{
+	return e == ctx;
+}
+
+/* A group's node recorded by two entries: each finds the other holding
+ * it, and a record replaced or removed is one record less. */
+static void test_node_records(void **state)
+{
+	const struct claim_cred hyper = { .uid = 1000, .gid = 1000, .pid = 7 };
+	struct claims *c = claims_new();
+	struct claim_entry *a = claims_reserve(c, "0000:05:00.0", &qemu_vm1, true, &hyper);
+	struct claim_entry *b = claims_reserve(c, "0000:05:01.0", &qemu_vm1, true, &hyper);
+	struct claim_node group = { .name = "vfio/10", .uid = 1000, .orig_uid = 0, .orig_gid = 5 };
+	struct claim_node cdev = { .name = "vfio/devices/vfio4", .uid = 1000 };
+
+	assert_null(claims_node_holder(c, "vfio/10", NULL, NULL, NULL));
+	claim_node_add(a, &group);
+	claim_node_add(a, &cdev);
+	claim_node_add(b, &group);
+	/* The same name again replaces its record. */
+	group.orig_gid = 6;
+	claim_node_add(b, &group);
+	assert_int_equal(a->n_nodes, 2);
+	assert_int_equal(b->n_nodes, 1);
+	assert_int_equal(claim_node_find(b, "vfio/10")->orig_gid, 6);
+	assert_ptr_not_equal(claim_node_find(a, "vfio/10")->name, group.name);
+	assert_ptr_equal(claims_node_holder(c, "vfio/10", a, NULL, NULL), b);
+	assert_ptr_equal(claims_node_holder(c, "vfio/10", NULL, is_ctx, b), a);
+	assert_ptr_equal(claims_node_holder(c, "vfio/devices/vfio4", NULL, is_ctx, b), a);
+	assert_null(claims_node_holder(c, "vfio/devices/vfio4", a, NULL, NULL));
+	claim_node_remove(a, "vfio/10");
+	assert_int_equal(a->n_nodes, 1);
+	assert_string_equal(a->nodes[0].name, "vfio/devices/vfio4");
+	assert_null(claims_node_holder(c, "vfio/10", b, NULL, NULL));
+	claim_nodes_clear(a);
+	assert_int_equal(a->n_nodes, 0);
+	assert_null(claim_node_find(a, "vfio/devices/vfio4"));
+	/* Freed with their entries (the leak checkers see to it). */
+	claims_free(c);
+}
+
+struct read_back {
+	unsigned claims;
+	char node_owner[64];
+	struct claim_node nodes[4];
+	char names[4][32];
+	size_t n_nodes;
+};
+
+static void on_read_claim(const struct snapshot_claim *sc, void *arg)
+{
+	struct read_back *rb = arg;
+
+	rb->claims++;
+	snprintf(rb->node_owner, sizeof(rb->node_owner), "%s",
+		 sc->node_owner ? sc->node_owner : "(none)");
+	rb->n_nodes = sc->n_nodes;
+	assert_true(sc->n_nodes <= 4);
+	for (size_t i = 0; i < sc->n_nodes; i++) {
+		rb->nodes[i] = sc->nodes[i];
+		snprintf(rb->names[i], sizeof(rb->names[i]), "%s", sc->nodes[i].name);
+	}
+}
+
+static void on_read_pool(const struct snapshot_pool *p, void *arg)
+{
+}
+
+/* The state document keeps a claim's node records and node_owner; a
+ * record without its original owner is not read back (nothing could be
+ * given back from it). */
+static void test_node_records_saved(void **state)
+{
+	const struct claim_cred hyper = { .uid = 1000, .gid = 1000, .pid = 7 };
+	struct claims *c = claims_new();
+	struct devtable *t = devtable_new();
+	struct claim_entry *e = claims_reserve(c, "0000:03:00.0", &qemu_vm1, true, &hyper);
+	struct jsonbuf b = { 0 };
+	struct read_back rb = { 0 };
+	json_object *doc, *arr, *rec, *nodes;
+	char *text;
+
+	claim_node_add(e, &(struct claim_node){ .name = "vfio/8", .uid = 1000, .orig_uid = 0,
+						.orig_gid = 60399 });
+	claim_node_add(e, &(struct claim_node){ .name = "vfio/devices/vfio3", .uid = 1000,
+						.orig_uid = 5, .orig_gid = 6 });
+	e->node_owner = xstrdup("set");
+	JSONBUF_LIT(&b, "{\n");
+	snapshot_write(&b, c, t, NULL, 0);
+	JSONBUF_LIT(&b, "\n}");
+	text = xstrndup(b.data, b.len);
+	doc = json_tokener_parse(text);
+	assert_non_null(doc);
+	snapshot_read(doc, on_read_claim, on_read_pool, &rb);
+	assert_int_equal(rb.claims, 1);
+	assert_string_equal(rb.node_owner, "set");
+	assert_int_equal(rb.n_nodes, 2);
+	assert_string_equal(rb.names[0], "vfio/8");
+	assert_int_equal(rb.nodes[0].uid, 1000);
+	assert_int_equal(rb.nodes[0].orig_uid, 0);
+	assert_int_equal(rb.nodes[0].orig_gid, 60399);
+	assert_string_equal(rb.names[1], "vfio/devices/vfio3");
+	assert_int_equal(rb.nodes[1].orig_uid, 5);
+	assert_int_equal(rb.nodes[1].orig_gid, 6);
+
+	/* Without original_gid, the first record is skipped. */
+	arr = json_object_object_get(doc, "claims");
+	rec = json_object_array_get_idx(arr, 0);
+	nodes = json_object_object_get(rec, "vfio_nodes");
+	json_object_object_del(json_object_array_get_idx(nodes, 0), "original_gid");
+	memset(&rb, 0, sizeof(rb));
+	snapshot_read(doc, on_read_claim, on_read_pool, &rb);
+	assert_int_equal(rb.n_nodes, 1);
+	assert_string_equal(rb.names[0], "vfio/devices/vfio3");
+
+	json_object_put(doc);
+	free(text);
+	free(b.data);
+	devtable_free(t);
+	claims_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +324,8 @@ int main(void)
 		cmocka_unit_test(test_group_rules),
 		cmocka_unit_test(test_owner_strings),
 		cmocka_unit_test(test_owner_name_has_one_uid),
+		cmocka_unit_test(test_node_records),
+		cmocka_unit_test(test_node_records_saved),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
