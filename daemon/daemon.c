@@ -215,6 +215,7 @@ static void wire(struct hostdevd *d)
 	d->leases = leases_new(d->base, d->opts.proc_root, claim_engine_lease_ended, d->claim);
 	claim_engine_set_leases(d->claim, d->leases);
 	d->nodes = nodeowner_new(d->base, d->opts.dev_root, d->claims);
+	nodeowner_set_hand_over(d->nodes, !d->opts.no_node_owner);
 	claim_engine_set_nodeowner(d->claim, d->nodes);
 	d->persist = persist_new(d->base, d->devices, d->claims, d->opts.state_dir);
 	claim_engine_set_save(d->claim, save_state, d);

@@ -78,6 +78,10 @@ void options_usage(FILE *out)
 		"                           DIR/vfio/GROUP): OpenDevice opens them, an\n"
 		"                           unprivileged claim's uid is made their owner (env\n"
 		"                           HOSTDEVD_DEV_ROOT; default /dev; for tests)\n"
+		"      --node-owner on|off  on (default): an unprivileged claim's uid owns its\n"
+		"                           functions' VFIO nodes until the release; off: it\n"
+		"                           reaches them only by OpenDevice's descriptor (env\n"
+		"                           HOSTDEVD_NODE_OWNER)\n"
 		"      --modules-dir DIR    where modules.alias names the vfio-pci variant drivers\n"
 		"                           (env HOSTDEVD_MODULES_DIR; default\n"
 		"                           /lib/modules/RELEASE, RELEASE from env\n"
@@ -228,6 +232,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		OPT_STEP_TIMEOUT,
 		OPT_PROC_ROOT,
 		OPT_DEV_ROOT,
+		OPT_NODE_OWNER,
 		OPT_MODULES_DIR,
 		OPT_ORPHANS,
 		OPT_CHECK_POLICY,
@@ -248,6 +253,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 		{ "step-timeout", required_argument, NULL, OPT_STEP_TIMEOUT },
 		{ "proc-root", required_argument, NULL, OPT_PROC_ROOT },
 		{ "dev-root", required_argument, NULL, OPT_DEV_ROOT },
+		{ "node-owner", required_argument, NULL, OPT_NODE_OWNER },
 		{ "modules-dir", required_argument, NULL, OPT_MODULES_DIR },
 		{ "orphans", required_argument, NULL, OPT_ORPHANS },
 		{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
@@ -272,6 +278,7 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	const char *budget = getenv("HOSTDEVD_MEMORY_BUDGET");
 	const char *max_message = getenv("HOSTDEVD_MAX_MESSAGE");
 	const char *hwdb = env_or("HOSTDEVD_HWDB", "on");
+	const char *node_owner = env_or("HOSTDEVD_NODE_OWNER", "on");
 	int c, v;
 
 	if (orphans && !*orphans)
@@ -316,6 +323,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 			break;
 		case OPT_DEV_ROOT:
 			str_replace(&o->dev_root, optarg);
+			break;
+		case OPT_NODE_OWNER:
+			node_owner = optarg;
 			break;
 		case OPT_MODULES_DIR:
 			str_replace(&o->modules_dir, optarg);
@@ -382,6 +392,9 @@ enum options_result options_parse(struct daemon_options *o, int argc, char **arg
 	if (!streq(hwdb, "on") && !streq(hwdb, "off"))
 		return usage_error("HOSTDEVD_HWDB is on or off, not '%s'", hwdb);
 	o->no_hwdb = streq(hwdb, "off");
+	if (!streq(node_owner, "on") && !streq(node_owner, "off"))
+		return usage_error("--node-owner is on or off, not '%s'", node_owner);
+	o->no_node_owner = streq(node_owner, "off");
 	if (o->proc_root[0] != '/')
 		return usage_error("--proc-root wants an absolute path, not '%s'", o->proc_root);
 	if (o->dev_root[0] != '/')

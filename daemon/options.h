@@ -38,6 +38,7 @@ struct daemon_options {
 	const char *check_policy; /* --check-policy PATH: check it and exit */
 	char *policy_path;        /* --policy: a file or a directory */
 	bool policy_named;        /* by --policy or HOSTDEVD_POLICY: it must exist */
+	bool no_node_owner;       /* --node-owner off: unprivileged claims get no VFIO node owner */
 	bool no_hwdb;             /* HOSTDEVD_HWDB=off: no names from udev's hardware database */
 };
 

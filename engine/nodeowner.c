@@ -20,6 +20,7 @@ struct nodeowner {
 	struct claims *claims;
 	struct returning *ret;
 	size_t n_ret;
+	bool hand_over_off; /* --node-owner off: give back only */
 };
 
 /* One entry of a hand-over. */
@@ -49,6 +50,11 @@ struct nodeowner *nodeowner_new(struct event_base *base, const char *dev_root,
 	no->nodes = vfionodes_new(base, dev_root);
 	no->claims = claims;
 	return no;
+}
+
+void nodeowner_set_hand_over(struct nodeowner *no, bool on)
+{
+	no->hand_over_off = !on;
 }
 
 void nodeowner_stop(struct nodeowner *no)
@@ -245,7 +251,7 @@ struct node_plan *nodeowner_plan(struct nodeowner *no, const struct devtable *t,
 {
 	struct node_plan *p;
 
-	if (!no || uid == 0)
+	if (!no || uid == 0 || no->hand_over_off)
 		return NULL;
 	p = xcalloc(1, sizeof(*p));
 	p->no = no;

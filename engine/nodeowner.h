@@ -43,6 +43,9 @@ struct node_plan;
 
 struct nodeowner *nodeowner_new(struct event_base *base, const char *dev_root,
 				struct claims *claims);
+/* Off (--node-owner off): no claim hands nodes over; what earlier runs
+ * handed over and the state file records is still given back. */
+void nodeowner_set_hand_over(struct nodeowner *no, bool on);
 /* Shutdown, in two steps: stop() makes the changes asked for and not yet
  * made, and answers them (vfionodes_stop), so claims and releases waiting
  * for them go on while the operation engine can still take what they ask

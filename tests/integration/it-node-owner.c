@@ -388,6 +388,41 @@ static void test_restart_then_release(void **state)
 	vlc_free(hyper);
 }
 
+/* --node-owner off (here HOSTDEVD_NODE_OWNER=off): an unprivileged claim
+ * hands nothing over and says nothing of nodes, as root's; OpenDevice is
+ * the way in.  What a run with it on handed over is still given back by a
+ * run with it off. */
+static void test_node_owner_off(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const ids[] = { NIC, NULL };
+	struct vlc *hyper;
+
+	if (!f)
+		skip();
+	put_cdev(f, NIC, 3);
+	hyper = connect_as(f, U_HYPER);
+	expect_node_owner(claim_ok(hyper, ids, false, NIC), "set");
+	vlc_free(hyper);
+	expect_given(NIC_CDEV);
+	setenv("HOSTDEVD_DEV_ROOT", dev_root, 1);
+	setenv("HOSTDEVD_NODE_OWNER", "off", 1);
+	restart(f);
+	unsetenv("HOSTDEVD_DEV_ROOT");
+	unsetenv("HOSTDEVD_NODE_OWNER");
+	hyper = connect_as(f, U_HYPER);
+	release_ok(hyper, NIC);
+	expect_original(NIC_GROUP);
+	expect_original(NIC_CDEV);
+	expect_node_owner(claim_ok(hyper, ids, false, NIC), NULL);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
+	expect_original(NIC_GROUP);
+	expect_original(NIC_CDEV);
+	expect_node_owner(listed_node_owner(f, NIC), NULL);
+	release_ok(hyper, NIC);
+	vlc_free(hyper);
+}
+
 /* The daemon dies after giving the nodes, before the claim is
  * acknowledged: the restart rolls the claim back and, the state file
  * saying the nodes were handed over, gives them back. */
@@ -559,6 +594,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_claim_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_root_claim_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_owner_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_end_gives_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_then_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_before_ack_gives_back, setup_nodes_given,

@@ -9,6 +9,10 @@
 #  2. The VMM is killed with SIGKILL: the lease puts the NIC back on e1000e
 #     within a second (the NOTE gives the time to the kernel's bind event).
 #  3. A uid the policy does not name is refused, and nothing is claimed.
+#  4. hostdevd again with the nodes' owner handed over (--node-owner on,
+#     the default): while the VMM holds the device, the VFIO nodes belong
+#     to uid 65534 (group and mode unchanged); at its end they are root's
+#     again.
 # Runs on both guest kernels (vm-open-unprivileged: Debian 12's, group;
 # vm-cdev-open-unprivileged: the cdev kernel, docs/vm-tests.md).
 nic=$(pci_find 0x8086:0x10d3 | head -1)
@@ -66,3 +70,31 @@ hdvm_log NOTE "uid 1000: exit $rc: $(tr '\n' ' ' </run/vmm2.out)"
 hdvm_check "uid 1000 is refused the claim" \
 	sh -c "[ $rc = 1 ] && grep -q 'claim: .*PermissionDenied' /run/vmm2.out"
 hdvm_check "kernel: still on e1000e" is_driver "$nic" e1000e
+
+# 4. The nodes' owner handed over.
+hdvm_restart_hostdevd --log-level debug --policy /etc/hostdevd/policy.conf
+mkfifo /run/vmm3.in
+vmm-open --owner qemu/vmm-3 --uid 65534 --gid 65534 --group 102 --expect "$kind" \
+	--hold --ready-file /run/vmm3.ready "$nic" </run/vmm3.in >/run/vmm3.out 2>&1 &
+vmm=$!
+exec 7>/run/vmm3.in
+hdvm_check "vmm-open has the device again" hdvm_wait 30 test -s /run/vmm3.ready
+group=$(pci_group "$nic")
+nodes="/dev/vfio/$group"
+[ "$kind" = cdev ] && nodes="$nodes /dev/vfio/devices/$(ls "/sys/bus/pci/devices/$nic/vfio-dev/")"
+for n in $nodes; do
+	hdvm_log NOTE "during the claim: $(stat -c '%n %u:%g %a' "$n")"
+	hdvm_check "$n belongs to uid 65534, group and mode as udev made them" \
+		[ "$(stat -c '%u:%g %a' "$n")" = "65534:0 600" ]
+done
+hdvm_check "ListClaims: node_owner set" sh -c "hostdevctl --json claims | grep -q '\"node_owner\": *\"set\"'"
+exec 7>&-
+hdvm_check "vmm-open let go at the end of its stdin" hdvm_wait 10 sh -c "! kill -0 $vmm 2>/dev/null"
+hdvm_check "kernel: back on e1000e after the VMM" hdvm_wait 10 is_driver "$nic" e1000e
+for n in $nodes; do
+	# The release gives the node back before vfio-pci's unbind removes it;
+	# whichever the kernel did, no node is left with the uid.
+	hdvm_check "$n is root's again (or gone)" \
+		sh -c "[ ! -e '$n' ] || [ \"\$(stat -c %u '$n')\" = 0 ]"
+done
+hdvm_check "the log says the nodes were given back" grep -q "VFIO node given back" /run/hostdevd.log
