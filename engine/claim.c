@@ -345,6 +345,14 @@ static bool check_lease(struct claim_engine *ce, const struct claim_request *req
 	int r = ce->leases ? leases_identify(ce->leases, req->lease.pid, &lease->start, &uid)
 			   : -ENOSYS;
 
+	if (ce->leases && leases_unavailable(ce->leases)) {
+		err_reason(e, HDE_INVALID_PARAMETER, NULL,
+			   "this system cannot watch processes (pidfd_open: %s; it needs Linux 5.3 "
+			   "or later, unfiltered): claim without a lease",
+			   strerror(leases_unavailable(ce->leases)));
+		e->name = "lease";
+		return false;
+	}
 	if (r < 0) {
 		err_reason(e, HDE_INVALID_PARAMETER, NULL, "no live process %ld to tie the claim to: %s",
 			   (long)req->lease.pid, strerror(-r));
@@ -1089,8 +1097,20 @@ void claim_engine_watch_leases(struct claim_engine *ce)
 	for (size_t i = 0; ce->leases && i < claims_count(ce->claims); i++) {
 		const struct claim_entry *e = claims_at(ce->claims, i);
 
-		if (e->phase != CLAIM_HELD || !e->lease.pid || e->lease_ended ||
-		    leases_watch(ce->leases, e->lease.pid, e->lease.start) == 0)
+		int r;
+
+		if (e->phase != CLAIM_HELD || !e->lease.pid || e->lease_ended)
+			continue;
+		r = leases_watch(ce->leases, e->lease.pid, e->lease.start);
+		if (r == -ENOSYS || r == -EPERM) {
+			/* Not an end: nothing can be known of the process. */
+			log_dev_warn(e->device, "restart: its claim is tied to process %ld, which "
+						"this system cannot watch: the claim stays until "
+						"released",
+				     (long)e->lease.pid);
+			continue;
+		}
+		if (r == 0)
 			continue;
 		log_dev_info(e->device, "restart: the process %ld its claim was tied to ended "
 					"while hostdevd was down",

@@ -32,9 +32,35 @@ struct leases {
 	size_t n_waiting;       /* watches whose pidfd could not be opened yet */
 	struct event *retry_ev; /* opens them once descriptors are back */
 	unsigned retry_ms;      /* 0: none waiting */
+	int unavailable;        /* errno of pidfd_open's probe at start; 0: it works */
 };
 
 static void on_retry(evutil_socket_t fd, short what, void *arg);
+
+/* Whether this system can watch a process at all: pidfd_open(2) is Linux
+ * 5.3, and a seccomp filter or an emulator (valgrind 3.19) may answer
+ * ENOSYS even on a newer kernel.  Asked once, of our own pid: without it a
+ * lease could only ever be "ended", so leases are refused instead. */
+static void probe(struct leases *l)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	if (errno != ENOSYS && errno != EPERM)
+		return; /* EMFILE and the like say nothing of the call */
+	l->unavailable = errno;
+	log_warn("lease: this system cannot watch processes (pidfd_open: %s): claims with a lease "
+		 "are refused",
+		 strerror(errno));
+}
+
+int leases_unavailable(const struct leases *l)
+{
+	return l->unavailable;
+}
 
 struct leases *leases_new(struct event_base *base, const char *proc_root,
 			  lease_ended_fn ended, void *ctx)
@@ -48,6 +74,7 @@ struct leases *leases_new(struct event_base *base, const char *proc_root,
 	l->retry_ev = evtimer_new(base, on_retry, l);
 	if (!l->retry_ev)
 		fatal("out of memory");
+	probe(l);
 	return l;
 }
 
@@ -319,6 +346,8 @@ int leases_watch(struct leases *l, pid_t pid, uint64_t start)
 
 	if (find(l, pid, start))
 		return 0;
+	if (l->unavailable)
+		return -l->unavailable;
 	fd = open_pidfd(l, pid, start);
 	if (err_is_starvation(-fd)) {
 		log_warn("lease: cannot watch process %ld now: %s; the lease stays, and the process "

@@ -37,8 +37,12 @@ int leases_identify(const struct leases *l, pid_t pid, uint64_t *start, uid_t *u
  * ENOMEM) says nothing of the process: the watch is kept (0) and opened
  * again at growing intervals (common/util.h, as the monitor re-reads
  * sysfs) until it is armed, or finds the process ended and says so as an
- * exit would. */
+ * exit would.  -ENOSYS or -EPERM: see leases_unavailable. */
 int leases_watch(struct leases *l, pid_t pid, uint64_t start);
+/* 0 when processes can be watched, else why not (ENOSYS, EPERM: pidfd_open
+ * is missing or forbidden here), asked once at leases_new; leases_watch
+ * then answers -that and watches nothing. */
+int leases_unavailable(const struct leases *l);
 
 /* Drops the watches `needed` says no claim needs any more. */
 void leases_prune(struct leases *l, bool (*needed)(pid_t pid, uint64_t start, void *ctx),

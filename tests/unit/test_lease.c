@@ -16,8 +16,14 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -218,12 +224,72 @@ static void test_waiting_watch_pruned(void **state)
 	assert_int_equal(f->ended_calls, 0);
 }
 
+/* In the calling process from now on, pidfd_open answers ENOSYS, as on a
+ * kernel before 5.3, under a seccomp filter, or under valgrind 3.19. */
+static int forbid_pidfd_open(void)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* Where pidfd_open does not exist a lease could only ever read as ended:
+ * leases say they are unavailable and watch nothing, rather than report
+ * the live child's end.  In a child process, which the filter binds for
+ * good; its exit status says which check failed. */
+static void test_no_pidfd_no_leases(void **state)
+{
+	struct fixture *f = *state;
+	int status;
+	pid_t p;
+
+	assert_int_equal(leases_unavailable(f->l), 0);
+	p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		struct event_base *base;
+		struct leases *l;
+		struct fixture g = { 0 };
+
+		if (forbid_pidfd_open() < 0)
+			_exit(10);
+		if (syscall(SYS_pidfd_open, getpid(), 0) >= 0 || errno != ENOSYS)
+			_exit(11);
+		base = event_base_new();
+		l = leases_new(base, NULL, on_ended, &g);
+		if (leases_unavailable(l) != ENOSYS)
+			_exit(12);
+		if (leases_watch(l, f->child, 1) != -ENOSYS)
+			_exit(13);
+		if (g.ended_calls || leases_count(l))
+			_exit(14);
+		leases_free(l);
+		event_base_free(base);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(p, &status, 0), p);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_emfile_is_not_an_exit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_while_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiting_watch_pruned, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_pidfd_no_leases, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
