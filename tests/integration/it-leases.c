@@ -228,15 +228,9 @@ static void test_lease_invalid(void **state)
 static struct vlc *connect_as(struct fixture *f, uid_t uid)
 {
 	struct group *g = getgrgid(65534);
-	struct vlc *c;
 
 	assert_non_null(g);
-	assert_int_equal(setegid(g->gr_gid), 0);
-	assert_int_equal(seteuid(uid), 0);
-	c = vlc_connect(f->daemon.socket_path);
-	assert_int_equal(seteuid(0), 0);
-	assert_int_equal(setegid(0), 0);
-	return c;
+	return kfix_connect_as(f, uid, g->gr_gid);
 }
 
 static int setup_hyper(void **state)

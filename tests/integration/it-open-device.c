@@ -91,14 +91,7 @@ static int teardown(void **state)
 
 static struct vlc *connect_as(struct fixture *f, uid_t uid)
 {
-	struct vlc *c;
-
-	assert_int_equal(setegid(sock_gid), 0);
-	assert_int_equal(seteuid(uid), 0);
-	c = vlc_connect(f->daemon.socket_path);
-	assert_int_equal(seteuid(0), 0);
-	assert_int_equal(setegid(0), 0);
-	return c;
+	return kfix_connect_as(f, uid, sock_gid);
 }
 
 static json_object *owner_params(const char *domain, const char *id, bool list)

@@ -408,3 +408,15 @@ json_object *kfix_owner_call(struct fixture *f, const char *method, const char *
 	json_object_put(p);
 	return reply;
 }
+
+struct vlc *kfix_connect_as(struct fixture *f, uid_t uid, gid_t gid)
+{
+	struct vlc *c;
+
+	assert_int_equal(setegid(gid), 0);
+	assert_int_equal(seteuid(uid), 0);
+	c = vlc_connect(f->daemon.socket_path);
+	assert_int_equal(seteuid(0), 0);
+	assert_int_equal(setegid(0), 0);
+	return c;
+}

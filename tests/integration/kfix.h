@@ -97,5 +97,9 @@ void kfix_wait_log(struct fixture *f, const char *text);
 /* How many times the daemon's log holds `text` now (it writes each line
  * unbuffered, before the reply it concerns). */
 size_t kfix_log_count(struct fixture *f, const char *text);
+/* A connection to the daemon made as uid with effective group gid (the
+ * socket's group, so that the 0660 socket lets it in), as another user's
+ * client would be; the test's own ids are back to root's after. */
+struct vlc *kfix_connect_as(struct fixture *f, uid_t uid, gid_t gid);
 /* Asks GetDevice until the device's state is `want`; fails at the deadline. */
 void kfix_wait_state(struct fixture *f, const char *id, const char *want);
