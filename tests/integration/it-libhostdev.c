@@ -727,7 +727,11 @@ static void test_prepare_leased(void **state)
 {
 	struct fixture *f = *state;
 	int status;
-	pid_t child = fork();
+	pid_t child;
+
+	if (!kfix_leases_available())
+		skip();
+	child = fork();
 
 	assert_true(child >= 0);
 	if (child == 0) {

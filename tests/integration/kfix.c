@@ -420,3 +420,10 @@ struct vlc *kfix_connect_as(struct fixture *f, uid_t uid, gid_t gid)
 	assert_int_equal(setegid(0), 0);
 	return c;
 }
+
+bool kfix_leases_available(void)
+{
+	const char *wrapper = getenv("HOSTDEVD_TEST_WRAPPER");
+
+	return !wrapper || !strstr(wrapper, "valgrind");
+}

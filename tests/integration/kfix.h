@@ -101,5 +101,9 @@ size_t kfix_log_count(struct fixture *f, const char *text);
  * socket's group, so that the 0660 socket lets it in), as another user's
  * client would be; the test's own ids are back to root's after. */
 struct vlc *kfix_connect_as(struct fixture *f, uid_t uid, gid_t gid);
+/* Whether the daemon under test can watch processes, so that a Claim with
+ * a lease is taken: not under valgrind 3.19 (HOSTDEVD_TEST_WRAPPER), which
+ * answers pidfd_open with ENOSYS, and where hostdevd refuses leases. */
+bool kfix_leases_available(void);
 /* Asks GetDevice until the device's state is `want`; fails at the deadline. */
 void kfix_wait_state(struct fixture *f, const char *id, const char *want);
