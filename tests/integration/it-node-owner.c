@@ -341,6 +341,8 @@ static void test_lease_end_gives_back(void **state)
 	vlc_free(hyper);
 }
 
+/* kill -9 (if it still runs) and a start on the same state directory and
+ * the same dev root. */
 static void restart(struct fixture *f)
 {
 	char dir[PATH_MAX];
@@ -348,7 +350,9 @@ static void restart(struct fixture *f)
 	snprintf(dir, sizeof(dir), "%s", f->daemon.state_dir);
 	kfix_crash(f, &dead);
 	have_dead = true;
+	setenv("HOSTDEVD_DEV_ROOT", dev_root, 1);
 	kfix_start_on(f, dir);
+	unsetenv("HOSTDEVD_DEV_ROOT");
 	assert_int_equal(chmod(f->daemon.dir, 0755), 0);
 }
 
@@ -367,9 +371,7 @@ static void test_restart_then_release(void **state)
 	hyper = connect_as(f, U_HYPER);
 	expect_node_owner(claim_ok(hyper, ids, false, NIC), "set");
 	vlc_free(hyper);
-	setenv("HOSTDEVD_DEV_ROOT", dev_root, 1);
 	restart(f);
-	unsetenv("HOSTDEVD_DEV_ROOT");
 	expect_given(NIC_GROUP);
 	expect_given(NIC_CDEV);
 	expect_node_owner(listed_node_owner(f, NIC), "set");
@@ -398,10 +400,8 @@ static void test_node_owner_off(void **state)
 	expect_node_owner(claim_ok(hyper, ids, false, NIC), "set");
 	vlc_free(hyper);
 	expect_given(NIC_CDEV);
-	setenv("HOSTDEVD_DEV_ROOT", dev_root, 1);
 	setenv("HOSTDEVD_NODE_OWNER", "off", 1);
 	restart(f);
-	unsetenv("HOSTDEVD_DEV_ROOT");
 	unsetenv("HOSTDEVD_NODE_OWNER");
 	hyper = connect_as(f, U_HYPER);
 	release_ok(hyper, NIC);
@@ -425,7 +425,6 @@ static void test_crash_before_ack_gives_back(void **state)
 	static const char *const ids[] = { NIC, NULL };
 	json_object *p;
 	struct vlc *hyper;
-	char dir[PATH_MAX];
 
 	if (!f)
 		skip();
@@ -439,12 +438,7 @@ static void test_crash_before_ack_gives_back(void **state)
 	vlc_free(hyper);
 	expect_given(NIC_GROUP);
 	expect_given(NIC_CDEV);
-	snprintf(dir, sizeof(dir), "%s", f->daemon.state_dir);
-	kfix_crash(f, &dead);
-	have_dead = true;
-	setenv("HOSTDEVD_DEV_ROOT", dev_root, 1);
-	kfix_start_on(f, dir);
-	unsetenv("HOSTDEVD_DEV_ROOT");
+	restart(f);
 	expect_original(NIC_GROUP);
 	expect_original(NIC_CDEV);
 	kfix_wait_state(f, NIC, "host");
