@@ -298,6 +298,16 @@ const char *kfix_str_at(json_object *o, const char *k1, const char *k2)
 	return json_object_get_string(v);
 }
 
+/* A wait that timed out shows what the daemon did meanwhile: on CI the
+ * log is the only witness of a failure that does not reproduce here. */
+static void dump_daemon_log(struct fixture *f)
+{
+	char *log = hdproc_log(&f->daemon);
+
+	fprintf(stderr, "--- hostdevd's log:\n%s---\n", log ? log : "(none)\n");
+	free(log);
+}
+
 /* The daemon's state for a device, asked until it is `want` or the
  * deadline passes (a late completion is applied on the daemon's loop). */
 void kfix_wait_until(struct fixture *f, bool (*cond)(struct fixture *f, const void *arg),
@@ -311,10 +321,7 @@ void kfix_wait_until(struct fixture *f, bool (*cond)(struct fixture *f, const vo
 		json_object_put(vlc_call(f->c, "org.varlink.service.GetInfo", NULL));
 	}
 	if (!cond(f, arg)) {
-		char *log = hdproc_log(&f->daemon);
-
-		fprintf(stderr, "--- hostdevd's log:\n%s---\n", log ? log : "(none)\n");
-		free(log);
+		dump_daemon_log(f);
 		fail_msg("waited %d ms for %s", IT_TIMEOUT_MS, what);
 	}
 }
@@ -363,6 +370,7 @@ void kfix_wait_state(struct fixture *f, const char *id, const char *want)
 			return;
 		/* Each round trip is a turn of the daemon's loop: no sleep. */
 	}
+	dump_daemon_log(f);
 	fail_msg("%s stayed %s, never %s", id, last, want);
 }
 
