@@ -819,29 +819,25 @@ static int wrong_bus(struct hd_error **e, const char *sel, const char *id, const
 				     named, bus_label(bus), bus_label(want)));
 }
 
-/* A claimed device that left the machine: GetDevice cannot find it, but
- * hostdevd still holds its claim under its canonical id. */
-static bool gone_but_claimable(const char *sel, const char *want, struct hd_error **e)
-{
-	if (!streq((*e)->name, HD_ERROR_DEVICE_NOT_FOUND) || !streq(id_bus(sel), want))
-		return false;
-	hd_error_free(steal_ptr(*e));
-	return true;
-}
-
 /* Resolves every selector, checks it is on bus `want`, and appends the
- * canonical ids to `devices`. */
+ * canonical ids to `devices`.  A PCI address or a USB port path names its
+ * bus by its form, and hostdevd resolves it within the call that follows:
+ * no GetDevice round trip first (issue 15: one round trip per prepare).
+ * Other selectors (vendor:product, a serial...) are looked up. */
 static int resolve_into(struct hd_manager *m, const char *const *ids, size_t n, const char *want,
-			bool allow_gone, json_object *devices, struct hd_error **e)
+			json_object *devices, struct hd_error **e)
 {
 	for (size_t i = 0; i < n; i++) {
-		const char *id = NULL, *bus = NULL;
-		int r = get_device(m, ids[i], &id, &bus, e);
+		const char *id = NULL, *bus = id_bus(ids[i]);
+		int r;
 
-		if (r < 0 && allow_gone && gone_but_claimable(ids[i], want, e)) {
+		if (bus) {
+			if (!streq(bus, want))
+				return wrong_bus(e, ids[i], ids[i], bus, want);
 			json_object_array_add(devices, json_object_new_string(ids[i]));
 			continue;
 		}
+		r = get_device(m, ids[i], &id, &bus, e);
 		if (r < 0)
 			return r;
 		if (!streq(bus, want))
@@ -892,12 +888,12 @@ static int check_devices_req(const struct devices_req *q, struct hd_error **e)
 
 /* The canonical ids of both lists, PCI first; NULL on failure. */
 static json_object *resolve_all(struct hd_manager *m, const struct devices_req *q,
-				bool allow_gone, struct hd_error **e)
+				struct hd_error **e)
 {
 	json_object *devices = json_object_new_array();
 
-	if (resolve_into(m, q->pci, q->n_pci, "pci", allow_gone, devices, e) < 0 ||
-	    resolve_into(m, q->usb, q->n_usb, "usb", allow_gone, devices, e) < 0) {
+	if (resolve_into(m, q->pci, q->n_pci, "pci", devices, e) < 0 ||
+	    resolve_into(m, q->usb, q->n_usb, "usb", devices, e) < 0) {
 		json_object_put(devices);
 		return NULL;
 	}
@@ -974,7 +970,7 @@ static int prepare_op(struct hd_manager *m, void *arg, struct hd_error **e)
 	/* hostdevs name no bus, so there is nothing to check first: hostdevd
 	 * resolves them within the Claim. */
 	devices = q->per_device ? hostdevs_json(q->hostdevs, q->n_hostdevs)
-			      : resolve_all(m, q, false, e);
+			      : resolve_all(m, q, e);
 	if (!devices)
 		return -(*e)->errnum;
 	params = claim_params(q, devices);
@@ -997,7 +993,7 @@ static int reattach_op(struct hd_manager *m, void *arg, struct hd_error **e)
 		return invalid_argument(e, "flags", "no flags are defined for reattach: pass 0");
 	if (!q->all && q->n_pci + q->n_usb == 0)
 		return 0;
-	if (!q->all && !(devices = resolve_all(m, q, true, e)))
+	if (!q->all && !(devices = resolve_all(m, q, e)))
 		return -(*e)->errnum;
 	params = json_object_new_object();
 	json_object_object_add(params, "owner", owner_json(q->owner));

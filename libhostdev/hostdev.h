@@ -204,10 +204,12 @@ HD_EXPORT const char *hd_manager_socket_path(const struct hd_manager *mgr);
 /* ---- Prepare and reattach devices for a domain --------------------------- */
 
 /* Claims PCI functions for owner, all or nothing (io.hostdevd.Claim).  ids
- * are selectors (the PCI address "0000:03:00.0", in any case); each is first
- * resolved with io.hostdevd.GetDevice, which must say bus "pci" (else
- * WrongBus, and nothing is claimed), and the Claim names the addresses
- * GetDevice returned.  n == 0 claims nothing and sends nothing.
+ * are selectors.  A PCI address ("0000:03:00.0", in any case) goes to the
+ * Claim as given, one round trip in all; a USB port path is WrongBus at
+ * once.  Any other selector is first resolved with io.hostdevd.GetDevice,
+ * which must say bus "pci" (else WrongBus, and nothing is claimed), and
+ * the Claim names the address GetDevice returned.  n == 0 claims nothing
+ * and sends nothing.
  *
  * When `claimed` is not NULL it receives the entries hostdevd recorded, in
  * request order (with HD_WHOLE_GROUP, the group members added too); free it
@@ -234,9 +236,9 @@ HD_EXPORT int hd_prepare_domain_devices(struct hd_manager *mgr, const struct hd_
 
 /* Ends the owner's claims on the devices (io.hostdevd.Release): managed
  * devices go back to their host driver, unmanaged ones stay detached.  The
- * bus is checked as for prepare; a claimed device that left the machine
- * (GetDevice no longer finds it) passes the check when its id has the form
- * of that bus's canonical id.  hostdevd checks every device before it
+ * bus is checked as for prepare (a canonical id goes as given, so a
+ * claimed device that left the machine is released by its id).  hostdevd
+ * checks every device before it
  * releases any (NotClaimed if the owner does not hold one), then stops at
  * the first reattach that fails: those released before it stay released,
  * and the claim on the one that failed is over too (the device is left
