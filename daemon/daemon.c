@@ -68,7 +68,9 @@ struct hostdevd *hostdevd_new(const struct daemon_options *o, const struct monit
 	}
 	d->lock_fd = -1;
 	d->base = event_base_new();
-	if (!d->base)
+	/* Two priorities: 0 for the worker pool's completions (engine/worker.c),
+	 * 1, the default, for everything else: sockets, uevents, timers. */
+	if (!d->base || event_base_priority_init(d->base, 2) < 0)
 		fatal("cannot create the event loop");
 	d->devices = devtable_new();
 	d->claims = claims_new();

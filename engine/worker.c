@@ -193,6 +193,12 @@ struct worker_pool *worker_pool_new(struct event_base *base, unsigned max_thread
 	if (p->efd < 0)
 		fatal("eventfd: %s", strerror(errno));
 	p->efd_ev = event_new(base, p->efd, EV_READ | EV_PERSIST, on_finished, p);
+	/* A finished write comes first when the loop has priorities (the
+	 * daemon's does): an operation's next step, or its reply, is waiting
+	 * on it, and a completion is work the loop already asked for, never a
+	 * flood a peer can make. */
+	if (p->efd_ev && event_base_get_npriorities(base) > 1)
+		event_priority_set(p->efd_ev, 0);
 	if (!p->efd_ev || event_add(p->efd_ev, NULL) < 0)
 		fatal("out of memory");
 	return p;
