@@ -3,19 +3,30 @@
  * vfio-pci through hostdevd, against the raw sysfs sequence timed in the
  * same guest, medians of N runs each.
  *
- *   detach-latency [--runs N] [--hostdevctl PATH] [--socket PATH]
- *                  [--timeout SECS] PCI_ADDRESS
+ *   detach-latency [--runs N] [--hostdevctl PATH] [--shell PATH] [--settle]
+ *                  [--socket PATH] [--timeout SECS] PCI_ADDRESS
  *
  * - raw: driver_override, the host driver's unbind, drivers_probe, and the
  *   driver link read back (drivers_probe binds synchronously);
- * - raw-process: the same three writes by a shell this program starts,
- *   from its start to its exit (the driver link read back after): the
- *   baseline for hostdevctl, which is a process start too;
+ * - raw-process: the same three writes by a shell this program starts
+ *   (--shell, /bin/sh by default), from its start to its exit (the driver
+ *   link read back after): the baseline for hostdevctl, which is a process
+ *   start too.  The VM scenario passes Debian's dash, a host's /bin/sh,
+ *   not the initramfs's static busybox (docs/benchmarks.md says why);
  * - libhostdev: hd_prepare_pci_devices() (managed) on a manager opened once,
  *   as a hypervisor that is already running calls it (target <= 1.1 x raw);
  * - hostdevctl: `hostdevctl claim` from process start to its exit
- *   (target <= 1.3 x raw-process; against raw too, as before).
- * Each timed run is undone untimed (override cleared, vfio-pci unbound and
+ *   (target <= 1.3 x raw-process; against raw too, as before);
+ * - then, with the device detached into hostdevd's pool once (Detach), on
+ *   one open connection: getinfo, an org.varlink.service.GetInfo round
+ *   trip, and unmanaged, a Claim with managed false and its Release, which
+ *   write no sysfs but save the state twice each (target <= 3 x getinfo);
+ *   a Reattach gives the device back at the end.
+ * With --settle each timed run starts once udevd has handled every event
+ * (`udevadm settle`, untimed): the undo's rebind of the host driver
+ * creates a network interface, whose events keep udevd's workers busy on
+ * the guest's one CPU into whatever is timed next, more for some methods
+ * than others.  Each timed run is undone untimed (override cleared, vfio-pci unbound and
  * reprobed; hd_reattach_pci_devices; `hostdevctl release`).  The methods
  * take turns, run by run, so that drift in the guest hits all four alike.
  * After every run the driver link must name vfio-pci, after every undo the
@@ -62,21 +73,28 @@
 
 extern char **environ;
 
-enum method { M_RAW, M_RAWSH, M_LIB, M_CTL, M__COUNT };
+enum method { M_RAW, M_RAWSH, M_LIB, M_CTL, M_GETINFO, M_UNMANAGED, M__COUNT };
+/* The methods that rebind the device, run by run; the others come after. */
+#define M__REBINDING M_GETINFO
 
-static const char *const method_names[M__COUNT] = { "raw", "raw-process", "libhostdev",
-						    "hostdevctl" };
+static const char *const method_names[M__COUNT] = {
+	"raw", "raw-process", "libhostdev", "hostdevctl", "getinfo", "unmanaged",
+};
 static const char *const method_what[M__COUNT] = {
 	"driver_override, unbind, drivers_probe, driver link read back",
-	"the same three writes by /bin/sh, process start to exit, driver link read back",
+	"the same three writes by a shell, process start to exit, driver link read back",
 	"hd_prepare_pci_devices (managed) on an open manager",
 	"hostdevctl claim, process start to exit",
+	"org.varlink.service.GetInfo round trip on an open connection",
+	"Claim (managed false) of the detached device and its Release, on the same connection",
 };
 
 struct bench {
 	const char *addr;
 	const char *socket;
 	const char *hostdevctl;
+	const char *shell;
+	bool settle;
 	int runs;
 	int timeout_s;
 	char host_driver[NAME_MAX + 1];
@@ -88,13 +106,15 @@ struct bench {
 static const struct hd_owner owner = { .driver = OWNER_DRIVER, .domain = OWNER_DOMAIN };
 
 static const char usage_text[] =
-	"usage: detach-latency [--runs N] [--hostdevctl PATH] [--socket PATH] [--timeout SECS] "
-	"PCI_ADDRESS\n"
+	"usage: detach-latency [--runs N] [--hostdevctl PATH] [--shell PATH] [--settle]\n"
+	"                      [--socket PATH] [--timeout SECS] PCI_ADDRESS\n"
 	"Times a managed detach to vfio-pci: raw sysfs (in this process and by a shell),\n"
 	"libhostdev, hostdevctl claim.\n"
 	"Runs only inside the test VM (" VM_MARKER ") or a umockdev testbed (" TESTBED_MARKER ").\n"
 	"  --runs N           runs of each method (default 20)\n"
 	"  --hostdevctl PATH  the hostdevctl to run (default: hostdevctl in PATH)\n"
+	"  --shell PATH       the shell raw-process runs (default /bin/sh)\n"
+	"  --settle           before each timed run, wait for udevd's queue (udevadm settle)\n"
 	"  --socket PATH      hostdevd's socket (default $HOSTDEVD_SOCKET or "
 	HD_DEFAULT_SOCKET ")\n"
 	"  --timeout SECS     how long hostdevd may take to see the device back (default 10)\n";
@@ -137,6 +157,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	static const struct option longopts[] = {
 		{ "runs", required_argument, NULL, 'n' },
 		{ "hostdevctl", required_argument, NULL, 'c' },
+		{ "shell", required_argument, NULL, 'S' },
+		{ "settle", no_argument, NULL, 'q' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -153,6 +175,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
 						   optarg);
 			break;
 		case 'c': b->hostdevctl = optarg; break;
+		case 'S': b->shell = optarg; break;
+		case 'q': b->settle = true; break;
 		case 's': b->socket = optarg; break;
 		case 't':
 			if (!parse_int(optarg, 1, 3600, &b->timeout_s))
@@ -354,7 +378,7 @@ static int raw_run(struct bench *b, int run, double *ms)
 static int rawsh_run(struct bench *b, int run, double *ms)
 {
 	char dev[PATH_MAX], unbind[PATH_MAX], now[NAME_MAX + 1];
-	char *argv[] = { "/bin/sh", "-c",
+	char *argv[] = { (char *)b->shell, "-c",
 			 "printf %s \"$2\" >\"$1/driver_override\" && printf %s \"$3\" >\"$4\" && "
 			 "printf %s \"$3\" >/sys/bus/pci/drivers_probe",
 			 "sh", dev, STUB, (char *)b->addr, unbind, NULL };
@@ -497,6 +521,7 @@ static void report(struct bench *b)
 {
 	static const struct { enum method m, over; double target; } ratios[] = {
 		{ M_CTL, M_RAWSH, 1.3 }, { M_CTL, M_RAW, 1.3 }, { M_LIB, M_RAW, 1.1 },
+		{ M_UNMANAGED, M_GETINFO, 3.0 },
 	};
 	double med[M__COUNT];
 
@@ -507,9 +532,14 @@ static void report(struct bench *b)
 		med[m] = median(v, b->runs);
 		printf("{\"bench\":\"detach-latency\",\"method\":\"%s\",\"what\":\"%s\","
 		       "\"device\":\"%s\",\"host_driver\":\"%s\",\"runs\":%d,\"median_ms\":%.3f,"
-		       "\"p10_ms\":%.3f,\"p90_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f}\n",
+		       "\"p10_ms\":%.3f,\"p90_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f",
 		       method_names[m], method_what[m], b->addr, b->host_driver, b->runs, med[m],
 		       bench_percentile(v, n, 10), bench_percentile(v, n, 90), v[0], v[n - 1]);
+		/* The shell's path: no quoting needed for what a scenario passes,
+		 * but a hostile one must not break the line. */
+		if (m == M_RAWSH && !strpbrk(b->shell, "\"\\"))
+			printf(",\"shell\":\"%s\"", b->shell);
+		printf("}\n");
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(ratios); i++) {
 		double ratio = med[ratios[i].m] / med[ratios[i].over];
@@ -522,24 +552,107 @@ static void report(struct bench *b)
 	}
 }
 
+/* One call on the benchmark's connection that must succeed. */
+static int call_ok(struct bench *b, const char *what, int run, const char *method,
+		   json_object *params)
+{
+	json_object *reply = NULL;
+	const char *error = NULL;
+	int r = hdclient_call(b->hc, method, params, &reply, &error);
+
+	if (r < 0)
+		return fail("%s run %d: %s: %s", what, run, method,
+			    hdclient_last_error(b->hc)->message);
+	if (error)
+		return fail("%s run %d: %s: %s %s", what, run, method, error,
+			    json_object_to_json_string(reply));
+	return 0;
+}
+
+static json_object *device_params(const struct bench *b)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "device", json_object_new_string(b->addr));
+	return p;
+}
+
+static json_object *owner_params(void)
+{
+	json_object *p = json_object_new_object(), *o = json_object_new_object();
+
+	json_object_object_add(o, "driver", json_object_new_string(OWNER_DRIVER));
+	json_object_object_add(o, "domain", json_object_new_string(OWNER_DOMAIN));
+	json_object_object_add(p, "owner", o);
+	return p;
+}
+
+/* GetInfo and an unmanaged claim + release, turn about, on a device
+ * hostdevd detached once; it is reattached after.  Nothing here writes
+ * sysfs but the Detach and the Reattach. */
+static int run_round_trips(struct bench *b)
+{
+	json_object *dev = device_params(b), *claim = owner_params(), *release = owner_params();
+	json_object *devices = json_object_new_array();
+	int r = call_ok(b, "unmanaged setup", 0, "io.hostdevd.Detach", dev);
+
+	json_object_array_add(devices, json_object_new_string(b->addr));
+	json_object_object_add(claim, "devices", devices);
+	json_object_object_add(claim, "managed", json_object_new_boolean(false));
+	for (int run = 1; r == 0 && run <= b->runs; run++) {
+		uint64_t t0 = now_ns();
+
+		r = call_ok(b, "getinfo", run, "org.varlink.service.GetInfo", NULL);
+		b->ms[M_GETINFO][run - 1] = (double)(now_ns() - t0) / 1e6;
+		t0 = now_ns();
+		if (r == 0)
+			r = call_ok(b, "unmanaged", run, "io.hostdevd.Claim", claim);
+		if (r == 0)
+			r = call_ok(b, "unmanaged", run, "io.hostdevd.Release", release);
+		b->ms[M_UNMANAGED][run - 1] = (double)(now_ns() - t0) / 1e6;
+	}
+	if (r == 0)
+		r = expect_driver(b, "unmanaged", b->runs, STUB);
+	/* Given back even after a failure, when hostdevd still answers. */
+	if (call_ok(b, "unmanaged teardown", b->runs, "io.hostdevd.Reattach", dev) < 0 ||
+	    expect_driver(b, "unmanaged teardown", b->runs, b->host_driver) < 0)
+		r = -1;
+	json_object_put(dev);
+	json_object_put(claim);
+	json_object_put(release);
+	return r;
+}
+
+/* udevd idle: every event so far handled (untimed; --settle). */
+static int settle(int run)
+{
+	char *argv[] = { "udevadm", "settle", "--timeout=30", NULL };
+
+	return spawn_wait("settle", run, argv, NULL);
+}
+
 static int run_all(struct bench *b)
 {
-	static int (*const runners[M__COUNT])(struct bench *, int, double *) = {
+	static int (*const runners[M__REBINDING])(struct bench *, int, double *) = {
 		raw_run, rawsh_run, lib_run, ctl_run,
 	};
 
 	for (int m = 0; m < M__COUNT; m++)
 		b->ms[m] = xcalloc((size_t)b->runs, sizeof(double));
 	for (int run = 1; run <= b->runs; run++)
-		for (int m = 0; m < M__COUNT; m++)
-			if (runners[m](b, run, &b->ms[m][run - 1]) < 0)
+		for (int m = 0; m < M__REBINDING; m++)
+			if ((b->settle && settle(run) < 0) ||
+			    runners[m](b, run, &b->ms[m][run - 1]) < 0)
 				return -1;
-	return 0;
+	if (b->settle && settle(b->runs) < 0)
+		return -1;
+	return run_round_trips(b);
 }
 
 int main(int argc, char **argv)
 {
-	struct bench b = { .runs = 20, .timeout_s = 10, .hostdevctl = "hostdevctl" };
+	struct bench b = { .runs = 20, .timeout_s = 10, .hostdevctl = "hostdevctl",
+			   .shell = "/bin/sh" };
 	int r;
 
 	b.socket = default_socket();

@@ -155,6 +155,9 @@ copy_with_libs() {
 for b in "$@"; do
 	copy_with_libs "$b" "/usr/local/bin/$(basename "$b")"
 done
+# Debian's /bin/sh, beside busybox's: the shell a host's scripts run
+# (bench-detach-latency's raw-process baseline).
+copy_with_libs "$(readlink -f "$(command -v dash)")" /bin/dash
 
 # systemd-udevd, so that hostdevd hears udevd's events as on a host.
 u=$cache/udevroot
@@ -177,6 +180,11 @@ install -m644 "$here"/../../rules/*.rules "$s/lib/udev/rules.d/"
 for b in "$here"/../../bench/vm/*.sh; do
 	install -m755 "$b" "$s/scenarios/bench-$(basename "$b")"
 done
+
+# The dynamic loader's cache, as a host has: without it every program
+# probes a dozen directories per library before it finds it.
+printf '/usr/local/lib\n' >"$s/etc/ld.so.conf"
+ldconfig -r "$s" 2>/dev/null || log "no ld.so.cache in the guest (ldconfig -r: $(ldconfig -r "$s" 2>&1 | head -1))"
 
 (cd "$s" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initrd.img.new"
 mv "$out/initrd.img.new" "$out/initrd.img"
