@@ -224,13 +224,31 @@ static void test_waiting_watch_pruned(void **state)
 	assert_int_equal(f->ended_calls, 0);
 }
 
+/* The architecture a seccomp filter sees this build's system calls as:
+ * syscall numbers mean something only with it.  Elsewhere the test that
+ * needs a filter skips rather than fails. */
+#if defined(__x86_64__) && !defined(__ILP32__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__i386__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_I386
+#elif defined(__aarch64__) && !defined(__AARCH64EB__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#elif defined(__riscv) && __riscv_xlen == 64
+#define TEST_AUDIT_ARCH AUDIT_ARCH_RISCV64
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define TEST_AUDIT_ARCH AUDIT_ARCH_PPC64LE
+#elif defined(__s390x__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_S390X
+#endif
+
+#ifdef TEST_AUDIT_ARCH
 /* In the calling process from now on, pidfd_open answers ENOSYS, as on a
  * kernel before 5.3, under a seccomp filter, or under valgrind 3.19. */
 static int forbid_pidfd_open(void)
 {
 	struct sock_filter code[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
@@ -243,6 +261,7 @@ static int forbid_pidfd_open(void)
 		return -1;
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
 }
+#endif
 
 /* Where pidfd_open does not exist a lease could only ever read as ended:
  * leases say they are unavailable and watch nothing, rather than report
@@ -254,6 +273,10 @@ static void test_no_pidfd_no_leases(void **state)
 	int status;
 	pid_t p;
 
+#ifndef TEST_AUDIT_ARCH
+	print_message("no seccomp architecture known for this build: skipped\n");
+	skip();
+#endif
 	assert_int_equal(leases_unavailable(f->l), 0);
 	p = fork();
 	assert_true(p >= 0);
@@ -262,8 +285,10 @@ static void test_no_pidfd_no_leases(void **state)
 		struct leases *l;
 		struct fixture g = { 0 };
 
+#ifdef TEST_AUDIT_ARCH
 		if (forbid_pidfd_open() < 0)
 			_exit(10);
+#endif
 		if (syscall(SYS_pidfd_open, getpid(), 0) >= 0 || errno != ENOSYS)
 			_exit(11);
 		base = event_base_new();
