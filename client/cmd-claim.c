@@ -252,7 +252,8 @@ static int claims_build(const struct cmd_run *run, json_object *params)
 const struct cmd_entry cmd_claims_entry = {
 	.name = "claims",
 	.usage = "[--owner DRIVER/DOMAIN | --driver DRIVER --domain NAME]",
-	.text = "List claims: device, owner, managed, pid, uid, since.\n",
+	.text = "List claims: device, owner, managed, pid, uid, since,\n"
+		"lease, and whether the claimer was given the VFIO nodes.\n",
 	.options = claims_options,
 	.method = "io.hostdevd.ListClaims",
 	.member = "claims",

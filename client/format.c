@@ -703,10 +703,20 @@ void format_release_result(FILE *out, json_object *reply)
 	}
 }
 
-enum { CCOL_DEVICE, CCOL_OWNER, CCOL_MANAGED, CCOL_PID, CCOL_UID, CCOL_SINCE, CCOL_LEASE, NCCOLS };
+enum {
+	CCOL_DEVICE,
+	CCOL_OWNER,
+	CCOL_MANAGED,
+	CCOL_PID,
+	CCOL_UID,
+	CCOL_SINCE,
+	CCOL_LEASE,
+	CCOL_NODES,
+	NCCOLS
+};
 
 static const char *const claim_titles[NCCOLS] = {
-	"DEVICE", "OWNER", "MANAGED", "PID", "UID", "SINCE", "LEASE",
+	"DEVICE", "OWNER", "MANAGED", "PID", "UID", "SINCE", "LEASE", "NODES",
 };
 
 static char *int_cell(json_object *e, const char *key);
@@ -743,6 +753,9 @@ static void claim_row(json_object *e, char *cells[NCCOLS])
 	cells[CCOL_UID] = int_cell(e, "uid");
 	cells[CCOL_SINCE] = sanitized(json_get_str(e, "since"));
 	cells[CCOL_LEASE] = lease_cell(e);
+	/* node_owner: "set", "none", "failed: why"; absent when no node is
+	 * handed over (a root claim, USB, a stub other than vfio-pci). */
+	cells[CCOL_NODES] = sanitized(json_get_str(e, "node_owner"));
 }
 
 void format_claim_table(FILE *out, json_object *claims)

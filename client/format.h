@@ -69,7 +69,8 @@ void format_claim_result(FILE *out, json_object *reply);
 /* One line per id of a Release reply, or a sentence when there were none. */
 void format_release_result(FILE *out, json_object *reply);
 
-/* A table of ClaimEntry records: DEVICE OWNER MANAGED PID UID SINCE. */
+/* A table of ClaimEntry records: DEVICE OWNER MANAGED PID UID SINCE LEASE
+ * NODES. */
 void format_claim_table(FILE *out, json_object *claims);
 
 /* JSON with slashes left alone; pretty for people, one line for scripts. */

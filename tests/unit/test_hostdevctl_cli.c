@@ -1435,9 +1435,9 @@ static void test_claims(void **state)
 	struct result r = run_ctl(fake_socket_path(f), "claims");
 
 	expect_result(&r, 0,
-		      "DEVICE        OWNER      MANAGED  PID   UID  SINCE                 LEASE\n"
-		      "0000:03:00.0  qemu/vm1   yes      4242  0    2026-11-25T00:02:44Z  -\n"
-		      "0000:06:10.2  libxl/vm2  no       17    0    2026-11-25T00:02:44Z  -\n",
+		      "DEVICE        OWNER      MANAGED  PID   UID  SINCE                 LEASE  NODES\n"
+		      "0000:03:00.0  qemu/vm1   yes      4242  0    2026-11-25T00:02:44Z  -      -\n"
+		      "0000:06:10.2  libxl/vm2  no       17    0    2026-11-25T00:02:44Z  -      -\n",
 		      "");
 	r = run_ctl(fake_socket_path(f), "claims", "--json", "--owner", "qemu/vm1");
 	expect_result(&r, 0,

@@ -1006,12 +1006,19 @@ static void test_claim_table(void **state)
 	expect_render(format_claim_table,
 		      "[" ENTRY("0000:03:00.0", QEMU_VM1, "true", "4242") ","
 		      ENTRY("0000:06:10.2", LIBXL_VM2, "false", "17") ","
-		      "{\"device\":\"1-2\",\"owner\":[],\"managed\":1,\"pid\":\"x\"}]",
-		      "DEVICE        OWNER      MANAGED  PID   UID  SINCE                 LEASE\n"
-		      "0000:03:00.0  qemu/vm1   yes      4242  0    2026-11-25T00:02:44Z  -\n"
-		      "0000:06:10.2  libxl/vm2  no       17    0    2026-11-25T00:02:44Z  -\n"
-		      "1-2           -/-        -        -     -    -                     -\n");
-	expect_render(format_claim_table, "[]", "DEVICE  OWNER  MANAGED  PID  UID  SINCE  LEASE\n");
+		      "{\"device\":\"1-2\",\"owner\":[],\"managed\":1,\"pid\":\"x\"},"
+		      "{\"device\":\"0000:07:00.0\",\"owner\":" QEMU_VM1 ",\"managed\":true,"
+		      "\"pid\":9,\"uid\":1000,\"node_owner\":\"set\"},"
+		      "{\"device\":\"0000:08:00.0\",\"owner\":" QEMU_VM1 ",\"managed\":true,"
+		      "\"pid\":9,\"uid\":1000,\"node_owner\":\"failed: a\\nb\"}]",
+		      "DEVICE        OWNER      MANAGED  PID   UID   SINCE                 LEASE  NODES\n"
+		      "0000:03:00.0  qemu/vm1   yes      4242  0     2026-11-25T00:02:44Z  -      -\n"
+		      "0000:06:10.2  libxl/vm2  no       17    0     2026-11-25T00:02:44Z  -      -\n"
+		      "1-2           -/-        -        -     -     -                     -      -\n"
+		      "0000:07:00.0  qemu/vm1   yes      9     1000  -                     -      set\n"
+		      "0000:08:00.0  qemu/vm1   yes      9     1000  -                     -      failed: a?b\n");
+	expect_render(format_claim_table, "[]",
+		      "DEVICE  OWNER  MANAGED  PID  UID  SINCE  LEASE  NODES\n");
 }
 
 static void test_claim_errors(void **state)

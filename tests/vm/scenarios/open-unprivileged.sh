@@ -88,6 +88,7 @@ for n in $nodes; do
 		[ "$(stat -c '%u:%g %a' "$n")" = "65534:0 600" ]
 done
 hdvm_check "ListClaims: node_owner set" sh -c "hostdevctl --json claims | grep -q '\"node_owner\": *\"set\"'"
+hdvm_check "hostdevctl claims: NODES set" sh -c "hostdevctl claims | grep '$nic' | grep -q ' set\$'"
 exec 7>&-
 hdvm_check "vmm-open let go at the end of its stdin" hdvm_wait 10 sh -c "! kill -0 $vmm 2>/dev/null"
 hdvm_check "kernel: back on e1000e after the VMM" hdvm_wait 10 is_driver "$nic" e1000e
