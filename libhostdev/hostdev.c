@@ -44,7 +44,8 @@ struct unbound_interface {
 
 struct hd_claim {
 	const char *device, *bus, *driver, *domain, *uuid, *since;
-	bool managed;
+	const char *stub, *node_owner; /* the entry's "driver" and "node_owner" */
+	bool managed, from_pool;
 	int64_t uid, gid, pid;
 	time_t since_time;
 	struct unbound_interface *unbound;
@@ -570,6 +571,21 @@ static bool get_string(json_object *o, const char *key, const char **out)
 	return true;
 }
 
+/* Absent and null both mean false. */
+static bool get_optional_bool(json_object *o, const char *key, bool *out)
+{
+	json_object *v = NULL;
+
+	*out = false;
+	json_object_object_get_ex(o, key, &v);
+	if (!v || json_object_is_type(v, json_type_null))
+		return true;
+	if (!json_object_is_type(v, json_type_boolean))
+		return false;
+	*out = json_object_get_boolean(v);
+	return true;
+}
+
 /* Absent and null both mean "none". */
 static bool get_optional_string(json_object *o, const char *key, const char **out)
 {
@@ -721,7 +737,9 @@ static bool claim_decode(json_object *o, struct hd_claim *c)
 	    !get_optional_string(owner, "uuid", &c->uuid) || !get_bool(o, "managed", &c->managed) ||
 	    !get_int(o, "uid", &c->uid) || !get_int(o, "gid", &c->gid) ||
 	    !get_int(o, "pid", &c->pid) || !get_string(o, "since", &c->since) ||
-	    !get_optional_string(o, "bus", &c->bus))
+	    !get_optional_string(o, "bus", &c->bus) || !get_optional_string(o, "driver", &c->stub) ||
+	    !get_optional_string(o, "node_owner", &c->node_owner) ||
+	    !get_optional_bool(o, "from_pool", &c->from_pool))
 		return false;
 	/* A ClaimEntry names no bus today; a later schema may add it. */
 	if (!c->bus)
@@ -1384,6 +1402,21 @@ HD_EXPORT const char *hd_claim_since(const struct hd_claim *c)
 HD_EXPORT time_t hd_claim_since_time(const struct hd_claim *c)
 {
 	return c->since_time;
+}
+
+HD_EXPORT const char *hd_claim_stub_driver(const struct hd_claim *c)
+{
+	return c->stub;
+}
+
+HD_EXPORT const char *hd_claim_node_owner(const struct hd_claim *c)
+{
+	return c->node_owner;
+}
+
+HD_EXPORT bool hd_claim_from_pool(const struct hd_claim *c)
+{
+	return c->from_pool;
 }
 
 /* ---- Devices and the detached pool --------------------------------------- */

@@ -445,6 +445,27 @@ HD_EXPORT int hd_prepare_hostdevs(struct hd_manager *mgr, const struct hd_owner 
 				  const struct hd_hostdev *devs, size_t n, unsigned flags,
 				  struct hd_claim_list **claimed, struct hd_error **err);
 
+/* ---- Symbol version LIBHOSTDEV_0.5 from here on ---------------------------- */
+
+/* ---- More of a claim entry ------------------------------------------------ */
+
+/* A PCI claim's driver: the stub or vfio-pci variant driver the function
+ * is on ("vfio-pci", "mlx5_vfio_pci", "pci-stub", "pciback"), so that a
+ * VMM knows which one its claim chose (none named: the variant
+ * modules.alias picks, else vfio-pci).  NULL for USB, and from a hostdevd
+ * that does not say. */
+HD_EXPORT const char *hd_claim_stub_driver(const struct hd_claim *c);
+/* Whether the claiming uid was given the function's VFIO nodes for the
+ * life of the claim (hostdevd's ClaimEntry node_owner): "set" (every node
+ * there is the uid's), "none" (no node was there yet), or "failed: " and
+ * why; NULL when none are handed over (a claim by root, a USB device, a
+ * stub other than vfio-pci or its variants, hostdevd run with
+ * --node-owner off).  hd_open_device() needs none of this. */
+HD_EXPORT const char *hd_claim_node_owner(const struct hd_claim *c);
+/* Whether the device was in hostdevd's detached pool when claimed: a
+ * reattach returns it there, not to its host driver. */
+HD_EXPORT bool hd_claim_from_pool(const struct hd_claim *c);
+
 #ifdef __cplusplus
 }
 #endif

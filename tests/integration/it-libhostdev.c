@@ -84,7 +84,14 @@ static void test_prepare_list_reattach(void **state)
 
 	assert_ok(hd_prepare_pci_devices(m, &qemu_vm1, nic, 1, 0, &list, &err), &err);
 	assert_int_equal(hd_claim_list_count(list), 1);
-	assert_string_equal(hd_claim_device(hd_claim_list_at(list, 0)), NIC);
+	c = hd_claim_list_at(list, 0);
+	assert_string_equal(hd_claim_device(c), NIC);
+	/* The driver the claim chose, as the daemon said it; a claim by
+	 * root hands over no node; the device was on its host driver. */
+	assert_string_equal(hd_claim_stub_driver(c), "vfio-pci");
+	if (getuid() == 0)
+		assert_null(hd_claim_node_owner(c));
+	assert_false(hd_claim_from_pool(c));
 	hd_claim_list_free(list);
 	assert_string_equal(kfix_kernel_driver(f, NIC), "vfio-pci");
 	kfix_wait_state(f, NIC, "claimed");

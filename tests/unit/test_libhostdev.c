@@ -522,6 +522,7 @@ static void test_open_device(void **state)
 #define LIST_REPLY                                                                          \
 	CLAIMS("{\"device\":\"" NIC "\",\"owner\":" OWNER_UUID_JSON ",\"managed\":true,"      \
 	       "\"uid\":107,\"gid\":36,\"pid\":4242,\"since\":\"2024-05-01T10:00:00Z\","          \
+	       "\"driver\":\"e1000e-vfio\",\"node_owner\":\"set\",\"from_pool\":true,"             \
 	       "\"future\":[1,2]},"                                                             \
 	       "{\"device\":\"1-2.1\",\"owner\":{\"driver\":\"libxl\",\"domain\":\"vm2\","      \
 	       "\"uuid\":null},\"managed\":true,\"uid\":0,\"gid\":0,\"pid\":1,"                  \
@@ -575,8 +576,15 @@ static void test_list_entry_fields(void **state)
 	assert_int_equal(hd_claim_since_time(c), 1714557600);
 	assert_int_equal(hd_claim_unbound_interface_count(c), 0);
 	assert_null(hd_claim_unbound_interface(c, 0, NULL));
+	assert_string_equal(hd_claim_stub_driver(c), "e1000e-vfio");
+	assert_string_equal(hd_claim_node_owner(c), "set");
+	assert_true(hd_claim_from_pool(c));
 
+	/* Absent: NULL and false. */
 	c = hd_claim_list_at(list, 1);
+	assert_null(hd_claim_stub_driver(c));
+	assert_null(hd_claim_node_owner(c));
+	assert_false(hd_claim_from_pool(c));
 	assert_string_equal(hd_claim_bus(c), "usb");
 	assert_string_equal(hd_claim_owner_driver(c), "libxl");
 	assert_null(hd_claim_owner_uuid(c));
@@ -1016,12 +1024,17 @@ static void test_claims_reply_malformed(void **state)
 		{ .replies = { BAD_ENTRY(",\"since\":\"\",\"unbound_interfaces\":{}") } },
 		{ .replies = { BAD_ENTRY(",\"since\":\"\",\"unbound_interfaces\":"
 					 "[{\"interface\":\"1-2:1.0\"}]") } },
+		{ .replies = { BAD_ENTRY(",\"since\":\"\",\"driver\":5") } },
+		{ .replies = { BAD_ENTRY(",\"since\":\"\",\"node_owner\":[]") } },
+		{ .replies = { BAD_ENTRY(",\"since\":\"\",\"from_pool\":\"yes\"") } },
 	};
 	static const char *const what[] = {
 		"it has no claims array",	 "it has no claims array",
 		"claims[0] is not a ClaimEntry", "claims[1] is not a ClaimEntry",
 		"claims[0] is not a ClaimEntry", "claims[0] is not a ClaimEntry",
 		"claims[0] is not a ClaimEntry", "claims[0] is not a ClaimEntry",
+		"claims[0] is not a ClaimEntry", "claims[0] is not a ClaimEntry",
+		"claims[0] is not a ClaimEntry",
 	};
 	struct fake_server *f;
 	struct hd_manager *m = open_fake(&f, steps, N(steps));
