@@ -876,6 +876,7 @@ struct devices_req {
 	const struct hd_hostdev *hostdevs;
 	size_t n_hostdevs;
 	const char *pci_arg, *usb_arg; /* the caller's names for the arrays */
+	const char *driver; /* hd_prepare_hostdevs_driver: the stub or variant named */
 	unsigned flags;
 	bool pci_call, usb_call; /* the call takes devices of that bus */
 	bool all;         /* reattach: every claim of the owner */
@@ -938,7 +939,7 @@ static json_object *hostdevs_json(const struct hd_hostdev *devs, size_t n)
 static json_object *claim_params(const struct devices_req *q, json_object *devices)
 {
 	json_object *p = json_object_new_object();
-	const char *stub = stub_name(q->flags);
+	const char *stub = q->driver ? q->driver : stub_name(q->flags);
 
 	json_object_object_add(p, "owner", owner_json(q->owner));
 	json_object_object_add(p, q->per_device ? "hostdevs" : "devices", devices);
@@ -980,6 +981,11 @@ static int prepare_op(struct hd_manager *m, void *arg, struct hd_error **e)
 	if (q->per_device && (q->flags & HD_UNMANAGED))
 		return invalid_argument(e, "flags", "HD_UNMANAGED does not apply to "
 						    "hd_prepare_hostdevs: each entry says managed");
+	if (q->driver && !*q->driver)
+		return invalid_argument(e, "driver", "empty: pass NULL for the default choice");
+	if (q->driver && (q->flags & STUB_FLAGS))
+		return invalid_argument(e, "flags", "a stub flag and a driver name exclude each "
+						    "other: name the one driver");
 	if (q->n_pci + q->n_usb + q->n_hostdevs == 0) {
 		if (q->claimed)
 			*q->claimed = claim_list_empty();
@@ -1069,6 +1075,18 @@ HD_EXPORT int hd_prepare_hostdevs(struct hd_manager *mgr, const struct hd_owner 
 	struct devices_req q = { .owner = owner, .per_device = true, .hostdevs = devs,
 				 .n_hostdevs = n, .flags = flags, .pci_call = true,
 				 .usb_call = true, .claimed = claimed };
+
+	return prepare(mgr, &q, err);
+}
+
+HD_EXPORT int hd_prepare_hostdevs_driver(struct hd_manager *mgr, const struct hd_owner *owner,
+					 const struct hd_hostdev *devs, size_t n, const char *driver,
+					 unsigned flags, struct hd_claim_list **claimed,
+					 struct hd_error **err)
+{
+	struct devices_req q = { .owner = owner, .per_device = true, .hostdevs = devs,
+				 .n_hostdevs = n, .driver = driver, .flags = flags,
+				 .pci_call = true, .usb_call = true, .claimed = claimed };
 
 	return prepare(mgr, &q, err);
 }

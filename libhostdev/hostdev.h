@@ -466,6 +466,22 @@ HD_EXPORT const char *hd_claim_node_owner(const struct hd_claim *c);
  * reattach returns it there, not to its host driver. */
 HD_EXPORT bool hd_claim_from_pool(const struct hd_claim *c);
 
+/* ---- Naming the driver ----------------------------------------------------- */
+
+/* hd_prepare_hostdevs() with the driver each managed PCI function not on a
+ * stub is detached to, by its driver's or its module's name: a vfio-pci
+ * variant ("mlx5_vfio_pci", what libvirt's <driver model=...> names),
+ * "vfio-pci" for the plain one even where a variant exists, "pci-stub",
+ * "pciback".  NULL chooses as hd_prepare_hostdevs() does (the flags, else
+ * the variant modules.alias picks, else vfio-pci).  A name this host has
+ * no driver for: hostdevd's UnknownDriver {driver, accepted}, nothing
+ * claimed.  An empty name, or a name with a stub flag: InvalidArgument,
+ * nothing sent.  Which driver was used: hd_claim_stub_driver(). */
+HD_EXPORT int hd_prepare_hostdevs_driver(struct hd_manager *mgr, const struct hd_owner *owner,
+					 const struct hd_hostdev *devs, size_t n, const char *driver,
+					 unsigned flags, struct hd_claim_list **claimed,
+					 struct hd_error **err);
+
 #ifdef __cplusplus
 }
 #endif

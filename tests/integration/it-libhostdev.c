@@ -754,6 +754,54 @@ static void test_prepare_leased(void **state)
 	kfix_wait_until(f, nic_back, NULL, "the leased claim released as its process exited");
 }
 
+/* kfix.h's variant machine: NIC's ids have a variant in modules.alias,
+ * loaded, its driver registered under another name than its module's. */
+static int variants_setup(void **state)
+{
+	return kfix_setup_variants(state, NULL);
+}
+
+/* One managed claim of NIC naming `driver`: the driver the claim says it
+ * chose and the kernel's agree; given back after. */
+static void claim_named(struct fixture *f, struct hd_manager *m, const char *driver,
+			const char *want)
+{
+	static const struct hd_hostdev dev[] = { { NIC, true } };
+	struct hd_claim_list *list = NULL;
+	struct hd_error *err = NULL;
+
+	assert_ok(hd_prepare_hostdevs_driver(m, &qemu_vm1, dev, 1, driver, 0, &list, &err), &err);
+	assert_int_equal(hd_claim_list_count(list), 1);
+	assert_string_equal(hd_claim_stub_driver(hd_claim_list_at(list, 0)), want);
+	hd_claim_list_free(list);
+	assert_string_equal(kfix_kernel_driver(f, NIC), want);
+	assert_ok(hd_reattach_pci_devices(m, &qemu_vm1, nic, 1, 0, &err), &err);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+}
+
+/* A driver named by its module's name or by plain vfio-pci; none named,
+ * the variant; one this host does not have, UnknownDriver with nothing
+ * changed. */
+static void test_prepare_naming_the_driver(void **state)
+{
+	static const struct hd_hostdev dev[] = { { NIC, true } };
+	struct fixture *f = *state;
+	struct hd_manager *m = manager(f);
+	struct hd_error *err = NULL;
+	int r;
+
+	claim_named(f, m, KFIX_VARIANT_MODULE, KFIX_VARIANT_DRIVER);
+	claim_named(f, m, "vfio-pci", "vfio-pci");
+	claim_named(f, m, NULL, KFIX_VARIANT_DRIVER);
+	r = hd_prepare_hostdevs_driver(m, &qemu_vm1, dev, 1, "no_such_vfio_pci", 0, NULL, &err);
+	assert_int_equal(r, -EINVAL);
+	assert_string_equal(hd_error_name(err), HD_ERROR_UNKNOWN_DRIVER);
+	hd_error_free(err);
+	assert_string_equal(kfix_kernel_driver(f, NIC), "e1000e");
+	assert_int_equal(active_count(m, NULL, NULL), 0);
+	hd_manager_free(m);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, kfix_setup, kfix_teardown)
 
 int main(void)
@@ -776,6 +824,8 @@ int main(void)
 		T(test_example_program_refused),
 		T(test_example_program_reattach_fails),
 		T(test_prepare_leased),
+		cmocka_unit_test_setup_teardown(test_prepare_naming_the_driver, variants_setup,
+						kfix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

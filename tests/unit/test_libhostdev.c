@@ -257,6 +257,51 @@ static void test_prepare_hostdevs_request(void **state)
 		     "{\"device\":\"0000:06:10.2\",\"managed\":false}],\"lease\":{}}}");
 }
 
+/* The driver named goes as the Claim's driver; an empty one, or one with
+ * a stub flag, is refused before anything is sent. */
+static void test_prepare_hostdevs_driver_request(void **state)
+{
+	static const struct fake_step steps[] = {
+		{ .replies = { CLAIMS("{\"device\":\"" NIC "\",\"owner\":" OWNER_JSON
+				      ",\"managed\":true,\"uid\":0,\"gid\":0,\"pid\":1,"
+				      "\"since\":\"2024-05-01T10:00:00Z\","
+				      "\"driver\":\"mlx5-vfio-pci\"}") } },
+		{ .replies = { CLAIMS(ENTRY(NIC, "true")) } },
+	};
+	static const struct hd_hostdev dev[] = { { .device = "0000:03:00.0", .managed = true } };
+	struct fake_server *f;
+	struct hd_manager *m = open_fake(&f, steps, N(steps));
+	struct hd_claim_list *claimed = NULL;
+	struct hd_error *err = NULL;
+	int r;
+
+	assert_int_equal(hd_prepare_hostdevs_driver(m, &owner, dev, 1, "mlx5_vfio_pci",
+						    HD_WHOLE_GROUP, &claimed, &err),
+			 0);
+	assert_string_equal(hd_claim_stub_driver(hd_claim_list_at(claimed, 0)), "mlx5-vfio-pci");
+	hd_claim_list_free(claimed);
+	/* NULL: as hd_prepare_hostdevs, the flags' stub if any. */
+	assert_int_equal(hd_prepare_hostdevs_driver(m, &owner, dev, 1, NULL, HD_STUB_PCI_STUB,
+						    NULL, NULL),
+			 0);
+	r = hd_prepare_hostdevs_driver(m, &owner, dev, 1, "", 0, NULL, &err);
+	assert_error(err, r, HD_ERROR_INVALID_ARGUMENT, EINVAL);
+	assert_string_equal(hd_error_parameter_string(err, "argument"), "driver");
+	hd_error_free(err);
+	r = hd_prepare_hostdevs_driver(m, &owner, dev, 1, "vfio-pci", HD_STUB_XEN_PCIBACK, NULL,
+				       &err);
+	assert_error(err, r, HD_ERROR_INVALID_ARGUMENT, EINVAL);
+	assert_string_equal(hd_error_parameter_string(err, "argument"), "flags");
+	hd_error_free(err);
+	CLOSE_EXPECT(m, f,
+		     "{\"method\":\"io.hostdevd.Claim\",\"parameters\":{\"owner\":" OWNER_JSON
+		     ",\"hostdevs\":[{\"device\":\"" NIC "\",\"managed\":true}],"
+		     "\"whole_group\":true,\"driver\":\"mlx5_vfio_pci\"}}",
+		     "{\"method\":\"io.hostdevd.Claim\",\"parameters\":{\"owner\":" OWNER_JSON
+		     ",\"hostdevs\":[{\"device\":\"" NIC "\",\"managed\":true}],"
+		     "\"driver\":\"pci-stub\"}}");
+}
+
 /* Nothing to prepare or reattach: nothing is sent (an empty Claim is an
  * InvalidParameter, an empty Release would release everything). */
 static void test_zero_devices_send_nothing(void **state)
@@ -1457,6 +1502,7 @@ int main(void)
 		cmocka_unit_test(test_prepare_flags_in_request),
 		cmocka_unit_test(test_prepare_usb_request),
 		cmocka_unit_test(test_prepare_domain_request),
+		cmocka_unit_test(test_prepare_hostdevs_driver_request),
 		cmocka_unit_test(test_prepare_hostdevs_request),
 		cmocka_unit_test(test_zero_devices_send_nothing),
 		cmocka_unit_test(test_reattach_requests),
