@@ -285,22 +285,34 @@ static void test_root_claim_changes_nothing(void **state)
 /* A child running as `uid` until *fd is closed. */
 static pid_t child_as(uid_t uid, int *fd)
 {
-	int p[2];
+	int p[2], ready[2];
 	pid_t pid;
 	char c;
+	ssize_t n;
 
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(p[1]);
+		close(ready[0]);
 		if (setresgid(ORIG_GID, ORIG_GID, ORIG_GID) < 0 || setresuid(uid, uid, uid) < 0)
+			_exit(1);
+		/* Only now is it the uid's: a lease named before this would be
+		 * on a root process (the daemon's PermissionDenied). */
+		if (write(ready[1], "", 1) != 1)
 			_exit(1);
 		while (read(p[0], &c, 1) < 0 && errno == EINTR)
 			;
 		_exit(0);
 	}
 	close(p[0]);
+	close(ready[1]);
+	while ((n = read(ready[0], &c, 1)) < 0 && errno == EINTR)
+		;
+	close(ready[0]);
+	assert_int_equal(n, 1);
 	*fd = p[1];
 	return pid;
 }
