@@ -16,14 +16,6 @@
 /* Large enough to ride out a burst of thousands of uevents (a PCI rescan, a
  * hub with many devices) while the loop is busy; udevd uses 128 MiB. */
 #define MONITOR_RCVBUF (64 * 1024 * 1024)
-/* Events handled per wake-up: one.  The socket stays readable while more
- * are queued, so the loop comes straight back, but between two uevents
- * it runs what waits at a higher priority (the worker pool's kernel
- * answers, which a client's Claim is waiting for: issue 15 measured a
- * claim's reply held ~8 ms behind the bind and unbind uevents its own
- * writes caused) and takes turns with socket clients, so that a burst
- * starves neither. */
-#define MONITOR_BATCH 1
 
 struct monitor {
 	struct event_base *base;
@@ -354,39 +346,38 @@ static struct udev_device *receive(struct monitor *m)
 	return udev_monitor_receive_device(m->mon);
 }
 
+/* One uevent per wake-up.  The socket stays readable while more are
+ * queued, so the loop comes straight back, but between two uevents it runs
+ * what waits at a higher priority (the worker pool's kernel answers, which
+ * a client's Claim is waiting for: issue 15 measured a claim's reply held
+ * ~8 ms behind the bind and unbind uevents its own writes caused) and takes
+ * turns with socket clients, so that a burst starves neither.  For the same
+ * reason an interrupted or failed receive is not retried here: the next
+ * turn reads again. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct monitor *m = arg;
+	struct udev_device *ud;
 
-	for (int i = 0; i < MONITOR_BATCH; i++) {
-		struct udev_device *ud;
-
-		errno = 0;
-		ud = receive(m);
-		if (!ud) {
-			if (errno == ENOBUFS) {
-				/* The kernel dropped events: the table cannot be trusted. */
-				m->stats.overflows++;
-				monitor_resync(m);
-				continue;
-			}
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == 0)
-				return;
-			if (errno == EINTR)
-				continue;
-			if (err_is_starvation(errno)) {
-				/* The event is lost, not merely unread. */
-				starved(m, NULL);
-				return;
-			}
+	errno = 0;
+	ud = receive(m);
+	if (!ud) {
+		if (errno == ENOBUFS) {
+			/* The kernel dropped events: the table cannot be trusted. */
+			m->stats.overflows++;
+			monitor_resync(m);
+		} else if (err_is_starvation(errno)) {
+			/* The event is lost, not merely unread. */
+			starved(m, NULL);
+		} else if (errno && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			log_debug("uevent receive: %s", strerror(errno));
-			continue;
 		}
-		m->stats.events_received++;
-		if (apply_uevent(m, ud))
-			m->stats.events_applied++;
-		udev_device_unref(ud);
+		return;
 	}
+	m->stats.events_received++;
+	if (apply_uevent(m, ud))
+		m->stats.events_applied++;
+	udev_device_unref(ud);
 }
 
 static int subscribe(struct monitor *m)

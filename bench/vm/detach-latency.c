@@ -268,13 +268,14 @@ struct view {
 
 /* GetDevice's driver and state for the device.  On failure, -1 with the
  * reason in why. */
+static json_object *device_params(const struct bench *b);
+
 static int hostdevd_view(struct bench *b, struct view *v, char *why, size_t whylen)
 {
-	json_object *p = json_object_new_object(), *reply, *dev, *f;
+	json_object *p = device_params(b), *reply, *dev, *f;
 	const char *error;
 	int r;
 
-	json_object_object_add(p, "device", json_object_new_string(b->addr));
 	r = hdclient_call(b->hc, "io.hostdevd.GetDevice", p, &reply, &error);
 	json_object_put(p);
 	if (r < 0) {

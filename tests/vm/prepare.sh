@@ -184,7 +184,7 @@ done
 # The dynamic loader's cache, as a host has: without it every program
 # probes a dozen directories per library before it finds it.
 printf '/usr/local/lib\n' >"$s/etc/ld.so.conf"
-ldconfig -r "$s" 2>/dev/null || log "no ld.so.cache in the guest (ldconfig -r: $(ldconfig -r "$s" 2>&1 | head -1))"
+ldconfig_err=$(ldconfig -r "$s" 2>&1) || log "no ld.so.cache in the guest (ldconfig -r: ${ldconfig_err%%$'\n'*})"
 
 (cd "$s" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initrd.img.new"
 mv "$out/initrd.img.new" "$out/initrd.img"
